@@ -1,0 +1,15 @@
+"""I2C: the bus protocol, register maps as data, and one driver per chip.
+
+Drivers take a ``bus`` (``smbus2.SMBus(1)`` on a Pi, :class:`monitor.sim.SimBus`
+in tests and the demo) and know registers, nothing of tremor::
+
+    from monitor.i2c import Mpu6050
+    imu = Mpu6050(smbus2.SMBus(1), address=0x68, rate_hz=1000, range_g=4)
+    block = imu.read()    # block.t (N,) s, block.accel (N, 3) m/s^2
+"""
+
+from .device import Bus, I2CDevice, RetryPolicy
+from .imu import Imu, SampleBlock
+from .mpu6050 import Mpu6050
+
+__all__ = ["Bus", "I2CDevice", "RetryPolicy", "Imu", "SampleBlock", "Mpu6050"]

@@ -1,0 +1,18 @@
+"""Simulated I2C chips at register level, the simulated bus, and athlete scenarios.
+
+Shipped inside the package, like gpiozero's mock pin factory, so tests, the
+benchmarks and the demo all run the real drivers against chips that behave
+like the datasheets say::
+
+    from monitor.sim import SimBus, SimClock, Mpu6050Sim
+    clock = SimClock()
+    bus = SimBus()
+    bus.attach(0x68, Mpu6050Sim(motion, clock=clock))
+"""
+
+from ..clock import SimClock
+from .bus import BusStats, SimBus, Transfer
+from .chip import SimChip
+from .mpu6050 import Mpu6050Sim
+
+__all__ = ["SimClock", "SimBus", "BusStats", "Transfer", "SimChip", "Mpu6050Sim"]

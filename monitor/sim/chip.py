@@ -1,0 +1,108 @@
+"""The base of every simulated chip: a register file behind an address pointer.
+
+A chip on I2C is a register pointer and a bank of registers. A write sets the
+pointer and stores bytes from there on; a read returns bytes from the pointer
+on, the pointer auto-incrementing after each byte. Subclasses model what makes
+each chip itself: reset values, read-only status bits, and FIFO registers that
+do not increment and pop a queue instead.
+
+Every write is recorded in :attr:`SimChip.writes` (time, register, value) so
+tests can assert that a driver configured the chip the way the datasheet says,
+the class of bug that lets a ``reset()`` that writes nothing go unnoticed.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass
+
+from ..clock import Clock, SimClock
+
+
+@dataclass(frozen=True)
+class Write:
+    t: float
+    register: int
+    value: int
+
+
+class SimChip:
+    """A register-level chip model. Subclasses set ``RESET`` and override hooks."""
+
+    #: register -> value after power-on or reset
+    RESET: dict[int, int] = {}
+    #: registers a write from the bus must not change
+    READ_ONLY: frozenset[int] = frozenset()
+    name = "chip"
+
+    def __init__(self, *, clock: Clock | None = None, write_log: int = 4096):
+        self.clock = clock or SimClock()
+        self.regs = bytearray(256)
+        self.pointer = 0
+        self.writes: deque[Write] = deque(maxlen=write_log)
+        self.resets = 0
+        self.power_on_reset()
+
+    # -- what the bus calls ------------------------------------------------
+    def read(self, register: int, length: int) -> bytes:
+        self.pointer = register & 0xFF
+        return self.read_current(length)
+
+    def read_current(self, length: int) -> bytes:
+        """Read from where the pointer is (a read with no register write first)."""
+        self.update(self.clock.now())
+        out = bytearray()
+        while len(out) < length:
+            chunk = self.read_block(self.pointer, length - len(out))
+            out += chunk
+        return bytes(out)
+
+    def write(self, register: int, data: bytes) -> None:
+        self.update(self.clock.now())
+        self.pointer = register & 0xFF
+        t = self.clock.now()
+        for value in data:
+            self.writes.append(Write(t, self.pointer, value))
+            if self.pointer not in self.READ_ONLY:
+                old = self.regs[self.pointer]
+                self.regs[self.pointer] = value
+                self.on_write(self.pointer, value, old)
+            self.pointer = self.next_pointer(self.pointer)
+
+    # -- hooks for subclasses ----------------------------------------------
+    def read_block(self, register: int, length: int) -> bytes:
+        """Return 1..length bytes starting at ``register`` and move the pointer.
+
+        The default reads one plain register. FIFO registers override this to
+        return many bytes at once, which keeps an hour at 1 kHz fast to simulate.
+        """
+        value = self.read_register(register)
+        self.pointer = self.next_pointer(register)
+        return bytes((value,))
+
+    def read_register(self, register: int) -> int:
+        return self.regs[register]
+
+    def next_pointer(self, register: int) -> int:
+        return (register + 1) & 0xFF
+
+    def on_write(self, register: int, value: int, old: int) -> None:
+        """React to a register write (soft reset bits, FIFO reset, mode changes)."""
+
+    def update(self, now: float) -> None:
+        """Bring internal state (FIFO, conversions) up to ``now``."""
+
+    def power_on_reset(self) -> None:
+        """Everything back to the datasheet's reset values, as after a brown-out."""
+        self.regs[:] = bytes(256)
+        for reg, value in self.RESET.items():
+            self.regs[reg] = value
+        self.pointer = 0
+        self.resets += 1
+
+    # -- for tests ---------------------------------------------------------
+    def writes_to(self, register: int) -> list[int]:
+        return [w.value for w in self.writes if w.register == register]
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__}>"
