@@ -10,6 +10,10 @@ in tests and the demo) and know registers, nothing of tremor::
 
 from .device import Bus, I2CDevice, RetryPolicy
 from .imu import Imu, SampleBlock
+from .lsm6ds import Lsm6ds
 from .mpu6050 import Mpu6050
+from .nau7802 import Nau7802, ScaleReading
+from .calibration import CalibrationError, CalibrationStore, ScaleCalibration
 
-__all__ = ["Bus", "I2CDevice", "RetryPolicy", "Imu", "SampleBlock", "Mpu6050"]
+__all__ = ["Bus", "I2CDevice", "RetryPolicy", "Imu", "SampleBlock", "Mpu6050", "Lsm6ds",
+           "Nau7802", "ScaleReading", "CalibrationError", "CalibrationStore", "ScaleCalibration"]

@@ -13,6 +13,10 @@ like the datasheets say::
 from ..clock import SimClock
 from .bus import BusStats, SimBus, Transfer
 from .chip import SimChip
+from .lsm6ds import Lsm6dsSim
 from .mpu6050 import Mpu6050Sim
+from .nau7802 import Nau7802Sim
+from .scenarios import MASS_SCENARIOS, SCENARIOS, BodyScale, BottleDock, Placement, Scenario
 
-__all__ = ["SimClock", "SimBus", "BusStats", "Transfer", "SimChip", "Mpu6050Sim"]
+__all__ = ["SimClock", "SimBus", "BusStats", "Transfer", "SimChip", "Mpu6050Sim", "Lsm6dsSim", "Nau7802Sim",
+           "SCENARIOS", "MASS_SCENARIOS", "Scenario", "Placement", "BottleDock", "BodyScale"]

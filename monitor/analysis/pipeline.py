@@ -1,0 +1,48 @@
+"""One sensor's analysis from raw blocks to status: stream, reps, activity.
+
+    wrist = SensorAnalysis("wrist", fs=1000, noise_floor_mg=1.7)
+    for status in wrist.feed(block.t, block.accel, lost=block.lost):
+        status.state, status.ratio, status.set_count
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from .activity import ActivityConfig, ActivityTracker, SensorStatus
+from .reps import RepCounter
+from .stream import TremorAnalyzer
+
+
+@dataclass(frozen=True)
+class AnalysisConfig:
+    window_s: float = 2.5
+    hop_s: float = 0.5
+    activity: ActivityConfig = field(default_factory=ActivityConfig)
+    analysis_options: dict[str, Any] = field(default_factory=dict)
+
+
+class SensorAnalysis:
+    """See the module docstring. ``noise_floor_mg`` is the datasheet noise: per-axis RMS over 2 to 20 Hz."""
+
+    def __init__(self, sensor: str, fs: float, *, noise_floor_mg: float = 1.7,
+                 config: AnalysisConfig | None = None):
+        cfg = config or AnalysisConfig()
+        self.sensor = sensor
+        self.config = cfg
+        options = {"noise_floor_mg": noise_floor_mg, **cfg.analysis_options}
+        self.stream = TremorAnalyzer(fs, window_s=cfg.window_s, hop_s=cfg.hop_s, sensor=sensor,
+                                     analysis_options=options)
+        self.reps = RepCounter()
+        self.activity = ActivityTracker(sensor, window_s=cfg.window_s, hop_s=cfg.hop_s, config=cfg.activity)
+        self.last: SensorStatus | None = None
+
+    def feed(self, t: np.ndarray, accel: np.ndarray, lost: int = 0) -> list[SensorStatus]:
+        self.reps.feed(t, accel)
+        out = [self.activity.update(w, self.reps.count) for w in self.stream.feed(t, accel, lost)]
+        if out:
+            self.last = out[-1]
+        return out

@@ -1,0 +1,128 @@
+"""A station's session: when it started and ended, its sets, and what came after.
+
+Sensors report their own state (:class:`~monitor.analysis.activity.SensorStatus`);
+the session puts them together: the station's state is the busiest of its
+exercised sensors (reps, then hold, then recovery, then idle), sets are
+counted per session, and after the session ends it keeps watching for the red
+flag of shaking that persists long after the workout::
+
+    session = SessionTracker()
+    session.start(t)                   # a button or MQTT command; or the first set
+    status = session.update(t, sensor_statuses)
+    status.since_end_s, status.elevated_s
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Mapping
+
+from .activity import HOLD, IDLE, RECOVERY, REPS, SensorStatus
+
+_PRIORITY = {REPS: 3, HOLD: 2, RECOVERY: 1, IDLE: 0}
+
+
+@dataclass(frozen=True)
+class SessionConfig:
+    auto_start: bool = True       # the first set starts a session when none is running
+    auto_end_s: float = 900.0     # this long with no set ends the session
+    persist_ratio: float = 2.0    # "still shaking": at least this ratio to baseline ...
+    visible_mg: float = 7.0       # ... and at least visible amplitude (Wade et al. 1982)
+    dip_grace_s: float = 30.0     # a brief dip does not end "still shaking"
+
+
+@dataclass(frozen=True)
+class SessionStatus:
+    t: float
+    active: bool
+    started: float | None
+    ended: float | None
+    state: str
+    set_count: int
+    reps: int
+    last_set_end: float | None
+    duration_s: float | None
+    since_end_s: float | None     # time since the session ended (None while active or never)
+    elevated_s: float | None      # how long tremor has been elevated without a break, now
+    elevated_sensors: tuple[str, ...]
+    ratio: float | None           # the highest ratio among exercised sensors
+    baseline_mg: float | None
+    recovery_s: float | None
+    fatigue_trend: float | None
+
+
+class SessionTracker:
+    """See the module docstring."""
+
+    def __init__(self, config: SessionConfig | None = None, *, exercised: Mapping[str, bool] | None = None):
+        self.cfg = config or SessionConfig()
+        self.exercised = dict(exercised or {})
+        self.started: float | None = None
+        self.ended: float | None = None
+        self._set_base: dict[str, int] = {}
+        self._last_set_end: float | None = None
+        self._elevated_since: float | None = None
+        self._last_elevated: float | None = None
+        self.new_session = False   # set for one update after a start, so trackers reset
+
+    @property
+    def active(self) -> bool:
+        return self.started is not None and self.ended is None
+
+    def start(self, t: float) -> bool:
+        if self.active:
+            return False
+        self.started, self.ended = t, None
+        self._last_set_end = None
+        self.new_session = True
+        return True
+
+    def stop(self, t: float) -> bool:
+        if not self.active:
+            return False
+        self.ended = t
+        return True
+
+    def update(self, t: float, sensors: Mapping[str, SensorStatus]) -> SessionStatus:
+        worked = [s for name, s in sensors.items() if self.exercised.get(name, True)] or list(sensors.values())
+        for s in worked:
+            for kind, _ in s.events:
+                if kind == "set_started" and not self.active and self.cfg.auto_start:
+                    self.start(s.set_start if s.set_start is not None else t)
+            if s.last_set is not None:
+                self._last_set_end = max(self._last_set_end or s.last_set.end, s.last_set.end)
+        if self.active and self.cfg.auto_end_s > 0:
+            busy = any(s.state in (REPS, HOLD) for s in worked)
+            last = self._last_set_end if self._last_set_end is not None else self.started
+            if not busy and t - last >= self.cfg.auto_end_s:
+                self.ended = last  # the session ended when its last set did
+        if self.new_session:
+            self._set_base = {s.sensor: s.set_count for s in worked}
+            self.new_session = False
+        state = max((s.state for s in worked), key=lambda st: _PRIORITY.get(st, 0), default=IDLE)
+        counts = [s.set_count - self._set_base.get(s.sensor, 0) for s in worked]
+        elevated = tuple(s.sensor for s in sensors.values()
+                         if s.ratio is not None and s.rms_mg is not None
+                         and s.ratio >= self.cfg.persist_ratio and s.rms_mg >= self.cfg.visible_mg)
+        if elevated:
+            if self._elevated_since is None or (self._last_elevated is not None and t - self._last_elevated > self.cfg.dip_grace_s):
+                self._elevated_since = t
+            self._last_elevated = t
+        elif self._last_elevated is None or t - self._last_elevated > self.cfg.dip_grace_s:
+            self._elevated_since = None
+        ratios = [s.ratio for s in worked if s.ratio is not None]
+        main = max(worked, key=lambda s: (s.ratio or 0.0), default=None)
+        return SessionStatus(
+            t=t, active=self.active, started=self.started, ended=self.ended, state=state,
+            set_count=max(counts, default=0) if self.started is not None else 0,
+            reps=max((s.reps for s in worked), default=0),
+            last_set_end=self._last_set_end,
+            duration_s=None if self.started is None else (self.ended or t) - self.started,
+            since_end_s=None if self.ended is None else t - self.ended,
+            elevated_s=None if self._elevated_since is None else t - self._elevated_since,
+            elevated_sensors=elevated,
+            ratio=max(ratios) if ratios else None,
+            baseline_mg=main.baseline_mg if main else None,
+            recovery_s=main.recovery_s if main else None,
+            fatigue_trend=main.fatigue_trend if main else None,
+        )

@@ -1,0 +1,258 @@
+"""The station's one TOML file, read with tomllib and checked before anything starts.
+
+Every mistake stops the program with one line that names the key and says
+what is wrong, never a traceback::
+
+    $ gym-monitor check-config monitor.toml
+    monitor.toml: imu[0].rate_hz: must be 1000 Hz divided by a whole number ..., not 300
+
+Values are frozen dataclasses, so the rest of the program cannot change them
+by accident. config/monitor.toml documents every key with its default.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterable
+
+from .errors import ConfigError
+
+_REQUIRED = object()
+STATION_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
+
+IMU_CHIPS = ("mpu6050", "mpu6500", "lsm6ds")
+PLACEMENTS = ("limb", "bench", "body")
+SCALE_MODES = ("bottle", "body")
+
+
+class Table:
+    """A TOML table being read: typed getters that raise ConfigError naming the key."""
+
+    def __init__(self, data: dict[str, Any], path: str = ""):
+        if not isinstance(data, dict):
+            raise ConfigError(path or "(top level)", "must be a table")
+        self.data = data
+        self.path = path
+        self._seen: set[str] = set()
+
+    def key(self, name: str) -> str:
+        return f"{self.path}.{name}" if self.path else name
+
+    def get(self, name: str, kind: type | tuple[type, ...], default: Any = _REQUIRED, *,
+            choices: Iterable[Any] | None = None, min: float | None = None, max: float | None = None,
+            check: Callable[[Any], str | None] | None = None) -> Any:
+        self._seen.add(name)
+        if name not in self.data:
+            if default is _REQUIRED:
+                raise ConfigError(self.key(name), "is required")
+            return default
+        value = self.data[name]
+        kinds = kind if isinstance(kind, tuple) else (kind,)
+        if float in kinds and isinstance(value, int) and not isinstance(value, bool):
+            value = float(value)
+        if not isinstance(value, kinds) or (isinstance(value, bool) and bool not in kinds):
+            names = " or ".join(_type_name(k) for k in kinds)
+            raise ConfigError(self.key(name), f"must be {names}, not {value!r}")
+        if choices is not None and value not in choices:
+            raise ConfigError(self.key(name), f"must be one of {', '.join(map(repr, choices))}, not {value!r}")
+        if min is not None and value < min:
+            raise ConfigError(self.key(name), f"must be at least {min}, not {value!r}")
+        if max is not None and value > max:
+            raise ConfigError(self.key(name), f"must be at most {max}, not {value!r}")
+        if check is not None:
+            problem = check(value)
+            if problem:
+                raise ConfigError(self.key(name), problem)
+        return value
+
+    def table(self, name: str, required: bool = False) -> "Table":
+        self._seen.add(name)
+        if name not in self.data and not required:
+            return Table({}, self.key(name))
+        value = self.get(name, dict)
+        return Table(value, self.key(name))
+
+    def tables(self, name: str) -> list["Table"]:
+        """An array of tables, ``[[name]]`` in TOML."""
+        value = self.get(name, list, [])
+        return [Table(item, f"{self.key(name)}[{i}]") if isinstance(item, dict)
+                else _raise(ConfigError(f"{self.key(name)}[{i}]", "must be a table")) for i, item in enumerate(value)]
+
+    def done(self) -> None:
+        """Refuse keys nobody asked for: a typo should not be silently ignored."""
+        for name in self.data:
+            if name not in self._seen:
+                near = difflib.get_close_matches(name, self._seen, n=1)
+                hint = f" (did you mean {near[0]!r}?)" if near else ""
+                raise ConfigError(self.key(name), f"is not a known key{hint}")
+
+
+def _raise(err: Exception):
+    raise err
+
+
+def _type_name(kind: type) -> str:
+    return {str: "a string", int: "a whole number", float: "a number", bool: "true or false",
+            dict: "a table", list: "a list"}.get(kind, kind.__name__)
+
+
+@dataclass(frozen=True)
+class ImuConfig:
+    name: str
+    chip: str = "mpu6050"
+    address: int = 0x68
+    rate_hz: float = 1000.0
+    range_g: int = 4
+    gyro: bool = False
+    placement: str = "limb"
+    exercised: bool = True
+    #: which athlete scenario drives this sensor when the station is simulated
+    scenario: str = "strength_session"
+
+
+@dataclass(frozen=True)
+class ScaleConfig:
+    chip: str = "nau7802"
+    address: int = 0x2A
+    mode: str = "bottle"
+    rate_sps: int = 10
+    gain: int = 128
+    scenario: str = "bottle_dock"
+
+
+@dataclass(frozen=True)
+class StationConfig:
+    id: str = "station-1"
+    name: str = ""
+    simulate: bool = False
+    state_dir: Path = Path("/var/lib/gym-monitor")
+    seed: int = 0
+
+    @property
+    def display_name(self) -> str:
+        return self.name or self.id
+
+
+@dataclass(frozen=True)
+class I2CConfig:
+    bus: int = 1
+
+
+@dataclass(frozen=True)
+class Config:
+    station: StationConfig = field(default_factory=StationConfig)
+    i2c: I2CConfig = field(default_factory=I2CConfig)
+    imus: tuple[ImuConfig, ...] = (ImuConfig("wrist"),)
+    scale: ScaleConfig | None = None
+    source: Path | None = None
+
+
+def _address(lo: int, hi: int = 0x77) -> Callable[[int], str | None]:
+    return lambda v: None if lo <= v <= hi else f"must be an I2C address from 0x{lo:02X} to 0x{hi:02X}, not 0x{v:X}"
+
+
+def _station_id(value: str) -> str | None:
+    if STATION_ID.match(value):
+        return None
+    return "must be 1 to 64 letters, digits, '-' or '_' (it becomes part of MQTT topics)"
+
+
+def _mpu_rate(hz: float) -> str | None:
+    divider = 1000.0 / hz
+    if 1 <= divider <= 256 and abs(divider - round(divider)) < 1e-9:
+        return None
+    return "the MPU-6050/6500 runs at 1000 Hz divided by a whole number: 1000, 500, 250, 200, 125, 100, 50 ..."
+
+
+def _lsm6ds_rate(hz: float) -> str | None:
+    from .i2c.lsm6ds import RATES_HZ
+
+    if any(abs(hz - r) <= 0.05 * r for r in RATES_HZ):
+        return None
+    return "the lsm6ds runs at " + ", ".join(f"{r:g}" for r in RATES_HZ) + " Hz"
+
+
+def _read_imu(t: Table) -> ImuConfig:
+    chip = t.get("chip", str, "mpu6050", choices=IMU_CHIPS)
+    default_addr = 0x6A if chip == "lsm6ds" else 0x68
+    default_rate = 833.0 if chip == "lsm6ds" else 1000.0
+    allowed = (0x6A, 0x6B) if chip == "lsm6ds" else (0x68, 0x69)
+    cfg = ImuConfig(
+        name=t.get("name", str, check=lambda v: None if v.strip() else "must not be empty"),
+        chip=chip,
+        address=t.get("address", int, default_addr,
+                      check=lambda v: None if v in allowed else f"the {chip} answers at "
+                      + " or ".join(f"0x{a:02X}" for a in allowed) + f", not 0x{v:X}"),
+        rate_hz=t.get("rate_hz", float, default_rate, min=4.0, max=6664.0,
+                      check=_lsm6ds_rate if chip == "lsm6ds" else _mpu_rate),
+        range_g=t.get("range_g", int, 4, choices=(2, 4, 8, 16)),
+        gyro=t.get("gyro", bool, False),
+        placement=t.get("placement", str, "limb", choices=PLACEMENTS),
+        exercised=t.get("exercised", bool, True),
+        scenario=t.get("scenario", str, "strength_session"),
+    )
+    t.done()
+    return cfg
+
+
+def _read_scale(t: Table) -> ScaleConfig:
+    cfg = ScaleConfig(
+        chip=t.get("chip", str, "nau7802", choices=("nau7802",)),
+        address=t.get("address", int, 0x2A, check=lambda v: None if v == 0x2A else "the NAU7802 answers only at 0x2A"),
+        mode=t.get("mode", str, "bottle", choices=SCALE_MODES),
+        rate_sps=t.get("rate_sps", int, 10, choices=(10, 20, 40, 80, 320)),
+        gain=t.get("gain", int, 128, choices=(1, 2, 4, 8, 16, 32, 64, 128)),
+        scenario=t.get("scenario", str, "bottle_dock"),
+    )
+    t.done()
+    return cfg
+
+
+def parse(data: dict[str, Any], source: Path | None = None) -> Config:
+    """Check a parsed TOML document and build the Config, or raise ConfigError."""
+    top = Table(data)
+    s = top.table("station")
+    station = StationConfig(
+        id=s.get("id", str, "station-1", check=_station_id),
+        name=s.get("name", str, ""),
+        simulate=s.get("simulate", bool, False),
+        state_dir=Path(s.get("state_dir", str, "/var/lib/gym-monitor")),
+        seed=s.get("seed", int, 0),
+    )
+    s.done()
+    b = top.table("i2c")
+    i2c = I2CConfig(bus=b.get("bus", int, 1, min=0, max=255))
+    b.done()
+    imus = tuple(_read_imu(t) for t in top.tables("imu")) if "imu" in data else Config().imus
+    names = [i.name for i in imus]
+    for i, name in enumerate(names):
+        if names.index(name) != i:
+            raise ConfigError(f"imu[{i}].name", f"{name!r} is used by imu[{names.index(name)}] too")
+    addresses = [i.address for i in imus]
+    for i, addr in enumerate(addresses):
+        if addresses.index(addr) != i:
+            raise ConfigError(f"imu[{i}].address", f"0x{addr:02X} is taken by imu[{addresses.index(addr)}]; strap AD0/SA0 differently")
+    scale = _read_scale(top.table("scale")) if "scale" in data else None
+    top.done()
+    return Config(station=station, i2c=i2c, imus=imus, scale=scale, source=source)
+
+
+def load(path: str | Path) -> Config:
+    """Read and check a config file. Raises ConfigError naming the key on any problem."""
+    path = Path(path)
+    try:
+        with path.open("rb") as f:
+            data = tomllib.load(f)
+    except FileNotFoundError:
+        raise ConfigError(str(path), "no such file") from None
+    except PermissionError:
+        raise ConfigError(str(path), "cannot be read (permission denied)") from None
+    except tomllib.TOMLDecodeError as err:
+        raise ConfigError(str(path), f"is not valid TOML: {err}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(str(path), "is not UTF-8 text") from None
+    return parse(data, source=path)

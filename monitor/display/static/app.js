@@ -1,0 +1,686 @@
+/*
+ * Gym wall display: paints the stations that the display service streams.
+ *
+ * Data flow: EventSource("/events") delivers a "snapshot" (every station, with
+ * its sparkline history) on every (re)connection, then "update" events with
+ * only the stations that changed. The page keeps a model (one object per
+ * station) and a tile per station that is built once and then updated in place.
+ *
+ * Everything that came from MQTT is untrusted text: it only ever reaches the
+ * page through textContent, dataset or setAttribute on attributes that are not
+ * URLs or handlers. Nothing here parses HTML.
+ */
+"use strict";
+
+(function () {
+  const TREMOR_LABEL = {
+    none: "NO TREMOR", normal: "NORMAL", elevated: "ELEVATED", high: "HIGH", nodata: "NO DATA",
+  };
+  const ALERT_LABEL = { info: "INFO", caution: "CAUTION", warning: "WARNING", urgent: "URGENT" };
+  const ALERT_RANK = { info: 0, caution: 1, warning: 2, urgent: 3 };
+  const STATE_LABEL = {
+    idle: "Idle", reps: "Reps", hold: "Static hold", rest: "Resting", recovery: "Recovery",
+  };
+  const RED_FLAG_ASK = "Ask the athlete about chest pain, confusion, severe light-headedness, " +
+    "fainting or dark urine. If any: seek medical advice promptly.";
+  const TILE_ASPECT = 1.25;   // width / height that tiles look best at
+  const MAX_TALL = 1.1;       // never taller than this times their width
+  const ALERTS_PER_TILE = 2;
+  const MAX_BANNERS = 3;
+  const WATCHDOG_MS = 40000;  // the server pings every 15 s
+  const SVG_NS = "http://www.w3.org/2000/svg";
+
+  const dom = {
+    board: document.getElementById("board"),
+    empty: document.getElementById("empty"),
+    banners: document.getElementById("banners"),
+    summary: document.getElementById("summary"),
+    link: document.getElementById("link"),
+    sound: document.getElementById("sound"),
+    clock: document.getElementById("clock"),
+  };
+
+  const model = {
+    stations: new Map(),  // id -> the server's view of the station
+    offset: 0,            // server clock minus this screen's clock, seconds
+    staleAfter: 30,
+    historyS: 300,
+    linkUp: false,        // display service <-> broker
+    streamUp: false,      // this page <-> display service
+  };
+  const tiles = new Map();       // id -> {root, parts...}
+  const pendingAcks = new Set(); // "station\u0000alert" being sent
+  const failedAcks = new Map();  // same key -> error text
+
+  // ------------------------------------------------------------------ helpers
+
+  function el(tag, cls, text) {
+    const node = document.createElement(tag);
+    if (cls) node.className = cls;
+    if (text !== undefined) node.textContent = text;
+    return node;
+  }
+
+  function svg(tag, attrs) {
+    const node = document.createElementNS(SVG_NS, tag);
+    for (const [k, v] of Object.entries(attrs || {})) node.setAttribute(k, v);
+    return node;
+  }
+
+  // Writing only when the text differs keeps the DOM (and repaints) quiet.
+  function setText(node, text) {
+    if (node.textContent !== text) node.textContent = text;
+  }
+
+  function setAttr(node, name, value) {
+    if (node.getAttribute(name) !== value) node.setAttribute(name, value);
+  }
+
+  // Replace the classes that start with `prefix` by `prefix + value`.
+  function setVariant(node, prefix, value) {
+    for (const cls of Array.from(node.classList)) {
+      if (cls.startsWith(prefix) && cls !== prefix + value) node.classList.remove(cls);
+    }
+    if (value !== null && value !== undefined) node.classList.add(prefix + value);
+  }
+
+  function isNum(v) { return typeof v === "number" && Number.isFinite(v); }
+
+  function serverNow() { return Date.now() / 1000 + model.offset; }
+
+  function fmtAgo(seconds) {
+    const s = Math.max(0, Math.round(seconds));
+    if (s < 60) return s + " s";
+    const m = Math.floor(s / 60);
+    if (m < 60) return m + " min";
+    return Math.floor(m / 60) + " h " + (m % 60) + " min";
+  }
+
+  function fmtRatio(r) { return (r < 10 ? r.toFixed(1) : Math.round(r).toString()) + "x"; }
+
+  function compareIds(a, b) { return a.localeCompare(b, undefined, { numeric: true }); }
+
+  function ackKey(stationId, alertId) { return stationId + "\u0000" + alertId; }
+
+  /*
+   * Keyed list update: `items` in order, `key(item)` a string, `create(item)`
+   * a new node, `update(node, item)` paints it. Existing nodes are kept (a
+   * button under a finger stays the same button), moved if needed, and those
+   * whose key vanished are removed.
+   */
+  function reconcile(container, items, key, create, update) {
+    const existing = new Map();
+    for (const child of Array.from(container.children)) existing.set(child.dataset.key, child);
+    let prev = null;
+    for (const item of items) {
+      const k = key(item);
+      let node = existing.get(k);
+      if (node) existing.delete(k);
+      else { node = create(item); node.dataset.key = k; }
+      update(node, item);
+      const want = prev ? prev.nextSibling : container.firstChild;
+      if (node !== want) container.insertBefore(node, want);
+      prev = node;
+    }
+    for (const node of existing.values()) node.remove();
+  }
+
+  // ------------------------------------------------------------------ model
+
+  function applySnapshot(data) {
+    model.offset = data.now - Date.now() / 1000;
+    model.staleAfter = data.stale_after;
+    model.historyS = data.history_s;
+    model.linkUp = data.link_up;
+    const seen = new Set();
+    for (const st of data.stations) {
+      model.stations.set(st.id, st);
+      seen.add(st.id);
+    }
+    for (const id of Array.from(model.stations.keys())) {
+      if (!seen.has(id)) model.stations.delete(id);
+    }
+    for (const [id, tile] of tiles) {
+      if (!seen.has(id)) { tile.root.remove(); tiles.delete(id); }
+    }
+    for (const st of data.stations) renderTile(st);
+    afterChange();
+  }
+
+  function applyUpdate(data) {
+    model.offset = data.now - Date.now() / 1000;
+    model.linkUp = data.link_up;
+    for (const fresh of data.stations) {
+      const old = model.stations.get(fresh.id);
+      fresh.spark = mergeSpark(old ? old.spark : [], fresh.spark_tail || []);
+      delete fresh.spark_tail;
+      model.stations.set(fresh.id, fresh);
+      renderTile(fresh);
+    }
+    afterChange();
+  }
+
+  // Points are [bucket start, ratio, rms]; the tail may repeat the last bucket.
+  function mergeSpark(history, tail) {
+    const out = history.slice();
+    for (const point of tail) {
+      const last = out[out.length - 1];
+      if (last && last[0] === point[0]) out[out.length - 1] = point;
+      else if (!last || point[0] > last[0]) out.push(point);
+    }
+    const cutoff = serverNow() - model.historyS;
+    while (out.length && out[0][0] < cutoff) out.shift();
+    return out;
+  }
+
+  function afterChange() {
+    dom.empty.hidden = tiles.size > 0;
+    renderBanners();
+    renderSummary();
+    renderLink();
+    fitGrid();
+  }
+
+  // ------------------------------------------------------------------ tiles
+
+  function buildTile(id) {
+    const t = { root: el("article", "tile") };
+    t.root.dataset.station = id;
+    const head = el("header", "tile-head");
+    t.name = el("h2", "name");
+    t.badge = el("span", "badge");
+    head.append(t.name, t.badge);
+
+    const stateRow = el("div", "tile-state");
+    t.state = el("span", "state");
+    t.sensor = el("span", "sensor");
+    stateRow.append(t.state, t.sensor);
+
+    const main = el("div", "tile-main");
+    t.levelBox = el("div", "level-box");
+    t.ratio = el("span", "ratio");
+    t.level = el("span", "level-label");
+    t.levelBox.append(t.ratio, t.level);
+    const figures = el("div", "figures");
+    t.hz = el("span", "hz");
+    t.rms = el("span", "rms");
+    figures.append(t.hz, t.rms);
+    main.append(t.levelBox, figures);
+
+    t.spark = svg("svg", { class: "spark", viewBox: "0 0 100 40", preserveAspectRatio: "none",
+      "aria-hidden": "true" });
+    // Guides at 2x and 4x, the elevated and high thresholds.
+    t.spark.append(
+      svg("line", { class: "guide guide-2x", x1: 0, x2: 100, y1: 20, y2: 20 }),
+      svg("line", { class: "guide guide-4x", x1: 0, x2: 100, y1: 10, y2: 10 }),
+    );
+    t.line = svg("polyline", { class: "trace", points: "", fill: "none",
+      "vector-effect": "non-scaling-stroke" });
+    t.spark.append(t.line);
+
+    const foot = el("div", "tile-foot");
+    t.hydration = el("span", "hydration");
+    t.since = el("span", "since");
+    foot.append(t.hydration, t.since);
+
+    t.alerts = el("ul", "tile-alerts");
+    t.more = el("p", "more");
+
+    t.root.append(head, stateRow, main, t.spark, foot, t.alerts, t.more);
+    return t;
+  }
+
+  function placeTile(root) {
+    const id = root.dataset.station;
+    for (const other of dom.board.children) {
+      if (other.classList.contains("tile") && compareIds(other.dataset.station, id) > 0) {
+        dom.board.insertBefore(root, other);
+        return;
+      }
+    }
+    dom.board.appendChild(root);
+  }
+
+  function renderTile(st) {
+    let t = tiles.get(st.id);
+    if (!t) {
+      t = buildTile(st.id);
+      tiles.set(st.id, t);
+      placeTile(t.root);
+    }
+    const offline = st.status === "offline";
+    t.root.classList.toggle("is-offline", offline);
+    t.root.classList.toggle("is-stale", !offline && st.stale);
+    setText(t.name, st.name);
+
+    const session = st.session;
+    let stateText = "No session";
+    if (session) {
+      stateText = STATE_LABEL[session.state] || session.state || "Session";
+      if (isNum(session.set_count)) stateText += " \u00b7 set " + session.set_count;
+    }
+    setText(t.state, stateText);
+
+    const tr = st.tremor;
+    let level = "nodata";
+    let big = "\u2014";
+    if (tr) {
+      level = tr.measurable && tr.level !== "none" ? tr.level : "none";
+      if (level !== "none") {
+        if (isNum(tr.ratio)) big = fmtRatio(tr.ratio);
+        else if (isNum(tr.rms_mg)) big = tr.rms_mg.toFixed(0) + " mg";
+      }
+    }
+    setVariant(t.root, "lv-", level);
+    setVariant(t.levelBox, "lv-", level);
+    setText(t.ratio, big);
+    setText(t.level, TREMOR_LABEL[level] || level.toUpperCase());
+    setText(t.hz, tr && isNum(tr.peak_hz) ? tr.peak_hz.toFixed(1) + " Hz" : "\u2014 Hz");
+    setText(t.rms, tr && isNum(tr.rms_mg) ? tr.rms_mg.toFixed(1) + " mg" : "\u2014 mg");
+    setText(t.sensor, tr ? tr.sensor + (tr.moving ? " \u00b7 moving" : "") : "");
+
+    renderHydration(t, st.hydration);
+    renderSpark(t, st);
+    renderTileAlerts(t, st);
+    renderAges(t, st);
+  }
+
+  function renderHydration(t, h) {
+    let text = "Fluid \u2014";
+    let variant = null;
+    if (h && h.mode === "body" && isNum(h.body_mass_loss_pct)) {
+      const pct = h.body_mass_loss_pct;
+      if (pct >= 0) {
+        text = "Mass loss " + pct.toFixed(1) + " %";
+        // Above 2 % performance and thinking suffer (ACSM).
+        variant = pct >= 2 ? "warn" : null;
+      } else {
+        // Gaining mass means drinking more than sweating: a low-sodium risk.
+        text = "Mass gain " + (-pct).toFixed(1) + " %";
+        variant = "caution";
+      }
+    } else if (h && isNum(h.intake_ml)) {
+      text = "Drank " + Math.round(h.intake_ml) + " mL";
+    }
+    setText(t.hydration, text);
+    setVariant(t.hydration, "hyd-", variant);
+  }
+
+  // Times that move with the clock: stale badge and "last set" are redrawn each second.
+  function renderAges(t, st) {
+    const now = serverNow();
+    let badge = "";
+    if (st.status === "offline") badge = "OFFLINE";
+    else if (st.stale) badge = "NO DATA" + (isNum(st.last_seen) ? " " + fmtAgo(now - st.last_seen) : "");
+    setText(t.badge, badge);
+    t.badge.hidden = badge === "";
+
+    const s = st.session;
+    let since = "";
+    if (s && (s.state === "reps" || s.state === "hold")) since = "In a set";
+    else if (s && isNum(s.last_set_end_ts)) since = "Last set " + fmtAgo(now - s.last_set_end_ts) + " ago";
+    setText(t.since, since);
+  }
+
+  /*
+   * Sparkline of the last minutes: ratio to baseline on a log scale (0.5x at
+   * the bottom, 8x at the top, guides at 2x and 4x); stations without a
+   * baseline plot tremor RMS on a log scale from 1 to 300 mg instead.
+   */
+  function renderSpark(t, st) {
+    const points = st.spark || [];
+    const useRatio = points.some((p) => isNum(p[1]));
+    t.spark.classList.toggle("spark-rms", !useRatio);
+    const start = serverNow() - model.historyS;
+    const coords = [];
+    for (const p of points) {
+      const x = ((p[0] - start) / model.historyS) * 100;
+      if (x < 0) continue;
+      let frac;
+      if (useRatio) {
+        const r = isNum(p[1]) ? p[1] : 0.5;
+        frac = (Math.log2(Math.max(r, 0.5)) + 1) / 4;    // log2(0.5)=-1 .. log2(8)=3
+      } else {
+        const v = isNum(p[2]) ? p[2] : 1;
+        frac = Math.log10(Math.max(v, 1)) / Math.log10(300);
+      }
+      const y = 40 - Math.min(Math.max(frac, 0), 1) * 38 - 1;
+      coords.push(x.toFixed(1) + "," + y.toFixed(1));
+    }
+    setAttr(t.line, "points", coords.join(" "));
+  }
+
+  function renderTileAlerts(t, st) {
+    const alerts = st.alerts || [];
+    const top = alerts.length ? alerts[0].level : null;
+    setVariant(t.root, "alert-", top);
+    reconcile(t.alerts, alerts.slice(0, ALERTS_PER_TILE), (a) => a.id,
+      (a) => buildAlertRow(st.id, a, "Ack"),
+      (node, a) => paintAlertRow(node, st, a, "Ack"));
+    const extra = alerts.length - ALERTS_PER_TILE;
+    setText(t.more, extra > 0 ? "+" + extra + " more alert" + (extra > 1 ? "s" : "") : "");
+    t.more.hidden = extra <= 0;
+  }
+
+  function buildAlertRow(stationId, alert, ackLabel) {
+    const row = el("li", "alert");
+    row.append(el("span", "alert-level"), el("span", "alert-msg"));
+    const button = el("button", "ack", ackLabel);
+    button.type = "button";
+    button.addEventListener("click", () => sendAck(stationId, alert.id));
+    row.append(button);
+    return row;
+  }
+
+  function paintAlertRow(row, st, alert, ackLabel) {
+    setVariant(row, "alert-", alert.level);
+    setText(row.querySelector(".alert-level"), ALERT_LABEL[alert.level]);
+    setText(row.querySelector(".alert-msg"), alert.message || alert.code);
+    paintAckButton(row.querySelector(".ack"), st.id, alert, ackLabel);
+  }
+
+  function paintAckButton(button, stationId, alert, label) {
+    const key = ackKey(stationId, alert.id);
+    let text = label;
+    let busy = false;
+    if (pendingAcks.has(key)) { text = "Sending\u2026"; busy = true; }
+    else if (alert.ack_sent) { text = "Ack sent"; busy = true; }
+    else if (failedAcks.has(key)) { text = "Retry " + label.toLowerCase(); }
+    setText(button, text);
+    button.disabled = busy;
+    button.title = failedAcks.get(key) || "";
+  }
+
+  // ------------------------------------------------------------------ banners
+
+  // Urgent alerts and every red flag get a full-width banner, worst first.
+  function renderBanners() {
+    const list = [];
+    for (const st of model.stations.values()) {
+      for (const a of st.alerts || []) {
+        if (a.level === "urgent" || a.red_flag) list.push({ st, a });
+      }
+    }
+    list.sort((x, y) => (ALERT_RANK[y.a.level] - ALERT_RANK[x.a.level]) ||
+      ((y.a.raised_ts || 0) - (x.a.raised_ts || 0)));
+    let container = dom.banners.querySelector(".banner-list");
+    if (!container) {
+      container = el("div", "banner-list");
+      const note = el("p", "redflag-note");
+      note.append(el("strong", null, "Red flag. "), document.createTextNode(RED_FLAG_ASK));
+      const more = el("p", "banner-more");
+      dom.banners.append(container, more, note);
+    }
+    reconcile(container, list.slice(0, MAX_BANNERS), (x) => ackKey(x.st.id, x.a.id),
+      (x) => buildBanner(x.st.id, x.a), (node, x) => paintBanner(node, x.st, x.a));
+    // Several at once: one line each, so the stations stay on screen too.
+    container.classList.toggle("compact", list.length > 1);
+    const extra = list.length - MAX_BANNERS;
+    const more = dom.banners.querySelector(".banner-more");
+    setText(more, extra > 0 ? "+" + extra + " more urgent or red-flag alerts: see the tiles" : "");
+    more.hidden = extra <= 0;
+    dom.banners.hidden = list.length === 0;
+    beepForNew(list);
+  }
+
+  function buildBanner(stationId, alert) {
+    const box = el("div", "banner");
+    box.setAttribute("role", "alert");
+    const text = el("div", "banner-text");
+    const head = el("p", "banner-head");
+    head.append(el("span", "alert-level"), el("span", "banner-station"), el("span", "banner-msg"));
+    text.append(head, el("p", "banner-advice"));
+    const button = el("button", "ack banner-ack", "Acknowledge");
+    button.type = "button";
+    button.addEventListener("click", () => sendAck(stationId, alert.id));
+    box.append(text, button);
+    return box;
+  }
+
+  function paintBanner(box, st, alert) {
+    setVariant(box, "alert-", alert.level);
+    const label = ALERT_LABEL[alert.level] + (alert.red_flag && alert.level !== "urgent" ? " \u00b7 RED FLAG" : "");
+    setText(box.querySelector(".alert-level"), label);
+    setText(box.querySelector(".banner-station"), st.name);
+    setText(box.querySelector(".banner-msg"), alert.message || alert.code);
+    setText(box.querySelector(".banner-advice"), alert.advice || "");
+    paintAckButton(box.querySelector(".ack"), st.id, alert, "Acknowledge");
+  }
+
+  // ------------------------------------------------------------------ acknowledging
+
+  async function sendAck(stationId, alertId) {
+    const key = ackKey(stationId, alertId);
+    if (pendingAcks.has(key)) return;
+    pendingAcks.add(key);
+    failedAcks.delete(key);
+    repaint(stationId);
+    try {
+      const reply = await fetch("/api/ack", {
+        method: "POST",
+        headers: { "Content-Type": "application/json" },
+        body: JSON.stringify({ station: stationId, id: alertId }),
+      });
+      if (!reply.ok) {
+        let why = "HTTP " + reply.status;
+        try { why = (await reply.json()).error || why; } catch (e) { /* keep the status */ }
+        throw new Error(why);
+      }
+      // Show "Ack sent" now; the server's next update says the same.
+      const st = model.stations.get(stationId);
+      for (const a of (st && st.alerts) || []) if (a.id === alertId) a.ack_sent = true;
+    } catch (err) {
+      failedAcks.set(key, "Not sent: " + err.message);
+    } finally {
+      pendingAcks.delete(key);
+      repaint(stationId);
+    }
+  }
+
+  function repaint(stationId) {
+    const st = model.stations.get(stationId);
+    if (st) renderTile(st);
+    renderBanners();
+  }
+
+  // ------------------------------------------------------------------ sound
+
+  // Off by default: browsers refuse sound before a click, and a wall of beeps
+  // nobody asked for gets a screen unplugged. One click on "Sound" enables it.
+  const sound = { on: false, ctx: null, heard: new Set(), lastBeep: 0 };
+
+  dom.sound.addEventListener("click", () => {
+    sound.on = !sound.on;
+    if (sound.on && !sound.ctx) {
+      const Ctx = window.AudioContext || window.webkitAudioContext;
+      if (Ctx) sound.ctx = new Ctx();
+    }
+    if (sound.ctx && sound.on) sound.ctx.resume();
+    dom.sound.setAttribute("aria-pressed", String(sound.on));
+    setText(dom.sound, sound.on ? "Sound on" : "Sound off");
+    if (sound.on) beep(1);
+  });
+
+  function beep(times) {
+    if (!sound.on || !sound.ctx) return;
+    const ctx = sound.ctx;
+    for (let i = 0; i < times; i++) {
+      const start = ctx.currentTime + i * 0.3;
+      const osc = ctx.createOscillator();
+      const gain = ctx.createGain();
+      osc.type = "square";
+      osc.frequency.value = 880;
+      gain.gain.setValueAtTime(0.0001, start);
+      gain.gain.exponentialRampToValueAtTime(0.3, start + 0.02);
+      gain.gain.exponentialRampToValueAtTime(0.0001, start + 0.2);
+      osc.connect(gain).connect(ctx.destination);
+      osc.start(start);
+      osc.stop(start + 0.22);
+    }
+    sound.lastBeep = Date.now();
+  }
+
+  // Three beeps for a new urgent alert; one every 30 s while any is unacknowledged.
+  function beepForNew(list) {
+    const urgent = list.filter((x) => x.a.level === "urgent" && !x.a.ack_sent);
+    let fresh = false;
+    for (const x of urgent) {
+      const key = ackKey(x.st.id, x.a.id);
+      if (!sound.heard.has(key)) { sound.heard.add(key); fresh = true; }
+    }
+    if (fresh) beep(3);
+    else if (urgent.length && Date.now() - sound.lastBeep > 30000) beep(1);
+  }
+
+  // ------------------------------------------------------------------ header
+
+  function renderSummary() {
+    let offline = 0, stale = 0, alerts = 0;
+    for (const st of model.stations.values()) {
+      if (st.status === "offline") offline++;
+      else if (st.stale) stale++;
+      alerts += (st.alerts || []).length;
+    }
+    const parts = [model.stations.size + " station" + (model.stations.size === 1 ? "" : "s")];
+    if (offline) parts.push(offline + " offline");
+    if (stale) parts.push(stale + " no data");
+    parts.push(alerts ? alerts + " active alert" + (alerts === 1 ? "" : "s") : "no alerts");
+    setText(dom.summary, parts.join(" \u00b7 "));
+  }
+
+  function renderLink() {
+    let text = "Live";
+    let variant = "live";
+    if (!model.streamUp) { text = "Display link lost \u2014 reconnecting"; variant = "lost"; }
+    else if (!model.linkUp) { text = "Broker offline \u2014 retrying"; variant = "broker"; }
+    setText(dom.link, text);
+    setVariant(dom.link, "link-", variant);
+  }
+
+  function tickClock() {
+    const now = new Date(serverNow() * 1000);
+    setText(dom.clock, now.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" }));
+    for (const [id, t] of tiles) {
+      const st = model.stations.get(id);
+      if (st) renderAges(t, st);
+    }
+  }
+
+  // ------------------------------------------------------------------ layout
+
+  /*
+   * Choose the number of columns that gives the largest tiles of a pleasant
+   * shape for this many stations on this screen; CSS container units then
+   * scale every font with its tile, so 5 or 50 stations, 1080p or 4K, all fit.
+   */
+  function fitGrid() {
+    const n = Math.max(tiles.size, 1);
+    const style = getComputedStyle(dom.board);
+    const gap = parseFloat(style.columnGap) || 0;
+    const width = dom.board.clientWidth - (parseFloat(style.paddingLeft) || 0) -
+      (parseFloat(style.paddingRight) || 0);
+    const height = dom.board.clientHeight - (parseFloat(style.paddingTop) || 0) -
+      (parseFloat(style.paddingBottom) || 0);
+    let best = null;
+    for (let cols = 1; cols <= n; cols++) {
+      const rows = Math.ceil(n / cols);
+      const w = (width - gap * (cols - 1)) / cols;
+      const h = (height - gap * (rows - 1)) / rows;
+      const score = Math.min(w / TILE_ASPECT, h);
+      if (!best || score > best.score) best = { cols, rows, w, h, score };
+    }
+    const rowHeight = Math.max(40, Math.min(best.h, best.w * MAX_TALL));
+    dom.board.style.setProperty("--cols", String(best.cols));
+    dom.board.style.setProperty("--rows", String(best.rows));
+    dom.board.style.setProperty("--row-h", Math.floor(rowHeight) + "px");
+  }
+
+  new ResizeObserver(() => fitGrid()).observe(dom.board);
+
+  // ------------------------------------------------------------------ the stream
+
+  let source = null;
+  let lastEvent = 0;
+
+  function connect() {
+    if (source) source.close();
+    source = new EventSource("/events");
+    lastEvent = Date.now();
+    source.addEventListener("snapshot", (e) => {
+      lastEvent = Date.now();
+      model.streamUp = true;
+      applySnapshot(JSON.parse(e.data));
+    });
+    source.addEventListener("update", (e) => {
+      lastEvent = Date.now();
+      applyUpdate(JSON.parse(e.data));
+    });
+    source.addEventListener("ping", (e) => {
+      lastEvent = Date.now();
+      model.offset = JSON.parse(e.data).now - Date.now() / 1000;
+    });
+    source.addEventListener("error", () => {
+      model.streamUp = false;
+      renderLink();
+      // EventSource retries by itself unless the server answered with an
+      // error; then it gives up (CLOSED) and we start over a bit later.
+      if (source.readyState === EventSource.CLOSED) setTimeout(connect, 2000);
+    });
+  }
+
+  // A stream can die silently (a Wi-Fi drop leaves a half-open socket): if no
+  // event, not even a ping, came for a while, start a new one.
+  setInterval(() => {
+    if (Date.now() - lastEvent > WATCHDOG_MS) connect();
+  }, 5000);
+  setInterval(tickClock, 1000);
+  // The sparklines slide left as time passes, even without new data.
+  setInterval(() => {
+    for (const [id, t] of tiles) {
+      const st = model.stations.get(id);
+      if (st) renderSpark(t, st);
+    }
+  }, 2000);
+
+  // ------------------------------------------------------------------ benchmark hook
+
+  /*
+   * Only with ?bench=1 in the URL: record when each new RMS text reached the
+   * screen, as wall-clock milliseconds (performance.timeOrigin + now(), the
+   * same clock the publisher reads on this machine). The timestamp is taken
+   * in a task queued from requestAnimationFrame, i.e. after the frame that
+   * shows the change was produced. bench/bench_display.py reads
+   * window.__displayBench.records.
+   */
+  function installBenchHook() {
+    const records = [];
+    window.__displayBench = { records };
+    let pending = [];
+    let scheduled = false;
+    const observer = new MutationObserver((mutations) => {
+      for (const m of mutations) {
+        const target = m.target.nodeType === 1 ? m.target : m.target.parentElement;
+        if (!target || !target.classList.contains("rms")) continue;
+        const tile = target.closest(".tile");
+        if (tile) pending.push([tile.dataset.station, target.textContent]);
+      }
+      if (pending.length && !scheduled) {
+        scheduled = true;
+        requestAnimationFrame(() => setTimeout(() => {
+          const t = performance.timeOrigin + performance.now();
+          for (const [s, v] of pending) if (records.length < 500000) records.push({ s, v, t });
+          pending = [];
+          scheduled = false;
+        }, 0));
+      }
+    });
+    observer.observe(dom.board, { subtree: true, childList: true, characterData: true });
+  }
+
+  if (new URLSearchParams(location.search).get("bench") === "1") installBenchHook();
+
+  renderLink();
+  tickClock();
+  fitGrid();
+  connect();
+})();

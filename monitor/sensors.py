@@ -1,0 +1,141 @@
+"""A station's sensors as configured: open each driver, read it, survive its faults.
+
+A :class:`SensorSlot` holds one configured sensor and whatever driver is
+currently talking to it. When the chip fails (gone, stuck, wrong chip) the
+slot records a :class:`SensorFault` for the alerts to report, drops the driver,
+and tries again after ``retry_s`` -- so a sensor that comes back is back
+within about a second, and the loop never stops for one bad sensor.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Callable, Generic, TypeVar
+
+from .clock import Clock
+from .config import Config, ImuConfig, ScaleConfig
+from .errors import SensorError
+from .i2c import Imu, Mpu6050, SampleBlock
+from .i2c.lsm6ds import Lsm6ds
+from .i2c.nau7802 import Nau7802, ScaleReading
+
+log = logging.getLogger(__name__)
+
+IMU_DRIVERS: dict[str, type[Imu]] = {"mpu6050": Mpu6050, "mpu6500": Mpu6050, "lsm6ds": Lsm6ds}
+
+D = TypeVar("D")
+
+
+@dataclass(frozen=True)
+class SensorFault:
+    """Why a sensor is not delivering data, for a sensor-fault alert."""
+
+    sensor: str
+    kind: str        # "gone", "stuck", "not_found", "error"
+    message: str
+    since: float
+
+
+def _fault_kind(err: SensorError) -> str:
+    from .errors import SensorGone, SensorNotFound, SensorStuck
+
+    if isinstance(err, SensorStuck):
+        return "stuck"
+    if isinstance(err, SensorNotFound):
+        return "not_found"
+    if isinstance(err, SensorGone):
+        return "gone"
+    return "error"
+
+
+class SensorSlot(Generic[D]):
+    """One configured sensor; see the module docstring."""
+
+    def __init__(self, name: str, opener: Callable[[], D], clock: Clock, retry_s: float = 1.0):
+        self.name = name
+        self._open = opener
+        self.clock = clock
+        self.retry_s = retry_s
+        self.driver: D | None = None
+        self.fault: SensorFault | None = None
+        self.recoveries = 0
+        self._next_try = 0.0
+
+    def get(self) -> D | None:
+        """The working driver, opening it if it is time to try again; None while faulted."""
+        if self.driver is None and self.clock.now() >= self._next_try:
+            try:
+                self.driver = self._open()
+            except SensorError as err:
+                self.failed(err)
+                return None
+            if self.fault is not None:
+                log.info("%s is back after %.1f s", self.name, self.clock.now() - self.fault.since)
+                self.recoveries += 1
+                self.fault = None
+        return self.driver
+
+    def failed(self, err: SensorError) -> None:
+        now = self.clock.now()
+        if self.fault is None:
+            log.warning("%s: %s", self.name, err)
+            self.fault = SensorFault(self.name, _fault_kind(err), str(err), now)
+        self._next_try = now + self.retry_s
+
+    def ok(self) -> None:
+        """Data flowed: a fault raised by a read (not by opening) is over."""
+        if self.fault is not None:
+            log.info("%s is back after %.1f s", self.name, self.clock.now() - self.fault.since)
+            self.recoveries += 1
+            self.fault = None
+
+
+class ImuSlot(SensorSlot[Imu]):
+    def __init__(self, cfg: ImuConfig, bus, clock: Clock, bus_name=None):
+        driver = IMU_DRIVERS[cfg.chip]
+        super().__init__(cfg.name, lambda: driver(bus, cfg.address, rate_hz=cfg.rate_hz, range_g=cfg.range_g,
+                                                  gyro=cfg.gyro, clock=clock, name=f"{cfg.name} ({cfg.chip} at 0x{cfg.address:02X})",
+                                                  bus_name=bus_name), clock)
+        self.config = cfg
+
+    def read(self) -> SampleBlock | None:
+        imu = self.get()
+        if imu is None:
+            return None
+        try:
+            block = imu.read()
+        except SensorError as err:
+            self.failed(err)
+            return None
+        if len(block):
+            self.ok()
+        return block
+
+
+class ScaleSlot(SensorSlot[Nau7802]):
+    def __init__(self, cfg: ScaleConfig, bus, clock: Clock, bus_name=None, calibration=None):
+        super().__init__("scale", lambda: Nau7802(bus, cfg.address, gain=cfg.gain, rate_sps=cfg.rate_sps, clock=clock,
+                                                  calibration=calibration, name=f"scale (nau7802 at 0x{cfg.address:02X})",
+                                                  bus_name=bus_name), clock)
+        self.config = cfg
+
+    def read(self) -> ScaleReading | None:
+        scale = self.get()
+        if scale is None:
+            return None
+        try:
+            reading = scale.read()
+        except SensorError as err:
+            self.failed(err)
+            return None
+        if reading is not None:
+            self.ok()
+        return reading
+
+
+def open_slots(config: Config, bus, clock: Clock, calibration=None) -> tuple[list[ImuSlot], ScaleSlot | None]:
+    bus_name = config.i2c.bus
+    imus = [ImuSlot(c, bus, clock, bus_name) for c in config.imus]
+    scale = ScaleSlot(config.scale, bus, clock, bus_name, calibration) if config.scale else None
+    return imus, scale

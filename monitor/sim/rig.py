@@ -1,0 +1,104 @@
+"""A station's simulated hardware, built from its config.
+
+Each configured IMU gets the matching simulated chip at its address, driven
+by the athlete scenario the config names; the scale gets a simulated NAU7802
+with a bottle dock or a body scale on it. The real drivers then find exactly
+what they would on a Pi::
+
+    bus = simulated_bus(config, clock)
+    imu = Mpu6050(bus, 0x68, clock=clock)
+
+Scenarios are finite (a session is about 20 minutes); ``loop=True`` repeats
+them so a demo can run for as long as anyone watches.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..clock import Clock
+from ..config import Config
+from ..errors import ConfigError
+from .bus import SimBus
+from .lsm6ds import Lsm6dsSim
+from .mpu6050 import Mpu6050Sim
+from .nau7802 import Nau7802Sim
+from .scenarios import MASS_SCENARIOS, SCENARIOS
+
+#: a sensor whose scenario is "companion" watches another body part of the athlete
+#: that the station's first exercised sensor follows
+COMPANION = "companion"
+
+
+class Repeating:
+    """A motion or mass source played again and again, every ``period`` seconds."""
+
+    def __init__(self, source, period: float):
+        self.source = source
+        self.period = float(period)
+        self.truth = getattr(source, "truth", None)
+
+    def _split(self, t: np.ndarray, fn) -> np.ndarray:
+        t = np.asarray(t, dtype=float)
+        local = np.mod(t, self.period)
+        wraps = np.flatnonzero(np.diff(local) < 0) + 1
+        if len(wraps) == 0:
+            return fn(local)
+        # Each piece must be non-decreasing for the source, so evaluate between wraps.
+        return np.concatenate([fn(part) for part in np.split(local, wraps)])
+
+    def accel(self, t):
+        return self._split(t, self.source.accel)
+
+    def gyro(self, t):
+        return self._split(t, self.source.gyro)
+
+    def mass_g(self, t):
+        return self._split(t, self.source.mass_g)
+
+
+def _motion(config: Config, index: int, loop: bool):
+    imu = config.imus[index]
+    seed = config.station.seed * 100 + index
+    if imu.scenario == COMPANION:
+        worked = [i for i, c in enumerate(config.imus) if c.exercised and c.scenario != COMPANION]
+        if not worked:
+            raise ConfigError(f"imu[{index}].scenario", "'companion' needs another sensor with an exercised scenario")
+        leader = _scenario(config, worked[0])
+        source, period = leader.companion, leader.duration
+    else:
+        source = _scenario(config, index)
+        period = source.duration
+    return Repeating(source, period) if loop else source
+
+
+def _scenario(config: Config, index: int):
+    imu = config.imus[index]
+    factory = SCENARIOS.get(imu.scenario)
+    if factory is None:
+        names = ", ".join(sorted(SCENARIOS) + [COMPANION])
+        raise ConfigError(f"imu[{index}].scenario", f"must be one of {names}, not {imu.scenario!r}")
+    options = {} if imu.scenario == "fall" else {"placement": imu.placement}
+    return factory(seed=config.station.seed * 100 + index, **options)
+
+
+def simulated_bus(config: Config, clock: Clock, *, loop: bool = True) -> SimBus:
+    """A SimBus carrying the config's chips, driven by its scenarios."""
+    bus = SimBus(config.i2c.bus, clock=clock)
+    for i, imu in enumerate(config.imus):
+        motion = _motion(config, i, loop)
+        seed = config.station.seed * 100 + i
+        if imu.chip == "lsm6ds":
+            chip = Lsm6dsSim(motion, clock=clock, seed=seed)
+        else:
+            chip = Mpu6050Sim(motion, clock=clock, seed=seed, variant="MPU-6500" if imu.chip == "mpu6500" else "MPU-6050")
+        bus.attach(imu.address, chip)
+    if config.scale is not None:
+        factory = MASS_SCENARIOS.get(config.scale.scenario)
+        if factory is None:
+            raise ConfigError("scale.scenario", f"must be one of {', '.join(sorted(MASS_SCENARIOS))}, not {config.scale.scenario!r}")
+        load = factory(seed=config.station.seed * 100 + 50)
+        duration = getattr(load, "duration", None) or 3600.0
+        bus.attach(config.scale.address, Nau7802Sim(Repeating(load, duration) if loop else load, clock=clock,
+                                                    seed=config.station.seed))
+    return bus

@@ -1,0 +1,672 @@
+"""The wall display end to end: real Mosquitto, real service, real headless Chromium.
+
+Test stations are plain paho clients publishing the payloads of
+monitor/mqtt/PAYLOADS.md; the page is driven with Playwright and assertions
+are about what is painted (text, classes, visibility), never about the model.
+
+Needs the ``playwright`` package (no ``playwright install``: Debian's Chromium
+is used through ``executable_path``) and ``/usr/bin/chromium`` (or
+``$CHROMIUM``); without them the browser tests are skipped, saying which is
+missing. The service-level tests at the end only need Mosquitto.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import queue
+import signal
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import mosquitto as broker_helpers  # tests/mosquitto.py
+import paho.mqtt.client as mqtt
+import pytest
+from mosquitto import MosquittoBroker
+from paho.mqtt.enums import CallbackAPIVersion
+
+from monitor.display.service import DisplayConfig, DisplayService, main
+
+# The broker fixtures, registered in this module by name.
+mosquitto = broker_helpers.mosquitto
+mosquitto_factory = broker_helpers.mosquitto_factory
+
+REPO = Path(__file__).resolve().parents[1]
+ARTIFACTS = REPO / "test-artifacts"
+CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+]
+RED_FLAG_WORDS = ["chest pain", "confusion", "severe light-headedness", "fainting",
+                  "dark urine", "seek medical advice promptly"]
+
+
+# --------------------------------------------------------------------------- stations
+
+
+class FakeStation:
+    """A paho client playing one station: last will, ``online`` on connect, payloads.
+
+    It reconnects on its own (like a real station), so it survives a broker restart.
+    """
+
+    def __init__(self, broker: MosquittoBroker, station_id: str, prefix: str = "gym"):
+        self.id = station_id
+        self.base = f"{prefix}/{station_id}"
+        self.client = mqtt.Client(CallbackAPIVersion.VERSION2,
+                                  client_id=f"test-station-{uuid.uuid4().hex[:10]}")
+        self.client.will_set(f"{self.base}/status", "offline", qos=1, retain=True)
+        self.client.reconnect_delay_set(1, 1)
+        self.connected = threading.Event()
+        self.client.on_connect = self._on_connect
+        self.client.on_disconnect = lambda *a: self.connected.clear()
+        self.client.connect(broker.host, broker.port, keepalive=10)
+        self.client.loop_start()
+        assert self.connected.wait(5), f"station {station_id} could not connect"
+
+    def _on_connect(self, client, userdata, flags, reason_code, properties) -> None:
+        client.publish(f"{self.base}/status", "online", qos=1, retain=True)
+        self.connected.set()
+
+    def publish(self, kind: str, payload: Any, *, qos: int = 1, retain: bool = False) -> None:
+        data = payload if isinstance(payload, (bytes, str)) else json.dumps(payload)
+        info = self.client.publish(f"{self.base}/{kind}", data, qos=qos, retain=retain)
+        if qos:
+            info.wait_for_publish(5)
+
+    def tremor(self, ratio: float | None, *, rms: float | None = None, hz: float | None = 8.1,
+               level: str | None = None, sensor: str = "wrist") -> None:
+        if level is None:
+            level = ("none" if ratio is None else "normal" if ratio < 2
+                     else "elevated" if ratio < 4 else "high")
+        rms = rms if rms is not None else (None if ratio is None else round(8.0 * ratio, 1))
+        self.publish("tremor", {
+            "v": 1, "ts": time.time(), "station": self.id, "sensor": sensor,
+            "placement": "limb", "exercised": True, "rms_mg": rms,
+            "peak_hz": hz if ratio is not None else None, "ratio": ratio, "level": level,
+            "moving": False, "measurable": level != "none",
+            "band_rms_mg": {"voluntary": 30.0, "fatigue": 4.0, "physiological": 9.0,
+                            "tremor": rms or 0.0},
+            "fatigue_ratio": 0.3, "regularity": 0.6, "window_s": 2.5,
+        }, qos=0)
+
+    def session(self, **fields: Any) -> None:
+        payload = {"v": 1, "ts": time.time(), "station": self.id, "name": None,
+                   "state": "rest", "active": True, "started_ts": time.time() - 1800,
+                   "ended_ts": None, "set_count": 2, "rep_count": 10,
+                   "last_set_end_ts": time.time() - 95, "baseline_mg": 8.0, "ratio": 1.2,
+                   "recovery_s": 40.0, "fatigue_trend": 0.1}
+        payload.update(fields)
+        self.publish("session", payload, retain=True)
+
+    def hydration(self, **fields: Any) -> None:
+        payload = {"v": 1, "ts": time.time(), "station": self.id, "mode": "bottle",
+                   "mass_g": 600.0, "intake_ml": 250.0, "intake_ml_per_h": 500.0,
+                   "pre_mass_g": None, "post_mass_g": None, "body_mass_loss_pct": None,
+                   "sweat_rate_l_per_h": None}
+        payload.update(fields)
+        self.publish("hydration", payload, retain=True)
+
+    def alert(self, alert_id: str, level: str, message: str, *, state: str = "raised",
+              advice: str = "Rest and breathe slowly.", red_flag: bool = False,
+              code: str = "tremor.high") -> dict[str, Any]:
+        """Publish one alert event and the matching ``alerts/active`` list."""
+        alert = {"v": 1, "ts": time.time(), "station": self.id, "id": alert_id, "code": code,
+                 "level": level, "state": state, "red_flag": red_flag, "sensor": "wrist",
+                 "message": message, "advice": advice, "evidence": {"ratio": 4.2},
+                 "raised_ts": time.time()}
+        self.publish("alert", alert)
+        return alert
+
+    def active(self, alerts: list[dict[str, Any]]) -> None:
+        self.publish("alerts/active", {"v": 1, "ts": time.time(), "station": self.id,
+                                       "alerts": alerts}, retain=True)
+
+    def offline(self) -> None:
+        self.publish("status", "offline", retain=True)
+
+    def close(self) -> None:
+        self.client.disconnect()
+        self.client.loop_stop()
+
+
+@pytest.fixture
+def stations(mosquitto: MosquittoBroker) -> Iterator[Callable[[str], FakeStation]]:
+    """Make FakeStations on the test's broker; all closed at teardown."""
+    made: list[FakeStation] = []
+
+    def make(station_id: str) -> FakeStation:
+        made.append(FakeStation(mosquitto, station_id))
+        return made[-1]
+
+    yield make
+    for st in made:
+        st.close()
+
+
+class AckListener:
+    """A paho subscriber on ``gym/+/cmd/ack``: what staff acknowledgements reach the broker."""
+
+    def __init__(self, broker: MosquittoBroker):
+        self.messages: queue.Queue[tuple[str, dict[str, Any], int]] = queue.Queue()
+        self.client = mqtt.Client(CallbackAPIVersion.VERSION2)
+        ready = threading.Event()
+        self.client.on_connect = lambda c, *a: c.subscribe("gym/+/cmd/ack", qos=1)
+        self.client.on_subscribe = lambda *a: ready.set()
+        self.client.on_message = lambda c, u, m: self.messages.put(
+            (m.topic, json.loads(m.payload), m.qos))
+        self.client.connect(broker.host, broker.port)
+        self.client.loop_start()
+        assert ready.wait(5)
+
+    def get(self, timeout: float = 5.0) -> tuple[str, dict[str, Any], int]:
+        return self.messages.get(timeout=timeout)
+
+    def close(self) -> None:
+        self.client.disconnect()
+        self.client.loop_stop()
+
+
+# --------------------------------------------------------------------------- service and browser
+
+
+@pytest.fixture
+def display_factory(mosquitto: MosquittoBroker) -> Iterator[Callable[..., DisplayService]]:
+    """Start DisplayServices against the test broker; ``factory(**DisplayConfig fields)``."""
+    made: list[DisplayService] = []
+
+    def make(**overrides: Any) -> DisplayService:
+        fields: dict[str, Any] = {"mqtt_port": mosquitto.port, "http_host": "127.0.0.1",
+                                  "http_port": 0, "reconnect_min_s": 1, "reconnect_max_s": 1}
+        fields.update(overrides)
+        service = DisplayService(DisplayConfig(**fields))
+        service.start()
+        made.append(service)
+        deadline = time.monotonic() + 5
+        while not service.mqtt.connected and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert service.mqtt.connected, "display did not connect to the broker"
+        return service
+
+    yield make
+    for service in made:
+        service.stop()
+
+
+@pytest.fixture
+def display(display_factory) -> DisplayService:
+    return display_factory()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    sync_api = pytest.importorskip(
+        "playwright.sync_api",
+        reason="the playwright package is not installed (pip install playwright; "
+               "no 'playwright install' needed: Debian's chromium is used)")
+    if not os.access(CHROMIUM, os.X_OK):
+        pytest.skip(f"Chromium not found at {CHROMIUM} (apt install chromium, or set $CHROMIUM)")
+    pw = sync_api.sync_playwright().start()
+    # Playwright gives every launch a fresh temporary --user-data-dir.
+    browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+    yield browser
+    browser.close()
+    pw.stop()
+
+
+@pytest.fixture
+def new_page(browser):
+    """``new_page(url, width, height)``: a page in a fresh context, closed after the test."""
+    contexts = []
+
+    def make(url: str, width: int = 1920, height: int = 1080):
+        context = browser.new_context(viewport={"width": width, "height": height})
+        contexts.append(context)
+        page = context.new_page()
+        page.set_default_timeout(8000)
+        page.goto(url)
+        return page
+
+    yield make
+    for context in contexts:
+        context.close()
+
+
+def expect(locator):
+    from playwright.sync_api import expect as pw_expect
+    return pw_expect(locator)
+
+
+def tile(page, station_id: str):
+    return page.locator(f'.tile[data-station="{station_id}"]')
+
+
+# --------------------------------------------------------------------------- the page
+
+
+def test_tiles_appear_for_publishing_stations_and_update(display, stations, new_page):
+    bench = stations("bench-1")
+    bench.session(name="Bench 1", state="rest", set_count=2)
+    bench.hydration(intake_ml=250.0)
+    bench.tremor(1.4)
+    others = [stations(f"rack-{i}") for i in (2, 10)]
+    for st in others:
+        st.tremor(1.1)
+
+    page = new_page(display.url)
+    expect(page.locator(".tile")).to_have_count(3)
+    # Natural order: rack-2 before rack-10.
+    assert page.locator(".tile").evaluate_all("t => t.map(e => e.dataset.station)") == [
+        "bench-1", "rack-2", "rack-10"]
+    t = tile(page, "bench-1")
+    expect(t.locator(".name")).to_have_text("Bench 1")
+    expect(t.locator(".ratio")).to_have_text("1.4x")
+    expect(t.locator(".level-label")).to_have_text("NORMAL")
+    expect(t.locator(".hz")).to_have_text("8.1 Hz")
+    expect(t.locator(".state")).to_have_text("Resting \u00b7 set 2")
+    expect(t.locator(".hydration")).to_have_text("Drank 250 mL")
+    expect(t.locator(".since")).to_contain_text("Last set 1 min ago")
+    expect(page.locator(".disclaimer")).to_contain_text("Not a medical device")
+
+    bench.tremor(2.3, hz=6.2)
+    expect(t.locator(".ratio")).to_have_text("2.3x")
+    expect(t.locator(".level-label")).to_have_text("ELEVATED")
+    expect(t.locator(".hz")).to_have_text("6.2 Hz")
+    expect(t).to_have_class("tile lv-elevated")
+
+    bench.tremor(5.0)
+    expect(t.locator(".ratio")).to_have_text("5.0x")
+    expect(t.locator(".level-label")).to_have_text("HIGH")
+    bench.session(name="Bench 1", state="reps", set_count=3)
+    expect(t.locator(".state")).to_have_text("Reps \u00b7 set 3")
+    expect(t.locator(".since")).to_have_text("In a set")
+    bench.hydration(mode="body", intake_ml=None, body_mass_loss_pct=2.4)
+    expect(t.locator(".hydration")).to_have_text("Mass loss 2.4 %")
+    # The sparkline has been drawn from the history.
+    assert t.locator(".trace").get_attribute("points") != ""
+
+
+def test_offline_and_stale_stations_are_shown_as_such(display_factory, stations, new_page):
+    display = display_factory(stale_after=1.0)
+    gone = stations("gone-1")
+    quiet = stations("quiet-2")
+    gone.tremor(1.2)
+    quiet.tremor(1.3)
+    page = new_page(display.url)
+    expect(page.locator(".tile")).to_have_count(2)
+
+    gone.offline()
+    expect(tile(page, "gone-1").locator(".badge")).to_have_text("OFFLINE")
+    expect(tile(page, "gone-1")).to_have_class("tile lv-normal is-offline")
+
+    # quiet-2 says nothing more: after stale_after it is greyed with a label.
+    expect(tile(page, "quiet-2").locator(".badge")).to_contain_text("NO DATA", timeout=5000)
+    expect(tile(page, "quiet-2")).to_have_class("tile lv-normal is-stale")
+    expect(page.locator(".summary")).to_contain_text("1 offline \u00b7 1 no data")
+
+    quiet.tremor(1.5)
+    expect(tile(page, "quiet-2").locator(".badge")).to_be_hidden()
+    expect(tile(page, "quiet-2")).to_have_class("tile lv-normal")
+    expect(tile(page, "quiet-2").locator(".ratio")).to_have_text("1.5x")
+
+
+def test_urgent_alert_banner_with_advice_is_acknowledged_by_click(
+        display, stations, new_page, mosquitto):
+    listener = AckListener(mosquitto)
+    try:
+        st = stations("bench-9")
+        st.session(name="Bench 9")
+        st.tremor(1.1)
+        page = new_page(display.url)
+        expect(tile(page, "bench-9")).to_be_visible()
+        expect(page.locator("#banners")).to_be_hidden()
+
+        alert = st.alert("bench-9:1732435200:0007", "urgent",
+                         "Possible fall or faint: impact, then stillness",
+                         advice="Go to the athlete now. Do not let them get up quickly.",
+                         red_flag=True, code="fall")
+        st.active([alert])
+        banner = page.locator(".banner")
+        expect(banner).to_have_count(1)
+        expect(banner.locator(".alert-level")).to_have_text("URGENT")
+        expect(banner.locator(".banner-station")).to_have_text("Bench 9")
+        expect(banner.locator(".banner-msg")).to_have_text(
+            "Possible fall or faint: impact, then stillness")
+        expect(banner.locator(".banner-advice")).to_have_text(
+            "Go to the athlete now. Do not let them get up quickly.")
+        for words in RED_FLAG_WORDS:
+            expect(page.locator(".redflag-note")).to_contain_text(words)
+        expect(tile(page, "bench-9")).to_have_class("tile lv-normal alert-urgent")
+
+        banner.locator("button.ack").click()
+        topic, payload, qos = listener.get()
+        assert topic == "gym/bench-9/cmd/ack"
+        assert payload == {"v": 1, "id": "bench-9:1732435200:0007", "by": "display"}
+        assert qos == 1
+        expect(banner.locator("button.ack")).to_have_text("Ack sent")
+
+        # The station confirms: the banner goes away everywhere.
+        st.alert("bench-9:1732435200:0007", "urgent", "Possible fall or faint",
+                 state="acknowledged", red_flag=True, code="fall")
+        st.active([])
+        expect(page.locator("#banners")).to_be_hidden()
+        expect(tile(page, "bench-9").locator(".tile-alerts .alert")).to_have_count(0)
+
+        # Alerts on tiles carry their level as text and have their own ack button.
+        caution = st.alert("bench-9:c1", "caution", "Tremor elevated: 2.4x your rested level")
+        info = st.alert("bench-9:i1", "info", "Session over 60 min: consider a snack",
+                        code="fuel.long_session")
+        st.active([caution, info])
+        rows = tile(page, "bench-9").locator(".tile-alerts .alert")
+        expect(rows).to_have_count(2)
+        expect(rows.nth(0).locator(".alert-level")).to_have_text("CAUTION")
+        expect(rows.nth(1).locator(".alert-level")).to_have_text("INFO")
+        expect(page.locator("#banners")).to_be_hidden()  # caution is not a red flag
+        rows.nth(0).locator("button.ack").click()
+        topic, payload, _ = listener.get()
+        assert (topic, payload["id"]) == ("gym/bench-9/cmd/ack", "bench-9:c1")
+    finally:
+        listener.close()
+
+
+def test_mqtt_text_is_never_html(display, stations, new_page):
+    dialogs: list[str] = []
+    evil_id = "<svg onload=alert(3)>"
+    evil_name = "<img src=x onerror=alert(1)>"
+    st = stations(evil_id)
+    st.session(name=evil_name, state="<b>reps</b>")
+    st.tremor(4.5, sensor="<i>wrist</i>")
+    warning = st.alert("x1", "warning", "<script>alert(2)</script>")
+    urgent = st.alert("x2", "urgent", "<img src=y onerror=alert(4)>",
+                      advice="<a href=javascript:alert(5)>click</a>")
+    st.active([warning, urgent])
+
+    page = new_page("about:blank")
+    page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+    response = page.goto(display.url)
+    csp = response.headers["content-security-policy"]
+    assert "default-src 'self'" in csp and "script-src 'self'" in csp
+    assert "unsafe-inline" not in csp and "unsafe-eval" not in csp
+
+    card = page.locator(".tile")
+    expect(card.locator(".name")).to_have_text(evil_name)
+    expect(card.locator(".state")).to_contain_text("<b>reps</b>")
+    expect(card.locator(".sensor")).to_have_text("<i>wrist</i>")
+    expect(page.locator(".banner-msg")).to_have_text("<img src=y onerror=alert(4)>")
+    expect(page.locator(".banner-advice")).to_have_text("<a href=javascript:alert(5)>click</a>")
+    expect(card.locator(".alert-msg").first).to_have_text("<img src=y onerror=alert(4)>")
+    expect(card.locator(".alert-msg").nth(1)).to_have_text("<script>alert(2)</script>")
+    assert card.evaluate("e => e.dataset.station") == evil_id
+    # Nothing was parsed into elements: no images, links or extra scripts exist.
+    assert page.locator("img").count() == 0
+    assert page.locator("a").count() == 0
+    assert page.locator("script").count() == 1  # app.js
+    assert page.locator("svg[onload]").count() == 0
+    page.wait_for_timeout(300)
+    assert dialogs == []
+
+
+def test_malformed_messages_are_ignored_and_the_board_lives_on(display, stations, new_page):
+    st = stations("bench-1")
+    st.tremor(1.2)
+    page = new_page(display.url)
+    expect(tile(page, "bench-1").locator(".ratio")).to_have_text("1.2x")
+    garbage: list[tuple[str, Any]] = [
+        ("tremor", b"\xff\xfe not utf-8"),
+        ("tremor", "not json"),
+        ("tremor", "[1, 2, 3]"),
+        ("tremor", {"v": 1, "level": "elevated", "rms_mg": "big"}),
+        ("tremor", '{"v": 1, "level": "high", "ratio": NaN}'),
+        ("tremor", {"v": 1, "level": "purple"}),
+        ("session", {"v": 1, "set_count": "three"}),
+        ("hydration", {"v": "1"}),
+        ("alert", {"v": 1, "id": 7, "level": "urgent"}),
+        ("alerts/active", {"v": 1, "alerts": "none"}),
+        ("status", "maybe"),
+        ("tremor", "x" * 200_000),
+        ("tremor", "[" * 100_000),
+    ]
+    for kind, payload in garbage:
+        st.publish(kind, payload)
+    st.tremor(3.1)
+    expect(tile(page, "bench-1").locator(".ratio")).to_have_text("3.1x")
+    state = json.loads(urllib.request.urlopen(display.url + "api/state").read())
+    assert state["ignored"] == len(garbage)
+    assert [s["id"] for s in state["stations"]] == ["bench-1"]
+    assert state["stations"][0]["alerts"] == []
+
+
+def _populate_mixed_board(mosquitto, count: int) -> tuple[list[FakeStation], Callable[[], None]]:
+    """``count`` stations in every state a gym sees; returns them and a 'keep alive' step."""
+    kinds = ["normal", "elevated", "high", "offline", "stale", "urgent", "caution", "warning",
+             "none", "normal"]
+    made, live = [], []
+    for i in range(count):
+        kind = kinds[i % len(kinds)]
+        st = FakeStation(mosquitto, f"st-{i + 1:02d}")
+        made.append(st)
+        ratio = {"normal": 1.3 + (i % 3) * 0.2, "elevated": 2.6, "high": 4.8, "offline": 1.4,
+                 "stale": 1.8, "urgent": 5.6, "caution": 2.2, "warning": 3.4,
+                 "none": None}[kind]
+        names = ["Bench press", "Squat rack", "Deadlift", "Cable row", "Plank mat",
+                 "Leg press", "Pull-up bar", "Rower", "Dumbbells", "Wall sit"]
+        st.session(name=f"{names[i % len(names)]} {i // len(names) + 1}",
+                   state=["reps", "rest", "hold", "recovery", "idle"][i % 5],
+                   set_count=i % 6 + 1, last_set_end_ts=time.time() - 30 - 17 * i)
+        if i % 2:
+            st.hydration(mode="body", intake_ml=None, body_mass_loss_pct=0.4 + (i % 7) * 0.4)
+        else:
+            st.hydration(intake_ml=150.0 + 50 * i)
+        if kind == "urgent":
+            a = st.alert(f"{st.id}:u", "urgent", "Shaking persists 20 min after the session",
+                         advice="Sit the athlete down, give water and a snack, stay with them.",
+                         red_flag=True, code="tremor.persistent")
+            st.active([a])
+        elif kind in ("caution", "warning"):
+            a = st.alert(f"{st.id}:{kind}", kind,
+                         f"Tremor {ratio:.1f}x rested level in set {i % 6 + 1}")
+            st.active([a])
+        live.append((st, kind, ratio))
+
+    def step(t: float) -> None:
+        for st, kind, ratio in live:
+            if kind in ("offline", "stale"):
+                continue
+            phase = (hash(st.id) % 628) / 100
+            swing = 1 + 0.3 * math.sin(4 * t + phase)  # a set's rise and fall, sped up
+            wobble = None if ratio is None else round(ratio * swing, 2)
+            st.tremor(wobble, hz=7.5 + (hash(st.id) % 40) / 10)
+    for st, kind, ratio in live:
+        if kind in ("offline", "stale"):
+            st.tremor(ratio)
+        if kind == "offline":
+            st.offline()
+    return made, step
+
+
+def test_twenty_station_board_screenshot(display_factory, mosquitto, new_page):
+    display = display_factory(stale_after=2.0, spark_history_s=6.0, spark_bucket_s=0.05)
+    made, step = _populate_mixed_board(mosquitto, 20)
+    try:
+        page = new_page(display.url, 1920, 1080)
+        expect(page.locator(".tile")).to_have_count(20)
+        t0 = time.monotonic()
+        while time.monotonic() - t0 < 4.0:  # fill the sparklines, let st-05 go stale
+            step(time.monotonic())
+            time.sleep(0.05)
+        expect(page.locator(".tile.is-stale")).to_have_count(2)
+        expect(page.locator(".tile.is-offline")).to_have_count(2)
+        expect(page.locator(".banner")).to_have_count(2)
+        page.wait_for_timeout(300)
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "display-20-stations.png"))
+        _assert_tiles_fit(page, 1920, 1080, min_name_px=18, min_ratio_px=36)
+    finally:
+        for st in made:
+            st.close()
+
+
+@pytest.mark.parametrize("width,height,min_name,min_ratio", [(1920, 1080, 13, 24),
+                                                             (3840, 2160, 26, 48)])
+def test_fifty_stations_fit_one_screen(display_factory, mosquitto, new_page,
+                                       width, height, min_name, min_ratio):
+    display = display_factory(stale_after=60.0)
+    made, step = _populate_mixed_board(mosquitto, 50)
+    try:
+        step(0.0)
+        page = new_page(display.url, width, height)
+        expect(page.locator(".tile")).to_have_count(50)
+        expect(page.locator(".tile .ratio").last).not_to_have_text("\u2014")
+        page.wait_for_timeout(200)
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / f"display-50-stations-{height}p.png"))
+        _assert_tiles_fit(page, width, height, min_name_px=min_name, min_ratio_px=min_ratio)
+    finally:
+        for st in made:
+            st.close()
+
+
+def _assert_tiles_fit(page, width: int, height: int, *, min_name_px: float,
+                      min_ratio_px: float) -> None:
+    """Every tile fully on screen, nothing scrolls, and the type is big enough to read."""
+    boxes = page.locator(".tile").evaluate_all(
+        "ts => ts.map(t => { const r = t.getBoundingClientRect();"
+        " return [r.left, r.top, r.right, r.bottom]; })")
+    for left, top, right, bottom in boxes:
+        assert left >= 0 and top >= 0 and right <= width + 0.5 and bottom <= height + 0.5
+    assert page.evaluate("document.documentElement.scrollHeight") <= height
+    sizes = page.evaluate(
+        "() => ['.name', '.ratio'].map(s => parseFloat(getComputedStyle("
+        "document.querySelector(s)).fontSize))")
+    assert sizes[0] >= min_name_px, f"station names are only {sizes[0]} px"
+    assert sizes[1] >= min_ratio_px, f"ratios are only {sizes[1]} px"
+    # Text is not clipped inside the main figure.
+    clipped = page.locator(".tile .ratio").evaluate_all(
+        "rs => rs.filter(r => r.scrollWidth > r.parentElement.clientWidth + 1).length")
+    assert clipped == 0
+    footer = page.locator(".footer").bounding_box()
+    assert footer["y"] + footer["height"] <= height + 0.5
+
+
+def test_page_keeps_updating_across_a_broker_restart(display, stations, new_page, mosquitto):
+    st = stations("bench-1")
+    st.tremor(1.5)
+    page = new_page(display.url)
+    expect(tile(page, "bench-1").locator(".ratio")).to_have_text("1.5x")
+    expect(page.locator("#link")).to_have_text("Live")
+    page.evaluate("window.__sameDocument = true")
+
+    mosquitto.stop()
+    expect(page.locator("#link")).to_have_text("Broker offline \u2014 retrying")
+    mosquitto.start()
+
+    # QoS 0 tremor is dropped while the station is still reconnecting: repeat it.
+    ratio = tile(page, "bench-1").locator(".ratio")
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline and ratio.text_content() != "3.3x":
+        st.tremor(3.3)
+        page.wait_for_timeout(200)
+    expect(ratio).to_have_text("3.3x", timeout=1000)
+    expect(page.locator("#link")).to_have_text("Live")
+    assert page.evaluate("window.__sameDocument") is True  # never reloaded
+
+
+def test_page_reconnects_to_a_restarted_display(display_factory, stations, new_page):
+    first = display_factory()
+    port = first.http.server_address[1]
+    st = stations("bench-1")
+    st.tremor(1.5)
+    page = new_page(first.url)
+    expect(tile(page, "bench-1").locator(".ratio")).to_have_text("1.5x")
+    page.evaluate("window.__sameDocument = true")
+
+    first.stop()
+    expect(page.locator("#link")).to_contain_text("reconnecting")
+    second = display_factory(http_port=port)
+    st.tremor(2.5)  # retained state comes back with the snapshot; this is new data
+    expect(page.locator("#link")).to_have_text("Live", timeout=10000)
+    expect(tile(page, "bench-1").locator(".ratio")).to_have_text("2.5x")
+    assert second.url == first.url
+    assert page.evaluate("window.__sameDocument") is True
+
+
+# --------------------------------------------------------------------------- service, no browser
+
+
+def _post(url: str, body: bytes, headers: dict[str, str]) -> tuple[int, dict[str, Any]]:
+    request = urllib.request.Request(url, data=body, headers=headers, method="POST")
+    try:
+        with urllib.request.urlopen(request) as reply:
+            return reply.status, json.loads(reply.read())
+    except urllib.error.HTTPError as err:
+        return err.code, json.loads(err.read())
+
+
+def test_ack_api_refuses_what_it_should(display, stations, mosquitto):
+    listener = AckListener(mosquitto)
+    try:
+        st = stations("bench-1")
+        st.active([st.alert("a1", "warning", "Tremor high")])
+        deadline = time.monotonic() + 5
+        while not display.board.is_active("bench-1", "a1") and time.monotonic() < deadline:
+            time.sleep(0.02)
+        url = display.url + "api/ack"
+        json_h = {"Content-Type": "application/json"}
+        good = json.dumps({"station": "bench-1", "id": "a1"}).encode()
+        assert _post(url, good, {"Content-Type": "text/plain"})[0] == 415
+        assert _post(url, good, {**json_h, "Origin": "http://evil.example"})[0] == 403
+        assert _post(url, b"{", json_h)[0] == 400
+        assert _post(url, b'{"station": "bench-1"}', json_h)[0] == 400
+        assert _post(url, json.dumps({"station": "bench-1", "id": "nope"}).encode(),
+                     json_h)[0] == 404
+        assert _post(url, json.dumps({"station": "gym/#", "id": "a1"}).encode(),
+                     json_h)[0] == 404
+        with pytest.raises(queue.Empty):
+            listener.get(timeout=0.3)  # none of those reached MQTT
+        assert _post(url, good, json_h) == (200, {"ok": True})
+        assert listener.get()[:2] == ("gym/bench-1/cmd/ack",
+                                      {"v": 1, "id": "a1", "by": "display"})
+    finally:
+        listener.close()
+
+
+def test_service_process_prints_url_serves_and_stops_on_sigterm(mosquitto, tmp_path):
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "monitor.display", "--mqtt-port", str(mosquitto.port),
+         "--http-host", "127.0.0.1", "--http-port", "0", "--stale-after", "5"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO)
+    try:
+        url = proc.stdout.readline().strip()
+        assert url.startswith("http://127.0.0.1:") and url.endswith("/")
+        deadline = time.monotonic() + 5
+        state = {}
+        while time.monotonic() < deadline and not state.get("link_up"):
+            state = json.loads(urllib.request.urlopen(url + "api/state").read())
+            time.sleep(0.05)
+        assert state["link_up"] and state["stale_after"] == 5.0
+        with urllib.request.urlopen(url) as reply:
+            assert b"Not a medical device" in reply.read()
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=8) == 0
+        assert "Traceback" not in proc.stderr.read()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+def test_unreadable_password_file_is_one_clear_line(tmp_path, capsys):
+    missing = tmp_path / "nope.txt"
+    assert main(["--username", "display", "--password-file", str(missing)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "--password-file" in err and "nope.txt" in err
