@@ -62,7 +62,53 @@ def cmd_probe(args: argparse.Namespace) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     from .demo import run_demo
 
-    return run_demo(stations=args.stations, seconds=args.seconds)
+    return run_demo(stations=args.stations, seconds=args.seconds, speed=args.speed)
+
+
+def cmd_record(args: argparse.Namespace) -> int:
+    from .replay import record
+    from .sensors import IMU_DRIVERS
+
+    config = _load_config(args.config)
+    if args.simulate or config.station.simulate:
+        from .clock import SimClock
+        from .sim.rig import simulated_bus
+
+        clock = SimClock()
+        bus = simulated_bus(config, clock)
+    else:
+        from smbus2 import SMBus
+
+        from .clock import RealClock
+
+        clock, bus = RealClock(), SMBus(config.i2c.bus)
+    imus = [(c.name, IMU_DRIVERS[c.chip](bus, c.address, rate_hz=c.rate_hz, range_g=c.range_g, clock=clock),
+             c.chip, c.placement) for c in config.imus]
+    n = record(Path(args.out), imus, clock, args.seconds, station=config.station.id)
+    print(f"{args.out}: {n} samples from {len(imus)} sensor(s) over {args.seconds:g} s")
+    return 0
+
+
+def cmd_replay(args: argparse.Namespace) -> int:
+    from .replay import plot, print_table, replay
+
+    path = Path(args.file)
+    if not path.exists():
+        print(f"{path}: no such file", file=sys.stderr)
+        return 1
+    try:
+        results = replay(path, fs=args.fs, sensor=args.sensor, noise_floor_mg=args.noise_floor_mg)
+    except ValueError as err:
+        print(f"{path}: {err}", file=sys.stderr)
+        return 1
+    if not results:
+        print(f"{path}: nothing to replay (no such sensor?)", file=sys.stderr)
+        return 1
+    print_table(results)
+    if args.plot:
+        plot(results, Path(args.plot))
+        print(f"# plot written to {args.plot}")
+    return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -74,6 +120,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("demo", help="simulated stations in real time")
     p.add_argument("--stations", type=int, default=3, help="how many stations (default 3)")
     p.add_argument("--seconds", type=float, default=None, help="stop after this long (default: until Ctrl-C)")
+    p.add_argument("--speed", type=float, default=1.0, help="run simulated time this many times faster (default 1)")
     p.set_defaults(func=cmd_demo)
 
     p = sub.add_parser("probe", help="scan the I2C bus and identify the chips")
@@ -81,6 +128,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--config", help="config file to compare against")
     p.add_argument("--simulate", action="store_true", help="probe the simulated chips of the config")
     p.set_defaults(func=cmd_probe)
+
+    p = sub.add_parser("record", help="write raw samples from the station's IMUs to a .gtr file")
+    p.add_argument("out", help="output file, e.g. session.gtr")
+    p.add_argument("--config", help="config file (default: one MPU-6050 at 0x68)")
+    p.add_argument("--simulate", action="store_true", help="record the simulated chips (simulated time, fast)")
+    p.add_argument("--seconds", type=float, default=60.0, help="how long to record (default 60)")
+    p.set_defaults(func=cmd_record)
+
+    p = sub.add_parser("replay", help="run the analysis over a recording (.gtr, or CSV/JSON like PDkit's)")
+    p.add_argument("file")
+    p.add_argument("--sensor", help="only this sensor of a .gtr recording")
+    p.add_argument("--fs", type=float, help="analysis rate (default: the recording's)")
+    p.add_argument("--noise-floor-mg", type=float, default=1.7, help="sensor noise, per-axis RMS 2-20 Hz (default 1.7)")
+    p.add_argument("--plot", help="also draw amplitude, peak frequency and a spectrogram to this PNG")
+    p.set_defaults(func=cmd_replay)
 
     p = sub.add_parser("check-config", help="check a config file and say what is wrong")
     p.add_argument("config", help="path to monitor.toml")

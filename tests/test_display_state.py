@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import logging
+import subprocess
+import sys
 from typing import Any
 
 import pytest
@@ -148,6 +150,8 @@ BAD = [
     ("tremor", b'{"v": 1, "level": "high", "ratio": Infinity}'),
     ("tremor", j({"v": 1, "level": "high", "rms_mg": "12"})),
     ("tremor", j({"v": 1, "level": "high", "rms_mg": True})),
+    ("tremor", b'{"v": 1, "level": "high", "rms_mg": 1' + b"0" * 400 + b"}"),
+    ("tremor", b'{"v": 1, "level": "high", "rms_mg": 1e400}'),
     ("tremor", j({"v": 1, "level": "purple"})),
     ("tremor", j({"level": "high"})),
     ("tremor", j({"v": "1", "level": "high"})),
@@ -384,7 +388,8 @@ def test_changes_since_returns_only_moved_stations(board):
     board.handle("gym/b/tremor", tremor(2.2))
     update = board.changes_since(seq)
     assert [s["id"] for s in update["stations"]] == ["b"]
-    assert "spark" not in update["stations"][0] and "spark_tail" in update["stations"][0]
+    partial = update["stations"][0]
+    assert "spark" not in partial and "events" not in partial and "spark_tail" in partial
     assert board.changes_since(update["seq"])["stations"] == []
 
 
@@ -412,3 +417,13 @@ def test_bad_board_settings_are_refused():
         Board(stale_after=0)
     with pytest.raises(ValueError):
         Board(history_s=1, bucket_s=2)
+
+
+def test_the_display_knows_nothing_of_i2c_simulation_or_analysis():
+    # The display only reads MQTT: importing it must not pull in the station's layers.
+    code = ("import sys, monitor.display.service, monitor.display.state; "
+            "print(sorted(m for m in sys.modules if m.split('.')[:2] in "
+            "(['monitor', 'i2c'], ['monitor', 'sim'], ['monitor', 'analysis'])))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout
+    assert out.strip() == "[]"

@@ -7,8 +7,11 @@ the rested baseline, and measures fatigue and recovery:
 * **reps**: voluntary-band motion (0.3 to 3 Hz) above ``move_mg`` for at least
   ``reps_min_s``; the set ends after ``set_end_s`` without it.
 * **hold**: a static hold (plank, wall sit): little voluntary motion while
-  tremor stays at least ``hold_ratio`` times baseline for ``hold_min_s``. It
-  ends on movement (getting up) or when tremor falls back.
+  tremor climbs to at least ``hold_ratio`` times baseline and stays there for
+  ``hold_min_s``. Resting after a hard set also shows raised tremor, but a
+  decaying one: after a set, a hold must lift tremor ``hold_rise`` above the
+  lowest it fell to. A hold ends on movement (getting up) or once tremor has
+  fallen ``hold_release`` below its peak; it is dated at the peak.
 * **recovery**: after a set, until tremor is back within ``recovered_ratio``
   of baseline for ``recovered_hold_s``; how long that took is the recovery
   time.
@@ -23,6 +26,7 @@ from __future__ import annotations
 import math
 from collections import deque
 from dataclasses import dataclass, field, replace
+from typing import Callable
 
 import numpy as np
 
@@ -39,6 +43,10 @@ class ActivityConfig:
     set_end_s: float = 3.0
     hold_ratio: float = 1.6
     hold_min_s: float = 5.0
+    hold_rise: float = 1.3
+    hold_release: float = 1.15
+    hold_plateau_s: float = 20.0
+    smooth_windows: int = 5
     recovered_ratio: float = 1.3
     recovered_hold_s: float = 5.0
     learn_windows: int = 20
@@ -115,18 +123,24 @@ class ActivityTracker:
         self.set_count = 0
         self._move_run: list[float] = []     # window times of the current moving run
         self._still_since: float | None = None
-        self._high_run: list[float] = []     # window times with ratio >= hold_ratio, not moving
+        self._high_run: list[float] = []     # window times that look like a hold
+        self._ratios: deque[float] = deque(maxlen=self.cfg.smooth_windows)
+        self._trough: float | None = None    # lowest smoothed ratio since the last set ended
+        self._peak: tuple[float, float] | None = None  # (ratio, t) highest in the current hold
+        self._fall_since: float | None = None
+        self._history: deque[tuple[float, float]] = deque(maxlen=120)  # (t, smoothed ratio), 60 s
+        self._reps_between: Callable[[float, float], int] = lambda a, b: 0
         self._low_since: float | None = None
         self._set_start: float | None = None
         self._set_kind: str | None = None
-        self._set_reps0 = 0
         self._set_samples: list[tuple[float, float, float | None]] = []  # t, log2 ratio, peak_hz
         self._last_move_t: float | None = None
-        self._last_high_t: float | None = None
         self._recovering: SetRecord | None = None
 
     # -- the state machine -------------------------------------------------
-    def update(self, w: WindowResult, reps_total: int) -> SensorStatus:
+    def update(self, w: WindowResult, reps_between: Callable[[float, float], int] | None = None) -> SensorStatus:
+        """One window. ``reps_between(start, end)`` counts reps in a stretch of time."""
+        self._reps_between = reps_between or (lambda a, b: 0)
         m = w.metrics
         t = w.t
         if not self._floor_given:
@@ -140,24 +154,39 @@ class ActivityTracker:
         self._move_run = self._move_run + [t] if moving else []
         if moving:
             self._last_move_t = t
-        high = (not moving and ratio is not None and ratio >= self.cfg.hold_ratio)
+        if ratio is not None and not moving:
+            self._ratios.append(ratio)
+        smooth = float(np.median(self._ratios)) if self._ratios else None
+        if smooth is not None:
+            self._history.append((t, smooth))
+        if self.state == RECOVERY and smooth is not None:
+            self._trough = smooth if self._trough is None else min(self._trough, smooth)
+        climbing = self.state != RECOVERY or (self._trough is not None and smooth is not None
+                                              and smooth >= self._trough * self.cfg.hold_rise)
+        high = (not moving and smooth is not None and smooth >= self.cfg.hold_ratio and climbing)
         self._high_run = self._high_run + [t] if high else []
-        if high:
-            self._last_high_t = t
 
         if self.state in (IDLE, RECOVERY):
             if len(self._move_run) * self.hop_s >= self.cfg.reps_min_s:
-                self._begin(REPS, self._move_run[0] - self.hop_s, reps_total, events)
+                self._begin(REPS, self._move_run[0] - self.hop_s, events)
             elif len(self._high_run) * self.hop_s >= self.cfg.hold_min_s:
-                self._begin(HOLD, self._high_run[0] - self.window_s, reps_total, events)
+                self._begin(HOLD, self._hold_onset(self._high_run[0]), events)
         elif self.state == REPS:
             if not moving and self._last_move_t is not None and t - self._last_move_t >= self.cfg.set_end_s:
-                self._finish(self._last_move_t - self.window_s + self.hop_s, reps_total, events)
+                self._finish(self._last_move_t - self.window_s + self.hop_s, events)
         elif self.state == HOLD:
-            relaxed = ratio is not None and ratio < self.cfg.hold_ratio / 1.25
-            if moving or (relaxed and self._last_high_t is not None and t - self._last_high_t >= self.cfg.set_end_s):
-                end = (self._last_high_t or t) if not moving else t - self.window_s
-                self._finish(end, reps_total, events)
+            # A new peak must beat the old by a margin, or noise on a plateau keeps the hold alive.
+            if smooth is not None and (self._peak is None or smooth >= self._peak[0] * 1.03):
+                self._peak = (smooth, t)
+            falling = smooth is not None and self._peak is not None and smooth < self._peak[0] / self.cfg.hold_release
+            self._fall_since = (self._fall_since if self._fall_since is not None else t) if falling else None
+            if moving:
+                self._finish(t - self.window_s, events)
+            elif ((self._fall_since is not None and t - self._fall_since >= self.cfg.set_end_s)
+                  or (self._peak is not None and t - self._peak[1] >= self.cfg.hold_plateau_s)):
+                # Tremor peaks as the hold is released (or stops climbing: a hold that
+                # goes on fatigues on); the window ending there is centred half a window earlier.
+                self._finish(self._peak[1] - self.window_s / 2, events)
 
         if self.state in (REPS, HOLD) and ratio is not None:
             self._set_samples.append((t, math.log2(ratio), m.peak_hz if m.measurable else None))
@@ -178,24 +207,36 @@ class ActivityTracker:
         if self.state == IDLE and not moving and w.reliable:
             self._learn(m.rms_mg if m.measurable else None, ratio, t)
 
-        return self._status(w, ratio, moving, reps_total, events)
+        return self._status(w, ratio, moving, events)
 
     def _set_state(self, state: str, t: float) -> None:
         self.state = state
         self.state_since = t
 
-    def _begin(self, kind: str, start: float, reps_total: int, events) -> None:
+    def _hold_onset(self, confirmed_from: float) -> float:
+        """When the climb into a hold began: the lowest point of the recent tremor before it."""
+        floor_t = self.sets[-1].end if self.sets else float("-inf")
+        before = [(r, t) for t, r in self._history if floor_t <= t <= confirmed_from]
+        if not before:
+            return confirmed_from - self.window_s
+        # The climb began at the last point still near the floor the tremor rose from.
+        low = min(r for r, _ in before)
+        onset = max(t for r, t in before if r <= low * 1.1)
+        return max(floor_t, onset - self.window_s / 2)
+
+    def _begin(self, kind: str, start: float, events) -> None:
         if self._recovering is not None:
             events.append(("not_recovered", self._recovering))  # next set before recovery
             self._recovering = None
         start = max(start, self.sets[-1].end if self.sets else start)
-        self._set_kind, self._set_start, self._set_reps0 = kind, start, reps_total
+        self._set_kind, self._set_start = kind, start
         self._set_samples = []
         self._low_since = None
+        self._peak = self._fall_since = None
         self._set_state(kind, start)
         events.append(("set_started", (kind, start)))
 
-    def _finish(self, end: float, reps_total: int, events) -> None:
+    def _finish(self, end: float, events) -> None:
         assert self._set_start is not None and self._set_kind is not None
         end = max(end, self._set_start + self.hop_s)
         samples = [s for s in self._set_samples if s[0] <= end + self.window_s]
@@ -207,7 +248,7 @@ class ActivityTracker:
         self.set_count += 1
         record = SetRecord(
             index=self.set_count, kind=self._set_kind, start=self._set_start, end=end,
-            reps=reps_total - self._set_reps0 if self._set_kind == REPS else 0,
+            reps=self._reps_between(self._set_start, end + self.window_s) if self._set_kind == REPS else 0,
             ratio_median=float(2 ** np.median(logs)) if logs else None,
             ratio_peak=float(2 ** max(logs)) if logs else None,
             growth_per_min=None if growth is None else growth * 60,
@@ -217,6 +258,8 @@ class ActivityTracker:
         self._recovering = record
         self._set_start = self._set_kind = None
         self._low_since = None
+        self._trough = None
+        self._high_run = []
         self._set_state(RECOVERY, end)
         events.append(("set_ended", record))
 
@@ -240,14 +283,14 @@ class ActivityTracker:
         y = [math.log2(s.ratio_median) for s in sets]
         return float(np.polyfit(x, y, 1)[0])
 
-    def _status(self, w: WindowResult, ratio, moving, reps_total, events) -> SensorStatus:
+    def _status(self, w: WindowResult, ratio, moving, events) -> SensorStatus:
         m = w.metrics
         last = self.sets[-1] if self.sets else None
         if self._recovering is not None:
             recovery_s = w.t - self._recovering.end
         else:
             recovery_s = last.recovery_s if last else None
-        reps = reps_total - self._set_reps0 if self.state == REPS else (last.reps if last else 0)
+        reps = self._reps_between(self._set_start, w.t) if self.state == REPS else (last.reps if last else 0)
         return SensorStatus(
             t=w.t, sensor=self.sensor, state=self.state, state_since=self.state_since,
             rms_mg=m.rms_mg, peak_hz=m.peak_hz, ratio=ratio, level=level_for(ratio) if m.measurable else "none",

@@ -42,7 +42,7 @@ class SensorAnalysis:
 
     def feed(self, t: np.ndarray, accel: np.ndarray, lost: int = 0) -> list[SensorStatus]:
         self.reps.feed(t, accel)
-        out = [self.activity.update(w, self.reps.count) for w in self.stream.feed(t, accel, lost)]
+        out = [self.activity.update(w, self.reps.count_between) for w in self.stream.feed(t, accel, lost)]
         if out:
             self.last = out[-1]
         return out

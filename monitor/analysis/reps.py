@@ -14,6 +14,8 @@ way the set starts. Tremor (small, fast) and noise never cross::
 
 from __future__ import annotations
 
+from collections import deque
+
 import numpy as np
 
 G = 9.80665
@@ -28,6 +30,7 @@ class RepCounter:
         self.rate_hz = rate_hz
         self._crossings = 0
         self._side = 0               # +1 or -1: the threshold crossed last
+        self.crossing_times: deque[float] = deque(maxlen=4096)
         self._lp: float | None = None
         self._slow: float | None = None
         # one-pole filters at the decimated rate: a low-pass that drops tremor and a
@@ -51,6 +54,11 @@ class RepCounter:
         self._crossings = 0
         self._side = 0
 
+    def count_between(self, start: float, end: float) -> int:
+        """Reps whose swings fell between ``start`` and ``end`` (a set found after the fact)."""
+        n = sum(1 for c in self.crossing_times if start <= c <= end)
+        return (n + 1) // 2
+
     def feed(self, t: np.ndarray, accel: np.ndarray) -> int:
         """Add samples; returns reps completed within them."""
         if len(t) == 0:
@@ -66,14 +74,14 @@ class RepCounter:
         for k, (s, c) in enumerate(zip(sums, counts)):
             b = bins[starts[k]]
             if self._acc_t0 is not None and b != self._acc_t0:
-                self._step(self._acc / self._acc_n)
+                self._step(self._acc / self._acc_n, (self._acc_t0 + 1) / self.rate_hz)
                 self._acc, self._acc_n = 0.0, 0
             self._acc_t0 = b
             self._acc += s
             self._acc_n += c
         return self.count - before
 
-    def _step(self, value: float) -> None:
+    def _step(self, value: float, t: float) -> None:
         self._steps += 1
         if self._lp is None:
             self._lp = self._slow = value
@@ -89,3 +97,4 @@ class RepCounter:
         if side and side != self._side:
             self._side = side
             self._crossings += 1
+            self.crossing_times.append(t)

@@ -104,10 +104,11 @@ class TremorAnalyzer:
         src_t = np.concatenate(([self._grid_t], t))
         src = np.vstack((self._last, accel))
         values = np.column_stack([np.interp(grid, src_t, src[:, k]) for k in range(3)])
-        # A grid point is "bridged" when the nearest real samples either side are far apart.
+        # A grid point is "bridged" when the real samples either side are a missing
+        # sample apart or more (2 periods); drivers nudge their grid by less than that.
         idx = np.searchsorted(src_t, grid)
         idx = np.clip(idx, 1, len(src_t) - 1)
-        bridged = (src_t[idx] - src_t[idx - 1]) > 1.5 * self.dt
+        bridged = (src_t[idx] - src_t[idx - 1]) > 1.9 * self.dt
         self._grid_t = float(grid[-1])
         self._last = values[-1]
         self.bridged_total += int(bridged.sum())

@@ -185,7 +185,10 @@ class _Fields:
         # bool is an int in Python; true/false as a number is a sender bug.
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise self._bad(key, "a number or null")
-        value = float(value)
+        try:
+            value = float(value)
+        except OverflowError:  # an integer too big for a float: 1 followed by 400 zeros
+            raise self._bad(key, "a finite number") from None
         if not math.isfinite(value):
             raise self._bad(key, "a finite number")
         return value
@@ -605,8 +608,9 @@ class Board:
     def view(self, station_id: str, *, full: bool = True) -> dict[str, Any]:
         """One station as plain JSON-ready data, with a summary a tile can paint.
 
-        ``full`` includes the whole sparkline history; otherwise only its last
-        few points (``spark_tail``), which a client merges by bucket time.
+        ``full`` includes the whole sparkline history and the recent alert
+        events; otherwise only the history's last few points (``spark_tail``),
+        which a client merges by bucket time.
         """
         st = self._stations[station_id]
         alerts = sorted(st.active.values(), key=lambda a: (-a.rank, -(a.raised_ts or 0.0)))
@@ -621,13 +625,14 @@ class Board:
             "session": st.session.view() if st.session else None,
             "hydration": st.hydration.view() if st.hydration else None,
             "alerts": [a.view(ack_sent=a.id in st.acks_sent) for a in alerts],
-            "events": [a.view() for a in st.events],
         }
-        history = [list(p) for p in st.history]
         if full:
-            out["spark"] = history
+            out["spark"] = [list(p) for p in st.history]
+            out["events"] = [a.view() for a in st.events]
         else:
-            out["spark_tail"] = history[-3:]
+            # Updates go out ten times a second: only what a tile paints, and the
+            # sparkline's newest points for the page to merge.
+            out["spark_tail"] = [list(p) for p in list(st.history)[-3:]]
         return out
 
     def _tremor_summary(self, st: Station) -> dict[str, Any] | None:

@@ -51,7 +51,10 @@ class SimChip:
     def read_current(self, length: int) -> bytes:
         """Read from where the pointer is (a read with no register write first)."""
         self.update(self.clock.now())
-        out = bytearray()
+        first = self.read_block(self.pointer, length)
+        if len(first) == length:  # a FIFO burst comes back whole
+            return first
+        out = bytearray(first)
         while len(out) < length:
             chunk = self.read_block(self.pointer, length - len(out))
             out += chunk

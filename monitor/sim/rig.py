@@ -102,3 +102,26 @@ def simulated_bus(config: Config, clock: Clock, *, loop: bool = True) -> SimBus:
         bus.attach(config.scale.address, Nau7802Sim(Repeating(load, duration) if loop else load, clock=clock,
                                                     seed=config.station.seed))
     return bus
+
+
+def calibrate_scale(bus: SimBus, config: Config, clock: Clock, known_g: float = 1000.0):
+    """Calibrate the simulated scale the way an installer calibrates a real one.
+
+    The load cell is emptied and tared, a known mass is put on and measured,
+    and the scenario's load goes back. Returns the ScaleCalibration to give
+    the station; None when the config has no scale.
+    """
+    from ..i2c.nau7802 import Nau7802
+
+    if config.scale is None:
+        return None
+    chip = bus.chip(config.scale.address)
+    scenario_load = chip.load
+    scale = Nau7802(bus, config.scale.address, gain=config.scale.gain, rate_sps=config.scale.rate_sps, clock=clock)
+    try:
+        chip.load = 0.0
+        scale.tare(samples=5)
+        chip.load = known_g
+        return scale.calibrate(known_g, samples=5)
+    finally:
+        chip.load = scenario_load

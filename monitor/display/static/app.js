@@ -25,6 +25,8 @@
     "fainting or dark urine. If any: seek medical advice promptly.";
   const TILE_ASPECT = 1.25;   // width / height that tiles look best at
   const MAX_TALL = 1.1;       // never taller than this times their width
+  const MIN_TILE_W = 120;     // px; below this the board scrolls instead
+  const MIN_TILE_H = 90;
   const ALERTS_PER_TILE = 2;
   const MAX_BANNERS = 3;
   const WATCHDOG_MS = 40000;  // the server pings every 15 s
@@ -489,17 +491,24 @@
   // nobody asked for gets a screen unplugged. One click on "Sound" enables it.
   const sound = { on: false, ctx: null, heard: new Set(), lastBeep: 0 };
 
-  dom.sound.addEventListener("click", () => {
-    sound.on = !sound.on;
-    if (sound.on && !sound.ctx) {
+  function setSound(on) {
+    sound.on = on;
+    if (on && !sound.ctx) {
       const Ctx = window.AudioContext || window.webkitAudioContext;
       if (Ctx) sound.ctx = new Ctx();
     }
-    if (sound.ctx && sound.on) sound.ctx.resume();
-    dom.sound.setAttribute("aria-pressed", String(sound.on));
-    setText(dom.sound, sound.on ? "Sound on" : "Sound off");
-    if (sound.on) beep(1);
-  });
+    if (on && sound.ctx) {
+      // Without a click (kiosk start-up) this only works if the browser was
+      // told to allow it (--autoplay-policy=no-user-gesture-required).
+      sound.ctx.resume().then(() => beep(1), () => {});
+    }
+    dom.sound.setAttribute("aria-pressed", String(on));
+    setText(dom.sound, on ? "Sound on" : "Sound off");
+  }
+
+  dom.sound.addEventListener("click", () => setSound(!sound.on));
+  // A kiosk with no mouse can start with sound on: ?sound=1 in its URL.
+  if (new URLSearchParams(location.search).get("sound") === "1") setSound(true);
 
   function beep(times) {
     if (!sound.on || !sound.ctx) return;
@@ -589,7 +598,17 @@
       const score = Math.min(w / TILE_ASPECT, h);
       if (!best || score > best.score) best = { cols, rows, w, h, score };
     }
-    const rowHeight = Math.max(40, Math.min(best.h, best.w * MAX_TALL));
+    let rowHeight = Math.min(best.h, best.w * MAX_TALL);
+    // A phone in a coach's hand, not a wall: scroll rather than shrink the
+    // tiles past reading.
+    const scroll = best.w < MIN_TILE_W || best.h < MIN_TILE_H;
+    if (scroll) {
+      best.cols = Math.max(1, Math.floor((width + gap) / (MIN_TILE_W * 1.2 + gap)));
+      best.rows = Math.ceil(n / best.cols);
+      const w = (width - gap * (best.cols - 1)) / best.cols;
+      rowHeight = Math.max(MIN_TILE_H * 1.1, w / TILE_ASPECT);
+    }
+    dom.board.classList.toggle("scroll", scroll);
     dom.board.style.setProperty("--cols", String(best.cols));
     dom.board.style.setProperty("--rows", String(best.rows));
     dom.board.style.setProperty("--row-h", Math.floor(rowHeight) + "px");

@@ -1,0 +1,179 @@
+"""One station, wired together: sensors -> analysis -> session -> outputs.
+
+This is the only module that knows every part. A :class:`Station` owns the
+sensor slots (drivers that survive faults), one analysis per IMU, the
+session, and the scale; :meth:`Station.step` is one acquisition cycle and
+returns a :class:`StepResult` that outputs (the console, MQTT, LEDs) consume::
+
+    station = Station(config, bus=bus, clock=clock)
+    station.open()
+    while running:
+        result = station.step()
+        clock.sleep(station.poll_interval)
+
+The same code runs on a Pi (smbus2, the real clock) and on the simulator
+(SimBus, SimClock), which is how the tests and the demo run it.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import deque
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .analysis.activity import SensorStatus
+from .analysis.pipeline import AnalysisConfig, SensorAnalysis
+from .analysis.session import SessionConfig, SessionStatus, SessionTracker
+from .clock import Clock, RealClock
+from .config import Config
+from .i2c.nau7802 import ScaleReading
+from .sensors import ImuSlot, ScaleSlot, SensorFault, open_slots
+
+log = logging.getLogger(__name__)
+
+#: datasheet accelerometer noise, per-axis RMS over 2 to 20 Hz, in mg
+NOISE_FLOOR_MG = {"mpu6050": 1.7, "mpu6500": 1.3, "lsm6ds": 0.4}
+
+
+@dataclass(frozen=True)
+class SensorReport:
+    """What one IMU did in one step, and how it is doing."""
+
+    name: str
+    samples: int
+    lost: int
+    latest: tuple[float, float, float] | None
+    fault: SensorFault | None
+    statuses: tuple[SensorStatus, ...] = ()
+
+
+@dataclass(frozen=True)
+class StepResult:
+    t: float
+    sensors: tuple[SensorReport, ...]
+    scale: ScaleReading | None
+    scale_fault: SensorFault | None
+    session: SessionStatus | None
+    events: tuple[tuple[str, object], ...] = field(default=())
+
+
+class _Rate:
+    """Samples per second over the last few seconds, for people to read."""
+
+    def __init__(self, span_s: float = 2.0):
+        self.span = span_s
+        self._hist: deque[tuple[float, int]] = deque()
+
+    def add(self, t: float, n: int) -> None:
+        self._hist.append((t, n))
+        while self._hist and t - self._hist[0][0] > self.span:
+            self._hist.popleft()
+
+    @property
+    def per_second(self) -> float:
+        if len(self._hist) < 2:
+            return 0.0
+        dt = self._hist[-1][0] - self._hist[0][0]
+        return sum(n for _, n in list(self._hist)[1:]) / dt if dt > 0 else 0.0
+
+
+class Station:
+    """See the module docstring."""
+
+    def __init__(self, config: Config, *, bus, clock: Clock | None = None,
+                 analysis: AnalysisConfig | None = None, session: SessionConfig | None = None):
+        self.config = config
+        self.bus = bus
+        self.clock = clock or RealClock()
+        self.analysis_config = analysis or AnalysisConfig()
+        self.session = SessionTracker(session, exercised={i.name: i.exercised for i in config.imus})
+        self.imus: list[ImuSlot] = []
+        self.scale: ScaleSlot | None = None
+        self.analyses: dict[str, SensorAnalysis] = {}
+        self.rates: dict[str, _Rate] = {i.name: _Rate() for i in config.imus}
+        self.latest: dict[str, SensorStatus] = {}
+        self.last_scale: ScaleReading | None = None
+        self._session_commands: list[tuple[str, float]] = []
+
+    # -- lifecycle -----------------------------------------------------------
+    def open(self, calibration=None) -> None:
+        """Find the sensors. A missing one is reported as a fault and retried, not fatal."""
+        self.imus, self.scale = open_slots(self.config, self.bus, self.clock, calibration)
+        for slot in self.imus:
+            slot.get()
+        if self.scale is not None:
+            self.scale.get()
+
+    @property
+    def sensors_found(self) -> bool:
+        return all(s.driver is not None for s in self.imus) and (self.scale is None or self.scale.driver is not None)
+
+    @property
+    def poll_interval(self) -> float:
+        intervals = [s.driver.poll_interval for s in self.imus if s.driver is not None]
+        return min(intervals, default=0.1)
+
+    def close(self) -> None:
+        for slot in [*self.imus, *([self.scale] if self.scale else [])]:
+            if slot.driver is not None:
+                slot.driver.close()
+
+    # -- commands ------------------------------------------------------------
+    def start_session(self) -> bool:
+        return self.session.start(self.clock.now())
+
+    def stop_session(self) -> bool:
+        return self.session.stop(self.clock.now())
+
+    # -- one cycle -----------------------------------------------------------
+    def step(self) -> StepResult:
+        now = self.clock.now()
+        reports = []
+        events: list[tuple[str, object]] = []
+        for slot in self.imus:
+            block = slot.read()
+            statuses: tuple[SensorStatus, ...] = ()
+            latest = None
+            n = lost = 0
+            if block is not None and len(block):
+                n, lost = len(block), block.lost
+                latest = tuple(float(v) for v in block.accel[-1])
+                analysis = self._analysis(slot)
+                statuses = tuple(analysis.feed(block.t, block.accel, block.lost))
+                if statuses:
+                    self.latest[slot.name] = statuses[-1]
+                    for s in statuses:
+                        events.extend(s.events)
+            self.rates[slot.name].add(now, n)
+            reports.append(SensorReport(slot.name, n, lost, latest, slot.fault, statuses))
+        reading = self.scale.read() if self.scale is not None else None
+        if reading is not None:
+            self.last_scale = reading
+        session = None
+        if self.latest:
+            if self.session.new_session:
+                for a in self.analyses.values():
+                    a.activity.forget_sets()
+            session = self.session.update(now, self.latest)
+        return StepResult(now, tuple(reports), reading, self.scale.fault if self.scale else None,
+                          session, tuple(events))
+
+    def rate(self, sensor: str) -> float:
+        return self.rates[sensor].per_second
+
+    def _analysis(self, slot: ImuSlot) -> SensorAnalysis:
+        analysis = self.analyses.get(slot.name)
+        fs = float(slot.driver.rate_hz) if slot.driver is not None else slot.config.rate_hz
+        if analysis is None or analysis.stream.fs != fs:
+            analysis = SensorAnalysis(slot.name, fs, noise_floor_mg=NOISE_FLOOR_MG.get(slot.config.chip, 1.7),
+                                      config=self.analysis_config)
+            self.analyses[slot.name] = analysis
+        return analysis
+
+
+def latest_accel_text(values: tuple[float, float, float] | None) -> str:
+    if values is None:
+        return "(  --    --    --  )"
+    return "(" + " ".join(f"{v:+6.2f}" for v in np.asarray(values)) + ")"
