@@ -166,7 +166,7 @@ class Station:
     def _analysis(self, slot: ImuSlot) -> SensorAnalysis:
         analysis = self.analyses.get(slot.name)
         fs = float(slot.driver.rate_hz) if slot.driver is not None else slot.config.rate_hz
-        if analysis is None or analysis.stream.fs != fs:
+        if analysis is None or analysis.stream.fs_in != fs:
             analysis = SensorAnalysis(slot.name, fs, noise_floor_mg=NOISE_FLOOR_MG.get(slot.config.chip, 1.7),
                                       config=self.analysis_config)
             self.analyses[slot.name] = analysis

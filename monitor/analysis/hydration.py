@@ -402,7 +402,7 @@ class BottleTracker:
             self._add(HydrationEvent(t, PLACED, level))
         else:
             delta = level - self._ref
-            when = self._off_start if lifted else start
+            when = start                    # the bottle was touched (lifted or pressed)
             away = round(self._off_s, 2)
             if delta <= -cfg.min_sip_ml:
                 self.intake_ml += -delta
@@ -564,6 +564,7 @@ class BodyScaleTracker:
         self._run_n = 0
         self._best: tuple[float, float] | None = None  # (seconds, mean) of the longest stretch
         self._done = False                    # this stand has given its weigh-in already
+        self._undo: tuple[float, str | None, WeighIn | None, WeighIn | None] | None = None
 
     # -- feeding --------------------------------------------------------------
     def feed(self, t: float, mass_g: float | None) -> list[HydrationEvent]:
@@ -652,6 +653,7 @@ class BodyScaleTracker:
             else:
                 phase = "post"
         record = self._records.setdefault(athlete, _Record())
+        self._undo = (t_on, athlete, record.pre, record.post)
         w = WeighIn(t_on, mass, seconds, phase, athlete)
         if phase == "pre":
             record.pre, record.post = w, None
@@ -696,18 +698,13 @@ class BodyScaleTracker:
         seconds, mass = self._best_so_far(self._t)
         if seconds < self.cfg.stable_s:
             return None
-        if self._done:
-            self._unrecord(self._on_since)
+        if self._done and self._undo is not None and self._undo[0] == self._on_since:
+            # Taken unmarked already: put back the record as it was before it.
+            _, who, pre, post = self._undo
+            record = self._records[who]
+            record.pre, record.post = pre, post
         self._done = True
         return self._record(self._on_since, mass, seconds)
-
-    def _unrecord(self, t_on: float) -> None:
-        """Forget the weigh-in taken unmarked from the stand starting at ``t_on``."""
-        for record in self._records.values():
-            if record.post is not None and record.post.t == t_on:
-                record.post = None
-            if record.pre is not None and record.pre.t == t_on:
-                record.pre = None
 
     # -- figures ----------------------------------------------------------------
     @property

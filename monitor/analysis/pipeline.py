@@ -17,10 +17,15 @@ from .reps import RepCounter
 from .stream import TremorAnalyzer
 
 
+#: the rate the tremor analysis runs at when the sensor samples faster (bands end at 18 Hz)
+ANALYSIS_HZ = 200.0
+
+
 @dataclass(frozen=True)
 class AnalysisConfig:
     window_s: float = 2.5
     hop_s: float = 0.5
+    analysis_hz: float = ANALYSIS_HZ
     activity: ActivityConfig = field(default_factory=ActivityConfig)
     analysis_options: dict[str, Any] = field(default_factory=dict)
 
@@ -34,8 +39,9 @@ class SensorAnalysis:
         self.sensor = sensor
         self.config = cfg
         options = {"noise_floor_mg": noise_floor_mg, **cfg.analysis_options}
+        decimate = max(1, int(fs // cfg.analysis_hz)) if cfg.analysis_hz else 1
         self.stream = TremorAnalyzer(fs, window_s=cfg.window_s, hop_s=cfg.hop_s, sensor=sensor,
-                                     analysis_options=options)
+                                     decimate=decimate, analysis_options=options)
         self.reps = RepCounter()
         self.activity = ActivityTracker(sensor, window_s=cfg.window_s, hop_s=cfg.hop_s, config=cfg.activity)
         self.last: SensorStatus | None = None

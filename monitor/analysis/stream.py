@@ -11,6 +11,11 @@ analysis of the last ``window_s``::
     for block in blocks:
         for result in analyzer.feed(block.t, block.accel, lost=block.lost):
             print(result.t, result.metrics.rms_mg, result.metrics.peak_hz)
+
+Tremor lives below 18 Hz, so ``decimate=q`` averages groups of ``q`` samples
+before analysis (1 kHz -> 200 Hz with q=5): a boxcar that costs 1.3 % of
+amplitude at 18 Hz and leaves white noise at the same density in the band,
+for a fifth of the work per window.
 """
 
 from __future__ import annotations
@@ -30,7 +35,7 @@ class WindowResult:
     t: float
     sensor: str
     metrics: TremorMetrics
-    #: grid samples in this window that were filled by interpolation across a gap
+    #: analysis samples in this window that were filled by interpolation across a gap
     bridged: int = 0
 
     @property
@@ -49,35 +54,40 @@ class TremorAnalyzer:
     """
 
     def __init__(self, fs: float, *, window_s: float = 2.5, hop_s: float = 0.5, sensor: str = "",
-                 max_gap_s: float = 0.05, analysis_options: dict[str, Any] | None = None):
+                 max_gap_s: float = 0.05, decimate: int = 1, analysis_options: dict[str, Any] | None = None):
         if fs <= 0:
             raise ValueError("fs must be positive")
         if not 0 < hop_s <= window_s:
             raise ValueError("hop_s must be positive and at most window_s")
-        self.fs = float(fs)
+        if decimate < 1 or int(decimate) != decimate:
+            raise ValueError("decimate must be a whole number >= 1")
+        self.fs_in = float(fs)
+        self.dt_in = 1.0 / self.fs_in
+        self.q = int(decimate)
+        self.fs = self.fs_in / self.q          # the analysis rate
         self.dt = 1.0 / self.fs
-        self.window = int(round(window_s * fs))
-        self.hop = max(1, int(round(hop_s * fs)))
+        self.window = int(round(window_s * self.fs))
+        self.hop = max(1, int(round(hop_s * self.fs)))
         self.sensor = sensor
         self.max_gap_s = max_gap_s
         self.options = dict(analysis_options or {})
         self._buf = np.empty((2 * self.window, 3))
         self._bridged = np.zeros(2 * self.window, dtype=bool)
-        self._end = 0          # samples in _buf
-        self._filled = 0       # contiguous samples since the last restart
-        self._next_emit = self.window  # value of _filled at which the next window ends
-        self._grid_t: float | None = None   # time of the last grid sample
-        self._last: np.ndarray | None = None  # its value
-        self.restarts = 0
-        self.bridged_total = 0
         self._windows: list[np.ndarray] = []
         self._window_meta: list[tuple[float, int]] = []  # (end time, bridged samples)
+        self.restarts = 0
+        self.bridged_total = 0
+        self.reset()
 
     def reset(self) -> None:
         """Forget the window (e.g. after the sensor was replaced)."""
-        self._end = self._filled = 0
-        self._next_emit = self.window
-        self._grid_t = self._last = None
+        self._end = 0          # analysis samples in _buf
+        self._filled = 0       # contiguous analysis samples since the last restart
+        self._next_emit = self.window  # value of _filled at which the next window ends
+        self._grid_t: float | None = None   # time of the last input-grid sample
+        self._last: np.ndarray | None = None  # its value
+        self._pend = np.empty((0, 3))       # input samples waiting to fill a group of q
+        self._pend_bridged = np.zeros(0, dtype=bool)
 
     def feed(self, t: np.ndarray, accel: np.ndarray, lost: int = 0) -> list[WindowResult]:
         t = np.asarray(t, dtype=float)
@@ -86,36 +96,61 @@ class TremorAnalyzer:
             return []
         if accel.shape != (len(t), 3):
             raise ValueError(f"accel must be (N, 3) for N timestamps, got {accel.shape}")
-        if self._grid_t is not None and (t[0] - self._grid_t > self.max_gap_s + self.dt or t[0] <= self._grid_t - self.max_gap_s):
+        if self._grid_t is not None and (t[0] - self._grid_t > self.max_gap_s + self.dt_in
+                                         or t[0] <= self._grid_t - self.max_gap_s):
             # Too long a gap to invent data across (or time went backwards): start over.
             self.restarts += 1
             self.reset()
         if self._grid_t is None:
             self._grid_t, self._last = float(t[0]), accel[0]
-            self._append(accel[:1], np.zeros(1, dtype=bool))
+            self._add(accel[:1], np.zeros(1, dtype=bool))
             t, accel = t[1:], accel[1:]
             if len(t) == 0:
                 return self._emit()
+        if self._on_grid(t):
+            # The usual case from a driver: the block continues the grid exactly, so
+            # its samples are the grid's and nothing needs interpolating.
+            self._grid_t = float(self._grid_t + len(t) * self.dt_in)
+            self._last = accel[-1]
+            self._add(accel, np.zeros(len(t), dtype=bool))
+            return self._emit()
         # Grid points after the last one, up to the newest sample.
-        n = int(np.floor((t[-1] - self._grid_t) * self.fs + 1e-6))
+        n = int(np.floor((t[-1] - self._grid_t) * self.fs_in + 1e-6))
         if n <= 0:
             return []
-        grid = self._grid_t + self.dt * np.arange(1, n + 1)
+        grid = self._grid_t + self.dt_in * np.arange(1, n + 1)
         src_t = np.concatenate(([self._grid_t], t))
         src = np.vstack((self._last, accel))
         values = np.column_stack([np.interp(grid, src_t, src[:, k]) for k in range(3)])
         # A grid point is "bridged" when the real samples either side are a missing
         # sample apart or more (2 periods); drivers nudge their grid by less than that.
-        idx = np.searchsorted(src_t, grid)
-        idx = np.clip(idx, 1, len(src_t) - 1)
-        bridged = (src_t[idx] - src_t[idx - 1]) > 1.9 * self.dt
+        idx = np.clip(np.searchsorted(src_t, grid), 1, len(src_t) - 1)
+        bridged = (src_t[idx] - src_t[idx - 1]) > 1.9 * self.dt_in
         self._grid_t = float(grid[-1])
         self._last = values[-1]
         self.bridged_total += int(bridged.sum())
-        self._append(values, bridged)
+        self._add(values, bridged)
         return self._emit()
 
-    def _append(self, values: np.ndarray, bridged: np.ndarray) -> None:
+    def _on_grid(self, t: np.ndarray) -> bool:
+        tol = 1e-4 * self.dt_in
+        if abs(t[0] - self._grid_t - self.dt_in) > tol:
+            return False
+        return len(t) < 2 or bool(np.all(np.abs(np.diff(t) - self.dt_in) <= tol))
+
+    def _add(self, values: np.ndarray, bridged: np.ndarray) -> None:
+        """Input-grid samples in; whole groups of q averaged into the analysis buffer."""
+        if self.q > 1:
+            values = np.concatenate((self._pend, values)) if len(self._pend) else values
+            bridged = np.concatenate((self._pend_bridged, bridged)) if len(self._pend_bridged) else bridged
+            whole = len(values) // self.q * self.q
+            self._pend, self._pend_bridged = values[whole:], bridged[whole:]
+            values = values[:whole].reshape(-1, self.q, 3).mean(axis=1)
+            bridged = bridged[:whole].reshape(-1, self.q).any(axis=1)
+        # Time of the newest analysis sample: the last input sample of its group.
+        self._append(values, bridged, self._grid_t - len(self._pend) * self.dt_in)
+
+    def _append(self, values: np.ndarray, bridged: np.ndarray, last_t: float) -> None:
         i = 0
         while i < len(values):
             if self._end == len(self._buf):
@@ -130,15 +165,14 @@ class TremorAnalyzer:
             self._end += take
             self._filled += take
             i += take
-            # Emit inside the loop so a long block still yields every hop's window.
-            # The grid time of the newest sample in the buffer so far.
-            buffer_end_t = self._grid_t - (len(values) - i) * self.dt
+            buffer_end_t = last_t - (len(values) - i) * self.dt
             while self._filled >= self._next_emit:
                 back = self._filled - self._next_emit
                 end = self._end - back
                 # Copy: the buffer moves on; the windows are analysed together in _emit.
                 self._windows.append(self._buf[end - self.window:end].copy())
-                self._window_meta.append((buffer_end_t - back * self.dt, int(self._bridged[end - self.window:end].sum())))
+                self._window_meta.append((buffer_end_t - back * self.dt,
+                                          int(self._bridged[end - self.window:end].sum())))
                 self._next_emit += self.hop
 
     def _emit(self) -> list[WindowResult]:
