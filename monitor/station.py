@@ -23,7 +23,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .alerts import Alert, AlertConfig, AlertManager, AlertRules, Inputs
 from .analysis.activity import SensorStatus
+from .analysis.fall import FallDetector, FallEvent
 from .analysis.pipeline import AnalysisConfig, SensorAnalysis
 from .analysis.session import SessionConfig, SessionStatus, SessionTracker
 from .clock import Clock, RealClock
@@ -57,6 +59,8 @@ class StepResult:
     scale_fault: SensorFault | None
     session: SessionStatus | None
     events: tuple[tuple[str, object], ...] = field(default=())
+    alerts: tuple[Alert, ...] = ()
+    falls: tuple[tuple[str, FallEvent], ...] = ()
 
 
 class _Rate:
@@ -83,7 +87,8 @@ class Station:
     """See the module docstring."""
 
     def __init__(self, config: Config, *, bus, clock: Clock | None = None,
-                 analysis: AnalysisConfig | None = None, session: SessionConfig | None = None):
+                 analysis: AnalysisConfig | None = None, session: SessionConfig | None = None,
+                 alerts: AlertConfig | None = None):
         self.config = config
         self.bus = bus
         self.clock = clock or RealClock()
@@ -95,7 +100,13 @@ class Station:
         self.rates: dict[str, _Rate] = {i.name: _Rate() for i in config.imus}
         self.latest: dict[str, SensorStatus] = {}
         self.last_scale: ScaleReading | None = None
-        self._session_commands: list[tuple[str, float]] = []
+        self.last_session: SessionStatus | None = None
+        self.rules = AlertRules(alerts)
+        self.alerts = AlertManager(config.station.id, alerts)
+        # Falls are looked for on body-worn sensors only: a bench or limb sees other jolts.
+        self.falls = {i.name: FallDetector() for i in config.imus if i.placement == "body"}
+        self._lost: dict[str, deque[tuple[float, int]]] = {i.name: deque() for i in config.imus}
+        self.hydration = None   # a hydration tracker's latest status, when the station has a scale
 
     # -- lifecycle -----------------------------------------------------------
     def open(self, calibration=None) -> None:
@@ -132,6 +143,7 @@ class Station:
         now = self.clock.now()
         reports = []
         events: list[tuple[str, object]] = []
+        falls: list[tuple[str, FallEvent]] = []
         for slot in self.imus:
             block = slot.read()
             statuses: tuple[SensorStatus, ...] = ()
@@ -140,6 +152,8 @@ class Station:
             if block is not None and len(block):
                 n, lost = len(block), block.lost
                 latest = tuple(float(v) for v in block.accel[-1])
+                if slot.name in self.falls:
+                    falls += [(slot.name, e) for e in self.falls[slot.name].feed(block.t, block.accel)]
                 analysis = self._analysis(slot)
                 statuses = tuple(analysis.feed(block.t, block.accel, block.lost))
                 if statuses:
@@ -147,6 +161,11 @@ class Station:
                     for s in statuses:
                         events.extend(s.events)
             self.rates[slot.name].add(now, n)
+            lost_hist = self._lost[slot.name]
+            if lost:
+                lost_hist.append((now, lost))
+            while lost_hist and now - lost_hist[0][0] > 60:
+                lost_hist.popleft()
             reports.append(SensorReport(slot.name, n, lost, latest, slot.fault, statuses))
         reading = self.scale.read() if self.scale is not None else None
         if reading is not None:
@@ -157,8 +176,19 @@ class Station:
                 for a in self.analyses.values():
                     a.activity.forget_sets()
             session = self.session.update(now, self.latest)
+        self.last_session = session or self.last_session
+        faults = {s.name: s.fault for s in self.imus}
+        if self.scale is not None:
+            faults["scale"] = self.scale.fault
+        inputs = Inputs(now, self.latest, {i.name: i.placement for i in self.config.imus},
+                        {i.name: i.exercised for i in self.config.imus}, self.last_session, faults,
+                        {name: sum(n for _, n in h) for name, h in self._lost.items()}, tuple(falls), self.hydration)
+        alerts = self.alerts.update(self.rules.evaluate(inputs), now, self.clock.wall())
         return StepResult(now, tuple(reports), reading, self.scale.fault if self.scale else None,
-                          session, tuple(events))
+                          session, tuple(events), tuple(alerts), tuple(falls))
+
+    def acknowledge(self, alert_id: str, by: str = "staff") -> Alert | None:
+        return self.alerts.acknowledge(alert_id, self.clock.now(), self.clock.wall(), by)
 
     def rate(self, sensor: str) -> float:
         return self.rates[sensor].per_second

@@ -7,6 +7,7 @@ as an installer does) and feed the grams to the trackers on a SimClock.
 
 from __future__ import annotations
 
+import itertools
 import math
 import re
 from pathlib import Path
@@ -16,10 +17,28 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from monitor.analysis.hydration import (BODY, BOTTLE, INTAKE_OK, KNOCK, LIFT, LOSS_CAUTION, LOSS_WARNING,
-                                        LOW_INTAKE, MASS_GAIN, PLACED, REFILL, SIP, WEIGH_IN,
-                                        WEIGH_IN_FAILED, BodyScaleTracker, BottleTracker,
-                                        HydrationConfig, HydrationStatus, StableDetector, make_tracker)
+from monitor.analysis.hydration import (
+    BODY,
+    BOTTLE,
+    INTAKE_OK,
+    KNOCK,
+    LIFT,
+    LOSS_CAUTION,
+    LOSS_WARNING,
+    LOW_INTAKE,
+    MASS_GAIN,
+    PLACED,
+    REFILL,
+    SIP,
+    WEIGH_IN,
+    WEIGH_IN_FAILED,
+    BodyScaleTracker,
+    BottleTracker,
+    HydrationConfig,
+    HydrationStatus,
+    StableDetector,
+    make_tracker,
+)
 from monitor.clock import SimClock
 from monitor.i2c.nau7802 import Nau7802
 from monitor.sim.bus import SimBus
@@ -32,8 +51,8 @@ SPS = 10.0
 DT = 1.0 / SPS
 
 #: a 5 kg bottle-dock load cell (the simulator's default) and a 200 kg body scale
-DOCK_CELL = dict(capacity_g=5_000.0, sensitivity_mv_per_v=1.0)
-BODY_CELL = dict(capacity_g=200_000.0, sensitivity_mv_per_v=2.0, offset_g=4_000.0)
+DOCK_CELL = {"capacity_g": 5_000.0, "sensitivity_mv_per_v": 1.0}
+BODY_CELL = {"capacity_g": 200_000.0, "sensitivity_mv_per_v": 2.0, "offset_g": 4_000.0}
 
 
 # -- synthetic readings -------------------------------------------------------------
@@ -50,26 +69,26 @@ class Trace:
     def now(self) -> float:
         return self.t[-1] + DT if self.t else 0.0
 
-    def _add(self, values) -> "Trace":
+    def _add(self, values) -> Trace:
         start = self.now
         for i, v in enumerate(values):
             self.t.append(start + i * DT)
             self.g.append(float(v) + (self.rng.normal(0.0, self.noise) if self.noise else 0.0))
         return self
 
-    def hold(self, g: float, seconds: float) -> "Trace":
+    def hold(self, g: float, seconds: float) -> Trace:
         return self._add([g] * round(seconds * SPS))
 
-    def ramp(self, to_g: float, seconds: float) -> "Trace":
+    def ramp(self, to_g: float, seconds: float) -> Trace:
         start = self.g[-1] if self.g else 0.0
         n = round(seconds * SPS)
         return self._add(start + (to_g - start) * (np.arange(1, n + 1) / n))
 
-    def ring(self, g: float, peak_g: float, seconds: float = 0.6, hz: float = 3.0) -> "Trace":
+    def ring(self, g: float, peak_g: float, seconds: float = 0.6, hz: float = 3.0) -> Trace:
         age = np.arange(round(seconds * SPS)) * DT
         return self._add(g + peak_g * np.exp(-age / 0.15) * np.sin(2 * np.pi * hz * age + 0.5))
 
-    def lift(self, before: float, after: float, seconds: float = 5.0) -> "Trace":
+    def lift(self, before: float, after: float, seconds: float = 5.0) -> Trace:
         """Off the dock for ``seconds``, put back at ``after`` with a bump."""
         self.ramp(0.0, 0.3).hold(0.0, seconds - 0.3)
         self._add([after * 0.6, after * 1.15])
@@ -123,12 +142,15 @@ def test_steady_noisy_bottle_gives_no_events():
 
 
 def test_slow_drift_is_absorbed_not_counted():
-    # The load cell creeps 12 g down over an hour: never a sip.
+    # The load cell creeps 12 g down over an hour, then the bottle is lifted and
+    # put back untouched: never a sip.
     t = np.arange(0, 3600, DT)
     g = 612.0 - 12.0 * t / 3600 + np.random.default_rng(2).normal(0, 0.5, t.size)
     bottle = BottleTracker(session_start=0.0)
     bottle.feed_many(zip(t, g))
-    assert kinds(bottle.events) == [PLACED, LOW_INTAKE]
+    trace = Trace(noise_g=0.5).lift(600.0, 600.0).hold(600.0, 5.0)
+    bottle.feed_many((3600.0 + x, y) for x, y in trace.pairs())
+    assert kinds(bottle.events) == [PLACED, LOW_INTAKE, LIFT]
     assert bottle.intake_ml == 0.0
 
 
@@ -327,6 +349,8 @@ def test_first_weigh_in_is_pre_and_the_last_after_exercise_is_post():
     assert body.pre.mass_g == pytest.approx(70_050.0, abs=20.0)
     assert body.post.mass_g == pytest.approx(69_200.0, abs=20.0)
     status = body.status(intake_ml=400.0)
+    pre, post = body.pre.mass_g, body.post.mass_g
+    assert status.body_mass_loss_pct == pytest.approx((pre - post) / pre * 100, abs=0.005)
     assert status.body_mass_loss_pct == pytest.approx(850 / 70_050 * 100, abs=0.05)
     hours = (body.post.t - body.pre.t) / 3600
     assert status.sweat_rate_l_per_h == pytest.approx((0.85 + 0.4) / hours, rel=0.02)
@@ -482,9 +506,9 @@ def test_intake_is_the_sum_of_the_drops_between_lifts(levels, away):
         trace.lift(prev, nxt, seconds=off).hold(float(nxt), 2.0)
     bottle = BottleTracker(cfg)
     bottle.feed_many(trace.pairs())
-    expected = sum(a - b for a, b in zip(levels, levels[1:]) if a - b >= cfg.min_sip_ml)
-    assert bottle.intake_ml == pytest.approx(expected)
-    assert kinds(bottle.events).count(SIP) == sum(a - b >= cfg.min_sip_ml for a, b in zip(levels, levels[1:]))
+    drops = [a - b for a, b in itertools.pairwise(levels)]
+    assert bottle.intake_ml == pytest.approx(sum(d for d in drops if d >= cfg.min_sip_ml))
+    assert kinds(bottle.events).count(SIP) == sum(d >= cfg.min_sip_ml for d in drops)
 
 
 # -- the real chain: scenario -> Nau7802Sim -> SimBus -> Nau7802 -> tracker --------------
@@ -530,7 +554,7 @@ def session_hour():
 
 
 def test_chain_bottle_intake_matches_truth_over_an_hour(bottle_hour):
-    dock, tracker, log = bottle_hour
+    dock, tracker, _ = bottle_hour
     truth = dock.truth
     assert truth.total_intake_ml > 300
     assert tracker.intake_ml == pytest.approx(truth.total_intake_ml, abs=max(10.0, 0.05 * truth.total_intake_ml))
@@ -540,7 +564,7 @@ def test_chain_bottle_intake_matches_truth_over_an_hour(bottle_hour):
 
 
 def test_chain_bottle_intake_follows_truth_through_the_hour(bottle_hour):
-    dock, tracker, log = bottle_hour
+    dock, _, log = bottle_hour
     # Check after each happening has settled (the tracker counts a sip once the
     # bottle is back and still; the truth counts it mid-lift).
     for e in dock.truth.events:
@@ -552,7 +576,7 @@ def test_chain_bottle_intake_follows_truth_through_the_hour(bottle_hour):
 
 
 def test_chain_bottle_sips_match_truth_one_by_one(bottle_hour):
-    dock, tracker, log = bottle_hour
+    dock, tracker, _ = bottle_hour
     lifts = {round(e.t, 1): e for e in dock.truth.events_of("lift")}
     sips = dock.truth.events_of("sip")
     found = [e for e in tracker.events if e.kind == SIP]

@@ -38,9 +38,9 @@ from __future__ import annotations
 
 import math
 from collections import deque
+from collections.abc import Iterable
 from dataclasses import dataclass, fields
 from statistics import median
-from typing import Iterable
 
 BOTTLE = "bottle"
 BODY = "body"
@@ -320,7 +320,7 @@ class BottleTracker:
         self._stable = StableDetector(self.cfg.stable_s, self.cfg.bottle_tolerance_g,
                                       max_gap_s=self.cfg.max_gap_s)
         self._session = _Session(session_start)
-        self.intake_ml = 0.0
+        self._intake = 0.0
         self._events: list[HydrationEvent] = []
         self._reported = 0
         self._ref: float | None = None      # the bottle's settled mass before the disturbance
@@ -331,8 +331,8 @@ class BottleTracker:
         self._dist_start: float | None = None
         self._dist_peak = 0.0               # largest |reading - _ref| on the dock
         self._below_since: float | None = None
-        self._off_start: float | None = None   # when the bottle left the dock (first lift)
-        self._off_s = 0.0                   # time off the dock in this disturbance
+        self._lifted = False                # the bottle left the dock in this disturbance
+        self._off_s = 0.0                   # ... for this long in all
         self._low = False
 
     # -- feeding --------------------------------------------------------------
@@ -376,16 +376,15 @@ class BottleTracker:
 
     def _end_below(self, t: float) -> None:
         away = t - self._below_since
-        if away >= self.cfg.lift_min_s:
-            if self._off_start is None:
-                self._off_start = self._below_since
+        if away >= self.cfg.lift_min_s:     # shorter dips are a knock's swing
+            self._lifted = True
             self._off_s += away
         self._below_since = None
 
     def _disturbed(self, t: float, g: float) -> None:
         if self._settled:                   # the bottle was sitting still until now
             self._settled = False
-            self._dist_start, self._dist_peak, self._off_start, self._off_s = t, 0.0, None, 0.0
+            self._dist_start, self._dist_peak, self._lifted, self._off_s = t, 0.0, False, 0.0
         elif self._dist_start is None:      # the very first readings
             self._dist_start = t
         if self._ref is not None and g >= self.cfg.off_dock_g:
@@ -396,26 +395,26 @@ class BottleTracker:
         cfg = self.cfg
         if self._below_since is not None:   # a lift just ended within the window
             self._end_below(t)
+        # Events carry the moment the bottle was first touched (lifted or pressed).
         start = self._dist_start if self._dist_start is not None else t
-        lifted = self._off_start is not None
+        away = round(self._off_s, 2)
         if self._ref is None:
             self._add(HydrationEvent(t, PLACED, level))
         else:
             delta = level - self._ref
-            when = start                    # the bottle was touched (lifted or pressed)
-            away = round(self._off_s, 2)
             if delta <= -cfg.min_sip_ml:
-                self.intake_ml += -delta
-                self._add(HydrationEvent(when, SIP, -delta, away))
+                self._intake += -delta
+                self._add(HydrationEvent(start, SIP, -delta, away))
             elif delta >= cfg.min_refill_ml:
-                self._add(HydrationEvent(when, REFILL, delta, away))
-            elif lifted:
-                self._add(HydrationEvent(when, LIFT, 0.0, away))
+                self._add(HydrationEvent(start, REFILL, delta, away))
+            elif self._lifted:
+                self._add(HydrationEvent(start, LIFT, 0.0, away))
             elif self._dist_peak >= cfg.knock_min_g:
                 self._add(HydrationEvent(start, KNOCK, self._dist_peak, round(t - start, 2)))
+            # else: noise or drift broke the stillness for a moment; nothing happened
         self._ref = level
         self._settled = True
-        self._dist_start, self._dist_peak, self._off_start, self._off_s = None, 0.0, None, 0.0
+        self._dist_start, self._dist_peak, self._lifted, self._off_s = None, 0.0, False, 0.0
 
     def _add(self, event: HydrationEvent) -> None:
         self._events.append(event)
@@ -426,7 +425,7 @@ class BottleTracker:
         elapsed = self._session.elapsed(t)
         if self._session.end is not None or elapsed is None or elapsed < cfg.low_intake_after_s:
             return
-        rate = self.intake_ml / (elapsed / 3600.0) if elapsed > 0 else 0.0
+        rate = self._intake / (elapsed / 3600.0) if elapsed > 0 else 0.0
         low = rate < cfg.min_intake_ml_per_h
         if low != self._low:
             self._low = low
@@ -438,7 +437,12 @@ class BottleTracker:
         elapsed = self._session.elapsed(self._t if t is None else t)
         if elapsed is None or elapsed < max(self.cfg.rate_after_s, 1e-9):
             return None
-        return self.intake_ml / (elapsed / 3600.0)
+        return self._intake / (elapsed / 3600.0)
+
+    @property
+    def intake_ml(self) -> float:
+        """Drunk since the session started, mL (the sum of the sips)."""
+        return self._intake
 
     @property
     def low_intake(self) -> bool:
@@ -474,7 +478,7 @@ class BottleTracker:
         """Begin a new session at ``t``: intake and events start from zero; the
         bottle on the dock stays known, so its next sip counts."""
         self._session = _Session(float(t))
-        self.intake_ml = 0.0
+        self._intake = 0.0
         self._events.clear()
         self._reported = 0
         self._low = False
@@ -489,7 +493,7 @@ class BottleTracker:
         new = tuple(self._events[self._reported:])
         self._reported = len(self._events)
         return HydrationStatus(
-            mode=BOTTLE, mass_g=_round(self.mass_g, 1), intake_ml=round(self.intake_ml, 1),
+            mode=BOTTLE, mass_g=_round(self.mass_g, 1), intake_ml=round(self._intake, 1),
             intake_ml_per_h=_round(self.intake_ml_per_h(t), 1),
             pre_mass_g=None, post_mass_g=None, body_mass_loss_pct=None, sweat_rate_l_per_h=None,
             events=new)
@@ -766,21 +770,22 @@ class BodyScaleTracker:
         ``intake_ml`` is what the athlete drank between the weigh-ins (a bottle
         dock's :attr:`BottleTracker.intake_ml`, or what they report); ``urine_ml``
         what they passed; ``hours`` overrides the time between the weigh-ins.
+        Values that are not finite and >= 0 (> 0 for hours) count as not given.
         """
         new = tuple(self._events[self._reported:])
         self._reported = len(self._events)
         pre, post = self.pre, self.post
-        if hours is None or not hours > 0:
+        if not _amount(hours) or not hours > 0:
             hours = self.hours(t)
         loss = sweat = rate = None
-        if intake_ml is not None and not (math.isfinite(intake_ml) and intake_ml >= 0):
-            intake_ml = None
+        intake_ml = intake_ml if _amount(intake_ml) else None
+        urine_ml = urine_ml if _amount(urine_ml) else 0.0
         if intake_ml is not None and hours:
             rate = intake_ml / hours
         if pre is not None and post is not None:
             loss = _loss_pct(pre.mass_g, post.mass_g)
             if hours:
-                fluid_l = ((intake_ml or 0.0) - (urine_ml or 0.0)) / 1000.0
+                fluid_l = ((intake_ml or 0.0) - urine_ml) / 1000.0
                 sweat = ((pre.mass_g - post.mass_g) / 1000.0 + fluid_l) / hours
         return HydrationStatus(
             mode=BODY, mass_g=_round(self.mass_g, 1), intake_ml=_round(intake_ml, 1),
@@ -789,6 +794,11 @@ class BodyScaleTracker:
             post_mass_g=_round(post.mass_g if post else None, 1),
             body_mass_loss_pct=_round(loss, 2), sweat_rate_l_per_h=_round(sweat, 3),
             events=new)
+
+
+def _amount(value: float | None) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) \
+        and math.isfinite(value) and value >= 0
 
 
 def _loss_pct(pre_g: float, post_g: float) -> float:

@@ -87,9 +87,10 @@ def _device(info: StationInfo) -> dict[str, Any]:
             "sw_version": info.sw_version}
 
 
-def _null_safe(expr: str) -> str:
-    # A null rendered as "None" makes Home Assistant show the entity as unknown.
-    return f"{{{{ {expr} if {expr} is not none else none }}}}"
+def _value(key: str) -> str:
+    # Home Assistant renders templates to native types: a JSON null becomes None,
+    # which it shows as "unknown" rather than as a number.
+    return f"{{{{ value_json.{key} }}}}"
 
 
 def discovery_messages(topics: Topics, info: StationInfo, *,
@@ -102,7 +103,7 @@ def discovery_messages(topics: Topics, info: StationInfo, *,
     out: list[tuple[str, bytes]] = []
 
     def add(component: str, object_id: str, config: dict[str, Any]) -> None:
-        body = {"unique_id": f"gym_{object_id}", "object_id": object_id} | config | common
+        body = {"unique_id": f"gym_{object_id}"} | config | common
         body = {k: v for k, v in body.items() if v is not None}
         out.append((f"{prefix}/{component}/{station}/{object_id}/config",
                     json.dumps(body, separators=(",", ":"), sort_keys=True).encode()))
@@ -117,18 +118,17 @@ def discovery_messages(topics: Topics, info: StationInfo, *,
         # Each tremor message is one sensor's: keep this entity's state on other sensors' messages.
         quoted = json.dumps(name)
         for f in TREMOR_FIELDS:
-            expr = f"value_json.{f.key}"
-            template = (f"{{% if value_json.sensor == {quoted} %}}{_null_safe(expr)}"
+            template = (f"{{% if value_json.sensor == {quoted} %}}{_value(f.key)}"
                         f"{{% else %}}{{{{ this.state }}}}{{% endif %}}")
             sensor(f"{station}_{slug(name)}_{f.key}", f"{name} {f.label}", topics.tremor,
                    template, f)
     for f in SESSION_FIELDS:
         sensor(f"{station}_session_{f.key}", f.label.capitalize(), topics.session,
-               _null_safe(f"value_json.{f.key}"), f)
+               _value(f.key), f)
     if info.hydration:
         for f in HYDRATION_FIELDS:
             sensor(f"{station}_hydration_{f.key}", f.label.capitalize(), topics.hydration,
-                   _null_safe(f"value_json.{f.key}"), f)
+                   _value(f.key), f)
     add("binary_sensor", f"{station}_alert_urgent", {
         "name": "Urgent alert", "state_topic": topics.alerts_active, "device_class": "problem",
         "value_template": ("{{ 'ON' if value_json.alerts | selectattr('level', 'eq', 'urgent')"

@@ -285,7 +285,8 @@ class Outbox:
         # Counters change only once the commit has happened.
         self._rows = rows - len(victims)
         self._bytes = nbytes - sum(s for _, _, s in victims)
-        self._coalesced[kind] += len(superseded)
+        if superseded:
+            self._coalesced[kind] += len(superseded)
         for _, vkind, _ in victims:
             self._dropped[vkind] += 1
         if victims:

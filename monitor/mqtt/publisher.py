@@ -1,0 +1,484 @@
+"""The station's MQTT client: publishes metrics, state and alerts, takes commands.
+
+One object per station. The station loop calls ``publish_*`` from its own
+thread; paho's network thread calls back; a sender thread drains the durable
+:class:`~monitor.mqtt.outbox.Outbox`; a command thread runs the station's
+command callback so a slow command never stalls the network loop::
+
+    outbox = Outbox("/var/lib/gym-monitor/outbox.sqlite3")
+    pub = MqttPublisher("bench-1", host="broker.local", username="bench-1",
+                        password_file="/etc/gym-monitor/mqtt-password",
+                        outbox=outbox, on_command=station.handle_command).start()
+    pub.publish_tremor(tremor_payload("bench-1", sensor="wrist", rms_mg=12.3, window_s=2.5))
+    pub.publish_alert(alert_payload("bench-1", id="bench-1:1732435200:0007", ...))
+    ...
+    pub.close()          # flush what it can, retained "offline", clean disconnect
+    outbox.close()
+
+Delivery, by kind (see PAYLOADS.md):
+
+* ``tremor`` -- QoS 0, never stored: a live metric is worthless later, so
+  it is dropped while the broker is away (and counted).
+* ``session``, ``hydration``, ``alerts/active`` -- retained QoS 1 through the
+  outbox, coalesced: only the newest unsent one per kind is kept. The latest
+  of each is also republished after every connect, because a broker that
+  restarted without persistence has forgotten its retained messages.
+* ``alert`` -- QoS 1 through the outbox, stored with fsync before it is
+  handed to paho, deleted on PUBACK, re-sent after a reconnect or a restart:
+  at least once, never lost. Subscribers drop duplicates by (id, state).
+
+Ordering across a reconnect. paho re-sends the messages it still holds
+(those in flight when the link dropped) right *after* ``on_connect``
+returns. New outbox rows must not overtake them, so the sender waits for the
+PUBACK of the ``online`` status published in ``on_connect``: by then paho's
+re-sends are on the wire ahead of anything new.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import queue
+import ssl
+import stat
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
+
+from ..errors import ConfigError, MonitorError
+from .commands import Command, CommandError, parse_command
+from .discovery import StationInfo, discovery_messages
+from .outbox import ALERT, Outbox
+from .payloads import command_result_payload, encode
+from .topics import HA_PREFIX, Topics, validate_station_id
+
+log = logging.getLogger(__name__)
+
+PROTOCOLS = {"v5": mqtt.MQTTv5, "v311": mqtt.MQTTv311}
+STATE_KINDS = ("session", "hydration")
+#: If the ``online`` PUBACK never comes (it always should), drain anyway after this long.
+READY_FALLBACK_S = 5.0
+#: Commands waiting for the command thread; beyond this the sender is told "busy".
+COMMAND_QUEUE = 32
+MAX_ERROR_TEXT = 200
+
+#: ``on_command(command)`` returns None (or True) for success, or an error string.
+CommandHandler = Callable[[Command], "str | bool | None"]
+
+
+class MqttError(MonitorError, RuntimeError):
+    """The MQTT layer was used wrongly (closed publisher, payload for another station)."""
+
+
+@dataclass(frozen=True)
+class PublisherStats:
+    """Counters since start (the outbox has its own: ``outbox.stats()``)."""
+
+    connected: bool
+    connects: int
+    tremor_sent: int
+    tremor_dropped: int
+    commands_ok: int
+    commands_failed: int
+    commands_rejected: int
+
+
+def read_password_file(path: str | os.PathLike[str], key: str = "mqtt.password_file") -> str:
+    """The password in ``path`` (trailing newline stripped); ConfigError naming the file if not."""
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(key, f"{p}: no such file") from None
+    except PermissionError:
+        raise ConfigError(key, f"{p}: cannot be read (permission denied); it should belong to "
+                               "the user the station runs as, mode 600") from None
+    except UnicodeDecodeError:
+        raise ConfigError(key, f"{p}: is not UTF-8 text") from None
+    except OSError as err:
+        raise ConfigError(key, f"{p}: cannot be read: {err.strerror or err}") from None
+    password = text.rstrip("\r\n")
+    if not password:
+        raise ConfigError(key, f"{p}: is empty")
+    try:
+        if p.stat().st_mode & (stat.S_IRWXG | stat.S_IRWXO):
+            log.warning("%s is readable by other users; chmod 600 it", p)
+    except OSError:
+        pass
+    return password
+
+
+def _check_file(key: str, path: str | None) -> str | None:
+    if path is None:
+        return None
+    if not Path(path).is_file():
+        raise ConfigError(key, f"{path}: no such file")
+    return str(path)
+
+
+class MqttPublisher:
+    """Publishes one station's topics and receives its commands. See the module docstring.
+
+    Nothing connects until :meth:`start`; the broker may be down then, paho
+    keeps retrying (``reconnect_min_s`` doubling up to ``reconnect_max_s``).
+    """
+
+    def __init__(self, station_id: str, *, host: str, port: int = 1883, prefix: str = "gym",
+                 username: str | None = None, password_file: str | os.PathLike[str] | None = None,
+                 tls_ca: str | None = None, tls_cert: str | None = None,
+                 tls_key: str | None = None, protocol: str = "v5", outbox: Outbox,
+                 client_id: str | None = None, keepalive: int = 30,
+                 on_command: CommandHandler | None = None,
+                 discovery: StationInfo | None = None, ha_discovery: bool = True,
+                 discovery_prefix: str = HA_PREFIX,
+                 reconnect_min_s: float = 0.5, reconnect_max_s: float = 10.0,
+                 flush_timeout_s: float = 5.0):
+        self.station = validate_station_id(station_id)
+        self.topics = Topics(prefix, station_id)
+        if protocol not in PROTOCOLS:
+            raise ConfigError("mqtt.protocol", f"must be one of {', '.join(PROTOCOLS)}, not {protocol!r}")
+        if password_file is not None and not username:
+            raise ConfigError("mqtt.username", "is required when mqtt.password_file is set")
+        if (tls_cert is None) != (tls_key is None):
+            raise ConfigError("mqtt.tls_cert", "tls_cert and tls_key go together")
+        self.host, self.port, self.keepalive = host, port, keepalive
+        self.protocol = protocol
+        self.outbox = outbox
+        self.on_command = on_command
+        self.flush_timeout_s = flush_timeout_s
+        self.discovery_prefix = discovery_prefix
+        self._discovery = (discovery_messages(self.topics, discovery or StationInfo(station_id),
+                                              prefix=discovery_prefix)
+                           if ha_discovery else [])
+
+        self._client = mqtt.Client(
+            CallbackAPIVersion.VERSION2,
+            client_id=client_id or f"gym-station-{station_id}",
+            protocol=PROTOCOLS[protocol],
+            clean_session=True if protocol == "v311" else None,
+        )
+        if username:
+            password = read_password_file(password_file) if password_file is not None else None
+            self._client.username_pw_set(username, password)
+        if tls_ca or tls_cert:
+            self._client.tls_set(ca_certs=_check_file("mqtt.tls_ca", tls_ca),
+                                 certfile=_check_file("mqtt.tls_cert", tls_cert),
+                                 keyfile=_check_file("mqtt.tls_key", tls_key),
+                                 cert_reqs=ssl.CERT_REQUIRED)
+        # The broker says "offline" for us if we vanish without a DISCONNECT.
+        self._client.will_set(self.topics.status, "offline", qos=1, retain=True)
+        self._client.reconnect_delay_set(min_delay=reconnect_min_s, max_delay=reconnect_max_s)
+        # Our window, plus room for what on_connect publishes directly (status,
+        # retained state, discovery) and command replies.
+        self._client.max_inflight_messages_set(outbox.max_inflight + len(self._discovery) + 16)
+        self._client.on_connect = self._on_connect
+        self._client.on_disconnect = self._on_disconnect
+        self._client.on_publish = self._on_publish
+        self._client.on_message = self._on_message
+
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._connected = False
+        self._ready = False
+        self._connected_at = 0.0
+        self._online_mid: int | None = None
+        self._last_state: dict[str, bytes] = {}   # topic -> latest retained payload
+        self._started = False
+        self._closing = False
+        self._closed = False
+        self._refusal_logged: str | None = None
+        self._commands: queue.Queue[tuple[str, bytes] | None] = queue.Queue(COMMAND_QUEUE)
+        self._connects = self._tremor_sent = self._tremor_dropped = 0
+        self._commands_ok = self._commands_failed = self._commands_rejected = 0
+        self._sender = threading.Thread(target=self._send_loop, name=f"mqtt-send-{station_id}",
+                                        daemon=True)
+        self._command_thread = threading.Thread(target=self._command_loop,
+                                                name=f"mqtt-cmd-{station_id}", daemon=True)
+        # A fresh client holds none of the outbox's rows: all of them are to be sent.
+        outbox.forget_inflight()
+
+    # ------------------------------------------------------------ lifecycle
+
+    def start(self) -> MqttPublisher:
+        """Connect in the background and return at once (the broker may be down)."""
+        if self._started:
+            return self
+        self._started = True
+        extra = {"clean_start": True} if self.protocol == "v5" else {}
+        self._client.connect_async(self.host, self.port, keepalive=self.keepalive, **extra)
+        self._client.loop_start()
+        self._sender.start()
+        self._command_thread.start()
+        return self
+
+    def close(self, timeout: float | None = None) -> None:
+        """Send what can be sent within ``timeout`` s, publish retained ``offline``, disconnect.
+
+        Unacknowledged outbox rows stay in the file for the next start.
+        """
+        if self._closed:
+            return
+        self._closed = True
+        if not self._started:
+            return
+        deadline = time.monotonic() + (self.flush_timeout_s if timeout is None else timeout)
+        while self.outbox.pending and self.connected and time.monotonic() < deadline:
+            self._wake.set()
+            time.sleep(0.02)
+        self._closing = True
+        if self.connected:
+            info = self._client.publish(self.topics.status, "offline", qos=1, retain=True)
+            try:
+                info.wait_for_publish(max(0.5, deadline - time.monotonic()))
+            except (RuntimeError, ValueError) as err:
+                log.warning("could not publish offline status: %s", err)
+        self._client.disconnect()
+        self._client.loop_stop()
+        self._wake.set()
+        self._commands.put(None)
+        self._sender.join(2.0)
+        self._command_thread.join(2.0)
+        log.info("MQTT closed; %d message(s) left in the outbox", self.outbox.pending)
+
+    def __enter__(self) -> MqttPublisher:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @property
+    def connected(self) -> bool:
+        return self._connected
+
+    def stats(self) -> PublisherStats:
+        return PublisherStats(self._connected, self._connects, self._tremor_sent,
+                              self._tremor_dropped, self._commands_ok, self._commands_failed,
+                              self._commands_rejected)
+
+    # ------------------------------------------------------------ publishing
+
+    def _data(self, payload: Mapping[str, Any] | bytes | str) -> bytes:
+        if self._closed:
+            raise MqttError("publisher is closed")
+        if isinstance(payload, (bytes, bytearray)):
+            return bytes(payload)
+        if isinstance(payload, str):
+            return payload.encode("utf-8")
+        station = payload.get("station", self.station)
+        if station != self.station:
+            raise MqttError(f"payload is for station {station!r}, this is {self.station!r}")
+        return encode(payload)
+
+    def publish_tremor(self, payload: Mapping[str, Any] | bytes) -> bool:
+        """QoS 0, not stored. Returns False (and counts it) when offline: the value is dropped."""
+        data = self._data(payload)
+        if not self._connected:
+            self._tremor_dropped += 1
+            return False
+        info = self._client.publish(self.topics.tremor, data, qos=0)
+        if info.rc != MQTTErrorCode.MQTT_ERR_SUCCESS:
+            self._tremor_dropped += 1
+            return False
+        self._tremor_sent += 1
+        return True
+
+    def publish_state(self, kind: str, payload: Mapping[str, Any] | bytes) -> int | None:
+        """``session`` or ``hydration``: retained QoS 1 via the outbox, older unsent ones coalesced."""
+        if kind not in STATE_KINDS:
+            raise ValueError(f"kind must be one of {', '.join(STATE_KINDS)}, not {kind!r}")
+        return self._retained(kind, getattr(self.topics, kind), self._data(payload))
+
+    def publish_active_alerts(self, payload: Mapping[str, Any] | bytes) -> int | None:
+        """``alerts/active``: retained QoS 1 via the outbox, coalesced like state."""
+        return self._retained("alerts_active", self.topics.alerts_active, self._data(payload))
+
+    def _retained(self, kind: str, topic: str, data: bytes) -> int | None:
+        with self._lock:
+            self._last_state[topic] = data
+        row = self.outbox.add(topic, data, kind=kind, retain=True, coalesce=True)
+        self._wake.set()
+        return row
+
+    def publish_alert(self, payload: Mapping[str, Any] | bytes) -> int:
+        """One alert event, QoS 1, durable. Returns the outbox row id.
+
+        Raises :class:`~monitor.mqtt.outbox.OutboxFull` if it cannot be stored
+        (disk full): keep the alert and call again later.
+        """
+        row = self.outbox.add(self.topics.alert, self._data(payload), kind=ALERT)
+        self._wake.set()
+        assert row is not None  # an alert is stored or raises, never silently dropped
+        return row
+
+    def republish_discovery(self) -> None:
+        """Send the Home Assistant discovery configs again (retained, QoS 1)."""
+        for topic, data in self._discovery:
+            self._client.publish(topic, data, qos=1, retain=True)
+
+    # ------------------------------------------------------------ paho callbacks (paho's thread)
+
+    def _on_connect(self, client: mqtt.Client, userdata: Any, flags: Any, reason_code: Any,
+                    properties: Any) -> None:
+        if reason_code.is_failure:
+            text = str(reason_code)
+            if text != self._refusal_logged:  # once per reason, not every retry
+                self._refusal_logged = text
+                hint = (" (check mqtt.username, the password file and the broker's password_file)"
+                        if "authori" in text.lower() or "password" in text.lower() else "")
+                log.error("broker %s:%s refused the connection: %s%s", self.host, self.port,
+                          text, hint)
+            return
+        self._refusal_logged = None
+        log.info("connected to %s:%s as %s", self.host, self.port, self.station)
+        self.outbox.reconnected()
+        with self._lock:
+            self._connected, self._ready = True, False
+            self._connected_at = time.monotonic()
+            self._connects += 1
+            retained = list(self._last_state.items())
+        client.subscribe([(self.topics.cmd_filter, 1), (f"{self.discovery_prefix}/status", 1)])
+        info = client.publish(self.topics.status, "online", qos=1, retain=True)
+        self._online_mid = info.mid
+        for topic, data in retained:
+            client.publish(topic, data, qos=1, retain=True)
+        self.republish_discovery()
+        self._wake.set()
+
+    def _on_disconnect(self, client: mqtt.Client, userdata: Any, flags: Any, reason_code: Any,
+                       properties: Any) -> None:
+        with self._lock:
+            was, self._connected, self._ready = self._connected, False, False
+        if was and not self._closing:
+            log.warning("lost the broker %s:%s (%s); reconnecting, alerts wait in the outbox",
+                        self.host, self.port, reason_code)
+
+    def _on_publish(self, client: mqtt.Client, userdata: Any, mid: int, reason_code: Any,
+                    properties: Any) -> None:
+        try:
+            if mid == self._online_mid:
+                self._ready = True
+            if getattr(reason_code, "is_failure", False):
+                row = self.outbox.refused(mid)
+                if row is not None:
+                    log.error("broker refused %s (%s); %s. Check the ACL: the station's broker "
+                              "user must be named after its station id", row.topic, reason_code,
+                              "the alert is kept and retried after reconnecting"
+                              if row.kind == ALERT else "dropped")
+            else:
+                self.outbox.acked(mid)
+            self._wake.set()
+        except Exception:  # a bug here must not stop paho's network loop
+            log.exception("error handling PUBACK %s", mid)
+
+    def _on_message(self, client: mqtt.Client, userdata: Any, message: mqtt.MQTTMessage) -> None:
+        try:
+            if message.topic == f"{self.discovery_prefix}/status":
+                if message.payload == b"online":
+                    log.info("Home Assistant is online; republishing discovery")
+                    self.republish_discovery()
+                return
+            name = self.topics.command_name(message.topic)
+            if name is None:
+                return
+            if message.retain:
+                # A retained command would run again on every reconnect.
+                log.warning("ignored retained command on %s; clear it with an empty retained "
+                            "message", message.topic)
+                return
+            try:
+                self._commands.put_nowait((name, bytes(message.payload)))
+            except queue.Full:
+                self._reply(name, False, "station busy: too many commands waiting", None)
+        except Exception:
+            log.exception("error handling message on %s", message.topic)
+
+    # ------------------------------------------------------------ threads
+
+    def _send_loop(self) -> None:
+        while True:
+            self._wake.wait(0.5)
+            self._wake.clear()
+            if self._closed and (self._closing or not self._connected):
+                return
+            with self._lock:
+                if (self._connected and not self._ready
+                        and time.monotonic() - self._connected_at > READY_FALLBACK_S):
+                    self._ready = True
+                ready = self._ready
+            if ready:
+                try:
+                    self._pump()
+                except Exception:
+                    log.exception("error sending from the outbox")
+
+    def _pump(self) -> None:
+        for msg in self.outbox.take():
+            if not self._ready:
+                self.outbox.release(msg.id)
+                continue
+            try:
+                info = self._client.publish(msg.topic, msg.payload, qos=msg.qos, retain=msg.retain)
+            except Exception as err:
+                log.error("could not hand %s to paho: %s", msg.topic, err)
+                self.outbox.release(msg.id)
+                continue
+            # NO_CONN: the link dropped just now; paho keeps the message and sends it on reconnect.
+            if info.rc in (MQTTErrorCode.MQTT_ERR_SUCCESS, MQTTErrorCode.MQTT_ERR_NO_CONN):
+                self.outbox.handed(msg.id, info.mid)
+            else:
+                log.warning("paho did not take %s: %s", msg.topic, mqtt.error_string(info.rc))
+                self.outbox.release(msg.id)
+
+    def _command_loop(self) -> None:
+        while True:
+            item = self._commands.get()
+            if item is None:
+                return
+            name, payload = item
+            try:
+                self._run_command(name, payload)
+            except Exception:
+                log.exception("error handling command %s", name)
+
+    def _run_command(self, name: str, payload: bytes) -> None:
+        try:
+            command = parse_command(name, payload)
+        except CommandError as err:
+            self._commands_rejected += 1
+            log.warning("rejected command %s: %s", name, err)
+            self._reply(name, False, str(err), err.request_id)
+            return
+        if self.on_command is None:
+            self._commands_failed += 1
+            self._reply(name, False, "this station does not take commands", command.request_id)
+            return
+        try:
+            result = self.on_command(command)
+        except Exception as err:
+            self._commands_failed += 1
+            log.exception("command %s failed", name)
+            self._reply(name, False, f"{name} failed: {err}" if str(err) else f"{name} failed",
+                        command.request_id)
+            return
+        if isinstance(result, str) and result:
+            self._commands_failed += 1
+            log.info("command %s not done: %s", name, result)
+            self._reply(name, False, result, command.request_id)
+        elif result is False:
+            self._commands_failed += 1
+            self._reply(name, False, f"{name} failed", command.request_id)
+        else:
+            self._commands_ok += 1
+            self._reply(name, True, None, command.request_id)
+
+    def _reply(self, name: str, ok: bool, error: str | None, request_id: str | None) -> None:
+        if error is not None and len(error) > MAX_ERROR_TEXT:
+            error = error[:MAX_ERROR_TEXT - 1] + "…"
+        payload = command_result_payload(self.station, ok=ok, error=error, request_id=request_id)
+        self._client.publish(self.topics.cmd_result(name), encode(payload), qos=1)
