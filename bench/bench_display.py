@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import statistics
 import subprocess
 import sys
@@ -150,6 +151,10 @@ class StationGroup:
 # --------------------------------------------------------------------------- main
 
 
+def say(message: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     if not ordered:
@@ -172,8 +177,12 @@ def main() -> int:
         print("needs the playwright package: .venv/bin/pip install playwright")
         return 2
 
+    # A SIGTERM (e.g. from `timeout`) unwinds like Ctrl-C, so the finally
+    # below still stops the broker and the service instead of orphaning them.
+    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
     work = Path(tempfile.mkdtemp(prefix="bench-display-"))
     broker = MosquittoBroker(work / "broker").start()
+    say(f"mosquitto on port {broker.port}")
     service = subprocess.Popen(
         [sys.executable, "-m", "monitor.display", "--mqtt-port", str(broker.port),
          "--http-host", "127.0.0.1", "--http-port", "0", "--log-level", "WARNING"],
@@ -181,6 +190,7 @@ def main() -> int:
     groups: list[StationGroup] = []
     try:
         url = service.stdout.readline().strip()
+        say(f"display service pid {service.pid} at {url}")
         ids = [f"st-{i + 1:02d}" for i in range(args.stations)]
         per = -(-len(ids) // args.clients)
         chunks = [ids[i:i + per] for i in range(0, len(ids), per)]
@@ -191,9 +201,11 @@ def main() -> int:
             browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True,
                                          args=CHROMIUM_ARGS)
             page = browser.new_page(viewport={"width": 1920, "height": 1080})
+            say("chromium up")
             page.goto(url + "?bench=1")
             page.wait_for_function(f"document.querySelectorAll('.tile').length === {len(ids)}",
                                    timeout=15000)
+            say(f"{len(ids)} tiles painted; publishing")
             for group in groups:
                 group.thread.start()
             time.sleep(3.0)  # warm up: JIT, first layouts, connection settling
@@ -201,6 +213,7 @@ def main() -> int:
             for group in groups:
                 group.sent.clear()
 
+            say(f"measuring for {args.seconds:g} s")
             wall0, cpu0 = time.time(), cpu_seconds(service.pid)
             broker_cpu0 = cpu_seconds(broker.pid)
             rss = []
@@ -213,6 +226,7 @@ def main() -> int:
                 group.stop.set()
             time.sleep(1.0)  # let the last messages reach the screen
             records = page.evaluate("window.__displayBench.records")
+            say(f"{len(records)} paint records collected")
             browser.close()
     finally:
         for group in groups:

@@ -321,7 +321,9 @@ class AlertRules:
                                  f"Body mass down {loss:.1f} % since the pre-session weigh-in",
                                  "Drink to replace what you sweat; aim to stay within 2 % of your starting weight.",
                                  {"body_mass_loss_pct": _r(loss)}, min_s=0.0))
-        if loss is not None and loss < 0 and getattr(h, "post_mass_g", None) is not None:
+        pre, post = getattr(h, "pre_mass_g", None), getattr(h, "post_mass_g", None)
+        # A body scale repeats to about 0.1 kg: a smaller gain is noise (HydrationConfig.mass_gain_g).
+        if loss is not None and pre is not None and post is not None and post - pre >= 100.0:
             out.append(Condition("fluid.gain", "fluid.gain", "caution",
                                  f"Body mass up {-loss:.1f} % during the session",
                                  "Drinking more than you sweat can dilute blood sodium: drink to thirst, and "

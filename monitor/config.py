@@ -12,13 +12,20 @@ by accident. config/monitor.toml documents every key with its default.
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import re
 import tomllib
+import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
+from .alerts import AlertConfig
+from .analysis.activity import ActivityConfig
+from .analysis.hydration import HydrationConfig
+from .analysis.pipeline import AnalysisConfig
+from .analysis.session import SessionConfig
 from .errors import ConfigError
 
 _REQUIRED = object()
@@ -55,7 +62,7 @@ class Table:
         if float in kinds and isinstance(value, int) and not isinstance(value, bool):
             value = float(value)
         if not isinstance(value, kinds) or (isinstance(value, bool) and bool not in kinds):
-            names = " or ".join(_type_name(k) for k in kinds)
+            names = " or ".join(_type_name(k) for k in kinds if not (k is int and float in kinds))
             raise ConfigError(self.key(name), f"must be {names}, not {value!r}")
         if choices is not None and value not in choices:
             raise ConfigError(self.key(name), f"must be one of {', '.join(map(repr, choices))}, not {value!r}")
@@ -148,7 +155,64 @@ class Config:
     i2c: I2CConfig = field(default_factory=I2CConfig)
     imus: tuple[ImuConfig, ...] = (ImuConfig("wrist"),)
     scale: ScaleConfig | None = None
+    analysis: AnalysisConfig = field(default_factory=AnalysisConfig)
+    session: SessionConfig = field(default_factory=SessionConfig)
+    alerts: AlertConfig = field(default_factory=AlertConfig)
+    hydration: HydrationConfig = field(default_factory=HydrationConfig)
     source: Path | None = None
+
+
+def _tuning(t: Table, cls: type, skip: Iterable[str] = ()) -> Any:
+    """A table of tuning values onto the frozen dataclass that holds their defaults.
+
+    Each key is one of the dataclass's fields, of the same type; numbers must
+    be positive unless the default is zero or negative.
+    """
+    hints = typing.get_type_hints(cls)
+    values: dict[str, Any] = {}
+    for f in dataclasses.fields(cls):
+        if f.name in skip or f.name not in t.data:
+            continue
+        kind = hints[f.name]
+        default = getattr(cls(), f.name)
+        if kind is bool:
+            values[f.name] = t.get(f.name, bool)
+        elif kind in (int, float):
+            lo = 0 if isinstance(default, (int, float)) and default <= 0 else None
+            value = t.get(f.name, (int, float) if kind is float else int)
+            if lo is None and value <= 0:
+                raise ConfigError(t.key(f.name), f"must be positive, not {value!r}")
+            values[f.name] = float(value) if kind is float else value
+        elif kind is str:
+            values[f.name] = t.get(f.name, str)
+        elif typing.get_origin(kind) is tuple:
+            value = t.get(f.name, list)
+            if len(value) != 2 or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value):
+                raise ConfigError(t.key(f.name), f"must be a pair of numbers like [400, 800], not {value!r}")
+            values[f.name] = (float(value[0]), float(value[1]))
+        else:  # nested tables are read by the caller
+            t._seen.add(f.name)
+    try:
+        return cls(**values)
+    except ValueError as err:  # the dataclass's own checks (e.g. hydration) name what is wrong
+        raise ConfigError(t.path, str(err)) from None
+
+
+def _read_analysis(t: Table) -> AnalysisConfig:
+    activity = _tuning(t.table("activity"), ActivityConfig)
+    bands = t.table("bands")
+    options: dict[str, Any] = {}
+    if bands.data:
+        from .analysis.tremor import Bands
+
+        for name in bands.data:
+            bands.get(name, list)
+        try:
+            options["bands"] = Bands.from_mapping({k: tuple(v) for k, v in bands.data.items()})
+        except (ValueError, TypeError) as err:
+            raise ConfigError(bands.path, str(err)) from None
+    cfg = _tuning(t, AnalysisConfig, skip=("activity", "analysis_options"))
+    return dataclasses.replace(cfg, activity=activity, analysis_options=options)
 
 
 def _address(lo: int, hi: int = 0x77) -> Callable[[int], str | None]:
@@ -237,8 +301,31 @@ def parse(data: dict[str, Any], source: Path | None = None) -> Config:
         if addresses.index(addr) != i:
             raise ConfigError(f"imu[{i}].address", f"0x{addr:02X} is taken by imu[{addresses.index(addr)}]; strap AD0/SA0 differently")
     scale = _read_scale(top.table("scale")) if "scale" in data else None
+    analysis_table = top.table("analysis")
+    analysis = _read_analysis(analysis_table)
+    _done(analysis_table, nested=("activity", "bands"))
+    sections = {}
+    for name, cls in (("session", SessionConfig), ("alerts", AlertConfig), ("hydration", HydrationConfig)):
+        table = top.table(name)
+        sections[name] = _tuning(table, cls)
+        table.done()
     top.done()
-    return Config(station=station, i2c=i2c, imus=imus, scale=scale, source=source)
+    return Config(station=station, i2c=i2c, imus=imus, scale=scale, analysis=analysis, source=source, **sections)
+
+
+def _done(t: Table, nested: Iterable[str] = ()) -> None:
+    for name in nested:
+        if name in t.data:
+            t._seen.add(name)
+            sub = Table(t.data[name], t.key(name))
+            if name != "bands":  # band names are free-form; Bands checks them
+                hints = {f.name for f in dataclasses.fields(ActivityConfig)}
+                for key in sub.data:
+                    if key not in hints:
+                        near = difflib.get_close_matches(key, hints, n=1)
+                        hint = f" (did you mean {near[0]!r}?)" if near else ""
+                        raise ConfigError(sub.key(key), f"is not a known key{hint}")
+    t.done()
 
 
 def load(path: str | Path) -> Config:

@@ -26,6 +26,7 @@ import numpy as np
 from .alerts import Alert, AlertConfig, AlertManager, AlertRules, Inputs
 from .analysis.activity import SensorStatus
 from .analysis.fall import FallDetector, FallEvent
+from .analysis.hydration import HydrationStatus, make_tracker
 from .analysis.pipeline import AnalysisConfig, SensorAnalysis
 from .analysis.session import SessionConfig, SessionStatus, SessionTracker
 from .clock import Clock, RealClock
@@ -92,8 +93,8 @@ class Station:
         self.config = config
         self.bus = bus
         self.clock = clock or RealClock()
-        self.analysis_config = analysis or AnalysisConfig()
-        self.session = SessionTracker(session, exercised={i.name: i.exercised for i in config.imus})
+        self.analysis_config = analysis or config.analysis
+        self.session = SessionTracker(session or config.session, exercised={i.name: i.exercised for i in config.imus})
         self.imus: list[ImuSlot] = []
         self.scale: ScaleSlot | None = None
         self.analyses: dict[str, SensorAnalysis] = {}
@@ -101,12 +102,14 @@ class Station:
         self.latest: dict[str, SensorStatus] = {}
         self.last_scale: ScaleReading | None = None
         self.last_session: SessionStatus | None = None
-        self.rules = AlertRules(alerts)
-        self.alerts = AlertManager(config.station.id, alerts)
+        self.rules = AlertRules(alerts or config.alerts)
+        self.alerts = AlertManager(config.station.id, alerts or config.alerts)
         # Falls are looked for on body-worn sensors only: a bench or limb sees other jolts.
         self.falls = {i.name: FallDetector() for i in config.imus if i.placement == "body"}
         self._lost: dict[str, deque[tuple[float, int]]] = {i.name: deque() for i in config.imus}
-        self.hydration = None   # a hydration tracker's latest status, when the station has a scale
+        self.hydration_tracker = make_tracker(config.scale.mode, config.hydration) if config.scale else None
+        self.hydration: HydrationStatus | None = None
+        self._session_seen: tuple[float | None, float | None] = (None, None)
 
     # -- lifecycle -----------------------------------------------------------
     def open(self, calibration=None) -> None:
@@ -170,6 +173,8 @@ class Station:
         reading = self.scale.read() if self.scale is not None else None
         if reading is not None:
             self.last_scale = reading
+            if self.hydration_tracker is not None:
+                self.hydration_tracker.feed(reading.t, reading.mass_g)
         session = None
         if self.latest:
             if self.session.new_session:
@@ -177,6 +182,9 @@ class Station:
                     a.activity.forget_sets()
             session = self.session.update(now, self.latest)
         self.last_session = session or self.last_session
+        if self.hydration_tracker is not None:
+            self._follow_session()
+            self.hydration = self.hydration_tracker.status(now)
         faults = {s.name: s.fault for s in self.imus}
         if self.scale is not None:
             faults["scale"] = self.scale.fault
@@ -186,6 +194,18 @@ class Station:
         alerts = self.alerts.update(self.rules.evaluate(inputs), now, self.clock.wall())
         return StepResult(now, tuple(reports), reading, self.scale.fault if self.scale else None,
                           session, tuple(events), tuple(alerts), tuple(falls))
+
+    def _follow_session(self) -> None:
+        # The hydration tracker counts intake per session: tell it when one starts and ends.
+        s = self.session
+        seen = (s.started, s.ended)
+        if seen == self._session_seen:
+            return
+        if s.started is not None and s.started != self._session_seen[0]:
+            self.hydration_tracker.start_session(s.started)
+        if s.ended is not None and s.ended != self._session_seen[1]:
+            self.hydration_tracker.end_session(s.ended)
+        self._session_seen = seen
 
     def acknowledge(self, alert_id: str, by: str = "staff") -> Alert | None:
         return self.alerts.acknowledge(alert_id, self.clock.now(), self.clock.wall(), by)

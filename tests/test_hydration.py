@@ -257,6 +257,16 @@ def test_readings_lost_while_the_bottle_is_away_do_not_matter():
     assert bottle.intake_ml == pytest.approx(30.0)
 
 
+def test_after_a_calibration_the_next_mass_is_a_placement_not_a_sip():
+    bottle = BottleTracker()
+    trace = Trace().hold(600.0, 5.0).ramp(0.0, 0.3).hold(0.0, 5.0)
+    bottle.feed_many(trace.pairs())
+    bottle.calibration_changed()            # recalibrated: grams now read 3 % low
+    bottle.feed_many((trace.now + i * DT, 582.0) for i in range(30))
+    assert kinds(bottle.events) == [PLACED, PLACED]
+    assert bottle.intake_ml == 0.0
+
+
 def test_uncalibrated_and_absurd_readings_are_skipped():
     bottle = BottleTracker()
     assert bottle.feed(0.0, None) == []
@@ -297,7 +307,7 @@ def test_session_start_and_end_set_the_rate():
     bottle.feed_many((later + i * DT, 540.0) for i in range(100))
     assert bottle.status().intake_ml_per_h == pytest.approx(120.0, abs=0.1)   # 60 mL in half an hour
     bottle.start_session(later + 10.0)
-    assert bottle.intake_ml == 0.0 and bottle.events == ()
+    assert bottle.intake_ml == 0.0 and bottle.events == ()    # all were reported
     assert bottle.mass_g == pytest.approx(540.0)     # the bottle is still known
 
 
@@ -447,6 +457,24 @@ def test_sweat_rate_formula_with_urine_hours_and_no_intake():
     s = body.status()                              # nothing known about drinking
     assert s.intake_ml is None and s.intake_ml_per_h is None
     assert s.sweat_rate_l_per_h == pytest.approx(loss_kg / ((body.post.t - body.pre.t) / 3600), abs=1e-3)
+
+
+def test_a_pre_weigh_in_before_the_session_starts_still_counts():
+    cfg = HydrationConfig()
+    trace = Trace().hold(0.0, 3.0)
+    stand(trace, 75.0).hold(0.0, 600.0)            # weighs in, warms up for 10 min
+    body = BodyScaleTracker(cfg)
+    body.feed_many(trace.pairs())
+    body.start_session(trace.now)                  # the first set starts the session
+    assert body.pre.mass_g == pytest.approx(75_000, abs=30)
+    assert kinds(body.status().events) == [WEIGH_IN]  # not lost to the new session
+    start = len(trace.t)
+    stand(trace.hold(0.0, 1800.0), 74.2)
+    body.feed_many(trace.pairs()[start:])
+    assert body.post.mass_g == pytest.approx(74_200, abs=30)
+    # The next session, hours later: that pre is stale, the next weigh-in is a new pre.
+    body.start_session(trace.now + 3 * 3600)
+    assert body.pre is None and body.post is None
 
 
 def test_config_checks_its_values():

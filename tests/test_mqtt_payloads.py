@@ -9,15 +9,12 @@ from dataclasses import dataclass
 import numpy as np
 import pytest
 
-jsonschema = pytest.importorskip("jsonschema")
-referencing = pytest.importorskip("referencing")
-
-from monitor.mqtt import discovery, payloads  # noqa: E402
-from monitor.mqtt.payloads import (SCHEMA_NAMES, PayloadError, alert_payload,  # noqa: E402
+from monitor.mqtt import discovery, payloads
+from monitor.mqtt.payloads import (SCHEMA_NAMES, PayloadError, alert_payload,
                                    alerts_active_payload, command_result_payload, encode,
                                    from_values, hydration_payload, load_schema, session_payload,
                                    tremor_payload)
-from monitor.mqtt.topics import Topics, TopicError  # noqa: E402
+from monitor.mqtt.topics import Topics, TopicError
 
 TS = 1732435200.5
 
@@ -25,6 +22,8 @@ TS = 1732435200.5
 @pytest.fixture(scope="module")
 def validator():
     """name -> Draft 2020-12 validator, with every schema registered for $ref."""
+    jsonschema = pytest.importorskip("jsonschema")  # the [test] extra
+    referencing = pytest.importorskip("referencing")
     schemas = {name: load_schema(name) for name in SCHEMA_NAMES}
     registry = referencing.Registry().with_resources(
         (s["$id"], referencing.Resource.from_contents(s)) for s in schemas.values())

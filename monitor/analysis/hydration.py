@@ -84,8 +84,10 @@ class HydrationConfig:
     Body: at least ``min_body_g`` on the platform is a person. A weigh-in takes
     the mean of its stable stretch, and is complete after ``weigh_in_s`` of it
     (or when the person steps off). A weigh-in within ``repeat_weigh_in_s`` of
-    the pre weigh-in re-does it. Post above pre by ``mass_gain_g`` or more is a
-    mass gain; 100 g is the repeatability a body scale needs (PHYSIOLOGY.md).
+    the pre weigh-in re-does it. A pre weigh-in up to ``pre_valid_s`` before a
+    session starts still counts for it (athletes weigh in, then warm up). Post
+    above pre by ``mass_gain_g`` or more is a mass gain; 100 g is the
+    repeatability a body scale needs (PHYSIOLOGY.md).
 
     Alert thresholds: loss of ``caution_loss_pct`` (1 %) and ``warning_loss_pct``
     (2 %, where performance and cognition suffer, ACSM); intake below
@@ -113,6 +115,7 @@ class HydrationConfig:
     min_body_g: float = 20_000.0
     weigh_in_s: float = 5.0
     repeat_weigh_in_s: float = 300.0
+    pre_valid_s: float = 1800.0
     mass_gain_g: float = 100.0
 
     caution_loss_pct: float = 1.0
@@ -311,6 +314,10 @@ class BottleTracker:
     ``session_start`` is the time the intake rate counts from (the first reading
     if None); :meth:`start_session` begins a new session and :meth:`end_session`
     freezes the rate.
+
+    The dock must be tared *empty*: the tracker tells "bottle on the dock" from
+    "dock empty" by ``off_dock_g``. After a tare or a calibration call
+    :meth:`calibration_changed`, since masses before and after do not compare.
     """
 
     mode = BOTTLE
@@ -452,7 +459,7 @@ class BottleTracker:
     # -- state ---------------------------------------------------------------
     @property
     def events(self) -> tuple[HydrationEvent, ...]:
-        """Every event of the session, oldest first."""
+        """The events of the session (and any not yet reported from before it), oldest first."""
         return tuple(self._events)
 
     @property
@@ -474,12 +481,21 @@ class BottleTracker:
     def session_start(self) -> float | None:
         return self._session.start
 
+    def calibration_changed(self) -> None:
+        """The scale was tared or calibrated: forget the bottle's mass (the next
+        settled one is ``placed``, not a sip); intake and session stay."""
+        self._stable.reset()
+        self._ref, self._settled = None, False
+        self._dist_start, self._dist_peak, self._lifted, self._off_s = None, 0.0, False, 0.0
+        self._below_since = None
+
     def start_session(self, t: float) -> None:
-        """Begin a new session at ``t``: intake and events start from zero; the
-        bottle on the dock stays known, so its next sip counts."""
+        """Begin a new session at ``t``: intake starts from zero and the events
+        already handed out by :meth:`status` are dropped; the bottle on the dock
+        stays known, so its next sip counts."""
         self._session = _Session(float(t))
         self._intake = 0.0
-        self._events.clear()
+        del self._events[:self._reported]
         self._reported = 0
         self._low = False
 
@@ -713,6 +729,7 @@ class BodyScaleTracker:
     # -- figures ----------------------------------------------------------------
     @property
     def events(self) -> tuple[HydrationEvent, ...]:
+        """The events of the session (and any not yet reported from before it), oldest first."""
         return tuple(self._events)
 
     @property
@@ -743,13 +760,29 @@ class BodyScaleTracker:
     def session_start(self) -> float | None:
         return self._session.start
 
+    def calibration_changed(self) -> None:
+        """The scale was tared or calibrated: a stand in progress starts over."""
+        self._stable.reset()
+        self._end_run()
+        self._best = None
+
     def start_session(self, t: float) -> None:
-        """Begin a new session at ``t``: weigh-ins and events start afresh."""
-        self._session = _Session(float(t))
-        self._records.clear()
-        self._events.clear()
+        """Begin a new session at ``t``.
+
+        Pre weigh-ins taken up to ``pre_valid_s`` before ``t`` still count (the
+        athlete weighed in, then warmed up until the first set started the
+        session); older weigh-ins and every post are dropped, and so are the
+        events already handed out by :meth:`status`.
+        """
+        t = float(t)
+        self._session = _Session(t)
+        for athlete, record in list(self._records.items()):
+            if record.pre is None or t - record.pre.t > self.cfg.pre_valid_s:
+                del self._records[athlete]
+            else:
+                record.post = None
+        del self._events[:self._reported]
         self._reported = 0
-        self._pending = None
 
     def end_session(self, t: float) -> None:
         if self._session.start is not None and self._session.end is None:
