@@ -111,6 +111,12 @@ def cmd_replay(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_display(args: argparse.Namespace) -> int:
+    from .display.service import run_from_args
+
+    return run_from_args(args)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="gym-monitor", description="Gym tremor monitor station")
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
@@ -143,6 +149,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--noise-floor-mg", type=float, default=1.7, help="sensor noise, per-axis RMS 2-20 Hz (default 1.7)")
     p.add_argument("--plot", help="also draw amplitude, peak frequency and a spectrogram to this PNG")
     p.set_defaults(func=cmd_replay)
+
+    from .display.service import DESCRIPTION, add_arguments as add_display_arguments
+
+    p = sub.add_parser("display", help="serve the gym wall display (MQTT in, web page out)", description=DESCRIPTION)
+    add_display_arguments(p)
+    p.set_defaults(func=cmd_display)
 
     p = sub.add_parser("check-config", help="check a config file and say what is wrong")
     p.add_argument("config", help="path to monitor.toml")

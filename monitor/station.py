@@ -18,8 +18,11 @@ The same code runs on a Pi (smbus2, the real clock) and on the simulator
 from __future__ import annotations
 
 import logging
+import queue
 from collections import deque
-from dataclasses import dataclass, field
+from concurrent.futures import Future
+from dataclasses import dataclass, field, replace
+from typing import Any, Callable
 
 import numpy as np
 
@@ -31,6 +34,7 @@ from .analysis.pipeline import AnalysisConfig, SensorAnalysis
 from .analysis.session import SessionConfig, SessionStatus, SessionTracker
 from .clock import Clock, RealClock
 from .config import Config
+from .i2c.calibration import CalibrationError, CalibrationStore, ScaleCalibration
 from .i2c.nau7802 import ScaleReading
 from .sensors import ImuSlot, ScaleSlot, SensorFault, open_slots
 
@@ -62,6 +66,32 @@ class StepResult:
     events: tuple[tuple[str, object], ...] = field(default=())
     alerts: tuple[Alert, ...] = ()
     falls: tuple[tuple[str, FallEvent], ...] = ()
+
+
+class CommandFailed(Exception):
+    """A command could not be carried out; the message says why, for the reply."""
+
+
+class _ScaleAverage:
+    """Averages the scale's next ``samples`` raw readings without stopping acquisition.
+
+    Taring by blocking for a second would let a 1 kHz IMU's FIFO overflow, so
+    the station keeps stepping and feeds this its readings instead.
+    """
+
+    def __init__(self, samples: int, done: Callable[[float], Any], future: Future, deadline: float):
+        self.samples, self.done, self.future, self.deadline = samples, done, future, deadline
+        self.raw: list[int] = []
+
+    def add(self, raw: int) -> bool:
+        self.raw.append(raw)
+        if len(self.raw) < self.samples:
+            return False
+        try:
+            self.future.set_result(self.done(sum(self.raw) / len(self.raw)))
+        except Exception as err:  # becomes the command's error reply
+            self.future.set_exception(err)
+        return True
 
 
 class _Rate:
@@ -110,10 +140,26 @@ class Station:
         self.hydration_tracker = make_tracker(config.scale.mode, config.hydration) if config.scale else None
         self.hydration: HydrationStatus | None = None
         self._session_seen: tuple[float | None, float | None] = (None, None)
+        self._commands: queue.Queue[tuple[Callable[[], Any], Future]] = queue.Queue(maxsize=64)
+        self._scale_op: _ScaleAverage | None = None
+        self.extra_events: list[Alert] = []   # alert events made by commands (acknowledgements)
+        self.store = CalibrationStore(config.station.state_dir) if config.scale else None
 
     # -- lifecycle -----------------------------------------------------------
-    def open(self, calibration=None) -> None:
-        """Find the sensors. A missing one is reported as a fault and retried, not fatal."""
+    def open(self, calibration: ScaleCalibration | None = None) -> None:
+        """Find the sensors. A missing one is reported as a fault and retried, not fatal.
+
+        The scale's calibration is ``calibration`` if given, else the one saved in
+        the state directory; a corrupt file is reported and the scale runs
+        uncalibrated (raw counts) until it is calibrated again.
+        """
+        if calibration is None and self.store is not None:
+            try:
+                calibration = self.store.load("scale")
+            except CalibrationError as err:
+                log.error("%s", err)
+            except OSError as err:
+                log.warning("cannot read the scale calibration: %s", err)
         self.imus, self.scale = open_slots(self.config, self.bus, self.clock, calibration)
         for slot in self.imus:
             slot.get()
@@ -142,7 +188,83 @@ class Station:
         return self.session.stop(self.clock.now())
 
     # -- one cycle -----------------------------------------------------------
+    def submit(self, action: Callable[[], Any]) -> Future:
+        """Run ``action`` inside the next step, on the station's own thread; the Future has its result.
+
+        Commands arrive on the MQTT client's thread, but the station's state is
+        the loop's alone: this is the one door between them.
+        """
+        future: Future = Future()
+        try:
+            self._commands.put_nowait((action, future))
+        except queue.Full:
+            future.set_exception(CommandFailed("the station is busy; try again"))
+        return future
+
+    def tare(self) -> Future:
+        """Zero the scale from its next readings (nothing on it). Done without pausing the IMUs."""
+        return self._scale_average(lambda mean: self._set_calibration(
+            ScaleCalibration(mean, None if self._cal() is None else self._cal().counts_per_gram,
+                             gain=self.config.scale.gain, created=self.clock.wall())))
+
+    def calibrate(self, mass_g: float) -> Future:
+        """Counts per gram from ``mass_g`` now on the (tared) scale."""
+        def done(mean: float) -> ScaleCalibration:
+            cal = self._cal()
+            if cal is None:
+                raise CommandFailed("tare the scale empty first")
+            per_gram = (mean - cal.offset_counts) / mass_g
+            if abs(per_gram) < 1e-6:
+                raise CommandFailed(f"the scale did not change with {mass_g:g} g on it: is the mass on the scale?")
+            return self._set_calibration(replace(cal, counts_per_gram=per_gram, created=self.clock.wall()))
+        return self._scale_average(done)
+
+    def _cal(self) -> ScaleCalibration | None:
+        driver = self.scale.driver if self.scale is not None else None
+        return driver.calibration if driver is not None else None
+
+    def _scale_average(self, done: Callable[[float], Any], samples: int = 10) -> Future:
+        future: Future = Future()
+        if self.scale is None or self.scale.driver is None:
+            future.set_exception(CommandFailed("this station has no working scale"))
+        elif self._scale_op is not None:
+            future.set_exception(CommandFailed("the scale is already being tared or calibrated"))
+        else:
+            timeout = samples / self.config.scale.rate_sps * 3 + 2
+            self._scale_op = _ScaleAverage(samples, done, future, self.clock.now() + timeout)
+        return future
+
+    def _set_calibration(self, cal: ScaleCalibration) -> ScaleCalibration:
+        self.scale.driver.calibration = cal
+        if self.hydration_tracker is not None:
+            self.hydration_tracker.calibration_changed()
+        if self.store is not None:
+            try:
+                self.store.save("scale", cal)
+            except OSError as err:  # the calibration works now; it will not survive a restart
+                log.error("cannot save the scale calibration to %s: %s", self.store, err)
+        return cal
+
+    def _run_commands(self) -> None:
+        while True:
+            try:
+                action, future = self._commands.get_nowait()
+            except queue.Empty:
+                return
+            if not future.set_running_or_notify_cancel():
+                continue
+            try:
+                result = action()
+            except Exception as err:  # reported to whoever sent the command
+                future.set_exception(err)
+                continue
+            if isinstance(result, Future):  # a scale operation: finished by later steps
+                result.add_done_callback(lambda f, future=future: _chain(f, future))
+            else:
+                future.set_result(result)
+
     def step(self) -> StepResult:
+        self._run_commands()
         now = self.clock.now()
         reports = []
         events: list[tuple[str, object]] = []
@@ -171,6 +293,12 @@ class Station:
                 lost_hist.popleft()
             reports.append(SensorReport(slot.name, n, lost, latest, slot.fault, statuses))
         reading = self.scale.read() if self.scale is not None else None
+        if self._scale_op is not None:
+            if reading is not None and self._scale_op.add(reading.raw):
+                self._scale_op = None
+            elif now > self._scale_op.deadline:
+                self._scale_op.future.set_exception(CommandFailed("the scale gave no readings in time"))
+                self._scale_op = None
         if reading is not None:
             self.last_scale = reading
             if self.hydration_tracker is not None:
@@ -191,7 +319,8 @@ class Station:
         inputs = Inputs(now, self.latest, {i.name: i.placement for i in self.config.imus},
                         {i.name: i.exercised for i in self.config.imus}, self.last_session, faults,
                         {name: sum(n for _, n in h) for name, h in self._lost.items()}, tuple(falls), self.hydration)
-        alerts = self.alerts.update(self.rules.evaluate(inputs), now, self.clock.wall())
+        alerts = self.extra_events + self.alerts.update(self.rules.evaluate(inputs), now, self.clock.wall())
+        self.extra_events = []
         return StepResult(now, tuple(reports), reading, self.scale.fault if self.scale else None,
                           session, tuple(events), tuple(alerts), tuple(falls))
 
@@ -208,7 +337,11 @@ class Station:
         self._session_seen = seen
 
     def acknowledge(self, alert_id: str, by: str = "staff") -> Alert | None:
-        return self.alerts.acknowledge(alert_id, self.clock.now(), self.clock.wall(), by)
+        """Acknowledge an active alert; the event goes out with the next step's alerts."""
+        event = self.alerts.acknowledge(alert_id, self.clock.now(), self.clock.wall(), by)
+        if event is not None:
+            self.extra_events.append(event)
+        return event
 
     def rate(self, sensor: str) -> float:
         return self.rates[sensor].per_second
@@ -221,6 +354,14 @@ class Station:
                                       config=self.analysis_config)
             self.analyses[slot.name] = analysis
         return analysis
+
+
+def _chain(source: Future, target: Future) -> None:
+    err = source.exception()
+    if err is not None:
+        target.set_exception(err)
+    else:
+        target.set_result(source.result())
 
 
 def latest_accel_text(values: tuple[float, float, float] | None) -> str:

@@ -8,8 +8,16 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from monitor.mqtt.commands import (MAX_PAYLOAD_BYTES, Ack, Calibrate, CommandError, Session, Tare,
-                                   WeighIn, parse_command)
+from monitor.mqtt.commands import (
+    MAX_PAYLOAD_BYTES,
+    Ack,
+    Calibrate,
+    CommandError,
+    Session,
+    Tare,
+    WeighIn,
+    parse_command,
+)
 from monitor.mqtt.payloads import load_schema
 
 NAMES = ("tare", "calibrate", "session", "weigh_in", "ack")

@@ -670,3 +670,26 @@ def test_unreadable_password_file_is_one_clear_line(tmp_path, capsys):
     assert main(["--username", "display", "--password-file", str(missing)]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "--password-file" in err and "nope.txt" in err
+
+
+def test_options_become_a_config_and_bad_ones_are_named(tmp_path):
+    from monitor.display.service import build_parser, config_from_args
+    from monitor.errors import ConfigError
+
+    secret = tmp_path / "pw"
+    secret.write_text("s3cret\n")
+    config = config_from_args(build_parser().parse_args(
+        ["--mqtt-host", "broker.lan", "--username", "display", "--password-file", str(secret),
+         "--prefix", "site/gym/", "--http-port", "0", "--stale-after", "12.5"]))
+    assert (config.mqtt_host, config.username, config.password) == ("broker.lan", "display",
+                                                                     "s3cret")
+    assert (config.prefix, config.http_port, config.stale_after) == ("site/gym", 0, 12.5)
+    assert config.http_host == "0.0.0.0" and "s3cret" not in repr(config)
+    for argv, key in ([["--http-port", "70000"], "--http-port"],
+                      [["--prefix", "gym/#"], "--prefix"],
+                      [["--stale-after", "0"], "--stale-after"],
+                      [["--password-file", str(secret)], "--username"],
+                      [["--tls-ca", str(tmp_path / "none.pem")], "--tls-ca"]):
+        with pytest.raises(ConfigError) as err:
+            config_from_args(build_parser().parse_args(argv))
+        assert err.value.key == key

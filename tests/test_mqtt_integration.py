@@ -23,17 +23,26 @@ import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import mosquitto as broker_helpers  # tests/mosquitto.py
 import paho.mqtt.client as mqtt
 import pytest
+from mosquitto import MosquittoBroker
 from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
-import mosquitto as broker_helpers  # tests/mosquitto.py
-from mosquitto import MosquittoBroker
-from monitor.mqtt import (MqttPublisher, Outbox, StationInfo, alert_payload,
-                          alerts_active_payload, discovery_messages, hydration_payload,
-                          load_schema, session_payload, tremor_payload)
+from monitor.mqtt import (
+    MqttPublisher,
+    Outbox,
+    StationInfo,
+    alert_payload,
+    alerts_active_payload,
+    discovery_messages,
+    hydration_payload,
+    load_schema,
+    session_payload,
+    tremor_payload,
+)
 from monitor.mqtt.commands import Calibrate, Tare
 from monitor.mqtt.topics import Topics
 
@@ -518,10 +527,10 @@ def test_station_reports_a_refused_login(broker, secrets, tmp_path, caplog):
 
 def test_missing_password_file_names_it(tmp_path):
     from monitor.errors import ConfigError
-    with Outbox(tmp_path / "o.sqlite3") as outbox:
-        with pytest.raises(ConfigError, match="nope.pw: no such file"):
-            MqttPublisher("bench-1", host="127.0.0.1", username="bench-1",
-                          password_file=tmp_path / "nope.pw", outbox=outbox)
+    with Outbox(tmp_path / "o.sqlite3") as outbox, \
+            pytest.raises(ConfigError, match="nope.pw: no such file"):
+        MqttPublisher("bench-1", host="127.0.0.1", username="bench-1",
+                      password_file=tmp_path / "nope.pw", outbox=outbox)
 
 
 # --------------------------------------------------------------------------- commands
@@ -658,3 +667,37 @@ def test_shipped_mosquitto_conf_starts_and_refuses_anonymous(secrets, tmp_path):
     finally:
         proc.terminate()
         proc.wait(5)
+
+
+def test_station_over_tls_with_the_gyms_own_ca(mosquitto_factory, secrets, stations, tmp_path,
+                                               listeners):
+    """The README's TLS recipe: a gym CA, a broker certificate, stations given only the CA."""
+    openssl = shutil.which("openssl")
+    if openssl is None:
+        pytest.skip("openssl is not installed")
+    pki = tmp_path / "pki"
+    pki.mkdir()
+
+    def run(*args: str) -> None:
+        subprocess.run([openssl, *args], check=True, capture_output=True, cwd=pki)
+
+    run("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=Test gym CA",
+        "-keyout", "ca.key", "-out", "ca.crt")
+    run("req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=127.0.0.1", "-keyout", "broker.key",
+        "-out", "broker.csr")
+    (pki / "san.ext").write_text("subjectAltName=IP:127.0.0.1\n")
+    run("x509", "-req", "-in", "broker.csr", "-CA", "ca.crt", "-CAkey", "ca.key",
+        "-CAcreateserial", "-days", "2", "-extfile", "san.ext", "-out", "broker.crt")
+    tls_port = broker_helpers.free_port()
+    broker = mosquitto_factory(
+        f"password_file {secrets / 'passwd'}\nacl_file {ACL}\n"
+        f"listener {tls_port} 127.0.0.1\ncafile {pki / 'ca.crt'}\n"
+        f"certfile {pki / 'broker.crt'}\nkeyfile {pki / 'broker.key'}\n", allow_anonymous=False)
+    live = listeners(broker, "display", ["gym/bench-1/alert"]).wait_subscribed()  # plain port
+
+    class TlsBroker:
+        host, port = broker.host, tls_port
+
+    pub = stations(TlsBroker, tls_ca=str(pki / "ca.crt"))
+    pub.publish_alert(alert("bench-1", 1))
+    assert live.wait_for(lambda: live.on("gym/bench-1/alert"))

@@ -116,7 +116,7 @@ def test_restart_replays_unacked_in_order(path):
 def test_state_is_coalesced_but_in_flight_rows_are_kept(path):
     with Outbox(path) as ob:
         ob.add("gym/b/session", b"s1", kind="session", retain=True, coalesce=True)
-        (s1,) = send_all(ob, 1)                # s1 is with paho now
+        send_all(ob, 1)                        # s1 is with paho now
         ob.add("gym/b/session", b"s2", kind="session", retain=True, coalesce=True)
         ob.add("gym/b/session", b"s3", kind="session", retain=True, coalesce=True)
         ob.add("gym/b/alert", alert(0), kind="alert")
@@ -156,11 +156,11 @@ def test_byte_bound(path):
 
 
 def test_alerts_over_the_bound_are_logged_loudly(path, caplog):
-    with caplog.at_level(logging.ERROR, logger="monitor.mqtt.outbox"):
-        with Outbox(path, max_rows=3) as ob:
-            for i in range(5):
-                ob.add("gym/b/alert", alert(i), kind="alert")
-            assert ob.pending == 5
+    with caplog.at_level(logging.ERROR, logger="monitor.mqtt.outbox"), \
+            Outbox(path, max_rows=3) as ob:
+        for i in range(5):
+            ob.add("gym/b/alert", alert(i), kind="alert")
+        assert ob.pending == 5
     assert any("keeping every alert" in r.getMessage() for r in caplog.records)
 
 
@@ -273,10 +273,9 @@ def test_concurrent_adds_and_acks(path):
 def test_damaged_file_is_moved_aside(path, caplog):
     path.parent.mkdir(parents=True)
     path.write_bytes(b"this is not a database" * 100)
-    with caplog.at_level(logging.CRITICAL, logger="monitor.mqtt.outbox"):
-        with Outbox(path) as ob:
-            assert ob.pending == 0
-            ob.add("gym/b/alert", alert(0), kind="alert")
+    with caplog.at_level(logging.CRITICAL, logger="monitor.mqtt.outbox"), Outbox(path) as ob:
+        assert ob.pending == 0
+        ob.add("gym/b/alert", alert(0), kind="alert")
     assert list(path.parent.glob("outbox.sqlite3.corrupt-*"))
     assert any("damaged" in r.getMessage() for r in caplog.records)
 

@@ -47,7 +47,7 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
 from ..clock import Clock, RealClock
-from ..errors import ConfigError
+from ..errors import ConfigError, MonitorError
 from .state import Board
 
 log = logging.getLogger(__name__)
@@ -173,7 +173,7 @@ class LiveBoard:
 # --------------------------------------------------------------------------- MQTT
 
 
-class AckError(Exception):
+class AckError(MonitorError):
     """An acknowledgement could not be sent; ``status`` is the HTTP answer."""
 
     def __init__(self, status: HTTPStatus, message: str):
@@ -542,12 +542,12 @@ def run_display(config: DisplayConfig) -> int:
 # --------------------------------------------------------------------------- command line
 
 
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="gym-monitor display",
-        description="Serve the gym wall display: subscribe to the stations over MQTT "
-                    "and show them live on a web page.",
-    )
+DESCRIPTION = ("Serve the gym wall display: subscribe to the stations over MQTT and show "
+               "them live on a web page.")
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    """The display's options, for its own parser or a ``display`` subcommand's."""
     p.add_argument("--mqtt-host", default="127.0.0.1", help="broker host (127.0.0.1)")
     p.add_argument("--mqtt-port", type=int, default=1883, help="broker port (1883)")
     p.add_argument("--username", help="broker user name")
@@ -562,16 +562,20 @@ def build_parser() -> argparse.ArgumentParser:
                    help="seconds without data before a station shows as stale (30)")
     p.add_argument("--log-level", default="INFO",
                    choices=["DEBUG", "INFO", "WARNING", "ERROR"], help="log level (INFO)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="gym-monitor display", description=DESCRIPTION)
+    add_arguments(p)
     return p
 
 
-def parse_args(argv: list[str] | None = None) -> tuple[DisplayConfig, str]:
-    """Turn options into a :class:`DisplayConfig` (and the log level).
+def config_from_args(args: argparse.Namespace) -> DisplayConfig:
+    """Turn parsed options into a :class:`DisplayConfig`.
 
     Raises :class:`~monitor.errors.ConfigError` naming the option for a value
     that parses but cannot work (an unreadable password file, a bad port).
     """
-    args = build_parser().parse_args(argv)
     password = None
     if args.password_file is not None:
         try:
@@ -581,8 +585,8 @@ def parse_args(argv: list[str] | None = None) -> tuple[DisplayConfig, str]:
                               f"{err.strerror or err}") from None
         if not password:
             raise ConfigError("--password-file", f"{args.password_file} is empty")
-    if args.password_file is not None and not args.username:
-        raise ConfigError("--username", "is required with --password-file")
+        if not args.username:
+            raise ConfigError("--username", "is required with --password-file")
     if args.tls_ca is not None and not args.tls_ca.is_file():
         raise ConfigError("--tls-ca", f"{args.tls_ca} is not a readable file")
     for key, port, low in (("--mqtt-port", args.mqtt_port, 1), ("--http-port", args.http_port, 0)):
@@ -593,20 +597,26 @@ def parse_args(argv: list[str] | None = None) -> tuple[DisplayConfig, str]:
     prefix = args.prefix.strip("/")
     if not prefix or any(c in prefix for c in "+#"):
         raise ConfigError("--prefix", f"{args.prefix!r} is not a usable topic prefix")
-    config = DisplayConfig(
+    return DisplayConfig(
         mqtt_host=args.mqtt_host, mqtt_port=args.mqtt_port, username=args.username,
         password=password, tls_ca=str(args.tls_ca) if args.tls_ca else None, prefix=prefix,
         http_host=args.http_host, http_port=args.http_port, stale_after=args.stale_after,
     )
-    return config, args.log_level
 
 
-def main(argv: list[str] | None = None) -> int:
-    """``gym-monitor display [options]``; returns the exit status."""
+def run_from_args(args: argparse.Namespace) -> int:
+    """Run with parsed options; a bad option is one line on stderr and exit status 2."""
     try:
-        config, level = parse_args(argv)
+        config = config_from_args(args)
     except ConfigError as err:
         print(f"gym display: {err}", file=sys.stderr, flush=True)
         return 2
-    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    # force: under `gym-monitor display` the main CLI has configured logging already.
+    logging.basicConfig(level=args.log_level, format="%(levelname)s %(name)s: %(message)s",
+                        force=True)
     return run_display(config)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``gym-monitor display [options]`` / ``python -m monitor.display``; the exit status."""
+    return run_from_args(build_parser().parse_args(argv))

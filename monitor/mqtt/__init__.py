@@ -17,19 +17,54 @@ file; ``schemas/`` holds a JSON Schema per payload for integrators::
 from .commands import Ack, Calibrate, Command, CommandError, Session, Tare, WeighIn, parse_command
 from .discovery import StationInfo, discovery_messages
 from .outbox import Outbox, OutboxError, OutboxFull, OutboxMessage, OutboxStats
-from .payloads import (PayloadError, alert_payload, alerts_active_payload,
-                       command_result_payload, encode, from_values, hydration_payload,
-                       load_schema, session_payload, tremor_level, tremor_payload)
+from .payloads import (
+    PayloadError,
+    alert_payload,
+    alerts_active_payload,
+    command_result_payload,
+    encode,
+    from_values,
+    hydration_payload,
+    load_schema,
+    session_payload,
+    tremor_level,
+    tremor_payload,
+)
 from .publisher import MqttError, MqttPublisher, PublisherStats, read_password_file
-from .topics import Topics, TopicError, validate_station_id
+from .topics import TopicError, Topics, validate_station_id
 
 __all__ = [
-    "Ack", "Calibrate", "Command", "CommandError", "Session", "Tare", "WeighIn", "parse_command",
-    "StationInfo", "discovery_messages",
-    "Outbox", "OutboxError", "OutboxFull", "OutboxMessage", "OutboxStats",
-    "PayloadError", "alert_payload", "alerts_active_payload", "command_result_payload", "encode",
-    "from_values", "hydration_payload", "load_schema", "session_payload", "tremor_level",
+    "Ack",
+    "Calibrate",
+    "Command",
+    "CommandError",
+    "MqttError",
+    "MqttPublisher",
+    "Outbox",
+    "OutboxError",
+    "OutboxFull",
+    "OutboxMessage",
+    "OutboxStats",
+    "PayloadError",
+    "PublisherStats",
+    "Session",
+    "StationInfo",
+    "Tare",
+    "TopicError",
+    "Topics",
+    "WeighIn",
+    "alert_payload",
+    "alerts_active_payload",
+    "command_result_payload",
+    "discovery_messages",
+    "encode",
+    "from_values",
+    "hydration_payload",
+    "load_schema",
+    "parse_command",
+    "read_password_file",
+    "session_payload",
+    "tremor_level",
     "tremor_payload",
-    "MqttError", "MqttPublisher", "PublisherStats", "read_password_file",
-    "Topics", "TopicError", "validate_station_id",
+    "validate_station_id",
 ]

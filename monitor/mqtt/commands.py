@@ -23,7 +23,7 @@ import json
 import math
 import re
 from dataclasses import dataclass
-from typing import Any, ClassVar, Union
+from typing import Any, ClassVar
 
 from ..errors import MonitorError
 
@@ -88,7 +88,7 @@ class Ack:
     request_id: str | None = None
 
 
-Command = Union[Tare, Calibrate, Session, WeighIn, Ack]
+Command = Tare | Calibrate | Session | WeighIn | Ack
 
 
 def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:

@@ -50,6 +50,7 @@ from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Self
 
 from ..errors import MonitorError
 
@@ -530,7 +531,7 @@ class Outbox:
             self._db.close()
             self._db = None  # type: ignore[assignment]
 
-    def __enter__(self) -> Outbox:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:

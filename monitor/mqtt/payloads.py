@@ -228,9 +228,11 @@ def hydration_payload(station: str, *, mode: str, mass_g: float | None = None,
 def alert_payload(station: str, *, id: str, code: str, level: str, state: str, message: str,
                   advice: str = "", evidence: Mapping[str, Any] | None = None,
                   raised_ts: float | None = None, red_flag: bool = False,
-                  sensor: str | None = None, ts: float | None = None) -> dict[str, Any]:
+                  sensor: str | None = None, by: str | None = None,
+                  ts: float | None = None) -> dict[str, Any]:
     """One alert event (``alert``, QoS 1, never lost). ``raised_ts`` defaults to ``ts``.
 
+    ``by`` (who acknowledged it, e.g. ``display``) is written only when given.
     Subscribers drop duplicates by (``id``, ``state``): at-least-once delivery
     means an event may arrive twice after a reconnect.
     """
@@ -247,6 +249,8 @@ def alert_payload(station: str, *, id: str, code: str, level: str, state: str, m
         "evidence": dict(_as_mapping(evidence or {})),
         "raised_ts": head["ts"] if raised_ts is None else raised_ts,
     }
+    if by is not None:
+        payload["by"] = _text("by", by, empty=False)
     return clean(payload)
 
 

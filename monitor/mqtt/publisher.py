@@ -46,7 +46,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
@@ -114,7 +114,7 @@ def read_password_file(path: str | os.PathLike[str], key: str = "mqtt.password_f
     return password
 
 
-def _check_file(key: str, path: str | None) -> str | None:
+def _check_file(key: str, path: str | os.PathLike[str] | None) -> str | None:
     if path is None:
         return None
     if not Path(path).is_file():
@@ -131,8 +131,10 @@ class MqttPublisher:
 
     def __init__(self, station_id: str, *, host: str, port: int = 1883, prefix: str = "gym",
                  username: str | None = None, password_file: str | os.PathLike[str] | None = None,
-                 tls_ca: str | None = None, tls_cert: str | None = None,
-                 tls_key: str | None = None, protocol: str = "v5", outbox: Outbox,
+                 tls_ca: str | os.PathLike[str] | None = None,
+                 tls_cert: str | os.PathLike[str] | None = None,
+                 tls_key: str | os.PathLike[str] | None = None, protocol: str = "v5",
+                 outbox: Outbox,
                  client_id: str | None = None, keepalive: int = 30,
                  on_command: CommandHandler | None = None,
                  discovery: StationInfo | None = None, ha_discovery: bool = True,
@@ -167,10 +169,16 @@ class MqttPublisher:
             password = read_password_file(password_file) if password_file is not None else None
             self._client.username_pw_set(username, password)
         if tls_ca or tls_cert:
-            self._client.tls_set(ca_certs=_check_file("mqtt.tls_ca", tls_ca),
-                                 certfile=_check_file("mqtt.tls_cert", tls_cert),
-                                 keyfile=_check_file("mqtt.tls_key", tls_key),
-                                 cert_reqs=ssl.CERT_REQUIRED)
+            try:
+                self._client.tls_set(ca_certs=_check_file("mqtt.tls_ca", tls_ca),
+                                     certfile=_check_file("mqtt.tls_cert", tls_cert),
+                                     keyfile=_check_file("mqtt.tls_key", tls_key),
+                                     cert_reqs=ssl.CERT_REQUIRED)
+            except ConfigError:
+                raise
+            except (ssl.SSLError, OSError, ValueError) as err:
+                raise ConfigError("mqtt.tls_ca", f"cannot use the TLS files ({tls_ca}, "
+                                  f"{tls_cert}, {tls_key}): {err}") from None
         # The broker says "offline" for us if we vanish without a DISCONNECT.
         self._client.will_set(self.topics.status, "offline", qos=1, retain=True)
         self._client.reconnect_delay_set(min_delay=reconnect_min_s, max_delay=reconnect_max_s)
@@ -246,7 +254,7 @@ class MqttPublisher:
         self._command_thread.join(2.0)
         log.info("MQTT closed; %d message(s) left in the outbox", self.outbox.pending)
 
-    def __enter__(self) -> MqttPublisher:
+    def __enter__(self) -> Self:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
@@ -342,7 +350,10 @@ class MqttPublisher:
             self._connected_at = time.monotonic()
             self._connects += 1
             retained = list(self._last_state.items())
-        client.subscribe([(self.topics.cmd_filter, 1), (f"{self.discovery_prefix}/status", 1)])
+        subscriptions = [(self.topics.cmd_filter, 1)]
+        if self._discovery:
+            subscriptions.append((f"{self.discovery_prefix}/status", 1))
+        client.subscribe(subscriptions)
         info = client.publish(self.topics.status, "online", qos=1, retain=True)
         self._online_mid = info.mid
         for topic, data in retained:
@@ -424,8 +435,8 @@ class MqttPublisher:
                 continue
             try:
                 info = self._client.publish(msg.topic, msg.payload, qos=msg.qos, retain=msg.retain)
-            except Exception as err:
-                log.error("could not hand %s to paho: %s", msg.topic, err)
+            except Exception:  # a message paho will not take must not stop the sender
+                log.exception("could not hand %s to paho", msg.topic)
                 self.outbox.release(msg.id)
                 continue
             # NO_CONN: the link dropped just now; paho keeps the message and sends it on reconnect.

@@ -214,7 +214,7 @@
     // Guides at 2x and 4x, the elevated and high thresholds.
     t.spark.append(
       svg("line", { class: "guide guide-2x", x1: 0, x2: 100, y1: 20, y2: 20 }),
-      svg("line", { class: "guide guide-4x", x1: 0, x2: 100, y1: 10, y2: 10 }),
+      svg("line", { class: "guide guide-4x", x1: 0, x2: 100, y1: 10.5, y2: 10.5 }),
     );
     t.line = svg("polyline", { class: "trace", points: "", fill: "none",
       "vector-effect": "non-scaling-stroke" });

@@ -1,0 +1,361 @@
+"""The station's status panel: three LEDs, a buzzer and one button, via gpiozero.
+
+Staff read a station from across the gym by its lights, and the athlete
+drives it with one button:
+
+=========  ==========================================================
+green      all well (no alert above ``info``)
+amber      a ``caution`` or ``warning`` alert is active; *blinking*
+           amber means a sensor fault (the station cannot see)
+red        an ``urgent`` alert is active; the buzzer beeps three
+           times every ten seconds until the alert is acknowledged
+           (:meth:`StatusPanel.silence`) or cleared
+button     short press: start / stop a session;
+           hold for two seconds: tare the scale
+=========  ==========================================================
+
+The panel is a gpiozero :class:`~gpiozero.CompositeDevice`, so it is built
+from gpiozero's own devices and tested with gpiozero's own mock pins::
+
+    from gpiozero import Device
+    from gpiozero.pins.mock import MockFactory
+
+    Device.pin_factory = MockFactory()        # on a Pi, leave this out
+    panel = StatusPanel(green=17, amber=27, red=22, buzzer=23, button=24)
+    panel.on_short_press = session.toggle
+    panel.on_long_press = scale.tare
+    panel.show("urgent")                      # red on, buzzer pattern starts
+    panel.show("ok")                          # green on, buzzer stops
+    panel.close()                             # everything off, pins released
+
+A station configured without GPIO uses :class:`NullPanel`, which has the
+same API and touches no hardware.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Any, Callable, Protocol
+
+from gpiozero import Buzzer, Button, CompositeDevice, DigitalInputDevice, LED
+
+log = logging.getLogger(__name__)
+
+#: what :meth:`StatusPanel.show` accepts, from calm to alarming; ``info`` is
+#: accepted as "ok" so a station can pass the top alert level straight in
+LEVELS = ("off", "ok", "info", "caution", "warning", "urgent", "fault")
+
+Callback = Callable[[], Any]
+
+
+def _check_level(level: str) -> str:
+    if level not in LEVELS:
+        raise ValueError(f"panel level must be one of {', '.join(LEVELS)}, not {level!r}")
+    return level
+
+
+class StatusPanel(CompositeDevice):
+    """Green, amber and red LEDs, a buzzer and a button, as one gpiozero device.
+
+    Pins are BCM numbers (``17`` is GPIO17, header pin 11). Every LED is
+    wired from the pin through a resistor to ground; the button from the pin
+    to ground (the Pi's internal pull-up holds it high until pressed)::
+
+        panel = StatusPanel(green=17, amber=27, red=22, buzzer=23, button=24)
+        panel.on_short_press = lambda: print("session start/stop")
+        panel.on_long_press = lambda: print("tare")
+        panel.show("caution")          # amber on
+        panel.green.is_lit             # False: each part is a gpiozero device
+        panel.close()
+
+    A short press calls :attr:`on_short_press` on release. Holding the button
+    for *hold_time* seconds calls :attr:`on_long_press` while still held (so
+    the athlete knows when to let go) and never the short-press action too.
+
+    *imu_int*, if given, is exposed as :attr:`imu_int`, a
+    :class:`~gpiozero.DigitalInputDevice` (active high, like the MPU-6050's
+    INT pin by default) the station may wait on; it is :data:`None` when not
+    wired.
+
+    The buzzer pattern for ``urgent`` is *beeps* beeps of *beep_on* seconds
+    separated by *beep_off* seconds, repeated every *beep_every* seconds.
+    Set *buzzer_active_high* to :data:`False` for the buzzer modules that
+    sound when their input is pulled low.
+    """
+
+    def __init__(self, *, green: int = 17, amber: int = 27, red: int = 22,
+                 buzzer: int = 23, button: int = 24, imu_int: int | None = None,
+                 hold_time: float = 2.0, bounce_time: float | None = 0.05,
+                 buzzer_active_high: bool = True,
+                 beep_on: float = 0.2, beep_off: float = 0.2, beeps: int = 3,
+                 beep_every: float = 10.0, pin_factory: Any = None):
+        pins = {"green": green, "amber": amber, "red": red, "buzzer": buzzer, "button": button}
+        if imu_int is not None:
+            pins["imu_int"] = imu_int
+        _check_distinct(pins)
+        if hold_time <= 0:
+            raise ValueError(f"hold_time must be more than 0 s, not {hold_time!r}")
+        if beeps < 1 or beep_on <= 0 or beep_off <= 0 or beep_every < beeps * (beep_on + beep_off):
+            raise ValueError("buzzer pattern: beeps x (beep_on + beep_off) must fit in beep_every")
+
+        # The mutable state is set before CompositeDevice.__init__: gpiozero
+        # freezes an instance's attribute names once construction finishes.
+        self.on_short_press: Callback | None = None
+        self.on_long_press: Callback | None = None
+        self._lock = threading.RLock()
+        self._level = "off"
+        self._silenced = False
+        self._pattern = (beep_on, beep_off, beeps, beep_every)
+        self._alarm: threading.Thread | None = None
+        self._alarm_stop = threading.Event()
+        self._hold_time = float(hold_time)
+        self._press_state = "idle"  # idle -> pressed -> (held) -> idle
+        self._pressed_at = 0.0
+
+        devices = _build(pins, pin_factory=pin_factory, hold_time=hold_time,
+                         bounce_time=bounce_time, buzzer_active_high=buzzer_active_high)
+        super().__init__(_order=tuple(devices), pin_factory=pin_factory, **devices)
+        btn = devices["button"]
+        btn.when_pressed = self._pressed
+        btn.when_held = self._held
+        btn.when_released = self._released
+
+    @classmethod
+    def from_config(cls, gpio: Any, *, pin_factory: Any = None) -> "StatusPanel":
+        """Build from the ``[gpio]`` table of the config (any object with the pin attributes)."""
+        return cls(green=gpio.green, amber=gpio.amber, red=gpio.red, buzzer=gpio.buzzer,
+                   button=gpio.button, imu_int=gpio.imu_int, hold_time=gpio.hold_time,
+                   buzzer_active_high=gpio.buzzer_active_high, pin_factory=pin_factory)
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return super().__getattr__(name)
+        except AttributeError:
+            # A CompositeDevice cannot hold None, so an unwired interrupt is
+            # simply absent; answer None so callers need no hasattr dance.
+            if name == "imu_int":
+                return None
+            raise
+
+    # ------------------------------------------------------------------ lights
+
+    @property
+    def level(self) -> str:
+        """The level last shown."""
+        return self._level
+
+    def show(self, level: str) -> None:
+        """Show *level*: ``"ok"``, ``"caution"``, ``"warning"``, ``"urgent"``, ``"fault"`` or ``"off"``.
+
+        Call it as often as you like (every station step, say): only a change
+        of level touches the outputs, so the buzzer pattern and the fault
+        blink run on undisturbed::
+
+            panel.show("fault")   # amber blinks: a sensor stopped answering
+            panel.show("fault")   # nothing changes
+        """
+        level = "ok" if _check_level(level) == "info" else level
+        with self._lock:
+            self._check_open()
+            if level == self._level:
+                return
+            if self._level == "urgent":
+                self._silenced = False  # the next urgent alert must be heard
+            self._level = level
+            self._stop_alarm()
+            lit = {"ok": "green", "caution": "amber", "warning": "red", "urgent": "red"}.get(level)
+            for name in ("green", "amber", "red"):
+                led = getattr(self, name)
+                if name == lit:
+                    led.on()
+                else:
+                    led.off()
+            if level == "fault":
+                self.amber.blink(on_time=0.5, off_time=0.5, background=True)
+            elif level == "urgent" and not self._silenced:
+                self._start_alarm()
+
+    def silence(self) -> None:
+        """Stop the buzzer but keep the red light, until the level leaves ``urgent``.
+
+        For an urgent alert that staff have seen and are dealing with::
+
+            panel.show("urgent")   # beeping
+            panel.silence()        # quiet, red still on
+        """
+        with self._lock:
+            self._silenced = True
+            self._stop_alarm()
+
+    def _start_alarm(self) -> None:
+        self._alarm_stop.clear()
+        self._alarm = threading.Thread(target=self._alarm_loop, name="panel-buzzer", daemon=True)
+        self._alarm.start()
+
+    def _alarm_loop(self) -> None:
+        on, off, beeps, every = self._pattern
+        # gpiozero blinks one group of beeps in its own thread; this loop only
+        # starts a group every `every` seconds until told to stop.
+        while True:
+            self.buzzer.blink(on_time=on, off_time=off, n=beeps, background=True)
+            if self._alarm_stop.wait(every):
+                return
+
+    def _stop_alarm(self) -> None:
+        if self._alarm is not None:
+            self._alarm_stop.set()
+            self._alarm.join()
+            self._alarm = None
+        self.buzzer.off()  # also stops a group of beeps half way through
+
+    # ------------------------------------------------------------------ button
+
+    def _pressed(self) -> None:
+        with self._lock:
+            self._press_state = "pressed"
+            self._pressed_at = self.button.pin_factory.ticks()
+
+    def _held(self) -> None:
+        with self._lock:
+            if self._press_state != "pressed":
+                return
+            self._press_state = "held"
+        self._call(self.on_long_press, "long press")
+
+    def _released(self) -> None:
+        with self._lock:
+            state, self._press_state = self._press_state, "idle"
+            if state != "pressed":
+                return  # already handled as a long press (or a release without a press)
+            factory = self.button.pin_factory
+            held_for = factory.ticks_diff(factory.ticks(), self._pressed_at)
+        # Released after hold_time but before gpiozero's hold thread got to
+        # run: it was still a long press, and the hold thread will now not fire.
+        if held_for >= self._hold_time:
+            self._call(self.on_long_press, "long press")
+        else:
+            self._call(self.on_short_press, "short press")
+
+    @staticmethod
+    def _call(callback: Callback | None, what: str) -> None:
+        if callback is None:
+            return
+        try:
+            callback()
+        except Exception:  # the button must keep working after a bad handler
+            log.exception("the %s handler failed", what)
+
+    # ------------------------------------------------------------------ closing
+
+    def close(self) -> None:
+        """Turn every output off, then release the pins. Safe to call twice.
+
+        gpiozero's own close releases a pin without driving it low, which
+        would leave a lamp (or the buzzer) on after the program ends.
+        """
+        lock = self.__dict__.get("_lock")
+        if lock is None:  # construction failed before the devices existed
+            super().close()
+            return
+        with lock:
+            if getattr(self, "_all", None):
+                self._stop_alarm()
+                for name in ("green", "amber", "red", "buzzer"):
+                    getattr(self, name).off()
+                self._level = "off"
+            super().close()
+
+
+def _check_distinct(pins: dict[str, int]) -> None:
+    seen: dict[int, str] = {}
+    for role, pin in pins.items():
+        if pin in seen:
+            raise ValueError(f"the {seen[pin]} and the {role} are both on GPIO{pin}")
+        seen[pin] = role
+
+
+def _build(pins: dict[str, int], *, pin_factory: Any, hold_time: float,
+           bounce_time: float | None, buzzer_active_high: bool) -> dict[str, Any]:
+    """Construct the child devices; if one fails, release those already made."""
+    makers: dict[str, Callable[[int], Any]] = {
+        "green": lambda p: LED(p, pin_factory=pin_factory),
+        "amber": lambda p: LED(p, pin_factory=pin_factory),
+        "red": lambda p: LED(p, pin_factory=pin_factory),
+        "buzzer": lambda p: Buzzer(p, active_high=buzzer_active_high, pin_factory=pin_factory),
+        # The button switches to ground; debounce so contact chatter on
+        # release is not read as a second press (which would stop the session).
+        "button": lambda p: Button(p, pull_up=True, bounce_time=bounce_time,
+                                   hold_time=hold_time, pin_factory=pin_factory),
+        "imu_int": lambda p: DigitalInputDevice(p, pull_up=False, pin_factory=pin_factory),
+    }
+    made: dict[str, Any] = {}
+    try:
+        for role, pin in pins.items():
+            made[role] = makers[role](pin)
+    except BaseException:
+        for device in made.values():
+            device.close()
+        raise
+    return made
+
+
+class Panel(Protocol):
+    """What the station needs from a panel: :class:`StatusPanel` and :class:`NullPanel` both fit."""
+
+    on_short_press: Callback | None
+    on_long_press: Callback | None
+
+    @property
+    def level(self) -> str: ...
+    def show(self, level: str) -> None: ...
+    def silence(self) -> None: ...
+    def close(self) -> None: ...
+
+
+class NullPanel:
+    """A panel with no hardware, for stations configured without GPIO.
+
+    It checks levels like :class:`StatusPanel` (so a typo fails in the
+    simulator, not first on a Pi) and remembers the last one::
+
+        panel = NullPanel()
+        panel.show("warning")
+        panel.level              # 'warning'
+        panel.close()
+    """
+
+    imu_int = None
+
+    def __init__(self) -> None:
+        self.on_short_press: Callback | None = None
+        self.on_long_press: Callback | None = None
+        self._level = "off"
+        self.closed = False
+
+    @property
+    def level(self) -> str:
+        return self._level
+
+    def show(self, level: str) -> None:
+        self._level = "ok" if _check_level(level) == "info" else level
+
+    def silence(self) -> None:
+        pass
+
+    def close(self) -> None:
+        self._level = "off"
+        self.closed = True
+
+    def __enter__(self) -> "NullPanel":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def open_panel(gpio: Any | None, *, pin_factory: Any = None) -> StatusPanel | NullPanel:
+    """The panel for a ``[gpio]`` config: a :class:`NullPanel` when absent or disabled."""
+    if gpio is None or not getattr(gpio, "enabled", True):
+        return NullPanel()
+    return StatusPanel.from_config(gpio, pin_factory=pin_factory)

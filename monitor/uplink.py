@@ -1,0 +1,130 @@
+"""What a station tells the broker, and what it takes from it.
+
+The :class:`Uplink` turns each :class:`~monitor.station.StepResult` into the
+payloads of the MQTT contract (monitor/mqtt/PAYLOADS.md) and hands commands
+from the broker to the station::
+
+    uplink = Uplink(station, publisher)
+    publisher.on_command = uplink.handle     # runs on the MQTT command thread
+    while running:
+        uplink.publish(station.step())
+
+Tremor goes out at the hop rate (QoS 0); session and hydration when they
+change, and every ``refresh_s`` anyway (retained, QoS 1); every alert event
+(QoS 1, through the durable outbox), then the retained list of active alerts.
+"""
+
+from __future__ import annotations
+
+import logging
+from concurrent.futures import TimeoutError as FutureTimeout
+from typing import Any
+
+from .mqtt import commands
+from .mqtt.payloads import hydration_payload, session_payload, tremor_payload
+from .station import CommandFailed, Station, StepResult
+
+log = logging.getLogger(__name__)
+
+COMMAND_TIMEOUT_S = 10.0
+
+
+class Uplink:
+    """See the module docstring. ``publisher`` is a started MqttPublisher (or anything with its methods)."""
+
+    def __init__(self, station: Station, publisher, *, refresh_s: float = 10.0):
+        self.station = station
+        self.publisher = publisher
+        self.refresh_s = refresh_s
+        self.id = station.config.station.id
+        self._placements = {i.name: i for i in station.config.imus}
+        self._last: dict[str, tuple[Any, float]] = {}   # kind -> (payload minus ts, when sent)
+
+    # -- out -----------------------------------------------------------------
+    def _wall(self, t: float | None) -> float | None:
+        """Station-clock time to Unix time."""
+        if t is None:
+            return None
+        return self.station.clock.wall() - (self.station.clock.now() - t)
+
+    def publish(self, step: StepResult) -> None:
+        for report in step.sensors:
+            if report.statuses:
+                self.publisher.publish_tremor(self._tremor(report.statuses[-1]))
+        if step.session is not None:
+            self._state("session", self._session(step))
+        if self.station.hydration is not None and self.station.config.scale is not None:
+            h = self.station.hydration
+            self._state("hydration", hydration_payload(self.id, ts=self.station.clock.wall(), **h.figures()))
+        for alert in step.alerts:
+            self.publisher.publish_alert(alert.payload())
+        if step.alerts:
+            self.publisher.publish_active_alerts(self.station.alerts.active_payload(self.station.clock.wall()))
+
+    def _state(self, kind: str, payload: dict) -> None:
+        body = {k: v for k, v in payload.items() if k != "ts"}
+        last = self._last.get(kind)
+        now = self.station.clock.now()
+        if last is not None and last[0] == body and now - last[1] < self.refresh_s:
+            return
+        self._last[kind] = (body, now)
+        self.publisher.publish_state(kind, payload)
+
+    def _tremor(self, st) -> dict:
+        cfg = self._placements[st.sensor]
+        m = st.window.metrics
+        return tremor_payload(
+            self.id, sensor=st.sensor, window_s=self.station.analysis_config.window_s, placement=cfg.placement,
+            exercised=cfg.exercised, rms_mg=st.rms_mg, peak_hz=st.peak_hz, ratio=st.ratio, level=st.level,
+            moving=m.moving, measurable=m.measurable, band_rms_mg=m.band_rms_mg, fatigue_ratio=m.fatigue_ratio,
+            regularity=m.regularity, ts=self._wall(st.t))
+
+    def _session(self, step: StepResult) -> dict:
+        s = step.session
+        state = s.state
+        return session_payload(
+            self.id, state=state, name=self.station.config.station.display_name, active=s.active,
+            started_ts=self._wall(s.started), ended_ts=self._wall(s.ended), set_count=s.set_count,
+            rep_count=s.reps, last_set_end_ts=self._wall(s.last_set_end), baseline_mg=s.baseline_mg,
+            ratio=s.ratio, recovery_s=s.recovery_s, fatigue_trend=s.fatigue_trend, ts=self.station.clock.wall())
+
+    # -- in --------------------------------------------------------------------
+    def handle(self, command: commands.Command) -> str | None:
+        """Carry out a parsed command on the station's thread; None, or what went wrong."""
+        st = self.station
+        if isinstance(command, commands.Ack):
+            action = lambda: st.acknowledge(command.id, command.by or "staff") or _fail(  # noqa: E731
+                f"no active alert has id {command.id!r}")
+        elif isinstance(command, commands.Session):
+            action = (lambda: st.start_session() or _fail("a session is already running")) if command.action == "start" \
+                else (lambda: st.stop_session() or _fail("no session is running"))
+        elif isinstance(command, commands.Tare):
+            action = st.tare
+        elif isinstance(command, commands.Calibrate):
+            action = lambda: st.calibrate(command.mass_g)  # noqa: E731
+        elif isinstance(command, commands.WeighIn):
+            action = lambda: _weigh_in(st, command)  # noqa: E731
+        else:
+            return f"the station does not know the command {type(command).__name__}"
+        try:
+            st.submit(action).result(timeout=COMMAND_TIMEOUT_S)
+        except FutureTimeout:
+            return "the station did not finish the command in time"
+        except CommandFailed as err:
+            return str(err)
+        except (ValueError, OSError) as err:
+            log.warning("command %s failed: %s", type(command).__name__, err)
+            return str(err)
+        return None
+
+
+def _fail(message: str):
+    raise CommandFailed(message)
+
+
+def _weigh_in(station: Station, command: commands.WeighIn):
+    tracker = station.hydration_tracker
+    if tracker is None or station.config.scale is None or station.config.scale.mode != "body":
+        raise CommandFailed("this station has no body scale (scale.mode = \"body\")")
+    tracker.weigh_in(command.phase, command.athlete)
+    return True
