@@ -59,10 +59,19 @@ def cmd_probe(args: argparse.Namespace) -> int:
     return 0 if all(r.verdict in ("ok", "not in config") for r in rows) else 1
 
 
+def cmd_run(args: argparse.Namespace) -> int:
+    from .runner import StationRunner
+
+    config = load(args.config)
+    runner = StationRunner(config, simulate=True if args.simulate else None)
+    return runner.run(seconds=args.seconds, handle_signals=True)
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from .demo import run_demo
 
-    return run_demo(stations=args.stations, seconds=args.seconds, speed=args.speed)
+    return run_demo(stations=args.stations, seconds=args.seconds, speed=args.speed, broker=args.broker,
+                    broker_port=args.broker_port, http_port=args.http_port)
 
 
 def cmd_record(args: argparse.Namespace) -> int:
@@ -127,7 +136,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--stations", type=int, default=3, help="how many stations (default 3)")
     p.add_argument("--seconds", type=float, default=None, help="stop after this long (default: until Ctrl-C)")
     p.add_argument("--speed", type=float, default=1.0, help="run simulated time this many times faster (default 1)")
+    p.add_argument("--broker", help="HOST:PORT of a running Mosquitto (default: an embedded broker)")
+    p.add_argument("--broker-port", type=int, default=1883, help="port of the embedded broker (default 1883)")
+    p.add_argument("--http-port", type=int, default=8080, help="port of the wall display (default 8080)")
     p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("run", help="run a station (what the systemd unit starts)")
+    p.add_argument("--config", required=True, help="path to monitor.toml")
+    p.add_argument("--simulate", action="store_true", help="simulated chips and mock GPIO pins, same loop")
+    p.add_argument("--seconds", type=float, default=None, help="stop after this long (default: until SIGTERM)")
+    p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("probe", help="scan the I2C bus and identify the chips")
     p.add_argument("--bus", type=int, default=None, help="I2C bus number (default: the config's, else 1)")

@@ -150,6 +150,36 @@ class I2CConfig:
 
 
 @dataclass(frozen=True)
+class MqttConfig:
+    enabled: bool = True
+    host: str = "127.0.0.1"
+    port: int = 1883
+    prefix: str = "gym"
+    username: str = ""           # empty: anonymous (only for a broker on loopback)
+    password_file: str = ""      # the password lives in this file, never in the TOML
+    tls_ca: str = ""
+    tls_cert: str = ""
+    tls_key: str = ""
+    protocol: str = "v5"
+    keepalive: int = 30
+    ha_discovery: bool = True
+    outbox_max_rows: int = 10_000
+    outbox_max_mb: float = 16.0
+
+
+@dataclass(frozen=True)
+class GpioConfig:
+    enabled: bool = False
+    green_pin: int = 17
+    amber_pin: int = 27
+    red_pin: int = 22
+    buzzer_pin: int = 23
+    button_pin: int = 24
+    imu_int_pin: int = 0         # 0: not wired
+    long_press_s: float = 2.0
+
+
+@dataclass(frozen=True)
 class Config:
     station: StationConfig = field(default_factory=StationConfig)
     i2c: I2CConfig = field(default_factory=I2CConfig)
@@ -159,6 +189,8 @@ class Config:
     session: SessionConfig = field(default_factory=SessionConfig)
     alerts: AlertConfig = field(default_factory=AlertConfig)
     hydration: HydrationConfig = field(default_factory=HydrationConfig)
+    mqtt: MqttConfig = field(default_factory=MqttConfig)
+    gpio: GpioConfig = field(default_factory=GpioConfig)
     source: Path | None = None
 
 
@@ -309,8 +341,68 @@ def parse(data: dict[str, Any], source: Path | None = None) -> Config:
         table = top.table(name)
         sections[name] = _tuning(table, cls)
         table.done()
+    mqtt = _read_mqtt(top.table("mqtt"))
+    gpio = _read_gpio(top.table("gpio"))
     top.done()
-    return Config(station=station, i2c=i2c, imus=imus, scale=scale, analysis=analysis, source=source, **sections)
+    return Config(station=station, i2c=i2c, imus=imus, scale=scale, analysis=analysis, mqtt=mqtt, gpio=gpio,
+                  source=source, **sections)
+
+
+def _read_mqtt(t: Table) -> MqttConfig:
+    d = MqttConfig()
+    cfg = MqttConfig(
+        enabled=t.get("enabled", bool, d.enabled),
+        host=t.get("host", str, d.host, check=lambda v: None if v.strip() else "must not be empty"),
+        port=t.get("port", int, d.port, min=1, max=65535),
+        prefix=t.get("prefix", str, d.prefix,
+                     check=lambda v: None if re.fullmatch(r"[A-Za-z0-9_-]+(/[A-Za-z0-9_-]+)*", v)
+                     else "must be words joined by '/', without '+', '#' or a leading '/'"),
+        username=t.get("username", str, d.username),
+        password_file=t.get("password_file", str, d.password_file),
+        tls_ca=t.get("tls_ca", str, d.tls_ca),
+        tls_cert=t.get("tls_cert", str, d.tls_cert),
+        tls_key=t.get("tls_key", str, d.tls_key),
+        protocol=t.get("protocol", str, d.protocol, choices=("v5", "v311")),
+        keepalive=t.get("keepalive", int, d.keepalive, min=5, max=3600),
+        ha_discovery=t.get("ha_discovery", bool, d.ha_discovery),
+        outbox_max_rows=t.get("outbox_max_rows", int, d.outbox_max_rows, min=100),
+        outbox_max_mb=t.get("outbox_max_mb", float, d.outbox_max_mb, min=0.1),
+    )
+    if "password" in t.data:
+        raise ConfigError(t.key("password"), "is not read from the TOML: put it in a file and set password_file")
+    if cfg.password_file and not cfg.username:
+        raise ConfigError(t.key("username"), "is required when password_file is set")
+    if bool(cfg.tls_cert) != bool(cfg.tls_key):
+        raise ConfigError(t.key("tls_cert"), "tls_cert and tls_key go together")
+    t.done()
+    return cfg
+
+
+def _read_gpio(t: Table) -> GpioConfig:
+    d = GpioConfig()
+    pin = {"min": 0, "max": 27}
+    cfg = GpioConfig(
+        enabled=t.get("enabled", bool, d.enabled),
+        green_pin=t.get("green_pin", int, d.green_pin, **pin),
+        amber_pin=t.get("amber_pin", int, d.amber_pin, **pin),
+        red_pin=t.get("red_pin", int, d.red_pin, **pin),
+        buzzer_pin=t.get("buzzer_pin", int, d.buzzer_pin, **pin),
+        button_pin=t.get("button_pin", int, d.button_pin, **pin),
+        imu_int_pin=t.get("imu_int_pin", int, d.imu_int_pin, **pin),
+        long_press_s=t.get("long_press_s", float, d.long_press_s, min=0.5, max=10.0),
+    )
+    used = [(k, getattr(cfg, k)) for k in ("green_pin", "amber_pin", "red_pin", "buzzer_pin", "button_pin", "imu_int_pin")]
+    seen: dict[int, str] = {}
+    for key, value in used:
+        if key == "imu_int_pin" and value == 0:
+            continue
+        if value in (2, 3):
+            raise ConfigError(t.key(key), f"BCM {value} is I2C ({'SDA' if value == 2 else 'SCL'}); pick another pin")
+        if value in seen:
+            raise ConfigError(t.key(key), f"BCM {value} is already {seen[value]}")
+        seen[value] = key
+    t.done()
+    return cfg
 
 
 def _done(t: Table, nested: Iterable[str] = ()) -> None:

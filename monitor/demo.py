@@ -1,23 +1,28 @@
-"""``gym-monitor demo``: simulated stations on a gym floor, in real time.
+"""``gym-monitor demo``: a gym floor of simulated stations, a broker and the wall display.
 
-Each station is the real station loop (drivers, analysis, session) running on
-simulated chips that follow an athlete scenario; nothing but the I2C chips is
-simulated. The console shows a live line per station.
+Each station is the real station runner (drivers, analysis, alerts, MQTT with
+its durable outbox, the LED panel on gpiozero's mock pins) on simulated chips
+that follow an athlete scenario: only the I2C chips are simulated. They
+publish to Mosquitto when ``--broker`` names one, else to an embedded broker
+on 127.0.0.1:1883; the wall display subscribes and serves its page. The
+console shows a live line per station.
 """
 
 from __future__ import annotations
 
 import logging
 import sys
+import tempfile
 import threading
 import time
 from dataclasses import replace
 from pathlib import Path
 
 from .clock import RealClock
-from .config import Config, ImuConfig, ScaleConfig, StationConfig
-from .sim.rig import calibrate_scale, simulated_bus
-from .station import Station, StepResult, latest_accel_text
+from .config import Config, GpioConfig, ImuConfig, MqttConfig, ScaleConfig, StationConfig
+from .errors import ConfigError
+from .runner import StationRunner
+from .station import latest_accel_text
 
 log = logging.getLogger(__name__)
 
@@ -49,14 +54,12 @@ def demo_configs(count: int, state_dir: Path | None = None) -> list[Config]:
 
 
 class SimulatedStation:
-    """A station on its own thread, running the real loop on simulated chips."""
+    """A station on its own thread: the real runner (loop, MQTT, mock LEDs) on simulated chips."""
 
     def __init__(self, config: Config, clock: RealClock):
         self.config = config
         self.clock = clock
-        self.bus = simulated_bus(config, clock)
-        self.station = Station(config, bus=self.bus, clock=clock)
-        self.last: StepResult | None = None
+        self.runner: StationRunner | None = None
         self.error: BaseException | None = None
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name=config.station.id, daemon=True)
@@ -66,59 +69,91 @@ class SimulatedStation:
 
     def stop(self) -> None:
         self._stop.set()
-        self._thread.join(timeout=5)
+        self._thread.join(timeout=10)
 
     def _run(self) -> None:
         try:
-            calibration = calibrate_scale(self.bus, self.config, self.clock)
-            self.station.open(calibration)
-            while not self._stop.is_set():
-                began = self.clock.now()
-                self.last = self.station.step()
-                spare = self.station.poll_interval - (self.clock.now() - began)
-                self._stop.wait(max(0.0, spare) / self.clock.speed)
+            self.runner = StationRunner(self.config, simulate=True, clock=self.clock)
+            self.runner.run(self._stop)
         except Exception as err:  # the demo shows it rather than dying silently
             self.error = err
             log.exception("%s stopped", self.config.station.id)
-        finally:
-            self.station.close()
 
     def line(self) -> str:
         cfg = self.config
         head = f"{cfg.station.display_name[:12]:<12}"
         if self.error is not None:
             return f"{head} stopped: {self.error}"
-        if self.last is None:
+        runner = self.runner
+        step = runner.last_step if runner is not None else None
+        if step is None:
             return f"{head} starting (finding sensors, calibrating the scale)"
+        station = runner.station
         parts = []
-        for rep in self.last.sensors:
-            status = self.station.latest.get(rep.name)
+        for rep in step.sensors:
+            status = station.latest.get(rep.name)
             if rep.fault is not None:
                 parts.append(f"{rep.name}: FAULT {rep.fault.kind}")
                 continue
-            rate = self.station.rate(rep.name)
             tremor = ""
             if status is not None:
                 ratio = f" {status.ratio:.1f}x" if status.ratio is not None else ""
                 mg = f"{status.rms_mg:5.1f} mg" if status.rms_mg is not None else "   -- mg"
                 tremor = f" {status.state:<8} {mg}{ratio}"
-            parts.append(f"{rep.name} {rate:4.0f}/s a={latest_accel_text(rep.latest)}{tremor}")
-        sess = self.last.session
+            parts.append(f"{rep.name} {station.rate(rep.name):4.0f}/s a={latest_accel_text(rep.latest)}{tremor}")
+        sess = station.last_session
         if sess is not None and sess.started is not None:
             parts.append(f"sets {sess.set_count}")
-        if self.station.scale is not None:
-            r = self.station.last_scale
+        if station.scale is not None:
+            r = station.last_scale
             parts.append(f"scale {r.mass_g:7.1f} g" if r is not None and r.mass_g is not None else "scale   --")
+        alerts = station.alerts.active()
+        if alerts:
+            parts.append(f"ALERT {alerts[0].level}: {alerts[0].code}")
         return head + " | ".join(parts)
 
 
-def run_demo(stations: int = 3, seconds: float | None = None, speed: float = 1.0, out=None) -> int:
+def _parse_broker(text: str) -> tuple[str, int]:
+    host, _, port = text.rpartition(":")
+    if not host or not port.isdigit():
+        raise ConfigError("--broker", f"must be HOST:PORT, not {text!r}")
+    return host, int(port)
+
+
+def run_demo(stations: int = 3, seconds: float | None = None, speed: float = 1.0, out=None, *,
+             broker: str | None = None, broker_port: int = 1883, http_port: int = 8080,
+             state_dir: Path | None = None) -> int:
+    """Simulated stations, a broker and the wall display; a live line per station."""
+    from .display.service import DisplayConfig, DisplayService
+    from .mqtt.embedded_broker import EmbeddedBroker, port_in_use
+
     out = out or sys.stdout
     clock = RealClock(speed)
-    sims = [SimulatedStation(cfg, clock) for cfg in demo_configs(stations)]
+    embedded = None
+    if broker:
+        host, port = _parse_broker(broker)
+        protocol = "v5"
+        where = f"the broker at {host}:{port}"
+    else:
+        embedded = EmbeddedBroker(port=broker_port).start()
+        host, port, protocol = embedded.host, embedded.port, "v311"  # amqtt speaks MQTT 3.1.1
+        where = f"the embedded broker at {host}:{port}"
+    state = state_dir or Path(tempfile.mkdtemp(prefix="gym-monitor-demo-"))
+    configs = [replace(c, mqtt=MqttConfig(host=host, port=port, protocol=protocol),
+                       gpio=GpioConfig(enabled=True),
+                       station=replace(c.station, state_dir=state / c.station.id))
+               for c in demo_configs(stations)]
+    if port_in_use("127.0.0.1", http_port):
+        http_port = 0  # another page is being served there; take any free port
+    display = DisplayService(DisplayConfig(mqtt_host=host, mqtt_port=port, http_host="127.0.0.1", http_port=http_port))
+    url = display.start()
+    sims = [SimulatedStation(cfg, clock) for cfg in configs]
     for s in sims:
         s.start()
-    print(f"{stations} simulated stations running{f' at {speed:g}x' if speed != 1 else ''}; Ctrl-C to stop.", file=out)
+    print(f"{stations} simulated stations{f' at {speed:g}x' if speed != 1 else ''} publishing to {where}", file=out)
+    print(f"wall display: {url}", file=out)
+    print(f"watch the traffic: mosquitto_sub -h {host} -p {port} -t 'gym/#' -v", file=out)
+    print("not a medical device; Ctrl-C to stop", file=out)
     tty = out.isatty()
     began = time.monotonic()
     shown = 0
@@ -139,4 +174,7 @@ def run_demo(stations: int = 3, seconds: float | None = None, speed: float = 1.0
     finally:
         for s in sims:
             s.stop()
+        display.stop()
+        if embedded is not None:
+            embedded.stop()
     return 0 if all(s.error is None for s in sims) else 1

@@ -109,7 +109,6 @@ class StatusPanel(CompositeDevice):
         self._pattern = (beep_on, beep_off, beeps, beep_every)
         self._alarm: threading.Thread | None = None
         self._alarm_stop = threading.Event()
-        self._hold_time = float(hold_time)
         self._press_state = "idle"  # idle -> pressed -> (held) -> idle
         self._pressed_at = 0.0
 
@@ -123,10 +122,17 @@ class StatusPanel(CompositeDevice):
 
     @classmethod
     def from_config(cls, gpio: Any, *, pin_factory: Any = None) -> "StatusPanel":
-        """Build from the ``[gpio]`` table of the config (any object with the pin attributes)."""
-        return cls(green=gpio.green, amber=gpio.amber, red=gpio.red, buzzer=gpio.buzzer,
-                   button=gpio.button, imu_int=gpio.imu_int, hold_time=gpio.hold_time,
-                   buzzer_active_high=gpio.buzzer_active_high, pin_factory=pin_factory)
+        """Build from the config's ``[gpio]`` table (:class:`monitor.config.GpioConfig`)::
+
+            panel = StatusPanel.from_config(config.gpio)
+
+        ``imu_int_pin = 0`` means the interrupt is not wired.
+        """
+        return cls(green=gpio.green_pin, amber=gpio.amber_pin, red=gpio.red_pin,
+                   buzzer=gpio.buzzer_pin, button=gpio.button_pin,
+                   imu_int=gpio.imu_int_pin or None, hold_time=gpio.long_press_s,
+                   buzzer_active_high=getattr(gpio, "buzzer_active_high", True),
+                   pin_factory=pin_factory)
 
     def __getattr__(self, name: str) -> Any:
         try:
@@ -164,7 +170,7 @@ class StatusPanel(CompositeDevice):
                 self._silenced = False  # the next urgent alert must be heard
             self._level = level
             self._stop_alarm()
-            lit = {"ok": "green", "caution": "amber", "warning": "red", "urgent": "red"}.get(level)
+            lit = {"ok": "green", "caution": "amber", "warning": "amber", "urgent": "red"}.get(level)
             for name in ("green", "amber", "red"):
                 led = getattr(self, name)
                 if name == lit:
@@ -232,7 +238,7 @@ class StatusPanel(CompositeDevice):
             held_for = factory.ticks_diff(factory.ticks(), self._pressed_at)
         # Released after hold_time but before gpiozero's hold thread got to
         # run: it was still a long press, and the hold thread will now not fire.
-        if held_for >= self._hold_time:
+        if held_for >= self.button.hold_time:
             self._call(self.on_long_press, "long press")
         else:
             self._call(self.on_short_press, "short press")
@@ -355,7 +361,7 @@ class NullPanel:
 
 
 def open_panel(gpio: Any | None, *, pin_factory: Any = None) -> StatusPanel | NullPanel:
-    """The panel for a ``[gpio]`` config: a :class:`NullPanel` when absent or disabled."""
-    if gpio is None or not getattr(gpio, "enabled", True):
+    """The panel for the config's ``[gpio]`` table: a :class:`NullPanel` when it is absent or disabled."""
+    if gpio is None or not gpio.enabled:
         return NullPanel()
     return StatusPanel.from_config(gpio, pin_factory=pin_factory)

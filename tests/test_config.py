@@ -18,7 +18,7 @@ EXAMPLE = Path(__file__).resolve().parents[1] / "config" / "monitor.toml"
 def test_the_example_file_is_valid_and_its_values_are_the_defaults():
     config = load(EXAMPLE)
     defaults = Config()
-    for section in ("analysis", "session", "alerts", "hydration"):
+    for section in ("analysis", "session", "alerts", "hydration", "mqtt", "gpio"):
         assert getattr(config, section) == getattr(defaults, section), section
     assert config.imus == defaults.imus and config.station.id == defaults.station.id
 
@@ -26,7 +26,7 @@ def test_the_example_file_is_valid_and_its_values_are_the_defaults():
 def test_every_tuning_key_is_documented_in_the_example():
     text = EXAMPLE.read_text()
     defaults = Config()
-    for section in ("session", "alerts", "hydration"):
+    for section in ("session", "alerts", "hydration", "mqtt", "gpio"):
         for f in dataclasses.fields(getattr(defaults, section)):
             assert f"\n{f.name} = " in text, f"{section}.{f.name} is not in config/monitor.toml"
     for f in dataclasses.fields(defaults.analysis.activity):
@@ -51,6 +51,12 @@ BAD = [
     ({"analysis": {"bands": {"fatigue": [7, 4]}}}, "analysis.bands"),
     ({"hydration": {"expected_intake_ml_per_h": [1]}}, "hydration.expected_intake_ml_per_h: must be a pair"),
     ({"i2c": {"bus": -1}}, "i2c.bus: must be at least 0"),
+    ({"mqtt": {"password": "hunter2"}}, "mqtt.password: is not read from the TOML"),
+    ({"mqtt": {"password_file": "/x"}}, "mqtt.username: is required when password_file is set"),
+    ({"mqtt": {"prefix": "gym/#"}}, "mqtt.prefix: must be words joined by '/'"),
+    ({"mqtt": {"port": 70000}}, "mqtt.port: must be at most 65535"),
+    ({"gpio": {"red_pin": 2}}, "gpio.red_pin: BCM 2 is I2C (SDA)"),
+    ({"gpio": {"red_pin": 17}}, "gpio.red_pin: BCM 17 is already green_pin"),
 ]
 
 

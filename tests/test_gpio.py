@@ -14,6 +14,7 @@ import pytest
 from gpiozero import Device
 from gpiozero.pins.mock import MockFactory
 
+from monitor.config import GpioConfig
 from monitor.gpio import NullPanel, StatusPanel, open_panel
 
 PINS = {"green": 17, "amber": 27, "red": 22, "buzzer": 23, "button": 24}
@@ -133,14 +134,29 @@ def test_short_press_calls_the_session_action_once(panel, mock_factory):
 
 def test_long_press_tares_and_does_not_toggle_the_session(panel, mock_factory):
     held = threading.Event()
-    short = []
-    panel.on_long_press = held.set
-    panel.on_short_press = lambda: short.append(1)
+    calls = {"short": 0, "long": 0}
+    panel.on_short_press = lambda: calls.__setitem__("short", calls["short"] + 1)
+    panel.on_long_press = lambda: (calls.__setitem__("long", calls["long"] + 1), held.set())
     button = mock_factory.pin(PINS["button"])
     button.drive_low()
     assert held.wait(2), "holding the button should tare while still held"
     button.drive_high()
-    assert short == []
+    time.sleep(HOLD)
+    assert calls == {"short": 0, "long": 1}
+
+
+def test_release_after_hold_time_is_long_even_if_the_hold_thread_is_late(panel, mock_factory):
+    # gpiozero fires when_held from a thread; under load the release can be
+    # handled first. The press was still long: tare, not the session action.
+    panel.button._fire_held = lambda: None  # the hold thread "has not run yet"
+    calls = []
+    panel.on_short_press = lambda: calls.append("short")
+    panel.on_long_press = lambda: calls.append("long")
+    button = mock_factory.pin(PINS["button"])
+    button.drive_low()
+    time.sleep(HOLD * 1.5)
+    button.drive_high()
+    assert calls == ["long"]
 
 
 def test_hold_time_must_pass_before_a_long_press(panel, mock_factory):
@@ -235,21 +251,27 @@ def test_null_panel_has_the_same_api(panel):
     assert null.closed and null.level == "off"
 
 
-class _Gpio:
-    enabled = True
-    green, amber, red, buzzer, button, imu_int = 5, 6, 13, 19, 26, None
-    hold_time = 1.5
-    buzzer_active_high = False
-
-
 def test_open_panel_follows_the_config(mock_factory):
     assert isinstance(open_panel(None), NullPanel)
-    off = _Gpio()
-    off.enabled = False
-    assert isinstance(open_panel(off), NullPanel)
-    with open_panel(_Gpio()) as panel:
+    assert isinstance(open_panel(GpioConfig(enabled=False)), NullPanel)
+    gpio = GpioConfig(enabled=True, green_pin=5, amber_pin=6, red_pin=13, buzzer_pin=19,
+                      button_pin=26, imu_int_pin=0, long_press_s=1.5)
+    with open_panel(gpio) as panel:
         assert isinstance(panel, StatusPanel)
         assert panel.button.hold_time == 1.5
-        assert panel.green.pin is mock_factory.pin(5)
-        # an active-low buzzer module is silent with its pin high
-        assert mock_factory.pin(19).state and not panel.buzzer.is_active
+        assert panel.imu_int is None  # 0: not wired
+        for name, number in (("green", 5), ("amber", 6), ("red", 13), ("buzzer", 19), ("button", 26)):
+            assert getattr(panel, name).pin is mock_factory.pin(number), name
+    with open_panel(GpioConfig(enabled=True, imu_int_pin=4)) as panel:
+        assert panel.imu_int.pin is mock_factory.pin(4)
+
+
+def test_active_low_buzzer_is_silent_with_its_pin_high(mock_factory):
+    with StatusPanel(buzzer_active_high=False, **FAST_BEEPS) as panel:
+        buzzer = mock_factory.pin(PINS["buzzer"])
+        assert buzzer.state and not panel.buzzer.is_active
+        panel.show("urgent")
+        time.sleep(0.02)
+        assert not buzzer.state  # sounding
+        panel.close()
+        assert buzzer.state  # quiet again after close
