@@ -36,14 +36,16 @@ from __future__ import annotations
 
 import logging
 import threading
-from typing import Any, Callable, Protocol
+from collections.abc import Callable
+from typing import Any, Protocol, Self
 
-from gpiozero import Buzzer, Button, CompositeDevice, DigitalInputDevice, LED
+from gpiozero import LED, Button, Buzzer, CompositeDevice, DigitalInputDevice
 
 log = logging.getLogger(__name__)
 
-#: what :meth:`StatusPanel.show` accepts, from calm to alarming; ``info`` is
-#: accepted as "ok" so a station can pass the top alert level straight in
+#: what :meth:`StatusPanel.show` accepts; ``info`` shows as ``ok`` (an info
+#: alert is no reason to turn the green light off), so a station can pass the
+#: level of its worst active alert straight in
 LEVELS = ("off", "ok", "info", "caution", "warning", "urgent", "fault")
 
 Callback = Callable[[], Any]
@@ -70,8 +72,10 @@ class StatusPanel(CompositeDevice):
         panel.close()
 
     A short press calls :attr:`on_short_press` on release. Holding the button
-    for *hold_time* seconds calls :attr:`on_long_press` while still held (so
-    the athlete knows when to let go) and never the short-press action too.
+    for *hold_time* seconds calls :attr:`on_long_press` once, as soon as the
+    time is up (the button still held), and then not the short-press action
+    on release. Handlers run in gpiozero's threads: keep them quick, or hand
+    the work to the main loop.
 
     *imu_int*, if given, is exposed as :attr:`imu_int`, a
     :class:`~gpiozero.DigitalInputDevice` (active high, like the MPU-6050's
@@ -121,7 +125,7 @@ class StatusPanel(CompositeDevice):
         btn.when_released = self._released
 
     @classmethod
-    def from_config(cls, gpio: Any, *, pin_factory: Any = None) -> "StatusPanel":
+    def from_config(cls, gpio: Any, *, pin_factory: Any = None) -> StatusPanel:
         """Build from the config's ``[gpio]`` table (:class:`monitor.config.GpioConfig`)::
 
             panel = StatusPanel.from_config(config.gpio)
@@ -353,7 +357,7 @@ class NullPanel:
         self._level = "off"
         self.closed = True
 
-    def __enter__(self) -> "NullPanel":
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -25,6 +25,7 @@ import logging
 import os
 import socket
 import threading
+from typing import Self
 
 log = logging.getLogger(__name__)
 
@@ -133,7 +134,7 @@ class SystemdNotifier:
                 self._sock.close()
                 self._sock = None
 
-    def __enter__(self) -> "SystemdNotifier":
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:

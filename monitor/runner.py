@@ -168,7 +168,7 @@ class StationRunner:
             self._ready_sent = True
             missing = [s.name for s in self.station.imus if s.driver is None]
             self.notifier.status("running" + (f"; sensors missing: {', '.join(missing)}" if missing else ""))
-        if self.publisher is None or getattr(self.publisher, "alive", True):
+        if self.publisher is None or self.publisher.alive:
             self.notifier.watchdog()
 
     def stop(self) -> None:

@@ -261,6 +261,18 @@ class MqttPublisher:
         self.close()
 
     @property
+    def alive(self) -> bool:
+        """paho's network loop and our sender thread are running: what a watchdog ping vouches for.
+
+        True while disconnected and retrying, which is the loop doing its job;
+        False once a thread has died, which only a restart mends.
+        """
+        if not self._started or self._closed:
+            return False
+        net = getattr(self._client, "_thread", None)  # paho's loop_start() thread
+        return self._sender.is_alive() and net is not None and net.is_alive()
+
+    @property
     def connected(self) -> bool:
         return self._connected
 
