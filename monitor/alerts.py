@@ -40,6 +40,8 @@ class AlertConfig:
     high_ratio: float = 4.0
     clear_factor: float = 1.25       # hysteresis: clear below threshold / clear_factor
     min_s: float = 3.0               # a condition holds this long before it raises
+    tremor_min_s: float = 0.0        # tremor during a set: the running median below is the filter
+    smooth_windows: int = 3          # tremor ratio is the median of this many windows (0.5 s apart)
     cooldown_s: float = 120.0        # after a clear or an ack, the same alert waits this long
     hold_ratio: float = 3.0          # static hold: tremor this high ...
     hold_fatigue_ratio: float = 1.0  # ... or 4-7 Hz power over 7-13 Hz this high
@@ -134,7 +136,7 @@ class AlertRules:
         self._falls: list[tuple[str, FallEvent]] = []
 
     def _smooth(self, sensor: str, ratio: float | None) -> float | None:
-        hist = self._ratios.setdefault(sensor, deque(maxlen=5))
+        hist = self._ratios.setdefault(sensor, deque(maxlen=self.cfg.smooth_windows))
         if ratio is not None:
             hist.append(ratio)
         return sorted(hist)[len(hist) // 2] if hist else None
@@ -181,11 +183,11 @@ class AlertRules:
             return [Condition(f"tremor.high:{name}", "tremor.high", "warning",
                               f"Tremor is high on {name}: {ratio:.1f}x the rested level",
                               "Stop the set. Muscles this fatigued lose control: rest at least 3 minutes "
-                              "and lower the load for the next set.", ev, name)]
+                              "and lower the load for the next set.", ev, name, min_s=c.tremor_min_s)]
         return [Condition(f"tremor.elevated:{name}", "tremor.elevated", "caution",
                           f"Tremor is elevated on {name}: {ratio:.1f}x the rested level",
                           "Fatigue is building. Finish the set with good form, then rest fully before the next.",
-                          ev, name)]
+                          ev, name, min_s=c.tremor_min_s)]
 
     # -- static holds: nervous-system fatigue -------------------------------------------
     def _hold(self, name: str, st: SensorStatus, t: float) -> list[Condition]:

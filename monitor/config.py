@@ -177,6 +177,36 @@ class GpioConfig:
     button_pin: int = 24
     imu_int_pin: int = 0         # 0: not wired
     long_press_s: float = 2.0
+    buzzer_active_high: bool = True
+
+    # StatusPanel.from_config reads these names
+    @property
+    def green(self) -> int:
+        return self.green_pin
+
+    @property
+    def amber(self) -> int:
+        return self.amber_pin
+
+    @property
+    def red(self) -> int:
+        return self.red_pin
+
+    @property
+    def buzzer(self) -> int:
+        return self.buzzer_pin
+
+    @property
+    def button(self) -> int:
+        return self.button_pin
+
+    @property
+    def imu_int(self) -> int | None:
+        return self.imu_int_pin or None
+
+    @property
+    def hold_time(self) -> float:
+        return self.long_press_s
 
 
 @dataclass(frozen=True)
@@ -390,6 +420,7 @@ def _read_gpio(t: Table) -> GpioConfig:
         button_pin=t.get("button_pin", int, d.button_pin, **pin),
         imu_int_pin=t.get("imu_int_pin", int, d.imu_int_pin, **pin),
         long_press_s=t.get("long_press_s", float, d.long_press_s, min=0.5, max=10.0),
+        buzzer_active_high=t.get("buzzer_active_high", bool, d.buzzer_active_high),
     )
     used = [(k, getattr(cfg, k)) for k in ("green_pin", "amber_pin", "red_pin", "buzzer_pin", "button_pin", "imu_int_pin")]
     seen: dict[int, str] = {}

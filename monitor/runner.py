@@ -108,9 +108,15 @@ class StationRunner:
             from gpiozero.pins.mock import MockFactory
 
             pin_factory = MockFactory()  # a simulated station has no header either
-        panel = StatusPanel(green=g.green_pin, amber=g.amber_pin, red=g.red_pin, buzzer=g.buzzer_pin,
-                            button=g.button_pin, imu_int=g.imu_int_pin or None, hold_time=g.long_press_s,
-                            pin_factory=pin_factory)
+        from gpiozero.exc import BadPinFactory, GPIOPinInUse
+
+        try:
+            panel = StatusPanel.from_config(g, pin_factory=pin_factory)
+        except BadPinFactory:
+            raise ConfigError("gpio.enabled", "no GPIO library found: install python3-lgpio, or set enabled = false "
+                              "on a machine without GPIO") from None
+        except GPIOPinInUse as err:
+            raise ConfigError("gpio", str(err)) from None
         # The button acts through the station's command queue, like MQTT commands.
         panel.on_short_press = lambda: self.station.submit(self._toggle_session)
         panel.on_long_press = lambda: self.station.submit(self.station.tare) if self.config.scale else None
