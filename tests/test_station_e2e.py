@@ -125,11 +125,14 @@ def test_bad_commands_are_answered_and_the_station_keeps_going(broker, secrets, 
     op = Listener(broker, secrets, user="operator")
     runner.start()
     try:
+        # The station subscribes to its commands before it says it is online.
+        assert listen.wait_for(lambda: any(t == "gym/bench-1/status" and p == b"online" for t, p, _ in listen.messages))
         for payload in (b"not json", b'{"v": 2}', json.dumps({"v": 1, "id": "no-such-alert"}).encode()):
             op.client.publish("gym/bench-1/cmd/ack", payload, qos=1)
         op.client.publish("gym/bench-1/cmd/session", json.dumps({"v": 1, "action": "start", "request_id": "r1"}), qos=1)
         end = time.monotonic() + 10
-        while time.monotonic() < end and len(listen.payloads("gym/bench-1/cmd/session/result")) < 1:
+        while time.monotonic() < end and (len(listen.payloads("gym/bench-1/cmd/session/result")) < 1
+                                          or len(listen.payloads("gym/bench-1/cmd/ack/result")) < 3):
             runner.cycle()
             clock.sleep(0.1)
             time.sleep(0.01)
