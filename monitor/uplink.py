@@ -9,18 +9,22 @@ from the broker to the station::
     while running:
         uplink.publish(station.step())
 
-Tremor goes out at the hop rate (QoS 0); session and hydration when they
-change, and every ``refresh_s`` anyway (retained, QoS 1); every alert event
-(QoS 1, through the durable outbox), then the retained list of active alerts.
+Tremor goes out at the hop rate (QoS 0); session and hydration at once when
+something that matters changes (the state, a set, a rep, a sip, a weigh-in),
+and otherwise every ``refresh_s`` with the latest figures (retained, QoS 1,
+through the durable outbox, so not ten times a second); every alert event
+(QoS 1), then the retained list of active alerts.
 """
 
 from __future__ import annotations
 
 import logging
+from collections import deque
 from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Any
 
 from .mqtt import commands
+from .mqtt.outbox import OutboxFull
 from .mqtt.payloads import hydration_payload, session_payload, tremor_payload
 from .station import CommandFailed, Station, StepResult
 
@@ -28,17 +32,26 @@ log = logging.getLogger(__name__)
 
 COMMAND_TIMEOUT_S = 10.0
 
+#: fields whose change is news at once; the rest (live ratios, the mass on the scale) ride along
+#: with the next refresh, since the tremor topic already carries the live figures
+NEWS = {
+    "session": ("state", "active", "started_ts", "ended_ts", "set_count", "rep_count", "last_set_end_ts"),
+    "hydration": ("intake_ml", "pre_mass_g", "post_mass_g", "body_mass_loss_pct", "sweat_rate_l_per_h"),
+}
+
 
 class Uplink:
     """See the module docstring. ``publisher`` is a started MqttPublisher (or anything with its methods)."""
 
-    def __init__(self, station: Station, publisher, *, refresh_s: float = 10.0):
+    def __init__(self, station: Station, publisher, *, refresh_s: float = 5.0):
         self.station = station
         self.publisher = publisher
         self.refresh_s = refresh_s
         self.id = station.config.station.id
         self._placements = {i.name: i for i in station.config.imus}
         self._last: dict[str, tuple[Any, float]] = {}   # kind -> (payload minus ts, when sent)
+        self._unstored: deque[dict] = deque()   # alert events a full disk refused, oldest first
+        self._told_full = False
 
     # -- out -----------------------------------------------------------------
     def _wall(self, t: float | None) -> float | None:
@@ -56,18 +69,43 @@ class Uplink:
         if self.station.hydration is not None and self.station.config.scale is not None:
             h = self.station.hydration
             self._state("hydration", hydration_payload(self.id, ts=self.station.clock.wall(), **h.figures()))
-        for alert in step.alerts:
-            self.publisher.publish_alert(alert.payload())
+        self._unstored.extend(alert.payload() for alert in step.alerts)
+        self._store_alerts()
         if step.alerts:
             self.publisher.publish_active_alerts(self.station.alerts.active_payload(self.station.clock.wall()))
 
+    @property
+    def unstored(self) -> int:
+        """Alert events waiting in memory because the outbox's disk is full."""
+        return len(self._unstored)
+
+    def _store_alerts(self) -> None:
+        """Hand alert events to the durable outbox in order; keep what a full disk refuses.
+
+        The outbox raises OutboxFull when even dropping metrics leaves no room for
+        an alert. The event then waits here and is tried again at the next step,
+        so a full disk delays an alert instead of losing it and stopping the loop.
+        """
+        while self._unstored:
+            try:
+                self.publisher.publish_alert(self._unstored[0])
+            except OutboxFull as err:
+                if not self._told_full:  # once per episode, not ten times a second
+                    log.error("%s; alert events are kept in memory and retried every step", err)
+                    self._told_full = True
+                return
+            self._unstored.popleft()
+        if self._told_full:
+            log.warning("the outbox has room again: alert events kept in memory are stored")
+            self._told_full = False
+
     def _state(self, kind: str, payload: dict) -> None:
-        body = {k: v for k, v in payload.items() if k != "ts"}
+        news = {k: payload.get(k) for k in NEWS[kind]}
         last = self._last.get(kind)
         now = self.station.clock.now()
-        if last is not None and last[0] == body and now - last[1] < self.refresh_s:
+        if last is not None and last[0] == news and now - last[1] < self.refresh_s:
             return
-        self._last[kind] = (body, now)
+        self._last[kind] = (news, now)
         self.publisher.publish_state(kind, payload)
 
     def _tremor(self, st) -> dict:
