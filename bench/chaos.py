@@ -63,7 +63,6 @@ import os
 import queue
 import random
 import selectors
-import shutil
 import signal
 import socket
 import statistics
@@ -75,7 +74,7 @@ import threading
 import time
 import traceback
 from collections import Counter, defaultdict
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
@@ -196,8 +195,8 @@ class Ledger:
                 row["duplicates"] += copies - 1
                 row["unrecorded"] += key not in self.raised
             pairs = defaultdict(set)   # (id, state) unique per station, as subscribers count
-            for (alert_id, state, _), copies in self.received.items():
-                pairs[self.station_of[(alert_id, state, _)]].add((alert_id, state))
+            for key in self.received:
+                pairs[self.station_of[key]].add(key[:2])
             for station, seen in pairs.items():
                 out[station]["unique_id_state"] = len(seen)
             return {s: dict(row) for s, row in sorted(out.items())}
@@ -496,21 +495,21 @@ class ChipChaos:
         self.enabled = True
         self.on_fault = on_fault
         self._current: ChipFault | None = None
-        self._restore_at: float | None = None
+        self._stuck: tuple[int, float] | None = None   # (address, when to restore it)
         self._next_at = clock.now() + rng.expovariate(1.0 / gap_s)
 
     def stop(self) -> None:
         """No new faults; a stuck chip is restored at once."""
         self.enabled = False
-        if self._restore_at is not None:
-            self.bus.restore(self._target_address())
-            self._restore_at = None
+        if self._stuck is not None:
+            self.bus.restore(self._stuck[0])
+            self._stuck = None
 
     def before_cycle(self) -> None:
         now = self.clock.now()
-        if self._restore_at is not None and now >= self._restore_at:
-            self.bus.restore(self._target_address())
-            self._restore_at = None
+        if self._stuck is not None and now >= self._stuck[1]:
+            self.bus.restore(self._stuck[0])
+            self._stuck = None
         if self._current is None and self.enabled and now >= self._next_at:
             self._inject(now)
 
@@ -531,9 +530,6 @@ class ChipChaos:
         if self.on_fault is not None:
             self.on_fault(fault)
 
-    def _target_address(self) -> int:
-        return next(t.address for t in self.targets if t.name == self._current_sensor)
-
     @staticmethod
     def _got_data(step, sensor: str) -> bool:
         if sensor == "scale":
@@ -545,9 +541,7 @@ class ChipChaos:
         kind = rng.choice(CHIP_FAULTS)
         imus = [t for t in self.targets if not t.is_scale]
         # A stall is the loop's fault, not a chip's: it shows on every IMU; watch the first.
-        target = imus[0] if kind == "stall" else rng.choice(
-            imus if kind in ("stuck",) else self.targets)
-        self._current_sensor = target.name
+        target = imus[0] if kind == "stall" else rng.choice(imus if kind == "stuck" else self.targets)
         back_at, detail = now, ""
         if kind in ("nack", "eio"):
             count = rng.randint(2, 12)
@@ -567,7 +561,8 @@ class ChipChaos:
         else:
             duration = rng.uniform(1.0, 3.0 if self.quick else 6.0)
             self.bus.stick(target.address, rng.choice((0x00, 0xFF)))
-            self._restore_at = back_at = now + duration
+            back_at = now + duration
+            self._stuck = (target.address, back_at)
             detail = f"{duration:.1f} s"
         self._current = ChipFault(kind, self.station, target.name, now, back_at, detail=detail)
         self.faults.append(self._current)
@@ -969,11 +964,13 @@ def calibration_writer_main(state_dir: str, cut: str, naive: bool) -> int:
         calibration.os = _Os(replace=lambda *a: _power_cut_here())
     elif cut == "after-rename":
         calibration.os = _Os(replace=lambda *a: (os.replace(*a), _power_cut_here()))
-    save = _save_in_place if naive else store.save
     generation = 1
     while True:
         print(f"SAVE {generation}", flush=True)
-        save("scale", calibration_of(generation)) if not naive else save(store, cut, calibration_of(generation))
+        if naive:
+            _save_in_place(store, cut, calibration_of(generation))
+        else:
+            store.save("scale", calibration_of(generation))
         generation += 1
 
 
@@ -1015,16 +1012,15 @@ def _one_cut(state: Path, point: str, rng: random.Random, naive: bool) -> CutRes
         args.append("--naive")
     proc = subprocess.Popen(args, cwd=ROOT, stdout=subprocess.PIPE, text=True)
     lines: list[str] = []
+    wait_for = "SAVE 1" if point == "random" else "CUT"
+    while True:   # the writer blocks at its cut point, so this ends
+        line = proc.stdout.readline()
+        if not line or line.strip() == wait_for:
+            break
+        lines.append(line.strip())
     if point == "random":
-        time.sleep(rng.uniform(0.15, 0.25))   # the interpreter starts, then saving runs flat out
-        time.sleep(rng.uniform(0.0, 0.05))
-    else:
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            line = proc.stdout.readline()
-            if not line or line.strip() == "CUT":
-                break
-            lines.append(line.strip())
+        lines.append(wait_for)
+        time.sleep(rng.uniform(0.0, 0.03))   # saving runs flat out meanwhile: cut anywhere in it
     proc.kill()
     proc.wait()
     lines += [x.strip() for x in proc.stdout.read().splitlines()]

@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Remove what systemd/install.sh installed.
+#
+#   sudo bash systemd/uninstall.sh            # units, code and venv; keeps config and state
+#   sudo bash systemd/uninstall.sh --purge    # also /etc/gym-monitor, /var/lib/gym-monitor and the user
+#   bash systemd/uninstall.sh --dry-run       # print every step, change nothing
+set -euo pipefail
+DRY_RUN="${DRY_RUN:-}"
+purge=""
+for arg in "$@"; do
+    case "$arg" in
+        --purge) purge=1 ;;
+        --dry-run) DRY_RUN=1 ;;
+        -h|--help) sed -n '2,7p' "$0"; exit 0 ;;
+        *) echo "uninstall.sh: unknown option $arg (see --help)" >&2; exit 2 ;;
+    esac
+done
+run() { echo "+ $*"; [ -n "$DRY_RUN" ] || "$@"; }
+if [ -z "$DRY_RUN" ] && [ "$(id -u)" -ne 0 ]; then
+    echo "uninstall.sh: run as root (sudo), or with --dry-run to see the steps" >&2
+    exit 1
+fi
+for unit in gym-monitor.service gym-display.service gym-kiosk.service; do
+    if [ -n "$DRY_RUN" ] || [ -e "/etc/systemd/system/$unit" ]; then
+        run systemctl disable --now "$unit" || true
+        run rm -f "/etc/systemd/system/$unit"
+    fi
+done
+run systemctl daemon-reload
+run rm -rf /opt/gym-monitor
+if [ -n "$purge" ]; then
+    run rm -rf /etc/gym-monitor /var/lib/gym-monitor
+    if [ -n "$DRY_RUN" ] || id gym-monitor >/dev/null 2>&1; then
+        run userdel gym-monitor
+    fi
+else
+    echo "kept /etc/gym-monitor (config) and /var/lib/gym-monitor (outbox, calibration); --purge removes them"
+fi
