@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import Callable, Generic, TypeVar
+from typing import Any, Callable, Generic, TypeVar
 
 from .clock import Clock
 from .config import Config, ImuConfig, ScaleConfig
@@ -83,6 +83,20 @@ class SensorSlot(Generic[D]):
             self.fault = SensorFault(self.name, _fault_kind(err), str(err), now)
         self._next_try = now + self.retry_s
 
+    def poll(self, delivered: Callable[[Any], bool]) -> Any:
+        """The driver's ``read()``, or None while faulted; a SensorError becomes the slot's fault."""
+        driver = self.get()
+        if driver is None:
+            return None
+        try:
+            value = driver.read()
+        except SensorError as err:
+            self.failed(err)
+            return None
+        if delivered(value):
+            self.ok()
+        return value
+
     def ok(self) -> None:
         """Data flowed: a fault raised by a read (not by opening) is over."""
         if self.fault is not None:
@@ -100,17 +114,7 @@ class ImuSlot(SensorSlot[Imu]):
         self.config = cfg
 
     def read(self) -> SampleBlock | None:
-        imu = self.get()
-        if imu is None:
-            return None
-        try:
-            block = imu.read()
-        except SensorError as err:
-            self.failed(err)
-            return None
-        if len(block):
-            self.ok()
-        return block
+        return self.poll(lambda block: len(block) > 0)
 
 
 class ScaleSlot(SensorSlot[Nau7802]):
@@ -121,17 +125,7 @@ class ScaleSlot(SensorSlot[Nau7802]):
         self.config = cfg
 
     def read(self) -> ScaleReading | None:
-        scale = self.get()
-        if scale is None:
-            return None
-        try:
-            reading = scale.read()
-        except SensorError as err:
-            self.failed(err)
-            return None
-        if reading is not None:
-            self.ok()
-        return reading
+        return self.poll(lambda reading: reading is not None)
 
 
 def open_slots(config: Config, bus, clock: Clock, calibration=None) -> tuple[list[ImuSlot], ScaleSlot | None]:

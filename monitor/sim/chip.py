@@ -13,10 +13,48 @@ the class of bug that lets a ``reset()`` that writes nothing go unnoticed.
 
 from __future__ import annotations
 
+import math
 from collections import deque
 from dataclasses import dataclass
 
+import numpy as np
+
 from ..clock import Clock, SimClock
+
+_NO_TIMES = np.empty(0)
+
+
+class SampleClock:
+    """A chip's own sample clock: which sample times have passed since it was last asked.
+
+    Sensors sample on their own oscillator, whether anyone reads them or not;
+    the simulated chips ask this when the bus touches them::
+
+        times, skipped = clock.due(now, rate_hz, keep=170)
+
+    After a long stall only the newest ``keep`` samples matter (a FIFO holds
+    no more), so older ones are counted as ``skipped`` rather than computed.
+    """
+
+    def __init__(self) -> None:
+        self.next_t: float | None = None
+
+    def restart(self, now: float | None = None, rate: float | None = None) -> None:
+        """Stop; or start now, the first sample one period later."""
+        self.next_t = now + 1.0 / rate if now is not None and rate else None
+
+    def due(self, now: float, rate: float, keep: int) -> tuple[np.ndarray, int]:
+        period = 1.0 / rate
+        if self.next_t is None:
+            self.next_t = now + period
+            return _NO_TIMES, 0
+        if now < self.next_t:
+            return _NO_TIMES, 0
+        n = int(math.floor((now - self.next_t) / period)) + 1
+        first = self.next_t
+        self.next_t = first + n * period
+        k = min(n, keep)
+        return first + period * np.arange(n - k, n), n - k
 
 
 @dataclass(frozen=True)

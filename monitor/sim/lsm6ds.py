@@ -48,7 +48,7 @@ from ..i2c.lsm6ds import (
     TAG_XL_NC,
     TAGGED_WORD,
 )
-from .chip import SimChip
+from .chip import SampleClock, SimChip
 
 G = 9.80665
 
@@ -127,7 +127,7 @@ class Lsm6dsSim(SimChip):
     # -- state -------------------------------------------------------------------
     def _clear_state(self) -> None:
         self.fifo = bytearray()
-        self._next_sample_t: float | None = None
+        self._sampler = SampleClock()
         self._slot = 0               # DSO batch slot counter (TAG_CNT is its low 2 bits)
         self._pattern_pos = 0        # DS3: pattern index of the word at the head of the FIFO
         self._ovr = False            # FIFO_OVR_IA / OVER_RUN: full and overwritten
@@ -160,7 +160,7 @@ class Lsm6dsSim(SimChip):
             if (value ^ old) & 0xF0:
                 # A new ODR: the sample clock starts again, the first sample one period on.
                 rate = self.sample_rate
-                self._next_sample_t = now + 1.0 / rate if rate else None
+                self._sampler.restart(now, rate)
         elif register == FIFO_MODE_REG and value & 0x07 == 0:
             # Bypass: the FIFO is emptied and stays empty.
             self.fifo = bytearray()
@@ -281,21 +281,11 @@ class Lsm6dsSim(SimChip):
     def update(self, now: float) -> None:
         rate = self.sample_rate
         if not rate:
-            self._next_sample_t = None
+            self._sampler.restart()
             return
-        period = 1.0 / rate
-        if self._next_sample_t is None:
-            self._next_sample_t = now + period  # the first sample one period after power-up
-            return
-        if now < self._next_sample_t:
-            return
-        n = math.floor((now - self._next_sample_t) / period) + 1
-        first = self._next_sample_t
-        self._next_sample_t = first + n * period
-        # After a long stall only the newest FIFO-full matters; skip the rest.
-        keep = min(n, self.capacity_words + 2)
-        t = first + period * np.arange(n - keep, n)
-        self._sample(t, n - keep)
+        t, skipped = self._sampler.due(now, rate, keep=self.capacity_words + 2)
+        if len(t):
+            self._sample(t, skipped)
 
     def _sample(self, t: np.ndarray, skipped: int) -> None:
         n = len(t)

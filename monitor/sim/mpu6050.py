@@ -21,7 +21,7 @@ import numpy as np
 
 from ..clock import Clock
 from ..i2c.mpu6050 import DLPF_BANDWIDTH_HZ, REGISTERS
-from .chip import SimChip
+from .chip import SampleClock, SimChip
 
 G = 9.80665
 ACCEL_NOISE_G_PER_RTHZ = 400e-6   # MPU-6050 datasheet: 400 ug/sqrt(Hz)
@@ -57,14 +57,14 @@ class Mpu6050Sim(SimChip):
         self.overflows = 0
         self.samples_generated = 0
         self._last_fifo_byte = 0
-        self._next_sample_t: float | None = None
+        self._sampler = SampleClock()
         super().__init__(clock=clock)
 
     # -- register side effects ----------------------------------------------
     def power_on_reset(self) -> None:
         super().power_on_reset()
         self.fifo = bytearray()
-        self._next_sample_t = None
+        self._sampler.restart()
 
     def on_write(self, register: int, value: int, old: int) -> None:
         if register == PWR_MGMT_1:
@@ -72,13 +72,13 @@ class Mpu6050Sim(SimChip):
                 self.power_on_reset()
                 return
             if old & 0x40 and not value & 0x40:
-                self._next_sample_t = None  # waking: the sample clock starts now
+                self._sampler.restart()  # waking: the sample clock starts now
         elif register == USER_CTRL:
             if value & 0x04:
                 self.fifo = bytearray()
             self.regs[USER_CTRL] = value & ~0x07  # reset bits clear themselves
         elif register in (0x19, 0x1A):
-            self._next_sample_t = None
+            self._sampler.restart()
 
     def read_register(self, register: int) -> int:
         if register == FIFO_COUNT_H:
@@ -117,19 +117,9 @@ class Mpu6050Sim(SimChip):
     def update(self, now: float) -> None:
         if not self.awake:
             return
-        period = 1.0 / self.sample_rate
-        if self._next_sample_t is None:
-            self._next_sample_t = now + period
-            return
-        if now < self._next_sample_t:
-            return
-        n = int(math.floor((now - self._next_sample_t) / period)) + 1
-        first = self._next_sample_t
-        self._next_sample_t = first + n * period
-        # After a long stall only the newest FIFO-full matters; skip the rest.
-        keep = min(n, self.fifo_size // 6 + 2)
-        t = first + period * np.arange(n - keep, n)
-        self._sample(t, n - keep)
+        t, skipped = self._sampler.due(now, self.sample_rate, keep=self.fifo_size // 6 + 2)
+        if len(t):
+            self._sample(t, skipped)
 
     def _sample(self, t: np.ndarray, skipped: int) -> None:
         n = len(t)
