@@ -274,8 +274,10 @@ class Station:
             statuses: tuple[SensorStatus, ...] = ()
             latest = None
             n = lost = 0
+            if block is not None:
+                lost = block.lost  # a block may be all loss: a FIFO reset after a stall
             if block is not None and len(block):
-                n, lost = len(block), block.lost
+                n = len(block)
                 latest = tuple(float(v) for v in block.accel[-1])
                 if slot.name in self.falls:
                     falls += [(slot.name, e) for e in self.falls[slot.name].feed(block.t, block.accel)]

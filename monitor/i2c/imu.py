@@ -184,12 +184,21 @@ class Imu(ABC):
             self.stats.faults += 1
             self._restart_timeline()
             raise
+        lost = 0
         if discarded:
+            # Everything since the last sample delivered is gone: what the FIFO held
+            # and what overflowed before. Counted here, at the reset, so a loop that
+            # is always too slow (and so never delivers) is still seen losing samples;
+            # later gaps are measured from the reset.
             self.stats.fifo_resets += 1
+            since = round((now - self._last_t) * self.rate_hz) if self._last_t is not None else 0
+            lost = max(discarded, since)
             self._restart_timeline()
+            self._last_t = now
         if n:
             self._last_read = now
-        t, lost = self._timestamps(n, now)
+        t, gap_lost = self._timestamps(n, now)
+        lost += gap_lost
         self.stats.samples += n
         self.stats.lost += lost
         accel_si = accel * self._accel_scale()

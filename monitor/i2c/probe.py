@@ -100,7 +100,7 @@ def grid(addresses: Iterable[int]) -> str:
                 cells.append("  ")
             else:
                 cells.append(f"{a:02x}" if a in present else "--")
-        lines.append(f"{row:02x}: " + " ".join(cells))
+        lines.append((f"{row:02x}: " + " ".join(cells)).rstrip())
     return "\n".join(lines)
 
 

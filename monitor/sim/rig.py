@@ -29,6 +29,13 @@ from .scenarios import MASS_SCENARIOS, SCENARIOS
 #: that the station's first exercised sensor follows
 COMPANION = "companion"
 
+#: the load cells of each build (hardware/load-cells.md): a 5 kg bar under a bottle
+#: dock; four 50 kg half bridges under a body scale
+LOAD_CELLS = {"bottle": {"capacity_g": 5_000.0, "sensitivity_mv_per_v": 1.0},
+              "body": {"capacity_g": 200_000.0, "sensitivity_mv_per_v": 1.0}}
+#: the known mass an installer calibrates each build with
+CALIBRATION_MASS_G = {"bottle": 1_000.0, "body": 20_000.0}
+
 
 class Repeating:
     """A motion or mass source played again and again, every ``period`` seconds."""
@@ -100,11 +107,11 @@ def simulated_bus(config: Config, clock: Clock, *, loop: bool = True) -> SimBus:
         load = factory(seed=config.station.seed * 100 + 50)
         duration = getattr(load, "duration", None) or 3600.0
         bus.attach(config.scale.address, Nau7802Sim(Repeating(load, duration) if loop else load, clock=clock,
-                                                    seed=config.station.seed))
+                                                    seed=config.station.seed, **LOAD_CELLS[config.scale.mode]))
     return bus
 
 
-def calibrate_scale(bus: SimBus, config: Config, clock: Clock, known_g: float = 1000.0):
+def calibrate_scale(bus: SimBus, config: Config, clock: Clock, known_g: float | None = None):
     """Calibrate the simulated scale the way an installer calibrates a real one.
 
     The load cell is emptied and tared, a known mass is put on and measured,
@@ -115,6 +122,7 @@ def calibrate_scale(bus: SimBus, config: Config, clock: Clock, known_g: float = 
 
     if config.scale is None:
         return None
+    known_g = known_g or CALIBRATION_MASS_G[config.scale.mode]
     chip = bus.chip(config.scale.address)
     scenario_load = chip.load
     scale = Nau7802(bus, config.scale.address, gain=config.scale.gain, rate_sps=config.scale.rate_sps, clock=clock)
