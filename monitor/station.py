@@ -161,10 +161,12 @@ class Station:
             except OSError as err:
                 log.warning("cannot read the scale calibration: %s", err)
         self.imus, self.scale = open_slots(self.config, self.bus, self.clock, calibration)
-        for slot in self.imus:
-            slot.get()
+        # The scale first: its power-up and calibration take about a second, longer
+        # than an IMU's FIFO lasts once it is running.
         if self.scale is not None:
             self.scale.get()
+        for slot in self.imus:
+            slot.get()
 
     @property
     def sensors_found(self) -> bool:

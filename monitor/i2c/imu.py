@@ -191,8 +191,8 @@ class Imu(ABC):
             # is always too slow (and so never delivers) is still seen losing samples;
             # later gaps are measured from the reset.
             self.stats.fifo_resets += 1
-            since = round((now - self._last_t) * self.rate_hz) if self._last_t is not None else 0
-            lost = max(discarded, since)
+            if self._last_t is not None:  # before the first delivery there was no stream to lose from
+                lost = max(discarded, round((now - self._last_t) * self.rate_hz))
             self._restart_timeline()
             self._last_t = now
         if n:
