@@ -59,6 +59,7 @@ import argparse
 import errno
 import json
 import logging
+import math
 import os
 import queue
 import random
@@ -1060,6 +1061,7 @@ class NetFault:
     down_at: float = 0.0   # monotonic
     up_at: float = 0.0     # monotonic: the broker accepts again / the link relays again / respawn
     reconnect_s: dict[str, float | None] = field(default_factory=dict)
+    overlapped: bool = False   # a SIGKILL restart while the network was down
 
 
 def plan_network(rng: random.Random, wall_s: float, options: Options) -> list[NetFault]:
@@ -1078,16 +1080,17 @@ def plan_network(rng: random.Random, wall_s: float, options: Options) -> list[Ne
             long = not options.quick and rng.random() < 0.3
             duration = rng.uniform(2.0, 6.0) if long else rng.uniform(0.3, 1.0)
         elif kind == "link refused":
-            duration = rng.uniform(2.0, 4.0) if options.quick else rng.uniform(3.0, 10.0)
+            # Long enough for a backlog that overflows the full disk (see squeeze_disk).
+            duration = rng.uniform(4.0, 6.0) if options.quick else rng.uniform(4.0, 12.0)
         else:
             duration = rng.uniform(8.0, 15.0)
         plan.append(NetFault(kind, t, duration))
-        t += duration + (rng.uniform(5.0, 8.0) if options.quick else rng.uniform(8.0, 20.0))
+        t += duration + (rng.uniform(2.5, 4.0) if options.quick else rng.uniform(8.0, 20.0))
     if options.kill:
         t = rng.uniform(4.0, 7.0)
         while t < quiet_from:
             plan.append(NetFault("SIGKILL", t, 0.0))
-            t += rng.uniform(5.0, 9.0) if options.quick else rng.uniform(8.0, 25.0)
+            t += rng.uniform(5.0, 8.0) if options.quick else rng.uniform(8.0, 25.0)
     return sorted(plan, key=lambda f: f.at)
 
 
@@ -1173,22 +1176,25 @@ class Report:
 
 
 class LogTally(logging.Handler):
-    """Counts the station's log records by logger and level, keeping the first of each message kind."""
+    """Counts the stations' log records by logger and level, keeping the first of each kind we look for.
+
+    ``emit`` runs under the handler's own lock (``Handler.handle`` takes it), so it needs none.
+    """
+
+    MARKERS = ("the disk is full", "disk full: cannot store alert", "kept in memory", "has room again",
+               "could not delete")
 
     def __init__(self) -> None:
         super().__init__(logging.WARNING)
-        self.lock = threading.Lock()
         self.counts: Counter[tuple[str, str]] = Counter()
         self.first: dict[str, str] = {}
 
     def emit(self, record: logging.LogRecord) -> None:
         message = record.getMessage()
-        with self.lock:
-            self.counts[(record.name, record.levelname)] += 1
-            for marker in ("the disk is full", "disk full: cannot store alert", "kept in memory",
-                           "has room again", "could not delete"):
-                if marker in message:
-                    self.first.setdefault(marker, message)
+        self.counts[(record.name, record.levelname)] += 1
+        for marker in self.MARKERS:
+            if marker in message:
+                self.first.setdefault(marker, message)
 
     def matching(self, marker: str) -> str | None:
         return self.first.get(marker)
@@ -1200,6 +1206,8 @@ def run_chaos(options: Options) -> Report:
     tally = LogTally()
     root = logging.getLogger("monitor")
     root.addHandler(tally)
+    level = root.level
+    root.setLevel(logging.WARNING)   # whatever the console shows, the tally sees warnings
     workdir_ctx = tempfile.TemporaryDirectory(prefix="chaos-") if options.workdir is None else None
     workdir = Path(workdir_ctx.name) if workdir_ctx else options.workdir
     workdir.mkdir(parents=True, exist_ok=True)
@@ -1208,6 +1216,7 @@ def run_chaos(options: Options) -> Report:
         _run(options, workdir, report, tally)
     finally:
         root.removeHandler(tally)
+        root.setLevel(level)
         report.wall_s = time.monotonic() - started
         if workdir_ctx:
             workdir_ctx.cleanup()
@@ -1322,10 +1331,14 @@ def _collect(stations: list[StationThread], killed: KilledStation | None, witnes
         report.child_fault_recoveries = [(f["fault"], f["recovery_s"]) for f in faults]
         report.restarts[KILLED_ID] = killed.kills + len(killed.unexpected_exits)
         report.crashes[KILLED_ID] = killed.unexpected_exits
+        outages = [(f.down_at, f.up_at) for f in report.net_faults if f.kind != "SIGKILL"]
         for fault in report.net_faults:
             if fault.kind == "SIGKILL":
                 online = witness.online_after(KILLED_ID, fault.up_at)
                 fault.reconnect_s[KILLED_ID] = None if online is None else online - fault.up_at
+                # A restart while the broker is unreachable waits for it: not the restart's cost.
+                end = online if online is not None else math.inf
+                fault.overlapped = any(down < end and up > fault.up_at for down, up in outages)
                 report.restart_online_s.append(fault.reconnect_s[KILLED_ID])
     deadline = time.monotonic() + 20   # the last events of the stop are still on their way
     while ledger.missing() and time.monotonic() < deadline:
@@ -1460,8 +1473,10 @@ def format_report(report: Report, command: str = "") -> str:
         by_net[f.kind].append(f)
     for kind, faults in by_net.items():
         if kind == "SIGKILL":
-            add(f"  SIGKILL    n={len(faults):3d}  restart -> 'online' at the broker: "
-                f"{_stats([f.reconnect_s.get(KILLED_ID) for f in faults])}")
+            clear = [f.reconnect_s.get(KILLED_ID) for f in faults if not f.overlapped]
+            during = [f.reconnect_s.get(KILLED_ID) for f in faults if f.overlapped]
+            add(f"  SIGKILL         n={len(faults):3d}  restart -> 'online' at the broker: {_stats(clear)}"
+                + (f"; {len(during)} restarted while the network was down: {_stats(during)}" if during else ""))
             continue
         downs = [f.duration for f in faults]
         rec = [v for f in faults for v in f.reconnect_s.values()]
@@ -1552,8 +1567,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.calibration_writer:
         return calibration_writer_main(args.calibration_writer, args.cut, args.naive)
     # The stations log every fault they survive as a warning; here that is the point, not news.
-    logging.basicConfig(level=logging.WARNING if args.verbose else logging.CRITICAL,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    console = logging.StreamHandler()
+    console.setLevel(logging.WARNING if args.verbose else logging.CRITICAL)
+    console.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logging.getLogger().addHandler(console)
     options = options_from(args)
     report = run_chaos(options)
     with tempfile.TemporaryDirectory(prefix="chaos-cuts-") as tmp:

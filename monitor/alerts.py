@@ -144,7 +144,8 @@ class AlertRules:
     def evaluate(self, x: Inputs) -> list[Condition]:
         out: list[Condition] = []
         for name, st in x.sensors.items():
-            ratio = self._smooth(name, st.ratio)
+            # A window a dropped weight rang through says nothing of the athlete's tremor.
+            ratio = self._smooth(name, None if st.window.disturbed else st.ratio)
             if x.exercised.get(name, True):
                 out += self._tremor(name, st, ratio)
                 out += self._hold(name, st, x.t)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import math
 import re
 import tomllib
 import typing
@@ -64,6 +65,10 @@ class Table:
         if not isinstance(value, kinds) or (isinstance(value, bool) and bool not in kinds):
             names = " or ".join(_type_name(k) for k in kinds if not (k is int and float in kinds))
             raise ConfigError(self.key(name), f"must be {names}, not {value!r}")
+        if isinstance(value, float) and not math.isfinite(value):
+            # TOML has nan and inf; NaN passes every < and > check, and then silently
+            # disables whatever compares with it (an alert threshold never trips).
+            raise ConfigError(self.key(name), f"must be a finite number, not {value!r}")
         if choices is not None and value not in choices:
             raise ConfigError(self.key(name), f"must be one of {', '.join(map(repr, choices))}, not {value!r}")
         if min is not None and value < min:
@@ -249,7 +254,8 @@ def _tuning(t: Table, cls: type, skip: Iterable[str] = ()) -> Any:
             values[f.name] = t.get(f.name, str)
         elif typing.get_origin(kind) is tuple:
             value = t.get(f.name, list)
-            if len(value) != 2 or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value):
+            if len(value) != 2 or not all(isinstance(v, (int, float)) and not isinstance(v, bool)
+                                          and math.isfinite(v) for v in value):
                 raise ConfigError(t.key(f.name), f"must be a pair of numbers like [400, 800], not {value!r}")
             values[f.name] = (float(value[0]), float(value[1]))
         else:  # nested tables are read by the caller

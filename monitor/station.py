@@ -355,7 +355,7 @@ class Station:
         fs = float(slot.driver.rate_hz) if slot.driver is not None else slot.config.rate_hz
         if analysis is None or analysis.stream.fs_in != fs:
             analysis = SensorAnalysis(slot.name, fs, noise_floor_mg=NOISE_FLOOR_MG.get(slot.config.chip, 1.7),
-                                      config=self.analysis_config)
+                                      config=self.analysis_config, placement=slot.config.placement)
             self.analyses[slot.name] = analysis
         return analysis
 

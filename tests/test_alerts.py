@@ -2,6 +2,8 @@
 
 from collections import Counter
 
+import numpy as np
+
 import pytest
 
 from monitor.alerts import ATHLETE_REPORTS, AlertConfig, AlertManager, Condition
@@ -98,10 +100,25 @@ def test_tremor_on_an_unexercised_limb_while_another_works(runs):
     assert "redflag.unexercised" not in raised(calm)
 
 
-@pytest.mark.parametrize("scenario", ["rest", "neighbour_vibration", "dropped_weight"])
+@pytest.mark.parametrize("scenario", ["rest", "neighbour_vibration"])
 def test_no_alert_at_rest_or_from_the_gym_around(runs, scenario):
     placement = "limb" if scenario == "rest" else "bench"
     assert raised(runs(scenario, placement=placement)[0]) == Counter()
+
+
+def test_dropped_weights_raise_nothing_and_tremor_alerts_are_real(runs):
+    events, station = runs("dropped_weight", placement="bench")
+    truth = station.bus.chip(0x68).motion.truth
+    drops = [e.t for e in truth.events if e.kind == "drop"]
+    assert len(drops) == 3
+    for e in events:
+        if e.state != "raised":
+            continue
+        assert e.code.startswith("tremor."), e.code
+        t = e.raised_ts - station.clock.wall() + station.clock.now()
+        assert all(abs(t - d) > 3 for d in drops), (e.code, t, drops)
+        _, mg = truth.tremor_at(np.linspace(t - 4, t, 20))
+        assert mg.max() / truth.baseline_mg >= station.config.alerts.elevated_ratio / station.config.alerts.clear_factor
 
 
 def test_a_sensor_that_vanishes_raises_a_fault_and_clears_when_back():

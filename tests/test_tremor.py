@@ -319,7 +319,7 @@ def test_metrics_are_frozen_and_json_ready():
     with pytest.raises(AttributeError):
         m.rms_mg = 0.0  # type: ignore[misc]
     d = m.as_dict()
-    assert set(d["band_power"]) == {"voluntary", "fatigue", "physiological", "tremor"}
+    assert set(d["band_power"]) == {"voluntary", "fatigue", "physiological", "tremor", "impact"}
     assert isinstance(d["rms_mg"], float) and isinstance(d["moving"], bool)
 
 

@@ -6,7 +6,8 @@ the rested baseline, and measures fatigue and recovery:
 
 * **reps**: voluntary-band motion (0.3 to 3 Hz) above ``move_mg`` for at least
   ``reps_min_s``; the set ends after ``set_end_s`` without it.
-* **hold**: a static hold (plank, wall sit): little voluntary motion while
+* **hold** (limb- or body-worn sensors; a bench clip's tremor band is mostly the
+  machines around it): a static hold (plank, wall sit): little voluntary motion while
   tremor climbs to at least ``hold_ratio`` times baseline and stays there for
   ``hold_min_s``. Resting after a hard set also shows raised tremor, but a
   decaying one: after a set, a hold must lift tremor ``hold_rise`` above the
@@ -39,6 +40,7 @@ IDLE, REPS, HOLD, RECOVERY = "idle", "reps", "hold", "recovery"
 @dataclass(frozen=True)
 class ActivityConfig:
     move_mg: float = 40.0
+    bench_move_mg: float = 5.0       # a bench clip feels about a tenth of the athlete's motion
     reps_min_s: float = 2.0
     set_end_s: float = 3.0
     hold_ratio: float = 1.6
@@ -108,9 +110,11 @@ class ActivityTracker:
     """See the module docstring."""
 
     def __init__(self, sensor: str, *, window_s: float, hop_s: float, floor_mg: float | None = None,
-                 config: ActivityConfig | None = None):
+                 config: ActivityConfig | None = None, placement: str = "limb"):
         self.sensor = sensor
         self.cfg = config or ActivityConfig()
+        self.move_mg = self.cfg.bench_move_mg if placement == "bench" else self.cfg.move_mg
+        self.holds = placement != "bench"
         self.window_s = window_s
         self.hop_s = hop_s
         # The baseline's floor is the analysis's own measurability threshold (twice
@@ -147,14 +151,14 @@ class ActivityTracker:
             self.baseline.floor_mg = 2 * m.floor_mg
             self._floor_given = True
         vol = m.band_rms_mg.get("voluntary", 0.0)
-        moving = bool(m.moving and vol >= self.cfg.move_mg)
+        moving = bool(m.moving and vol >= self.move_mg)
         ratio = self.baseline.ratio(m.rms_mg) if m.measurable else (1.0 if self.baseline.value_mg else None)
         events: list[tuple[str, object]] = []
 
         self._move_run = self._move_run + [t] if moving else []
         if moving:
             self._last_move_t = t
-        if ratio is not None and not moving:
+        if ratio is not None and not moving and not w.disturbed:
             self._ratios.append(ratio)
         smooth = float(np.median(self._ratios)) if self._ratios else None
         if smooth is not None:
@@ -163,7 +167,7 @@ class ActivityTracker:
             self._trough = smooth if self._trough is None else min(self._trough, smooth)
         climbing = self.state != RECOVERY or (self._trough is not None and smooth is not None
                                               and smooth >= self._trough * self.cfg.hold_rise)
-        high = (not moving and smooth is not None and smooth >= self.cfg.hold_ratio and climbing)
+        high = (self.holds and not moving and smooth is not None and smooth >= self.cfg.hold_ratio and climbing)
         self._high_run = self._high_run + [t] if high else []
 
         if self.state in (IDLE, RECOVERY):
@@ -188,7 +192,7 @@ class ActivityTracker:
                 # goes on fatigues on); the window ending there is centred half a window earlier.
                 self._finish(self._peak[1] - self.window_s / 2, events)
 
-        if self.state in (REPS, HOLD) and ratio is not None:
+        if self.state in (REPS, HOLD) and ratio is not None and not w.disturbed:
             self._set_samples.append((t, math.log2(ratio), m.peak_hz if m.measurable else None))
 
         if self.state == RECOVERY and self._recovering is not None:

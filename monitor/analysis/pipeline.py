@@ -34,7 +34,7 @@ class SensorAnalysis:
     """See the module docstring. ``noise_floor_mg`` is the datasheet noise: per-axis RMS over 2 to 20 Hz."""
 
     def __init__(self, sensor: str, fs: float, *, noise_floor_mg: float = 1.7,
-                 config: AnalysisConfig | None = None):
+                 config: AnalysisConfig | None = None, placement: str = "limb"):
         cfg = config or AnalysisConfig()
         self.sensor = sensor
         self.config = cfg
@@ -42,8 +42,10 @@ class SensorAnalysis:
         decimate = max(1, int(fs // cfg.analysis_hz)) if cfg.analysis_hz else 1
         self.stream = TremorAnalyzer(fs, window_s=cfg.window_s, hop_s=cfg.hop_s, sensor=sensor,
                                      decimate=decimate, analysis_options=options)
-        self.reps = RepCounter()
-        self.activity = ActivityTracker(sensor, window_s=cfg.window_s, hop_s=cfg.hop_s, config=cfg.activity)
+        # A bench clip feels about a tenth of a rep's swing.
+        self.reps = RepCounter(threshold_mg=4.0 if placement == "bench" else 40.0)
+        self.activity = ActivityTracker(sensor, window_s=cfg.window_s, hop_s=cfg.hop_s, config=cfg.activity,
+                                        placement=placement)
         self.last: SensorStatus | None = None
 
     def feed(self, t: np.ndarray, accel: np.ndarray, lost: int = 0) -> list[SensorStatus]:

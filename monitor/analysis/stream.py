@@ -39,9 +39,16 @@ class WindowResult:
     bridged: int = 0
 
     @property
+    def disturbed(self) -> bool:
+        """A knock or a dropped weight rang through the window: more power above 25 Hz than in
+        the tremor band, where a body has none. Its tremor figure is the impact's, not the athlete's."""
+        bands = self.metrics.band_rms_mg
+        return bands.get("impact", 0.0) > max(bands.get("tremor", 0.0), 2 * self.metrics.floor_mg)
+
+    @property
     def reliable(self) -> bool:
-        """Tremor figures can be trusted: not moving, and hardly anything bridged."""
-        return not self.metrics.moving and self.bridged <= 0.02 * self.metrics.n
+        """Tremor figures can be trusted: not moving, not disturbed, hardly anything bridged."""
+        return not self.metrics.moving and not self.disturbed and self.bridged <= 0.02 * self.metrics.n
 
 
 class TremorAnalyzer:

@@ -105,6 +105,8 @@ class Bands:
     fatigue: tuple[float, float] = (4.0, 7.0)
     physiological: tuple[float, float] = (7.0, 13.0)
     tremor: tuple[float, float] = (3.0, 18.0)
+    #: above anything a body does: a dropped weight or a knock rings here (not tremor)
+    impact: tuple[float, float] = (25.0, 90.0)
 
     def __post_init__(self) -> None:
         for name in self.names():
