@@ -66,7 +66,6 @@ class Repeating:
 
 def _motion(config: Config, index: int, loop: bool):
     imu = config.imus[index]
-    seed = config.station.seed * 100 + index
     if imu.scenario == COMPANION:
         worked = [i for i, c in enumerate(config.imus) if c.exercised and c.scenario != COMPANION]
         if not worked:
