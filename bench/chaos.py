@@ -36,11 +36,12 @@ Faults, at random from ``--seed``:
   so stations here use ``keepalive = 5``). The broker itself stays up, and so does the
   witness's direct connection;
 * SIGKILL of the station subprocess, and its restart on the same state directory;
-* a full disk under one station's outbox (bench-1): when the first network fault begins,
-  its SQLite file is capped at the pages it has (``PRAGMA max_page_count``, what
-  ``Outbox(page_limit=...)`` sets when it opens the file; the runner opens it, so the cap is
-  applied to that connection). From then on a backlog fills the "disk": the outbox must
-  log a clear error, drop the oldest metrics, and keep every alert;
+* a full disk under one station's outbox (bench-1, which also gets chip faults twice as
+  often): when the first network fault begins, its SQLite file is capped at the pages it
+  has (``PRAGMA max_page_count``, what ``Outbox(page_limit=...)`` sets when it opens the
+  file; the runner opens it, so the cap is applied to that connection). From then on a
+  backlog fills the "disk": the outbox must log a clear error, drop the oldest metrics,
+  and keep every alert (the station holds what the outbox refuses until there is room);
 * a power cut while the scale's calibration is written: a writer subprocess is SIGKILLed in
   the middle of writing the temporary file, between fsync and rename, just after the
   rename, and at random moments; the file must then hold the old or the new calibration,
@@ -57,6 +58,7 @@ from __future__ import annotations
 
 import argparse
 import errno
+import itertools
 import json
 import logging
 import math
@@ -642,9 +644,11 @@ class StationThread(threading.Thread):
     and state directory, as systemd's ``Restart=`` would.
     """
 
-    def __init__(self, config: Config, ledger: Ledger, options: Options, rng: random.Random):
+    def __init__(self, config: Config, ledger: Ledger, options: Options, rng: random.Random,
+                 chip_gap_s: float | None = None):
         super().__init__(name=f"chaos-{config.station.id}", daemon=True)
         self.config, self.ledger, self.options = config, ledger, options
+        self.chip_gap_s = chip_gap_s or options.chip_gap_s
         self.id = config.station.id
         self.clock = SimClock()
         self.pacer = Pacer(options.speed)
@@ -676,7 +680,7 @@ class StationThread(threading.Thread):
         self.runner = StationRunner(self.config, simulate=True, clock=self.clock)
         self.runner.start()
         self.chaos = ChipChaos(self.id, self.config, self.runner.bus, self.clock, self.rng,
-                               self.options.chip_gap_s, self.options.quick)
+                               self.chip_gap_s, self.options.quick)
         self._first_t = self.clock.now()
         self.started.set()
         end = self._first_t + self.options.minutes * 60.0
@@ -783,7 +787,7 @@ def child_main(config_path: str, journal_path: str, speed: float, seed: int, gap
     Every alert event is appended to the journal (one JSON line, flushed) right after the
     cycle that made it, so the parent knows what was raised even if it SIGKILLs us.
     """
-    logging.basicConfig(level=logging.ERROR, format=f"%(asctime)s child %(name)s: %(message)s")
+    logging.basicConfig(level=logging.ERROR, format="%(asctime)s child %(name)s: %(message)s")
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     config = load(config_path)
@@ -1065,32 +1069,45 @@ class NetFault:
 
 
 def plan_network(rng: random.Random, wall_s: float, options: Options) -> list[NetFault]:
-    """Broker restarts, link cuts and station SIGKILLs spread over the run, none in its last 15 %."""
-    kinds = ["broker restart", "link refused"] + ([] if options.quick else ["broker restart", "link blackhole"])
+    """Broker restarts, link cuts and station SIGKILLs over the run, none in its last 15 %.
+
+    The full run draws them at random. A quick run has exactly two broker restarts and
+    two refused links, alternating and evenly spread, and three SIGKILLs, so a short test
+    still sees a couple of each.
+    """
+    quiet_from = wall_s * 0.85
+    if options.quick:
+        faults = [NetFault(kind, 0.0, rng.uniform(0.3, 1.0) if kind == "broker restart" else rng.uniform(3.5, 4.5))
+                  for kind in ("broker restart", "link refused", "broker restart", "link refused")]
+        gap = max(1.5, (quiet_from - 3.0 - sum(f.duration for f in faults)) / len(faults))
+        t = 3.0
+        for f in faults:
+            f.at = t
+            t += f.duration + gap
+        kills = [NetFault("SIGKILL", 4.0 + i * (quiet_from - 4.0) / 3, 0.0) for i in range(3)]
+        return sorted(faults + (kills if options.kill else []), key=lambda f: f.at)
+    kinds = ["broker restart", "link refused", "broker restart", "link blackhole"]
     plan: list[NetFault] = []
     t = rng.uniform(3.0, 6.0)
-    quiet_from = wall_s * 0.85
-    i = 0
-    while t < quiet_from:
+    for i in itertools.count():
+        if t >= quiet_from:
+            break
         kind = kinds[i % len(kinds)]
-        i += 1
         if kind == "broker restart":
-            # Short outages keep paho's reconnect backoff (0.5 s doubling) under the 2 s target;
-            # the full run also has longer ones, to show what backoff costs.
-            long = not options.quick and rng.random() < 0.3
-            duration = rng.uniform(2.0, 6.0) if long else rng.uniform(0.3, 1.0)
+            # Short outages keep paho's reconnect backoff (0.5 s, doubling) under the 2 s target;
+            # longer ones show what the backoff costs.
+            duration = rng.uniform(2.0, 6.0) if rng.random() < 0.3 else rng.uniform(0.3, 1.0)
         elif kind == "link refused":
-            # Long enough for a backlog that overflows the full disk (see squeeze_disk).
-            duration = rng.uniform(4.0, 6.0) if options.quick else rng.uniform(4.0, 12.0)
+            duration = rng.uniform(4.0, 12.0)   # a backlog that overflows the full disk
         else:
             duration = rng.uniform(8.0, 15.0)
         plan.append(NetFault(kind, t, duration))
-        t += duration + (rng.uniform(2.5, 4.0) if options.quick else rng.uniform(8.0, 20.0))
+        t += duration + rng.uniform(8.0, 20.0)
     if options.kill:
         t = rng.uniform(4.0, 7.0)
         while t < quiet_from:
             plan.append(NetFault("SIGKILL", t, 0.0))
-            t += rng.uniform(5.0, 8.0) if options.quick else rng.uniform(8.0, 25.0)
+            t += rng.uniform(8.0, 25.0)
     return sorted(plan, key=lambda f: f.at)
 
 
@@ -1149,7 +1166,6 @@ class Report:
     net_faults: list[NetFault] = field(default_factory=list)
     backlog_s: dict[str, list[float]] = field(default_factory=dict)
     restarts: dict[str, int] = field(default_factory=dict)
-    restart_online_s: list[float | None] = field(default_factory=list)
     crashes: dict[str, list[str]] = field(default_factory=dict)
     disk: dict[str, Any] = field(default_factory=dict)
     stale_active: dict[str, tuple[list[str], list[str]]] = field(default_factory=dict)
@@ -1237,7 +1253,10 @@ def _run(options: Options, workdir: Path, report: Report, tally: LogTally) -> No
             raise RuntimeError("the witness could not subscribe")
         for i, sid in enumerate(ids):
             cfg = station_config(i, workdir / sid, options, link.port, secrets)
-            stations.append(StationThread(cfg, ledger, options, random.Random(rng.random())))
+            # The first station's disk fills up (see squeeze_disk): twice the chip faults make
+            # sure its backlog outgrows the disk while the broker is away.
+            gap = options.chip_gap_s / 2 if i == 0 else options.chip_gap_s
+            stations.append(StationThread(cfg, ledger, options, random.Random(rng.random()), gap))
         for s in stations:
             s.start()
         for s in stations:
@@ -1339,7 +1358,6 @@ def _collect(stations: list[StationThread], killed: KilledStation | None, witnes
                 # A restart while the broker is unreachable waits for it: not the restart's cost.
                 end = online if online is not None else math.inf
                 fault.overlapped = any(down < end and up > fault.up_at for down, up in outages)
-                report.restart_online_s.append(fault.reconnect_s[KILLED_ID])
     deadline = time.monotonic() + 20   # the last events of the stop are still on their way
     while ledger.missing() and time.monotonic() < deadline:
         time.sleep(0.1)
@@ -1499,7 +1517,8 @@ def format_report(report: Report, command: str = "") -> str:
             "network fault began)")
         add(f"  stored by kind {d.get('stored')}; dropped by kind {d.get('dropped') or {}}")
         dropped_alerts = (d.get("dropped") or {}).get("alert", 0)
-        add(f"  alerts dropped by the outbox: {dropped_alerts}; ERROR lines from the outbox: {d.get('outbox_errors', 0)}")
+        add(f"  alerts dropped by the outbox: {dropped_alerts}; "
+            f"ERROR lines from the outbox: {d.get('outbox_errors', 0)}")
         for marker, label in (("full_error", "first error"), ("alert_refused", "alert refused"),
                               ("kept_in_memory", "station"), ("room_again", "then")):
             if d.get(marker):
