@@ -385,9 +385,12 @@ class AlertManager:
                 self.raised_total += 1
                 events.append(alert)
             elif LEVELS.index(cond.level) > LEVELS.index(track.alert.level):
-                # Worse than when raised: a new event at the new level, same alert id.
-                track.alert = replace(track.alert, level=cond.level, message=cond.message, advice=cond.advice,
-                                      evidence=dict(cond.evidence), ts=wall)
+                # Worse than when raised: the old alert clears and a new one, with its own id,
+                # is raised at the new level (subscribers drop repeats by id and state).
+                events.append(replace(track.alert, state="cleared", ts=wall))
+                track.alert = Alert(self._new_id(wall), self.station, cond.code, cond.level, "raised", cond.message,
+                                    cond.advice, dict(cond.evidence), cond.sensor, cond.red_flag, wall, wall)
+                self.raised_total += 1
                 events.append(track.alert)
         for key in list(self._tracks):
             if key in now_keys:

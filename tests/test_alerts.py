@@ -174,11 +174,13 @@ def test_acknowledged_alerts_stay_quiet_while_the_condition_holds():
     assert m.acknowledge("no-such-id", 0, 0) is None
 
 
-def test_escalation_keeps_the_id():
+def test_escalation_clears_the_old_alert_and_raises_a_new_one():
     m = AlertManager("s", AlertConfig(min_s=0.0))
     [a] = m.update([cond(level="caution")], 0.0, 0.0)
-    [b] = m.update([cond(level="warning")], 1.0, 1.0)
-    assert (b.id, b.level, b.state) == (a.id, "warning", "raised")
+    cleared, b = m.update([cond(level="warning")], 1.0, 1.0)
+    assert (cleared.id, cleared.state) == (a.id, "cleared")
+    assert (b.level, b.state) == ("warning", "raised") and b.id != a.id
+    assert [x.id for x in m.active()] == [b.id]
 
 
 def test_latched_alerts_outlive_their_condition():

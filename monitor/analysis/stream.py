@@ -84,6 +84,7 @@ class TremorAnalyzer:
         self._window_meta: list[tuple[float, int]] = []  # (end time, bridged samples)
         self.restarts = 0
         self.bridged_total = 0
+        self.rejected = 0      # windows left out because nothing could be made of them
         self.reset()
 
     def reset(self) -> None:
@@ -187,7 +188,18 @@ class TremorAnalyzer:
         # catch-up after a stall gets many at once, and batching is several times faster.
         if not self._windows:
             return []
-        metrics = analyze_many(np.stack(self._windows), self.fs, **self.options)
-        out = [WindowResult(t, self.sensor, m, bridged) for (t, bridged), m in zip(self._window_meta, metrics)]
+        try:
+            metrics = analyze_many(np.stack(self._windows), self.fs, **self.options)
+            pairs = list(zip(self._window_meta, metrics))
+        except ValueError:
+            # A window no sensor could produce (values beyond any range) must not stop
+            # the stream: analyse one by one and leave out those that cannot be.
+            pairs = []
+            for meta, window in zip(self._window_meta, self._windows):
+                try:
+                    pairs.append((meta, analyze_many(window[None], self.fs, **self.options)[0]))
+                except ValueError:
+                    self.rejected += 1
+        out = [WindowResult(t, self.sensor, m, bridged) for (t, bridged), m in pairs]
         self._windows, self._window_meta = [], []
         return out

@@ -159,7 +159,8 @@ class Outbox:
         self._resent: Counter[str] = Counter()
         self._dropped: Counter[str] = Counter()
         self._coalesced: Counter[str] = Counter()
-        self._last_bound_warning = 0.0
+        self._last_bound_warning = float("-inf")  # monotonic() starts near 0 on a Pi
+        self._last_full_warning = float("-inf")
         if self._rows:
             log.info("outbox %s: %d message(s) from before the restart will be sent again",
                      self.path, self._rows)
@@ -228,8 +229,11 @@ class Outbox:
                 if not _is_full(err):
                     raise OutboxError(f"outbox {self.path}: cannot store a {kind} message: "
                                       f"{err}") from err
-                log.error("outbox %s: the disk is full (%s); dropping the oldest metrics to "
-                          "make room", self.path, err)
+                now = time.monotonic()
+                if now - self._last_full_warning > 60.0:  # once a minute, not once per message
+                    self._last_full_warning = now
+                    log.error("outbox %s: the disk is full (%s); dropping the oldest metrics to "
+                              "make room", self.path, err)
             freed = self._drop_for_space()
             try:
                 return self._add_durably(topic, payload, kind, qos, retain, prio, size, coalesce)

@@ -139,7 +139,7 @@ class MqttPublisher:
                  on_command: CommandHandler | None = None,
                  discovery: StationInfo | None = None, ha_discovery: bool = True,
                  discovery_prefix: str = HA_PREFIX,
-                 reconnect_min_s: float = 0.5, reconnect_max_s: float = 10.0,
+                 reconnect_min_s: float = 0.5, reconnect_max_s: float = 2.0,
                  flush_timeout_s: float = 5.0):
         self.station = validate_station_id(station_id)
         self.topics = Topics(prefix, station_id)
