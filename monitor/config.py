@@ -238,7 +238,10 @@ def _tuning(t: Table, cls: type, skip: Iterable[str] = ()) -> Any:
     hints = typing.get_type_hints(cls)
     values: dict[str, Any] = {}
     for f in dataclasses.fields(cls):
-        if f.name in skip or f.name not in t.data:
+        if f.name in skip:
+            continue
+        t._seen.add(f.name)  # a known key, given or not: done() suggests from these
+        if f.name not in t.data:
             continue
         kind = hints[f.name]
         default = getattr(cls(), f.name)
@@ -267,8 +270,10 @@ def _tuning(t: Table, cls: type, skip: Iterable[str] = ()) -> Any:
 
 
 def _read_analysis(t: Table) -> AnalysisConfig:
-    activity = _tuning(t.table("activity"), ActivityConfig)
-    bands = t.table("bands")
+    activity_table = t.table("activity")
+    activity = _tuning(activity_table, ActivityConfig)
+    activity_table.done()
+    bands = t.table("bands")  # band names are checked by Bands.from_mapping
     options: dict[str, Any] = {}
     if bands.data:
         from .analysis.tremor import Bands
@@ -371,7 +376,7 @@ def parse(data: dict[str, Any], source: Path | None = None) -> Config:
     scale = _read_scale(top.table("scale")) if "scale" in data else None
     analysis_table = top.table("analysis")
     analysis = _read_analysis(analysis_table)
-    _done(analysis_table, nested=("activity", "bands"))
+    analysis_table.done()
     sections = {}
     for name, cls in (("session", SessionConfig), ("alerts", AlertConfig), ("hydration", HydrationConfig)):
         table = top.table(name)
@@ -440,21 +445,6 @@ def _read_gpio(t: Table) -> GpioConfig:
         seen[value] = key
     t.done()
     return cfg
-
-
-def _done(t: Table, nested: Iterable[str] = ()) -> None:
-    for name in nested:
-        if name in t.data:
-            t._seen.add(name)
-            sub = Table(t.data[name], t.key(name))
-            if name != "bands":  # band names are free-form; Bands checks them
-                hints = {f.name for f in dataclasses.fields(ActivityConfig)}
-                for key in sub.data:
-                    if key not in hints:
-                        near = difflib.get_close_matches(key, hints, n=1)
-                        hint = f" (did you mean {near[0]!r}?)" if near else ""
-                        raise ConfigError(sub.key(key), f"is not a known key{hint}")
-    t.done()
 
 
 def load(path: str | Path) -> Config:
