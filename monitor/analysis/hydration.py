@@ -283,7 +283,43 @@ class _Session:
         return max(0.0, (self.end if self.end is not None else t) - self.start)
 
 
-class BottleTracker:
+class _Tracker:
+    """What both trackers share: the session, and events handed out by status once each."""
+
+    def __init__(self, session_start: float | None):
+        self._session = _Session(session_start)
+        self._events: list[HydrationEvent] = []
+        self._reported = 0
+
+    def feed(self, t: float, mass_g: float | None) -> list[HydrationEvent]:
+        raise NotImplementedError
+
+    def feed_many(self, readings: Iterable[tuple[float, float | None]]) -> list[HydrationEvent]:
+        """Feed ``(t, mass_g)`` pairs; returns the events they completed."""
+        new: list[HydrationEvent] = []
+        for t, g in readings:
+            new.extend(self.feed(t, g))
+        return new
+
+    def end_session(self, t: float) -> None:
+        """The session ended at ``t``: rates stay what they were then."""
+        if self._session.start is not None and self._session.end is None:
+            self._session.end = max(float(t), self._session.start)
+
+    def _new_session(self, t: float) -> None:
+        """A session begins at ``t``; events already handed out by status are dropped."""
+        self._session = _Session(float(t))
+        del self._events[:self._reported]
+        self._reported = 0
+
+    def _unreported(self) -> tuple[HydrationEvent, ...]:
+        """The events since the previous status, each handed out once."""
+        new = tuple(self._events[self._reported:])
+        self._reported = len(self._events)
+        return new
+
+
+class BottleTracker(_Tracker):
     """Fluid intake from a bottle on a load-cell dock.
 
     Feed it readings; each call returns the events that reading completed. The
@@ -326,10 +362,8 @@ class BottleTracker:
         self.cfg = config or HydrationConfig()
         self._stable = StableDetector(self.cfg.stable_s, self.cfg.bottle_tolerance_g,
                                       max_gap_s=self.cfg.max_gap_s)
-        self._session = _Session(session_start)
+        super().__init__(session_start)
         self._intake = 0.0
-        self._events: list[HydrationEvent] = []
-        self._reported = 0
         self._ref: float | None = None      # the bottle's settled mass before the disturbance
         self._settled = False               # _ref was taken from the current stable stretch
         self._t: float | None = None
@@ -365,13 +399,6 @@ class BottleTracker:
             self._settle(t, level)
         self._check_rate(t)
         return self._events[before:]
-
-    def feed_many(self, readings: Iterable[tuple[float, float | None]]) -> list[HydrationEvent]:
-        """Feed ``(t, mass_g)`` pairs; returns the events they completed."""
-        new: list[HydrationEvent] = []
-        for t, g in readings:
-            new.extend(self.feed(t, g))
-        return new
 
     def _track_dock(self, t: float, g: float) -> None:
         if g < self.cfg.off_dock_g:
@@ -493,21 +520,13 @@ class BottleTracker:
         """Begin a new session at ``t``: intake starts from zero and the events
         already handed out by :meth:`status` are dropped; the bottle on the dock
         stays known, so its next sip counts."""
-        self._session = _Session(float(t))
+        self._new_session(t)
         self._intake = 0.0
-        del self._events[:self._reported]
-        self._reported = 0
         self._low = False
-
-    def end_session(self, t: float) -> None:
-        """The session ended at ``t``: the rate stays what it was then."""
-        if self._session.start is not None and self._session.end is None:
-            self._session.end = max(float(t), self._session.start)
 
     def status(self, t: float | None = None) -> HydrationStatus:
         """The payload figures now, with the events since the previous status."""
-        new = tuple(self._events[self._reported:])
-        self._reported = len(self._events)
+        new = self._unreported()
         return HydrationStatus(
             mode=BOTTLE, mass_g=_round(self.mass_g, 1), intake_ml=round(self._intake, 1),
             intake_ml_per_h=_round(self.intake_ml_per_h(t), 1),
@@ -535,7 +554,7 @@ class _Record:
         self.post: WeighIn | None = None
 
 
-class BodyScaleTracker:
+class BodyScaleTracker(_Tracker):
     """Weigh-ins on a body scale, and the body-mass loss and sweat rate they give.
 
     Someone stepping on makes a ramp and some sway, then a stable stretch, then a
@@ -569,9 +588,7 @@ class BodyScaleTracker:
         self.cfg = config or HydrationConfig()
         self._stable = StableDetector(self.cfg.stable_s, self.cfg.body_tolerance_g,
                                       max_gap_s=self.cfg.max_gap_s)
-        self._session = _Session(session_start)
-        self._events: list[HydrationEvent] = []
-        self._reported = 0
+        super().__init__(session_start)
         self._records: dict[str | None, _Record] = {}
         self.athlete: str | None = None      # whose figures the status shows
         self._pending: tuple[str, str | None] | None = None
@@ -615,13 +632,6 @@ class BodyScaleTracker:
                 self._complete(t)
             self._on_since = None
         return self._events[before:]
-
-    def feed_many(self, readings: Iterable[tuple[float, float | None]]) -> list[HydrationEvent]:
-        """Feed ``(t, mass_g)`` pairs; returns the events they completed."""
-        new: list[HydrationEvent] = []
-        for t, g in readings:
-            new.extend(self.feed(t, g))
-        return new
 
     def _extend_run(self, t: float, g: float) -> None:
         if self._run_start is None:
@@ -775,18 +785,12 @@ class BodyScaleTracker:
         events already handed out by :meth:`status`.
         """
         t = float(t)
-        self._session = _Session(t)
+        self._new_session(t)
         for athlete, record in list(self._records.items()):
             if record.pre is None or t - record.pre.t > self.cfg.pre_valid_s:
                 del self._records[athlete]
             else:
                 record.post = None
-        del self._events[:self._reported]
-        self._reported = 0
-
-    def end_session(self, t: float) -> None:
-        if self._session.start is not None and self._session.end is None:
-            self._session.end = max(float(t), self._session.start)
 
     def hours(self, t: float | None = None) -> float | None:
         """Hours between pre and post weigh-ins, else the session so far; None if unknown."""
@@ -805,8 +809,7 @@ class BodyScaleTracker:
         what they passed; ``hours`` overrides the time between the weigh-ins.
         Values that are not finite and >= 0 (> 0 for hours) count as not given.
         """
-        new = tuple(self._events[self._reported:])
-        self._reported = len(self._events)
+        new = self._unreported()
         pre, post = self.pre, self.post
         if not _amount(hours) or not hours > 0:
             hours = self.hours(t)
