@@ -286,7 +286,12 @@ class _Session:
 class _Tracker:
     """What both trackers share: the session, and events handed out by status once each."""
 
-    def __init__(self, session_start: float | None):
+    mode: str
+
+    def __init__(self, config: HydrationConfig | None, session_start: float | None):
+        self.cfg = config or HydrationConfig()
+        self._stable = StableDetector(self.cfg.stable_s, self.cfg.tolerance_g(self.mode),
+                                      max_gap_s=self.cfg.max_gap_s)
         self._session = _Session(session_start)
         self._events: list[HydrationEvent] = []
         self._reported = 0
@@ -359,10 +364,7 @@ class BottleTracker(_Tracker):
     mode = BOTTLE
 
     def __init__(self, config: HydrationConfig | None = None, *, session_start: float | None = None):
-        self.cfg = config or HydrationConfig()
-        self._stable = StableDetector(self.cfg.stable_s, self.cfg.bottle_tolerance_g,
-                                      max_gap_s=self.cfg.max_gap_s)
-        super().__init__(session_start)
+        super().__init__(config, session_start)
         self._intake = 0.0
         self._ref: float | None = None      # the bottle's settled mass before the disturbance
         self._settled = False               # _ref was taken from the current stable stretch
@@ -585,10 +587,7 @@ class BodyScaleTracker(_Tracker):
     mode = BODY
 
     def __init__(self, config: HydrationConfig | None = None, *, session_start: float | None = None):
-        self.cfg = config or HydrationConfig()
-        self._stable = StableDetector(self.cfg.stable_s, self.cfg.body_tolerance_g,
-                                      max_gap_s=self.cfg.max_gap_s)
-        super().__init__(session_start)
+        super().__init__(config, session_start)
         self._records: dict[str | None, _Record] = {}
         self.athlete: str | None = None      # whose figures the status shows
         self._pending: tuple[str, str | None] | None = None
