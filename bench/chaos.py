@@ -209,20 +209,10 @@ class Ledger:
 
 def make_secrets(folder: Path, users: Iterable[str]) -> Path:
     """A Mosquitto password file for ``users``, and ``<user>.pw`` for each, as the integration tests make them."""
-    from test_mqtt_integration import find_mosquitto_passwd, password
+    from mosquitto import write_password_files
+    from test_mqtt_integration import password
 
-    tool = find_mosquitto_passwd()
-    if tool is None:
-        raise FileNotFoundError("mosquitto_passwd is not installed (Debian: apt install mosquitto)")
-    folder.mkdir(parents=True, exist_ok=True)
-    passwd = folder / "passwd"
-    for n, user in enumerate(users):
-        args = [tool, "-b"] + (["-c"] if n == 0 else []) + [str(passwd), user, password(user)]
-        subprocess.run(args, check=True, capture_output=True)
-        pw = folder / f"{user}.pw"
-        pw.write_text(password(user) + "\n")
-        pw.chmod(0o600)
-    return folder
+    return write_password_files(folder, users, password)
 
 
 def start_broker(workdir: Path, users: Iterable[str]):

@@ -64,6 +64,32 @@ def find_mosquitto() -> str | None:
     return next((p for p in SBIN_FALLBACKS if os.access(p, os.X_OK)), None)
 
 
+def find_mosquitto_passwd() -> str | None:
+    """Path of mosquitto_passwd (Debian's mosquitto package), or None."""
+    return shutil.which("mosquitto_passwd") or next(
+        (p for p in ("/usr/bin/mosquitto_passwd", "/usr/sbin/mosquitto_passwd")
+         if os.access(p, os.X_OK)), None)
+
+
+def write_password_files(folder: Path, users, password: Callable[[str], str]) -> Path:
+    """A Mosquitto password file ``passwd`` for ``users``, and ``<user>.pw`` holding each password.
+
+    Raises FileNotFoundError when mosquitto_passwd is not installed.
+    """
+    tool = find_mosquitto_passwd()
+    if tool is None:
+        raise FileNotFoundError("mosquitto_passwd is not installed (Debian: apt install mosquitto)")
+    folder.mkdir(parents=True, exist_ok=True)
+    passwd = folder / "passwd"
+    for n, user in enumerate(users):
+        args = [tool, "-b"] + (["-c"] if n == 0 else []) + [str(passwd), user, password(user)]
+        subprocess.run(args, check=True, capture_output=True)
+        pw = folder / f"{user}.pw"
+        pw.write_text(password(user) + "\n")
+        pw.chmod(0o600)
+    return folder
+
+
 def free_port(host: str = "127.0.0.1") -> int:
     """A TCP port nobody listens on right now (the OS picks it)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:

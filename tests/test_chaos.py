@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 
 from mosquitto import find_mosquitto
-from test_mqtt_integration import find_mosquitto_passwd
+from mosquitto import find_mosquitto_passwd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
 import chaos  # noqa: E402  (bench/chaos.py)

@@ -27,7 +27,6 @@ import json
 import logging
 import math
 import queue
-import subprocess
 import threading
 import time
 import tomllib
@@ -55,7 +54,8 @@ from monitor.mqtt.publisher import MAX_ERROR_TEXT
 from monitor.sim import Lsm6dsSim, Mpu6050Sim, Nau7802Sim, SimBus
 
 from mosquitto import MosquittoBroker, find_mosquitto
-from test_mqtt_integration import ACL, find_mosquitto_passwd, password
+from mosquitto import find_mosquitto_passwd, write_password_files
+from test_mqtt_integration import ACL, password
 
 G = 9.80665
 ROOT = Path(__file__).resolve().parents[1]
@@ -256,14 +256,7 @@ class CommandRig:
 
     @staticmethod
     def _secrets(folder: Path) -> Path:
-        folder.mkdir(parents=True)
-        tool = find_mosquitto_passwd()
-        for n, user in enumerate((CommandRig.STATION, "operator")):
-            args = [tool, "-b"] + (["-c"] if n == 0 else []) + [str(folder / "passwd"), user, password(user)]
-            subprocess.run(args, check=True, capture_output=True)
-            (folder / f"{user}.pw").write_text(password(user) + "\n")
-            (folder / f"{user}.pw").chmod(0o600)
-        return folder
+        return write_password_files(folder, (CommandRig.STATION, "operator"), password)
 
     def _step(self) -> None:
         while not self._stop.is_set():

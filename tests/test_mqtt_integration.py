@@ -57,28 +57,13 @@ def password(user: str) -> str:
     return f"pw-{user}-secret"
 
 
-def find_mosquitto_passwd() -> str | None:
-    return shutil.which("mosquitto_passwd") or next(
-        (p for p in ("/usr/bin/mosquitto_passwd", "/usr/sbin/mosquitto_passwd")
-         if os.access(p, os.X_OK)), None)
-
-
 @pytest.fixture
 def secrets(tmp_path: Path) -> Path:
     """A mosquitto password file for USERS, and one password file per user for clients."""
-    tool = find_mosquitto_passwd()
-    if tool is None:
-        pytest.skip("mosquitto_passwd is not installed (Debian: apt install mosquitto)")
-    folder = tmp_path / "secrets"
-    folder.mkdir()
-    passwd = folder / "passwd"
-    for n, user in enumerate(USERS):
-        args = [tool, "-b"] + (["-c"] if n == 0 else []) + [str(passwd), user, password(user)]
-        subprocess.run(args, check=True, capture_output=True)
-        pw = folder / f"{user}.pw"
-        pw.write_text(password(user) + "\n")
-        pw.chmod(0o600)
-    return folder
+    try:
+        return broker_helpers.write_password_files(tmp_path / "secrets", USERS, password)
+    except FileNotFoundError as err:
+        pytest.skip(str(err))
 
 
 BrokerMaker = Callable[..., MosquittoBroker]

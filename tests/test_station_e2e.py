@@ -6,15 +6,12 @@ The runner is the one `gym-monitor run` uses; only the I2C chips are simulated.
 from __future__ import annotations
 
 import json
-import os
 import signal
 import socket
 import sqlite3
 import subprocess
 import sys
-import threading
 import time
-from dataclasses import replace
 from pathlib import Path
 
 import paho.mqtt.client as mqtt
