@@ -137,6 +137,13 @@ class ScaleConfig:
 
 
 @dataclass(frozen=True)
+class NfcConfig:
+    chip: str = "pn532"
+    address: int = 0x24
+    poll_interval_s: float = 0.2
+
+
+@dataclass(frozen=True)
 class StationConfig:
     id: str = "station-1"
     name: str = ""
@@ -226,6 +233,7 @@ class Config:
     hydration: HydrationConfig = field(default_factory=HydrationConfig)
     mqtt: MqttConfig = field(default_factory=MqttConfig)
     gpio: GpioConfig = field(default_factory=GpioConfig)
+    nfc: NfcConfig | None = None
     source: Path | None = None
 
 
@@ -349,6 +357,16 @@ def _read_scale(t: Table) -> ScaleConfig:
     return cfg
 
 
+def _read_nfc(t: Table) -> NfcConfig:
+    cfg = NfcConfig(
+        chip=t.get("chip", str, "pn532", choices=("pn532",)),
+        address=t.get("address", int, 0x24, check=lambda v: None if v == 0x24 else "the PN532 answers only at 0x24 on I2C"),
+        poll_interval_s=t.get("poll_interval_s", float, 0.2, min=0.05, max=5.0),
+    )
+    t.done()
+    return cfg
+
+
 def parse(data: dict[str, Any], source: Path | None = None) -> Config:
     """Check a parsed TOML document and build the Config, or raise ConfigError."""
     top = Table(data)
@@ -374,6 +392,7 @@ def parse(data: dict[str, Any], source: Path | None = None) -> Config:
         if addresses.index(addr) != i:
             raise ConfigError(f"imu[{i}].address", f"0x{addr:02X} is taken by imu[{addresses.index(addr)}]; strap AD0/SA0 differently")
     scale = _read_scale(top.table("scale")) if "scale" in data else None
+    nfc = _read_nfc(top.table("nfc")) if "nfc" in data else None
     analysis_table = top.table("analysis")
     analysis = _read_analysis(analysis_table)
     analysis_table.done()
@@ -386,7 +405,7 @@ def parse(data: dict[str, Any], source: Path | None = None) -> Config:
     gpio = _read_gpio(top.table("gpio"))
     top.done()
     return Config(station=station, i2c=i2c, imus=imus, scale=scale, analysis=analysis, mqtt=mqtt, gpio=gpio,
-                  source=source, **sections)
+                  nfc=nfc, source=source, **sections)
 
 
 def _read_mqtt(t: Table) -> MqttConfig:
