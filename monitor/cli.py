@@ -36,6 +36,8 @@ def cmd_probe(args: argparse.Namespace) -> int:
     expected = [Expected(f'imu "{i.name}"', i.chip, i.address) for i in config.imus]
     if config.scale:
         expected.append(Expected("scale", config.scale.chip, config.scale.address))
+    if config.nfc:
+        expected.append(Expected("nfc", config.nfc.chip, config.nfc.address))
     if args.simulate or config.station.simulate:
         from .clock import SimClock
         from .sim.rig import simulated_bus
@@ -126,6 +128,12 @@ def cmd_display(args: argparse.Namespace) -> int:
     return run_from_args(args)
 
 
+def cmd_history(args: argparse.Namespace) -> int:
+    from .history.cli import run_from_args
+
+    return run_from_args(args)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="gym-monitor", description="Gym tremor monitor station")
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
@@ -173,6 +181,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("display", help="serve the gym wall display (MQTT in, web page out)", description=DESCRIPTION)
     add_display_arguments(p)
     p.set_defaults(func=cmd_display)
+
+    from .history.cli import DESCRIPTION as HISTORY, add_arguments as add_history_arguments
+
+    p = sub.add_parser("history", help="the history store and the coach's pages", description=HISTORY)
+    add_history_arguments(p)
+    p.set_defaults(func=cmd_history)
 
     p = sub.add_parser("check-config", help="check a config file and say what is wrong")
     p.add_argument("config", help="path to monitor.toml")

@@ -1,0 +1,623 @@
+"""The history store: writes what the stations report, answers the coach's questions.
+
+One class over SQLAlchemy Core, the same code on SQLite (the default: a file in
+the state directory) and PostgreSQL (a chain's central store)::
+
+    store = HistoryStore("sqlite:////var/lib/gym-history/history.sqlite3", gym="leeds")
+    store.migrate()                       # Alembic, to the newest revision
+    changes = store.write([Item("leeds", record)])   # one transaction, idempotent
+    store.athlete_page("leeds", "a3k7...", weeks=12)
+    store.forget("leeds", "a3k7...")
+
+Every write is keyed by what the message says it is (a session record's id,
+an alert's id and state, a station and a time), so a message delivered twice
+(QoS 1 is at least once) is stored once. :meth:`write` takes a whole batch in
+one transaction: the ingest acknowledges the batch to the broker only after
+it returns, so a crash between the two means redelivery, never loss.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import statistics
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+
+from . import schema as s
+from .incoming import AlertEvent, HydrationSample, Presence, SessionRecord
+
+log = logging.getLogger(__name__)
+
+MIGRATIONS = Path(__file__).with_name("migrations")
+DAY = 86400.0
+MONTH = 30.436875 * DAY  # a mean Gregorian month
+
+
+@dataclass(frozen=True)
+class TraceMinute:
+    """One minute of one sensor's tremor, down-sampled from the live 2 Hz feed."""
+
+    station: str
+    sensor: str
+    minute_ts: float
+    count: int
+    ratio_p50: float | None
+    ratio_max: float | None
+    rms_mg_p50: float | None
+
+
+Message = SessionRecord | AlertEvent | Presence | HydrationSample | TraceMinute
+
+
+@dataclass(frozen=True)
+class Item:
+    """One thing to store, from gym ``gym``."""
+
+    gym: str
+    message: Message
+
+
+@dataclass(frozen=True)
+class Profile:
+    """An athlete's profile as the history service publishes it (contract: ``profile``)."""
+
+    gym: str
+    athlete: str
+    baselines_mg: dict[str, float]
+    body_mass_g: float | None
+    thresholds: dict[str, float] | None
+    updated_ts: float
+
+    def payload(self, ts: float | None = None) -> dict[str, Any]:
+        return {"v": 1, "ts": time.time() if ts is None else ts, "athlete": self.athlete,
+                "baselines_mg": dict(self.baselines_mg), "body_mass_g": self.body_mass_g,
+                "thresholds": self.thresholds, "updated_ts": self.updated_ts}
+
+
+@dataclass
+class WriteResult:
+    """What a batch changed that others must hear about."""
+
+    profiles: list[Profile] = field(default_factory=list)
+    stored: int = 0        # rows that were new (not duplicates)
+    duplicates: int = 0
+
+
+def sqlite_url(path: str | Path) -> str:
+    return f"sqlite:///{Path(path).resolve()}"
+
+
+def _sqlite_pragmas(dbapi_connection: Any, connection_record: Any) -> None:
+    cur = dbapi_connection.cursor()
+    # WAL: the pages read while the ingest writes. synchronous=FULL: a batch the
+    # broker was told is stored survives a power cut, not just a crash.
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA synchronous=FULL")
+    cur.execute("PRAGMA busy_timeout=10000")
+    cur.close()
+
+
+class HistoryStore:
+    """The database behind the history service. Thread-safe: each call takes its own connection."""
+
+    def __init__(self, url: str, *, gym: str = "local", echo: bool = False):
+        self.url = url
+        self.gym = gym
+        kwargs: dict[str, Any] = {"echo": echo, "future": True}
+        if url.startswith("postgresql"):
+            kwargs.update(pool_pre_ping=True, pool_size=5, max_overflow=5)
+        self.engine = sa.create_engine(url, **kwargs)
+        self.dialect = self.engine.dialect.name
+        if self.dialect == "sqlite":
+            sa.event.listen(self.engine, "connect", _sqlite_pragmas)
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def migrate(self) -> str:
+        """Bring the schema to the newest revision; return it."""
+        from alembic import command
+        from alembic.config import Config
+        from alembic.runtime.migration import MigrationContext
+
+        cfg = Config()
+        cfg.set_main_option("script_location", str(MIGRATIONS))
+        with self.engine.begin() as conn:
+            if self.dialect == "postgresql":
+                # Two services starting at once must not both create the tables.
+                conn.execute(sa.text("SELECT pg_advisory_xact_lock(72517301)"))
+            cfg.attributes["connection"] = conn
+            command.upgrade(cfg, "head")
+            return MigrationContext.configure(conn).get_current_revision() or ""
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    def size_bytes(self) -> int:
+        """The database's size on disk (PostgreSQL: this database; SQLite: the file and its WAL)."""
+        with self.engine.connect() as conn:
+            if self.dialect == "postgresql":
+                return int(conn.execute(sa.text("SELECT pg_database_size(current_database())"))
+                           .scalar_one())
+            conn.execute(sa.text("PRAGMA wal_checkpoint(TRUNCATE)"))
+            pages = conn.execute(sa.text("PRAGMA page_count")).scalar_one()
+            size = conn.execute(sa.text("PRAGMA page_size")).scalar_one()
+            return int(pages) * int(size)
+
+    # ------------------------------------------------------------------ writing
+
+    def _insert(self, table: sa.Table):
+        return (postgresql.insert if self.dialect == "postgresql" else sqlite.insert)(table)
+
+    def write(self, items: Sequence[Item]) -> WriteResult:
+        """Store a batch in one transaction; duplicates are skipped, never doubled."""
+        result = WriteResult()
+        with self.engine.begin() as conn:
+            for item in items:
+                msg = item.message
+                if isinstance(msg, SessionRecord):
+                    self._record(conn, item.gym, msg, result)
+                elif isinstance(msg, AlertEvent):
+                    self._alert_event(conn, item.gym, msg, result)
+                elif isinstance(msg, Presence):
+                    self._presence(conn, item.gym, msg, result)
+                elif isinstance(msg, HydrationSample):
+                    self._hydration(conn, item.gym, msg, result)
+                elif isinstance(msg, TraceMinute):
+                    self._trace_minute(conn, item.gym, msg, result)
+                else:
+                    raise TypeError(f"cannot store {type(msg).__name__}")
+        return result
+
+    @staticmethod
+    def _new(conn: sa.Connection, stmt: Any) -> bool:
+        """Run an insert that skips duplicates; True if it inserted. (RETURNING, because
+        a driver may report -1 rows for ``ON CONFLICT DO NOTHING``.)"""
+        table = stmt.table
+        return conn.execute(stmt.returning(*table.primary_key.columns)).first() is not None
+
+    def _count(self, result: WriteResult, new: bool | int) -> None:
+        if new:
+            result.stored += 1
+        else:
+            result.duplicates += 1
+
+    def _athlete_at(self, conn: sa.Connection, gym: str, station: str, ts: float) -> str | None:
+        """Who was checked in at ``station`` at ``ts`` (None: nobody known, or a guest)."""
+        c = s.checkins.c
+        row = conn.execute(
+            sa.select(c.athlete, c.until_ts).where(c.gym == gym, c.station == station,
+                                                   c.since_ts <= ts)
+            .order_by(c.since_ts.desc()).limit(1)).first()
+        if row is None or (row.until_ts is not None and row.until_ts < ts):
+            return None
+        return row.athlete
+
+    def _record(self, conn: sa.Connection, gym: str, rec: SessionRecord,
+                result: WriteResult) -> None:
+        data = rec.record
+        sets = data.get("sets") or []
+        holds = data.get("holds") or []
+        alerts = data.get("alerts") or []
+        hyd = data.get("hydration") or {}
+        peaks = [x["ratio_peak"] for x in sets if x.get("ratio_peak") is not None]
+        inserted = self._new(conn, self._insert(s.sessions).values(
+            gym=gym, id=rec.id, station=rec.station, athlete=rec.athlete, guest=rec.guest,
+            started_ts=rec.started_ts, ended_ts=rec.ended_ts, end_reason=data.get("end_reason"),
+            set_count=len(sets), hold_count=len(holds), alert_count=len(alerts),
+            ratio_peak=max(peaks) if peaks else None, hydration_mode=hyd.get("mode"),
+            intake_ml=hyd.get("intake_ml"), sweat_rate_l_per_h=hyd.get("sweat_rate_l_per_h"),
+            body_mass_loss_pct=hyd.get("body_mass_loss_pct"), received_ts=time.time(),
+            record=data,
+        ).on_conflict_do_nothing())
+        self._count(result, inserted)
+        if not inserted:
+            return  # the whole record is stored already: its parts too
+        who = {"gym": gym, "session_id": rec.id, "athlete": rec.athlete}
+        if sets:
+            conn.execute(self._insert(s.sets).on_conflict_do_nothing(), [
+                {**who, "idx": x["index"], "kind": x.get("kind") or "reps",
+                 "sensor": x.get("sensor"), "placement": x.get("placement"),
+                 "start_ts": x["start_ts"], "end_ts": x["end_ts"], "reps": x.get("reps"),
+                 "ratio_median": x.get("ratio_median"), "ratio_peak": x.get("ratio_peak"),
+                 "growth_per_min": x.get("growth_per_min"), "recovery_s": x.get("recovery_s")}
+                for x in sets])
+        if holds:
+            conn.execute(self._insert(s.holds).on_conflict_do_nothing(), [
+                {**who, "idx": x["index"], "sensor": x.get("sensor"), "start_ts": x["start_ts"],
+                 "end_ts": x["end_ts"], "duration_s": x.get("duration_s"),
+                 "ratio_peak": x.get("ratio_peak"),
+                 "fatigue_ratio_peak": x.get("fatigue_ratio_peak")}
+                for x in holds])
+        weigh_ins = hyd.get("weigh_ins") or []
+        if weigh_ins:
+            conn.execute(self._insert(s.weigh_ins).on_conflict_do_nothing(), [
+                {**who, "phase": w["phase"], "ts": w["ts"], "mass_g": w["mass_g"]}
+                for w in weigh_ins])
+        for a in alerts:
+            raised = a.get("raised_ts")
+            self._upsert_alert(conn, gym, {
+                "id": a["id"], "station": rec.station, "athlete": rec.athlete,
+                "session_id": rec.id, "code": a["code"], "level": a["level"],
+                "raised_ts": raised, "cleared_ts": a.get("cleared_ts"),
+                "acknowledged_ts": a.get("acknowledged_ts"), "acknowledged_by": a.get("by")})
+            for state, key in (("raised", "raised_ts"), ("cleared", "cleared_ts"),
+                               ("acknowledged", "acknowledged_ts")):
+                if a.get(key) is not None:
+                    self._new(conn, self._insert(s.alert_events).values(
+                        gym=gym, id=a["id"], state=state, ts=a[key], station=rec.station,
+                        athlete=rec.athlete, by=a.get("by") if state == "acknowledged" else None,
+                    ).on_conflict_do_nothing())
+        self._record_trace(conn, gym, rec, data.get("trace") or [])
+        # Live rows of this station during the session belong to this athlete.
+        t = s.trace.c
+        conn.execute(sa.update(s.trace).where(
+            t.gym == gym, t.station == rec.station, t.source == "live",
+            t.minute_ts >= math.floor(rec.started_ts / 60) * 60, t.minute_ts <= rec.ended_ts,
+        ).values(athlete=rec.athlete, session_id=rec.id))
+        update = data.get("profile_update")
+        if rec.athlete is not None and update:
+            profile = self._merge_profile(conn, gym, rec.athlete, update, rec.ended_ts)
+            if profile is not None:
+                result.profiles.append(profile)
+
+    def _record_trace(self, conn: sa.Connection, gym: str, rec: SessionRecord,
+                      trace: list[dict[str, Any]]) -> None:
+        if not trace:
+            return
+        stmt = self._insert(s.trace)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=["gym", "station", "sensor", "minute_ts"],
+            set_={k: stmt.excluded[k] for k in ("athlete", "session_id", "source", "state",
+                                                "count", "ratio_p50", "ratio_max",
+                                                "rms_mg_p50")})
+        rows = {}
+        for x in trace:
+            minute = math.floor(x["ts"] / 60) * 60.0
+            rows[(x["sensor"], minute)] = {
+                "gym": gym, "station": rec.station, "sensor": x["sensor"], "minute_ts": minute,
+                "athlete": rec.athlete, "session_id": rec.id, "source": "record",
+                "state": x.get("state"), "count": None, "ratio_p50": x.get("ratio_p50"),
+                "ratio_max": x.get("ratio_max"), "rms_mg_p50": x.get("rms_mg_p50")}
+        conn.execute(stmt, list(rows.values()))
+
+    def _merge_profile(self, conn: sa.Connection, gym: str, athlete: str,
+                       update: dict[str, Any], ts: float) -> Profile | None:
+        """Fold a session's ``profile_update`` into the profile; None if it is older than it."""
+        p = s.profiles.c
+        row = conn.execute(sa.select(s.profiles).where(p.gym == gym, p.athlete == athlete)
+                           ).mappings().first()
+        if row is not None and row["updated_ts"] > ts:
+            log.info("profile of %s is newer than a late session record; kept", athlete)
+            return None
+        baselines = dict(row["baselines_mg"]) if row is not None else {}
+        baselines.update({k: float(v) for k, v in (update.get("baselines_mg") or {}).items()
+                          if v is not None})
+        mass = update.get("body_mass_g")
+        if mass is None and row is not None:
+            mass = row["body_mass_g"]
+        thresholds = row["thresholds"] if row is not None else None
+        profile = Profile(gym, athlete, baselines, mass, thresholds, ts)
+        self._save_profile(conn, profile)
+        return profile
+
+    def _save_profile(self, conn: sa.Connection, profile: Profile) -> None:
+        stmt = self._insert(s.profiles).values(
+            gym=profile.gym, athlete=profile.athlete, baselines_mg=profile.baselines_mg,
+            body_mass_g=profile.body_mass_g, thresholds=profile.thresholds,
+            updated_ts=profile.updated_ts)
+        conn.execute(stmt.on_conflict_do_update(
+            index_elements=["gym", "athlete"],
+            set_={k: stmt.excluded[k] for k in ("baselines_mg", "body_mass_g", "thresholds",
+                                                "updated_ts")}))
+
+    def _upsert_alert(self, conn: sa.Connection, gym: str, values: dict[str, Any]) -> None:
+        """Insert an alert, or fill in what was unknown: the first value of each field stays."""
+        stmt = self._insert(s.alerts).values(gym=gym, **values)
+        a = s.alerts.c
+        keep_first = ("raised_ts", "cleared_ts", "acknowledged_ts", "acknowledged_by", "message",
+                      "red_flag", "sensor")
+        # A session record knows whose session it was better than a check-in lookup.
+        prefer_new = ("athlete", "session_id")
+        set_ = {k: sa.func.coalesce(a[k], stmt.excluded[k]) for k in keep_first if k in values}
+        set_.update({k: sa.func.coalesce(stmt.excluded[k], a[k]) for k in prefer_new
+                     if k in values})
+        conn.execute(stmt.on_conflict_do_update(index_elements=["gym", "id"], set_=set_))
+
+    def _alert_event(self, conn: sa.Connection, gym: str, ev: AlertEvent,
+                     result: WriteResult) -> None:
+        athlete = self._athlete_at(conn, gym, ev.station, ev.raised_ts or ev.ts)
+        inserted = self._new(conn, self._insert(s.alert_events).values(
+            gym=gym, id=ev.id, state=ev.state, ts=ev.ts, station=ev.station, athlete=athlete,
+            by=ev.by if ev.state == "acknowledged" else None,
+        ).on_conflict_do_nothing())
+        self._count(result, inserted)
+        if not inserted:
+            return
+        values: dict[str, Any] = {
+            "id": ev.id, "station": ev.station, "athlete": athlete, "code": ev.code,
+            "level": ev.level, "red_flag": ev.red_flag, "sensor": ev.sensor,
+            "message": ev.message, "raised_ts": ev.raised_ts}
+        if ev.state == "cleared":
+            values["cleared_ts"] = ev.ts
+        elif ev.state == "acknowledged":
+            values["acknowledged_ts"] = ev.ts
+            values["acknowledged_by"] = ev.by
+        self._upsert_alert(conn, gym, values)
+
+    def _presence(self, conn: sa.Connection, gym: str, p: Presence, result: WriteResult) -> None:
+        c = s.checkins.c
+        someone = p.athlete is not None or p.guest
+        end = p.since_ts if someone and p.since_ts is not None else p.ts
+        # Whoever was checked in before is not any more.
+        closed = conn.execute(sa.update(s.checkins).where(
+            c.gym == gym, c.station == p.station, c.until_ts.is_(None), c.since_ts < end,
+        ).values(until_ts=end)).rowcount
+        inserted = 0
+        if someone and p.since_ts is not None:
+            inserted = self._new(conn, self._insert(s.checkins).values(
+                gym=gym, station=p.station, since_ts=p.since_ts, athlete=p.athlete,
+                guest=p.guest, source=p.source,
+            ).on_conflict_do_nothing())
+        self._count(result, inserted or closed)
+
+    def _hydration(self, conn: sa.Connection, gym: str, h: HydrationSample,
+                   result: WriteResult) -> None:
+        values = dict(zip(("mass_g", "intake_ml", "pre_mass_g", "post_mass_g",
+                           "body_mass_loss_pct", "sweat_rate_l_per_h"), h.values))
+        inserted = self._new(conn, self._insert(s.hydration).values(
+            gym=gym, station=h.station, ts=h.ts, mode=h.mode,
+            athlete=self._athlete_at(conn, gym, h.station, h.ts), **values,
+        ).on_conflict_do_nothing())
+        self._count(result, inserted)
+
+    def _trace_minute(self, conn: sa.Connection, gym: str, m: TraceMinute,
+                      result: WriteResult) -> None:
+        # Never over a row that came from a session record: that one is the station's own.
+        inserted = self._new(conn, self._insert(s.trace).values(
+            gym=gym, station=m.station, sensor=m.sensor, minute_ts=m.minute_ts,
+            athlete=self._athlete_at(conn, gym, m.station, m.minute_ts + 30), source="live",
+            count=m.count, ratio_p50=m.ratio_p50, ratio_max=m.ratio_max,
+            rms_mg_p50=m.rms_mg_p50,
+        ).on_conflict_do_nothing())
+        self._count(result, inserted)
+
+    # ------------------------------------------------------------------ profiles and cards
+
+    def profile(self, gym: str, athlete: str) -> Profile | None:
+        p = s.profiles.c
+        with self.engine.connect() as conn:
+            row = conn.execute(sa.select(s.profiles).where(p.gym == gym, p.athlete == athlete)
+                               ).mappings().first()
+        return _profile(row) if row is not None else None
+
+    def profiles(self, gym: str | None = None) -> list[Profile]:
+        q = sa.select(s.profiles)
+        if gym is not None:
+            q = q.where(s.profiles.c.gym == gym)
+        with self.engine.connect() as conn:
+            return [_profile(r) for r in conn.execute(q).mappings()]
+
+    def set_thresholds(self, gym: str, athlete: str,
+                       thresholds: dict[str, float] | None) -> Profile:
+        """A coach's thresholds for one athlete (None: back to the station's)."""
+        with self.engine.begin() as conn:
+            row = conn.execute(sa.select(s.profiles).where(
+                s.profiles.c.gym == gym, s.profiles.c.athlete == athlete)).mappings().first()
+            old = _profile(row) if row is not None else Profile(gym, athlete, {}, None, None, 0.0)
+            # updated_ts stays the newest session's: it orders the records' baselines.
+            profile = Profile(gym, athlete, old.baselines_mg, old.body_mass_g,
+                              dict(thresholds) if thresholds else None, old.updated_ts)
+            self._save_profile(conn, profile)
+        return profile
+
+    def set_card(self, gym: str, athlete: str, display_name: str) -> None:
+        stmt = self._insert(s.cards).values(gym=gym, athlete=athlete, display_name=display_name,
+                                            updated_ts=time.time())
+        with self.engine.begin() as conn:
+            conn.execute(stmt.on_conflict_do_update(
+                index_elements=["gym", "athlete"],
+                set_={"display_name": stmt.excluded.display_name,
+                      "updated_ts": stmt.excluded.updated_ts}))
+
+    def cards(self, gym: str | None = None) -> dict[tuple[str, str], str]:
+        q = sa.select(s.cards.c.gym, s.cards.c.athlete, s.cards.c.display_name)
+        if gym is not None:
+            q = q.where(s.cards.c.gym == gym)
+        with self.engine.connect() as conn:
+            return {(r.gym, r.athlete): r.display_name for r in conn.execute(q)}
+
+    # ------------------------------------------------------------------ privacy
+
+    def forget(self, gym: str, athlete: str) -> dict[str, int]:
+        """Delete every row about ``athlete``; returns rows deleted per table."""
+        counts = {}
+        with self.engine.begin() as conn:
+            for table in s.ATHLETE_TABLES:
+                counts[table.name] = conn.execute(sa.delete(table).where(
+                    table.c.gym == gym, table.c.athlete == athlete)).rowcount
+        return counts
+
+    def export(self, gym: str, athlete: str) -> dict[str, Any]:
+        """Everything kept about ``athlete``, table by table, as JSON-ready values."""
+        out: dict[str, Any] = {"v": 1, "gym": gym, "athlete": athlete,
+                               "exported_ts": time.time(), "tables": {}}
+        with self.engine.connect() as conn:
+            for table in s.ATHLETE_TABLES:
+                order = [c for c in table.primary_key.columns]
+                rows = conn.execute(sa.select(table).where(
+                    table.c.gym == gym, table.c.athlete == athlete).order_by(*order)).mappings()
+                out["tables"][table.name] = [dict(r) for r in rows]
+        return out
+
+    def knows(self, gym: str, athlete: str) -> bool:
+        with self.engine.connect() as conn:
+            for table in (s.sessions, s.profiles, s.cards, s.checkins):
+                if conn.execute(sa.select(sa.literal(1)).where(
+                        table.c.gym == gym, table.c.athlete == athlete).limit(1)).first():
+                    return True
+        return False
+
+    # ------------------------------------------------------------------ retention
+
+    def prune(self, *, trace_days: float, records_months: float,
+              now: float | None = None) -> dict[str, int]:
+        """Delete the minute trace older than ``trace_days`` and everything else older
+        than ``records_months``. Profiles and cards stay until the athlete is forgotten."""
+        now = time.time() if now is None else now
+        trace_cut = now - trace_days * DAY
+        cut = now - records_months * MONTH
+        counts = {}
+        with self.engine.begin() as conn:
+            counts["trace"] = conn.execute(sa.delete(s.trace).where(
+                s.trace.c.minute_ts < trace_cut)).rowcount
+            old = sa.select(s.sessions.c.gym, s.sessions.c.id).where(s.sessions.c.ended_ts < cut)
+            for table in (s.sets, s.holds, s.weigh_ins):
+                counts[table.name] = conn.execute(sa.delete(table).where(
+                    sa.tuple_(table.c.gym, table.c.session_id).in_(old))).rowcount
+            counts["sessions"] = conn.execute(sa.delete(s.sessions).where(
+                s.sessions.c.ended_ts < cut)).rowcount
+            a = s.alerts.c
+            last = sa.func.coalesce(a.cleared_ts, a.acknowledged_ts, a.raised_ts)
+            counts["alerts"] = conn.execute(sa.delete(s.alerts).where(last < cut)).rowcount
+            counts["alert_events"] = conn.execute(sa.delete(s.alert_events).where(
+                s.alert_events.c.ts < cut)).rowcount
+            counts["hydration"] = conn.execute(sa.delete(s.hydration).where(
+                s.hydration.c.ts < cut)).rowcount
+            counts["checkins"] = conn.execute(sa.delete(s.checkins).where(
+                sa.func.coalesce(s.checkins.c.until_ts, now) < cut)).rowcount
+        return counts
+
+    # ------------------------------------------------------------------ reading
+
+    def gyms(self) -> list[str]:
+        with self.engine.connect() as conn:
+            found = {r[0] for r in conn.execute(sa.select(s.sessions.c.gym).distinct())}
+            found |= {r[0] for r in conn.execute(sa.select(s.profiles.c.gym).distinct())}
+        return sorted(found | {self.gym})
+
+    def athletes(self, gym: str | None = None) -> list[dict[str, Any]]:
+        """Every athlete known: sessions, last seen, alerts, display name."""
+        ss, a = s.sessions.c, s.alerts.c
+        q = (sa.select(ss.gym, ss.athlete, sa.func.count().label("sessions"),
+                       sa.func.max(ss.ended_ts).label("last_ts"),
+                       sa.func.min(ss.started_ts).label("first_ts"))
+             .where(ss.athlete.is_not(None)).group_by(ss.gym, ss.athlete))
+        qa = (sa.select(a.gym, a.athlete, sa.func.count().label("alerts"))
+              .where(a.athlete.is_not(None)).group_by(a.gym, a.athlete))
+        if gym is not None:
+            q, qa = q.where(ss.gym == gym), qa.where(a.gym == gym)
+        out: dict[tuple[str, str], dict[str, Any]] = {}
+        with self.engine.connect() as conn:
+            for r in conn.execute(q):
+                out[(r.gym, r.athlete)] = {"gym": r.gym, "athlete": r.athlete,
+                                           "sessions": r.sessions, "first_ts": r.first_ts,
+                                           "last_ts": r.last_ts, "alerts": 0}
+            for p in self.profiles(gym):
+                out.setdefault((p.gym, p.athlete), {
+                    "gym": p.gym, "athlete": p.athlete, "sessions": 0, "first_ts": None,
+                    "last_ts": None, "alerts": 0})
+            for r in conn.execute(qa):
+                if (r.gym, r.athlete) in out:
+                    out[(r.gym, r.athlete)]["alerts"] = r.alerts
+        names = self.cards(gym)
+        for key, row in out.items():
+            row["display_name"] = names.get(key)
+        return sorted(out.values(), key=lambda r: (-(r["last_ts"] or 0), r["athlete"]))
+
+    def athlete_history(self, gym: str, athlete: str, since_ts: float) -> dict[str, Any]:
+        """An athlete's sessions, sets, holds and alerts since ``since_ts``."""
+        ss, st, h, a = s.sessions.c, s.sets.c, s.holds.c, s.alerts.c
+        cols = [ss.id, ss.station, ss.started_ts, ss.ended_ts, ss.end_reason, ss.set_count,
+                ss.hold_count, ss.alert_count, ss.ratio_peak, ss.intake_ml,
+                ss.sweat_rate_l_per_h, ss.body_mass_loss_pct]
+        with self.engine.connect() as conn:
+            sessions = [dict(r) for r in conn.execute(
+                sa.select(*cols).where(ss.gym == gym, ss.athlete == athlete,
+                                       ss.started_ts >= since_ts)
+                .order_by(ss.started_ts)).mappings()]
+            sets = [dict(r) for r in conn.execute(
+                sa.select(st.session_id, st.idx, st.kind, st.sensor, st.start_ts, st.end_ts,
+                          st.reps, st.ratio_median, st.ratio_peak, st.growth_per_min,
+                          st.recovery_s)
+                .where(st.gym == gym, st.athlete == athlete, st.start_ts >= since_ts)
+                .order_by(st.start_ts)).mappings()]
+            holds = [dict(r) for r in conn.execute(
+                sa.select(h.session_id, h.idx, h.sensor, h.start_ts, h.duration_s, h.ratio_peak,
+                          h.fatigue_ratio_peak)
+                .where(h.gym == gym, h.athlete == athlete, h.start_ts >= since_ts)
+                .order_by(h.start_ts)).mappings()]
+            alerts = [dict(r) for r in conn.execute(
+                sa.select(a.id, a.station, a.session_id, a.code, a.level, a.red_flag,
+                          a.raised_ts, a.cleared_ts, a.acknowledged_ts, a.acknowledged_by)
+                .where(a.gym == gym, a.athlete == athlete, a.raised_ts >= since_ts)
+                .order_by(a.raised_ts)).mappings()]
+        return {"sessions": sessions, "sets": sets, "holds": holds, "alerts": alerts}
+
+    def session(self, gym: str, session_id: str) -> dict[str, Any] | None:
+        """One session with its sets, holds, alerts, weigh-ins, trace and hydration readings."""
+        ss = s.sessions.c
+        with self.engine.connect() as conn:
+            row = conn.execute(sa.select(s.sessions).where(ss.gym == gym, ss.id == session_id)
+                               ).mappings().first()
+            if row is None:
+                return None
+            out: dict[str, Any] = {"session": dict(row)}
+            for name, table, order in (("sets", s.sets, s.sets.c.idx),
+                                       ("holds", s.holds, s.holds.c.idx),
+                                       ("weigh_ins", s.weigh_ins, s.weigh_ins.c.ts)):
+                out[name] = [dict(r) for r in conn.execute(sa.select(table).where(
+                    table.c.gym == gym, table.c.session_id == session_id).order_by(order)
+                ).mappings()]
+            a = s.alerts.c
+            out["alerts"] = [dict(r) for r in conn.execute(sa.select(s.alerts).where(
+                a.gym == gym, sa.or_(a.session_id == session_id, sa.and_(
+                    a.session_id.is_(None), a.station == row["station"],
+                    a.raised_ts >= row["started_ts"], a.raised_ts <= row["ended_ts"])))
+                .order_by(a.raised_ts)).mappings()]
+            t = s.trace.c
+            out["trace"] = [dict(r) for r in conn.execute(sa.select(s.trace).where(
+                t.gym == gym, t.station == row["station"],
+                t.minute_ts >= math.floor(row["started_ts"] / 60) * 60,
+                t.minute_ts <= row["ended_ts"]).order_by(t.minute_ts, t.sensor)).mappings()]
+            hy = s.hydration.c
+            out["hydration"] = [dict(r) for r in conn.execute(sa.select(s.hydration).where(
+                hy.gym == gym, hy.station == row["station"], hy.ts >= row["started_ts"],
+                hy.ts <= row["ended_ts"]).order_by(hy.ts)).mappings()]
+        return out
+
+    def alert_log(self, gym: str | None = None, *, since_ts: float | None = None,
+                  athlete: str | None = None, limit: int = 500) -> list[dict[str, Any]]:
+        a = s.alerts.c
+        q = sa.select(s.alerts)
+        if gym is not None:
+            q = q.where(a.gym == gym)
+        if since_ts is not None:
+            q = q.where(a.raised_ts >= since_ts)
+        if athlete is not None:
+            q = q.where(a.athlete == athlete)
+        q = q.order_by(a.raised_ts.desc().nulls_last()).limit(limit)
+        with self.engine.connect() as conn:
+            return [dict(r) for r in conn.execute(q).mappings()]
+
+    def counts(self) -> dict[str, int]:
+        """Rows per table (for tests, benchmarks and the health page)."""
+        with self.engine.connect() as conn:
+            return {t.name: conn.execute(sa.select(sa.func.count()).select_from(t)).scalar_one()
+                    for t in s.metadata.sorted_tables}
+
+
+def _profile(row: Any) -> Profile:
+    return Profile(row["gym"], row["athlete"], dict(row["baselines_mg"] or {}),
+                   row["body_mass_g"], row["thresholds"], row["updated_ts"])
+
+
+def median(values: Iterable[float]) -> float | None:
+    values = list(values)
+    return statistics.median(values) if values else None
