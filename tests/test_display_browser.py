@@ -14,241 +14,38 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import queue
 import signal
 import subprocess
 import sys
-import threading
 import time
-import urllib.error
 import urllib.request
-import uuid
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
-import mosquitto as broker_helpers  # tests/mosquitto.py
-import paho.mqtt.client as mqtt
 import pytest
-from mosquitto import MosquittoBroker
-from paho.mqtt.enums import CallbackAPIVersion
+from display_support import (  # noqa: F401 - fixtures are registered by name
+    ARTIFACTS,
+    REPO,
+    STAFF_NAME,
+    AckListener,
+    FakeStation,
+    browser,
+    display,
+    display_factory,
+    expect,
+    login,
+    mosquitto,
+    mosquitto_factory,
+    new_page,
+    staff_file,
+    stations,
+    tile,
+)
 
-from monitor.display.service import DisplayConfig, DisplayService, main
+from monitor.display.service import main
 
-# The broker fixtures, registered in this module by name.
-mosquitto = broker_helpers.mosquitto
-mosquitto_factory = broker_helpers.mosquitto_factory
-
-REPO = Path(__file__).resolve().parents[1]
-ARTIFACTS = REPO / "test-artifacts"
-CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-]
 RED_FLAG_WORDS = ["chest pain", "confusion", "severe light-headedness", "fainting",
                   "dark urine", "seek medical advice promptly"]
-
-
-# --------------------------------------------------------------------------- stations
-
-
-class FakeStation:
-    """A paho client playing one station: last will, ``online`` on connect, payloads.
-
-    It reconnects on its own (like a real station), so it survives a broker restart.
-    """
-
-    def __init__(self, broker: MosquittoBroker, station_id: str, prefix: str = "gym"):
-        self.id = station_id
-        self.base = f"{prefix}/{station_id}"
-        self.client = mqtt.Client(CallbackAPIVersion.VERSION2,
-                                  client_id=f"test-station-{uuid.uuid4().hex[:10]}")
-        self.client.will_set(f"{self.base}/status", "offline", qos=1, retain=True)
-        self.client.reconnect_delay_set(1, 1)
-        self.connected = threading.Event()
-        self.client.on_connect = self._on_connect
-        self.client.on_disconnect = lambda *a: self.connected.clear()
-        self.client.connect(broker.host, broker.port, keepalive=10)
-        self.client.loop_start()
-        assert self.connected.wait(5), f"station {station_id} could not connect"
-
-    def _on_connect(self, client, userdata, flags, reason_code, properties) -> None:
-        client.publish(f"{self.base}/status", "online", qos=1, retain=True)
-        self.connected.set()
-
-    def publish(self, kind: str, payload: Any, *, qos: int = 1, retain: bool = False) -> None:
-        data = payload if isinstance(payload, (bytes, str)) else json.dumps(payload)
-        info = self.client.publish(f"{self.base}/{kind}", data, qos=qos, retain=retain)
-        if qos:
-            info.wait_for_publish(5)
-
-    def tremor(self, ratio: float | None, *, rms: float | None = None, hz: float | None = 8.1,
-               level: str | None = None, sensor: str = "wrist") -> None:
-        if level is None:
-            level = ("none" if ratio is None else "normal" if ratio < 2
-                     else "elevated" if ratio < 4 else "high")
-        rms = rms if rms is not None else (None if ratio is None else round(8.0 * ratio, 1))
-        self.publish("tremor", {
-            "v": 1, "ts": time.time(), "station": self.id, "sensor": sensor,
-            "placement": "limb", "exercised": True, "rms_mg": rms,
-            "peak_hz": hz if ratio is not None else None, "ratio": ratio, "level": level,
-            "moving": False, "measurable": level != "none",
-            "band_rms_mg": {"voluntary": 30.0, "fatigue": 4.0, "physiological": 9.0,
-                            "tremor": rms or 0.0},
-            "fatigue_ratio": 0.3, "regularity": 0.6, "window_s": 2.5,
-        }, qos=0)
-
-    def session(self, **fields: Any) -> None:
-        payload = {"v": 1, "ts": time.time(), "station": self.id, "name": None,
-                   "state": "rest", "active": True, "started_ts": time.time() - 1800,
-                   "ended_ts": None, "set_count": 2, "rep_count": 10,
-                   "last_set_end_ts": time.time() - 95, "baseline_mg": 8.0, "ratio": 1.2,
-                   "recovery_s": 40.0, "fatigue_trend": 0.1}
-        payload.update(fields)
-        self.publish("session", payload, retain=True)
-
-    def hydration(self, **fields: Any) -> None:
-        payload = {"v": 1, "ts": time.time(), "station": self.id, "mode": "bottle",
-                   "mass_g": 600.0, "intake_ml": 250.0, "intake_ml_per_h": 500.0,
-                   "pre_mass_g": None, "post_mass_g": None, "body_mass_loss_pct": None,
-                   "sweat_rate_l_per_h": None}
-        payload.update(fields)
-        self.publish("hydration", payload, retain=True)
-
-    def alert(self, alert_id: str, level: str, message: str, *, state: str = "raised",
-              advice: str = "Rest and breathe slowly.", red_flag: bool = False,
-              code: str = "tremor.high") -> dict[str, Any]:
-        """Publish one alert event and the matching ``alerts/active`` list."""
-        alert = {"v": 1, "ts": time.time(), "station": self.id, "id": alert_id, "code": code,
-                 "level": level, "state": state, "red_flag": red_flag, "sensor": "wrist",
-                 "message": message, "advice": advice, "evidence": {"ratio": 4.2},
-                 "raised_ts": time.time()}
-        self.publish("alert", alert)
-        return alert
-
-    def active(self, alerts: list[dict[str, Any]]) -> None:
-        self.publish("alerts/active", {"v": 1, "ts": time.time(), "station": self.id,
-                                       "alerts": alerts}, retain=True)
-
-    def offline(self) -> None:
-        self.publish("status", "offline", retain=True)
-
-    def close(self) -> None:
-        self.client.disconnect()
-        self.client.loop_stop()
-
-
-@pytest.fixture
-def stations(mosquitto: MosquittoBroker) -> Iterator[Callable[[str], FakeStation]]:
-    """Make FakeStations on the test's broker; all closed at teardown."""
-    made: list[FakeStation] = []
-
-    def make(station_id: str) -> FakeStation:
-        made.append(FakeStation(mosquitto, station_id))
-        return made[-1]
-
-    yield make
-    for st in made:
-        st.close()
-
-
-class AckListener:
-    """A paho subscriber on ``gym/+/cmd/ack``: what staff acknowledgements reach the broker."""
-
-    def __init__(self, broker: MosquittoBroker):
-        self.messages: queue.Queue[tuple[str, dict[str, Any], int]] = queue.Queue()
-        self.client = mqtt.Client(CallbackAPIVersion.VERSION2)
-        ready = threading.Event()
-        self.client.on_connect = lambda c, *a: c.subscribe("gym/+/cmd/ack", qos=1)
-        self.client.on_subscribe = lambda *a: ready.set()
-        self.client.on_message = lambda c, u, m: self.messages.put(
-            (m.topic, json.loads(m.payload), m.qos))
-        self.client.connect(broker.host, broker.port)
-        self.client.loop_start()
-        assert ready.wait(5)
-
-    def get(self, timeout: float = 5.0) -> tuple[str, dict[str, Any], int]:
-        return self.messages.get(timeout=timeout)
-
-    def close(self) -> None:
-        self.client.disconnect()
-        self.client.loop_stop()
-
-
-# --------------------------------------------------------------------------- service and browser
-
-
-@pytest.fixture
-def display_factory(mosquitto: MosquittoBroker) -> Iterator[Callable[..., DisplayService]]:
-    """Start DisplayServices against the test broker; ``factory(**DisplayConfig fields)``."""
-    made: list[DisplayService] = []
-
-    def make(**overrides: Any) -> DisplayService:
-        fields: dict[str, Any] = {"mqtt_port": mosquitto.port, "http_host": "127.0.0.1",
-                                  "http_port": 0, "reconnect_min_s": 1, "reconnect_max_s": 1}
-        fields.update(overrides)
-        service = DisplayService(DisplayConfig(**fields))
-        service.start()
-        made.append(service)
-        deadline = time.monotonic() + 5
-        while not service.mqtt.connected and time.monotonic() < deadline:
-            time.sleep(0.02)
-        assert service.mqtt.connected, "display did not connect to the broker"
-        return service
-
-    yield make
-    for service in made:
-        service.stop()
-
-
-@pytest.fixture
-def display(display_factory) -> DisplayService:
-    return display_factory()
-
-
-@pytest.fixture(scope="module")
-def browser():
-    sync_api = pytest.importorskip(
-        "playwright.sync_api",
-        reason="the playwright package is not installed (pip install playwright; "
-               "no 'playwright install' needed: Debian's chromium is used)")
-    if not os.access(CHROMIUM, os.X_OK):
-        pytest.skip(f"Chromium not found at {CHROMIUM} (apt install chromium, or set $CHROMIUM)")
-    pw = sync_api.sync_playwright().start()
-    # Playwright gives every launch a fresh temporary --user-data-dir.
-    browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-    yield browser
-    browser.close()
-    pw.stop()
-
-
-@pytest.fixture
-def new_page(browser):
-    """``new_page(url, width, height)``: a page in a fresh context, closed after the test."""
-    contexts = []
-
-    def make(url: str, width: int = 1920, height: int = 1080):
-        context = browser.new_context(viewport={"width": width, "height": height})
-        contexts.append(context)
-        page = context.new_page()
-        page.set_default_timeout(8000)
-        page.goto(url)
-        return page
-
-    yield make
-    for context in contexts:
-        context.close()
-
-
-def expect(locator):
-    from playwright.sync_api import expect as pw_expect
-    return pw_expect(locator)
-
-
-def tile(page, station_id: str):
-    return page.locator(f'.tile[data-station="{station_id}"]')
 
 
 # --------------------------------------------------------------------------- the page
@@ -348,18 +145,27 @@ def test_urgent_alert_banner_with_advice_is_acknowledged_by_click(
             expect(page.locator(".redflag-note")).to_contain_text(words)
         expect(tile(page, "bench-9")).to_have_class("tile lv-normal alert-urgent")
 
+        # Logged out, Acknowledge asks who you are first, then sends.
         banner.locator("button.ack").click()
+        login(page)
         topic, payload, qos = listener.get()
         assert topic == "gym/bench-9/cmd/ack"
-        assert payload == {"v": 1, "id": "bench-9:1732435200:0007", "by": "display"}
+        assert payload.pop("request_id")
+        assert payload == {"v": 1, "id": "bench-9:1732435200:0007", "by": STAFF_NAME}
         assert qos == 1
-        expect(banner.locator("button.ack")).to_have_text("Ack sent")
+        expect(banner.locator("button.ack")).to_have_text("Sent, waiting\u2026")
+        expect(banner.locator(".banner-note")).to_contain_text(
+            f"Sent by {STAFF_NAME} at")
+        expect(banner.locator(".banner-note")).to_contain_text("waiting for the station")
 
-        # The station confirms: the banner goes away everywhere.
+        # The station confirms: the banner goes away everywhere, and the wall says who.
         st.alert("bench-9:1732435200:0007", "urgent", "Possible fall or faint",
-                 state="acknowledged", red_flag=True, code="fall")
+                 state="acknowledged", red_flag=True, code="fall", by=STAFF_NAME)
         st.active([])
         expect(page.locator("#banners")).to_be_hidden()
+        expect(page.locator("#acks .ack-line")).to_contain_text(
+            f"Bench 9: Possible fall or faint: impact, then stillness \u2014 acknowledged by "
+            f"{STAFF_NAME} at")
         expect(tile(page, "bench-9").locator(".tile-alerts .alert")).to_have_count(0)
 
         # Alerts on tiles carry their level as text and have their own ack button.
@@ -372,9 +178,10 @@ def test_urgent_alert_banner_with_advice_is_acknowledged_by_click(
         expect(rows.nth(0).locator(".alert-level")).to_have_text("CAUTION")
         expect(rows.nth(1).locator(".alert-level")).to_have_text("INFO")
         expect(page.locator("#banners")).to_be_hidden()  # caution is not a red flag
-        rows.nth(0).locator("button.ack").click()
+        rows.nth(0).locator("button.ack").click()  # still logged in: straight out
         topic, payload, _ = listener.get()
-        assert (topic, payload["id"]) == ("gym/bench-9/cmd/ack", "bench-9:c1")
+        assert (topic, payload["id"], payload["by"]) == ("gym/bench-9/cmd/ack", "bench-9:c1",
+                                                         STAFF_NAME)
     finally:
         listener.close()
 
@@ -410,7 +217,7 @@ def test_mqtt_text_is_never_html(display, stations, new_page):
     # Nothing was parsed into elements: no images, links or extra scripts exist.
     assert page.locator("img").count() == 0
     assert page.locator("a").count() == 0
-    assert page.locator("script").count() == 1  # app.js
+    assert page.locator("script").count() == 2  # staff.js and app.js
     assert page.locator("svg[onload]").count() == 0
     page.wait_for_timeout(300)
     assert dialogs == []
@@ -583,7 +390,7 @@ def test_page_keeps_updating_across_a_broker_restart(display, stations, new_page
 
 def test_page_reconnects_to_a_restarted_display(display_factory, stations, new_page):
     first = display_factory()
-    port = first.http.server_address[1]
+    port = first.port
     st = stations("bench-1")
     st.tremor(1.5)
     page = new_page(first.url)
@@ -601,43 +408,6 @@ def test_page_reconnects_to_a_restarted_display(display_factory, stations, new_p
 
 
 # --------------------------------------------------------------------------- service, no browser
-
-
-def _post(url: str, body: bytes, headers: dict[str, str]) -> tuple[int, dict[str, Any]]:
-    request = urllib.request.Request(url, data=body, headers=headers, method="POST")
-    try:
-        with urllib.request.urlopen(request) as reply:
-            return reply.status, json.loads(reply.read())
-    except urllib.error.HTTPError as err:
-        return err.code, json.loads(err.read())
-
-
-def test_ack_api_refuses_what_it_should(display, stations, mosquitto):
-    listener = AckListener(mosquitto)
-    try:
-        st = stations("bench-1")
-        st.active([st.alert("a1", "warning", "Tremor high")])
-        deadline = time.monotonic() + 5
-        while not display.board.is_active("bench-1", "a1") and time.monotonic() < deadline:
-            time.sleep(0.02)
-        url = display.url + "api/ack"
-        json_h = {"Content-Type": "application/json"}
-        good = json.dumps({"station": "bench-1", "id": "a1"}).encode()
-        assert _post(url, good, {"Content-Type": "text/plain"})[0] == 415
-        assert _post(url, good, {**json_h, "Origin": "http://evil.example"})[0] == 403
-        assert _post(url, b"{", json_h)[0] == 400
-        assert _post(url, b'{"station": "bench-1"}', json_h)[0] == 400
-        assert _post(url, json.dumps({"station": "bench-1", "id": "nope"}).encode(),
-                     json_h)[0] == 404
-        assert _post(url, json.dumps({"station": "gym/#", "id": "a1"}).encode(),
-                     json_h)[0] == 404
-        with pytest.raises(queue.Empty):
-            listener.get(timeout=0.3)  # none of those reached MQTT
-        assert _post(url, good, json_h) == (200, {"ok": True})
-        assert listener.get()[:2] == ("gym/bench-1/cmd/ack",
-                                      {"v": 1, "id": "a1", "by": "display"})
-    finally:
-        listener.close()
 
 
 def test_service_process_prints_url_serves_and_stops_on_sigterm(mosquitto, tmp_path):
@@ -684,7 +454,7 @@ def test_options_become_a_config_and_bad_ones_are_named(tmp_path):
     assert (config.mqtt_host, config.username, config.password) == ("broker.lan", "display",
                                                                      "s3cret")
     assert (config.prefix, config.http_port, config.stale_after) == ("site/gym", 0, 12.5)
-    assert config.http_host == "0.0.0.0" and "s3cret" not in repr(config)
+    assert config.http_host == "127.0.0.1" and "s3cret" not in repr(config)
     for argv, key in ([["--http-port", "70000"], "--http-port"],
                       [["--prefix", "gym/#"], "--prefix"],
                       [["--stale-after", "0"], "--stale-after"],

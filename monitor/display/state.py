@@ -2,9 +2,9 @@
 
 A :class:`Board` is fed raw MQTT messages (topic and payload bytes) and keeps,
 per station, the latest of everything a tile needs: status, tremor per sensor,
-session, hydration, active alerts, recent alert events and a short sparkline
-history. It is pure Python with an injected clock, so staleness can be tested
-without waiting::
+session, hydration, active alerts, recent alert events, staff acknowledgements
+on their way and a short sparkline history. It is pure Python with an injected
+clock, so time can be tested without waiting::
 
     from monitor.clock import SimClock
     clock = SimClock()
@@ -14,23 +14,39 @@ without waiting::
     board.refresh()                                     # -> ["bench-1"] (now stale)
     board.view("bench-1")["stale"]                      # -> True
 
-Anything that arrives from outside is distrusted: a payload that is not JSON,
-has a field of the wrong type, an unknown level, a non-finite number, or is
-simply too big is ignored with a log line (rate limited, so a misbehaving
-client cannot flood the journal) and never raises. Memory is bounded by caps
-on stations, sensors, alerts, events and history points.
+Payloads are parsed by :mod:`monitor.display.payloads`; a malformed one is
+ignored with a log line (rate limited, so a misbehaving client cannot flood
+the journal) and never raises. Memory is bounded by caps on stations,
+sensors, alerts, events and history points.
 
-The board is not thread-safe on purpose: the service owns one lock around it,
-which keeps this module free of threading concerns.
+Which stations the board keeps, and which alerts it believes:
+
+* a station listed in the display's config always has a place; one the broker
+  vouches for (a retained message, or its ``status`` saying ``online``) can
+  take the place of one nobody vouches for; an unknown id takes a free place
+  or none, so a flood of made-up ids cannot push a real station (or its urgent
+  alert) off the wall, however often the display restarts;
+* a station that is offline or silent for ``evict_after`` seconds leaves the
+  board, unless the config lists it or it still holds an urgent or red-flag
+  alert: that one stays, marked as not confirmed, never silently dropped;
+* an alert is *confirmed* while its station is online and talking; after the
+  station was seen offline, its alerts stay unconfirmed until it republishes
+  ``alerts/active`` (which replaces the set: what it no longer holds goes);
+* an acknowledgement sent from a display waits for the station's
+  ``acknowledged`` event (or its ``cmd/ack/result``) and fails visibly after
+  ``ack_timeout`` seconds without one.
+
+The board is not thread-safe on purpose: the service calls it from one event
+loop, which keeps this module free of threading concerns.
 
 Change tracking: every change bumps :attr:`Board.seq` and stamps the station
 with it, so a reader that remembers the last ``seq`` it saw can ask
-:meth:`Board.changes_since` for just the stations that moved.
+:meth:`Board.changes_since` for just the stations that moved (and those that
+left).
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 from collections import OrderedDict, deque
@@ -39,287 +55,56 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..clock import Clock, RealClock
-from ..errors import MonitorError
+from .payloads import (
+    LEVEL_RANK,
+    MAX_PAYLOAD_BYTES,
+    AlertInfo,
+    BadPayload,
+    Fields,
+    HydrationInfo,
+    SessionInfo,
+    TremorReading,
+    decode_json,
+    parse_ack_result,
+    parse_active,
+    parse_alert,
+    parse_hydration,
+    parse_session,
+    parse_status,
+    parse_tremor,
+)
 
 log = logging.getLogger(__name__)
 
-TREMOR_LEVELS = ("none", "normal", "elevated", "high")
-ALERT_LEVELS = ("info", "caution", "warning", "urgent")
-ALERT_STATES = ("raised", "cleared", "acknowledged")
-HYDRATION_MODES = ("bottle", "body")
-
-MAX_PAYLOAD_BYTES = 64 * 1024
 MAX_STATION_ID = 64
 MAX_SENSORS = 8
 MAX_ACTIVE_ALERTS = 32
 MAX_SEEN_EVENTS = 256
+MAX_REMOVALS_KEPT = 1024
+MAX_RECENT_ACKS = 20
 
-_LEVEL_RANK = {name: rank for rank, name in enumerate(TREMOR_LEVELS)}
-_ALERT_RANK = {name: rank for rank, name in enumerate(ALERT_LEVELS)}
+__all__ = ["BadPayload", "Board", "MAX_SENSORS", "MAX_STATION_ID"]
 
-
-class BadPayload(MonitorError, ValueError):
-    """A message the board refuses: what was wrong, for the log line."""
-
-
-# --------------------------------------------------------------------------- values
-
-
-@dataclass(frozen=True)
-class TremorReading:
-    """The latest tremor figures of one sensor (one ``tremor`` message)."""
-
-    sensor: str
-    placement: str | None
-    exercised: bool | None
-    level: str
-    rms_mg: float | None
-    peak_hz: float | None
-    ratio: float | None
-    measurable: bool
-    moving: bool
-    ts: float | None
-    received: float  # board clock (monotonic), to judge which sensors are current
-
-    def view(self) -> dict[str, Any]:
-        return {
-            "sensor": self.sensor,
-            "placement": self.placement,
-            "exercised": self.exercised,
-            "level": self.level,
-            "rms_mg": self.rms_mg,
-            "peak_hz": self.peak_hz,
-            "ratio": self.ratio,
-            "measurable": self.measurable,
-            "moving": self.moving,
-            "ts": self.ts,
-        }
-
-
-@dataclass(frozen=True)
-class SessionInfo:
-    """Activity state and session figures (the retained ``session`` message)."""
-
-    name: str | None
-    state: str | None
-    active: bool | None
-    set_count: int | None
-    rep_count: int | None
-    started_ts: float | None
-    ended_ts: float | None
-    last_set_end_ts: float | None
-    baseline_mg: float | None
-    ratio: float | None
-    recovery_s: float | None
-    fatigue_trend: float | None
-    ts: float | None
-
-    def view(self) -> dict[str, Any]:
-        return {k: getattr(self, k) for k in self.__dataclass_fields__}
-
-
-@dataclass(frozen=True)
-class HydrationInfo:
-    """Scale-derived figures (the retained ``hydration`` message)."""
-
-    mode: str | None
-    mass_g: float | None
-    intake_ml: float | None
-    intake_ml_per_h: float | None
-    body_mass_loss_pct: float | None
-    sweat_rate_l_per_h: float | None
-    ts: float | None
-
-    def view(self) -> dict[str, Any]:
-        return {k: getattr(self, k) for k in self.__dataclass_fields__}
-
-
-@dataclass(frozen=True)
-class AlertInfo:
-    """One alert, as an ``alert`` event or an entry of ``alerts/active``."""
-
-    id: str
-    code: str
-    level: str
-    state: str
-    red_flag: bool
-    sensor: str | None
-    message: str
-    advice: str
-    raised_ts: float | None
-    ts: float | None
-
-    @property
-    def rank(self) -> int:
-        return _ALERT_RANK[self.level]
-
-    def view(self, *, ack_sent: bool = False) -> dict[str, Any]:
-        out = {k: getattr(self, k) for k in self.__dataclass_fields__}
-        out["ack_sent"] = ack_sent
-        return out
-
-
-# --------------------------------------------------------------------------- parsing
-
-
-class _Fields:
-    """Typed reads from one JSON object; a wrong type raises :class:`BadPayload`.
-
-    Missing keys and JSON ``null`` both read as ``None`` (the contract's
-    ``|null``), so only a value that is present *and* wrong is refused.
-    """
-
-    def __init__(self, obj: Any, where: str):
-        if not isinstance(obj, dict):
-            raise BadPayload(f"{where}: expected a JSON object")
-        self.obj = obj
-        self.where = where
-
-    def _bad(self, key: str, want: str) -> BadPayload:
-        return BadPayload(f"{self.where}: {key!r} should be {want}, got {self.obj[key]!r:.40}")
-
-    def num(self, key: str) -> float | None:
-        value = self.obj.get(key)
-        if value is None:
-            return None
-        # bool is an int in Python; true/false as a number is a sender bug.
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise self._bad(key, "a number or null")
-        try:
-            value = float(value)
-        except OverflowError:  # an integer too big for a float: 1 followed by 400 zeros
-            raise self._bad(key, "a finite number") from None
-        if not math.isfinite(value):
-            raise self._bad(key, "a finite number")
-        return value
-
-    def count(self, key: str) -> int | None:
-        value = self.num(key)
-        if value is None:
-            return None
-        if value < 0 or value != int(value):
-            raise self._bad(key, "a whole number >= 0")
-        return int(value)
-
-    def text(self, key: str, limit: int, *, required: bool = False) -> str | None:
-        value = self.obj.get(key)
-        if value is None:
-            if required:
-                raise BadPayload(f"{self.where}: {key!r} is missing")
-            return None
-        if not isinstance(value, str):
-            raise self._bad(key, "a string")
-        # Truncate rather than refuse: a long advice text is still worth showing.
-        return value if len(value) <= limit else value[: limit - 1] + "\u2026"
-
-    def flag(self, key: str) -> bool | None:
-        value = self.obj.get(key)
-        if value is None:
-            return None
-        if not isinstance(value, bool):
-            raise self._bad(key, "true or false")
-        return value
-
-    def choice(self, key: str, options: Iterable[str], *, required: bool = True) -> str | None:
-        value = self.obj.get(key)
-        if value is None and not required:
-            return None
-        if value not in options:
-            raise BadPayload(f"{self.where}: {key!r} should be one of {'/'.join(options)}, "
-                             f"got {value!r:.40}")
-        return value
-
-    def version(self) -> None:
-        v = self.obj.get("v")
-        # Newer schema versions only add fields ("extend rather than rename"), so
-        # anything >= 1 is read with the fields this board knows.
-        if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-            raise BadPayload(f"{self.where}: 'v' should be a schema version >= 1, got {v!r:.20}")
-
-
-def _reject_constant(name: str) -> float:
-    raise BadPayload(f"non-finite number {name} in JSON")
-
-
-def decode_json(payload: bytes, where: str) -> _Fields:
-    """Parse a payload into typed fields, refusing anything oversized or odd."""
-    if len(payload) > MAX_PAYLOAD_BYTES:
-        raise BadPayload(f"{where}: {len(payload)} bytes is over the {MAX_PAYLOAD_BYTES} limit")
-    try:
-        obj = json.loads(payload, parse_constant=_reject_constant)
-    except BadPayload:
-        raise
-    except (ValueError, RecursionError) as err:  # includes JSON and UTF-8 decode errors
-        raise BadPayload(f"{where}: not JSON ({type(err).__name__})") from None
-    fields = _Fields(obj, where)
-    fields.version()
-    return fields
-
-
-def parse_tremor(f: _Fields, received: float) -> TremorReading:
-    level = f.choice("level", TREMOR_LEVELS)
-    measurable = f.flag("measurable")
-    return TremorReading(
-        sensor=f.text("sensor", 32) or "sensor",
-        placement=f.text("placement", 32),
-        exercised=f.flag("exercised"),
-        level=level,
-        rms_mg=f.num("rms_mg"),
-        peak_hz=f.num("peak_hz"),
-        ratio=f.num("ratio"),
-        measurable=(level != "none") if measurable is None else measurable,
-        moving=bool(f.flag("moving")),
-        ts=f.num("ts"),
-        received=received,
-    )
-
-
-def parse_session(f: _Fields) -> SessionInfo:
-    return SessionInfo(
-        name=f.text("name", 48),
-        state=f.text("state", 24),
-        active=f.flag("active"),
-        set_count=f.count("set_count"),
-        rep_count=f.count("rep_count"),
-        started_ts=f.num("started_ts"),
-        ended_ts=f.num("ended_ts"),
-        last_set_end_ts=f.num("last_set_end_ts"),
-        baseline_mg=f.num("baseline_mg"),
-        ratio=f.num("ratio"),
-        recovery_s=f.num("recovery_s"),
-        fatigue_trend=f.num("fatigue_trend"),
-        ts=f.num("ts"),
-    )
-
-
-def parse_hydration(f: _Fields) -> HydrationInfo:
-    return HydrationInfo(
-        mode=f.choice("mode", HYDRATION_MODES, required=False),
-        mass_g=f.num("mass_g"),
-        intake_ml=f.num("intake_ml"),
-        intake_ml_per_h=f.num("intake_ml_per_h"),
-        body_mass_loss_pct=f.num("body_mass_loss_pct"),
-        sweat_rate_l_per_h=f.num("sweat_rate_l_per_h"),
-        ts=f.num("ts"),
-    )
-
-
-def parse_alert(f: _Fields) -> AlertInfo:
-    return AlertInfo(
-        id=f.text("id", 128, required=True) or "",
-        code=f.text("code", 64) or "",
-        level=f.choice("level", ALERT_LEVELS),
-        state=f.choice("state", ALERT_STATES, required=False) or "raised",
-        red_flag=bool(f.flag("red_flag")),
-        sensor=f.text("sensor", 32),
-        message=f.text("message", 300) or "",
-        advice=f.text("advice", 600) or "",
-        raised_ts=f.num("raised_ts"),
-        ts=f.num("ts"),
-    )
+# How far the board trusts a station's id (higher keeps its place).
+UNKNOWN, VOUCHED, LISTED = 0, 1, 2
 
 
 # --------------------------------------------------------------------------- stations
+
+
+@dataclass
+class PendingAck:
+    """An acknowledgement a display sent, until the station answers or time runs out."""
+
+    by: str
+    request_id: str
+    sent: float  # board clock
+    sent_wall: float
+    state: str = "waiting"  # "waiting" / "failed"
+    error: str | None = None
+
+    def view(self) -> dict[str, Any]:
+        return {"state": self.state, "by": self.by, "ts": self.sent_wall, "error": self.error}
 
 
 @dataclass
@@ -336,8 +121,11 @@ class Station:
     session: SessionInfo | None = None
     hydration: HydrationInfo | None = None
     active: dict[str, AlertInfo] = field(default_factory=dict)
-    acks_sent: set[str] = field(default_factory=set)
+    acks: dict[str, PendingAck] = field(default_factory=dict)
     stale: bool = False
+    vouched: bool = False
+    # Seen offline, then back: its alerts wait for a fresh alerts/active list.
+    awaiting_list: bool = False
     seq: int = 0
 
     def __post_init__(self) -> None:
@@ -345,6 +133,18 @@ class Station:
         self.history: deque[list[Any]] = deque(maxlen=self.history_points)
         self.events: deque[AlertInfo] = deque(maxlen=self.max_events)
         self.seen_events: OrderedDict[tuple[str, str], None] = OrderedDict()
+
+    @property
+    def confirmed(self) -> bool:
+        """Whether its active alerts are vouched for by a live station right now."""
+        return self.status == "online" and not self.stale and not self.awaiting_list
+
+    def holds_serious_alert(self) -> bool:
+        return any(a.level == "urgent" or a.red_flag for a in self.active.values())
+
+    def alert_rank(self) -> int:
+        """0 with no active alert, else 1 + the worst level's rank."""
+        return 1 + max((a.rank for a in self.active.values()), default=-1)
 
 
 def _worse(a: float | None, b: float | None) -> float | None:
@@ -364,7 +164,10 @@ class Board:
     (Unix time), :class:`~monitor.clock.RealClock` by default. The sparkline
     history keeps ``history_s`` seconds in buckets of ``bucket_s`` seconds,
     each holding the highest ratio and RMS seen in it (spikes matter more than
-    averages on a wall display).
+    averages on a wall display). ``known`` lists the station ids that always
+    have a place; ``evict_after`` is how long an offline or silent station
+    stays (None: for ever); ``ack_timeout`` how long an acknowledgement waits
+    for the station before the page is told it failed.
     """
 
     def __init__(
@@ -378,11 +181,19 @@ class Board:
         max_stations: int = 200,
         max_events: int = 20,
         log_budget_per_min: int = 20,
+        known: Iterable[str] = (),
+        evict_after: float | None = 3600.0,
+        ack_timeout: float = 8.0,
     ):
         if stale_after <= 0:
             raise ValueError("stale_after must be positive")
         if bucket_s <= 0 or history_s < bucket_s:
             raise ValueError("need 0 < bucket_s <= history_s")
+        self.known = frozenset(known)
+        if max_stations <= len(self.known):
+            raise ValueError("max_stations must leave room beyond the known stations")
+        if ack_timeout <= 0 or (evict_after is not None and evict_after <= 0):
+            raise ValueError("ack_timeout and evict_after must be positive")
         self.prefix = prefix.strip("/")
         self.stale_after = float(stale_after)
         self.clock: Clock = clock or RealClock()
@@ -390,32 +201,42 @@ class Board:
         self.bucket_s = float(bucket_s)
         self.max_stations = max_stations
         self.max_events = max_events
+        self.evict_after = evict_after
+        self.ack_timeout = float(ack_timeout)
         self.seq = 0
         self.link_up = False
         self.ignored = 0
+        self.refused = 0  # messages from stations the board had no room for
         self._stations: dict[str, Station] = {}
+        self._removed: deque[tuple[int, str]] = deque(maxlen=MAX_REMOVALS_KEPT)
+        self._recent_acks: deque[dict[str, Any]] = deque(maxlen=MAX_RECENT_ACKS)
+        self._acks_seq = 0
         self._log_budget = log_budget_per_min
         self._log_window = (float("-inf"), 0)  # (window start, lines logged in it)
 
     # ------------------------------------------------------------------ input
 
-    def handle(self, topic: str, payload: bytes) -> str | None:
+    def handle(self, topic: str, payload: bytes, *, retained: bool = False) -> str | None:
         """Take one MQTT message; return the station id if anything changed.
 
+        ``retained`` says the broker delivered it from its retained store (the
+        station published it and the broker kept it): that vouches for the id.
         Never raises on bad input: malformed messages are counted in
         :attr:`ignored`, logged, and otherwise have no effect.
         """
         try:
-            return self._handle(topic, bytes(payload))
+            return self._handle(topic, bytes(payload), retained)
         except BadPayload as err:
             self._ignore(f"ignored {topic!r:.120}: {err}")
         return None
 
-    def _handle(self, topic: str, payload: bytes) -> str | None:
+    def _handle(self, topic: str, payload: bytes, retained: bool) -> str | None:
         parsed = self._split_topic(topic)
         if parsed is None:
             return None
         station_id, kind = parsed
+        if kind == "cmd/ack/result":
+            return self._on_ack_result(station_id, payload)
         if kind.startswith("cmd/") or kind not in _HANDLERS:
             return None  # commands (ours included) and topics a newer station may add
         if len(payload) > MAX_PAYLOAD_BYTES:
@@ -425,12 +246,13 @@ class Board:
         if station is None:
             if not payload:
                 return None  # clearing a retained message of a station we never saw
-            if len(self._stations) >= self.max_stations:
-                raise BadPayload(f"more than {self.max_stations} stations; new one refused")
             station = Station(station_id, self._history_points(), self.max_events)
         changed = _HANDLERS[kind](self, station, payload)
-        # Only a message that parsed counts as a sign of life.
-        self._stations.setdefault(station_id, station)
+        # Only a message that parsed counts as a sign of life (and as a voucher).
+        if retained or (kind == "status" and station.status == "online"):
+            station.vouched = True
+        if is_new and not self._admit(station):
+            return None
         station.last_seen = self.clock.now()
         station.last_seen_wall = self.clock.wall()
         if station.stale:
@@ -452,13 +274,48 @@ class Board:
             raise BadPayload(f"station id longer than {MAX_STATION_ID} characters")
         return station_id, kind
 
+    # ------------------------------------------------------------------ who keeps a place
+
+    def standing(self, st: Station) -> int:
+        if st.id in self.known:
+            return LISTED
+        return VOUCHED if st.vouched else UNKNOWN
+
+    def _worth(self, st: Station) -> tuple[int, bool, int]:
+        return (self.standing(st), st.holds_serious_alert(), st.alert_rank())
+
+    def _admit(self, newcomer: Station) -> bool:
+        """Give a new station a place, evicting a less trusted one if the board is full."""
+        if len(self._stations) >= self.max_stations:
+            candidates = [st for st in self._stations.values() if st.id not in self.known]
+            # The least worthy, and among equals the one silent longest.
+            victim = min(candidates, key=lambda st: (self._worth(st), st.last_seen or 0.0))
+            # Ties go to the station already there: a flood cannot churn the board.
+            if not (self.standing(newcomer) == LISTED or self._worth(victim) < self._worth(newcomer)):
+                self.refused += 1
+                self._ignore(f"board full ({self.max_stations} stations): "
+                             f"{newcomer.id!r:.70} not shown")
+                return False
+            log.warning("board full: %r makes way for %r", victim.id, newcomer.id)
+            self._remove(victim.id)
+        self._stations[newcomer.id] = newcomer
+        return True
+
+    def _remove(self, station_id: str) -> None:
+        del self._stations[station_id]
+        self.seq += 1
+        self._removed.append((self.seq, station_id))
+
+    # ------------------------------------------------------------------ topics
+
     def _on_status(self, st: Station, payload: bytes) -> bool:
-        text = payload.decode("utf-8", "replace").strip().strip('"').lower()
-        if text not in ("online", "offline", ""):
-            raise BadPayload(f"status should be online/offline, got {text!r:.20}")
-        status = text or None  # an empty retained message clears it
+        status = parse_status(payload)
         if status == st.status:
             return False
+        if status == "online" and st.status == "offline":
+            # A station that comes back republishes what it holds; until then
+            # nothing it showed before is vouched for.
+            st.awaiting_list = bool(st.active)
         st.status = status
         return True
 
@@ -499,30 +356,53 @@ class Board:
                     return True
                 del st.active[weakest.id]
             st.active[alert.id] = alert
-        else:
-            st.active.pop(alert.id, None)
-            st.acks_sent.discard(alert.id)
+            return True
+        before = st.active.pop(alert.id, None)
+        st.acks.pop(alert.id, None)
+        if alert.state == "acknowledged":
+            self._note_acknowledged(st, alert, before)
         return True
 
     def _on_active(self, st: Station, payload: bytes) -> bool:
-        if not payload:
-            alerts: list[AlertInfo] = []
-        else:
+        alerts: list[AlertInfo] = []
+        if payload:
             f = decode_json(payload, "alerts/active")
-            entries = f.obj.get("alerts")
-            if not isinstance(entries, list):
-                raise BadPayload("alerts/active: 'alerts' should be a list")
-            alerts = []
-            for i, entry in enumerate(entries[: MAX_ACTIVE_ALERTS * 4]):
+            for i, entry in enumerate(parse_active(f)[: MAX_ACTIVE_ALERTS * 4]):
                 try:
-                    alerts.append(parse_alert(_Fields(entry, f"alerts/active[{i}]")))
+                    alerts.append(parse_alert(Fields(entry, f"alerts/active[{i}]")))
                 except BadPayload as err:  # one bad entry should not hide the others
                     self._ignore(f"ignored an entry from {st.id!r}: {err}")
             alerts.sort(key=lambda a: -a.rank)
             alerts = alerts[:MAX_ACTIVE_ALERTS]
         st.active = {a.id: a for a in alerts}
-        st.acks_sent &= set(st.active)
+        st.acks = {k: v for k, v in st.acks.items() if k in st.active}
+        st.awaiting_list = False
         return True
+
+    def _on_ack_result(self, station_id: str, payload: bytes) -> str | None:
+        st = self._stations.get(station_id)
+        if st is None or not payload:
+            return None
+        result = parse_ack_result(payload)
+        for alert_id, pending in st.acks.items():
+            if pending.request_id == result.request_id and pending.state == "waiting":
+                if result.ok:
+                    return None  # the acknowledged event follows and settles it
+                pending.state = "failed"
+                pending.error = f"the station refused: {result.error or 'no reason given'}"
+                self._touch(st)
+                return station_id
+        return None
+
+    def _note_acknowledged(self, st: Station, alert: AlertInfo, before: AlertInfo | None) -> None:
+        shown = before or alert
+        self._recent_acks.append({
+            "station": st.id,
+            "name": st.session.name if st.session and st.session.name else st.id,
+            "id": alert.id, "code": shown.code, "level": shown.level, "kind": shown.kind,
+            "message": shown.message, "by": alert.by, "ts": alert.ts,
+        })
+        self._acks_seq = self.seq + 1  # _touch follows and makes it the current seq
 
     # ------------------------------------------------------------------ history
 
@@ -543,10 +423,11 @@ class Board:
     # ------------------------------------------------------------------ time and acks
 
     def refresh(self) -> list[str]:
-        """Re-judge staleness now; return the stations whose stale flag flipped."""
+        """Re-judge time now: staleness, waiting acks, eviction; return the stations that moved."""
         now = self.clock.now()
-        flipped = []
-        for st in self._stations.values():
+        moved = []
+        for st in list(self._stations.values()):
+            changed = False
             stale = (
                 st.status != "offline"
                 and st.last_seen is not None
@@ -554,9 +435,30 @@ class Board:
             )
             if stale != st.stale:
                 st.stale = stale
+                changed = True
+            for pending in st.acks.values():
+                if pending.state == "waiting" and now - pending.sent > self.ack_timeout:
+                    pending.state = "failed"
+                    pending.error = (f"the station did not confirm within "
+                                     f"{self.ack_timeout:g} s" +
+                                     ("" if st.confirmed else " (it is offline or silent)"))
+                    changed = True
+            if self._evictable(st, now):
+                log.info("%r offline or silent for %.0f s: off the board", st.id,
+                         now - (st.last_seen or now))
+                self._remove(st.id)
+                moved.append(st.id)
+                continue
+            if changed:
                 self._touch(st)
-                flipped.append(st.id)
-        return flipped
+                moved.append(st.id)
+        return moved
+
+    def _evictable(self, st: Station, now: float) -> bool:
+        if self.evict_after is None or st.id in self.known or st.holds_serious_alert():
+            return False
+        gone = st.status == "offline" or st.stale or st.status is None
+        return gone and st.last_seen is not None and now - st.last_seen > self.evict_after
 
     def set_link(self, up: bool) -> bool:
         """Record whether the MQTT link is up (shown on the page); True if it changed."""
@@ -570,18 +472,19 @@ class Board:
         st = self._stations.get(station_id)
         return st is not None and alert_id in st.active
 
-    def note_ack(self, station_id: str, alert_id: str) -> bool:
-        """Remember that staff acknowledged an alert from a display.
+    def note_ack(self, station_id: str, alert_id: str, by: str = "display",
+                 request_id: str = "") -> bool:
+        """Remember that ``by`` acknowledged an alert from a display.
 
         The alert stays active until the station confirms (it publishes the
-        ``acknowledged`` event); meanwhile every screen shows "ack sent".
+        ``acknowledged`` event); meanwhile every screen shows who sent it and
+        that it waits for the station, and after ``ack_timeout`` that it failed.
         """
         st = self._stations.get(station_id)
         if st is None or alert_id not in st.active:
             return False
-        if alert_id not in st.acks_sent:
-            st.acks_sent.add(alert_id)
-            self._touch(st)
+        st.acks[alert_id] = PendingAck(by, request_id, self.clock.now(), self.clock.wall())
+        self._touch(st)
         return True
 
     def _touch(self, st: Station) -> None:
@@ -614,17 +517,19 @@ class Board:
         """
         st = self._stations[station_id]
         alerts = sorted(st.active.values(), key=lambda a: (-a.rank, -(a.raised_ts or 0.0)))
+        confirmed = st.confirmed
         out: dict[str, Any] = {
             "id": st.id,
             "name": (st.session.name if st.session and st.session.name else st.id),
             "status": st.status or "unknown",
             "stale": st.stale,
+            "listed": st.id in self.known,
             "last_seen": st.last_seen_wall,
             "tremor": self._tremor_summary(st),
             "sensors": [r.view() for r in sorted(st.tremor.values(), key=lambda r: r.sensor)],
             "session": st.session.view() if st.session else None,
             "hydration": st.hydration.view() if st.hydration else None,
-            "alerts": [a.view(ack_sent=a.id in st.acks_sent) for a in alerts],
+            "alerts": [self._alert_view(st, a, confirmed) for a in alerts],
         }
         if full:
             out["spark"] = [list(p) for p in st.history]
@@ -634,6 +539,15 @@ class Board:
             # sparkline's newest points for the page to merge.
             out["spark_tail"] = [list(p) for p in list(st.history)[-3:]]
         return out
+
+    @staticmethod
+    def _alert_view(st: Station, alert: AlertInfo, confirmed: bool) -> dict[str, Any]:
+        pending = st.acks.get(alert.id)
+        return alert.view(
+            confirmed=confirmed,
+            ack=pending.view() if pending else None,
+            ack_sent=pending is not None and pending.state == "waiting",
+        )
 
     def _tremor_summary(self, st: Station) -> dict[str, Any] | None:
         """The reading a tile shows big: the worst sensor among the current ones.
@@ -647,9 +561,13 @@ class Board:
         current = [r for r in st.tremor.values() if newest - r.received <= self.stale_after]
         worst = max(
             current,
-            key=lambda r: (_LEVEL_RANK[r.level], r.ratio or 0.0, r.rms_mg or 0.0),
+            key=lambda r: (LEVEL_RANK[r.level], r.ratio or 0.0, r.rms_mg or 0.0),
         )
         return worst.view()
+
+    def recent_acks(self) -> list[dict[str, Any]]:
+        """The latest acknowledgements the stations confirmed, newest first."""
+        return list(reversed(self._recent_acks))
 
     def snapshot(self) -> dict[str, Any]:
         """Everything, for a client that just connected."""
@@ -661,18 +579,27 @@ class Board:
             "history_s": self.history_s,
             "bucket_s": self.bucket_s,
             "ignored": self.ignored,
+            "refused": self.refused,
+            "max_stations": self.max_stations,
+            "acks": self.recent_acks(),
             "stations": [self.view(sid) for sid in self.station_ids()],
         }
 
     def changes_since(self, seq: int) -> dict[str, Any]:
-        """The stations changed after ``seq``, for a client that saw up to it."""
+        """The stations changed (or removed) after ``seq``, for a client that saw up to it."""
         changed = [sid for sid, st in self._stations.items() if st.seq > seq]
-        return {
+        out: dict[str, Any] = {
             "seq": self.seq,
             "now": self.clock.wall(),
             "link_up": self.link_up,
+            "refused": self.refused,
             "stations": [self.view(sid, full=False) for sid in sorted(changed)],
+            "removed": [sid for s, sid in self._removed
+                        if s > seq and sid not in self._stations],
         }
+        if self._acks_seq > seq:
+            out["acks"] = self.recent_acks()
+        return out
 
 
 _HANDLERS = {

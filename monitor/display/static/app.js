@@ -9,6 +9,12 @@
  * Everything that came from MQTT is untrusted text: it only ever reaches the
  * page through textContent, dataset or setAttribute on attributes that are not
  * URLs or handlers. Nothing here parses HTML.
+ *
+ * Acknowledging needs a staff login (staff.js): the page sends the ack, the
+ * server publishes it with the staff member's name, and every screen shows
+ * "sent, waiting for the station" until the station confirms (the alert
+ * leaves, and "acknowledged by NAME at TIME" appears) or the server reports
+ * that it did not confirm in time.
  */
 "use strict";
 
@@ -17,6 +23,8 @@
     none: "NO TREMOR", normal: "NORMAL", elevated: "ELEVATED", high: "HIGH", nodata: "NO DATA",
   };
   const ALERT_LABEL = { info: "INFO", caution: "CAUTION", warning: "WARNING", urgent: "URGENT" };
+  // Faults of the station itself (sensor.fault, sensor.overrun): not the athlete.
+  const EQUIPMENT_LABEL = "SENSOR";
   const ALERT_RANK = { info: 0, caution: 1, warning: 2, urgent: 3 };
   const STATE_LABEL = {
     idle: "Idle", reps: "Reps", hold: "Static hold", rest: "Resting", recovery: "Recovery",
@@ -29,6 +37,8 @@
   const MIN_TILE_H = 90;
   const ALERTS_PER_TILE = 2;
   const MAX_BANNERS = 3;
+  const MAX_ACKS_SHOWN = 3;
+  const ACKS_SHOWN_S = 1800;  // acknowledgements stay listed for half an hour
   const WATCHDOG_MS = 40000;  // the server pings every 15 s
   const SVG_NS = "http://www.w3.org/2000/svg";
 
@@ -40,6 +50,17 @@
     link: document.getElementById("link"),
     sound: document.getElementById("sound"),
     clock: document.getElementById("clock"),
+    acks: document.getElementById("acks"),
+    boardFull: document.getElementById("board-full"),
+    staffName: document.getElementById("staff-name"),
+    staffLogin: document.getElementById("staff-login"),
+    staffLogout: document.getElementById("staff-logout"),
+    loginDialog: document.getElementById("login-dialog"),
+    loginForm: document.getElementById("login-form"),
+    loginWhy: document.getElementById("login-why"),
+    loginError: document.getElementById("login-error"),
+    loginCancel: document.getElementById("login-cancel"),
+    alertDialog: document.getElementById("alert-dialog"),
   };
 
   const model = {
@@ -49,6 +70,8 @@
     historyS: 300,
     linkUp: false,        // display service <-> broker
     streamUp: false,      // this page <-> display service
+    acks: [],             // acknowledgements the stations confirmed, newest first
+    refused: 0,           // messages from stations the board had no room for
   };
   const tiles = new Map();       // id -> {root, parts...}
   const pendingAcks = new Set(); // "station\u0000alert" being sent
@@ -98,6 +121,32 @@
     return Math.floor(m / 60) + " h " + (m % 60) + " min";
   }
 
+  function fmtTime(ts) {
+    return new Date(ts * 1000).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+  }
+
+  function isEquipment(alert) { return alert.kind === "equipment"; }
+
+  // Athletes first, worst first; the equipment's own faults after them.
+  function alertOrder(a, b) {
+    return (isEquipment(a) - isEquipment(b)) || (ALERT_RANK[b.level] - ALERT_RANK[a.level]) ||
+      ((b.raised_ts || 0) - (a.raised_ts || 0));
+  }
+
+  function alertLabel(alert) {
+    return isEquipment(alert) ? EQUIPMENT_LABEL : ALERT_LABEL[alert.level];
+  }
+
+  function alertVariant(alert) { return isEquipment(alert) ? "equipment" : alert.level; }
+
+  // Why an alert is not vouched for right now, or "".
+  function unconfirmedWhy(st, alert) {
+    if (alert.confirmed !== false) return "";
+    if (st.status === "offline") return "station offline: not confirmed";
+    if (st.stale) return "no data from the station: not confirmed";
+    return "station restarted: waiting for it to confirm";
+  }
+
   function fmtRatio(r) { return (r < 10 ? r.toFixed(1) : Math.round(r).toString()) + "x"; }
 
   function compareIds(a, b) { return a.localeCompare(b, undefined, { numeric: true }); }
@@ -134,6 +183,8 @@
     model.staleAfter = data.stale_after;
     model.historyS = data.history_s;
     model.linkUp = data.link_up;
+    model.acks = data.acks || [];
+    model.refused = data.refused || 0;
     const seen = new Set();
     for (const st of data.stations) {
       model.stations.set(st.id, st);
@@ -152,6 +203,13 @@
   function applyUpdate(data) {
     model.offset = data.now - Date.now() / 1000;
     model.linkUp = data.link_up;
+    if (data.acks) model.acks = data.acks;
+    if (typeof data.refused === "number") model.refused = data.refused;
+    for (const id of data.removed || []) {
+      model.stations.delete(id);
+      const tile = tiles.get(id);
+      if (tile) { tile.root.remove(); tiles.delete(id); }
+    }
     for (const fresh of data.stations) {
       const old = model.stations.get(fresh.id);
       fresh.spark = mergeSpark(old ? old.spark : [], fresh.spark_tail || []);
@@ -178,6 +236,7 @@
   function afterChange() {
     dom.empty.hidden = tiles.size > 0;
     renderBanners();
+    renderAcks();
     renderSummary();
     renderLink();
     fitGrid();
@@ -353,8 +412,8 @@
   }
 
   function renderTileAlerts(t, st) {
-    const alerts = st.alerts || [];
-    const top = alerts.length ? alerts[0].level : null;
+    const alerts = (st.alerts || []).slice().sort(alertOrder);
+    const top = alerts.length ? alertVariant(alerts[0]) : null;
     setVariant(t.root, "alert-", top);
     reconcile(t.alerts, alerts.slice(0, ALERTS_PER_TILE), (a) => a.id,
       (a) => buildAlertRow(st.id, a, "Ack"),
@@ -366,7 +425,13 @@
 
   function buildAlertRow(stationId, alert, ackLabel) {
     const row = el("li", "alert");
-    row.append(el("span", "alert-level"), el("span", "alert-msg"));
+    // The message is a button: it opens the whole alert, advice included.
+    const msg = el("button", "alert-msg");
+    msg.type = "button";
+    msg.addEventListener("click", () => openAlert(stationId, alert.id));
+    const text = el("div", "alert-text");
+    text.append(msg, el("span", "alert-note"));
+    row.append(el("span", "alert-level"), text);
     const button = el("button", "ack", ackLabel);
     button.type = "button";
     button.addEventListener("click", () => sendAck(stationId, alert.id));
@@ -375,22 +440,48 @@
   }
 
   function paintAlertRow(row, st, alert, ackLabel) {
-    setVariant(row, "alert-", alert.level);
-    setText(row.querySelector(".alert-level"), ALERT_LABEL[alert.level]);
+    setVariant(row, "alert-", alertVariant(alert));
+    const why = unconfirmedWhy(st, alert);
+    row.classList.toggle("unconfirmed", why !== "");
+    setText(row.querySelector(".alert-level"), alertLabel(alert));
     setText(row.querySelector(".alert-msg"), alert.message || alert.code);
+    paintNote(row.querySelector(".alert-note"), st, alert, why);
     paintAckButton(row.querySelector(".ack"), st.id, alert, ackLabel);
+  }
+
+  // One line under an alert: what the ack is doing, or why it is not confirmed.
+  function ackNote(st, alert, why) {
+    const key = ackKey(st.id, alert.id);
+    const ack = alert.ack;
+    if (failedAcks.has(key)) return failedAcks.get(key);
+    if (ack && ack.state === "waiting") {
+      return "Sent by " + ack.by + " at " + fmtTime(ack.ts) + ", waiting for the station";
+    }
+    if (ack && ack.state === "failed") return "Ack by " + ack.by + " not confirmed: " + ack.error;
+    return why ? why.charAt(0).toUpperCase() + why.slice(1) : "";
+  }
+
+  function paintNote(node, st, alert, why) {
+    const text = ackNote(st, alert, why);
+    setText(node, text);
+    node.hidden = text === "";
+    node.classList.toggle("note-failed", text !== "" && (failedAcks.has(ackKey(st.id, alert.id)) ||
+      (alert.ack && alert.ack.state === "failed")));
   }
 
   function paintAckButton(button, stationId, alert, label) {
     const key = ackKey(stationId, alert.id);
     let text = label;
     let busy = false;
+    const ack = alert.ack;
     if (pendingAcks.has(key)) { text = "Sending\u2026"; busy = true; }
-    else if (alert.ack_sent) { text = "Ack sent"; busy = true; }
-    else if (failedAcks.has(key)) { text = "Retry " + label.toLowerCase(); }
+    else if (ack && ack.state === "waiting") { text = "Sent, waiting\u2026"; busy = true; }
+    else if (failedAcks.has(key) || (ack && ack.state === "failed")) {
+      text = "Retry " + label.toLowerCase();
+    }
     setText(button, text);
     button.disabled = busy;
-    button.title = failedAcks.get(key) || "";
+    button.title = failedAcks.get(key) || (ack && ack.error) || "";
   }
 
   // ------------------------------------------------------------------ banners
@@ -400,7 +491,7 @@
     const list = [];
     for (const st of model.stations.values()) {
       for (const a of st.alerts || []) {
-        if (a.level === "urgent" || a.red_flag) list.push({ st, a });
+        if ((a.level === "urgent" || a.red_flag) && !isEquipment(a)) list.push({ st, a });
       }
     }
     list.sort((x, y) => (ALERT_RANK[y.a.level] - ALERT_RANK[x.a.level]) ||
@@ -431,7 +522,7 @@
     const text = el("div", "banner-text");
     const head = el("p", "banner-head");
     head.append(el("span", "alert-level"), el("span", "banner-station"), el("span", "banner-msg"));
-    text.append(head, el("p", "banner-advice"));
+    text.append(head, el("p", "banner-advice"), el("p", "alert-note banner-note"));
     const button = el("button", "ack banner-ack", "Acknowledge");
     button.type = "button";
     button.addEventListener("click", () => sendAck(stationId, alert.id));
@@ -446,6 +537,9 @@
     setText(box.querySelector(".banner-station"), st.name);
     setText(box.querySelector(".banner-msg"), alert.message || alert.code);
     setText(box.querySelector(".banner-advice"), alert.advice || "");
+    const why = unconfirmedWhy(st, alert);
+    box.classList.toggle("unconfirmed", why !== "");
+    paintNote(box.querySelector(".banner-note"), st, alert, why);
     paintAckButton(box.querySelector(".ack"), st.id, alert, "Acknowledge");
   }
 
@@ -454,25 +548,28 @@
   async function sendAck(stationId, alertId) {
     const key = ackKey(stationId, alertId);
     if (pendingAcks.has(key)) return;
+    if (!GymStaff.name) {
+      askLogin("Log in to acknowledge: your name is recorded with the acknowledgement.",
+        () => sendAck(stationId, alertId));
+      return;
+    }
     pendingAcks.add(key);
     failedAcks.delete(key);
     repaint(stationId);
     try {
-      const reply = await fetch("/api/ack", {
-        method: "POST",
-        headers: { "Content-Type": "application/json" },
-        body: JSON.stringify({ station: stationId, id: alertId }),
-      });
-      if (!reply.ok) {
-        let why = "HTTP " + reply.status;
-        try { why = (await reply.json()).error || why; } catch (e) { /* keep the status */ }
-        throw new Error(why);
-      }
-      // Show "Ack sent" now; the server's next update says the same.
+      const reply = await GymStaff.post("/api/ack", { station: stationId, id: alertId });
+      // Show "waiting" now; the server's next update says the same on every screen.
       const st = model.stations.get(stationId);
-      for (const a of (st && st.alerts) || []) if (a.id === alertId) a.ack_sent = true;
+      for (const a of (st && st.alerts) || []) {
+        if (a.id === alertId) a.ack = { state: "waiting", by: reply.by, ts: serverNow() };
+      }
     } catch (err) {
-      failedAcks.set(key, "Not sent: " + err.message);
+      if (err.status === 401) {
+        askLogin("Your login has ended: log in again to acknowledge.",
+          () => sendAck(stationId, alertId));
+      } else {
+        failedAcks.set(key, "Not sent: " + err.message);
+      }
     } finally {
       pendingAcks.delete(key);
       repaint(stationId);
@@ -483,6 +580,118 @@
     const st = model.stations.get(stationId);
     if (st) renderTile(st);
     renderBanners();
+    if (openAlertKey) paintAlertDialog();
+  }
+
+  // ------------------------------------------------------------------ staff login
+
+  let afterLogin = null;
+
+  function askLogin(why, then) {
+    afterLogin = then || null;
+    setText(dom.loginWhy, why || "");
+    dom.loginError.hidden = true;
+    dom.loginForm.reset();
+    if (!dom.loginDialog.open) dom.loginDialog.showModal();
+    dom.loginForm.elements.name.focus();
+  }
+
+  dom.loginForm.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const button = dom.loginForm.querySelector(".login-submit");
+    button.disabled = true;
+    dom.loginError.hidden = true;
+    try {
+      await GymStaff.login(dom.loginForm.elements.name.value.trim(),
+        dom.loginForm.elements.pin.value);
+      dom.loginDialog.close();
+      const then = afterLogin;
+      afterLogin = null;
+      if (then) then();
+    } catch (err) {
+      setText(dom.loginError, err.message);
+      dom.loginError.hidden = false;
+      dom.loginForm.elements.pin.value = "";
+    } finally {
+      button.disabled = false;
+    }
+  });
+  dom.loginCancel.addEventListener("click", () => { afterLogin = null; dom.loginDialog.close(); });
+  dom.staffLogin.addEventListener("click", () => askLogin("", null));
+  dom.staffLogout.addEventListener("click", () => GymStaff.logout().catch(() => {}));
+
+  function renderStaff() {
+    const name = GymStaff.name;
+    setText(dom.staffName, name ? "Staff: " + name : "");
+    dom.staffName.hidden = !name;
+    dom.staffLogin.hidden = !!name;
+    dom.staffLogout.hidden = !name;
+  }
+
+  GymStaff.onChange(renderStaff);
+
+  // ------------------------------------------------------------------ one alert in full
+
+  let openAlertKey = null;
+
+  function findAlert(stationId, alertId) {
+    const st = model.stations.get(stationId);
+    const a = st && (st.alerts || []).find((x) => x.id === alertId);
+    return a ? { st, a } : null;
+  }
+
+  function openAlert(stationId, alertId) {
+    openAlertKey = [stationId, alertId];
+    paintAlertDialog();
+    if (!dom.alertDialog.open) dom.alertDialog.showModal();
+  }
+
+  function paintAlertDialog() {
+    const d = dom.alertDialog;
+    const found = openAlertKey && findAlert(openAlertKey[0], openAlertKey[1]);
+    const ackButton = d.querySelector("#alert-dialog-ack");
+    if (!found) {
+      // Acknowledged or cleared meanwhile: say so rather than vanish.
+      setText(d.querySelector("#alert-dialog-note"), "This alert is no longer active.");
+      ackButton.hidden = true;
+      return;
+    }
+    const { st, a } = found;
+    ackButton.hidden = false;
+    setVariant(d, "alert-", alertVariant(a));
+    setText(d.querySelector("#alert-dialog-level"), alertLabel(a));
+    setText(d.querySelector("#alert-dialog-station"), st.name);
+    setText(d.querySelector("#alert-dialog-msg"), a.message || a.code);
+    setText(d.querySelector("#alert-dialog-advice"), a.advice || "");
+    const note = [ackNote(st, a, unconfirmedWhy(st, a))];
+    if (isNum(a.raised_ts)) note.push("Raised at " + fmtTime(a.raised_ts) + ".");
+    setText(d.querySelector("#alert-dialog-note"), note.filter(Boolean).join(" "));
+    paintAckButton(ackButton, st.id, a, "Acknowledge");
+  }
+
+  dom.alertDialog.querySelector("#alert-dialog-close").addEventListener("click", () => {
+    openAlertKey = null;
+    dom.alertDialog.close();
+  });
+  dom.alertDialog.querySelector("#alert-dialog-ack").addEventListener("click", () => {
+    if (openAlertKey) sendAck(openAlertKey[0], openAlertKey[1]);
+  });
+  dom.alertDialog.addEventListener("close", () => { openAlertKey = null; });
+
+  // ------------------------------------------------------------------ who acknowledged what
+
+  function renderAcks() {
+    const cutoff = serverNow() - ACKS_SHOWN_S;
+    const recent = model.acks.filter((x) => !isNum(x.ts) || x.ts >= cutoff).slice(0, MAX_ACKS_SHOWN);
+    reconcile(dom.acks, recent, (x) => x.station + "\u0000" + x.id,
+      () => el("p", "ack-line"),
+      (node, x) => {
+        const what = (x.kind === "equipment" ? EQUIPMENT_LABEL : ALERT_LABEL[x.level] || "") +
+          " " + (x.name || x.station) + ": " + (x.message || x.code);
+        const when = isNum(x.ts) ? " at " + fmtTime(x.ts) : "";
+        setText(node, "\u2713 " + what + " \u2014 acknowledged by " + (x.by || "staff") + when);
+      });
+    dom.acks.hidden = recent.length === 0;
   }
 
   // ------------------------------------------------------------------ sound
@@ -531,7 +740,8 @@
 
   // Three beeps for a new urgent alert; one every 30 s while any is unacknowledged.
   function beepForNew(list) {
-    const urgent = list.filter((x) => x.a.level === "urgent" && !x.a.ack_sent);
+    const urgent = list.filter((x) => x.a.level === "urgent" &&
+      !(x.a.ack && x.a.ack.state === "waiting"));
     let fresh = false;
     for (const x of urgent) {
       const key = ackKey(x.st.id, x.a.id);
@@ -544,17 +754,33 @@
   // ------------------------------------------------------------------ header
 
   function renderSummary() {
-    let offline = 0, stale = 0, alerts = 0;
+    let offline = 0, stale = 0, alerts = 0, equipment = 0, high = 0, elevated = 0;
     for (const st of model.stations.values()) {
       if (st.status === "offline") offline++;
       else if (st.stale) stale++;
-      alerts += (st.alerts || []).length;
+      for (const a of st.alerts || []) {
+        if (isEquipment(a)) equipment++;
+        else alerts++;
+      }
+      const tr = st.tremor;
+      if (tr && tr.measurable && st.status !== "offline" && !st.stale) {
+        if (tr.level === "high") high++;
+        else if (tr.level === "elevated") elevated++;
+      }
     }
     const parts = [model.stations.size + " station" + (model.stations.size === 1 ? "" : "s")];
     if (offline) parts.push(offline + " offline");
     if (stale) parts.push(stale + " no data");
-    parts.push(alerts ? alerts + " active alert" + (alerts === 1 ? "" : "s") : "no alerts");
+    if (alerts) parts.push(alerts + " active alert" + (alerts === 1 ? "" : "s"));
+    if (high) parts.push(high + " HIGH tremor");
+    if (elevated) parts.push(elevated + " elevated");
+    if (equipment) parts.push(equipment + " sensor problem" + (equipment === 1 ? "" : "s"));
+    // "No alerts" only when nothing on the wall says otherwise.
+    if (!alerts && !high && !elevated && !equipment) parts.push("no alerts");
     setText(dom.summary, parts.join(" \u00b7 "));
+    const full = model.refused > 0;
+    setText(dom.boardFull, full ? "Board full: messages from unlisted stations are not shown" : "");
+    dom.boardFull.hidden = !full;
   }
 
   function renderLink() {
@@ -573,6 +799,7 @@
       const st = model.stations.get(id);
       if (st) renderAges(t, st);
     }
+    renderAcks();
   }
 
   // ------------------------------------------------------------------ layout
@@ -699,7 +926,9 @@
   if (new URLSearchParams(location.search).get("bench") === "1") installBenchHook();
 
   renderLink();
+  renderStaff();
   tickClock();
   fitGrid();
   connect();
+  GymStaff.me().catch(() => {});
 })();
