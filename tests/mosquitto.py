@@ -29,10 +29,27 @@ In pytest, use the fixtures (import them into a test module or a conftest)::
 
 Both skip the test, saying why, when no ``mosquitto`` binary is installed
 (looked up as ``$MOSQUITTO``, then on ``PATH``, then ``/usr/sbin/mosquitto``).
+
+The broker a gym runs is ``config/mosquitto/``: :func:`gym_config` turns it into
+extra configuration for a test broker (the shipped settings, such as client ids
+bound to user names and the packet size limit, with the test's own password
+file, ACL and, given a :class:`Pki`, a TLS listener)::
+
+    secrets = write_password_files(tmp_path / "secrets", ["bench-1", "display"], pw)
+    pki = make_pki(tmp_path / "pki", "localhost")            # the installer's own script
+    broker = MosquittoBroker(tmp_path, allow_anonymous=False,
+                             extra_config=gym_config(secrets / "passwd", pki=pki))
+    broker.tls_port                                           # MQTT over TLS here
+
+With client ids bound to user names, two clients logged in as one user kick
+each other off: a test that needs several clients of one kind makes more users
+(``write_password_files(..., append=True)``) and, for rights the shipped ACL
+does not give them, an ACL with extra blocks (:func:`write_acl`).
 """
 
 from __future__ import annotations
 
+import itertools
 import os
 import pwd
 import shutil
@@ -40,13 +57,29 @@ import signal
 import socket
 import subprocess
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Self
 
 import pytest
 
 SBIN_FALLBACKS = ("/usr/sbin/mosquitto", "/usr/local/sbin/mosquitto")
+
+BROKER_CONFIG = Path(__file__).resolve().parents[1] / "config" / "mosquitto"
+SHIPPED_CONF = BROKER_CONFIG / "mosquitto.conf"
+SHIPPED_ACL = BROKER_CONFIG / "acl"
+MAKE_CERTS = BROKER_CONFIG / "make-certs.sh"
+
+#: Keys of the shipped mosquitto.conf that a test broker sets for itself: the
+#: listeners and their TLS files, paths on an installed system, persistence and
+#: anonymous access. Everything else in the file applies to test brokers as shipped.
+OWN_KEYS = frozenset({
+    "listener", "cafile", "capath", "certfile", "keyfile", "tls_version", "require_certificate",
+    "ciphers", "password_file", "acl_file", "persistence", "persistence_location",
+    "autosave_interval", "allow_anonymous", "per_listener_settings", "user", "pid_file",
+    "log_dest", "include_dir",
+})
 
 
 class BrokerError(RuntimeError):
@@ -71,10 +104,13 @@ def find_mosquitto_passwd() -> str | None:
          if os.access(p, os.X_OK)), None)
 
 
-def write_password_files(folder: Path, users, password: Callable[[str], str]) -> Path:
+def write_password_files(folder: Path, users: Iterable[str], password: Callable[[str], str], *,
+                         append: bool = False) -> Path:
     """A Mosquitto password file ``passwd`` for ``users``, and ``<user>.pw`` holding each password.
 
-    Raises FileNotFoundError when mosquitto_passwd is not installed.
+    ``append=True`` adds the users to an existing ``passwd`` (a running broker
+    reads it again on :meth:`MosquittoBroker.reload`). Raises FileNotFoundError
+    when mosquitto_passwd is not installed.
     """
     tool = find_mosquitto_passwd()
     if tool is None:
@@ -82,12 +118,93 @@ def write_password_files(folder: Path, users, password: Callable[[str], str]) ->
     folder.mkdir(parents=True, exist_ok=True)
     passwd = folder / "passwd"
     for n, user in enumerate(users):
-        args = [tool, "-b"] + (["-c"] if n == 0 else []) + [str(passwd), user, password(user)]
+        create = n == 0 and not (append and passwd.exists())
+        args = [tool, "-b"] + (["-c"] if create else []) + [str(passwd), user, password(user)]
         subprocess.run(args, check=True, capture_output=True)
         pw = folder / f"{user}.pw"
         pw.write_text(password(user) + "\n")
         pw.chmod(0o600)
     return folder
+
+
+def write_acl(folder: Path, extra: str, base: Path = SHIPPED_ACL) -> Path:
+    """``folder/acl``: the shipped ACL with ``extra`` lines after it (rights for test-only users)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    acl = folder / "acl"
+    acl.write_text(base.read_text() + "\n# --- added by the test\n" + extra.strip() + "\n")
+    return acl
+
+
+@dataclass(frozen=True)
+class Pki:
+    """The gym's CA certificate and the broker's certificate and key, as make-certs.sh makes them."""
+
+    ca: Path
+    cert: Path
+    key: Path
+    ca_key: Path
+
+
+def make_pki(folder: Path, *names: str) -> Pki:
+    """Run ``config/mosquitto/make-certs.sh`` (what the installer runs) for ``names`` into ``folder``.
+
+    Raises FileNotFoundError when openssl is not installed.
+    """
+    if shutil.which("openssl") is None:
+        raise FileNotFoundError("openssl is not installed (Debian: apt install openssl)")
+    certs, ca = folder / "certs", folder / "ca"
+    subprocess.run(["bash", str(MAKE_CERTS), "--cert-dir", str(certs), "--ca-dir", str(ca),
+                    "--group", "", *names], check=True, capture_output=True, text=True)
+    return Pki(certs / "gym-ca.crt", certs / "broker.crt", certs / "broker.key", ca / "gym-ca.key")
+
+
+def shipped_settings(conf: Path = SHIPPED_CONF) -> str:
+    """The lines of the shipped mosquitto.conf that apply to a test broker as they are.
+
+    That is every setting except :data:`OWN_KEYS` (comments and blank lines dropped).
+    """
+    kept = []
+    for line in conf.read_text().splitlines():
+        words = line.split()
+        if words and not words[0].startswith("#") and words[0] not in OWN_KEYS:
+            kept.append(line.strip())
+    return "\n".join(kept) + "\n"
+
+
+def gym_config(password_file: Path, *, acl_file: Path = SHIPPED_ACL, pki: Pki | None = None,
+               tls_port: int | None = None) -> str:
+    """Extra configuration for a test broker that is the gym's broker as shipped.
+
+    The shipped settings, ``password_file`` and ``acl_file`` (the shipped ACL by
+    default) and, given ``pki``, a TLS listener on 127.0.0.1:``tls_port`` (a free
+    port when None; :attr:`MosquittoBroker.tls_port` finds it again). Pass it with
+    ``allow_anonymous=False``.
+    """
+    text = shipped_settings() + f"password_file {password_file}\nacl_file {acl_file}\n"
+    if pki is not None:
+        text += (f"listener {tls_port or free_port()} 127.0.0.1\ncafile {pki.ca}\n"
+                 f"certfile {pki.cert}\nkeyfile {pki.key}\ntls_version tlsv1.2\n")
+    return text
+
+
+def localize(conf_text: str, *, root: Path, port: int, tls_port: int) -> str:
+    """An installed mosquitto.conf (the shipped one, or the installer's copy) made runnable here.
+
+    Its plain listener moves to 127.0.0.1:``port`` and its TLS listener to
+    127.0.0.1:``tls_port``; paths under /etc/mosquitto/ are looked up under
+    ``root`` instead (``root/etc/mosquitto/...``); persistence is off; the broker
+    runs as the current user and logs to stderr. Raises ValueError if the file
+    does not have the two listeners the shipped one has.
+    """
+    plain, tls = "\nlistener 1883 127.0.0.1\n", "\nlistener 8883\n"
+    if plain not in conf_text or tls not in conf_text:
+        raise ValueError("expected the shipped listeners: 'listener 1883 127.0.0.1' and 'listener 8883'")
+    user = pwd.getpwuid(os.getuid()).pw_name
+    text = (conf_text.replace(plain, f"\nlistener {port} 127.0.0.1\n")
+            .replace(tls, f"\nlistener {tls_port} 127.0.0.1\n")
+            .replace(" /etc/mosquitto/", f" {root}/etc/mosquitto/")
+            .replace("\npersistence true\n", "\npersistence false\n"))
+    return text + f"\nuser {user}\nlog_dest stderr\nlog_type all\nlog_timestamp true\n"
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -124,6 +241,7 @@ class MosquittoBroker:
         allow_anonymous: bool = True,
         port: int | None = None,
         binary: str | None = None,
+        config: str | None = None,
     ):
         self.binary = binary or find_mosquitto()
         if self.binary is None:
@@ -133,7 +251,9 @@ class MosquittoBroker:
         self.port = port or free_port(self.host)
         self.config_path = self.workdir / "mosquitto.conf"
         self.log_path = self.workdir / "mosquitto.log"
-        self.config_path.write_text(self._config(extra_config, allow_anonymous))
+        # ``config``: a whole configuration instead (see localize()); it listens on ``port``.
+        self.config_path.write_text(config if config is not None
+                                    else self._config(extra_config, allow_anonymous))
         self._proc: subprocess.Popen[bytes] | None = None
 
     def _config(self, extra: str, allow_anonymous: bool) -> str:
@@ -160,6 +280,15 @@ class MosquittoBroker:
     @property
     def url(self) -> str:
         return f"mqtt://{self.host}:{self.port}"
+
+    @property
+    def tls_port(self) -> int | None:
+        """The port of the TLS listener that :func:`gym_config` added, or None."""
+        lines = self.config_path.read_text().splitlines()
+        for line, after in itertools.pairwise(lines):
+            if line.startswith("listener ") and after.startswith("cafile "):
+                return int(line.split()[1])
+        return None
 
     @property
     def running(self) -> bool:
@@ -220,6 +349,11 @@ class MosquittoBroker:
         if proc is not None and proc.poll() is None:
             proc.kill()
             proc.wait(5)
+
+    def reload(self) -> None:
+        """SIGHUP: Mosquitto reads its password file and ACL again, keeping its clients."""
+        if self._proc is not None and self._proc.poll() is None:
+            self._proc.send_signal(signal.SIGHUP)
 
     def restart(self, *, down_for: float = 0.0) -> None:
         """Stop, stay down ``down_for`` seconds, start again on the same port."""

@@ -11,7 +11,6 @@ station runs as a subprocess and is SIGKILLed.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import signal
 import subprocess
@@ -72,7 +71,7 @@ BrokerMaker = Callable[..., MosquittoBroker]
 @pytest.fixture
 def make_broker(mosquitto_factory, secrets: Path, tmp_path: Path) -> BrokerMaker:
     def make(*, persistence: bool = False) -> MosquittoBroker:
-        extra = f"password_file {secrets / 'passwd'}\nacl_file {ACL}\n"
+        extra = broker_helpers.gym_config(secrets / "passwd", acl_file=ACL)  # as shipped
         if persistence:
             store = tmp_path / f"store-{uuid.uuid4().hex[:6]}"
             store.mkdir()
@@ -449,7 +448,8 @@ def test_sigkilled_station_replays_its_outbox(broker, secrets, stations, listene
 
 
 def test_acl_keeps_a_station_to_its_own_topics(broker, listeners):
-    seen = listeners(broker, "display", ["gym/#"]).wait_subscribed()
+    # (one connection per user: the display below logs in too)
+    seen = listeners(broker, "operator", ["gym/#"]).wait_subscribed()
     rogue = listeners(broker, "bench-1", [])
     assert wait_until(lambda: rogue.client.is_connected())
     refused = rogue.client.publish("gym/bench-2/alert", b'{"fake":true}', qos=1)
@@ -533,7 +533,7 @@ def test_commands_are_answered_and_bad_ones_do_not_hurt(broker, stations, listen
             raise RuntimeError("scale not answering")
         return None
 
-    results = listeners(broker, "display", ["gym/bench-1/cmd/#", t.alert]).wait_subscribed()
+    results = listeners(broker, "integrator", ["gym/bench-1/cmd/#", t.alert]).wait_subscribed()
     pub = stations(broker, on_command=on_command)
     op = listeners(broker, "operator", [])
     assert wait_until(lambda: op.client.is_connected())
@@ -601,7 +601,8 @@ def test_discovery_configs_appear_and_are_republished(broker, stations, listener
     ha.clear()
     ha.client.publish("homeassistant/status", b"online", qos=1).wait_for_publish(3)
     assert ha.wait_for(lambda: len({m.topic for m in ha.messages}) == len(expected))
-    # and a newcomer finds them retained
+    # and a newcomer finds them retained (after the first is gone: one connection per user)
+    ha.close()
     late = listeners(broker, "homeassistant", ["homeassistant/#"]).wait_subscribed()
     assert late.wait_for(lambda: {m.topic for m in late.messages if m.retain} >= set(expected))
 
@@ -621,37 +622,8 @@ def test_station_cannot_write_another_stations_discovery(broker, listeners):
 # --------------------------------------------------------------------------- shipped config
 
 
-def test_shipped_mosquitto_conf_starts_and_refuses_anonymous(secrets, tmp_path):
-    binary = broker_helpers.find_mosquitto()
-    if binary is None:
-        pytest.skip("mosquitto is not installed")
-    port = broker_helpers.free_port()
-    text = (ROOT / "config" / "mosquitto" / "mosquitto.conf").read_text()
-    assert "\nlistener 1883\n" in text and "\n#listener 8883\n" in text
-    text = (text.replace("\nlistener 1883\n", f"\nlistener {port} 127.0.0.1\n")
-            .replace("/etc/mosquitto/gym.passwd", str(secrets / "passwd"))
-            .replace("/etc/mosquitto/gym.acl", str(ACL))
-            .replace("persistence true", "persistence false"))
-    import pwd
-    conf = tmp_path / "shipped.conf"
-    conf.write_text(text + f"\nuser {pwd.getpwuid(os.getuid()).pw_name}\nlog_dest stderr\n")
-    proc = subprocess.Popen([binary, "-c", str(conf)], stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True)
-    try:
-        assert wait_until(lambda: broker_helpers._accepts("127.0.0.1", port) or
-                          proc.poll() is not None), "mosquitto did not start"
-        assert proc.poll() is None, proc.stdout.read()
-        results: list = []
-        client = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
-        client.on_connect = lambda c, u, f, rc, p: results.append(rc)
-        client.connect("127.0.0.1", port)
-        deadline = time.monotonic() + 3
-        while not results and time.monotonic() < deadline:
-            client.loop(0.1)
-        assert results and results[0].is_failure
-    finally:
-        proc.terminate()
-        proc.wait(5)
+# The shipped mosquitto.conf itself (TLS listener included) is started by
+# tests/test_broker_config.py::test_the_shipped_mosquitto_conf_runs_as_installed.
 
 
 def test_station_over_tls_with_the_gyms_own_ca(mosquitto_factory, secrets, stations, tmp_path,

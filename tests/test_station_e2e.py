@@ -24,7 +24,7 @@ from monitor.config import Config, GpioConfig, ImuConfig, MqttConfig, StationCon
 from monitor.notify import SystemdNotifier
 from monitor.runner import StationRunner
 
-from mosquitto import mosquitto_factory  # noqa: F401
+from mosquitto import gym_config, mosquitto_factory  # noqa: F401
 from test_mqtt_integration import ACL, password, secrets  # noqa: F401
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -32,7 +32,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 @pytest.fixture
 def broker(mosquitto_factory, secrets):  # noqa: F811
-    return mosquitto_factory(f"password_file {secrets / 'passwd'}\nacl_file {ACL}\n", allow_anonymous=False)
+    return mosquitto_factory(gym_config(secrets / "passwd", acl_file=ACL), allow_anonymous=False)
 
 
 class Listener:
