@@ -24,6 +24,7 @@ from typing import Any, Callable, Iterable
 
 from .alerts import AlertConfig
 from .analysis.activity import ActivityConfig
+from .analysis.fall import SITES
 from .analysis.hydration import HydrationConfig
 from .analysis.pipeline import AnalysisConfig
 from .analysis.session import SessionConfig
@@ -121,6 +122,8 @@ class ImuConfig:
     range_g: int = 4
     gyro: bool = False
     placement: str = "limb"
+    #: where on the body a placement = "body" sensor sits (chest, waist, thigh): fall detection
+    site: str = "chest"
     exercised: bool = True
     #: which athlete scenario drives this sensor when the station is simulated
     scenario: str = "strength_session"
@@ -337,6 +340,7 @@ def _read_imu(t: Table) -> ImuConfig:
         range_g=t.get("range_g", int, 4, choices=(2, 4, 8, 16)),
         gyro=t.get("gyro", bool, False),
         placement=t.get("placement", str, "limb", choices=PLACEMENTS),
+        site=t.get("site", str, "chest", choices=SITES),
         exercised=t.get("exercised", bool, True),
         scenario=t.get("scenario", str, "strength_session"),
     )

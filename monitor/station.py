@@ -135,7 +135,7 @@ class Station:
         self.rules = AlertRules(alerts or config.alerts)
         self.alerts = AlertManager(config.station.id, alerts or config.alerts)
         # Falls are looked for on body-worn sensors only: a bench or limb sees other jolts.
-        self.falls = {i.name: FallDetector() for i in config.imus if i.placement == "body"}
+        self.falls = {i.name: FallDetector(site=i.site) for i in config.imus if i.placement == "body"}
         self._lost: dict[str, deque[tuple[float, int]]] = {i.name: deque() for i in config.imus}
         self.hydration_tracker = make_tracker(config.scale.mode, config.hydration) if config.scale else None
         self.hydration: HydrationStatus | None = None

@@ -42,6 +42,7 @@ from typing import Any
 import numpy as np
 
 from .athlete import Scenario
+from .falls import FALL_SCENARIOS
 from .mass import BodyScale, BottleDock
 
 # -- motion ---------------------------------------------------------------------------
@@ -136,6 +137,7 @@ SCENARIOS: dict[str, Callable[..., Scenario]] = {
     "dropped_weight": dropped_weight,
     "neighbour_vibration": neighbour_vibration,
     "fall": fall,
+    **FALL_SCENARIOS,  # real_fall_forward, _knees, _backward, _sideways: falls shaped like real ones
 }
 """Motion scenarios by name: ``SCENARIOS[name](seed=..., **options) -> Scenario``."""
 
