@@ -34,6 +34,38 @@ def port_in_use(host: str, port: int) -> bool:
     return False
 
 
+#: amqtt's names for "send this session the retained messages that match this filter"
+#: (0.12 made it private).
+_RETAINED_FOR_SUBSCRIPTION = ("_publish_retained_messages_for_subscription",
+                              "publish_retained_messages_for_subscription")
+
+
+def _broker_class():
+    """amqtt's Broker, sending retained messages only to sessions whose subscriptions match.
+
+    amqtt (0.12.1 and before) sends a client that connects the retained messages
+    matching *every* filter any session on the broker has subscribed to, not just
+    its own: a display subscribed to one station would be handed every other
+    station's state, and a client subscribed to nothing gets them all. The wrapper
+    keeps the broker's own step but lets it through only for a filter this session
+    holds, which is what MQTT asks (retained messages go to matching subscriptions).
+    """
+    from amqtt.broker import Broker
+
+    name = next((n for n in _RETAINED_FOR_SUBSCRIPTION if hasattr(Broker, n)), None)
+    if name is None:
+        raise BrokerUnavailable("this amqtt version is not one the demo's broker knows "
+                                "(pip install 'amqtt>=0.11'), or use --broker HOST:PORT")
+    original = getattr(Broker, name)
+
+    async def only_own_subscriptions(self, subscription, session):
+        holders = self._subscriptions.get(subscription[0], ())
+        if any(held.client_id == session.client_id for held, _qos in holders):
+            await original(self, subscription, session)
+
+    return type("FilteredRetainBroker", (Broker,), {name: only_own_subscriptions})
+
+
 class EmbeddedBroker:
     """See the module docstring. ``port=0`` picks a free port."""
 
@@ -48,7 +80,7 @@ class EmbeddedBroker:
 
     def start(self, timeout: float = 10.0) -> "EmbeddedBroker":
         try:
-            from amqtt.broker import Broker
+            Broker = _broker_class()
         except ImportError:
             raise BrokerUnavailable("the demo's broker needs amqtt: pip install 'gym-tremor-monitor[demo]', "
                                     "or point the demo at Mosquitto with --broker HOST:PORT") from None
