@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -73,6 +74,31 @@ def test_monitor_unit_is_a_notify_service_with_a_watchdog(monitor):
     assert s["Restart"] == ["on-failure"]
     assert s["RestartSec"] == ["2"]
     assert s["ExecStart"] == ["/opt/gym-monitor/venv/bin/gym-monitor run --config /etc/gym-monitor/monitor.toml"]
+
+
+@pytest.mark.parametrize("unit", CHECKED)
+def test_a_configuration_error_is_not_restarted(unit):
+    """Exit status 2 is what both programs return for a bad config; systemd must not retry it."""
+    service = parse_unit((UNITS / unit).read_text())["Service"]
+    assert service["Restart"] == ["on-failure"]
+    assert service["RestartPreventExitStatus"] == ["2"]
+
+
+def test_the_station_exits_2_on_a_bad_config(tmp_path):
+    bad = tmp_path / "monitor.toml"
+    bad.write_text('[station]\nid = "no spaces allowed"\n')
+    for command in (["run", "--config", str(bad)], ["check-config", str(bad)]):
+        run = subprocess.run([sys.executable, "-m", "monitor.cli", *command], capture_output=True,
+                             text=True, timeout=60)
+        assert run.returncode == 2, (command, run.stderr)
+        assert "station.id" in run.stderr and "Traceback" not in run.stderr
+
+
+def test_the_display_exits_2_on_a_bad_option(tmp_path):
+    run = subprocess.run([sys.executable, "-m", "monitor.display", "--tls-ca", str(tmp_path / "nope.crt")],
+                         capture_output=True, text=True, timeout=60)
+    assert run.returncode == 2, run.stderr
+    assert "nope.crt" in run.stderr and "Traceback" not in run.stderr
 
 
 def test_monitor_command_line_is_one_the_cli_accepts(monitor):
