@@ -13,7 +13,9 @@ from .imu import Imu, SampleBlock
 from .lsm6ds import Lsm6ds
 from .mpu6050 import Mpu6050
 from .nau7802 import Nau7802, ScaleReading
+from .pn532 import FirmwareVersion, Pn532, Tap
 from .calibration import CalibrationError, CalibrationStore, ScaleCalibration
 
 __all__ = ["Bus", "I2CDevice", "RetryPolicy", "Imu", "SampleBlock", "Mpu6050", "Lsm6ds",
-           "Nau7802", "ScaleReading", "CalibrationError", "CalibrationStore", "ScaleCalibration"]
+           "Nau7802", "ScaleReading", "Pn532", "Tap", "FirmwareVersion",
+           "CalibrationError", "CalibrationStore", "ScaleCalibration"]

@@ -5,12 +5,16 @@ where a quick write could upset an EEPROM), reads each known chip's ID
 register, and lines the result up against the config::
 
          0  1  2  3  4  5  6  7  8  9  a  b  c  d  e  f
-    20: -- -- -- -- -- -- -- -- -- -- 2a -- -- -- -- --
+    20: -- -- -- -- 24 -- -- -- -- -- 2a -- -- -- -- --
     60: -- -- -- -- -- -- -- -- 68 -- 6a -- -- -- -- --
 
     0x68  MPU-6050   WHO_AM_I 0x68   imu "wrist"          ok
     0x6A  LSM6DSO    WHO_AM_I 0x6C   imu "bench"          ok
     0x2A  NAU7802    REV 0x0F        scale                ok
+    0x24  PN532 v1.6      ID 0x32  nfc                  ok
+
+The PN532 has no ID register; it is asked for its firmware version (a
+GetFirmwareVersion frame), which names it.
 """
 
 from __future__ import annotations
@@ -74,6 +78,11 @@ def scan(bus) -> list[int]:
 
 def identify(bus, address: int) -> Found:
     for chip in candidates(address):
+        if chip.reader is not None:
+            answer = chip.reader(bus, address)
+            if answer is not None and chip.part(answer[0]):
+                return Found(address, chip.chip, answer[1], answer[0])
+            continue
         try:
             value = bus.read_byte_data(address, chip.id_register)
         except OSError:

@@ -16,7 +16,9 @@ from .chip import SimChip
 from .lsm6ds import Lsm6dsSim
 from .mpu6050 import Mpu6050Sim
 from .nau7802 import Nau7802Sim
+from .pn532 import Pn532Sim, Tag, TagSchedule
 from .scenarios import MASS_SCENARIOS, SCENARIOS, BodyScale, BottleDock, Placement, Scenario
 
 __all__ = ["SimClock", "SimBus", "BusStats", "Transfer", "SimChip", "Mpu6050Sim", "Lsm6dsSim", "Nau7802Sim",
+           "Pn532Sim", "Tag", "TagSchedule",
            "SCENARIOS", "MASS_SCENARIOS", "Scenario", "Placement", "BottleDock", "BodyScale"]

@@ -88,6 +88,8 @@ class Transfer:
     data: bytes
     wire_bytes: int
     error: int | None = None
+    #: an i2c_rdwr transfer's messages as they crossed the wire: ("w", bytes written) or ("r", bytes read)
+    messages: tuple[tuple[str, bytes], ...] = ()
 
 
 @dataclass
@@ -185,8 +187,11 @@ class SimBus:
         return None
 
     # -- the transaction core ----------------------------------------------------
-    def _transact(self, address: int, kind: str, register: int | None, wire_bytes: int, op):
-        """Run ``op(chip)`` as one transaction at ``address``, with faults and accounting."""
+    def _transact(self, address: int, kind: str, register: int | None, wire_bytes: int, op,
+                  messages: list | None = None):
+        """Run ``op(chip)`` as one transaction at ``address``, with faults and accounting.
+
+        ``messages``, when given, is filled by ``op`` and logged with the transfer."""
         if self.closed:
             raise _oserror(errno.EBADF)
         with self._lock:
@@ -209,7 +214,8 @@ class SimBus:
                 data = op(chip)
             self.stats.count(address, wire_bytes)
             if self.log.maxlen != 0:  # a benchmark turns the log off (log_size=0)
-                self.log.append(Transfer(address, kind, register, bytes(data or b""), wire_bytes))
+                self.log.append(Transfer(address, kind, register, bytes(data or b""), wire_bytes,
+                                         messages=tuple(messages or ())))
             return data
 
     # -- smbus2.SMBus interface ----------------------------------------------
@@ -258,7 +264,12 @@ class SimBus:
                        lambda c: c.write(register, payload) or payload)
 
     def i2c_rdwr(self, *i2c_msgs: i2c_msg) -> None:
-        """Combined transfer: messages joined by repeated starts, as one transaction."""
+        """Combined transfer: messages joined by repeated starts, as one transaction.
+
+        A register chip takes a write's first byte as the register pointer. A chip
+        that speaks in frames rather than registers (the PN532) has ``i2c_write(data)``,
+        which is handed each written message whole; reads go to ``read_current``.
+        """
         if not 1 <= len(i2c_msgs) <= I2C_RDWR_MAX_MSGS:
             raise _oserror(errno.EINVAL)
         addresses = {m.addr for m in i2c_msgs}
@@ -270,24 +281,35 @@ class SimBus:
         address = addresses.pop()
         wire = sum(1 + m.len for m in i2c_msgs)
         first = i2c_msgs[0]
-        register = first.buf[0][0] if not first.flags & I2C_M_RD and first.len else None
+        framed = callable(getattr(self._chips.get(address), "i2c_write", None))
+        register = first.buf[0][0] if not first.flags & I2C_M_RD and first.len and not framed else None
+        messages: list[tuple[str, bytes]] = []
 
         def op(c):
             got = bytearray()
+            raw_write = getattr(c, "i2c_write", None)
             for m in i2c_msgs:
                 if m.flags & I2C_M_RD:
-                    data = c.read_current(m.len)
+                    data = c.read_current(m.len) if m.len else b""
                     ctypes.memmove(m.buf, data, m.len)
                     got += data
+                    messages.append(("r", bytes(data)))
                 elif m.len:
                     payload = ctypes.string_at(m.buf, m.len)
+                    messages.append(("w", payload))
+                    if callable(raw_write):
+                        raw_write(payload)
+                        got += payload
+                        continue
                     c.pointer = payload[0]
                     if m.len > 1:
                         c.write(payload[0], payload[1:])
                         got += payload[1:]
+                else:
+                    messages.append(("w", b""))
             return bytes(got)
 
-        self._transact(address, "i2c_rdwr", register, wire, op)
+        self._transact(address, "i2c_rdwr", register, wire, op, messages)
 
     # -- lifecycle ---------------------------------------------------------
     def close(self) -> None:

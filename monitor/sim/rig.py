@@ -2,7 +2,8 @@
 
 Each configured IMU gets the matching simulated chip at its address, driven
 by the athlete scenario the config names; the scale gets a simulated NAU7802
-with a bottle dock or a body scale on it. The real drivers then find exactly
+with a bottle dock or a body scale on it; an NFC reader gets a simulated PN532
+with athletes tapping their tags in turns. The real drivers then find exactly
 what they would on a Pi::
 
     bus = simulated_bus(config, clock)
@@ -23,6 +24,7 @@ from .bus import SimBus
 from .lsm6ds import Lsm6dsSim
 from .mpu6050 import Mpu6050Sim
 from .nau7802 import Nau7802Sim
+from .pn532 import Pn532Sim, taking_turns
 from .scenarios import MASS_SCENARIOS, SCENARIOS
 
 #: a sensor whose scenario is "companion" watches another body part of the athlete
@@ -107,6 +109,9 @@ def simulated_bus(config: Config, clock: Clock, *, loop: bool = True) -> SimBus:
         duration = getattr(load, "duration", None) or 3600.0
         bus.attach(config.scale.address, Nau7802Sim(Repeating(load, duration) if loop else load, clock=clock,
                                                     seed=config.station.seed, **LOAD_CELLS[config.scale.mode]))
+    if config.nfc is not None:
+        # Three athletes taking turns, tapping in and out; bus.chip(0x24).tags takes any other rota.
+        bus.attach(config.nfc.address, Pn532Sim(taking_turns(seed=config.station.seed, repeat=loop), clock=clock))
     return bus
 
 
