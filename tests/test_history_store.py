@@ -116,7 +116,7 @@ def test_live_trace_minutes_never_overwrite_the_records_trace(store):
     minute = data["trace"][2]["ts"]
     live = TraceMinute("bench-1", "wrist", minute, 120, 9.9, 9.9, 99.0)
     assert store.write([Item(GYM, live)]).duplicates == 1
-    row = [r for r in store.session(GYM, data["id"])["trace"] if r["minute_ts"] == minute][0]
+    row = next(r for r in store.session(GYM, data["id"])["trace"] if r["minute_ts"] == minute)
     assert row["source"] == "record" and row["ratio_p50"] == data["trace"][2]["ratio_p50"]
 
 
@@ -168,8 +168,8 @@ def test_athlete_history_and_list_for_the_pages(store):
     (b'{"v":1,"ts":1,"station":"bench-1","id":"x","athlete":"A B","sets":[]}', "athlete id"),
     (b'{"v":1,"ts":1,"station":"other","id":"x","athlete":null,"sets":[]}', "names station"),
     (b'{"v":1,"ts":1,"id":"x","athlete":null,"sets":[],"started_ts":5,"ended_ts":1}', "ends"),
-    (b'{"v":1,"ts":1,"id":"x","athlete":null,"sets":[{"index":1}],"started_ts":1,'
-     b'"ended_ts":2}', "start_ts"),
+    ((b'{"v":1,"ts":1,"id":"x","athlete":null,"sets":[{"index":1}],"started_ts":1,'
+     b'"ended_ts":2}'), "start_ts"),
     (b'{"v":1,"ts":1,"id":"x","athlete":null,"started_ts":1,"ended_ts":2}', "sets list"),
     (b'{"v":1,"ts":1,"id":"x","athlete":null,"sets":[],"started_ts":NaN,"ended_ts":2}',
      "finite"),

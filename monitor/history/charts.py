@@ -81,8 +81,8 @@ def _date_ticks(lo: float, hi: float) -> list[tuple[float, str]]:
 
 
 def _frame(xs: _Scale, ys: _Scale, x_ticks: list[tuple[float, str]], y_label: str) -> list[str]:
-    out = [f'<rect class="plot" x="{PAD_L}" y="{PAD_T}" width="{W - PAD_L - PAD_R}" '
-           f'height="{H - PAD_T - PAD_B}"/>']
+    out = [(f'<rect class="plot" x="{PAD_L}" y="{PAD_T}" width="{W - PAD_L - PAD_R}" '
+           f'height="{H - PAD_T - PAD_B}"/>')]
     for v in _nice_ticks(ys.lo, ys.hi):
         y = ys(v)
         out.append(f'<line class="grid" x1="{PAD_L}" x2="{W - PAD_R}" y1="{y:.1f}" y2="{y:.1f}"/>')
@@ -117,8 +117,8 @@ def time_chart(series: Sequence[Series], *, title: str, y_label: str, x_range: t
     """Series over dates. ``bands`` are horizontal reference lines (value, label)."""
     ys_all = [y for s in series for _, y in s.points] + [v for v, _ in bands]
     if not ys_all:
-        return _svg([f'<text class="empty" x="{W / 2}" y="{H / 2}" text-anchor="middle">'
-                     "nothing recorded in this period</text>"], title, "empty")
+        return _svg([(f'<text class="empty" x="{W / 2}" y="{H / 2}" text-anchor="middle">'
+                     "nothing recorded in this period</text>")], title, "empty")
     lo = min(ys_all) if y_min is None else min(y_min, min(ys_all))
     hi = max(ys_all)
     if hi == lo:
@@ -171,8 +171,8 @@ def timeline(tl: Timeline, *, title: str) -> str:
     hi = max(max(ratios) * 1.1, 4.5)
     top = PAD_T + 2 * lane + 8
     ys = _Scale(0.0, hi, height - PAD_B, top)
-    body = [f'<rect class="plot" x="{PAD_L}" y="{PAD_T}" width="{W - PAD_L - PAD_R}" '
-            f'height="{height - PAD_T - PAD_B}"/>',
+    body = [(f'<rect class="plot" x="{PAD_L}" y="{PAD_T}" width="{W - PAD_L - PAD_R}" '
+            f'height="{height - PAD_T - PAD_B}"/>'),
             f'<text class="axis" x="4" y="{PAD_T + lane / 2 + 4}">state</text>',
             f'<text class="axis" x="4" y="{PAD_T + lane * 1.5 + 4}">sets</text>']
     for t0, t1, state in tl.states:

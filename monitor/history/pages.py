@@ -84,8 +84,8 @@ ATHLETE_CSV = ("gym", "athlete", "display_name", "sessions", "first_session", "l
 def athletes_page(rows: list[dict[str, Any]], *, display_url: str) -> str:
     body = table(
         ("Athlete", "Gym", "Sessions", "Last session", "Alerts"),
-        ((f'<a href="/athletes/{q(r["gym"])}/{q(r["athlete"])}">'
-          f'{escape(athlete_label(r["athlete"], r["display_name"]))}</a>',
+        (((f'<a href="/athletes/{q(r["gym"])}/{q(r["athlete"])}">'
+          f'{escape(athlete_label(r["athlete"], r["display_name"]))}</a>'),
           escape(r["gym"]), str(r["sessions"]), when(r["last_ts"]), str(r["alerts"]))
          for r in rows), "athletes")
     if not rows:
@@ -117,7 +117,8 @@ def _weekly(history: dict[str, Any], since: float) -> list[dict[str, Any]]:
     out = []
     for w in sorted(weeks, reverse=True):
         d = weeks[w]
-        med = (lambda k: statistics.median(d[k]) if d[k] else None)  # noqa: E731
+        def med(k: str, d: dict[str, list[float]] = d) -> float | None:
+            return statistics.median(d[k]) if d[k] else None
         out.append({"week_ts": since + w * WEEK, "sessions": len(d["sessions"]),
                     "sets": len(d["ratio_median"]), "ratio_median": med("ratio_median"),
                     "ratio_peak": max(d["ratio_peak"]) if d["ratio_peak"] else None,
@@ -250,8 +251,8 @@ def session_page(gym: str, data: dict[str, Any], display_name: str | None, *,
     trace = [r for r in data["trace"] if r["sensor"] == main_sensor]
     tl = Timeline(
         start=s["started_ts"], end=s["ended_ts"], states=_states(trace),
-        blocks=[(x["start_ts"], x["end_ts"], "set", f"set {x['idx']}: {x['reps'] or '?'} reps, "
-                 f"ratio {num(x['ratio_median'], 2)} (peak {num(x['ratio_peak'], 2)})")
+        blocks=[(x["start_ts"], x["end_ts"], "set", (f"set {x['idx']}: {x['reps'] or '?'} reps, "
+                 f"ratio {num(x['ratio_median'], 2)} (peak {num(x['ratio_peak'], 2)})"))
                 for x in data["sets"]]
         + [(h["start_ts"], h["end_ts"], "hold", f"hold {h['idx']}: {num(h['duration_s'], 0)} s")
            for h in data["holds"]],

@@ -25,7 +25,7 @@ import sys
 import threading
 import time
 from dataclasses import asdict
-from typing import Any
+from typing import Any, Self
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
@@ -67,7 +67,7 @@ class HistoryService:
         """Migrate, subscribe, start the retention job and the pages; the pages' URL."""
         try:
             revision = self.store.migrate()
-        except Exception as err:
+        except Exception as err:  # noqa: BLE001 -- whatever the driver says, one clear line
             raise MonitorError(f"cannot open the history database "
                                f"({self.store.engine.url.render_as_string(hide_password=True)}): "
                                f"{err}") from None
@@ -127,7 +127,7 @@ class HistoryService:
             thread.join(timeout=10)
         self.store.close()
 
-    def __enter__(self) -> HistoryService:
+    def __enter__(self) -> Self:
         self.start()
         return self
 

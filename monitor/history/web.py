@@ -81,7 +81,7 @@ class HistoryWeb:
                  stats: Callable[[], dict[str, Any]] | None = None,
                  auth: StaffAuth | None = None):
         self.store, self.actions, self.settings = store, actions, settings
-        self.stats = stats or (lambda: {})
+        self.stats = stats or (dict)
         self.dconfig = display_config(settings)
         if auth is None and settings.require_login:
             auth = StaffAuth(self.dconfig, StaffDirectory(settings.staff_file or None))
