@@ -89,7 +89,7 @@ def session(taps: int, cadence: float, interval: float, hold_s: float, seed: int
 
 def pct(values: list[float], q: float) -> float:
     values = sorted(values)
-    return values[min(len(values) - 1, int(round(q * (len(values) - 1))))]
+    return values[min(len(values) - 1, round(q * (len(values) - 1)))]
 
 
 def line(label: str, r: dict) -> str:

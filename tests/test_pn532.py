@@ -23,8 +23,19 @@ from monitor.clock import RealClock, SimClock
 from monitor.config import Config, NfcConfig, load, parse
 from monitor.errors import ConfigError, SensorGone, SensorNotFound, SensorStuck
 from monitor.i2c import Pn532, Tap
-from monitor.i2c.pn532 import (ACK_FRAME, NACK_FRAME, FirmwareVersion, FrameError, TargetA, TruncatedFrame,
-                               encode_frame, parse_firmware, parse_frame, parse_targets_a, read_firmware)
+from monitor.i2c.pn532 import (
+    ACK_FRAME,
+    NACK_FRAME,
+    FirmwareVersion,
+    FrameError,
+    TargetA,
+    TruncatedFrame,
+    encode_frame,
+    parse_firmware,
+    parse_frame,
+    parse_targets_a,
+    read_firmware,
+)
 from monitor.i2c.probe import Expected, identify, probe, report, scan
 from monitor.sensors import SensorSlot
 from monitor.sim import Nau7802Sim, Pn532Sim, SimBus, SimChip, Tag, TagSchedule
@@ -229,6 +240,15 @@ def test_a_card_held_for_long_stays_one_tap():
     assert reader.present == UID7
 
 
+def test_an_answer_longer_than_read_is_asked_for_again_whole():
+    # A DESFire: 7-byte UID, ISO/IEC 14443-4, so the PN532 appends its ATS; longer than the usual read.
+    ats = bytes.fromhex("06 75 77 81 02 80")
+    clock, bus, sim, reader = make([(0.0, 5.0, Tag(UID7, atqa=0x0344, ats=ats))])
+    taps = run(reader, clock, 0.5)
+    assert [(t.uid, t.sak) for t in taps] == [(UID7, 0x20)]
+    assert reader.stats.nacks == 1 and reader.stats.bad_frames == 0
+
+
 def test_a_phone_with_a_new_random_id_each_time_is_one_presence():
     class Phone:
         def tag_at(self, t):
@@ -399,7 +419,7 @@ def test_closing_switches_the_field_off_even_mid_command():
 def test_a_sensor_slot_reports_and_clears_the_fault():
     clock = SimClock()
     bus = SimBus()
-    sim = bus.attach(ADDR, Pn532Sim([(4.0, 5.0, UID4)], clock=clock))
+    bus.attach(ADDR, Pn532Sim([(4.0, 5.0, UID4)], clock=clock))
     slot = SensorSlot("nfc", lambda: Pn532(bus, clock=clock), clock)
     taps = []
     for i in range(60):

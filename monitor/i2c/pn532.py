@@ -580,6 +580,7 @@ class Pn532:
         #: the UID of the card in the field now, None when the field is empty
         self.present: bytes | None = None
         self._misses = 0
+        self._list_read_len = LIST_ANSWER_LEN
         self._queue: deque[_Exchange] = deque()
         self._ex: _Exchange | None = None
         self._next_list_at = self.clock.now()
@@ -668,7 +669,7 @@ class Pn532:
 
     def _listing(self) -> _Exchange:
         return _Exchange(Command.IN_LIST_PASSIVE_TARGET, bytes((1, BRTY_106_TYPE_A)), self.list_timeout_s,
-                         quick=False, read_len=LIST_ANSWER_LEN)
+                         quick=False, read_len=self._list_read_len)
 
     def _begin_recovery(self) -> None:
         self._healthy = True
@@ -745,6 +746,8 @@ class Pn532:
             return None
         if ex.command is Command.IN_LIST_PASSIVE_TARGET:
             self.stats.listings += 1
+            # A card with a long answer (an ATS) is likely listed again: read that much from now on.
+            self._list_read_len = max(self._list_read_len, ex.read_len)
             self._queue.append(self._field_off())
             try:
                 targets = parse_targets_a(data)

@@ -53,9 +53,21 @@ from dataclasses import dataclass, field
 from typing import Any, Iterable
 
 from ..clock import Clock
-from ..i2c.pn532 import (ACK_FRAME, BRTY_106_TYPE_A, DEFAULT_MAX_RETRIES, ERROR_TFI, NACK_FRAME, PN532_TO_HOST,
-                         RF_FIELD_ON, SAK_ISO14443_4, UID_LENGTHS, Command, FrameError, RfItem, encode_frame,
-                         parse_frame)
+from ..i2c.pn532 import (
+    ACK_FRAME,
+    BRTY_106_TYPE_A,
+    DEFAULT_MAX_RETRIES,
+    ERROR_TFI,
+    PN532_TO_HOST,
+    RF_FIELD_ON,
+    SAK_ISO14443_4,
+    UID_LENGTHS,
+    Command,
+    FrameError,
+    RfItem,
+    encode_frame,
+    parse_frame,
+)
 from .chip import SimChip
 
 ACK_DELAY_S = 0.0005
