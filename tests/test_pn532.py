@@ -435,6 +435,44 @@ def test_a_sensor_slot_reports_and_clears_the_fault():
     assert [t.uid for t in taps] == [UID4]
 
 
+def raw_exchange(bus: SimBus, clock: SimClock, data: bytes, answer_len: int = 40) -> bytes:
+    """One command by hand: write its frame, read the ACK, read the answer frame."""
+    bus.i2c_rdwr(i2c_msg.write(ADDR, encode_frame(data)))
+    clock.sleep(0.001)
+    ack = i2c_msg.read(ADDR, 7)
+    bus.i2c_rdwr(ack)
+    assert bytes(ack) == b"\x01" + ACK_FRAME
+    clock.sleep(0.05)
+    answer = i2c_msg.read(ADDR, answer_len)
+    bus.i2c_rdwr(answer)
+    assert bytes(answer)[0] == 0x01
+    return bytes(answer)[1:]
+
+
+def test_the_simulated_chip_answers_the_other_commands_and_refuses_nonsense():
+    clock, bus, sim, reader = make([(0.0, 60.0, UID4)])
+    assert parse_frame(raw_exchange(bus, clock, b"\x00\x00hello")).data == b"\x01hello"   # Diagnose: echo
+    raw_exchange(bus, clock, bytes((0x4A, 0x01, 0x00)))                                   # list the card
+    status = parse_frame(raw_exchange(bus, clock, b"\x04")).data                          # GetGeneralStatus
+    assert status[:4] == bytes((0x05, 0x00, 0x01, 0x01))      # no error, field on, one target
+    assert parse_frame(raw_exchange(bus, clock, b"\x52\x01")).data == b"\x53\x00"         # InRelease
+    assert sim.active_uid is None
+    for nonsense in (b"\x60", b"\x14\x09", b"\x32\x05\xff", b"\x4a\x03\x00"):
+        assert parse_frame(raw_exchange(bus, clock, nonsense)).kind == "error"
+    # A partial frame (a register-style write) is ignored: no ACK, status not ready.
+    bus.write_byte_data(ADDR, 0x00, 0x00)
+    assert bus.read_byte(ADDR) == 0x00
+
+
+def test_an_error_frame_fails_the_exchange_without_a_retry():
+    from monitor.i2c.pn532 import Command, _exchange, _Failed
+
+    clock, bus, sim, reader = make()
+    with pytest.raises(_Failed, match="syntax error"):
+        reader._link.call(_exchange(Command.IN_RELEASE, b""))      # InRelease without its Tg
+    assert reader.stats.error_frames == 1 and reader.stats.nacks == 0 and reader.stats.resends == 0
+
+
 # -- an outside reference: Adafruit's driver on the same simulated chip --------------------------------
 class BusioOnSimBus:
     """What adafruit_bus_device asks of busio.I2C, done on a SimBus: one transfer per call."""
