@@ -162,17 +162,19 @@ def test_athlete_history_and_list_for_the_pages(store):
     assert len(hist["sets"]) == 5 * len(hist["sessions"])
 
 
+HEAD = b'{"v":1,"ts":1,"station":"bench-1","id":"x",'
+
+
 @pytest.mark.parametrize("payload, why", [
     (b"not json", "not JSON"),
-    (b'{"v": 2}', "version"),
-    (b'{"v":1,"ts":1,"station":"bench-1","id":"x","athlete":"A B","sets":[]}', "athlete id"),
-    (b'{"v":1,"ts":1,"station":"other","id":"x","athlete":null,"sets":[]}', "names station"),
-    (b'{"v":1,"ts":1,"id":"x","athlete":null,"sets":[],"started_ts":5,"ended_ts":1}', "ends"),
-    ((b'{"v":1,"ts":1,"id":"x","athlete":null,"sets":[{"index":1}],"started_ts":1,'
-     b'"ended_ts":2}'), "start_ts"),
-    (b'{"v":1,"ts":1,"id":"x","athlete":null,"started_ts":1,"ended_ts":2}', "sets list"),
-    (b'{"v":1,"ts":1,"id":"x","athlete":null,"sets":[],"started_ts":NaN,"ended_ts":2}',
-     "finite"),
+    (b'{"v": 2}', "missing"),
+    (HEAD + b'"athlete":"A B","sets":[],"started_ts":1,"ended_ts":2}', "athlete id"),
+    (b'{"v":1,"ts":1,"station":"other","id":"x","athlete":null,"sets":[],"started_ts":1,'
+     b'"ended_ts":2}', "names station 'other'"),
+    (HEAD + b'"athlete":null,"sets":[],"started_ts":5,"ended_ts":1}', "ends before"),
+    (HEAD + b'"athlete":null,"sets":[{"index":1}],"started_ts":1,"ended_ts":2}', "start_ts"),
+    (HEAD + b'"athlete":null,"started_ts":1,"ended_ts":2}', "missing 'sets'"),
+    (HEAD + b'"athlete":null,"sets":[],"started_ts":NaN,"ended_ts":2}', "NaN"),
 ])
 def test_bad_session_records_are_refused_with_the_reason(payload, why):
     with pytest.raises(BadMessage, match=why):

@@ -25,7 +25,6 @@ connect, since a broker without persistence forgets retained messages.
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import queue
@@ -43,6 +42,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
+from ..mqtt import messages
 from ..mqtt.publisher import read_password_file
 from . import incoming
 from .config import HistoryConfig
@@ -300,24 +300,23 @@ class Ingest:
 
     # ------------------------------------------------------------------ publishing
 
-    def _publish(self, topic: str, payload: dict[str, Any] | None) -> None:
-        data = json.dumps(payload, separators=(",", ":")) if payload is not None else b""
-        self.client.publish(topic, data, qos=1, retain=True)
+    def _publish(self, topic: str, payload: bytes) -> None:
+        self.client.publish(topic, payload, qos=1, retain=True)
 
     def publish_profile(self, profile: Profile) -> None:
         if self.publish_profiles and profile.gym == self.config.gym:
-            self._publish(self.topics.profile_topic(profile.athlete), profile.payload())
+            self._publish(self.topics.profile_topic(profile.athlete), profile.message().to_json())
 
     def publish_card(self, gym: str, athlete: str, display_name: str) -> None:
         if self.publish_profiles and gym == self.config.gym:
-            self._publish(self.topics.card_topic(athlete), {
-                "v": 1, "ts": time.time(), "athlete": athlete, "display_name": display_name})
+            self._publish(self.topics.card_topic(athlete),
+                          messages.Card(athlete=athlete, display_name=display_name).to_json())
 
     def clear_athlete(self, gym: str, athlete: str) -> None:
         """Empty retained profile and card: the broker forgets them too."""
         if self.publish_profiles and gym == self.config.gym:
-            self._publish(self.topics.profile_topic(athlete), None)
-            self._publish(self.topics.card_topic(athlete), None)
+            self._publish(self.topics.profile_topic(athlete), b"")
+            self._publish(self.topics.card_topic(athlete), b"")
 
     def _republish_all(self) -> None:
         if not self.publish_profiles:

@@ -16,7 +16,6 @@ command line do them one way.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import os
 import signal
@@ -31,6 +30,7 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
 from ..errors import ConfigError, MonitorError
+from ..mqtt import messages
 from ..mqtt.publisher import read_password_file
 from .config import HistoryConfig
 from .ingest import Ingest, TopicMap
@@ -222,8 +222,8 @@ def name_offline(config: HistoryConfig, athlete: str, display_name: str) -> None
     finally:
         store.close()
     topics = TopicMap(config.mqtt.prefix, config.gym)
-    publish_once(config, [(topics.card_topic(athlete), json.dumps(
-        {"v": 1, "ts": time.time(), "athlete": athlete, "display_name": display_name}).encode())])
+    publish_once(config, [(topics.card_topic(athlete), messages.Card(
+        athlete=athlete, display_name=display_name).to_json())])
 
 
 # --------------------------------------------------------------------------- running it

@@ -30,6 +30,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
+from ..mqtt import messages
 from . import schema as s
 from .incoming import AlertEvent, HydrationSample, Presence, SessionRecord
 
@@ -75,10 +76,13 @@ class Profile:
     thresholds: dict[str, float] | None
     updated_ts: float
 
-    def payload(self, ts: float | None = None) -> dict[str, Any]:
-        return {"v": 1, "ts": time.time() if ts is None else ts, "athlete": self.athlete,
-                "baselines_mg": dict(self.baselines_mg), "body_mass_g": self.body_mass_g,
-                "thresholds": self.thresholds, "updated_ts": self.updated_ts}
+    def message(self, ts: float | None = None) -> messages.Profile:
+        """The retained ``profile`` payload (the format's own class checks it)."""
+        return messages.Profile(
+            ts=time.time() if ts is None else ts, athlete=self.athlete,
+            baselines_mg=dict(self.baselines_mg), body_mass_g=self.body_mass_g,
+            thresholds=messages.Grades(**self.thresholds) if self.thresholds else None,
+            updated_ts=self.updated_ts)
 
 
 @dataclass
