@@ -123,7 +123,13 @@ def cmd_replay(args: argparse.Namespace) -> int:
 
 
 def cmd_display(args: argparse.Namespace) -> int:
-    from .display.service import run_from_args
+    from .display.config import run_from_args
+
+    return run_from_args(args)
+
+
+def cmd_staff(args: argparse.Namespace) -> int:
+    from .display.staff import run_from_args
 
     return run_from_args(args)
 
@@ -176,11 +182,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--plot", help="also draw amplitude, peak frequency and a spectrogram to this PNG")
     p.set_defaults(func=cmd_replay)
 
-    from .display.service import DESCRIPTION, add_arguments as add_display_arguments
+    from .display.config import DESCRIPTION, add_arguments as add_display_arguments
+    from .display.staff import add_arguments as add_staff_arguments
 
     p = sub.add_parser("display", help="serve the gym wall display (MQTT in, web page out)", description=DESCRIPTION)
     add_display_arguments(p)
     p.set_defaults(func=cmd_display)
+
+    p = sub.add_parser("staff", help="staff accounts that may acknowledge alerts on the wall display")
+    add_staff_arguments(p)
+    p.set_defaults(func=cmd_staff)
 
     from .history.cli import DESCRIPTION as HISTORY, add_arguments as add_history_arguments
 

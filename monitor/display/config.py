@@ -23,6 +23,7 @@ import ipaddress
 import math
 import re
 import socket
+import sys
 import tomllib
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -417,3 +418,14 @@ _FIELD_OF_OPTION = {
     "--tls-cert": "tls_cert", "--tls-key": "tls_key", "--http-tls-cert": "http_tls_cert",
     "--max-stations": "max_stations", "--session-idle-s": "session_idle_s",
 }
+
+
+def run_from_args(args: argparse.Namespace) -> int:
+    """``gym-monitor display``: the server and its dependencies are imported only now."""
+    try:
+        from .service import run_from_args as run
+    except ImportError as err:
+        print(f"gym display: needs the display extra ({err.name} is missing): "
+              "pip install 'gym-tremor-monitor[display]'", file=sys.stderr, flush=True)
+        return 2
+    return run(args)

@@ -29,15 +29,18 @@ def read_regular_file(path: Path | str, limit: int) -> bytes:
         raise FileProblem("cannot be read (permission denied)") from None
     except OSError as err:
         raise FileProblem(f"cannot be read ({err.strerror})") from None
-    with os.fdopen(fd, "rb") as f:
-        info = os.fstat(f.fileno())
+    try:
+        info = os.fstat(fd)
         if stat.S_ISDIR(info.st_mode):
             raise FileProblem("is a directory, not a file")
         if not stat.S_ISREG(info.st_mode):
             raise FileProblem("is not a regular file")
         if info.st_size > limit:
             raise FileProblem(f"is {info.st_size} bytes; more than {limit} is not plausible")
-        data = f.read(limit + 1)
+        with os.fdopen(fd, "rb", closefd=False) as f:
+            data = f.read(limit + 1)
+    finally:
+        os.close(fd)
     if len(data) > limit:
         raise FileProblem(f"is more than {limit} bytes; not plausible")
     return data

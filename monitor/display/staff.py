@@ -36,11 +36,9 @@ import threading
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 from typing import Iterator
-
-from argon2 import PasswordHasher
-from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
 from ..errors import MonitorError
 from .files import FileProblem, read_regular_file
@@ -52,9 +50,19 @@ DEFAULT_STAFF_FILE = Path("/etc/gym-monitor/staff.json")
 NAME = re.compile(r"[^\W_][\w .'-]{0,63}")
 MIN_SECRET, MAX_SECRET = 6, 128
 MAX_FILE_BYTES = 1 << 20
-# OWASP's argon2id setting for a small server: 19 MiB, 2 passes, 1 lane. Each
-# login costs a few tens of milliseconds and 19 MiB while it runs.
-HASHER = PasswordHasher(time_cost=2, memory_cost=19456, parallelism=1)
+
+
+@cache
+def hasher():
+    """argon2id as OWASP suggests for a small server: 19 MiB, 2 passes, 1 lane.
+
+    Each check costs a few tens of milliseconds and 19 MiB while it runs.
+    Imported here, not at the top, so a station without the display extra
+    can still build the command line.
+    """
+    from argon2 import PasswordHasher
+
+    return PasswordHasher(time_cost=2, memory_cost=19456, parallelism=1)
 
 
 class StaffError(MonitorError, ValueError):
@@ -159,7 +167,7 @@ class StaffFile:
             if key in members and not replace:
                 raise StaffError(f"{members[key].name!r} already has an account "
                                  "(use --replace to set a new PIN)")
-            member = StaffMember(name, HASHER.hash(secret), round(time.time(), 3))
+            member = StaffMember(name, hasher().hash(secret), round(time.time(), 3))
             members[key] = member
             self._write(members)
         return member
@@ -195,7 +203,7 @@ class StaffDirectory:
         self._checked = float("-inf")
         self._lock = threading.Lock()
         self._told: str | None = None
-        self._dummy = HASHER.hash("not a real account")
+        self._dummy = hasher().hash("not a real account")
         self._refresh(force=True)
 
     def _refresh(self, force: bool = False) -> None:
@@ -237,9 +245,11 @@ class StaffDirectory:
         with self._lock:
             self._refresh()
             member = self._members.get(name.strip().casefold())
+        from argon2.exceptions import InvalidHashError, VerificationError
+
         try:
-            HASHER.verify(member.hash if member else self._dummy, secret)
-        except (VerifyMismatchError, VerificationError, InvalidHashError):
+            hasher().verify(member.hash if member else self._dummy, secret)
+        except (VerificationError, InvalidHashError):  # a mismatch is a VerificationError
             return None
         return member.name if member else None
 
@@ -306,4 +316,8 @@ def run_from_args(args: argparse.Namespace) -> int:
         return 1
     except OSError as err:
         print(f"gym-monitor staff: {err.filename or args.file}: {err.strerror}", file=sys.stderr)
+        return 1
+    except ImportError as err:
+        print(f"gym-monitor staff: needs the display extra ({err.name} is missing): "
+              "pip install 'gym-tremor-monitor[display]'", file=sys.stderr)
         return 1
