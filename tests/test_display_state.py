@@ -299,7 +299,7 @@ def test_station_count_is_capped():
     for i in range(5):
         board.handle(f"gym/s{i}/status", b"online")
     assert board.station_ids() == ["s0", "s1", "s2"]
-    assert board.ignored == 2
+    assert board.refused == 2 and board.snapshot()["refused"] == 2
 
 
 def test_sensor_count_is_capped(board):
@@ -427,3 +427,159 @@ def test_the_display_knows_nothing_of_i2c_simulation_or_analysis():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True).stdout
     assert out.strip() == "[]"
+
+
+# --------------------------------------------------------------------------- acks on their way
+
+
+def test_an_ack_waits_for_the_station_then_fails_visibly(board, clock):
+    board.handle("gym/bench-1/status", b"online")
+    board.handle("gym/bench-1/alert", j(alert("a1", "urgent")))
+    assert board.note_ack("bench-1", "a1", "Alice", "r1")
+    ack = board.view("bench-1")["alerts"][0]["ack"]
+    assert ack["state"] == "waiting" and ack["by"] == "Alice" and ack["ts"] == pytest.approx(T0)
+    clock.advance(7.9)
+    assert board.refresh() == []
+    clock.advance(0.2)
+    assert board.refresh() == ["bench-1"]
+    ack = board.view("bench-1")["alerts"][0]["ack"]
+    assert ack["state"] == "failed" and "did not confirm within 8 s" in ack["error"]
+    assert board.is_active("bench-1", "a1")  # the alert itself is still there
+    assert board.note_ack("bench-1", "a1", "Bob", "r2")  # a retry
+    assert board.view("bench-1")["alerts"][0]["ack"]["state"] == "waiting"
+
+
+def test_a_refusal_from_the_station_fails_the_ack(board):
+    board.handle("gym/bench-1/alert", j(alert("a1")))
+    board.note_ack("bench-1", "a1", "Alice", "r1")
+    assert board.handle("gym/bench-1/cmd/ack/result",
+                        j({"v": 1, "ok": True, "request_id": "r1"})) is None
+    assert board.handle("gym/bench-1/cmd/ack/result",
+                        j({"v": 1, "ok": False, "error": "no active alert", "request_id": "zz"})
+                        ) is None  # someone else's request
+    assert board.handle("gym/bench-1/cmd/ack/result",
+                        j({"v": 1, "ok": False, "error": "no active alert",
+                           "request_id": "r1"})) == "bench-1"
+    ack = board.view("bench-1")["alerts"][0]["ack"]
+    assert ack["state"] == "failed" and "no active alert" in ack["error"]
+
+
+def test_the_stations_confirmation_records_who_and_when(board, clock):
+    board.handle("gym/bench-1/session", j({"v": 1, "name": "Bench 1"}))
+    board.handle("gym/bench-1/alert", j(alert("a1", "urgent", message="Possible fall")))
+    board.note_ack("bench-1", "a1", "Alice", "r1")
+    seq = board.seq
+    board.handle("gym/bench-1/alert", j(alert("a1", "urgent", state="acknowledged",
+                                              by="Alice", ts=T0 + 3, message="")))
+    assert board.view("bench-1")["alerts"] == []
+    update = board.changes_since(seq)
+    assert update["acks"] == board.recent_acks()
+    (entry,) = board.recent_acks()
+    assert entry == {"station": "bench-1", "name": "Bench 1", "id": "a1", "code": "tremor.high",
+                     "level": "urgent", "kind": "physiology", "message": "Possible fall",
+                     "by": "Alice", "ts": T0 + 3}
+    assert "acks" not in board.changes_since(board.seq)
+
+
+# --------------------------------------------------------------------------- ghosts
+
+
+def test_alerts_of_an_offline_station_stay_but_are_unconfirmed(board, clock):
+    board.handle("gym/bench-1/status", b"online")
+    board.handle("gym/bench-1/alert", j(alert("fall", "urgent", red_flag=True)))
+    assert board.view("bench-1")["alerts"][0]["confirmed"] is True
+    board.handle("gym/bench-1/status", b"offline")
+    view = board.view("bench-1")
+    assert [a["id"] for a in view["alerts"]] == ["fall"]  # never silently dropped
+    assert view["alerts"][0]["confirmed"] is False
+    # Back online: still unconfirmed until the station says what it holds.
+    board.handle("gym/bench-1/status", b"online")
+    assert board.view("bench-1")["alerts"][0]["confirmed"] is False
+    board.handle("gym/bench-1/alerts/active", j({"v": 1, "alerts": []}))
+    assert board.view("bench-1")["alerts"] == []  # the ghost is gone
+
+
+def test_a_republished_list_keeps_what_still_holds_and_confirms_it(board):
+    board.handle("gym/bench-1/status", b"online")
+    board.handle("gym/bench-1/alert", j(alert("old", "urgent")))
+    board.handle("gym/bench-1/alert", j(alert("still", "warning")))
+    board.handle("gym/bench-1/status", b"offline")
+    board.handle("gym/bench-1/status", b"online")
+    board.handle("gym/bench-1/alerts/active", j({"v": 1, "alerts": [alert("still", "warning")]}))
+    alerts = board.view("bench-1")["alerts"]
+    assert [(a["id"], a["confirmed"]) for a in alerts] == [("still", True)]
+
+
+def test_a_silent_station_is_unconfirmed_too(board, clock):
+    board.handle("gym/bench-1/status", b"online")
+    board.handle("gym/bench-1/alert", j(alert("a1")))
+    clock.advance(31)
+    board.refresh()
+    assert board.view("bench-1")["alerts"][0]["confirmed"] is False
+
+
+def test_sensor_faults_are_equipment_not_physiology(board):
+    board.handle("gym/bench-1/alert", j(alert("f1", "warning", code="sensor.fault")))
+    board.handle("gym/bench-1/alert", j(alert("o1", "caution", code="sensor.overrun")))
+    board.handle("gym/bench-1/alert", j(alert("t1", "caution", code="tremor.elevated")))
+    kinds = {a["id"]: a["kind"] for a in board.view("bench-1")["alerts"]}
+    assert kinds == {"f1": "equipment", "o1": "equipment", "t1": "physiology"}
+
+
+# --------------------------------------------------------------------------- who keeps a place
+
+
+def test_offline_and_silent_stations_are_evicted_after_a_while(clock):
+    board = Board(clock=clock, evict_after=600, known=["listed-1"])
+    for sid in ("gone-1", "quiet-2", "listed-1", "fall-3"):
+        board.handle(f"gym/{sid}/status", b"online")
+    board.handle("gym/fall-3/alert", j(alert("f", "urgent", red_flag=True)))
+    board.handle("gym/gone-1/status", b"offline")
+    board.handle("gym/listed-1/status", b"offline")
+    board.handle("gym/fall-3/status", b"offline")
+    seq = board.seq
+    clock.advance(599)
+    board.refresh()
+    assert board.station_ids() == ["fall-3", "gone-1", "listed-1", "quiet-2"]
+    clock.advance(2)
+    board.refresh()
+    # The listed one and the one holding an urgent alert stay; the others go.
+    assert board.station_ids() == ["fall-3", "listed-1"]
+    assert sorted(board.changes_since(seq)["removed"]) == ["gone-1", "quiet-2"]
+    # A station that comes back is simply new again.
+    board.handle("gym/gone-1/status", b"online")
+    assert "gone-1" in board.station_ids()
+    assert board.changes_since(seq)["removed"] == ["quiet-2"]
+
+
+def test_a_flood_of_unknown_ids_cannot_push_out_real_stations(clock):
+    board = Board(clock=clock, max_stations=6, known=["listed-1"])
+    board.handle("gym/real-1/status", b"online")  # a station's own status: vouched
+    board.handle("gym/real-1/alerts/active", j({"v": 1, "alerts": [alert("fall", "urgent")]}),
+                 retained=True)
+    board.handle("gym/real-2/session", j({"v": 1, "name": "Rack"}), retained=True)
+    for i in range(500):
+        board.handle(f"gym/fake-{i}/tremor", tremor(5.0))
+    for i in range(50):  # fakes with made-up urgent alerts, not vouched for
+        board.handle(f"gym/evil-{i}/alert", j(alert(f"x{i}", "urgent")))
+    ids = board.station_ids()
+    assert len(ids) == 6 and {"real-1", "real-2"} <= set(ids)
+    assert board.view("real-1")["alerts"][0]["id"] == "fall"
+    assert board.refused > 500
+    # A listed station always gets in, even on a full board...
+    board.handle("gym/listed-1/tremor", tremor(1.2))
+    assert "listed-1" in board.station_ids() and len(board.station_ids()) == 6
+    # ...and vouched newcomers take the places of unknown ones, never of vouched ones.
+    for i in range(3, 10):
+        board.handle(f"gym/real-{i}/status", b"online")
+    ids = set(board.station_ids())
+    assert {"real-1", "real-2", "listed-1"} <= ids and len(ids) == 6
+    assert all(i.startswith(("real-", "listed-")) for i in ids)
+    assert board.view("real-1")["alerts"][0]["id"] == "fall"
+
+
+def test_board_settings_that_cannot_work_are_refused():
+    with pytest.raises(ValueError):
+        Board(max_stations=2, known=["a", "b"])
+    with pytest.raises(ValueError):
+        Board(ack_timeout=0)

@@ -293,10 +293,10 @@ class Board:
             # Ties go to the station already there: a flood cannot churn the board.
             if not (self.standing(newcomer) == LISTED or self._worth(victim) < self._worth(newcomer)):
                 self.refused += 1
-                self._ignore(f"board full ({self.max_stations} stations): "
-                             f"{newcomer.id!r:.70} not shown")
+                self._log_limited(f"board full ({self.max_stations} stations): "
+                                  f"{newcomer.id!r:.70} not shown")
                 return False
-            log.warning("board full: %r makes way for %r", victim.id, newcomer.id)
+            self._log_limited(f"board full: {victim.id!r:.70} makes way for {newcomer.id!r:.70}")
             self._remove(victim.id)
         self._stations[newcomer.id] = newcomer
         return True
@@ -493,6 +493,9 @@ class Board:
 
     def _ignore(self, line: str) -> None:
         self.ignored += 1
+        self._log_limited(line)
+
+    def _log_limited(self, line: str) -> None:
         start, count = self._log_window
         now = self.clock.now()
         if now - start >= 60.0:
@@ -500,7 +503,7 @@ class Board:
         if count < self._log_budget:
             log.warning("%s", line)
         elif count == self._log_budget:
-            log.warning("more malformed messages; silent for the rest of this minute")
+            log.warning("more such messages; silent for the rest of this minute")
         self._log_window = (start, count + 1)
 
     # ------------------------------------------------------------------ output
