@@ -67,7 +67,9 @@ def _date_ticks(lo: float, hi: float) -> list[tuple[float, str]]:
     span = hi - lo
     day = 86400.0
     if span <= 2 * day:
-        step, fmt = 3600.0 * max(1, round(span / 3600 / 6)), "%H:%M"
+        step = next((s for s in (60, 300, 600, 900, 1800, 3600, 7200, 10800, 21600)
+                     if span / s <= 8), 43200.0)
+        fmt = "%H:%M"
     elif span <= 70 * day:
         step, fmt = 7 * day, "%d %b"
     else:

@@ -69,7 +69,7 @@ class WebSettings:
     enabled: bool = True
     host: str = "127.0.0.1"
     port: int = 8081
-    display_url: str = "/"
+    display_url: str = "http://localhost:8080/"
     #: Pages only after a staff login (the display's accounts); false only for a closed LAN test.
     require_login: bool = True
     staff_file: str = ""
@@ -154,7 +154,7 @@ def parse(data: dict, source: str = "") -> HistoryConfig:
     web = WebSettings(
         enabled=w.get("enabled", bool, True), host=w.get("host", str, "127.0.0.1"),
         port=w.get("port", int, 8081, min=0, max=65535),
-        display_url=w.get("display_url", str, "/"),
+        display_url=w.get("display_url", str, "http://localhost:8080/"),
         require_login=w.get("require_login", bool, True),
         staff_file=w.get("staff_file", str, "/etc/gym-monitor/staff.json"),
         allowed_hosts=tuple(w.get("allowed_hosts", list, [], check=_host_names)),

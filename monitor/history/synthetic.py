@@ -67,7 +67,7 @@ def session_record_message(*, station: str, athlete: str | None, started_ts: flo
                                   ratio_p50=p50, ratio_max=top, rms_mg_p50=8.0 * p50))
         minute += 60
     mass = round(rng.uniform(55000, 95000), -2)
-    loss = rng.uniform(0.3, 1.6)
+    loss = rng.uniform(0.15, 0.7)  # % of body mass over a ~20-40 min session
     hours = (ended - started_ts) / 3600
     hydration = m.RecordHydration(
         mode=m.HydrationMode.BODY, intake_ml=round(rng.uniform(0, 700), -1),

@@ -103,8 +103,9 @@ class HistoryWeb:
         app.router.add_get("/", staff(self.home))
         app.router.add_get("/athletes", staff(self.athletes))
         app.router.add_get("/athletes.csv", staff(self.athletes_csv))
-        app.router.add_get("/athletes/{gym}/{athlete}", staff(self.athlete))
+        # The .csv route first: the page's {athlete} would match "a1.csv" too.
         app.router.add_get("/athletes/{gym}/{athlete}.csv", staff(self.athlete_csv))
+        app.router.add_get("/athletes/{gym}/{athlete}", staff(self.athlete))
         app.router.add_get("/athletes/{gym}/{athlete}/export.json", staff(self.export))
         app.router.add_post("/athletes/{gym}/{athlete}/card", self.set_card)
         app.router.add_post("/athletes/{gym}/{athlete}/forget", self.forget)
