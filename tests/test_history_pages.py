@@ -14,8 +14,8 @@ import sys
 import time
 from pathlib import Path
 
-import pytest
 import display_support as ds  # tests/display_support.py: Chromium and broker fixtures
+import pytest
 from test_history_ingest import Station, Watcher, wait_until
 
 from monitor.display.staff import StaffFile

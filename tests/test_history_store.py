@@ -169,8 +169,8 @@ HEAD = b'{"v":1,"ts":1,"station":"bench-1","id":"x",'
     (b"not json", "not JSON"),
     (b'{"v": 2}', "missing"),
     (HEAD + b'"athlete":"A B","sets":[],"started_ts":1,"ended_ts":2}', "athlete id"),
-    (b'{"v":1,"ts":1,"station":"other","id":"x","athlete":null,"sets":[],"started_ts":1,'
-     b'"ended_ts":2}', "names station 'other'"),
+    ((b'{"v":1,"ts":1,"station":"other","id":"x","athlete":null,"sets":[],"started_ts":1,'
+     b'"ended_ts":2}'), "names station 'other'"),
     (HEAD + b'"athlete":null,"sets":[],"started_ts":5,"ended_ts":1}', "ends before"),
     (HEAD + b'"athlete":null,"sets":[{"index":1}],"started_ts":1,"ended_ts":2}', "start_ts"),
     (HEAD + b'"athlete":null,"started_ts":1,"ended_ts":2}', "missing 'sets'"),
