@@ -26,8 +26,8 @@ Which stations the board keeps, and which alerts it believes:
   take the place of one nobody vouches for; an unknown id takes a free place
   or none, so a flood of made-up ids cannot push a real station (or its urgent
   alert) off the wall, however often the display restarts;
-* a station that is offline or silent for ``evict_after`` seconds leaves the
-  board, unless the config lists it or it still holds an urgent or red-flag
+* a station that is offline (or never said online) and silent for
+  ``evict_after`` seconds leaves the board, unless the config lists it or it still holds an urgent or red-flag
   alert: that one stays, marked as not confirmed, never silently dropped;
 * an alert is *confirmed* while its station is online and talking; after the
   station was seen offline, its alerts stay unconfirmed until it republishes
@@ -457,8 +457,10 @@ class Board:
     def _evictable(self, st: Station, now: float) -> bool:
         if self.evict_after is None or st.id in self.known or st.holds_serious_alert():
             return False
-        gone = st.status == "offline" or st.stale or st.status is None
-        return gone and st.last_seen is not None and now - st.last_seen > self.evict_after
+        # Offline (its will, or it said so) or never said: a station that only went
+        # quiet still says "online", and its will tells us when it is really gone.
+        return st.status != "online" and st.last_seen is not None \
+            and now - st.last_seen > self.evict_after
 
     def set_link(self, up: bool) -> bool:
         """Record whether the MQTT link is up (shown on the page); True if it changed."""
