@@ -118,7 +118,7 @@ def test_two_gyms_bridged_into_one_central_store(chain, postgres, tmp_path):
 
 def test_a_bridge_may_not_write_under_another_gym(chain):
     """The central ACL from the example: leeds's bridge user cannot pose as york."""
-    central, gyms, secrets = chain
+    central, _gyms, _secrets = chain
     import paho.mqtt.client as mqtt
     from paho.mqtt.enums import CallbackAPIVersion
 
