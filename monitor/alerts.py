@@ -4,8 +4,9 @@ Rules look at what the analysis says now (each sensor's status, the session,
 hydration, sensor faults, falls) and say which conditions hold, each with its
 own hysteresis. :class:`AlertManager` turns conditions into alert events: a
 condition must hold for ``min_s`` before it raises, an alert clears when its
-condition passes or when staff acknowledge it, and a cooldown stops the same
-alert repeating::
+condition passes, a cooldown stops the same alert repeating, and staff
+acknowledge it: an urgent alert then sounds again after ``ack_silence_s`` if
+its condition still holds (:class:`AlertManager` has the details)::
 
     manager = AlertManager("bench-1", AlertConfig())
     rules = AlertRules(AlertConfig())
@@ -61,6 +62,7 @@ class AlertConfig:
     loss_warning_pct: float = 2.0
     low_intake_ml_per_h: float = 250.0
     low_intake_after_s: float = 1800.0
+    ack_silence_s: float = 300.0     # an acknowledged urgent alert sounds again after this long
 
 
 @dataclass(frozen=True)
@@ -94,6 +96,9 @@ class Alert:
     raised_ts: float
     ts: float
     by: str | None = None
+    acked_ts: float | None = None           # when it was acknowledged (acknowledged events)
+    silenced_until_ts: float | None = None  # an acknowledged urgent alert sounds again then
+    follows: str | None = None              # the acknowledged alert this one raises again
 
     def payload(self) -> dict[str, Any]:
         out = {"v": 1, "ts": self.ts, "station": self.station, "id": self.id, "code": self.code,
@@ -102,7 +107,40 @@ class Alert:
                "raised_ts": self.raised_ts}
         if self.by:
             out["by"] = self.by
+        for key in ("acked_ts", "silenced_until_ts", "follows"):
+            if getattr(self, key) is not None:
+                out[key] = getattr(self, key)
         return out
+
+    @classmethod
+    def from_payload(cls, data: Mapping[str, Any]) -> "Alert":
+        """The alert a :meth:`payload` describes (a saved state file, read back after a restart)."""
+        def number(key: str, default: Any = None) -> float | None:
+            value = data.get(key, default)
+            if value is None:
+                return None
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+                raise ValueError(f"{key} must be a number, not {value!r}")
+            return float(value)
+
+        def text(key: str, optional: bool = False) -> str | None:
+            value = data.get(key)
+            if value is None and optional:
+                return None
+            if not isinstance(value, str):
+                raise ValueError(f"{key} must be a string, not {value!r}")
+            return value
+
+        level, state = text("level"), text("state")
+        if level not in LEVELS or state not in ("raised", "cleared", "acknowledged"):
+            raise ValueError(f"unknown level or state: {level!r}, {state!r}")
+        evidence = data.get("evidence", {})
+        if not isinstance(evidence, dict):
+            raise ValueError("evidence must be an object")
+        return cls(text("id"), text("station"), text("code"), level, state, text("message"),
+                   text("advice"), evidence, text("sensor", True), bool(data.get("red_flag", False)),
+                   number("raised_ts"), number("ts"), text("by", True), number("acked_ts"),
+                   number("silenced_until_ts"), text("follows", True))
 
 
 @dataclass(frozen=True)
@@ -347,17 +385,37 @@ class _Track:
     condition: Condition
     since: float
     alert: Alert | None = None
+    present: bool = True                 # its condition held at the last update
+    acked: Alert | None = None           # the acknowledged event, while its condition still holds
+    silenced_until: float | None = None  # station time an acknowledged urgent alert sounds again
+    restored_until: float | None = None  # a restored alert waits this long for its condition
 
 
 class AlertManager:
-    """Conditions in, alert events out; see the module docstring."""
+    """Conditions in, alert events out; see the module docstring.
+
+    Acknowledging (staff saw it) records who and when on the ``acknowledged``
+    event and takes the alert off the active list. What happens next depends on
+    its level:
+
+    * ``urgent`` (red flags): the acknowledgement silences it for
+      ``ack_silence_s``. If its condition still holds then, it is raised again
+      with a new id (``follows`` names the acknowledged one), so a red flag
+      nobody resolved sounds again instead of staying quiet for good.
+    * anything else: it stays quiet while its condition holds, and is raised
+      again (new id) only if the condition gets worse than the level
+      acknowledged, or after it has passed and come back (after the cooldown).
+
+    A latched alert (a fall) stays active after its condition passes, until it
+    is acknowledged. :meth:`snapshot` and :meth:`restore` carry the active and
+    acknowledged alerts across a restart of the station.
+    """
 
     def __init__(self, station: str, config: AlertConfig | None = None, *, id_prefix: str | None = None):
         self.station = station
         self.cfg = config or AlertConfig()
         self._tracks: dict[str, _Track] = {}
         self._cooldown: dict[str, float] = {}     # key -> station time it may raise again
-        self._acked: set[str] = set()             # keys acknowledged while their condition holds
         self._seq = itertools.count(1)
         self._prefix = id_prefix
         self.raised_total = 0
@@ -365,6 +423,17 @@ class AlertManager:
     def _new_id(self, wall: float) -> str:
         prefix = self._prefix or f"{self.station}:{int(wall * 1000)}"
         return f"{prefix}:{next(self._seq):04d}"
+
+    def _raise(self, cond: Condition, wall: float, follows: str | None = None) -> Alert:
+        self.raised_total += 1
+        return Alert(self._new_id(wall), self.station, cond.code, cond.level, "raised", cond.message,
+                     cond.advice, dict(cond.evidence), cond.sensor, cond.red_flag, wall, wall, follows=follows)
+
+    def _sounds_again(self, track: _Track, cond: Condition, t: float) -> bool:
+        """An acknowledged alert whose condition still holds: is it time to raise it again?"""
+        if LEVELS.index(cond.level) > LEVELS.index(track.acked.level):
+            return True   # worse than what staff acknowledged
+        return track.silenced_until is not None and t >= track.silenced_until
 
     def update(self, conditions: Iterable[Condition], t: float, wall: float) -> list[Alert]:
         events: list[Alert] = []
@@ -375,50 +444,125 @@ class AlertManager:
             if track is None:
                 track = self._tracks[cond.key] = _Track(cond, t)
             track.condition = cond
+            track.present = True
+            track.restored_until = None   # a restored alert whose condition holds: adopted
             min_s = self.cfg.min_s if cond.min_s is None else cond.min_s
             if track.alert is None:
-                if cond.key in self._acked or t < self._cooldown.get(cond.key, -math.inf) or t - track.since < min_s:
+                follows = None
+                if track.acked is not None:
+                    if not self._sounds_again(track, cond, t):
+                        continue
+                    follows = track.acked.id
+                elif t < self._cooldown.get(cond.key, -math.inf) or t - track.since < min_s:
                     continue
-                alert = Alert(self._new_id(wall), self.station, cond.code, cond.level, "raised", cond.message,
-                              cond.advice, dict(cond.evidence), cond.sensor, cond.red_flag, wall, wall)
-                track.alert = alert
-                self.raised_total += 1
-                events.append(alert)
+                track.alert = self._raise(cond, wall, follows)
+                track.acked = track.silenced_until = None
+                events.append(track.alert)
             elif LEVELS.index(cond.level) > LEVELS.index(track.alert.level):
                 # Worse than when raised: the old alert clears and a new one, with its own id,
                 # is raised at the new level (subscribers drop repeats by id and state).
                 events.append(replace(track.alert, state="cleared", ts=wall))
-                track.alert = Alert(self._new_id(wall), self.station, cond.code, cond.level, "raised", cond.message,
-                                    cond.advice, dict(cond.evidence), cond.sensor, cond.red_flag, wall, wall)
-                self.raised_total += 1
+                track.alert = self._raise(cond, wall)
                 events.append(track.alert)
         for key in list(self._tracks):
             if key in now_keys:
                 continue
-            track = self._tracks.pop(key)
-            self._acked.discard(key)
+            track = self._tracks[key]
+            track.present = False
+            if track.restored_until is not None and t < track.restored_until:
+                continue  # restored after a restart: its condition may not be measurable yet
+            if track.alert is not None and track.condition.latched:
+                continue  # stays until acknowledged
+            del self._tracks[key]
             if track.alert is not None:
-                if track.condition.latched:
-                    self._tracks[key] = track  # stays until acknowledged
-                    continue
                 self._cooldown[key] = t + self.cfg.cooldown_s
                 events.append(replace(track.alert, state="cleared", ts=wall))
+            elif track.acked is not None:
+                self._cooldown[key] = max(self._cooldown.get(key, -math.inf), t + self.cfg.cooldown_s)
         return events
 
     def acknowledge(self, alert_id: str, t: float, wall: float, by: str = "staff") -> Alert | None:
-        """Staff saw it. Returns the acknowledged event, or None for an unknown or closed id."""
+        """Staff saw it. Returns the acknowledged event, or None for an unknown or closed id.
+
+        See the class docstring for what an acknowledgement silences, and for how long.
+        """
         for key, track in list(self._tracks.items()):
-            if track.alert is not None and track.alert.id == alert_id:
-                event = replace(track.alert, state="acknowledged", ts=wall, by=by)
-                self._tracks.pop(key)
-                self._acked.add(key)  # no new alert while the condition still holds
-                self._cooldown[key] = t + self.cfg.cooldown_s
-                return event
+            if track.alert is None or track.alert.id != alert_id:
+                continue
+            urgent = track.alert.level == "urgent"
+            silence = self.cfg.ack_silence_s
+            event = replace(track.alert, state="acknowledged", ts=wall, by=by, acked_ts=wall,
+                            silenced_until_ts=wall + silence if urgent else None)
+            track.alert = None
+            self._cooldown[key] = t + self.cfg.cooldown_s
+            if track.present:
+                track.acked = event
+                track.silenced_until = t + silence if urgent else None
+                track.restored_until = None
+            else:   # a latched alert whose condition has passed: done
+                del self._tracks[key]
+            return event
         return None
+
+    def acknowledged_event(self, alert_id: str) -> Alert | None:
+        """The acknowledgement of ``alert_id`` if it is acknowledged and its condition still holds."""
+        return next((t.acked for t in self._tracks.values()
+                     if t.acked is not None and t.acked.id == alert_id), None)
 
     def active(self) -> list[Alert]:
         alerts = [t.alert for t in self._tracks.values() if t.alert is not None]
         return sorted(alerts, key=lambda a: (-LEVELS.index(a.level), a.raised_ts))
 
+    def silenced(self) -> list[Alert]:
+        """Acknowledged alerts whose condition still holds (the acknowledged events)."""
+        acked = [t.acked for t in self._tracks.values() if t.acked is not None]
+        return sorted(acked, key=lambda a: (-LEVELS.index(a.level), a.raised_ts))
+
     def active_payload(self, wall: float) -> dict[str, Any]:
-        return {"v": 1, "ts": wall, "station": self.station, "alerts": [a.payload() for a in self.active()]}
+        return {"v": 1, "ts": wall, "station": self.station, "alerts": [a.payload() for a in self.active()],
+                "acknowledged": [a.payload() for a in self.silenced()]}
+
+    # -- across a restart ---------------------------------------------------------
+    def snapshot(self, t: float, wall: float) -> dict[str, Any]:
+        """The alerts a restarted station must know about: active ones and acknowledged ones."""
+        tracks = []
+        for key, track in self._tracks.items():
+            if track.alert is None and track.acked is None:
+                continue
+            until = None if track.silenced_until is None else wall + (track.silenced_until - t)
+            tracks.append({"key": key, "latched": track.condition.latched,
+                           "alert": None if track.alert is None else track.alert.payload(),
+                           "acked": None if track.acked is None else track.acked.payload(),
+                           "silenced_until_ts": until})
+        return {"v": 1, "station": self.station, "ts": wall, "tracks": tracks}
+
+    def restore(self, snapshot: Mapping[str, Any], t: float, wall: float, grace_s: float) -> int:
+        """Take back the alerts of a snapshot taken by an earlier process; returns how many.
+
+        Each waits ``grace_s`` for its condition to be seen again: then it carries on
+        with its id; if not, it clears (or, latched, stays until acknowledged). Raises
+        ValueError for a snapshot that does not make sense.
+        """
+        if snapshot.get("v") != 1 or not isinstance(snapshot.get("tracks"), list):
+            raise ValueError("not an alert state snapshot (v 1 with a list of tracks)")
+        restored: dict[str, _Track] = {}
+        for entry in snapshot["tracks"]:
+            if not isinstance(entry, dict) or not isinstance(entry.get("key"), str):
+                raise ValueError("each track needs a key")
+            alert = None if entry.get("alert") is None else Alert.from_payload(entry["alert"])
+            acked = None if entry.get("acked") is None else Alert.from_payload(entry["acked"])
+            shown = alert or acked
+            if shown is None:
+                continue
+            if shown.station != self.station:
+                raise ValueError(f"a track of station {shown.station!r}, this is {self.station!r}")
+            cond = Condition(entry["key"], shown.code, shown.level, shown.message, shown.advice,
+                             dict(shown.evidence), shown.sensor, shown.red_flag,
+                             latched=bool(entry.get("latched", False)))
+            until = entry.get("silenced_until_ts")
+            track = _Track(cond, t, alert, present=False, acked=acked,
+                           silenced_until=None if not isinstance(until, (int, float)) else t + (until - wall),
+                           restored_until=t + grace_s)
+            restored[entry["key"]] = track
+        self._tracks.update(restored)
+        return len(restored)

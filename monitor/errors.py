@@ -47,3 +47,44 @@ class ConfigError(MonitorError, ValueError):
         super().__init__(f"{key}: {problem}")
         self.key = key
         self.problem = problem
+
+
+class ErrorLog:
+    """Logs an unexpected exception in full the first time, then once a minute with a count.
+
+    For loops that must survive anything (the station's cycle, its outputs):
+    the first traceback is what a person needs, and a fault that repeats ten
+    times a second must not flood the journal::
+
+        errors = ErrorLog(log)
+        try:
+            publish(step)
+        except Exception:
+            errors("publishing a step")      # call inside the except block
+    """
+
+    def __init__(self, logger, every_s: float = 60.0):
+        import time
+
+        self._log = logger
+        self._every_s = every_s
+        self._clock = time.monotonic
+        self._last: dict[str, float] = {}
+        self._since: dict[str, int] = {}
+        self.count = 0
+
+    def __call__(self, what: str) -> None:
+        self.count += 1
+        now = self._clock()
+        last = self._last.get(what)
+        if last is None:
+            self._last[what] = now
+            self._since[what] = 0
+            self._log.error("%s failed; carrying on", what, exc_info=True)
+        elif now - last >= self._every_s:
+            self._last[what] = now
+            repeats, self._since[what] = self._since[what] + 1, 0
+            self._log.error("%s failed again (%d time(s) in the last %.0f s); carrying on",
+                            what, repeats, now - last, exc_info=True)
+        else:
+            self._since[what] += 1

@@ -9,7 +9,11 @@ amber      a ``caution`` or ``warning`` alert is active; *blinking*
            amber means a sensor fault (the station cannot see)
 red        an ``urgent`` alert is active; the buzzer beeps three
            times every ten seconds until the alert is acknowledged
-           (:meth:`StatusPanel.silence`) or cleared
+           (:meth:`StatusPanel.silence`) or cleared. Red without the
+           buzzer (level ``silenced``): staff acknowledged an urgent
+           alert whose condition still holds; if it still holds when
+           the silence ends, the alert is raised again and the buzzer
+           sounds again
 button     short press: start / stop a session;
            hold for two seconds: tare the scale
 =========  ==========================================================
@@ -46,7 +50,7 @@ log = logging.getLogger(__name__)
 #: what :meth:`StatusPanel.show` accepts; ``info`` shows as ``ok`` (an info
 #: alert is no reason to turn the green light off), so a station can pass the
 #: level of its worst active alert straight in
-LEVELS = ("off", "ok", "info", "caution", "warning", "urgent", "fault")
+LEVELS = ("off", "ok", "info", "caution", "warning", "urgent", "silenced", "fault")
 
 Callback = Callable[[], Any]
 
@@ -156,7 +160,8 @@ class StatusPanel(CompositeDevice):
         return self._level
 
     def show(self, level: str) -> None:
-        """Show *level*: ``"ok"``, ``"caution"``, ``"warning"``, ``"urgent"``, ``"fault"`` or ``"off"``.
+        """Show *level*: ``"ok"``, ``"caution"``, ``"warning"``, ``"urgent"``, ``"silenced"``
+        (red, no buzzer), ``"fault"`` or ``"off"``.
 
         Call it as often as you like (every station step, say): only a change
         of level touches the outputs, so the buzzer pattern and the fault
@@ -174,7 +179,8 @@ class StatusPanel(CompositeDevice):
                 self._silenced = False  # the next urgent alert must be heard
             self._level = level
             self._stop_alarm()
-            lit = {"ok": "green", "caution": "amber", "warning": "amber", "urgent": "red"}.get(level)
+            lit = {"ok": "green", "caution": "amber", "warning": "amber", "urgent": "red",
+                   "silenced": "red"}.get(level)
             for name in ("green", "amber", "red"):
                 led = getattr(self, name)
                 if name == lit:

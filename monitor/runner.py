@@ -11,28 +11,50 @@ A clean start is sensors found and the outbox open (READY=1 to systemd); a
 clean stop, on SIGTERM, flushes the outbox, publishes ``offline`` and turns
 the LEDs off. The watchdog is pinged only after a full acquisition cycle while
 the MQTT client is alive, so a hung loop gets the station restarted.
+
+Nothing a command, a button or an output does ends the loop: an exception
+from a step, the uplink or the panel is logged (in full once, then once a
+minute) and the next cycle runs. The station's alerts survive a restart: every
+event is written to the log (the journal) first, then the active alerts are
+saved in the state directory (:mod:`monitor.alert_state`), then the event goes
+to the outbox. A new process takes the saved alerts back, republishes the
+retained active list, keeps a latched alert (a fall) until it is acknowledged
+and clears, through the outbox, what is no longer so (``RESTORED_GRACE_S``).
+
+Exit codes of ``gym-monitor run``: 0 after SIGTERM/SIGINT, 2 for a
+configuration error (systemd should not restart: RestartPreventExitStatus=2),
+1 for anything else. A missing I2C bus is not an exit: the station runs,
+reports the sensors as faults and opens the bus when it appears.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import signal
 import threading
 from pathlib import Path
 from typing import Any
 
+from .alert_state import AlertStateFile
 from .clock import Clock, RealClock
 from .config import Config
-from .errors import ConfigError
+from .errors import ConfigError, ErrorLog
 from .gpio import NullPanel, StatusPanel
 from .notify import SystemdNotifier
 from .station import Station
 
 log = logging.getLogger(__name__)
+#: every alert event, one line each, written before it is stored: a kill leaves a trace in the journal
+journal = logging.getLogger("monitor.alert")
 
 #: how long to wait for missing sensors before telling systemd we are up anyway
 #: (then the missing ones are reported as fault alerts and retried)
 SENSOR_GRACE_S = 30.0
+#: station seconds a restored alert waits for its condition to be seen again before it clears
+#: (long enough for the analysis to have a first window and a baseline)
+RESTORED_GRACE_S = 20.0
+ALERT_STATE_FILE = "alerts.json"
 
 
 def panel_level(station: Station) -> str:
@@ -41,6 +63,8 @@ def panel_level(station: Station) -> str:
     levels = {a.level for a in active}
     if "urgent" in levels:
         return "urgent"
+    if any(a.level == "urgent" for a in station.alerts.silenced()):
+        return "silenced"   # acknowledged, still holding: red without the buzzer
     if any(a.code == "sensor.fault" for a in active):
         return "fault"
     if "warning" in levels:
@@ -71,6 +95,9 @@ class StationRunner:
         self.outbox = None
         self.cycles = 0
         self.last_step = None
+        self.alert_state = AlertStateFile(Path(config.station.state_dir) / ALERT_STATE_FILE)
+        self.errors = ErrorLog(log)
+        self._pending: list[dict] = []   # events a previous process saved but may not have stored
 
     # -- parts ---------------------------------------------------------------
     def _open_bus(self):
@@ -78,14 +105,11 @@ class StationRunner:
             from .sim.rig import simulated_bus
 
             return simulated_bus(self.config, self.clock)
-        from smbus2 import SMBus
+        from .sensors import LateBus
 
-        number = self.config.i2c.bus
-        try:
-            return SMBus(number)
-        except (FileNotFoundError, PermissionError) as err:
-            raise ConfigError("i2c.bus", f"cannot open /dev/i2c-{number} ({err.strerror}): enable I2C with "
-                              "dtparam=i2c_arm=on and add this user to the i2c group") from None
+        # Not there yet (I2C not enabled, the user not in the i2c group): the station runs,
+        # reports its sensors as faults, logs why once a minute and opens the bus when it can.
+        return LateBus(self.config.i2c.bus)
 
     def _simulated_calibration(self):
         # A simulated scale is calibrated like a real one, unless a calibration is saved.
@@ -153,21 +177,85 @@ class StationRunner:
         self.publisher.on_command = self.uplink.handle
         self.publisher.start()
 
+    # -- alerts across restarts ------------------------------------------------
+    def _restore_alerts(self) -> None:
+        saved = self.alert_state.load()
+        if saved is None:
+            return
+        try:
+            n = self.station.restore_alerts(saved["snapshot"], RESTORED_GRACE_S)
+        except (ValueError, TypeError, KeyError) as err:
+            self.alert_state.set_aside(str(err))
+            return
+        self._pending = [e for e in saved.get("pending", []) if isinstance(e, dict)]
+        if n or self._pending:
+            log.info("took back %d alert(s) of the previous run (they clear within %g s unless their "
+                     "condition holds; latched ones stay until acknowledged) and %d event(s) to send "
+                     "again", n, RESTORED_GRACE_S, len(self._pending))
+
+    def _held_alerts(self) -> list[dict]:
+        """Alert events the outbox holds in memory (the disk refused them), oldest first."""
+        if self.outbox is None:
+            return []
+        out = []
+        for m in self.outbox.held_messages():
+            if m.kind == "alert":
+                try:
+                    out.append(json.loads(m.payload))
+                except ValueError:
+                    pass
+        return out
+
+    def _save_alerts(self, pending: list[dict]) -> bool:
+        snapshot = self.station.alerts.snapshot(self.clock.now(), self.clock.wall())
+        return self.alert_state.save(snapshot, pending=[*self._held_alerts(), *pending])
+
+    def _journal(self, payloads: list[dict]) -> None:
+        for p in payloads:
+            by = f" by {p['by']}" if p.get("by") else ""
+            journal.info("alert %s %s %s %s%s: %s", p.get("state"), p.get("level"), p.get("code"),
+                         p.get("id"), by, p.get("message"), extra={"alert": p})
+
     # -- the loop --------------------------------------------------------------
     def start(self) -> None:
+        self._restore_alerts()
         self._open_mqtt()
+        if self.uplink is not None:
+            self.uplink.start(self._pending)
+        self._pending = []
         self.station.open(self.calibration)
-        self.panel.show("ok")
+        self.panel.show(panel_level(self.station))
         self._ready_sent = False
         self._started_at = self.clock.now()
 
     def cycle(self) -> None:
-        """One full acquisition cycle, then what it means for MQTT, the LEDs and systemd."""
-        step = self.station.step()
+        """One full acquisition cycle, then what it means for MQTT, the LEDs and systemd.
+
+        Never raises for what a step, the uplink or the panel does: each is logged
+        (ErrorLog) and the loop goes on. The watchdog is pinged only after a good step.
+        """
+        try:
+            step = self.station.step()
+        except Exception:
+            self.errors("a station step")
+            return
         self.last_step = step
+        if step.alerts:
+            try:
+                payloads = [a.payload() for a in step.alerts]
+                self._journal(payloads)            # first the journal: a kill leaves a trace
+                self._save_alerts(payloads)        # then the state a restart needs
+            except Exception:
+                self.errors("recording alert events")
         if self.uplink is not None:
-            self.uplink.publish(step)
-        self.panel.show(panel_level(self.station))
+            try:
+                self.uplink.publish(step)
+            except Exception:
+                self.errors("publishing a step")
+        try:
+            self.panel.show(panel_level(self.station))
+        except Exception:
+            self.errors("showing the panel")
         self.cycles += 1
         if not self._ready_sent and (self.station.sensors_found or self.clock.now() - self._started_at >= SENSOR_GRACE_S):
             self.notifier.ready()
@@ -178,15 +266,33 @@ class StationRunner:
             self.notifier.watchdog()
 
     def stop(self) -> None:
+        """Flush what the broker can take, keep what it did not, say honestly what is left."""
         self.notifier.stopping()
         try:
             self.station.close()
-        finally:
+        except Exception:
+            self.errors("closing the sensors")
+        try:
             if self.publisher is not None:
                 self.publisher.close()
-            if self.outbox is not None:
-                self.outbox.close()
-            self.panel.close()
+        except Exception:
+            self.errors("closing MQTT")
+        held = self._held_alerts()
+        try:
+            saved = self._save_alerts([])
+        except Exception:
+            self.errors("saving the alert state")
+            saved = False
+        if held:
+            if saved:
+                log.warning("%d alert event(s) the broker never acknowledged (the outbox's disk was full) "
+                            "are saved in %s and sent again at the next start", len(held), self.alert_state.path)
+            else:
+                log.error("%d alert event(s) the broker never acknowledged (the disk is full) are lost "
+                          "with this stop: %s", len(held), ", ".join(f"{e.get('id')} {e.get('state')}" for e in held))
+        if self.outbox is not None:
+            self.outbox.close(report_held=False)
+        self.panel.close()
 
     def run(self, stop: threading.Event | None = None, *, seconds: float | None = None,
             handle_signals: bool = False) -> int:

@@ -184,9 +184,15 @@ class Station:
 
     # -- commands ------------------------------------------------------------
     def start_session(self) -> bool:
+        """Start a session; True if one started, False if one was already running (nothing changes).
+
+        Starting twice, or stopping twice, is no mistake: a second press of the
+        button or a repeated MQTT command leaves the session as the first left it.
+        """
         return self.session.start(self.clock.now())
 
     def stop_session(self) -> bool:
+        """Stop the session; True if one stopped, False if none was running (nothing changes)."""
         return self.session.stop(self.clock.now())
 
     # -- one cycle -----------------------------------------------------------
@@ -312,6 +318,9 @@ class Station:
             if self.session.new_session:
                 for a in self.analyses.values():
                     a.activity.forget_sets()
+                # The statuses in hand were made before the reset: as far as the new
+                # session is concerned, no set has been done yet.
+                self.latest = {name: replace(st, set_count=0, last_set=None) for name, st in self.latest.items()}
             session = self.session.update(now, self.latest)
         self.last_session = session or self.last_session
         if self.hydration_tracker is not None:
@@ -335,17 +344,31 @@ class Station:
         if seen == self._session_seen:
             return
         if s.started is not None and s.started != self._session_seen[0]:
+            before_start, before_end = self._session_seen
+            if before_start is not None and before_end is None:
+                # stopped and started again between two steps: the tracker saw no end
+                self.hydration_tracker.end_session(s.started)
             self.hydration_tracker.start_session(s.started)
         if s.ended is not None and s.ended != self._session_seen[1]:
             self.hydration_tracker.end_session(s.ended)
         self._session_seen = seen
 
     def acknowledge(self, alert_id: str, by: str = "staff") -> Alert | None:
-        """Acknowledge an active alert; the event goes out with the next step's alerts."""
+        """Acknowledge an active alert; the event goes out with the next step's alerts.
+
+        Acknowledging an alert that is already acknowledged (a second press, a
+        re-sent command) returns that acknowledgement and changes nothing; an
+        unknown or cleared id returns None.
+        """
         event = self.alerts.acknowledge(alert_id, self.clock.now(), self.clock.wall(), by)
         if event is not None:
             self.extra_events.append(event)
-        return event
+            return event
+        return self.alerts.acknowledged_event(alert_id)
+
+    def restore_alerts(self, snapshot: dict, grace_s: float) -> int:
+        """Take back the alerts an earlier process saved (see AlertManager.restore)."""
+        return self.alerts.restore(snapshot, self.clock.now(), self.clock.wall(), grace_s)
 
     def rate(self, sensor: str) -> float:
         return self.rates[sensor].per_second

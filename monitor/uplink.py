@@ -9,11 +9,17 @@ from the broker to the station::
     while running:
         uplink.publish(station.step())
 
-Tremor goes out at the hop rate (QoS 0); session and hydration at once when
-something that matters changes (the state, a set, a rep, a sip, a weigh-in),
-and otherwise every ``refresh_s`` with the latest figures (retained, QoS 1,
-through the durable outbox, so not ten times a second); every alert event
-(QoS 1), then the retained list of active alerts.
+Every alert event goes first (QoS 1, through the durable outbox, which holds
+it in memory and sends it directly when the disk is full), then the retained
+list of active alerts; tremor goes out at the hop rate (QoS 0); session and
+hydration at once when something that matters changes (the state, a set, a
+rep, a sip, a weigh-in), and otherwise every ``refresh_s`` with the latest
+figures (retained, QoS 1, so not ten times a second). Each part is guarded on
+its own: a payload that cannot be built is logged and the rest still goes out.
+
+:meth:`Uplink.start` republishes the retained active list at every start (the
+publisher repeats it at every reconnect), so the wall never keeps what an
+earlier process of this station raised and no longer holds.
 """
 
 from __future__ import annotations
@@ -23,8 +29,8 @@ from collections import deque
 from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Any
 
+from .errors import ErrorLog
 from .mqtt import commands
-from .mqtt.outbox import OutboxFull
 from .mqtt.payloads import hydration_payload, session_payload, tremor_payload
 from .station import CommandFailed, Station, StepResult
 
@@ -50,8 +56,7 @@ class Uplink:
         self.id = station.config.station.id
         self._placements = {i.name: i for i in station.config.imus}
         self._last: dict[str, tuple[Any, float]] = {}   # kind -> (payload minus ts, when sent)
-        self._unstored: deque[dict] = deque()   # alert events a full disk refused, oldest first
-        self._told_full = False
+        self.errors = ErrorLog(log)
 
     # -- out -----------------------------------------------------------------
     def _wall(self, t: float | None) -> float | None:
@@ -60,44 +65,53 @@ class Uplink:
             return None
         return self.station.clock.wall() - (self.station.clock.now() - t)
 
+    def start(self, pending: list[dict] = ()) -> None:
+        """At start: events an earlier process saved but may not have stored, then the active list."""
+        for event in pending:
+            self._alert(event)
+        self.publish_active()
+
+    def publish_active(self) -> None:
+        try:
+            self.publisher.publish_active_alerts(self.station.alerts.active_payload(self.station.clock.wall()))
+        except Exception:
+            self.errors("publishing the active alerts")
+
     def publish(self, step: StepResult) -> None:
+        for alert in step.alerts:
+            self._alert(alert.payload())
+        if step.alerts:
+            self.publish_active()
         for report in step.sensors:
             if report.statuses:
-                self.publisher.publish_tremor(self._tremor(report.statuses[-1]))
+                try:
+                    self.publisher.publish_tremor(self._tremor(report.statuses[-1]))
+                except Exception:
+                    self.errors(f"publishing tremor of {report.name}")
         if step.session is not None:
-            self._state("session", self._session(step))
+            try:
+                self._state("session", self._session(step))
+            except Exception:
+                self.errors("publishing the session")
         if self.station.hydration is not None and self.station.config.scale is not None:
-            h = self.station.hydration
-            self._state("hydration", hydration_payload(self.id, ts=self.station.clock.wall(), **h.figures()))
-        self._unstored.extend(alert.payload() for alert in step.alerts)
-        self._store_alerts()
-        if step.alerts:
-            self.publisher.publish_active_alerts(self.station.alerts.active_payload(self.station.clock.wall()))
+            try:
+                h = self.station.hydration
+                self._state("hydration", hydration_payload(self.id, ts=self.station.clock.wall(), **h.figures()))
+            except Exception:
+                self.errors("publishing hydration")
+
+    def _alert(self, payload: dict) -> None:
+        try:
+            self.publisher.publish_alert(payload)
+        except Exception:   # never expected: the outbox holds what the disk refuses
+            log.critical("alert %s (%s) could not be handed to the outbox: %s", payload.get("id"),
+                         payload.get("state"), payload, exc_info=True)
 
     @property
     def unstored(self) -> int:
-        """Alert events waiting in memory because the outbox's disk is full."""
-        return len(self._unstored)
-
-    def _store_alerts(self) -> None:
-        """Hand alert events to the durable outbox in order; keep what a full disk refuses.
-
-        The outbox raises OutboxFull when even dropping metrics leaves no room for
-        an alert. The event then waits here and is tried again at the next step,
-        so a full disk delays an alert instead of losing it and stopping the loop.
-        """
-        while self._unstored:
-            try:
-                self.publisher.publish_alert(self._unstored[0])
-            except OutboxFull as err:
-                if not self._told_full:  # once per episode, not ten times a second
-                    log.error("%s; alert events are kept in memory and retried every step", err)
-                    self._told_full = True
-                return
-            self._unstored.popleft()
-        if self._told_full:
-            log.warning("the outbox has room again: alert events kept in memory are stored")
-            self._told_full = False
+        """Alert events held in memory because the outbox's disk is full (sent directly meanwhile)."""
+        outbox = getattr(self.publisher, "outbox", None)
+        return outbox.held if outbox is not None else 0
 
     def _state(self, kind: str, payload: dict) -> None:
         news = {k: payload.get(k) for k in NEWS[kind]}
@@ -132,10 +146,10 @@ class Uplink:
         st = self.station
         if isinstance(command, commands.Ack):
             action = lambda: st.acknowledge(command.id, command.by or "staff") or _fail(  # noqa: E731
-                f"no active alert has id {command.id!r}")
+                f"no active alert has id {command.id!r} (cleared already, or not this station's)")
         elif isinstance(command, commands.Session):
-            action = (lambda: st.start_session() or _fail("a session is already running")) if command.action == "start" \
-                else (lambda: st.stop_session() or _fail("no session is running"))
+            # Idempotent: "start" leaves a running session running, "stop" a stopped one stopped.
+            action = st.start_session if command.action == "start" else st.stop_session
         elif isinstance(command, commands.Tare):
             action = st.tare
         elif isinstance(command, commands.Calibrate):
@@ -153,6 +167,9 @@ class Uplink:
         except (ValueError, OSError) as err:
             log.warning("command %s failed: %s", type(command).__name__, err)
             return str(err)
+        except Exception as err:   # a bug in a command must not take the station down
+            log.exception("command %s failed", type(command).__name__)
+            return f"{type(command).__name__.lower()} failed: {err}" if str(err) else "failed"
         return None
 
 

@@ -5,10 +5,11 @@ from __future__ import annotations
 import logging
 import sqlite3
 import threading
+from pathlib import Path
 
 import pytest
 
-from monitor.mqtt.outbox import Outbox, OutboxError, OutboxFull
+from monitor.mqtt.outbox import Outbox
 
 
 def alert(i: int) -> bytes:
@@ -167,11 +168,8 @@ def test_alerts_over_the_bound_are_logged_loudly(path, caplog):
 def fill_until_full(ob: Outbox, kind: str, size: int = 2000) -> int:
     n = 0
     while True:
-        try:
-            row = ob.add("gym/b/x", bytes([65 + n % 26]) * size, kind=kind)
-        except OutboxFull:
-            return n
-        if row is None:
+        row = ob.add("gym/b/x", bytes([65 + n % 26]) * size, kind=kind)
+        if row is None or row < 0:   # dropped, or held in memory: the file is full
             return n
         n += 1
         assert n < 10_000, "the page limit never bit"
@@ -194,20 +192,90 @@ def test_full_disk_drops_metrics_and_stores_the_alert(path, caplog):
         assert ob.stats().dropped["metric"] >= 10
 
 
-def test_full_disk_of_alerts_raises_for_the_alert(path):
-    with Outbox(path, page_limit=60) as ob:
-        n = fill_until_full(ob, "alert")
-        assert n > 5
-        with pytest.raises(OutboxFull, match="disk full"):
-            ob.add("gym/b/alert", b"y" * 2000, kind="alert")
-        assert ob.pending == n                # nothing stored was lost
+def test_full_disk_of_alerts_holds_the_alert_in_memory_and_sends_it(path, caplog):
+    with caplog.at_level(logging.ERROR, logger="monitor.mqtt.outbox"), Outbox(path, page_limit=60) as ob:
+        n = fill_until_full(ob, "alert")              # n stored, the next one held
+        assert n > 5 and ob.held == 1
+        row = ob.add("gym/b/alert", b"y" * 2000, kind="alert")
+        assert row is not None and row < 0            # held in memory, not dropped, not raised
+        later = ob.add("gym/b/alert", b"w" * 10, kind="alert")
+        assert later < row < 0                        # queues behind it, in order
+        assert ob.pending == n + 3 and ob.held == 3
         assert ob.add("gym/b/x", b"z" * 2000, kind="metric") is None   # a metric is just dropped
         assert ob.stats().dropped == {"metric": 1}
-        # once some alerts are acknowledged there is room again
-        for n, m in enumerate(ob.take(4)):
-            ob.handed(m.id, n + 1)
-            ob.acked(n + 1)
-        assert ob.add("gym/b/alert", b"y" * 2000, kind="alert") is not None
+        # The held rows are handed to paho like the rest, after the stored alerts, in order.
+        sent, mids = [], {}
+        while len(sent) < n + 3:
+            msgs = ob.take()
+            assert msgs
+            for m in msgs:
+                mids[m.id] = 1000 + len(sent)
+                sent.append(m)
+                ob.handed(m.id, mids[m.id])
+                if m.id > 0:
+                    ob.acked(mids[m.id])              # the broker takes the stored ones
+        assert [m.payload for m in sent[-2:]] == [b"y" * 2000, b"w" * 10]
+        assert all(m.id > 0 for m in sent[:n]) and all(m.id < 0 for m in sent[n:])
+        assert ob.acked(mids[row]) is True            # the PUBACK forgets a held row
+        assert ob.held == 2 and ob.pending == 2
+    full = [r.getMessage() for r in caplog.records if "disk is full" in r.getMessage()]
+    assert len(full) == 1, full                       # once a minute, not once per message
+    assert any("held in memory" in r.getMessage() and "lost with this stop" in r.getMessage()
+               for r in caplog.records)
+
+
+def test_held_alerts_move_into_the_file_when_there_is_room(path, caplog, monkeypatch):
+    import monitor.mqtt.outbox as outbox_module
+
+    monkeypatch.setattr(outbox_module, "MIGRATE_EVERY_S", 0.0)
+    with caplog.at_level(logging.WARNING, logger="monitor.mqtt.outbox"), Outbox(path, page_limit=60) as ob:
+        n = fill_until_full(ob, "alert")
+        held = [ob.add("gym/b/alert", f"held-{i}".encode(), kind="alert") for i in range(3)]
+        assert all(r < 0 for r in held) and ob.held == 4
+        for k, m in enumerate(ob.take(6)):            # the broker takes six stored alerts
+            ob.handed(m.id, k + 1)
+            ob.acked(k + 1)
+        ob.add("gym/b/alert", b"new", kind="alert")
+        assert ob.held == 0 and ob.pending == n - 6 + 5
+        payloads = [m.payload for m in ob.messages()]
+        assert payloads[-4:] == [b"held-0", b"held-1", b"held-2", b"new"]
+    assert any("has room again" in r.getMessage() for r in caplog.records)
+
+
+def test_retained_state_is_held_newest_only_on_a_full_disk(path):
+    with Outbox(path, page_limit=60) as ob:
+        fill_until_full(ob, "alert")
+        for i in range(5):
+            assert ob.add("gym/b/alerts/active", f"list-{i}".encode(), kind="alerts_active",
+                          retain=True, coalesce=True) < 0
+        held = ob.held_messages()
+        assert [m.payload for m in held][1:] == [b"list-4"] and held[1].retain   # after the held alert
+
+
+def test_a_failed_delete_is_not_sent_again_and_again(path, monkeypatch):
+    with Outbox(path) as ob:
+        ob.add("gym/b/alert", alert(0), kind="alert")
+        ob.add("gym/b/alert", alert(1), kind="alert")
+        first = ob.take(1)[0]
+        ob.handed(first.id, 1)
+        real = ob._db
+
+        class NoDelete:
+            def __getattr__(self, name):
+                return getattr(real, name)
+
+            def execute(self, sql, *args):
+                if sql.startswith("DELETE"):
+                    raise sqlite3.OperationalError("database or disk is full")
+                return real.execute(sql, *args)
+
+        monkeypatch.setattr(ob, "_db", NoDelete())
+        assert ob.acked(1)
+        assert [m.payload for m in ob.take()] == [alert(1)]   # the acknowledged row is not re-sent
+        assert ob.pending == 1
+        monkeypatch.setattr(ob, "_db", real)
+        ob.add("gym/b/x", b"m", kind="metric")                 # the file takes writes again
+        assert [m.payload for m in ob.messages()] == [alert(1), b"m"]
 
 
 def test_alert_rows_are_written_with_full_sync(path, monkeypatch):
@@ -270,21 +338,92 @@ def test_concurrent_adds_and_acks(path):
     ob.close()
 
 
-def test_damaged_file_is_moved_aside(path, caplog):
-    path.parent.mkdir(parents=True)
+def fill_file(path, n=300):
+    with Outbox(path) as ob:
+        for i in range(n):
+            ob.add("gym/b/alert", alert(i) + b" " * 200, kind="alert")
+
+
+def damage_garbage(path: Path) -> None:
     path.write_bytes(b"this is not a database" * 100)
-    with caplog.at_level(logging.CRITICAL, logger="monitor.mqtt.outbox"), Outbox(path) as ob:
-        assert ob.pending == 0
-        ob.add("gym/b/alert", alert(0), kind="alert")
-    assert list(path.parent.glob("outbox.sqlite3.corrupt-*"))
-    assert any("damaged" in r.getMessage() for r in caplog.records)
 
 
-def test_unopenable_file_names_the_file(tmp_path):
+def damage_half(path: Path) -> None:
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+
+
+def damage_page_two(path: Path) -> None:
+    data = bytearray(path.read_bytes())
+    data[4096:8192] = bytes(range(256)) * 16
+    path.write_bytes(bytes(data))
+
+
+def damage_zero(path: Path) -> None:
+    path.write_bytes(b"")
+
+
+def damage_directory(path: Path) -> None:
+    path.unlink()
+    path.mkdir()
+    (path / "something").write_text("x")
+
+
+def damage_wal_directory(path: Path) -> None:
+    Path(f"{path}-wal").mkdir()
+
+
+def damage_wal_garbage(path: Path) -> None:
+    Path(f"{path}-wal").write_bytes(b"\x37\x7f\x06\x82" + b"garbage" * 1000)
+
+
+DAMAGE = {"garbage": (damage_garbage, False), "half": (damage_half, True),
+          "page two": (damage_page_two, True), "zero length": (damage_zero, False),
+          "a directory": (damage_directory, False), "a directory as the WAL": (damage_wal_directory, True),
+          "a garbage WAL": (damage_wal_garbage, None)}
+
+
+@pytest.mark.parametrize("name", DAMAGE)
+def test_a_damaged_file_is_moved_aside_salvaged_and_replaced(path, caplog, name):
+    damage, salvageable = DAMAGE[name]
+    path.parent.mkdir(parents=True)
+    fill_file(path)
+    damage(path)
+    with caplog.at_level(logging.INFO, logger="monitor.mqtt.outbox"), Outbox(path) as ob:
+        assert not ob.in_memory
+        got = [m.payload for m in ob.messages()]
+        # whatever was salvaged is a prefix-free, in-order subset of what was queued, nothing invented
+        queued = [alert(i) + b" " * 200 for i in range(300)]
+        assert got == [p for p in queued if p in set(got)]
+        ob.add("gym/b/alert", b"after", kind="alert")
+        assert ob.messages()[-1].payload == b"after"
+    if salvageable is None:      # SQLite ignores a WAL whose checksums fail: nothing is damaged
+        assert len(got) == 300
+        return
+    critical = [r.getMessage() for r in caplog.records if r.levelno == logging.CRITICAL]
+    assert len(critical) == 1 and "damaged" in critical[0] and "moved" in critical[0], critical
+    assert list(path.parent.glob("outbox.sqlite3.damaged-*"))
+    if salvageable:
+        assert len(got) > 0 and (len(got) < 300 or name != "half"), len(got)
+        assert f"{len(got)} message(s) salvaged" in critical[0]
+    if name == "zero length":
+        assert "empty (0 bytes)" in critical[0]
+    # and the next start is clean: no more complaints
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="monitor.mqtt.outbox"), Outbox(path) as again:
+        assert again.messages()[-1].payload == b"after"
+    assert not caplog.records
+
+
+def test_a_file_that_cannot_be_made_runs_in_memory(tmp_path, caplog):
     blocker = tmp_path / "file"
     blocker.write_text("x")
-    with pytest.raises(OutboxError, match="file"):
-        Outbox(blocker / "outbox.sqlite3")
+    with caplog.at_level(logging.CRITICAL, logger="monitor.mqtt.outbox"), \
+            Outbox(blocker / "outbox.sqlite3") as ob:
+        assert ob.in_memory
+        assert ob.add("gym/b/alert", alert(0), kind="alert") > 0
+        assert [m.payload for m in ob.take()] == [alert(0)]
+    assert any("runs in memory" in r.getMessage() and "file" in r.getMessage() for r in caplog.records)
 
 
 def test_file_is_plain_sqlite_for_diagnosis(path):

@@ -19,6 +19,7 @@ import pytest
 from gpiozero.pins.mock import MockFactory
 from paho.mqtt.enums import CallbackAPIVersion
 
+from monitor.alerts import AlertConfig
 from monitor.clock import SimClock
 from monitor.config import Config, GpioConfig, ImuConfig, MqttConfig, StationConfig
 from monitor.notify import SystemdNotifier
@@ -63,19 +64,31 @@ class Listener:
         self.client.disconnect()
 
 
-def station_config(broker, secrets, tmp_path, scenario="fall", placement="body"):  # noqa: F811
+def station_config(broker, secrets, tmp_path, scenario="fall", placement="body", **alerts):  # noqa: F811
     return Config(
         station=StationConfig(id="bench-1", name="Bench 1", simulate=True, state_dir=tmp_path / "state", seed=1),
         imus=(ImuConfig("chest", "mpu6050", 0x68, rate_hz=250, placement=placement, scenario=scenario),),
         mqtt=MqttConfig(host=broker.host, port=broker.port, username="bench-1",
                         password_file=str(secrets / "bench-1.pw")),
-        gpio=GpioConfig(enabled=True))
+        alerts=AlertConfig(**alerts), gpio=GpioConfig(enabled=True))
 
 
-def test_a_fall_reaches_the_broker_and_the_leds_and_is_acknowledged_by_the_display(broker, secrets, tmp_path):  # noqa: F811
+def run_until(runner, clock, done, timeout=10.0, step=0.1):
+    """Cycle the runner on simulated time until ``done()`` (real seconds for MQTT to answer)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        runner.cycle()
+        clock.sleep(step)
+        if done():
+            return True
+        time.sleep(0.005)
+    return False
+
+
+def test_a_fall_reaches_the_broker_and_the_leds_is_acknowledged_by_name_and_sounds_again(broker, secrets, tmp_path):  # noqa: F811
     clock = SimClock()
-    runner = StationRunner(station_config(broker, secrets, tmp_path), simulate=True, clock=clock,
-                           pin_factory=MockFactory())
+    runner = StationRunner(station_config(broker, secrets, tmp_path, ack_silence_s=60.0), simulate=True,
+                           clock=clock, pin_factory=MockFactory())
     listen = Listener(broker, secrets)
     runner.start()
     try:
@@ -87,25 +100,42 @@ def test_a_fall_reaches_the_broker_and_the_leds_and_is_acknowledged_by_the_displ
         fall = next(a for a in listen.payloads("gym/bench-1/alert") if a["code"] == "redflag.fall")
         assert fall["level"] == "urgent" and fall["red_flag"] and "medical advice" in fall["advice"]
         panel = runner.panel
-        assert panel.red.is_lit and not panel.green.is_lit
+        assert panel.red.is_lit and not panel.green.is_lit and panel.level == "urgent"
         assert listen.payloads("gym/bench-1/tremor"), "tremor metrics flow too"
-        # The wall display acknowledges it, with its own credentials, as the page does.
+        # The wall display acknowledges it with its own credentials, naming the staff member.
         display = Listener(broker, secrets, user="display")
-        display.client.publish("gym/bench-1/cmd/ack", json.dumps({"v": 1, "id": fall["id"], "by": "display"}), qos=1)
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline and not runner.station.alerts.active() == []:
-            runner.cycle()
-            clock.sleep(0.1)
-            time.sleep(0.01)
-        for _ in range(3):
-            runner.cycle()
-            clock.sleep(0.1)
+        display.client.publish("gym/bench-1/cmd/ack", json.dumps({"v": 1, "id": fall["id"], "by": "Anna"}), qos=1)
+        assert run_until(runner, clock, lambda: runner.station.alerts.active() == [])
+        acked_at = clock.wall()
         assert listen.wait_for(lambda: any(a["id"] == fall["id"] and a["state"] == "acknowledged"
                                            for a in listen.payloads("gym/bench-1/alert")))
+        ack = next(a for a in listen.payloads("gym/bench-1/alert") if a["state"] == "acknowledged")
+        assert ack["by"] == "Anna" and abs(ack["acked_ts"] - acked_at) < 2
+        assert abs(ack["silenced_until_ts"] - (ack["acked_ts"] + 60.0)) < 1e-6
         assert listen.wait_for(lambda: any(r["ok"] for r in listen.payloads("gym/bench-1/cmd/ack/result")))
-        assert panel.green.is_lit and not panel.red.is_lit
+        # Silenced, not forgotten: red stays, the buzzer stops; the wall learns who acknowledged it.
+        assert panel.level == "silenced" and panel.red.is_lit and not panel.green.is_lit
+        assert panel._alarm is None and not panel.buzzer.is_active
+        assert listen.wait_for(lambda: listen.payloads("gym/bench-1/alerts/active")[-1]["alerts"] == [])
         active = listen.payloads("gym/bench-1/alerts/active")[-1]
-        assert active["alerts"] == []
+        assert [a["id"] for a in active["acknowledged"]] == [fall["id"]]
+        assert active["acknowledged"][0]["by"] == "Anna"
+        # A second ack of the same alert (a double click, a re-sent command) is fine and changes nothing.
+        display.client.publish("gym/bench-1/cmd/ack", json.dumps({"v": 1, "id": fall["id"], "by": "Anna"}), qos=1)
+        assert run_until(runner, clock, lambda: len(listen.payloads("gym/bench-1/cmd/ack/result")) >= 2)
+        assert all(r["ok"] for r in listen.payloads("gym/bench-1/cmd/ack/result"))
+        # The fall still holds (fall_keep_s) when the silence ends: it is raised again, the buzzer sounds.
+        t_ack = clock.now()
+        while clock.now() < t_ack + 61:
+            runner.cycle()
+            clock.sleep(0.1)
+        again = runner.station.alerts.active()
+        assert [a.code for a in again] == ["redflag.fall"] and again[0].id != fall["id"]
+        assert again[0].follows == fall["id"]
+        assert panel.level == "urgent" and panel._alarm is not None
+        assert listen.wait_for(lambda: any(a["id"] == again[0].id and a["state"] == "raised"
+                                           and a["follows"] == fall["id"]
+                                           for a in listen.payloads("gym/bench-1/alert")))
         display.close()
     finally:
         runner.stop()

@@ -23,16 +23,32 @@ can lose the last commits (the file stays consistent), which is acceptable
 for session/hydration state and for deletes (a lost delete only means one
 duplicate after reboot; subscribers dedupe). An alert is inserted with
 ``synchronous=FULL``, which fsyncs the WAL at that commit, so once
-:meth:`add` returns for an alert it survives a power cut; that fsync also
-covers every earlier commit still in the WAL.
+:meth:`add` returns a positive row id for an alert it survives a power cut;
+that fsync also covers every earlier commit still in the WAL.
 
 Bounds. ``max_rows`` and ``max_bytes`` (topic + payload) cap the backlog. When
 a new row would exceed them the oldest non-alert rows go first. Alerts are
 never dropped: if only alerts remain over the bound they are all kept and the
-problem is logged loudly. A full disk (SQLITE_FULL) is logged, the oldest
-non-alert rows are dropped to free pages, and the insert is retried once; an
-alert that still cannot be stored raises :class:`OutboxFull` so the caller can
-keep it in memory and try again.
+problem is logged loudly.
+
+A full disk (or a file that stops taking writes). The oldest non-alert rows
+are dropped to free pages and the insert is tried again. An alert that still
+cannot be stored is *held in memory*: :meth:`add` returns a negative row id,
+:meth:`take` hands it out like any other row (so it is published directly,
+QoS 1, and forgotten only on its PUBACK), and it moves into the file as soon
+as there is room. Later alerts queue behind it in memory, so alerts keep
+their order. Retained state (``coalesce=True``) is held the same way, only
+the newest per topic; metrics are dropped. The error is logged once a minute
+with the number held. A stop or a SIGKILL loses what is held in memory and
+was not yet acknowledged by the broker; :meth:`close` says how many.
+
+A damaged file. Opening checks the file (``PRAGMA quick_check``). A file
+that is not a database, is torn, is empty (0 bytes), is a directory, or whose
+WAL cannot be read is moved aside (``outbox.sqlite3.damaged-<time>``) with a
+CRITICAL log line, the rows that can still be read are salvaged into a new
+file (:mod:`monitor.mqtt.salvage` reads them page by page), and the station
+goes on. If no file can be made at all the outbox runs
+in memory (CRITICAL again): alerts still flow while the broker is up.
 
 The in-flight window. Only ``max_inflight`` rows are handed to paho at once:
 a backlog of thousands after an outage drains steadily at the broker's pace
@@ -44,6 +60,7 @@ from __future__ import annotations
 import logging
 import os
 import sqlite3
+import stat
 import threading
 import time
 from collections import Counter
@@ -53,6 +70,7 @@ from pathlib import Path
 from typing import Self
 
 from ..errors import MonitorError
+from .salvage import salvage_rows
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +78,11 @@ ALERT = "alert"
 #: Default priority by kind: alerts before state before metrics.
 PRIORITIES = {ALERT: 2, "session": 1, "hydration": 1, "alerts_active": 1}
 DEFAULT_PRIORITY = 0
+#: How often a full disk is reported, and how often moving held rows into the file is tried.
+FULL_REPORT_S = 60.0
+MIGRATE_EVERY_S = 1.0
+
+_COLUMNS = "id, topic, payload, qos, retain, kind, priority, created"
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS outbox (
@@ -83,12 +106,12 @@ class OutboxError(MonitorError, OSError):
 
 
 class OutboxFull(OutboxError):
-    """An alert could not be stored even after dropping every metric: keep it and retry."""
+    """Kept for callers that catch it: :meth:`Outbox.add` now holds an alert in memory instead."""
 
 
 @dataclass(frozen=True)
 class OutboxMessage:
-    """One stored message, as handed to paho."""
+    """One stored message, as handed to paho. A negative ``id`` is a row held in memory."""
 
     id: int
     topic: str
@@ -112,6 +135,10 @@ class OutboxStats:
     resent: Mapping[str, int] = field(default_factory=dict)
     dropped: Mapping[str, int] = field(default_factory=dict)
     coalesced: Mapping[str, int] = field(default_factory=dict)
+    held: int = 0                                   # rows in memory now (the disk refused them)
+    held_total: Mapping[str, int] = field(default_factory=dict)   # rows ever held, by kind
+    salvaged: int = 0                               # rows read back from a damaged file
+    in_memory: bool = False                         # no file at all: the outbox is RAM only
 
 
 @dataclass
@@ -121,9 +148,21 @@ class _Flight:
     mid: int | None = None
 
 
-def _is_full(err: sqlite3.Error) -> bool:
+class _Unwritable(Exception):
+    """The file did not take a row (full disk, I/O error, damage)."""
+
+    def __init__(self, err: sqlite3.Error):
+        super().__init__(str(err))
+        self.err = err
+
+
+def _is_full(err: BaseException) -> bool:
     code = getattr(err, "sqlite_errorcode", None)
     return code == sqlite3.SQLITE_FULL or "full" in str(err).lower()
+
+
+def _size(topic: str, payload: bytes) -> int:
+    return len(topic.encode("utf-8")) + len(payload)
 
 
 class Outbox:
@@ -143,7 +182,23 @@ class Outbox:
         self.max_rows = max_rows
         self.max_bytes = max_bytes
         self.max_inflight = max_inflight
+        self.in_memory = False
+        self.salvaged = 0
         self._lock = threading.RLock()
+        self._stored: Counter[str] = Counter()
+        self._acked: Counter[str] = Counter()
+        self._resent: Counter[str] = Counter()
+        self._dropped: Counter[str] = Counter()
+        self._coalesced: Counter[str] = Counter()
+        self._held_total: Counter[str] = Counter()
+        self._memory: dict[int, OutboxMessage] = {}   # negative id -> row the disk refused
+        self._next_memory_id = -1
+        self._undeleted: dict[int, int] = {}      # acknowledged rows whose DELETE failed -> size
+        self._last_bound_warning = float("-inf")  # monotonic() starts near 0 on a Pi
+        self._last_full_report = float("-inf")
+        self._last_migrate = float("-inf")
+        self._full_since: float | None = None
+        self._full_dropped = 0
         self._db = self._open(page_limit)
         self._rows, self._bytes = self._db.execute(
             "SELECT COUNT(*), COALESCE(SUM(size), 0) FROM outbox").fetchone()
@@ -154,14 +209,7 @@ class Outbox:
         self._by_mid: dict[int, int] = {}         # paho mid -> row id
         self._early: set[int] = set()             # PUBACKs that beat handed() (see there)
         self._held: set[int] = set()              # alerts the broker refused; retried on reconnect
-        self._stored: Counter[str] = Counter()
-        self._acked: Counter[str] = Counter()
-        self._resent: Counter[str] = Counter()
-        self._dropped: Counter[str] = Counter()
-        self._coalesced: Counter[str] = Counter()
-        self._last_bound_warning = float("-inf")  # monotonic() starts near 0 on a Pi
-        self._last_full_warning = float("-inf")
-        if self._rows:
+        if self._rows and not self.salvaged:
             log.info("outbox %s: %d message(s) from before the restart will be sent again",
                      self.path, self._rows)
 
@@ -171,39 +219,99 @@ class Outbox:
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as err:
-            raise OutboxError(f"outbox {self.path}: cannot create its directory: "
-                              f"{err.strerror or err}") from None
-        try:
-            return self._connect(page_limit)
-        except sqlite3.OperationalError as err:
-            raise OutboxError(f"outbox {self.path}: cannot open: {err}") from None
-        except sqlite3.DatabaseError as err:
-            # Not a database / malformed. Monitoring must go on: move it aside for a
-            # person to look at, and start empty.
-            aside = self.path.with_name(f"{self.path.name}.corrupt-{int(time.time())}")
-            log.critical("outbox %s is damaged (%s); moved to %s and starting empty: "
-                         "messages queued in it were not sent", self.path, err, aside)
-            for suffix in ("", "-wal", "-shm"):
-                src = Path(f"{self.path}{suffix}")
-                if src.exists():
-                    src.replace(Path(f"{aside}{suffix}"))
-            return self._connect(page_limit)
+            return self._memory_db(page_limit, f"cannot create its directory: {err.strerror or err}")
+        problem = self._file_problem()
+        if problem is None:
+            try:
+                return self._connect(self.path, page_limit, check=True)
+            except sqlite3.Error as err:
+                if "locked" in str(err).lower() or "busy" in str(err).lower():
+                    # Another process has it (two stations on one state_dir?): not damage.
+                    return self._memory_db(page_limit, f"it is in use by another process ({err})")
+                problem = str(err)
+        return self._replace_damaged(problem, page_limit)
 
-    def _connect(self, page_limit: int | None) -> sqlite3.Connection:
+    def _file_problem(self) -> str | None:
+        """What is visibly wrong with the file and its WAL before SQLite opens them, if anything."""
+        for suffix in ("", "-wal", "-shm"):
+            p = Path(f"{self.path}{suffix}")
+            try:
+                st = os.lstat(p)
+            except FileNotFoundError:
+                if suffix == "":
+                    return None   # a new outbox
+                continue
+            except OSError as err:
+                return f"{p.name} cannot be examined: {err.strerror or err}"
+            if not stat.S_ISREG(st.st_mode):
+                return f"{p.name} is not a regular file"
+            if suffix == "" and st.st_size == 0:
+                wal = Path(f"{self.path}-wal")
+                if not wal.is_file() or wal.stat().st_size == 0:
+                    return "it is empty (0 bytes): whatever was queued in it is gone"
+            if suffix != "-shm" and not os.access(p, os.R_OK | os.W_OK):
+                return f"{p.name} cannot be read and written"
+        return None
+
+    def _replace_damaged(self, problem: str, page_limit: int | None) -> sqlite3.Connection:
+        """Move the damaged file aside, salvage what can be read, start a new one."""
+        rows, how = _salvage(self.path)
+        aside = self.path.with_name(f"{self.path.name}.damaged-{time.strftime('%Y%m%dT%H%M%S')}")
+        moved = []
+        for suffix in ("", "-wal", "-shm"):
+            src = Path(f"{self.path}{suffix}")
+            if src.exists() or src.is_symlink():
+                try:
+                    src.replace(Path(f"{aside}{suffix}"))
+                    moved.append(src.name)
+                except OSError as err:
+                    log.error("outbox %s: cannot move %s aside: %s", self.path, src.name,
+                              err.strerror or err)
+        alerts = sum(1 for r in rows if r[5] == ALERT)
+        log.critical("outbox %s is damaged (%s); moved %s to %s and started a new one; %d message(s) "
+                     "salvaged (%d alert(s)) %s and will be sent; anything else queued in it is lost",
+                     self.path, problem, ", ".join(moved) or "nothing", aside.name, len(rows), alerts,
+                     how)
+        try:
+            db = self._connect(self.path, page_limit, check=False)
+        except sqlite3.Error as err:
+            db = self._memory_db(page_limit, f"a new file cannot be made either ({err})")
+        for row in rows:
+            try:
+                db.execute("INSERT INTO outbox (topic, payload, qos, retain, kind, priority, created, size) "
+                           "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                           (row[1], row[2], row[3], row[4], row[5], row[6], row[7], _size(row[1], row[2])))
+                self.salvaged += 1
+            except sqlite3.Error as err:
+                log.critical("outbox %s: a salvaged message on %s could not be stored: %s",
+                             self.path, row[1], err)
+        return db
+
+    def _memory_db(self, page_limit: int | None, why: str) -> sqlite3.Connection:
+        log.critical("outbox %s: %s; the outbox runs in memory: alerts are sent while the broker is up "
+                     "but a restart loses what is queued. Fix the state directory.", self.path, why)
+        self.in_memory = True
+        return self._connect(Path(":memory:"), page_limit, check=False)
+
+    @staticmethod
+    def _connect(path: Path, page_limit: int | None, *, check: bool) -> sqlite3.Connection:
         # isolation_level=None: we issue BEGIN/COMMIT ourselves, so a PRAGMA
         # never lands inside an implicit transaction.
-        db = sqlite3.connect(self.path, timeout=10.0, isolation_level=None,
-                             check_same_thread=False)
+        db = sqlite3.connect(str(path), timeout=10.0, isolation_level=None, check_same_thread=False)
         try:
+            if check:
+                verdict = db.execute("PRAGMA quick_check").fetchone()[0]
+                if verdict != "ok":
+                    raise sqlite3.DatabaseError(f"quick_check: {verdict}")
             mode = db.execute("PRAGMA journal_mode=WAL").fetchone()[0]
-            if str(mode).lower() != "wal":
+            if str(path) != ":memory:" and str(mode).lower() != "wal":
                 log.warning("outbox %s: WAL mode unavailable (got %s); alerts are still "
-                            "fsynced on insert", self.path, mode)
+                            "fsynced on insert", path, mode)
             db.execute("PRAGMA synchronous=NORMAL")
             if page_limit is not None:
                 db.execute(f"PRAGMA max_page_count={int(page_limit)}")
             db.executescript(_SCHEMA)
-            db.execute("SELECT COUNT(*) FROM outbox").fetchone()
+            db.execute("SELECT COUNT(*), COALESCE(SUM(size), 0) FROM outbox").fetchone()
         except BaseException:
             db.close()
             raise
@@ -216,39 +324,115 @@ class Outbox:
         """Store one message; return its row id, or None if a non-alert had to be dropped.
 
         ``coalesce=True`` (retained state) first deletes older unsent rows of
-        the same kind and topic: only the latest state matters. Raises
-        :class:`OutboxFull` for an alert that cannot be stored.
+        the same kind and topic: only the latest state matters. A negative id
+        is a row held in memory because the disk refused it (see the module
+        docstring); an alert is never dropped.
         """
         payload = bytes(payload)
         prio = PRIORITIES.get(kind, DEFAULT_PRIORITY) if priority is None else priority
-        size = len(topic.encode("utf-8")) + len(payload)
+        size = _size(topic, payload)
         with self._lock:
+            if self._db is None:
+                raise OutboxError(f"outbox {self.path} is closed")
+            self._migrate()
+            if kind == ALERT and any(m.kind == ALERT for m in self._memory.values()):
+                # Alerts already wait in memory: this one queues behind them, in order.
+                return self._hold(topic, payload, kind, qos, retain, prio, coalesce)
             try:
-                return self._add_durably(topic, payload, kind, qos, retain, prio, size, coalesce)
-            except sqlite3.OperationalError as err:
-                if not _is_full(err):
-                    raise OutboxError(f"outbox {self.path}: cannot store a {kind} message: "
-                                      f"{err}") from err
-                now = time.monotonic()
-                if now - self._last_full_warning > 60.0:  # once a minute, not once per message
-                    self._last_full_warning = now
-                    log.error("outbox %s: the disk is full (%s); dropping the oldest metrics to "
-                              "make room", self.path, err)
-            freed = self._drop_for_space()
-            try:
-                return self._add_durably(topic, payload, kind, qos, retain, prio, size, coalesce)
-            except sqlite3.OperationalError as err:
-                if not _is_full(err):
-                    raise OutboxError(f"outbox {self.path}: cannot store a {kind} message: "
-                                      f"{err}") from err
-                if kind == ALERT:
-                    raise OutboxFull(
-                        f"outbox {self.path}: disk full: cannot store alert on {topic} even "
-                        f"after dropping {freed} older message(s); free space on "
-                        f"{self.path.parent}") from err
+                row = self._try_add(topic, payload, kind, qos, retain, prio, size, coalesce)
+            except _Unwritable as err:
+                if not _is_full(err.err):   # a full disk was reported on the way
+                    self._report_full(err.err)
+                if kind == ALERT or coalesce:
+                    return self._hold(topic, payload, kind, qos, retain, prio, coalesce)
                 self._dropped[kind] += 1
-                log.error("outbox %s: disk still full; dropped the new %s message", self.path, kind)
+                self._full_dropped += 1
                 return None
+            if coalesce:   # an older state held in memory must not be sent after this one
+                for row_id, m in list(self._memory.items()):
+                    if m.kind == kind and m.topic == topic and row_id not in self._inflight:
+                        del self._memory[row_id]
+                        self._coalesced[kind] += 1
+            self._room_again()
+            return row
+
+    def _try_add(self, topic: str, payload: bytes, kind: str, qos: int, retain: bool, prio: int,
+                 size: int, coalesce: bool) -> int | None:
+        try:
+            return self._add_durably(topic, payload, kind, qos, retain, prio, size, coalesce)
+        except sqlite3.Error as err:
+            first = err
+        if _is_full(first):
+            self._report_full(first)
+            self._drop_for_space()
+            try:
+                return self._add_durably(topic, payload, kind, qos, retain, prio, size, coalesce)
+            except sqlite3.Error as err:
+                first = err
+        raise _Unwritable(first)
+
+    def _hold(self, topic: str, payload: bytes, kind: str, qos: int, retain: bool, prio: int,
+              coalesce: bool) -> int:
+        if coalesce:
+            for row_id, m in list(self._memory.items()):
+                if m.kind == kind and m.topic == topic and row_id not in self._inflight:
+                    del self._memory[row_id]
+                    self._coalesced[kind] += 1
+        row_id = self._next_memory_id
+        self._next_memory_id -= 1
+        self._memory[row_id] = OutboxMessage(row_id, topic, payload, qos, retain, kind, prio, time.time())
+        self._held_total[kind] += 1
+        if self._full_since is None:
+            self._full_since = time.monotonic()
+        return row_id
+
+    def _report_full(self, err: sqlite3.Error) -> None:
+        """The disk refused a row: say so once a minute, with what is held and what was dropped."""
+        now = time.monotonic()
+        if now - self._last_full_report < FULL_REPORT_S:
+            return
+        self._last_full_report = now
+        held = Counter(m.kind for m in self._memory.values())
+        what = "the disk is full" if _is_full(err) else "the file does not take writes"
+        log.error("outbox %s: %s (%s); %d alert(s) held in memory and sent directly while the broker "
+                  "is up (lost if the station stops before the broker has them); %d state message(s) "
+                  "held, %d metric(s) dropped; oldest metrics are dropped to make room", self.path, what,
+                  err, held[ALERT], sum(held.values()) - held[ALERT], self._full_dropped)
+
+    def _room_again(self) -> None:
+        if self._full_since is None or self._memory:
+            return
+        log.warning("outbox %s has room again after %.0f s; nothing is held in memory now",
+                    self.path, time.monotonic() - self._full_since)
+        self._full_since = None
+        self._full_dropped = 0
+        self._last_full_report = float("-inf")
+
+    def _migrate(self) -> None:
+        """Move rows held in memory (not with paho now) into the file, oldest first, while it takes them."""
+        if not self._memory:
+            return
+        now = time.monotonic()
+        if now - self._last_migrate < MIGRATE_EVERY_S:
+            return
+        self._last_migrate = now
+        moved = 0
+        for row_id in sorted(self._memory, reverse=True):   # -1, -2, ...: oldest first
+            if row_id in self._inflight:
+                continue
+            m = self._memory[row_id]
+            try:
+                self._add_durably(m.topic, m.payload, m.kind, m.qos, m.retain, m.priority,
+                                  _size(m.topic, m.payload), m.kind != ALERT)
+            except sqlite3.Error:
+                break
+            del self._memory[row_id]
+            self._held.discard(row_id)
+            moved += 1
+        if moved:
+            log.warning("outbox %s: %d message(s) held in memory are stored in the file now; %d still "
+                        "in memory", self.path, moved, len(self._memory))
+            self._room_again()
 
     def _add_durably(self, topic: str, payload: bytes, kind: str, qos: int, retain: bool,
                      prio: int, size: int, coalesce: bool) -> int | None:
@@ -285,19 +469,25 @@ class Outbox:
             db.execute("COMMIT")
         except BaseException:
             if db.in_transaction:
-                db.execute("ROLLBACK")
+                try:
+                    db.execute("ROLLBACK")
+                except sqlite3.Error:
+                    pass
             raise
         # Counters change only once the commit has happened.
         self._rows = rows - len(victims)
         self._bytes = nbytes - sum(s for _, _, s in victims)
         if superseded:
             self._coalesced[kind] += len(superseded)
+            for r, _ in superseded:
+                self._undeleted.pop(r, None)
         for _, vkind, _ in victims:
             self._dropped[vkind] += 1
         if victims:
             log.warning("outbox %s: over its bound (%d rows / %d bytes); dropped %d oldest "
                         "non-alert message(s)", self.path, self.max_rows, self.max_bytes,
                         len(victims))
+        self._retry_deletes()
         if any(v[0] == row_id for v in victims):
             return None
         self._stored[kind] += 1
@@ -348,15 +538,18 @@ class Outbox:
             db.execute("BEGIN IMMEDIATE")
             db.executemany("DELETE FROM outbox WHERE id = ?", [(r,) for r, _, _ in victims])
             db.execute("COMMIT")
-        except sqlite3.OperationalError as err:
+        except sqlite3.Error:
             if db.in_transaction:
-                db.execute("ROLLBACK")
-            log.error("outbox %s: could not drop metrics to make room: %s", self.path, err)
-            return 0
+                try:
+                    db.execute("ROLLBACK")
+                except sqlite3.Error:
+                    pass
+            return 0   # reported by the caller's once-a-minute line
         self._rows -= len(victims)
         self._bytes -= sum(s for _, _, s in victims)
         for _, kind, _ in victims:
             self._dropped[kind] += 1
+            self._full_dropped += 1
         return len(victims)
 
     def _busy(self) -> set[int]:
@@ -368,28 +561,38 @@ class Outbox:
     def take(self, limit: int | None = None) -> list[OutboxMessage]:
         """The next rows to hand to paho, filling the in-flight window (oldest first by priority).
 
-        Each returned row must be followed by :meth:`handed` (with the mid
-        paho gave it) or :meth:`release` (publish failed).
+        Rows held in memory come after the file's rows of the same priority
+        (they are younger). Each returned row must be followed by
+        :meth:`handed` (with the mid paho gave it) or :meth:`release` (publish failed).
         """
         with self._lock:
+            if self._db is None:
+                return []
             room = self.max_inflight - len(self._inflight)
             if limit is not None:
                 room = min(room, limit)
             if room <= 0:
                 return []
-            skip = set(self._inflight) | self._held
-            out: list[OutboxMessage] = []
-            for row in self._db.execute(
-                    "SELECT id, topic, payload, qos, retain, kind, priority, created FROM outbox "
-                    "ORDER BY priority DESC, id LIMIT ?", (room + len(skip),)):
-                if row[0] in skip:
-                    continue
-                msg = OutboxMessage(row[0], row[1], bytes(row[2]), row[3], bool(row[4]),
-                                    row[5], row[6], row[7])
-                out.append(msg)
-                self._inflight[msg.id] = _Flight(msg.kind, len(msg.topic.encode()) + len(msg.payload))
-                if len(out) == room:
-                    break
+            skip = set(self._inflight) | self._held | set(self._undeleted)
+            candidates: list[tuple[tuple[int, int, int], OutboxMessage]] = []
+            try:
+                for row in self._db.execute(
+                        f"SELECT {_COLUMNS} FROM outbox ORDER BY priority DESC, id LIMIT ?",
+                        (room + len(skip),)):
+                    if row[0] in skip:
+                        continue
+                    msg = OutboxMessage(row[0], row[1], bytes(row[2]), row[3], bool(row[4]),
+                                        row[5], row[6], row[7])
+                    candidates.append(((-msg.priority, 0, msg.id), msg))
+            except sqlite3.Error as err:
+                log.error("outbox %s: cannot read queued messages: %s", self.path, err)
+            for row_id, msg in self._memory.items():
+                if row_id not in skip:
+                    candidates.append(((-msg.priority, 1, -row_id), msg))
+            candidates.sort(key=lambda c: c[0])
+            out = [msg for _, msg in candidates[:room]]
+            for msg in out:
+                self._inflight[msg.id] = _Flight(msg.kind, _size(msg.topic, msg.payload))
             return out
 
     def handed(self, row_id: int, mid: int) -> None:
@@ -406,7 +609,7 @@ class Outbox:
             if flight is None:
                 return
             flight.mid = mid
-            if row_id <= self._replay_upto:
+            if 0 < row_id <= self._replay_upto:
                 self._resent[flight.kind] += 1
             if mid in self._early:
                 self._early.discard(mid)
@@ -454,27 +657,53 @@ class Outbox:
             if row_id is None:
                 return None
             flight = self._inflight.pop(row_id)
-            row = self._db.execute(
-                "SELECT id, topic, payload, qos, retain, kind, priority, created FROM outbox "
-                "WHERE id = ?", (row_id,)).fetchone()
+            row = self._row(row_id)
             if flight.kind == ALERT:
                 self._held.add(row_id)
             else:
                 self._delete(row_id, flight.size)
                 self._dropped[flight.kind] += 1
-            return None if row is None else OutboxMessage(
-                row[0], row[1], bytes(row[2]), row[3], bool(row[4]), row[5], row[6], row[7])
+            return row
+
+    def _row(self, row_id: int) -> OutboxMessage | None:
+        if row_id < 0:
+            return self._memory.get(row_id)
+        try:
+            row = self._db.execute(f"SELECT {_COLUMNS} FROM outbox WHERE id = ?", (row_id,)).fetchone()
+        except sqlite3.Error:
+            return None
+        return None if row is None else OutboxMessage(
+            row[0], row[1], bytes(row[2]), row[3], bool(row[4]), row[5], row[6], row[7])
 
     def _delete(self, row_id: int, size: int) -> None:
+        if row_id < 0:
+            self._memory.pop(row_id, None)
+            self._held.discard(row_id)
+            self._room_again()
+            return
         try:
             cur = self._db.execute("DELETE FROM outbox WHERE id = ?", (row_id,))
         except sqlite3.Error as err:
-            # The row stays and is sent again after a restart: a duplicate, never a loss.
-            log.error("outbox %s: could not delete acknowledged row %d: %s", self.path, row_id, err)
+            # Remembered, so it is not sent again and again; deleted once the file takes writes.
+            if not self._undeleted:
+                log.error("outbox %s: could not delete acknowledged row %d: %s (tried again later)",
+                          self.path, row_id, err)
+            self._undeleted[row_id] = size
             return
         if cur.rowcount:
             self._rows -= 1
             self._bytes -= size
+
+    def _retry_deletes(self) -> None:
+        for row_id, size in list(self._undeleted.items()):
+            try:
+                cur = self._db.execute("DELETE FROM outbox WHERE id = ?", (row_id,))
+            except sqlite3.Error:
+                return
+            del self._undeleted[row_id]
+            if cur.rowcount:
+                self._rows -= 1
+                self._bytes -= size
 
     def reconnected(self) -> None:
         """A new connection: paho will resend what it holds; held alerts may be tried again."""
@@ -492,16 +721,30 @@ class Outbox:
             self._early.clear()
             self._held.clear()
             # Everything already in the file is a re-send from the new client's point of view.
-            self._replay_upto = self._db.execute(
-                "SELECT COALESCE(MAX(id), 0) FROM outbox").fetchone()[0]
+            try:
+                self._replay_upto = self._db.execute(
+                    "SELECT COALESCE(MAX(id), 0) FROM outbox").fetchone()[0]
+            except sqlite3.Error:
+                pass
 
     # ------------------------------------------------------------ looking
 
     @property
     def pending(self) -> int:
-        """Rows stored and not yet acknowledged (in flight included)."""
+        """Rows not yet acknowledged by the broker (in flight and held in memory included)."""
         with self._lock:
-            return self._rows
+            return self._rows - len(self._undeleted) + len(self._memory)
+
+    @property
+    def held(self) -> int:
+        """Rows held in memory because the disk refused them (alerts and the latest state)."""
+        with self._lock:
+            return len(self._memory)
+
+    def held_messages(self) -> list[OutboxMessage]:
+        """The rows held in memory, oldest first."""
+        with self._lock:
+            return [self._memory[i] for i in sorted(self._memory, reverse=True)]
 
     @property
     def inflight(self) -> int:
@@ -510,24 +753,40 @@ class Outbox:
 
     def stats(self) -> OutboxStats:
         with self._lock:
-            return OutboxStats(pending=self._rows, pending_bytes=self._bytes,
-                               inflight=len(self._inflight), stored=dict(self._stored),
-                               acked=dict(self._acked), resent=dict(self._resent),
-                               dropped=dict(self._dropped), coalesced=dict(self._coalesced))
+            return OutboxStats(pending=self.pending, pending_bytes=self._bytes + sum(
+                _size(m.topic, m.payload) for m in self._memory.values()),
+                inflight=len(self._inflight), stored=dict(self._stored),
+                acked=dict(self._acked), resent=dict(self._resent),
+                dropped=dict(self._dropped), coalesced=dict(self._coalesced),
+                held=len(self._memory), held_total=dict(self._held_total),
+                salvaged=self.salvaged, in_memory=self.in_memory)
 
     def messages(self) -> list[OutboxMessage]:
-        """Every stored row in send order (for tests and `gym-monitor` diagnostics)."""
+        """Every row not yet acknowledged, in send order (for tests and diagnostics)."""
         with self._lock:
-            return [OutboxMessage(r[0], r[1], bytes(r[2]), r[3], bool(r[4]), r[5], r[6], r[7])
+            rows = [OutboxMessage(r[0], r[1], bytes(r[2]), r[3], bool(r[4]), r[5], r[6], r[7])
                     for r in self._db.execute(
-                        "SELECT id, topic, payload, qos, retain, kind, priority, created "
-                        "FROM outbox ORDER BY priority DESC, id")]
+                        f"SELECT {_COLUMNS} FROM outbox ORDER BY priority DESC, id")
+                    if r[0] not in self._undeleted]
+            keyed = [((-m.priority, 0, m.id), m) for m in rows]
+            keyed += [((-m.priority, 1, -m.id), m) for m in self._memory.values()]
+            return [m for _, m in sorted(keyed, key=lambda k: k[0])]
 
-    def close(self) -> None:
-        """Close the file. Unacknowledged rows stay in it for the next run."""
+    def close(self, *, report_held: bool = True) -> None:
+        """Close the file. Unacknowledged rows stay in it for the next run; rows in memory are lost.
+
+        ``report_held=False``: the caller says what became of rows held in memory.
+        """
         with self._lock:
             if self._db is None:
                 return
+            self._last_migrate = float("-inf")
+            self._migrate()
+            if self._memory and report_held:
+                kinds = Counter(m.kind for m in self._memory.values())
+                log.error("outbox %s: %d alert(s) and %d state message(s) held in memory (the disk "
+                          "was full) were not acknowledged by the broker and are lost with this stop",
+                          self.path, kinds[ALERT], sum(kinds.values()) - kinds[ALERT])
             try:
                 self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
             except sqlite3.Error:
@@ -543,3 +802,15 @@ class Outbox:
 
     def __repr__(self) -> str:
         return f"Outbox({str(self.path)!r}, pending={self._rows})"
+
+
+# ---------------------------------------------------------------- salvage
+
+def _salvage(path: Path) -> tuple[list[tuple], str]:
+    """Rows that can still be read from a damaged outbox file, in id order, and how they were read."""
+    try:
+        rows = salvage_rows(path)
+    except Exception as err:   # salvaging is a bonus: it must never stop the station
+        log.error("outbox %s: salvaging failed: %s", path, err)
+        rows = []
+    return rows, "page by page" if rows else "(nothing could be read)"

@@ -52,6 +52,7 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
 
 from ..errors import ConfigError, MonitorError
+from ..files import read_small_file, regular_file_problem
 from .commands import Command, CommandError, parse_command
 from .discovery import StationInfo, discovery_messages
 from .outbox import ALERT, Outbox
@@ -89,25 +90,35 @@ class PublisherStats:
     commands_rejected: int
 
 
-def read_password_file(path: str | os.PathLike[str], key: str = "mqtt.password_file") -> str:
-    """The password in ``path`` (trailing newline stripped); ConfigError naming the file if not."""
+#: A password file holds one line; anything much bigger is the wrong file.
+MAX_PASSWORD_FILE = 4096
+
+
+def read_password_file(path: str | os.PathLike[str], key: str = "mqtt.password_file",
+                       *, warn: bool = True) -> str:
+    """The password in ``path`` (trailing newline stripped); ConfigError naming the file if not.
+
+    A directory, a FIFO or a device is refused without reading (monitor.files).
+    """
     p = Path(path)
     try:
-        text = p.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError(key, f"{p}: no such file") from None
-    except PermissionError:
-        raise ConfigError(key, f"{p}: cannot be read (permission denied); it should belong to "
-                               "the user the station runs as, mode 600") from None
+        data = read_small_file(p, key, limit=MAX_PASSWORD_FILE)
+    except ConfigError as err:
+        if "permission denied" in err.problem:
+            raise ConfigError(key, f"{p}: cannot be read (permission denied); it should belong to "
+                                   "the user the station runs as, mode 600") from None
+        raise
+    try:
+        text = data.decode("utf-8")
     except UnicodeDecodeError:
         raise ConfigError(key, f"{p}: is not UTF-8 text") from None
-    except OSError as err:
-        raise ConfigError(key, f"{p}: cannot be read: {err.strerror or err}") from None
     password = text.rstrip("\r\n")
     if not password:
         raise ConfigError(key, f"{p}: is empty")
+    if "\n" in password or "\x00" in password:
+        raise ConfigError(key, f"{p}: must hold the password on one line")
     try:
-        if p.stat().st_mode & (stat.S_IRWXG | stat.S_IRWXO):
+        if warn and p.stat().st_mode & (stat.S_IRWXG | stat.S_IRWXO):
             log.warning("%s is readable by other users; chmod 600 it", p)
     except OSError:
         pass
@@ -117,8 +128,9 @@ def read_password_file(path: str | os.PathLike[str], key: str = "mqtt.password_f
 def _check_file(key: str, path: str | os.PathLike[str] | None) -> str | None:
     if path is None:
         return None
-    if not Path(path).is_file():
-        raise ConfigError(key, f"{path}: no such file")
+    problem = regular_file_problem(path)
+    if problem:
+        raise ConfigError(key, problem)
     return str(path)
 
 
@@ -252,7 +264,14 @@ class MqttPublisher:
         self._commands.put(None)
         self._sender.join(2.0)
         self._command_thread.join(2.0)
-        log.info("MQTT closed; %d message(s) left in the outbox", self.outbox.pending)
+        stored = self.outbox.pending - self.outbox.held
+        held = self.outbox.held
+        if held:
+            log.error("MQTT closed; %d message(s) left in the outbox file for the next start, and %d "
+                      "held in memory (the disk is full) that the broker never acknowledged: those "
+                      "are lost", stored, held)
+        else:
+            log.info("MQTT closed; %d message(s) left in the outbox for the next start", stored)
 
     def __enter__(self) -> Self:
         return self.start()
@@ -328,12 +347,14 @@ class MqttPublisher:
     def publish_alert(self, payload: Mapping[str, Any] | bytes) -> int:
         """One alert event, QoS 1, durable. Returns the outbox row id.
 
-        Raises :class:`~monitor.mqtt.outbox.OutboxFull` if it cannot be stored
-        (disk full): keep the alert and call again later.
+        A negative id means the disk refused it: the outbox holds it in memory
+        and it is published directly while the broker is up (see the outbox).
         """
         row = self.outbox.add(self.topics.alert, self._data(payload), kind=ALERT)
         self._wake.set()
-        assert row is not None  # an alert is stored or raises, never silently dropped
+        if row is None:  # the outbox never drops an alert; this would be a bug worth a loud line
+            log.critical("the outbox dropped an alert on %s", self.topics.alert)
+            return 0
         return row
 
     def republish_discovery(self) -> None:
