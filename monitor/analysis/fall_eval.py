@@ -98,8 +98,9 @@ class Report:
 
     def specificity(self, activity: str | None = None) -> float:
         """Share of everyday trials with no fall reported."""
-        trials = [o for o in self.outcomes if not o.fall and (activity is None or o.activity == activity)]
-        return sum(not o.caught for o in trials) / len(trials) if trials else math.nan
+        rows = [o for o in self.outcomes
+                if not o.fall and (activity is None or o.activity == activity)]
+        return sum(not o.caught for o in rows) / len(rows) if rows else math.nan
 
     def latencies(self) -> np.ndarray:
         return np.array([o.latency_s for o in self.outcomes if o.fall and o.caught])

@@ -231,7 +231,6 @@ class Movements:
         self._motions: list[Motion] = []
         self._end = 0.0
         self._up = UP.copy()
-        self._lying = False
 
     # -- the source interface -------------------------------------------------------
 
@@ -315,7 +314,6 @@ class Movements:
         events = (Event(t0, "fall", duration=drop), Event(hit, "impact", value=peak))
         self._add(Motion(f"fall_{kind}", t0, end, self._up, axis, tuple(keys), dips, pulses,
                          (wobble,), events))
-        self._lying = True
         return self
 
     def jumps(self, count: int = 5, *, landing_g: float | None = None,
@@ -325,7 +323,8 @@ class Movements:
         rng = self._rng
         for _ in range(int(count)):
             t0 = self._end
-            flex = math.radians(rng.uniform(40, 60) if self.site == "thigh" else rng.uniform(10, 25))
+            thigh = self.site == "thigh"
+            flex = math.radians(rng.uniform(40, 60) if thigh else rng.uniform(10, 25))
             axis = Y if self.site == "thigh" else -Y
             push = t0 + rng.uniform(0.3, 0.4)
             flight = rng.uniform(0.25, 0.4)
@@ -340,7 +339,8 @@ class Movements:
             pulses = (Pulse(push, self._up * rng.uniform(0.8, 1.4), 0.2),
                       self._hit(land, self._up, peak, width=(0.05, 0.09)))
             end = land + 0.9
-            events = (Event(push + 0.1, "jump", duration=flight), Event(land, "landing", value=peak))
+            events = (Event(push + 0.1, "jump", duration=flight),
+                      Event(land, "landing", value=peak))
             self._add(Motion("jump", t0, end, self._up, axis, keys, dips, pulses, (), events))
             self._wait(rng.uniform(0.3, 1.0) if gap is None else float(gap))
         return self
@@ -361,7 +361,8 @@ class Movements:
             turn = math.radians(rng.uniform(5, 20))
             keys = ((t0 + 0.1, 0.0), (contact - 0.2, lean), (contact + 0.5, turn))
         up_end = _rotate(self._up, axis, turn)
-        dips = (Dip(contact - rng.uniform(0.12, 0.25), rng.uniform(0.2, 0.45), rng.uniform(0.06, 0.1)),)
+        dips = (Dip(contact - rng.uniform(0.12, 0.25), rng.uniform(0.2, 0.45),
+                    rng.uniform(0.06, 0.1)),)
         pulses = (self._hit(contact, up_end, peak, width=(0.08, 0.12)),)
         wobble = Wobble(contact + 0.1, self._direction(up_end, 1.0) * rng.uniform(0.01, 0.04),
                         rng.uniform(1.5, 3.0), 0.3)
@@ -382,7 +383,6 @@ class Movements:
         pulses = (Pulse(t0 + 0.6, self._up * 0.2, 0.5),)
         self._add(Motion("stand_up", t0, t0 + 1.5, self._up, axis, keys, (), pulses, (),
                          (Event(t0, "stand_up"),)))
-        self._lying = False
         return self
 
     def lie_down(self) -> Movements:
@@ -402,7 +402,6 @@ class Movements:
         pulses = (self._hit(t0 + slow, up_end, rng.uniform(1.1, 1.4), width=(0.1, 0.15)),)
         self._add(Motion("lie_down", t0, t0 + slow + 1.0, self._up, axis, keys, (), pulses, (),
                          (Event(t0, "lie_down"),)))
-        self._lying = True
         return self
 
     # -- internals ------------------------------------------------------------------
@@ -518,7 +517,8 @@ def real_fall(seed: int = 0, *, kind: str | None = None, lying: float = 120.0,
     kind = kind or FALL_KINDS[int(rng.integers(len(FALL_KINDS)))]
     low, high = IMPACT_G[site]
     drop, peak = float(rng.uniform(0.5, 0.9)), float(rng.uniform(low, high))
-    session = Scenario(seed, name=f"real_fall_{kind}", **options).rest(60).reps(10, load=0.7).rest(30)
+    session = (Scenario(seed, name=f"real_fall_{kind}", **options)
+               .rest(60).reps(10, load=0.7).rest(30))
     start = session.duration
     session.fall(lying=lying, free_fall_s=drop, impact_g=peak)
     # The lying posture is the session's: read it back, and let the fall end there.
