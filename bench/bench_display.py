@@ -169,6 +169,9 @@ def main() -> int:
     ap.add_argument("--hz", type=float, default=4.0, help="tremor messages per station per s")
     ap.add_argument("--seconds", type=float, default=30.0, help="measured window")
     ap.add_argument("--clients", type=int, default=5, help="paho clients sharing the stations")
+    ap.add_argument("--service-root", type=Path, default=ROOT,
+                    help="run the display from this checkout (to compare two versions "
+                         "side by side on a shared machine)")
     args = ap.parse_args()
 
     try:
@@ -186,7 +189,7 @@ def main() -> int:
     service = subprocess.Popen(
         [sys.executable, "-m", "monitor.display", "--mqtt-port", str(broker.port),
          "--http-host", "127.0.0.1", "--http-port", "0", "--log-level", "WARNING"],
-        stdout=subprocess.PIPE, text=True, cwd=ROOT)
+        stdout=subprocess.PIPE, text=True, cwd=args.service_root)
     groups: list[StationGroup] = []
     try:
         url = service.stdout.readline().strip()
@@ -263,7 +266,8 @@ def main() -> int:
         ("mosquitto CPU (context)", f"{broker_share:.1f} % of one core"),
     ]
     width = max(len(name) for name, _ in rows)
-    print(f"\nWall display bench ({os.cpu_count()} CPUs, loopback, headless Chromium)")
+    print(f"\nWall display bench ({os.cpu_count()} CPUs, loopback, headless Chromium; "
+          f"service from {args.service_root}; load average {os.getloadavg()[0]:.1f})")
     print("-" * (width + 40))
     for name, value in rows:
         print(f"{name:<{width}}  {value}")

@@ -11,6 +11,7 @@ console shows a live line per station.
 from __future__ import annotations
 
 import logging
+import secrets
 import sys
 import tempfile
 import threading
@@ -145,13 +146,20 @@ def run_demo(stations: int = 3, seconds: float | None = None, speed: float = 1.0
                for c in demo_configs(stations)]
     if port_in_use("127.0.0.1", http_port):
         http_port = 0  # another page is being served there; take any free port
-    display = DisplayService(DisplayConfig(mqtt_host=host, mqtt_port=port, http_host="127.0.0.1", http_port=http_port))
+    # A staff account of its own, so a newcomer can acknowledge alerts on the wall.
+    from .display.staff import StaffFile
+
+    demo_pin = f"{secrets.randbelow(10**6):06d}"
+    StaffFile(state / "staff.json").add("demo", demo_pin, replace=True)
+    display = DisplayService(DisplayConfig(mqtt_host=host, mqtt_port=port, http_host="127.0.0.1", http_port=http_port,
+                                           staff_file=str(state / "staff.json")))
     url = display.start()
     sims = [SimulatedStation(cfg, clock) for cfg in configs]
     for s in sims:
         s.start()
     print(f"{stations} simulated stations{f' at {speed:g}x' if speed != 1 else ''} publishing to {where}", file=out)
     print(f"wall display: {url}", file=out)
+    print(f"to acknowledge alerts there: Staff login, name demo, PIN {demo_pin}", file=out)
     print(f"watch the traffic: mosquitto_sub -h {host} -p {port} -t 'gym/#' -v", file=out)
     print("not a medical device; Ctrl-C to stop", file=out)
     tty = out.isatty()
