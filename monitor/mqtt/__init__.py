@@ -1,7 +1,9 @@
 """The station's MQTT layer: topics, payloads, a durable outbox, the publisher, commands.
 
 The contract (topics, fields, retained/QoS) is ``PAYLOADS.md`` beside this
-file; ``schemas/`` holds a JSON Schema per payload for integrators::
+file. The message format itself lives in :mod:`monitor.mqtt.messages` (a
+frozen dataclass per payload with ``to_json``/``from_json``); ``schemas/``
+holds the JSON Schemas generated from it, for integrators::
 
     from monitor.mqtt import MqttPublisher, Outbox, alert_payload
 
@@ -16,6 +18,21 @@ file; ``schemas/`` holds a JSON Schema per payload for integrators::
 
 from .commands import Ack, Calibrate, Command, CommandError, Session, Tare, WeighIn, parse_command
 from .discovery import StationInfo, discovery_messages
+from .messages import (
+    DEFAULT_GRADES,
+    ActiveAlerts,
+    AlertEvent,
+    Card,
+    CheckIn,
+    CommandResult,
+    Grades,
+    Hydration,
+    MessageError,
+    Profile,
+    SessionRecord,
+    SessionReport,
+    Tremor,
+)
 from .outbox import Outbox, OutboxError, OutboxFull, OutboxMessage, OutboxStats
 from .payloads import (
     PayloadError,
@@ -34,10 +51,19 @@ from .publisher import MqttError, MqttPublisher, PublisherStats, read_password_f
 from .topics import TopicError, Topics, validate_station_id
 
 __all__ = [
+    "DEFAULT_GRADES",
     "Ack",
+    "ActiveAlerts",
+    "AlertEvent",
     "Calibrate",
+    "Card",
+    "CheckIn",
     "Command",
     "CommandError",
+    "CommandResult",
+    "Grades",
+    "Hydration",
+    "MessageError",
     "MqttError",
     "MqttPublisher",
     "Outbox",
@@ -46,12 +72,16 @@ __all__ = [
     "OutboxMessage",
     "OutboxStats",
     "PayloadError",
+    "Profile",
     "PublisherStats",
     "Session",
+    "SessionRecord",
+    "SessionReport",
     "StationInfo",
     "Tare",
     "TopicError",
     "Topics",
+    "Tremor",
     "WeighIn",
     "alert_payload",
     "alerts_active_payload",

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from . import schemas
@@ -52,11 +52,28 @@ from .messages import (
 )
 
 __all__ = [
-    "ALERT_LEVELS", "ALERT_STATES", "HYDRATION_MODES", "PLACEMENTS", "SCHEMA_NAMES",
-    "SESSION_STATES", "SIGNIFICANT_DIGITS", "TREMOR_LEVELS", "TS_DECIMALS", "VERSION",
-    "PayloadError", "alert_payload", "alerts_active_payload", "clean", "command_result_payload",
-    "encode", "from_values", "hydration_payload", "load_schema", "session_payload",
-    "tremor_level", "tremor_payload",
+    "ALERT_LEVELS",
+    "ALERT_STATES",
+    "HYDRATION_MODES",
+    "PLACEMENTS",
+    "SCHEMA_NAMES",
+    "SESSION_STATES",
+    "SIGNIFICANT_DIGITS",
+    "TREMOR_LEVELS",
+    "TS_DECIMALS",
+    "VERSION",
+    "PayloadError",
+    "alert_payload",
+    "alerts_active_payload",
+    "clean",
+    "command_result_payload",
+    "encode",
+    "from_values",
+    "hydration_payload",
+    "load_schema",
+    "session_payload",
+    "tremor_level",
+    "tremor_payload",
 ]
 
 TREMOR_LEVELS = tuple(TremorLevel)
@@ -96,6 +113,10 @@ def load_schema(name: str) -> dict[str, Any]:
 # --------------------------------------------------------------------------- builders
 
 
+#: Builders take plain strings and numbers; the message classes check them and make enums.
+_Fields = dict[str, Any]
+
+
 def _stamp(ts: float | None) -> float | None:
     return time.time() if ts is None else ts
 
@@ -108,14 +129,25 @@ def _as_mapping(obj: Any) -> Mapping[str, Any]:
     raise PayloadError(f"expected a dict or a dataclass, not {type(obj).__name__}")
 
 
-def tremor_payload(station: str, *, sensor: str, window_s: float, placement: str = "limb",
-                   exercised: bool = True, rms_mg: float | None = None,
-                   peak_hz: float | None = None, ratio: float | None = None,
-                   level: str | None = None, moving: bool = False,
-                   measurable: bool | None = None,
-                   band_rms_mg: Mapping[str, float | None] | None = None,
-                   fatigue_ratio: float | None = None, regularity: float | None = None,
-                   ts: float | None = None, grades: Grades | None = None) -> dict[str, Any]:
+def tremor_payload(
+    station: str,
+    *,
+    sensor: str,
+    window_s: float,
+    placement: str = "limb",
+    exercised: bool = True,
+    rms_mg: float | None = None,
+    peak_hz: float | None = None,
+    ratio: float | None = None,
+    level: str | None = None,
+    moving: bool = False,
+    measurable: bool | None = None,
+    band_rms_mg: Mapping[str, float | None] | None = None,
+    fatigue_ratio: float | None = None,
+    regularity: float | None = None,
+    ts: float | None = None,
+    grades: Grades | None = None,
+) -> dict[str, Any]:
     """One sensor's tremor metrics (``<prefix>/<station>/tremor``, QoS 0).
 
     ``measurable`` defaults to "rms_mg is a finite number"; ``level`` defaults
@@ -125,56 +157,117 @@ def tremor_payload(station: str, *, sensor: str, window_s: float, placement: str
     measurable = rms is not None if measurable is None else bool(measurable)
     if level is None:
         level = (grades or DEFAULT_GRADES).level(clean(ratio, "ratio"), measurable)
-    return Tremor(
-        ts=_stamp(ts), station=station, sensor=sensor, placement=placement,
-        exercised=bool(exercised), rms_mg=rms if measurable else None,
-        peak_hz=peak_hz if measurable else None, ratio=ratio if measurable else None,
-        level=level, moving=bool(moving), measurable=measurable,
-        band_rms_mg=dict(band_rms_mg or {}), fatigue_ratio=fatigue_ratio, regularity=regularity,
-        window_s=window_s).to_dict()
+    fields: _Fields = dict(
+        ts=_stamp(ts),
+        station=station,
+        sensor=sensor,
+        placement=placement,
+        exercised=bool(exercised),
+        rms_mg=rms if measurable else None,
+        peak_hz=peak_hz if measurable else None,
+        ratio=ratio if measurable else None,
+        level=level,
+        moving=bool(moving),
+        measurable=measurable,
+        band_rms_mg=dict(band_rms_mg or {}),
+        fatigue_ratio=fatigue_ratio,
+        regularity=regularity,
+        window_s=window_s,
+    )
+    return Tremor(**fields).to_dict()
 
 
-def session_payload(station: str, *, state: str, name: str = "", active: bool = False,
-                    started_ts: float | None = None, ended_ts: float | None = None,
-                    set_count: int = 0, rep_count: int = 0,
-                    last_set_end_ts: float | None = None, baseline_mg: float | None = None,
-                    ratio: float | None = None, recovery_s: float | None = None,
-                    fatigue_trend: float | None = None,
-                    thresholds: Grades | Mapping[str, float] | None = None,
-                    ts: float | None = None) -> dict[str, Any]:
+def session_payload(
+    station: str,
+    *,
+    state: str,
+    name: str = "",
+    active: bool = False,
+    started_ts: float | None = None,
+    ended_ts: float | None = None,
+    set_count: int = 0,
+    rep_count: int = 0,
+    last_set_end_ts: float | None = None,
+    baseline_mg: float | None = None,
+    ratio: float | None = None,
+    recovery_s: float | None = None,
+    fatigue_trend: float | None = None,
+    thresholds: Grades | Mapping[str, float] | None = None,
+    ts: float | None = None,
+) -> dict[str, Any]:
     """Activity state and session figures (``session``, retained, QoS 1).
 
     ``name`` defaults to the station id; ``thresholds`` (the grades the
     station applies) to the default grades.
     """
-    return SessionReport(
-        ts=_stamp(ts), station=station, name=(name or station) if isinstance(name, str) else name,
-        state=state, active=bool(active), started_ts=started_ts, ended_ts=ended_ts,
-        set_count=set_count, rep_count=rep_count, last_set_end_ts=last_set_end_ts,
-        baseline_mg=baseline_mg, ratio=ratio, recovery_s=recovery_s, fatigue_trend=fatigue_trend,
-        thresholds=DEFAULT_GRADES if thresholds is None else thresholds).to_dict()
+    fields: _Fields = dict(
+        ts=_stamp(ts),
+        station=station,
+        name=(name or station) if isinstance(name, str) else name,
+        state=state,
+        active=bool(active),
+        started_ts=started_ts,
+        ended_ts=ended_ts,
+        set_count=set_count,
+        rep_count=rep_count,
+        last_set_end_ts=last_set_end_ts,
+        baseline_mg=baseline_mg,
+        ratio=ratio,
+        recovery_s=recovery_s,
+        fatigue_trend=fatigue_trend,
+        thresholds=DEFAULT_GRADES if thresholds is None else thresholds,
+    )
+    return SessionReport(**fields).to_dict()
 
 
-def hydration_payload(station: str, *, mode: str, mass_g: float | None = None,
-                      intake_ml: float | None = None, intake_ml_per_h: float | None = None,
-                      pre_mass_g: float | None = None, post_mass_g: float | None = None,
-                      body_mass_loss_pct: float | None = None,
-                      sweat_rate_l_per_h: float | None = None,
-                      ts: float | None = None) -> dict[str, Any]:
+def hydration_payload(
+    station: str,
+    *,
+    mode: str,
+    mass_g: float | None = None,
+    intake_ml: float | None = None,
+    intake_ml_per_h: float | None = None,
+    pre_mass_g: float | None = None,
+    post_mass_g: float | None = None,
+    body_mass_loss_pct: float | None = None,
+    sweat_rate_l_per_h: float | None = None,
+    ts: float | None = None,
+) -> dict[str, Any]:
     """Scale-derived figures (``hydration``, retained, QoS 1)."""
-    return Hydration(ts=_stamp(ts), station=station, mode=mode, mass_g=mass_g,
-                     intake_ml=intake_ml, intake_ml_per_h=intake_ml_per_h,
-                     pre_mass_g=pre_mass_g, post_mass_g=post_mass_g,
-                     body_mass_loss_pct=body_mass_loss_pct,
-                     sweat_rate_l_per_h=sweat_rate_l_per_h).to_dict()
+    fields: _Fields = dict(
+        ts=_stamp(ts),
+        station=station,
+        mode=mode,
+        mass_g=mass_g,
+        intake_ml=intake_ml,
+        intake_ml_per_h=intake_ml_per_h,
+        pre_mass_g=pre_mass_g,
+        post_mass_g=post_mass_g,
+        body_mass_loss_pct=body_mass_loss_pct,
+        sweat_rate_l_per_h=sweat_rate_l_per_h,
+    )
+    return Hydration(**fields).to_dict()
 
 
-def alert_payload(station: str, *, id: str, code: str, level: str, state: str, message: str,
-                  advice: str = "", evidence: Mapping[str, Any] | None = None,
-                  raised_ts: float | None = None, red_flag: bool = False,
-                  sensor: str | None = None, by: str | None = None,
-                  acked_ts: float | None = None, silenced_until_ts: float | None = None,
-                  follows: str | None = None, ts: float | None = None) -> dict[str, Any]:
+def alert_payload(
+    station: str,
+    *,
+    id: str,
+    code: str,
+    level: str,
+    state: str,
+    message: str,
+    advice: str = "",
+    evidence: Mapping[str, Any] | None = None,
+    raised_ts: float | None = None,
+    red_flag: bool = False,
+    sensor: str | None = None,
+    by: str | None = None,
+    acked_ts: float | None = None,
+    silenced_until_ts: float | None = None,
+    follows: str | None = None,
+    ts: float | None = None,
+) -> dict[str, Any]:
     """One alert event (``alert``, QoS 1, never lost). ``raised_ts`` defaults to ``ts``.
 
     ``by`` (who acknowledged it, e.g. ``display``), ``acked_ts``,
@@ -183,17 +276,33 @@ def alert_payload(station: str, *, id: str, code: str, level: str, state: str, m
     means an event may arrive twice after a reconnect.
     """
     stamp = _stamp(ts)
-    return AlertEvent(ts=stamp, station=station, id=id, code=code, level=level, state=state,
-                      red_flag=bool(red_flag), sensor=sensor, message=message, advice=advice,
-                      evidence=dict(_as_mapping(evidence or {})),
-                      raised_ts=stamp if raised_ts is None else raised_ts, by=by,
-                      acked_ts=acked_ts, silenced_until_ts=silenced_until_ts,
-                      follows=follows).to_dict()
+    fields: _Fields = dict(
+        ts=stamp,
+        station=station,
+        id=id,
+        code=code,
+        level=level,
+        state=state,
+        red_flag=bool(red_flag),
+        sensor=sensor,
+        message=message,
+        advice=advice,
+        evidence=dict(_as_mapping(evidence or {})),
+        raised_ts=stamp if raised_ts is None else raised_ts,
+        by=by,
+        acked_ts=acked_ts,
+        silenced_until_ts=silenced_until_ts,
+        follows=follows,
+    )
+    return AlertEvent(**fields).to_dict()
 
 
-def alerts_active_payload(station: str, alerts: Iterable[Mapping[str, Any] | Any],
-                          ts: float | None = None,
-                          acknowledged: Iterable[Mapping[str, Any] | Any] = ()) -> dict[str, Any]:
+def alerts_active_payload(
+    station: str,
+    alerts: Iterable[Mapping[str, Any] | Any],
+    ts: float | None = None,
+    acknowledged: Iterable[Mapping[str, Any] | Any] = (),
+) -> dict[str, Any]:
     """Every alert not yet cleared or acknowledged (``alerts/active``, retained, QoS 1).
 
     Entries may be alert dicts (as built by :func:`alert_payload`, or any dict
@@ -202,23 +311,35 @@ def alerts_active_payload(station: str, alerts: Iterable[Mapping[str, Any] | Any
     """
     stamp = _stamp(ts)
 
-    def events(items: Iterable[Mapping[str, Any] | Any]) -> list[AlertEvent]:
-        return [AlertEvent.from_dict(from_values("alert", station, a, ts=stamp)) for a in items]
+    def events(items: Iterable[Mapping[str, Any] | Any]) -> tuple[AlertEvent, ...]:
+        return tuple(
+            AlertEvent.from_dict(from_values("alert", station, a, ts=stamp)) for a in items
+        )
 
-    return ActiveAlerts(ts=stamp, station=station, alerts=events(alerts),
-                        acknowledged=events(acknowledged)).to_dict()
+    return ActiveAlerts(
+        ts=stamp, station=station, alerts=events(alerts), acknowledged=events(acknowledged)
+    ).to_dict()
 
 
-def command_result_payload(station: str, *, ok: bool, error: str | None = None,
-                           request_id: str | None = None,
-                           ts: float | None = None) -> dict[str, Any]:
+def command_result_payload(
+    station: str,
+    *,
+    ok: bool,
+    error: str | None = None,
+    request_id: str | None = None,
+    ts: float | None = None,
+) -> dict[str, Any]:
     """The reply on ``cmd/<name>/result`` to one command."""
-    return CommandResult(ts=_stamp(ts), station=station, ok=bool(ok),
-                         error=None if ok else (error or "failed"),
-                         request_id=request_id).to_dict()
+    return CommandResult(
+        ts=_stamp(ts),
+        station=station,
+        ok=bool(ok),
+        error=None if ok else (error or "failed"),
+        request_id=request_id,
+    ).to_dict()
 
 
-_BUILDERS = {
+_BUILDERS: dict[str, Callable[..., dict[str, Any]]] = {
     "tremor": tremor_payload,
     "session": session_payload,
     "hydration": hydration_payload,
@@ -226,8 +347,9 @@ _BUILDERS = {
 }
 
 
-def from_values(kind: str, station: str, values: Mapping[str, Any] | Any,
-                ts: float | None = None) -> dict[str, Any]:
+def from_values(
+    kind: str, station: str, values: Mapping[str, Any] | Any, ts: float | None = None
+) -> dict[str, Any]:
     """Build a ``kind`` payload from a dict or dataclass of its fields.
 
     ``v`` and ``station`` in ``values`` are ignored (the builder sets them);

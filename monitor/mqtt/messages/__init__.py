@@ -17,7 +17,7 @@ null, floats keep 6 significant digits and timestamps milliseconds), send
     >>> Tremor.from_json(b'{"v":1,"sensor":"wrist","level":"purple"}')  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    monitor.mqtt.messages.base.MessageError: tremor: level must be one of 'none', ..., not 'purple'
+    monitor.mqtt.messages.codec.MessageError: tremor: level must be one of 'none', ..., not 'purple'
 
 Readers ignore keys they do not know (version 1 may gain keys, never lose
 them); commands do not (:mod:`.commands`). The JSON Schemas in
@@ -42,15 +42,13 @@ from .athletes import (
     TraceEntry,
     WeighInEntry,
 )
-from .base import (
+from .base import Command, Entry, Message
+from .codec import (
     MAX_BYTES,
     SIGNIFICANT_DIGITS,
     TS_DECIMALS,
     VERSION,
-    Command,
     CommandError,
-    Entry,
-    Message,
     MessageError,
     clean,
     dumps,
@@ -65,6 +63,7 @@ from .commands import (
     WeighIn,
     parse_command,
 )
+from .fields import Spec, spec
 from .telemetry import ActiveAlerts, AlertEvent, CommandResult, Hydration, SessionReport, Tremor
 from .values import (
     DEFAULT_GRADES,
@@ -84,9 +83,26 @@ from .values import (
 )
 
 #: Every message with a schema file, by schema name (``schemas/<name>.json``).
-MESSAGES: dict[str, type[Message]] = {cls.schema_name: cls for cls in (
-    Tremor, SessionReport, Hydration, AlertEvent, ActiveAlerts, Tare, Calibrate, SessionCommand,
-    WeighIn, Ack, CommandResult, CheckIn, SessionRecord, Profile, Card)}
+MESSAGES: dict[str, type[Message]] = {
+    cls.schema_name: cls
+    for cls in (
+        Tremor,
+        SessionReport,
+        Hydration,
+        AlertEvent,
+        ActiveAlerts,
+        Tare,
+        Calibrate,
+        SessionCommand,
+        WeighIn,
+        Ack,
+        CommandResult,
+        CheckIn,
+        SessionRecord,
+        Profile,
+        Card,
+    )
+}
 
 __all__ = [
     "COMMANDS",
@@ -130,6 +146,7 @@ __all__ = [
     "SessionReport",
     "SetEntry",
     "SetKind",
+    "Spec",
     "Tare",
     "TraceEntry",
     "Tremor",
@@ -140,4 +157,5 @@ __all__ = [
     "clean",
     "dumps",
     "parse_command",
+    "spec",
 ]

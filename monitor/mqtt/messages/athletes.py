@@ -21,9 +21,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import Any, ClassVar
 
-from .base import Entry, spec
+from .base import Entry
+from .fields import spec
 from .telemetry import FromStation, Stamped
 from .values import (
     ATHLETE_PATTERN,
@@ -44,7 +45,7 @@ from .values import (
 )
 
 
-def _athlete(**more: object) -> object:
+def _athlete(**more: Any) -> Any:
     return spec(pattern=ATHLETE_PATTERN, what=ATHLETE_WHAT, **more)
 
 
@@ -90,8 +91,9 @@ class SetEntry(Entry):
     ratio_median: float | None = spec(None, minimum=0)
     ratio_peak: float | None = spec(None, minimum=0)
     growth_per_min: float | None = spec(None, doc="how fast the ratio grew in the set, per minute")
-    recovery_s: float | None = spec(None, minimum=0,
-                                    doc="how long the tremor took to settle after the set")
+    recovery_s: float | None = spec(
+        None, minimum=0, doc="how long the tremor took to settle after the set"
+    )
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -174,8 +176,9 @@ class ProfileUpdate(Entry):
     schema_name: ClassVar[str] = "profile_update"
     title: ClassVar[str] = "what the station learnt, for the history service to merge"
 
-    baselines_mg: Mapping[Placement, float] = spec(factory=dict, exclusive_minimum=0,
-                                                   doc="rested tremor per placement, milli-g")
+    baselines_mg: Mapping[Placement, float] = spec(
+        factory=dict, exclusive_minimum=0, doc="rested tremor per placement, milli-g"
+    )
     body_mass_g: float | None = spec(None, exclusive_minimum=0)
 
 
@@ -188,15 +191,19 @@ class SessionRecord(FromStation):
     """
 
     schema_name: ClassVar[str] = "session_record"
-    title: ClassVar[str] = ("gym/<station>/session_record: one record per ended session "
-                            "(QoS 1, never lost)")
+    title: ClassVar[str] = (
+        "gym/<station>/session_record: one record per ended session (QoS 1, never lost)"
+    )
     description: ClassVar[str] = "Delivery is at least once: store idempotently by id."
     #: Hours of trace and dozens of sets fit with room to spare.
     max_bytes: ClassVar[int] = 1024 * 1024
 
     station: str = spec(pattern=STATION_PATTERN, what="a station id")
-    id: str = spec(pattern=PRINTABLE_128, what="1 to 128 printable characters",
-                   doc="unique per session: station and start in ms")
+    id: str = spec(
+        pattern=PRINTABLE_128,
+        what="1 to 128 printable characters",
+        doc="unique per session: station and start in ms",
+    )
     athlete: str | None = _athlete(doc="the athlete id; null for a guest or nobody")
     guest: bool = False
     started_ts: float = spec(minimum=0)
@@ -221,12 +228,14 @@ class Profile(Stamped):
     """
 
     schema_name: ClassVar[str] = "profile"
-    title: ClassVar[str] = ("gym/_athletes/<athlete>/profile: an athlete's profile, no name "
-                            "(retained, QoS 1)")
+    title: ClassVar[str] = (
+        "gym/_athletes/<athlete>/profile: an athlete's profile, no name (retained, QoS 1)"
+    )
 
     athlete: str = _athlete()
-    baselines_mg: Mapping[Placement, float] = spec(exclusive_minimum=0,
-                                                   doc="rested tremor per placement, milli-g")
+    baselines_mg: Mapping[Placement, float] = spec(
+        exclusive_minimum=0, doc="rested tremor per placement, milli-g"
+    )
     body_mass_g: float | None = spec(None, exclusive_minimum=0)
     thresholds: Grades | None = spec(None, doc="null unless a coach set them")  # noqa: RUF009
     updated_ts: float | None = spec(None, nullable=False, minimum=0)
@@ -240,8 +249,9 @@ class Card(Stamped):
     """
 
     schema_name: ClassVar[str] = "card"
-    title: ClassVar[str] = ("gym/_athletes/<athlete>/card: the name the wall shows "
-                            "(retained, QoS 1; empty = forgotten)")
+    title: ClassVar[str] = (
+        "gym/_athletes/<athlete>/card: the name the wall shows (retained, QoS 1; empty = forgotten)"
+    )
 
     athlete: str = _athlete()
     display_name: str = spec(pattern=PRINTABLE_64, what="1 to 64 printable characters")

@@ -2,7 +2,7 @@
 
 The payload must be a small UTF-8 JSON object with ``v`` equal to 1, no
 unknown or duplicate keys, and values of exactly the right type. Whatever is
-wrong comes back as one :class:`~.base.CommandError` whose message can go
+wrong comes back as one :class:`~.codec.CommandError` whose message can go
 straight into the error reply::
 
     >>> parse_command("calibrate", b'{"v": 1, "mass_g": 1000, "request_id": "r7"}')
@@ -12,7 +12,7 @@ straight into the error reply::
     >>> parse_command("session", b'{"v": 1, "action": "pause"}')  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    monitor.mqtt.messages.base.CommandError: action must be one of 'start', ..., not 'pause'
+    monitor.mqtt.messages.codec.CommandError: action must be one of 'start', ..., not 'pause'
 
 The reader accepts nothing that ``schemas/cmd_<name>.json`` rejects.
 """
@@ -20,9 +20,11 @@ The reader accepts nothing that ``schemas/cmd_<name>.json`` rejects.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import Any, ClassVar
 
-from .base import Command, CommandError, spec
+from .base import Command
+from .codec import CommandError
+from .fields import spec
 from .values import (
     ATHLETE_PATTERN,
     ATHLETE_WHAT,
@@ -38,9 +40,15 @@ from .values import (
 _PRINTABLE_64 = "1 to 64 printable characters"
 
 
-def _request_id() -> object:
-    return spec(None, nullable=False, optional=True, pattern=PRINTABLE_64, what=_PRINTABLE_64,
-                doc="echoed in the reply")
+def _request_id() -> Any:
+    return spec(
+        None,
+        nullable=False,
+        optional=True,
+        pattern=PRINTABLE_64,
+        what=_PRINTABLE_64,
+        doc="echoed in the reply",
+    )
 
 
 @dataclass(frozen=True)
@@ -60,8 +68,9 @@ class Calibrate(Command):
 
     name: ClassVar[str] = "calibrate"
     schema_name: ClassVar[str] = "cmd_calibrate"
-    title: ClassVar[str] = ("gym/<station>/cmd/calibrate: calibrate the scale with a known mass "
-                            "on it")
+    title: ClassVar[str] = (
+        "gym/<station>/cmd/calibrate: calibrate the scale with a known mass on it"
+    )
 
     mass_g: float = spec(exclusive_minimum=0, maximum=MAX_MASS_G)
     request_id: str | None = _request_id()
@@ -81,8 +90,14 @@ class SessionCommand(Command):
 
     action: SessionAction
     request_id: str | None = _request_id()
-    athlete: str | None = spec(None, nullable=False, optional=True, pattern=ATHLETE_PATTERN,
-                               what=ATHLETE_WHAT, doc="check this athlete in (start only)")
+    athlete: str | None = spec(
+        None,
+        nullable=False,
+        optional=True,
+        pattern=ATHLETE_PATTERN,
+        what=ATHLETE_WHAT,
+        doc="check this athlete in (start only)",
+    )
 
     @property
     def starts(self) -> bool:
@@ -99,8 +114,9 @@ class WeighIn(Command):
 
     name: ClassVar[str] = "weigh_in"
     schema_name: ClassVar[str] = "cmd_weigh_in"
-    title: ClassVar[str] = ("gym/<station>/cmd/weigh_in: record a body-mass weigh-in before or "
-                            "after a session")
+    title: ClassVar[str] = (
+        "gym/<station>/cmd/weigh_in: record a body-mass weigh-in before or after a session"
+    )
 
     phase: WeighInPhase
     athlete: str = spec(pattern=WEIGH_IN_ATHLETE_PATTERN, what=WEIGH_IN_ATHLETE_WHAT)
@@ -116,15 +132,17 @@ class Ack(Command):
     title: ClassVar[str] = "gym/<station>/cmd/ack: acknowledge an alert"
 
     id: str = spec(pattern=PRINTABLE_128, what="1 to 128 printable characters")
-    by: str | None = spec(None, nullable=False, optional=True, pattern=PRINTABLE_64,
-                          what=_PRINTABLE_64)
+    by: str | None = spec(
+        None, nullable=False, optional=True, pattern=PRINTABLE_64, what=_PRINTABLE_64
+    )
     request_id: str | None = _request_id()
 
 
 AnyCommand = Tare | Calibrate | SessionCommand | WeighIn | Ack
 #: Every command by its topic level, in the order of ``topics.COMMAND_NAMES``.
-COMMANDS: dict[str, type[Command]] = {c.name: c for c in (Tare, Calibrate, SessionCommand,
-                                                            WeighIn, Ack)}
+COMMANDS: dict[str, type[Command]] = {
+    c.name: c for c in (Tare, Calibrate, SessionCommand, WeighIn, Ack)
+}
 
 
 def parse_command(name: str, payload: bytes) -> AnyCommand:

@@ -11,7 +11,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from .base import Command, Entry, Message, _field_schema, _Maybe, _Nested, _Seq, layout
+from .base import Command, Entry, Message
+from .fields import _field_schema, _Maybe, _Nested, _Seq, layout
 
 DRAFT = "https://json-schema.org/draft/2020-12/schema"
 BASE_URI = "https://gym-tremor-monitor.example/schemas/mqtt/v1/"

@@ -10,7 +10,7 @@ Each class is one topic's payload (see ``PAYLOADS.md``)::
     True
 
 Readers (the wall display, anyone subscribed) get ``None`` for what a
-payload leaves out, and a :class:`~.base.MessageError` for anything present
+payload leaves out, and a :class:`~.codec.MessageError` for anything present
 and wrong.
 """
 
@@ -21,7 +21,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from .base import Message, _Invalid, spec
+from .base import Message
+from .codec import _Invalid
+from .fields import spec
 from .values import (
     DEFAULT_GRADES,
     STATION_PATTERN,
@@ -50,9 +52,12 @@ class Stamped(Message):
 class FromStation(Stamped):
     """A message a station publishes under its own id."""
 
-    station: str | None = spec(None, nullable=False, pattern=STATION_PATTERN,
-                               what="a station id: 1 to 64 letters, digits, '-' or '_', "
-                                    "starting with a letter or digit")
+    station: str | None = spec(
+        None,
+        nullable=False,
+        pattern=STATION_PATTERN,
+        what="a station id: 1 to 64 letters, digits, '-' or '_', starting with a letter or digit",
+    )
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -70,10 +75,12 @@ class Tremor(FromStation):
     sensor: str = spec(min_length=1)
     placement: Placement | None = spec(Placement.LIMB, nullable=False)  # noqa: RUF009
     exercised: bool | None = spec(True, nullable=False)
-    rms_mg: float | None = spec(None, minimum=0,
-                                doc="tremor-band RMS, milli-g; null when not measurable")
-    peak_hz: float | None = spec(None, minimum=0,
-                                 doc="dominant tremor frequency; null when not measurable")
+    rms_mg: float | None = spec(
+        None, minimum=0, doc="tremor-band RMS, milli-g; null when not measurable"
+    )
+    peak_hz: float | None = spec(
+        None, minimum=0, doc="dominant tremor frequency; null when not measurable"
+    )
     ratio: float | None = spec(None, minimum=0, doc="rms_mg over the rested baseline")
     level: TremorLevel
     moving: bool = False
@@ -93,8 +100,9 @@ class SessionReport(FromStation):
     """
 
     schema_name: ClassVar[str] = "session"
-    title: ClassVar[str] = ("gym/<station>/session: activity state and session figures "
-                            "(retained, QoS 1)")
+    title: ClassVar[str] = (
+        "gym/<station>/session: activity state and session figures (retained, QoS 1)"
+    )
 
     name: str | None = spec("", nullable=False)
     state: ActivityState | None = spec(None, nullable=False)  # noqa: RUF009
@@ -139,8 +147,9 @@ class AlertEvent(FromStation):
     """
 
     schema_name: ClassVar[str] = "alert"
-    title: ClassVar[str] = ("gym/<station>/alert: one alert event (QoS 1); also each entry of "
-                            "alerts/active")
+    title: ClassVar[str] = (
+        "gym/<station>/alert: one alert event (QoS 1); also each entry of alerts/active"
+    )
     description: ClassVar[str] = "Delivery is at least once: drop duplicates by (id, state)."
 
     id: str = spec(min_length=1)
@@ -153,15 +162,27 @@ class AlertEvent(FromStation):
     advice: str = ""
     evidence: Mapping[str, Any] = spec(factory=dict)
     raised_ts: float | None = spec(None, nullable=False, minimum=0)
-    by: str | None = spec(None, optional=True, min_length=1,
-                          doc="who acknowledged it (e.g. display); only on acknowledged events")
-    acked_ts: float | None = spec(None, optional=True, minimum=0,
-                                  doc="when it was acknowledged; only on acknowledged events")
-    silenced_until_ts: float | None = spec(None, optional=True, minimum=0,
-                                           doc="an acknowledged urgent alert sounds again then "
-                                               "if its condition still holds")
-    follows: str | None = spec(None, optional=True, min_length=1,
-                               doc="the id of the acknowledged alert this one raises again")
+    by: str | None = spec(
+        None,
+        optional=True,
+        min_length=1,
+        doc="who acknowledged it (e.g. display); only on acknowledged events",
+    )
+    acked_ts: float | None = spec(
+        None, optional=True, minimum=0, doc="when it was acknowledged; only on acknowledged events"
+    )
+    silenced_until_ts: float | None = spec(
+        None,
+        optional=True,
+        minimum=0,
+        doc="an acknowledged urgent alert sounds again then if its condition still holds",
+    )
+    follows: str | None = spec(
+        None,
+        optional=True,
+        min_length=1,
+        doc="the id of the acknowledged alert this one raises again",
+    )
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -169,13 +190,16 @@ class ActiveAlerts(FromStation):
     """Every alert not yet cleared or acknowledged (``alerts/active``, retained, QoS 1)."""
 
     schema_name: ClassVar[str] = "alerts_active"
-    title: ClassVar[str] = ("gym/<station>/alerts/active: alerts not yet cleared or acknowledged "
-                            "(retained, QoS 1)")
+    title: ClassVar[str] = (
+        "gym/<station>/alerts/active: alerts not yet cleared or acknowledged (retained, QoS 1)"
+    )
 
     alerts: tuple[AlertEvent, ...]
     acknowledged: tuple[AlertEvent, ...] = spec(
-        (), doc="acknowledged urgent alerts whose condition still holds: silenced until "
-                "their silenced_until_ts, then raised again")
+        (),
+        doc="acknowledged urgent alerts whose condition still holds: silenced until "
+        "their silenced_until_ts, then raised again",
+    )
 
 
 @dataclass(frozen=True, kw_only=True)

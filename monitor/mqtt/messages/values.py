@@ -27,7 +27,9 @@ from enum import StrEnum
 from typing import ClassVar
 
 from ..topics import STATION_ID
-from .base import Entry, _Invalid, spec
+from .base import Entry
+from .codec import _Invalid
+from .fields import spec
 
 
 class TremorLevel(StrEnum):
@@ -171,17 +173,21 @@ class Grades(Entry):
     """
 
     schema_name: ClassVar[str] = "thresholds"
-    title: ClassVar[str] = ("tremor grade thresholds, as ratios to the rested baseline "
-                            "(elevated_ratio < high_ratio)")
+    title: ClassVar[str] = (
+        "tremor grade thresholds, as ratios to the rested baseline (elevated_ratio < high_ratio)"
+    )
 
-    elevated_ratio: float = spec(2.0, exclusive_minimum=1,
-                                 doc="from this ratio up, tremor is elevated")
+    elevated_ratio: float = spec(
+        2.0, exclusive_minimum=1, doc="from this ratio up, tremor is elevated"
+    )
     high_ratio: float = spec(4.0, exclusive_minimum=1, doc="from this ratio up, tremor is high")
 
     def _check(self) -> None:
         if not self.elevated_ratio < self.high_ratio:
-            raise _Invalid(f"elevated_ratio ({self.elevated_ratio:g}) must be below high_ratio "
-                           f"({self.high_ratio:g})")
+            raise _Invalid(
+                f"elevated_ratio ({self.elevated_ratio:g}) must be below high_ratio "
+                f"({self.high_ratio:g})"
+            )
 
     def level(self, ratio: float | None, measurable: bool = True) -> TremorLevel:
         """The grade of ``ratio``: ``normal`` when not known, ``none`` when not ``measurable``."""

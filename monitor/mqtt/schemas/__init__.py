@@ -33,7 +33,8 @@ def load(name: str) -> dict[str, Any]:
     if name not in MESSAGES:
         raise MessageError(f"no schema {name!r}; choose from {', '.join(MESSAGES)}")
     text = resources.files(__package__).joinpath(f"{name}.json").read_text("utf-8")
-    return json.loads(text)
+    schema: dict[str, Any] = json.loads(text)
+    return schema
 
 
 def generated() -> dict[str, str]:

@@ -9,11 +9,14 @@ from . import stale, write
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m monitor.mqtt.schemas",
-                                     description="Write the JSON Schemas and the PAYLOADS.md "
-                                                 "field reference from monitor.mqtt.messages.")
-    parser.add_argument("--check", action="store_true",
-                        help="write nothing; exit 1 if a file is out of date")
+    parser = argparse.ArgumentParser(
+        prog="python -m monitor.mqtt.schemas",
+        description="Write the JSON Schemas and the PAYLOADS.md "
+        "field reference from monitor.mqtt.messages.",
+    )
+    parser.add_argument(
+        "--check", action="store_true", help="write nothing; exit 1 if a file is out of date"
+    )
     args = parser.parse_args(argv)
     if args.check:
         names = stale()
