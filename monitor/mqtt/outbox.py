@@ -196,6 +196,7 @@ class Outbox:
         self._undeleted: dict[int, int] = {}      # acknowledged rows whose DELETE failed -> size
         self._last_bound_warning = float("-inf")  # monotonic() starts near 0 on a Pi
         self._last_full_report = float("-inf")
+        self._last_room_report = float("-inf")
         self._last_migrate = float("-inf")
         self._full_since: float | None = None
         self._full_dropped = 0
@@ -382,7 +383,7 @@ class Outbox:
         self._next_memory_id -= 1
         self._memory[row_id] = OutboxMessage(row_id, topic, payload, qos, retain, kind, prio, time.time())
         self._held_total[kind] += 1
-        if self._full_since is None:
+        if kind == ALERT and self._full_since is None:
             self._full_since = time.monotonic()
         return row_id
 
@@ -394,19 +395,22 @@ class Outbox:
         self._last_full_report = now
         held = Counter(m.kind for m in self._memory.values())
         what = "the disk is full" if _is_full(err) else "the file does not take writes"
-        log.error("outbox %s: %s (%s); %d alert(s) held in memory and sent directly while the broker "
-                  "is up (lost if the station stops before the broker has them); %d state message(s) "
-                  "held, %d metric(s) dropped; oldest metrics are dropped to make room", self.path, what,
-                  err, held[ALERT], sum(held.values()) - held[ALERT], self._full_dropped)
+        log.error("outbox %s: %s (%s); %d alert(s) held in memory now (%d since the start), sent "
+                  "directly while the broker is up and lost if the station stops before the broker "
+                  "has them; %d state message(s) held; %d metric(s) dropped to make room", self.path,
+                  what, err, held[ALERT], self._held_total[ALERT], sum(held.values()) - held[ALERT],
+                  self._full_dropped)
 
     def _room_again(self) -> None:
-        if self._full_since is None or self._memory:
+        """No alert waits in memory any more: say so (at most once a minute)."""
+        if self._full_since is None or any(m.kind == ALERT for m in self._memory.values()):
             return
-        log.warning("outbox %s has room again after %.0f s; nothing is held in memory now",
-                    self.path, time.monotonic() - self._full_since)
+        now = time.monotonic()
+        if now - self._last_room_report >= FULL_REPORT_S:
+            self._last_room_report = now
+            log.warning("outbox %s has room again after %.0f s: no alert is held in memory now",
+                        self.path, now - self._full_since)
         self._full_since = None
-        self._full_dropped = 0
-        self._last_full_report = float("-inf")
 
     def _migrate(self) -> None:
         """Move rows held in memory (not with paho now) into the file, oldest first, while it takes them."""
