@@ -10,6 +10,7 @@ test checks that nothing at all reached ``cmd/ack`` on the broker.
 
 from __future__ import annotations
 
+import asyncio
 import http.server
 import json
 import queue
@@ -346,3 +347,49 @@ def test_a_dns_rebinding_page_in_chromium_is_refused(display, fall, listener, br
     finally:
         chromium.close()
     nothing_published(listener)
+
+
+def test_the_login_page_returns_only_to_this_site(display, new_page):
+    for target, lands in (("/?from=login", "?from=login"), ("//evil.example/x", ""),
+                          ("https://evil.example/", "")):
+        page = new_page(f"{display.url}login?next={target}")
+        page.locator("#login-name").fill(STAFF_NAME)
+        page.locator("#login-pin").fill(STAFF_PIN)
+        page.locator(".login-submit").click()
+        page.wait_for_url(f"{display.url}{lands}")
+        expect(page.locator("#staff-name")).to_have_text(f"Staff: {STAFF_NAME}")
+    page = new_page(f"{display.url}login")
+    page.locator("#login-name").fill(STAFF_NAME)
+    page.locator("#login-pin").fill("000000")
+    page.locator(".login-submit").click()
+    expect(page.locator("#login-error")).to_have_text("wrong name or PIN")
+
+
+def test_staff_pages_send_others_to_the_login(display):
+    """What the coach's pages will use: ``StaffAuth.staff_page`` on a GET handler."""
+    from aiohttp import web
+
+    @display.auth.staff_page
+    async def secret(request):
+        return web.Response(text="for staff")
+
+    async def probe(cookie: str | None) -> tuple[int, str, str]:
+        request = type("R", (), {})()  # the decorator reads cookies and path_qs only
+        request.cookies = {"gym_staff": cookie} if cookie else {}
+        request.path_qs = "/history/athlete?id=A12"
+        try:
+            reply = await secret(request)
+        except web.HTTPSeeOther as redirect:
+            return redirect.status, redirect.location, ""
+        return reply.status, "", reply.text
+
+    def on_loop(cookie: str | None) -> tuple[int, str, str]:
+        return asyncio.run_coroutine_threadsafe(probe(cookie), display.loop).result(5)
+
+    status, location, _ = on_loop(None)
+    assert (status, location) == (303, "/login?next=/history/athlete%3Fid%3DA12")
+    client = HttpClient(display)
+    client.login()
+    token = client.cookie.split("=", 1)[1]
+    status, _, text = on_loop(token)
+    assert (status, text) == (200, "for staff")

@@ -41,7 +41,7 @@ from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote
 
 from aiohttp import web
 
@@ -146,16 +146,6 @@ class FailureLimiter:
 
     def clear(self, key: str) -> None:
         self._fails.pop(key, None)
-
-
-def safe_next(target: str | None) -> str:
-    """Where to go after logging in: a path on this site, never another site."""
-    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
-        return "/"
-    parts = urlsplit(target)
-    if parts.scheme or parts.netloc:
-        return "/"
-    return target
 
 
 class StaffAuth:
