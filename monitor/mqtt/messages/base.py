@@ -122,14 +122,14 @@ class Entry:
         if not isinstance(obj, Mapping):
             raise _Invalid(f"{path or 'payload'} must be a JSON object, not {json_type(obj)}")
         fields = layout(cls)
-        missing = [f.name for f in fields if not f.has_default and f.name not in obj]
+        missing = [f.name for f in fields if f.name not in obj and not f.has_default]
         if missing:
             raise _Invalid(
                 f"missing {', '.join(map(repr, missing))}" + (f" in {path}" if path else "")
             )
         values = {
             f.name: (
-                f.kind.read(obj[f.name], _join(path, f.name), f.name, f.spec)
+                f.kind.read(obj[f.name], f"{path}.{f.name}" if path else f.name, f.name, f.spec)
                 if f.name in obj
                 else f.read_default()
             )

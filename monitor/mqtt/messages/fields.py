@@ -75,6 +75,8 @@ def spec(
     )
 
 
+_NO_RULES = Spec()
+
 # --------------------------------------------------------------------------- kinds of value
 
 
@@ -127,6 +129,18 @@ class _Number(_Kind):
     want = "a number"
     schema_type = "number"
 
+    def read(self, v: Any, path: str, key: str, sp: Spec) -> Any:
+        # Taken as sent: a reader keeps the sender's figures (ours are rounded already).
+        if type(v) is not float and type(v) is not int:
+            raise self.bad(v, path)
+        try:
+            x = float(v)
+        except OverflowError:
+            x = math.inf
+        if not (math.isfinite(x) and sp.in_bounds(x)):
+            raise _Invalid(f"{path} must be {sp.bounds_text() or 'a finite number'}, not {v!r:.40}")
+        return x
+
     def build(self, v: Any, path: str, key: str, sp: Spec) -> float:
         if getattr(v, "shape", None) == () and hasattr(v, "item"):  # numpy scalar
             v = v.item()
@@ -169,7 +183,7 @@ class _Int(_Number):
 
     def read(self, v: Any, path: str, key: str, sp: Spec) -> int:
         # JSON Schema counts 3.0 as an integer; so does this reader.
-        if isinstance(v, float) and v.is_integer():
+        if type(v) is float and v.is_integer():
             v = int(v)
         return self.build(v, path, key, sp)
 
@@ -309,8 +323,8 @@ class _Map(_Kind):
         for k, x in v.items():
             name = k if isinstance(k, str) else str(k)
             where = f"{path}[{name!r}]"
-            key = self.keys.build(name, f"key {name!r} of {path}", name, Spec())
-            value = (self.values.read if read else self.values.build)(x, where, name, Spec())
+            key = self.keys.build(name, f"key {name!r} of {path}", name, _NO_RULES)
+            value = (self.values.read if read else self.values.build)(x, where, name, _NO_RULES)
             out[key] = value
         return out
 
@@ -334,7 +348,7 @@ class _Map(_Kind):
     def schema(self, sp: Spec, defs: dict[str, Any]) -> dict[str, Any]:
         out: dict[str, Any] = {"type": "object"}
         if isinstance(self.keys, _Enum):
-            out["propertyNames"] = self.keys.schema(Spec(), defs)
+            out["propertyNames"] = self.keys.schema(_NO_RULES, defs)
         out["additionalProperties"] = self.values.schema(sp, defs)
         return out
 
@@ -414,24 +428,26 @@ def _kind_of(hint: Any) -> _Kind:
 
 @dataclasses.dataclass(frozen=True)
 class _Field:
+    """One field of a message class, worked out from its type hint and spec."""
+
     name: str
     kind: _Kind
     spec: Spec
     field: dataclasses.Field[Any]
+    typed_nullable: bool = dataclasses.field(init=False)
+    wire_nullable: bool = dataclasses.field(init=False)
+    has_default: bool = dataclasses.field(init=False)
 
-    @property
-    def typed_nullable(self) -> bool:
-        return isinstance(self.kind, _Maybe)
-
-    @property
-    def wire_nullable(self) -> bool:
-        return self.typed_nullable if self.spec.nullable is None else self.spec.nullable
-
-    @property
-    def has_default(self) -> bool:
-        return (
+    def __post_init__(self) -> None:
+        typed = isinstance(self.kind, _Maybe)
+        set_ = object.__setattr__
+        set_(self, "typed_nullable", typed)
+        set_(self, "wire_nullable", typed if self.spec.nullable is None else self.spec.nullable)
+        set_(
+            self,
+            "has_default",
             self.field.default is not dataclasses.MISSING
-            or self.field.default_factory is not dataclasses.MISSING
+            or self.field.default_factory is not dataclasses.MISSING,
         )
 
     def read_default(self) -> Any:
