@@ -179,12 +179,12 @@ def run(t: np.ndarray, accel: np.ndarray, detector: FallDetector,
 
 
 def evaluate(root: Path, *, site: str = "thigh", config: FallConfig | None = None,
-             activities: Iterable[str] | None = None) -> Report:
-    """Run a fresh detector over every trial under ``root``."""
+             activities: Iterable[str] | None = None, block_s: float = BLOCK_S) -> Report:
+    """Run a fresh detector over every trial under ``root``, fed ``block_s`` at a time."""
     report = Report()
     for trial in trials(root, activities):
         detector = FallDetector(config) if config is not None else FallDetector(site=site)
-        events = run(trial.t, trial.accel, detector)
+        events = run(trial.t, trial.accel, detector, block_s)
         report.outcomes.append(Outcome(trial.name, trial.activity, trial.fall, trial.duration_s,
                                        tuple(events), trial.peak_t))
     return report
