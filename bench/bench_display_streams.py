@@ -25,7 +25,6 @@ import time
 import urllib.request
 from pathlib import Path
 
-import _path  # noqa: F401 - the checkout on sys.path
 from bench_display import StationGroup, cpu_seconds, percentile, rss_mib, say
 
 from tests.display_crowd import StreamCrowd, pids_cgroup, remove_cgroup, tasks_of

@@ -5,9 +5,10 @@ monitor/mqtt/PAYLOADS.md; the display is the real service on a free port with
 a real staff file; the browser is Debian's Chromium driven by Playwright (no
 ``playwright install``), skipped with a reason when missing.
 
-Test modules register the fixtures by importing them::
+Test modules register the fixtures as a plugin, and import the helpers::
 
-    from display_support import browser, display, display_factory, new_page, stations  # noqa: F401
+    pytest_plugins = ["display_support"]
+    from display_support import STAFF_NAME, AckListener, expect, login, tile
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from monitor.display.service import DisplayConfig, DisplayService
 from monitor.display.staff import StaffFile
 
-# The broker fixtures, registered in importing modules by name.
+# The broker fixtures, registered with this plugin's own.
 mosquitto = broker_helpers.mosquitto
 mosquitto_factory = broker_helpers.mosquitto_factory
 

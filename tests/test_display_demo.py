@@ -9,7 +9,10 @@ import sys
 import time
 import urllib.request
 
-from display_support import REPO, mosquitto, mosquitto_factory  # noqa: F401
+from display_support import REPO
+
+# The fake stations, the service, Chromium and the broker, as fixtures.
+pytest_plugins = ["display_support"]
 
 
 def test_a_newcomer_can_log_in_to_the_demo_wall(mosquitto, tmp_path):

@@ -14,25 +14,20 @@ import time
 import uuid
 
 import paho.mqtt.client as mqtt
-from display_support import (  # noqa: F401 - fixtures are registered by name
+from display_support import (
     ARTIFACTS,
     STAFF_NAME,
     AckListener,
-    browser,
-    display,
-    display_factory,
     expect,
     login,
-    mosquitto,
-    mosquitto_factory,
-    new_page,
-    staff_file,
-    stations,
     tile,
     wait_active,
     wait_until,
 )
 from paho.mqtt.enums import CallbackAPIVersion
+
+# The fake stations, the service, Chromium and the broker, as fixtures.
+pytest_plugins = ["display_support"]
 
 
 def test_an_ack_the_station_never_confirms_says_so(display_factory, stations, new_page,

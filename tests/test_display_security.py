@@ -20,32 +20,24 @@ import subprocess
 import threading
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
-from display_support import (  # noqa: F401 - fixtures are registered by name
+from display_support import (
     CHROMIUM,
     CHROMIUM_ARGS,
     STAFF_NAME,
     STAFF_PIN,
     AckListener,
     HttpClient,
-    browser,
-    display,
-    display_factory,
     expect,
     login,
-    mosquitto,
-    mosquitto_factory,
-    new_page,
-    staff_file,
-    stations,
-    tile,
     wait_active,
-    wait_until,
 )
 
 from monitor.display.staff import StaffFile
+
+# The fake stations, the service, Chromium and the broker, as fixtures.
+pytest_plugins = ["display_support"]
 
 ALERT = "bench-1:1732435200:0001"
 
@@ -142,7 +134,7 @@ def _raw_exchange(port: int, data: bytes, wait: float = 2.0) -> bytes:
         while time.monotonic() < deadline:
             try:
                 chunk = sock.recv(65536)
-            except socket.timeout:
+            except TimeoutError:
                 break
             if not chunk:
                 break
@@ -259,7 +251,7 @@ class _AttackerSite:
         body = page_html.encode()
 
         class Handler(http.server.BaseHTTPRequestHandler):
-            def do_GET(self):  # noqa: N802 - the stdlib's name
+            def do_GET(self):
                 self.send_response(200)
                 self.send_header("Content-Type", "text/html")
                 self.send_header("Content-Length", str(len(body)))

@@ -19,18 +19,10 @@ import urllib.request
 
 import pytest
 from display_crowd import StreamCrowd, pids_cgroup, remove_cgroup, tasks_of
-from display_support import (  # noqa: F401 - fixtures are registered by name
-    ARTIFACTS,
-    REPO,
-    browser,
-    display_factory,
-    expect,
-    mosquitto,
-    mosquitto_factory,
-    new_page,
-    staff_file,
-    stations,
-)
+from display_support import ARTIFACTS, REPO, expect
+
+# The fake stations, the service, Chromium and the broker, as fixtures.
+pytest_plugins = ["display_support"]
 
 STREAMS = 500
 TASKS_MAX = 64

@@ -283,7 +283,7 @@ async def read_json(request: web.Request) -> dict[str, Any]:
     """
     try:
         raw = await asyncio.wait_for(request.read(), timeout=5.0)
-    except asyncio.TimeoutError:
+    except TimeoutError:
         raise _http(web.HTTPRequestTimeout, "body too slow") from None
     try:
         body = json.loads(raw)

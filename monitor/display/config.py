@@ -25,12 +25,13 @@ import re
 import socket
 import sys
 import tomllib
+from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from ..errors import ConfigError
-from .files import FileProblem, read_regular_file
+from ..files import read_small_file
 from .staff import DEFAULT_STAFF_FILE
 
 MAX_CONFIG_BYTES = 256 * 1024
@@ -260,10 +261,7 @@ def parse(data: dict[str, Any]) -> dict[str, Any]:
 
 
 def read_toml(path: Path) -> dict[str, Any]:
-    try:
-        raw = read_regular_file(path, MAX_CONFIG_BYTES)
-    except FileProblem as err:
-        raise ConfigError(str(path), str(err)) from None
+    raw = read_small_file(path, "--config", limit=MAX_CONFIG_BYTES)
     try:
         return tomllib.loads(raw.decode("utf-8"))
     except UnicodeDecodeError:
@@ -294,10 +292,9 @@ def finish(values: dict[str, Any], source: str = "",
     password_file = values.pop("password_file", None)
     if password_file:
         try:
-            password = read_regular_file(password_file, 4096).decode("utf-8").strip("\r\n")
-        except FileProblem as err:
-            raise ConfigError(key("mqtt.password_file", "--password-file"),
-                              f"cannot read {password_file}: {err}") from None
+            password = read_small_file(password_file, key("mqtt.password_file",
+                                                          "--password-file"),
+                                       limit=4096).decode("utf-8").strip("\r\n")
         except UnicodeDecodeError:
             raise ConfigError(key("mqtt.password_file", "--password-file"),
                               f"{password_file} is not UTF-8 text") from None

@@ -104,7 +104,7 @@ def same_origin_problem(request: web.Request) -> str | None:
         if parts.scheme not in ("http", "https") or \
                 parts.netloc.lower() != request.headers.get("Host", "").lower():
             return "cross-origin request refused"
-    if not request.content_type == "application/json":
+    if request.content_type != "application/json":
         return "send application/json"
     return None
 

@@ -172,7 +172,7 @@ class MqttLink:
         self._waiting[info.mid] = future
         try:
             await asyncio.wait_for(future, PUBLISH_TIMEOUT_S)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             raise AckError(504, "the broker did not confirm the ack") from None
         finally:
             self._waiting.pop(info.mid, None)

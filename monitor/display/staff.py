@@ -34,14 +34,14 @@ import re
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
-from typing import Iterator
 
-from ..errors import MonitorError
-from .files import FileProblem, read_regular_file
+from ..errors import ConfigError, MonitorError
+from ..files import read_small_file
 
 log = logging.getLogger(__name__)
 
@@ -99,10 +99,10 @@ def read_staff(path: Path) -> dict[str, StaffMember]:
     FIFO, a directory or ``/dev/zero`` given by mistake is refused, not hung on.
     """
     try:
-        raw = read_regular_file(path, MAX_FILE_BYTES)
-    except FileProblem as err:
-        hint = " (add an account: gym-monitor staff add NAME)" if "no such" in str(err) else ""
-        raise StaffError(f"{path}: {err}{hint}") from None
+        raw = read_small_file(path, "staff file", limit=MAX_FILE_BYTES)
+    except ConfigError as err:
+        hint = " (add an account: gym-monitor staff add NAME)" if "no such" in err.problem else ""
+        raise StaffError(f"{err.problem}{hint}") from None
     try:
         data = json.loads(raw)
     except (ValueError, RecursionError):

@@ -83,7 +83,7 @@ MAX_SEEN_EVENTS = 256
 MAX_REMOVALS_KEPT = 1024
 MAX_RECENT_ACKS = 20
 
-__all__ = ["BadPayload", "Board", "MAX_SENSORS", "MAX_STATION_ID"]
+__all__ = ["MAX_SENSORS", "MAX_STATION_ID", "BadPayload", "Board"]
 
 # How far the board trusts a station's id (higher keeps its place).
 UNKNOWN, VOUCHED, LISTED = 0, 1, 2
@@ -384,7 +384,7 @@ class Board:
         if st is None or not payload:
             return None
         result = parse_ack_result(payload)
-        for alert_id, pending in st.acks.items():
+        for pending in st.acks.values():
             if pending.request_id == result.request_id and pending.state == "waiting":
                 if result.ok:
                     return None  # the acknowledged event follows and settles it

@@ -166,7 +166,7 @@ class Streams:
             while True:
                 try:
                     data = await asyncio.wait_for(queue.get(), self.config.keepalive_s)
-                except asyncio.TimeoutError:
+                except TimeoutError:
                     # An event, not a comment: the page's watchdog sees it and knows
                     # the stream is alive; writing also detects a client that left.
                     data = sse("ping", {"now": time.time()})
