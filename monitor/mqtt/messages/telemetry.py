@@ -140,6 +140,8 @@ class Hydration(FromStation):
 class AlertEvent(FromStation):
     """One alert event (``alert``, QoS 1, never lost); also each entry of ``alerts/active``.
 
+    A reader needs ``id``, ``code``, ``level`` and ``message``; ``state`` left
+    out reads as raised.
     ``by`` (who acknowledged it) and ``acked_ts`` are written on acknowledged
     events only; an urgent alert acknowledged while its condition holds sounds
     again at ``silenced_until_ts`` as a new alert that ``follows`` the old id.
@@ -155,7 +157,7 @@ class AlertEvent(FromStation):
     id: str = spec(min_length=1)
     code: str = spec(min_length=1)
     level: AlertLevel
-    state: AlertState
+    state: AlertState = AlertState.RAISED
     red_flag: bool = False
     sensor: str | None = None
     message: str
