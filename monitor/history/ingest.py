@@ -98,6 +98,8 @@ class IngestStats:
     lag_p95_s: float | None
     lag_max_s: float | None
     write_errors: int
+    batches: int
+    write_s: float          # time spent in store.write, in all
 
 
 class TremorMinutes:
@@ -233,7 +235,8 @@ class Ingest:
         self._lags: deque[float] = deque(maxlen=LAG_WINDOW)
         self._lock = threading.Lock()
         self._received = self._stored = self._duplicates = self._refused = 0
-        self._write_errors = 0
+        self._write_errors = self._batches = 0
+        self._write_s = 0.0
         self._writer = threading.Thread(target=self._write_loop, name="history-writer",
                                         daemon=True)
         self._started = False
@@ -292,7 +295,7 @@ class Ingest:
         return IngestStats(self.connected, self._received, self._stored, self._duplicates,
                            self._refused, self._queue.unfinished_tasks, self.tremor.samples,
                            q(0.5), q(0.95), round(lags[-1], 4) if lags else None,
-                           self._write_errors)
+                           self._write_errors, self._batches, round(self._write_s, 3))
 
     def reset_lags(self) -> None:
         with self._lock:
@@ -407,7 +410,10 @@ class Ingest:
             items = [e.item for e in batch if e.item is not None]
             while True:
                 try:
+                    began = time.perf_counter()
                     result = self.store.write(items) if items else None
+                    self._write_s += time.perf_counter() - began
+                    self._batches += 1
                     retry = 0.2
                     break
                 except Exception as err:  # noqa: BLE001 -- any failure: keep, retry, never ack

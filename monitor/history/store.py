@@ -121,6 +121,9 @@ class HistoryStore:
         self.dialect = self.engine.dialect.name
         if self.dialect == "sqlite":
             sa.event.listen(self.engine, "connect", _sqlite_pragmas)
+        # (gym, station) -> (since_ts, until_ts, athlete) of its latest check-in.
+        self._checkins: dict[tuple[str, str], tuple[float, float | None, str | None]] = {}
+        self._prepare()
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -160,48 +163,112 @@ class HistoryStore:
         return (postgresql.insert if self.dialect == "postgresql" else sqlite.insert)(table)
 
     def write(self, items: Sequence[Item]) -> WriteResult:
-        """Store a batch in one transaction; duplicates are skipped, never doubled."""
+        """Store a batch in one transaction; duplicates are skipped, never doubled.
+
+        Runs of alert events, hydration readings and trace minutes go to the
+        database as one statement each (prepared once, executed with many rows):
+        building a statement costs far more than running it.
+        """
         result = WriteResult()
-        with self.engine.begin() as conn:
-            for item in items:
-                msg = item.message
-                if isinstance(msg, SessionRecord):
-                    self._record(conn, item.gym, msg, result)
-                elif isinstance(msg, AlertEvent):
-                    self._alert_event(conn, item.gym, msg, result)
-                elif isinstance(msg, Presence):
-                    self._presence(conn, item.gym, msg, result)
-                elif isinstance(msg, HydrationSample):
-                    self._hydration(conn, item.gym, msg, result)
-                elif isinstance(msg, TraceMinute):
-                    self._trace_minute(conn, item.gym, msg, result)
-                else:
-                    raise TypeError(f"cannot store {type(msg).__name__}")
+        try:
+            with self.engine.begin() as conn:
+                run: list[Item] = []
+                for item in items:
+                    if run and type(item.message) is not type(run[0].message):
+                        self._write_run(conn, run, result)
+                        run = []
+                    run.append(item)
+                if run:
+                    self._write_run(conn, run, result)
+        except BaseException:
+            self._checkins.clear()  # what it learnt in a rolled-back batch is void
+            raise
         return result
 
-    @staticmethod
-    def _new(conn: sa.Connection, stmt: Any) -> bool:
-        """Run an insert that skips duplicates; True if it inserted. (RETURNING, because
-        a driver may report -1 rows for ``ON CONFLICT DO NOTHING``.)"""
-        table = stmt.table
-        return conn.execute(stmt.returning(*table.primary_key.columns)).first() is not None
-
-    def _count(self, result: WriteResult, new: bool | int) -> None:
-        if new:
-            result.stored += 1
+    def _write_run(self, conn: sa.Connection, run: list[Item], result: WriteResult) -> None:
+        msg = run[0].message
+        if isinstance(msg, SessionRecord):
+            for item in run:
+                self._record(conn, item.gym, item.message, result)
+        elif isinstance(msg, Presence):
+            for item in run:
+                self._presence(conn, item.gym, item.message, result)
+        elif isinstance(msg, AlertEvent):
+            self._alert_events(conn, run, result)
+        elif isinstance(msg, HydrationSample):
+            self._hydration(conn, run, result)
+        elif isinstance(msg, TraceMinute):
+            self._trace_minutes(conn, run, result)
         else:
-            result.duplicates += 1
+            raise TypeError(f"cannot store {type(msg).__name__}")
+
+    def _prepare(self) -> None:
+        """The statements the ingest runs all the time, built once."""
+        c = s.checkins.c
+        self._q_latest = (sa.select(c.athlete, c.until_ts, c.since_ts)
+                          .where(c.gym == sa.bindparam("g"), c.station == sa.bindparam("st"))
+                          .order_by(c.since_ts.desc()).limit(1))
+        self._q_checkin = (sa.select(c.athlete, c.until_ts, c.since_ts)
+                           .where(c.gym == sa.bindparam("g"), c.station == sa.bindparam("st"),
+                                  c.since_ts <= sa.bindparam("t"))
+                           .order_by(c.since_ts.desc()).limit(1))
+        self._i_session = (self._insert(s.sessions).on_conflict_do_nothing()
+                           .returning(s.sessions.c.id))
+        self._i_sets = self._insert(s.sets).on_conflict_do_nothing()
+        self._i_holds = self._insert(s.holds).on_conflict_do_nothing()
+        self._i_weigh_ins = self._insert(s.weigh_ins).on_conflict_do_nothing()
+        self._i_alert_events = (self._insert(s.alert_events).on_conflict_do_nothing()
+                                .returning(s.alert_events.c.id, s.alert_events.c.state))
+        self._i_hydration = (self._insert(s.hydration).on_conflict_do_nothing()
+                             .returning(s.hydration.c.ts))
+        self._i_trace_live = (self._insert(s.trace).on_conflict_do_nothing()
+                              .returning(s.trace.c.minute_ts))
+        up = self._insert(s.trace)
+        self._u_trace_record = up.on_conflict_do_update(
+            index_elements=["gym", "station", "sensor", "minute_ts"],
+            set_={k: up.excluded[k] for k in ("athlete", "session_id", "source", "state",
+                                              "count", "ratio_p50", "ratio_max", "rms_mg_p50")})
+        t = s.trace.c
+        self._u_trace_owner = sa.update(s.trace).where(
+            t.gym == sa.bindparam("g"), t.station == sa.bindparam("st"), t.source == "live",
+            t.minute_ts >= sa.bindparam("t0"), t.minute_ts <= sa.bindparam("t1"),
+        ).values(athlete=sa.bindparam("who"), session_id=sa.bindparam("sid"))
+        ua = self._insert(s.alerts)
+        a = s.alerts.c
+        # The first value of each field stays (redelivery, events out of order); a session
+        # record knows whose session it was better than a check-in lookup.
+        keep_first = ("raised_ts", "cleared_ts", "acknowledged_ts", "acknowledged_by",
+                      "message", "red_flag", "sensor")
+        set_ = {k: sa.func.coalesce(a[k], ua.excluded[k]) for k in keep_first}
+        set_.update({k: sa.func.coalesce(ua.excluded[k], a[k]) for k in ("athlete",
+                                                                         "session_id")})
+        self._u_alert = ua.on_conflict_do_update(index_elements=["gym", "id"], set_=set_)
 
     def _athlete_at(self, conn: sa.Connection, gym: str, station: str, ts: float) -> str | None:
-        """Who was checked in at ``station`` at ``ts`` (None: nobody known, or a guest)."""
-        c = s.checkins.c
-        row = conn.execute(
-            sa.select(c.athlete, c.until_ts).where(c.gym == gym, c.station == station,
-                                                   c.since_ts <= ts)
-            .order_by(c.since_ts.desc()).limit(1)).first()
-        if row is None or (row.until_ts is not None and row.until_ts < ts):
-            return None
-        return row.athlete
+        """Who was checked in at ``station`` at ``ts`` (None: nobody known, or a guest).
+
+        The latest check-in per station is remembered (this process is the only
+        writer of check-ins), so the common case, a reading from now, needs no query.
+        """
+        key = (gym, station)
+        known = self._checkins.get(key)
+        if known is None:
+            row = conn.execute(self._q_latest, {"g": gym, "st": station}).first()
+            known = (row.since_ts, row.until_ts, row.athlete) if row else (math.inf, None, None)
+            self._checkins[key] = known
+        since, until, athlete = known
+        if ts < since:  # an older reading: whoever was there then
+            if since == math.inf:
+                return None
+            row = conn.execute(self._q_checkin, {"g": gym, "st": station, "t": ts}).first()
+            if row is None:
+                return None
+            until, athlete = row.until_ts, row.athlete
+        return None if until is not None and until < ts else athlete
+
+    def _count(self, result: WriteResult, new: int, total: int = 1) -> None:
+        result.stored += new
+        result.duplicates += total - new
 
     def _record(self, conn: sa.Connection, gym: str, rec: SessionRecord,
                 result: WriteResult) -> None:
@@ -211,21 +278,21 @@ class HistoryStore:
         alerts = data.get("alerts") or []
         hyd = data.get("hydration") or {}
         peaks = [x["ratio_peak"] for x in sets if x.get("ratio_peak") is not None]
-        inserted = self._new(conn, self._insert(s.sessions).values(
-            gym=gym, id=rec.id, station=rec.station, athlete=rec.athlete, guest=rec.guest,
-            started_ts=rec.started_ts, ended_ts=rec.ended_ts, end_reason=data.get("end_reason"),
-            set_count=len(sets), hold_count=len(holds), alert_count=len(alerts),
-            ratio_peak=max(peaks) if peaks else None, hydration_mode=hyd.get("mode"),
-            intake_ml=hyd.get("intake_ml"), sweat_rate_l_per_h=hyd.get("sweat_rate_l_per_h"),
-            body_mass_loss_pct=hyd.get("body_mass_loss_pct"), received_ts=time.time(),
-            record=data,
-        ).on_conflict_do_nothing())
-        self._count(result, inserted)
+        inserted = conn.execute(self._i_session, {
+            "gym": gym, "id": rec.id, "station": rec.station, "athlete": rec.athlete,
+            "guest": rec.guest, "started_ts": rec.started_ts, "ended_ts": rec.ended_ts,
+            "end_reason": data.get("end_reason"), "set_count": len(sets),
+            "hold_count": len(holds), "alert_count": len(alerts),
+            "ratio_peak": max(peaks) if peaks else None, "hydration_mode": hyd.get("mode"),
+            "intake_ml": hyd.get("intake_ml"), "sweat_rate_l_per_h": hyd.get("sweat_rate_l_per_h"),
+            "body_mass_loss_pct": hyd.get("body_mass_loss_pct"), "received_ts": time.time(),
+            "record": data}).first() is not None
+        self._count(result, int(inserted))
         if not inserted:
             return  # the whole record is stored already: its parts too
         who = {"gym": gym, "session_id": rec.id, "athlete": rec.athlete}
         if sets:
-            conn.execute(self._insert(s.sets).on_conflict_do_nothing(), [
+            conn.execute(self._i_sets, [
                 {**who, "idx": x["index"], "kind": x.get("kind") or "reps",
                  "sensor": x.get("sensor"), "placement": x.get("placement"),
                  "start_ts": x["start_ts"], "end_ts": x["end_ts"], "reps": x.get("reps"),
@@ -233,7 +300,7 @@ class HistoryStore:
                  "growth_per_min": x.get("growth_per_min"), "recovery_s": x.get("recovery_s")}
                 for x in sets])
         if holds:
-            conn.execute(self._insert(s.holds).on_conflict_do_nothing(), [
+            conn.execute(self._i_holds, [
                 {**who, "idx": x["index"], "sensor": x.get("sensor"), "start_ts": x["start_ts"],
                  "end_ts": x["end_ts"], "duration_s": x.get("duration_s"),
                  "ratio_peak": x.get("ratio_peak"),
@@ -241,55 +308,45 @@ class HistoryStore:
                 for x in holds])
         weigh_ins = hyd.get("weigh_ins") or []
         if weigh_ins:
-            conn.execute(self._insert(s.weigh_ins).on_conflict_do_nothing(), [
+            conn.execute(self._i_weigh_ins, [
                 {**who, "phase": w["phase"], "ts": w["ts"], "mass_g": w["mass_g"]}
                 for w in weigh_ins])
-        for a in alerts:
-            raised = a.get("raised_ts")
-            self._upsert_alert(conn, gym, {
-                "id": a["id"], "station": rec.station, "athlete": rec.athlete,
-                "session_id": rec.id, "code": a["code"], "level": a["level"],
-                "raised_ts": raised, "cleared_ts": a.get("cleared_ts"),
-                "acknowledged_ts": a.get("acknowledged_ts"), "acknowledged_by": a.get("by")})
-            for state, key in (("raised", "raised_ts"), ("cleared", "cleared_ts"),
-                               ("acknowledged", "acknowledged_ts")):
-                if a.get(key) is not None:
-                    self._new(conn, self._insert(s.alert_events).values(
-                        gym=gym, id=a["id"], state=state, ts=a[key], station=rec.station,
-                        athlete=rec.athlete, by=a.get("by") if state == "acknowledged" else None,
-                    ).on_conflict_do_nothing())
-        self._record_trace(conn, gym, rec, data.get("trace") or [])
+        if alerts:
+            conn.execute(self._u_alert, [_alert_row(
+                gym, id=a["id"], station=rec.station, athlete=rec.athlete, session_id=rec.id,
+                code=a["code"], level=a["level"], raised_ts=a.get("raised_ts"),
+                cleared_ts=a.get("cleared_ts"), acknowledged_ts=a.get("acknowledged_ts"),
+                acknowledged_by=a.get("by")) for a in alerts])
+            events = [{"gym": gym, "id": a["id"], "state": state, "ts": a[key],
+                       "station": rec.station, "athlete": rec.athlete,
+                       "by": a.get("by") if state == "acknowledged" else None}
+                      for a in alerts
+                      for state, key in (("raised", "raised_ts"), ("cleared", "cleared_ts"),
+                                         ("acknowledged", "acknowledged_ts"))
+                      if a.get(key) is not None]
+            if events:
+                conn.execute(self._i_alert_events, events).all()
+        trace = data.get("trace") or []
+        if trace:
+            rows = {}
+            for x in trace:
+                minute = math.floor(x["ts"] / 60) * 60.0
+                rows[(x["sensor"], minute)] = {
+                    "gym": gym, "station": rec.station, "sensor": x["sensor"],
+                    "minute_ts": minute, "athlete": rec.athlete, "session_id": rec.id,
+                    "source": "record", "state": x.get("state"), "count": None,
+                    "ratio_p50": x.get("ratio_p50"), "ratio_max": x.get("ratio_max"),
+                    "rms_mg_p50": x.get("rms_mg_p50")}
+            conn.execute(self._u_trace_record, list(rows.values()))
         # Live rows of this station during the session belong to this athlete.
-        t = s.trace.c
-        conn.execute(sa.update(s.trace).where(
-            t.gym == gym, t.station == rec.station, t.source == "live",
-            t.minute_ts >= math.floor(rec.started_ts / 60) * 60, t.minute_ts <= rec.ended_ts,
-        ).values(athlete=rec.athlete, session_id=rec.id))
+        conn.execute(self._u_trace_owner, {
+            "g": gym, "st": rec.station, "t0": math.floor(rec.started_ts / 60) * 60.0,
+            "t1": rec.ended_ts, "who": rec.athlete, "sid": rec.id})
         update = data.get("profile_update")
         if rec.athlete is not None and update:
             profile = self._merge_profile(conn, gym, rec.athlete, update, rec.ended_ts)
             if profile is not None:
                 result.profiles.append(profile)
-
-    def _record_trace(self, conn: sa.Connection, gym: str, rec: SessionRecord,
-                      trace: list[dict[str, Any]]) -> None:
-        if not trace:
-            return
-        stmt = self._insert(s.trace)
-        stmt = stmt.on_conflict_do_update(
-            index_elements=["gym", "station", "sensor", "minute_ts"],
-            set_={k: stmt.excluded[k] for k in ("athlete", "session_id", "source", "state",
-                                                "count", "ratio_p50", "ratio_max",
-                                                "rms_mg_p50")})
-        rows = {}
-        for x in trace:
-            minute = math.floor(x["ts"] / 60) * 60.0
-            rows[(x["sensor"], minute)] = {
-                "gym": gym, "station": rec.station, "sensor": x["sensor"], "minute_ts": minute,
-                "athlete": rec.athlete, "session_id": rec.id, "source": "record",
-                "state": x.get("state"), "count": None, "ratio_p50": x.get("ratio_p50"),
-                "ratio_max": x.get("ratio_max"), "rms_mg_p50": x.get("rms_mg_p50")}
-        conn.execute(stmt, list(rows.values()))
 
     def _merge_profile(self, conn: sa.Connection, gym: str, athlete: str,
                        update: dict[str, Any], ts: float) -> Profile | None:
@@ -321,39 +378,35 @@ class HistoryStore:
             set_={k: stmt.excluded[k] for k in ("baselines_mg", "body_mass_g", "thresholds",
                                                 "updated_ts")}))
 
-    def _upsert_alert(self, conn: sa.Connection, gym: str, values: dict[str, Any]) -> None:
-        """Insert an alert, or fill in what was unknown: the first value of each field stays."""
-        stmt = self._insert(s.alerts).values(gym=gym, **values)
-        a = s.alerts.c
-        keep_first = ("raised_ts", "cleared_ts", "acknowledged_ts", "acknowledged_by", "message",
-                      "red_flag", "sensor")
-        # A session record knows whose session it was better than a check-in lookup.
-        prefer_new = ("athlete", "session_id")
-        set_ = {k: sa.func.coalesce(a[k], stmt.excluded[k]) for k in keep_first if k in values}
-        set_.update({k: sa.func.coalesce(stmt.excluded[k], a[k]) for k in prefer_new
-                     if k in values})
-        conn.execute(stmt.on_conflict_do_update(index_elements=["gym", "id"], set_=set_))
-
-    def _alert_event(self, conn: sa.Connection, gym: str, ev: AlertEvent,
-                     result: WriteResult) -> None:
-        athlete = self._athlete_at(conn, gym, ev.station, ev.raised_ts or ev.ts)
-        inserted = self._new(conn, self._insert(s.alert_events).values(
-            gym=gym, id=ev.id, state=ev.state, ts=ev.ts, station=ev.station, athlete=athlete,
-            by=ev.by if ev.state == "acknowledged" else None,
-        ).on_conflict_do_nothing())
-        self._count(result, inserted)
-        if not inserted:
-            return
-        values: dict[str, Any] = {
-            "id": ev.id, "station": ev.station, "athlete": athlete, "code": ev.code,
-            "level": ev.level, "red_flag": ev.red_flag, "sensor": ev.sensor,
-            "message": ev.message, "raised_ts": ev.raised_ts}
-        if ev.state == "cleared":
-            values["cleared_ts"] = ev.ts
-        elif ev.state == "acknowledged":
-            values["acknowledged_ts"] = ev.ts
-            values["acknowledged_by"] = ev.by
-        self._upsert_alert(conn, gym, values)
+    def _alert_events(self, conn: sa.Connection, run: list[Item],
+                      result: WriteResult) -> None:
+        rows, alerts = [], {}
+        for item in run:
+            ev: AlertEvent = item.message
+            athlete = self._athlete_at(conn, item.gym, ev.station, ev.raised_ts or ev.ts)
+            rows.append({"gym": item.gym, "id": ev.id, "state": ev.state, "ts": ev.ts,
+                         "station": ev.station, "athlete": athlete,
+                         "by": ev.by if ev.state == "acknowledged" else None})
+            alerts[(item.gym, ev.id, ev.state)] = _alert_row(
+                item.gym, id=ev.id, station=ev.station, athlete=athlete, code=ev.code,
+                level=ev.level, red_flag=ev.red_flag, sensor=ev.sensor, message=ev.message,
+                raised_ts=ev.raised_ts,
+                cleared_ts=ev.ts if ev.state == "cleared" else None,
+                acknowledged_ts=ev.ts if ev.state == "acknowledged" else None,
+                acknowledged_by=ev.by if ev.state == "acknowledged" else None)
+        new = conn.execute(self._i_alert_events, rows).all()
+        self._count(result, len(new), len(rows))
+        stored = {(n.id, n.state) for n in new}
+        fresh = [alerts[(r["gym"], r["id"], r["state"])] for r in rows
+                 if (r["id"], r["state"]) in stored]
+        merged: dict[tuple[str, str], dict[str, Any]] = {}
+        for row in fresh:  # one row per alert: a statement may not touch a row twice
+            have = merged.setdefault((row["gym"], row["id"]), dict(row))
+            for k, v in row.items():
+                if have[k] is None:
+                    have[k] = v
+        if merged:
+            conn.execute(self._u_alert, list(merged.values()))
 
     def _presence(self, conn: sa.Connection, gym: str, p: Presence, result: WriteResult) -> None:
         c = s.checkins.c
@@ -363,34 +416,42 @@ class HistoryStore:
         closed = conn.execute(sa.update(s.checkins).where(
             c.gym == gym, c.station == p.station, c.until_ts.is_(None), c.since_ts < end,
         ).values(until_ts=end)).rowcount
-        inserted = 0
+        inserted = False
         if someone and p.since_ts is not None:
             inserted = self._new(conn, self._insert(s.checkins).values(
                 gym=gym, station=p.station, since_ts=p.since_ts, athlete=p.athlete,
                 guest=p.guest, source=p.source,
             ).on_conflict_do_nothing())
-        self._count(result, inserted or closed)
+        self._checkins.pop((gym, p.station), None)  # looked up afresh next time
+        self._count(result, int(bool(inserted or closed)))
 
-    def _hydration(self, conn: sa.Connection, gym: str, h: HydrationSample,
-                   result: WriteResult) -> None:
-        values = dict(zip(("mass_g", "intake_ml", "pre_mass_g", "post_mass_g",
-                           "body_mass_loss_pct", "sweat_rate_l_per_h"), h.values))
-        inserted = self._new(conn, self._insert(s.hydration).values(
-            gym=gym, station=h.station, ts=h.ts, mode=h.mode,
-            athlete=self._athlete_at(conn, gym, h.station, h.ts), **values,
-        ).on_conflict_do_nothing())
-        self._count(result, inserted)
+    def _hydration(self, conn: sa.Connection, run: list[Item], result: WriteResult) -> None:
+        rows = []
+        for item in run:
+            h: HydrationSample = item.message
+            rows.append({"gym": item.gym, "station": h.station, "ts": h.ts, "mode": h.mode,
+                         "athlete": self._athlete_at(conn, item.gym, h.station, h.ts),
+                         **dict(zip(HYDRATION_COLUMNS, h.values))})
+        self._count(result, len(conn.execute(self._i_hydration, rows).all()), len(rows))
 
-    def _trace_minute(self, conn: sa.Connection, gym: str, m: TraceMinute,
-                      result: WriteResult) -> None:
+    def _trace_minutes(self, conn: sa.Connection, run: list[Item], result: WriteResult) -> None:
         # Never over a row that came from a session record: that one is the station's own.
-        inserted = self._new(conn, self._insert(s.trace).values(
-            gym=gym, station=m.station, sensor=m.sensor, minute_ts=m.minute_ts,
-            athlete=self._athlete_at(conn, gym, m.station, m.minute_ts + 30), source="live",
-            count=m.count, ratio_p50=m.ratio_p50, ratio_max=m.ratio_max,
-            rms_mg_p50=m.rms_mg_p50,
-        ).on_conflict_do_nothing())
-        self._count(result, inserted)
+        rows = []
+        for item in run:
+            m: TraceMinute = item.message
+            rows.append({"gym": item.gym, "station": m.station, "sensor": m.sensor,
+                         "minute_ts": m.minute_ts, "source": "live", "count": m.count,
+                         "athlete": self._athlete_at(conn, item.gym, m.station, m.minute_ts + 30),
+                         "session_id": None, "state": None, "ratio_p50": m.ratio_p50,
+                         "ratio_max": m.ratio_max, "rms_mg_p50": m.rms_mg_p50})
+        self._count(result, len(conn.execute(self._i_trace_live, rows).all()), len(rows))
+
+    @staticmethod
+    def _new(conn: sa.Connection, stmt: Any) -> bool:
+        """Run an insert that skips duplicates; True if it inserted. (RETURNING, because
+        a driver may report -1 rows for ``ON CONFLICT DO NOTHING``.)"""
+        table = stmt.table
+        return conn.execute(stmt.returning(*table.primary_key.columns)).first() is not None
 
     # ------------------------------------------------------------------ profiles and cards
 
@@ -442,6 +503,7 @@ class HistoryStore:
     def forget(self, gym: str, athlete: str) -> dict[str, int]:
         """Delete every row about ``athlete``; returns rows deleted per table."""
         counts = {}
+        self._checkins.clear()
         with self.engine.begin() as conn:
             for table in s.ATHLETE_TABLES:
                 counts[table.name] = conn.execute(sa.delete(table).where(
@@ -615,6 +677,17 @@ class HistoryStore:
         with self.engine.connect() as conn:
             return {t.name: conn.execute(sa.select(sa.func.count()).select_from(t)).scalar_one()
                     for t in s.metadata.sorted_tables}
+
+
+HYDRATION_COLUMNS = ("mass_g", "intake_ml", "pre_mass_g", "post_mass_g", "body_mass_loss_pct",
+                     "sweat_rate_l_per_h")
+ALERT_COLUMNS = ("id", "station", "athlete", "session_id", "code", "level", "red_flag", "sensor",
+                 "message", "raised_ts", "cleared_ts", "acknowledged_ts", "acknowledged_by")
+
+
+def _alert_row(gym: str, **values: Any) -> dict[str, Any]:
+    """Every column of an ``alerts`` row (unknown ones None), as one executemany needs."""
+    return {"gym": gym, **{k: values.get(k) for k in ALERT_COLUMNS}}
 
 
 def _profile(row: Any) -> Profile:

@@ -1,0 +1,456 @@
+"""The history service under a chain-sized gym floor: loss, ingest lag, page time, CPU, memory, size.
+
+    .venv/bin/python bench/bench_history.py [--stations 500] [--seconds 60] [--postgres]
+
+1. Real station payloads: one simulated station (the real station runner on
+   simulated chips, ``gym-monitor demo --stations 1``) publishes to a real
+   Mosquitto for ``--capture`` seconds; every message it sends is recorded with
+   its time, so the replay keeps the real rates (tremor at 2 Hz per sensor,
+   session and hydration on change, alerts as they came).
+2. ``--stations`` light publishers (one paho client each, spread over a few
+   processes) replay those payloads, each under its own station id, with ``ts``
+   set to the moment of publishing and alert ids made unique per station; each
+   checks an athlete in and publishes session records (built with the message
+   classes) during the run.
+3. The history service runs as its own process (``gym-monitor history``) on
+   SQLite, or on a real PostgreSQL with ``--postgres``; its CPU share and RSS
+   are read from /proc over the run.
+
+Printed: messages lost (QoS 1 kinds, published vs stored, target 0); store
+ingest lag p50/p95 (commit time minus the payload's ``ts``, measured by the
+service, target p95 <= 1 s); the athlete page's load time with a year of that
+athlete's history (HTTP, logged in, median and p95 of 20 loads while the floor
+publishes, target <= 300 ms); the service's CPU and memory; the database's
+size per athlete-year (a separate store holding five athletes' years).
+"""
+
+from __future__ import annotations
+
+import _path  # noqa: F401 -- run from a checkout
+
+import argparse
+import http.client
+import json
+import multiprocessing as mp
+import os
+import random
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from pathlib import Path
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+
+from monitor.display.staff import StaffFile
+from monitor.history import incoming, synthetic
+from monitor.mqtt import messages as m
+from monitor.history.store import HistoryStore, Item, sqlite_url
+from tests.mosquitto import MosquittoBroker
+
+ROOT = Path(__file__).resolve().parents[1]
+QOS1_KINDS = ("session_record", "alert", "athlete", "hydration")
+STAFF, PIN = "Bench Coach", "bench-pin-2024"
+
+
+# --------------------------------------------------------------------------- /proc
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def rss_mib(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+# --------------------------------------------------------------------------- 1. capture
+
+
+def capture(broker: MosquittoBroker, seconds: float) -> list[tuple[float, str, bytes]]:
+    """What one simulated station publishes in ``seconds``: (t, kind, payload)."""
+    got: list[tuple[float, str, bytes]] = []
+    retained: set[str] = set()
+    start = time.monotonic()
+    sub = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="bench-capture")
+    sub.on_connect = lambda c, *a: c.subscribe("gym/+/#", qos=1)
+
+    def on_message(client, userdata, msg):
+        parts = msg.topic.split("/")
+        kind = "/".join(parts[2:])
+        if msg.retain or kind in ("athlete", "session", "hydration", "alerts/active", "status"):
+            retained.add("/".join(parts[1:]))
+        if kind in ("tremor", "session", "hydration", "alert") and not msg.retain \
+                and msg.payload:
+            got.append((time.monotonic() - start, kind, bytes(msg.payload)))
+
+    sub.on_message = on_message
+    sub.connect(broker.host, broker.port)
+    sub.loop_start()
+    time.sleep(0.5)
+    start = time.monotonic()
+    run = subprocess.run(
+        [sys.executable, "-m", "monitor.cli", "demo", "--stations", "1", "--seconds",
+         str(seconds), "--broker", f"{broker.host}:{broker.port}", "--http-port", "0"],
+        cwd=ROOT, capture_output=True, text=True, timeout=seconds + 60)
+    # The simulated station's retained state would reach the store with old times
+    # and count as ingest lag: clear it, the floor replays its payloads anyway.
+    for topic in {f"gym/{t}" for t in retained}:
+        sub.publish(topic, b"", qos=1, retain=True).wait_for_publish(5)
+    sub.disconnect()
+    sub.loop_stop()
+    if run.returncode != 0 or not any(k == "tremor" for _, k, _ in got):
+        raise RuntimeError(f"the simulated station did not publish: {run.stderr[-800:]}")
+    first = got[0][0]
+    return [(t - first, k, p) for t, k, p in got]
+
+
+# --------------------------------------------------------------------------- 2. the floor
+
+
+def _station_ids(n: int) -> list[str]:
+    return [f"st-{i:03d}" for i in range(n)]
+
+
+def publisher(host: str, port: int, ids: list[str], script: list[tuple[float, str, bytes]],
+              seconds: float, counts: mp.Queue, seed: int) -> None:
+    """One process: a paho client per station, replaying ``script`` in a loop for ``seconds``."""
+    rng = random.Random(seed)
+    clients = {}
+    for sid in ids:
+        c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"bench-{sid}")
+        c.max_queued_messages_set(0)
+        c.max_inflight_messages_set(1000)
+        c.connect(host, port, keepalive=60)
+        c.loop_start()
+        clients[sid] = c
+    time.sleep(1.0)
+    sent = {k: 0 for k in QOS1_KINDS}
+    sent["tremor"] = 0
+    infos = []
+    period = script[-1][0] + 1.0
+    now = time.time()
+    for sid, c in clients.items():
+        athlete = f"a{sid.replace('st-', '')}"
+        infos.append(c.publish(f"gym/{sid}/athlete", json.dumps({
+            "v": 1, "ts": now, "station": sid, "athlete": athlete, "guest": False,
+            "since_ts": now, "source": "tag", "profile": "applied"}), qos=1, retain=True))
+        sent["athlete"] += 1
+    # Each station: one offset into the script, one session record at a random moment.
+    offsets = {sid: rng.uniform(0, period) for sid in ids}
+    record_at = {sid: rng.uniform(0.2, 0.9) * seconds for sid in ids}
+    events = []
+    for sid in ids:
+        t = -offsets[sid]
+        loop = 0
+        while t < seconds:
+            for at, kind, payload in script:
+                if 0 <= t + at < seconds:
+                    events.append((t + at, sid, kind, payload, loop))
+            t += period
+            loop += 1
+        events.append((record_at[sid], sid, "session_record", b"", 0))
+        # Every station also raises, acknowledges and clears one alert of its own.
+        t_alert = rng.uniform(0.1, 0.6) * seconds
+        for dt, state in ((0, "raised"), (8, "acknowledged"), (20, "cleared")):
+            events.append((t_alert + dt, sid, "alert", m.AlertEvent(
+                station=sid, id="bench-1:tremor.high:own", code="tremor.high",
+                level=m.AlertLevel.WARNING, state=m.AlertState(state),
+                message="Tremor is high: 4.2x your rested level", advice="Rest longer",
+                raised_ts=time.time(), **({"by": "Ana"} if state == "acknowledged" else {}),
+            ).to_json(), 0))
+    events.sort(key=lambda e: e[0])
+    start = time.monotonic()
+    for at, sid, kind, payload, loop in events:
+        delay = start + at - time.monotonic()
+        if delay > 0:
+            time.sleep(delay)
+        stamp = time.time()
+        if kind == "session_record":
+            rec = synthetic.session_record_message(
+                station=sid, athlete=f"a{sid.replace('st-', '')}",
+                started_ts=stamp - rng.uniform(1200, 2400), seed=seed)
+            data = json.loads(rec.to_json())
+            data["ts"] = stamp
+        else:
+            data = json.loads(payload)
+            data["station"] = sid
+            data["ts"] = stamp
+            if kind == "alert":
+                data["id"] = f"{sid}:{loop}:{data['id']}"
+        qos = 0 if kind == "tremor" else 1
+        info = clients[sid].publish(f"gym/{sid}/{kind}", json.dumps(data), qos=qos,
+                                    retain=kind == "hydration")
+        if qos:
+            infos.append(info)
+        sent[kind] = sent.get(kind, 0) + 1
+    for info in infos:
+        info.wait_for_publish(30)
+    for c in clients.values():
+        c.disconnect()
+        c.loop_stop()
+    counts.put(sent)
+
+
+# --------------------------------------------------------------------------- 3. the service
+
+
+def start_service(state: Path, port: int, database: str, staff: Path) -> subprocess.Popen:
+    toml = state / "history.toml"
+    toml.write_text(
+        f'[history]\ngym = "bench"\nstate_dir = "{state}"\ndatabase = "{database}"\n'
+        f'[mqtt]\nport = {port}\nclient_id = "history-bench"\n'
+        f'[web]\nport = 0\nstaff_file = "{staff}"\n')
+    proc = subprocess.Popen([sys.executable, "-m", "monitor.cli", "history", "--config",
+                             str(toml)], cwd=ROOT, stdout=subprocess.PIPE,
+                            stderr=subprocess.DEVNULL, text=True)
+    url = proc.stdout.readline().strip()
+    if not url.startswith("http"):
+        raise RuntimeError(f"history service did not start: {url!r}")
+    proc.url = url  # type: ignore[attr-defined]
+    return proc
+
+
+class Http:
+    def __init__(self, url: str):
+        self.host, port = url.split("//")[1].rstrip("/").split(":")
+        self.port = int(port)
+        self.cookie = ""
+
+    def request(self, method: str, path: str, body: dict | None = None):
+        conn = http.client.HTTPConnection(self.host, self.port, timeout=30)
+        headers = {"Host": f"{self.host}:{self.port}"}
+        if self.cookie:
+            headers["Cookie"] = self.cookie
+        data = None
+        if body is not None:
+            data = json.dumps(body).encode()
+            headers.update({"Content-Type": "application/json",
+                            "Origin": f"http://{self.host}:{self.port}"})
+        conn.request(method, path, body=data, headers=headers)
+        reply = conn.getresponse()
+        payload = reply.read()
+        cookie = reply.getheader("Set-Cookie")
+        if cookie:
+            self.cookie = cookie.split(";")[0]
+        conn.close()
+        return reply.status, payload
+
+    def health(self) -> dict:
+        return json.loads(self.request("GET", "/healthz")[1])
+
+
+def year_of(athlete: str, station: str, end: float, per_week: int = 4) -> list[bytes]:
+    rng = random.Random(athlete)
+    out = []
+    for week in range(52):
+        for k in range(per_week):
+            started = end - (week * 7 + k * 1.7) * 86400 - rng.uniform(0, 3600)
+            out.append(synthetic.session_record_message(
+                station=station, athlete=athlete, started_ts=started, seed=week,
+                sets=rng.randint(4, 7), holds=rng.randint(0, 2)).to_json())
+    return out
+
+
+def write_year(store: HistoryStore, gym: str, athlete: str, station: str, end: float) -> int:
+    items = []
+    for data in year_of(athlete, station, end):
+        rec = incoming.session_record(station, data)
+        items.append(Item(gym, rec))
+        # What else a session leaves: the check-in, a few scale readings.
+        items.append(Item(gym, incoming.Presence(station, rec.started_ts, athlete, False,
+                                                 rec.started_ts, "tag")))
+        for i in range(6):
+            t = rec.started_ts + i * (rec.ended_ts - rec.started_ts) / 5
+            items.append(Item(gym, incoming.HydrationSample(
+                station, t, "bottle", (600.0 - 40 * i, 40.0 * i, None, None, None, None))))
+    for i in range(0, len(items), 200):
+        store.write(items[i:i + 200])
+    return len(items)
+
+
+def size_per_athlete_year(database: str, athletes: int = 5) -> float:
+    store = HistoryStore(database, gym="size")
+    store.migrate()
+    empty = store.size_bytes()
+    for n in range(athletes):
+        write_year(store, "size", f"y{n}", f"bench-{n}", time.time())
+    size = (store.size_bytes() - empty) / athletes
+    store.close()
+    return size
+
+
+# --------------------------------------------------------------------------- main
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--stations", type=int, default=500)
+    ap.add_argument("--seconds", type=float, default=60.0)
+    ap.add_argument("--capture", type=float, default=40.0,
+                    help="seconds of one simulated station to record and replay")
+    ap.add_argument("--processes", type=int, default=4, help="publisher processes")
+    ap.add_argument("--postgres", action="store_true",
+                    help="the store on a real PostgreSQL (tests/support/postgres.py) not SQLite")
+    args = ap.parse_args()
+
+    work = Path(tempfile.mkdtemp(prefix="bench-history-"))
+    broker = MosquittoBroker(work / "broker", extra_config="max_queued_messages 100000\n")
+    broker.start()
+    server = service = None
+    try:
+        print(f"# capturing {args.capture:g} s of one simulated station ...", flush=True)
+        script = capture(broker, args.capture)
+        kinds = {k: sum(1 for _, kk, _ in script if kk == k) for k in
+                 ("tremor", "session", "hydration", "alert")}
+        print(f"# captured {len(script)} messages over {script[-1][0]:.0f} s: {kinds} "
+              f"(tremor {kinds['tremor'] / max(1.0, script[-1][0]):.1f}/s per station)")
+        # The store replays what a station sends, minus `session` (not stored).
+        script = [(t, k, p) for t, k, p in script if k != "session"]
+
+        if args.postgres:
+            sys.path.insert(0, str(ROOT / "tests"))
+            from support.postgres import PostgresServer
+
+            server = PostgresServer(durable=True).start()
+            database, size_db = server.create_database("bench"), server.create_database("size")
+        else:
+            database, size_db = "", sqlite_url(work / "size.sqlite3")
+        staff = work / "staff.json"
+        StaffFile(staff).add(STAFF, PIN)
+        state = work / "state"
+        state.mkdir()
+        service = start_service(state, broker.port, database, staff)
+        http = Http(service.url)
+        deadline = time.monotonic() + 20
+        while not http.health().get("connected") and time.monotonic() < deadline:
+            time.sleep(0.2)
+
+        # A year of history for one athlete, written before the floor starts.
+        store = HistoryStore(database or sqlite_url(state / "history.sqlite3"), gym="bench")
+        t = time.monotonic()
+        rows = write_year(store, "bench", "year1", "bench-year", time.time() - 86400)
+        print(f"# a year for athlete year1: {rows} items written in {time.monotonic() - t:.1f} s")
+        status, _ = http.request("POST", "/api/login", {"name": STAFF, "pin": PIN})
+        assert status == 200, status
+
+        def page_times(n: int) -> list[float]:
+            out = []
+            for _ in range(n):
+                t0 = time.perf_counter()
+                status, body = http.request("GET", "/athletes/bench/year1?weeks=52")
+                out.append(time.perf_counter() - t0)
+                assert status == 200 and b"fig-ratio" in body, status
+            return out
+
+        idle_times = page_times(10)
+
+        ids = _station_ids(args.stations)
+        counts: mp.Queue = mp.Queue()
+        chunks = [ids[i::args.processes] for i in range(args.processes)]
+        procs = [mp.Process(target=publisher, args=(broker.host, broker.port, chunk, script,
+                                                    args.seconds, counts, i))
+                 for i, chunk in enumerate(chunks)]
+        pid = service.pid
+        cpu0, wall0 = cpu_seconds(pid), time.monotonic()
+        rss_peak = rss_mib(pid)
+        for p in procs:
+            p.start()
+        time.sleep(3 + args.seconds / 2)
+        busy_times = page_times(20)
+        while any(p.is_alive() for p in procs):
+            rss_peak = max(rss_peak, rss_mib(pid))
+            time.sleep(0.5)
+        sent: dict[str, int] = {}
+        for _ in procs:
+            for k, v in counts.get(timeout=60).items():
+                sent[k] = sent.get(k, 0) + v
+        # Drain: everything published is either stored or still queued at the broker.
+        drain_deadline = time.monotonic() + 120
+        last = None
+        while time.monotonic() < drain_deadline:
+            h = http.health()
+            rss_peak = max(rss_peak, rss_mib(pid))
+            key = (h["stored"], h["duplicates"], h["pending"])
+            if h["pending"] == 0 and key == last:
+                break
+            last = key
+            time.sleep(1.0)
+        cpu = (cpu_seconds(pid) - cpu0) / (time.monotonic() - wall0)
+        health = http.health()
+        with store.engine.connect() as conn:
+            import sqlalchemy as sa
+
+            from monitor.history import schema as s
+
+            def count(q):
+                return conn.execute(q).scalar_one()
+
+            floor = s.sessions.c.station.like("st-%")
+            got = {
+                "session_record": count(sa.select(sa.func.count()).where(floor)),
+                # Live alert events only (ids "<station>:<loop>:<captured id>"), not the
+                # alerts inside session records.
+                "alert": count(sa.select(sa.func.count()).select_from(s.alert_events).where(
+                    s.alert_events.c.station.like("st-%"),
+                    s.alert_events.c.id.like("st-%:%:bench-%"))),
+                "athlete": count(sa.select(sa.func.count()).select_from(s.checkins).where(
+                    s.checkins.c.station.like("st-%"))),
+                "hydration": count(sa.select(sa.func.count()).select_from(s.hydration).where(
+                    s.hydration.c.station.like("st-%"))),
+            }
+            minutes = count(sa.select(sa.func.count()).select_from(s.trace).where(
+                s.trace.c.station.like("st-%"), s.trace.c.source == "live"))
+        store.close()
+        service.send_signal(signal.SIGTERM)
+        service.wait(30)
+
+        print(f"\nhistory service, {args.stations} stations, {args.seconds:g} s, "
+              f"{'PostgreSQL' if args.postgres else 'SQLite'}")
+        lost = 0
+        for k in QOS1_KINDS:
+            missing = sent.get(k, 0) - got[k]
+            lost += max(0, missing)
+            print(f"  {k:15s} published {sent.get(k, 0):7d}  stored {got[k]:7d}  "
+                  f"lost {max(0, missing)}")
+        print(f"messages lost (QoS 1 kinds)      {lost}   (target 0)")
+        tremor = sent.get("tremor", 0)
+        print(f"tremor samples (QoS 0)           published {tremor}, received "
+              f"{health['tremor_samples']} ({100 * health['tremor_samples'] / max(1, tremor):.1f}"
+              f" %), kept as {minutes} sensor-minute rows")
+        print(f"ingest lag p50 / p95 / max       {health['lag_p50_s']} / {health['lag_p95_s']} / "
+              f"{health['lag_max_s']} s   (target p95 <= 1 s)")
+        q = statistics.quantiles
+        print(f"athlete page, a year (idle)      median {1000 * statistics.median(idle_times):.0f} "
+              f"ms, max {1000 * max(idle_times):.0f} ms")
+        print(f"athlete page, a year (under load) median {1000 * statistics.median(busy_times):.0f}"
+              f" ms, p95 {1000 * q(busy_times, n=20)[-1]:.0f} ms   (target <= 300 ms)")
+        print(f"store writes                     {health['batches']} batches, "
+              f"{health['write_s']:.1f} s in the database in all")
+        print(f"service CPU                      {100 * cpu:.0f} % of one core (over the run and "
+              "the drain)")
+        print(f"service memory                   peak RSS {rss_peak:.0f} MiB")
+        size = size_per_athlete_year(size_db)
+        print(f"database size per athlete-year   {size / 1e6:.1f} MB (208 sessions, their sets, "
+              "holds, alerts, per-minute trace, check-ins, scale readings)")
+    finally:
+        if service is not None and service.poll() is None:
+            service.send_signal(signal.SIGTERM)
+            service.wait(30)
+        broker.close()
+        if server is not None:
+            server.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
