@@ -16,7 +16,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def gym(*args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "monitor.cli", *args], input=stdin,
+    return subprocess.run([sys.executable, "-m", "monitor.cli", *args], input=stdin, check=False,
                           capture_output=True, text=True, timeout=60, cwd=REPO)
 
 

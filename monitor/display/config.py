@@ -350,7 +350,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--password-file", type=Path,
                    help="file holding the broker password (never give it on the command line)")
     p.add_argument("--tls-ca", type=Path, help="CA certificate: connect with TLS and verify")
-    p.add_argument("--tls-cert", type=Path, help="client certificate for the broker (with --tls-key)")
+    p.add_argument("--tls-cert", type=Path,
+                   help="client certificate for the broker (with --tls-key)")
     p.add_argument("--tls-key", type=Path, help="client key for the broker")
     p.add_argument("--prefix", help="topic prefix (gym)")
     p.add_argument("--http-host", help="address to serve the page on (127.0.0.1; "

@@ -23,12 +23,14 @@ Which stations the board keeps, and which alerts it believes:
 
 * a station listed in the display's config always has a place; one the broker
   vouches for (a retained message, or its ``status`` saying ``online``) can
-  take the place of one nobody vouches for; an unknown id takes a free place
-  or none, so a flood of made-up ids cannot push a real station (or its urgent
-  alert) off the wall, however often the display restarts;
+  take the place of one nobody vouches for; an unknown id takes a free place,
+  or that of another unknown one holding less serious alerts, so a flood of
+  made-up ids cannot push a real station (or its urgent alert) off the wall,
+  however often the display restarts;
 * a station that is offline (or never said online) and silent for
-  ``evict_after`` seconds leaves the board, unless the config lists it or it still holds an urgent or red-flag
-  alert: that one stays, marked as not confirmed, never silently dropped;
+  ``evict_after`` seconds leaves the board, unless the config lists it or it
+  still holds an urgent or red-flag alert: that one stays, marked as not
+  confirmed, never silently dropped;
 * an alert is *confirmed* while its station is online and talking; after the
   station was seen offline, its alerts stay unconfirmed until it republishes
   ``alerts/active`` (which replaces the set: what it no longer holds goes);
@@ -291,7 +293,8 @@ class Board:
             # The least worthy, and among equals the one silent longest.
             victim = min(candidates, key=lambda st: (self._worth(st), st.last_seen or 0.0))
             # Ties go to the station already there: a flood cannot churn the board.
-            if not (self.standing(newcomer) == LISTED or self._worth(victim) < self._worth(newcomer)):
+            wins = self._worth(victim) < self._worth(newcomer)
+            if not (self.standing(newcomer) == LISTED or wins):
                 self.refused += 1
                 self._log_limited(f"board full ({self.max_stations} stations): "
                                   f"{newcomer.id!r:.70} not shown")

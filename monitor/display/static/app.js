@@ -372,14 +372,18 @@
     const now = serverNow();
     let badge = "";
     if (st.status === "offline") badge = "OFFLINE";
-    else if (st.stale) badge = "NO DATA" + (isNum(st.last_seen) ? " " + fmtAgo(now - st.last_seen) : "");
+    else if (st.stale) {
+      badge = "NO DATA" + (isNum(st.last_seen) ? " " + fmtAgo(now - st.last_seen) : "");
+    }
     setText(t.badge, badge);
     t.badge.hidden = badge === "";
 
     const s = st.session;
     let since = "";
     if (s && (s.state === "reps" || s.state === "hold")) since = "In a set";
-    else if (s && isNum(s.last_set_end_ts)) since = "Last set " + fmtAgo(now - s.last_set_end_ts) + " ago";
+    else if (s && isNum(s.last_set_end_ts)) {
+      since = "Last set " + fmtAgo(now - s.last_set_end_ts) + " ago";
+    }
     setText(t.since, since);
   }
 
@@ -532,7 +536,8 @@
 
   function paintBanner(box, st, alert) {
     setVariant(box, "alert-", alert.level);
-    const label = ALERT_LABEL[alert.level] + (alert.red_flag && alert.level !== "urgent" ? " \u00b7 RED FLAG" : "");
+    const flag = alert.red_flag && alert.level !== "urgent" ? " \u00b7 RED FLAG" : "";
+    const label = ALERT_LABEL[alert.level] + flag;
     setText(box.querySelector(".alert-level"), label);
     setText(box.querySelector(".banner-station"), st.name);
     setText(box.querySelector(".banner-msg"), alert.message || alert.code);
@@ -682,7 +687,8 @@
 
   function renderAcks() {
     const cutoff = serverNow() - ACKS_SHOWN_S;
-    const recent = model.acks.filter((x) => !isNum(x.ts) || x.ts >= cutoff).slice(0, MAX_ACKS_SHOWN);
+    const recent = model.acks.filter((x) => !isNum(x.ts) || x.ts >= cutoff)
+      .slice(0, MAX_ACKS_SHOWN);
     reconcile(dom.acks, recent, (x) => x.station + "\u0000" + x.id,
       () => el("p", "ack-line"),
       (node, x) => {
