@@ -3,12 +3,19 @@
 Each subcommand is a small function taking parsed arguments and returning an
 exit code. Problems a person can fix (a bad config, a missing chip) end with
 one clear line on stderr and a non-zero exit, never a traceback.
+
+Exit codes: 0 done (``run``: stopped by SIGTERM or SIGINT); 1 an error that is
+not the configuration's (a chip not found by ``probe``, a file that cannot be
+written); 2 the configuration is wrong (one ``config error:`` line per
+mistake), which systemd should not restart (RestartPreventExitStatus=2), and
+argparse's usage errors; 130 interrupted.
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -19,6 +26,29 @@ from .errors import ConfigError, MonitorError
 
 def _load_config(path: str | None) -> Config:
     return load(path) if path else Config()
+
+
+def _positive(text: str) -> float:
+    """argparse type: a finite number above 0 (``--seconds -5`` or ``--speed 0`` is a mistake, said so)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number, not {text!r}") from None
+    if not (value > 0 and value != float("inf")):
+        raise argparse.ArgumentTypeError(f"must be a number above 0, not {text}")
+    return value
+
+
+def _open_smbus(number: int):
+    """``/dev/i2c-<number>``, or None after one clear line on stderr (I2C off, no permission)."""
+    from smbus2 import SMBus
+
+    try:
+        return SMBus(number)
+    except OSError as err:
+        print(f"cannot open /dev/i2c-{number}: {err.strerror or err}: enable I2C (dtparam=i2c_arm=on, or "
+              "raspi-config) and check that this user is in the i2c group", file=sys.stderr)
+        return None
 
 
 def cmd_check_config(args: argparse.Namespace) -> int:
@@ -45,14 +75,9 @@ def cmd_probe(args: argparse.Namespace) -> int:
         bus = simulated_bus(config, SimClock())
         where = "simulated bus"
     else:
-        from smbus2 import SMBus
-
         number = config.i2c.bus if args.bus is None else args.bus
-        try:
-            bus = SMBus(number)
-        except OSError as err:
-            print(f"cannot open /dev/i2c-{number}: {err.strerror}: enable I2C (dtparam=i2c_arm=on) "
-                  "and check that this user is in the i2c group", file=sys.stderr)
+        bus = _open_smbus(number)
+        if bus is None:
             return 1
         where = f"/dev/i2c-{number}"
     rows = probe(bus, expected)
@@ -88,11 +113,11 @@ def cmd_record(args: argparse.Namespace) -> int:
         clock = SimClock()
         bus = simulated_bus(config, clock)
     else:
-        from smbus2 import SMBus
-
         from .clock import RealClock
 
-        clock, bus = RealClock(), SMBus(config.i2c.bus)
+        clock, bus = RealClock(), _open_smbus(config.i2c.bus)
+        if bus is None:
+            return 1
     imus = [(c.name, IMU_DRIVERS[c.chip](bus, c.address, rate_hz=c.rate_hz, range_g=c.range_g, clock=clock),
              c.chip, c.placement) for c in config.imus]
     n = record(Path(args.out), imus, clock, args.seconds, station=config.station.id)
@@ -107,6 +132,9 @@ def cmd_replay(args: argparse.Namespace) -> int:
     if not path.exists():
         print(f"{path}: no such file", file=sys.stderr)
         return 1
+    if args.plot and not Path(args.plot).resolve().parent.is_dir():
+        print(f"--plot {args.plot}: the folder {Path(args.plot).parent} does not exist", file=sys.stderr)
+        return 1
     try:
         results = replay(path, fs=args.fs, sensor=args.sensor, noise_floor_mg=args.noise_floor_mg)
     except ValueError as err:
@@ -117,7 +145,11 @@ def cmd_replay(args: argparse.Namespace) -> int:
         return 1
     print_table(results)
     if args.plot:
-        plot(results, Path(args.plot))
+        try:
+            plot(results, Path(args.plot))
+        except OSError as err:
+            print(f"--plot {args.plot}: cannot write it: {err.strerror or err}", file=sys.stderr)
+            return 1
         print(f"# plot written to {args.plot}")
     return 0
 
@@ -148,8 +180,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("demo", help="simulated stations in real time")
     p.add_argument("--stations", type=int, default=3, help="how many stations (default 3)")
-    p.add_argument("--seconds", type=float, default=None, help="stop after this long (default: until Ctrl-C)")
-    p.add_argument("--speed", type=float, default=1.0, help="run simulated time this many times faster (default 1)")
+    p.add_argument("--seconds", type=_positive, default=None, help="stop after this long (default: until Ctrl-C)")
+    p.add_argument("--speed", type=_positive, default=1.0, help="run simulated time this many times faster (default 1)")
     p.add_argument("--broker", help="HOST:PORT of a running Mosquitto (default: an embedded broker)")
     p.add_argument("--broker-port", type=int, default=1883, help="port of the embedded broker (default 1883)")
     p.add_argument("--http-port", type=int, default=8080, help="port of the wall display (default 8080)")
@@ -158,7 +190,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("run", help="run a station (what the systemd unit starts)")
     p.add_argument("--config", required=True, help="path to monitor.toml")
     p.add_argument("--simulate", action="store_true", help="simulated chips and mock GPIO pins, same loop")
-    p.add_argument("--seconds", type=float, default=None, help="stop after this long (default: until SIGTERM)")
+    p.add_argument("--seconds", type=_positive, default=None, help="stop after this long (default: until SIGTERM)")
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("probe", help="scan the I2C bus and identify the chips")
@@ -171,7 +203,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("out", help="output file, e.g. session.gtr")
     p.add_argument("--config", help="config file (default: one MPU-6050 at 0x68)")
     p.add_argument("--simulate", action="store_true", help="record the simulated chips (simulated time, fast)")
-    p.add_argument("--seconds", type=float, default=60.0, help="how long to record (default 60)")
+    p.add_argument("--seconds", type=_positive, default=60.0, help="how long to record (default 60)")
     p.set_defaults(func=cmd_record)
 
     p = sub.add_parser("replay", help="run the analysis over a recording (.gtr, or CSV/JSON like PDkit's)")
@@ -212,15 +244,31 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.func(args)
     except ConfigError as err:
+        # Exit status 2 is a configuration error only: systemd does not restart on it
+        # (RestartPreventExitStatus=2), since the same file would fail the same way.
         source = getattr(args, "config", None)
-        prefix = f"{source}: " if source and not str(err).startswith(str(source)) else ""
-        print(f"config error: {prefix}{err}", file=sys.stderr)
+        for each in err.errors:
+            prefix = f"{source}: " if source and not str(each).startswith(str(source)) else ""
+            print(f"config error: {prefix}{each}", file=sys.stderr)
         return 2
     except MonitorError as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        # `gym-monitor replay x.gtr | head`: the reader has what it wanted. Point stdout at
+        # /dev/null so that the interpreter's last flush does not complain either.
+        try:
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+        except (OSError, ValueError):
+            pass
+        return 0
+    except Exception as err:  # one line, never a traceback; -v shows where it came from
+        logging.getLogger("monitor.cli").debug("unexpected error", exc_info=True)
+        print(f"error: {type(err).__name__}: {err} (run with -v for details)", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

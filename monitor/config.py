@@ -1,10 +1,20 @@
 """The station's one TOML file, read with tomllib and checked before anything starts.
 
 Every mistake stops the program with one line that names the key and says
-what is wrong, never a traceback::
+what is wrong, never a traceback; a file with several mistakes gets one line
+for each, all at once::
 
     $ gym-monitor check-config monitor.toml
     monitor.toml: imu[0].rate_hz: must be 1000 Hz divided by a whole number ..., not 300
+    monitor.toml: mqtt.password_file: /etc/gym-monitor/mqtt-password: no such file
+
+What is checked: each value's type and range (ranges also keep memory bounded:
+a window of a million seconds is refused, not allocated), values that must
+agree with each other (``hop_s`` within ``window_s``, ``elevated_ratio`` below
+``high_ratio``, ...), and what the file names outside itself (the password and
+TLS files, a state directory that can be written, scenario names): everything
+``gym-monitor run`` would trip over, so ``check-config`` passing means ``run``
+starts.
 
 Values are frozen dataclasses, so the rest of the program cannot change them
 by accident. config/monitor.toml documents every key with its default.
@@ -28,7 +38,8 @@ from .analysis.fall import SITES
 from .analysis.hydration import HydrationConfig
 from .analysis.pipeline import AnalysisConfig
 from .analysis.session import SessionConfig
-from .errors import ConfigError
+from .errors import ConfigError, ConfigErrors
+from .files import read_small_file
 
 _REQUIRED = object()
 STATION_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
@@ -39,11 +50,18 @@ SCALE_MODES = ("bottle", "body")
 
 
 class Table:
-    """A TOML table being read: typed getters that raise ConfigError naming the key."""
+    """A TOML table being read: typed getters that note a ConfigError naming the key and go on.
 
-    def __init__(self, data: dict[str, Any], path: str = ""):
+    A getter that finds a problem notes it in ``problems`` (one list shared by
+    every table of a document) and returns the default, so one pass finds every
+    mistake; :func:`parse` raises them together at the end.
+    """
+
+    def __init__(self, data: dict[str, Any], path: str = "", problems: list[ConfigError] | None = None):
+        self.problems: list[ConfigError] = [] if problems is None else problems
         if not isinstance(data, dict):
-            raise ConfigError(path or "(top level)", "must be a table")
+            self.problems.append(ConfigError(path or "(top level)", "must be a table"))
+            data = {}
         self.data = data
         self.path = path
         self._seen: set[str] = set()
@@ -51,57 +69,79 @@ class Table:
     def key(self, name: str) -> str:
         return f"{self.path}.{name}" if self.path else name
 
+    def problem(self, name: str, text: str) -> None:
+        """Note a problem with key ``name`` of this table."""
+        self.problems.append(ConfigError(self.key(name), text))
+
     def get(self, name: str, kind: type | tuple[type, ...], default: Any = _REQUIRED, *,
             choices: Iterable[Any] | None = None, min: float | None = None, max: float | None = None,
             check: Callable[[Any], str | None] | None = None) -> Any:
         self._seen.add(name)
+        fallback = None if default is _REQUIRED else default
         if name not in self.data:
             if default is _REQUIRED:
-                raise ConfigError(self.key(name), "is required")
-            return default
+                self.problem(name, "is required")
+            return fallback
         value = self.data[name]
         kinds = kind if isinstance(kind, tuple) else (kind,)
         if float in kinds and isinstance(value, int) and not isinstance(value, bool):
-            value = float(value)
+            value = float(value) if abs(value) < 2 ** 63 else math.inf
         if not isinstance(value, kinds) or (isinstance(value, bool) and bool not in kinds):
             names = " or ".join(_type_name(k) for k in kinds if not (k is int and float in kinds))
-            raise ConfigError(self.key(name), f"must be {names}, not {value!r}")
+            self.problem(name, f"must be {names}, not {_shown(value)}")
+            return fallback
         if isinstance(value, float) and not math.isfinite(value):
             # TOML has nan and inf; NaN passes every < and > check, and then silently
             # disables whatever compares with it (an alert threshold never trips).
-            raise ConfigError(self.key(name), f"must be a finite number, not {value!r}")
+            self.problem(name, f"must be a finite number, not {value!r}")
+            return fallback
         if choices is not None and value not in choices:
-            raise ConfigError(self.key(name), f"must be one of {', '.join(map(repr, choices))}, not {value!r}")
+            self.problem(name, f"must be one of {', '.join(map(repr, choices))}, not {_shown(value)}")
+            return fallback
         if min is not None and value < min:
-            raise ConfigError(self.key(name), f"must be at least {min}, not {value!r}")
+            self.problem(name, f"must be at least {min}, not {value!r}")
+            return fallback
         if max is not None and value > max:
-            raise ConfigError(self.key(name), f"must be at most {max}, not {value!r}")
+            self.problem(name, f"must be at most {max}, not {_shown(value)}")
+            return fallback
         if check is not None:
             problem = check(value)
             if problem:
-                raise ConfigError(self.key(name), problem)
+                self.problem(name, problem)
+                return fallback
         return value
 
     def table(self, name: str, required: bool = False) -> "Table":
         self._seen.add(name)
         if name not in self.data and not required:
-            return Table({}, self.key(name))
-        value = self.get(name, dict)
-        return Table(value, self.key(name))
+            return Table({}, self.key(name), self.problems)
+        value = self.get(name, dict, {})
+        return Table(value, self.key(name), self.problems)
 
     def tables(self, name: str) -> list["Table"]:
-        """An array of tables, ``[[name]]`` in TOML."""
+        """An array of tables, ``[[name]]`` in TOML; an item that is not a table is noted and skipped."""
         value = self.get(name, list, [])
-        return [Table(item, f"{self.key(name)}[{i}]") if isinstance(item, dict)
-                else _raise(ConfigError(f"{self.key(name)}[{i}]", "must be a table")) for i, item in enumerate(value)]
+        out = []
+        for i, item in enumerate(value):
+            if isinstance(item, dict):
+                out.append(Table(item, f"{self.key(name)}[{i}]", self.problems))
+            else:
+                self.problems.append(ConfigError(f"{self.key(name)}[{i}]", "must be a table"))
+        return out
 
     def done(self) -> None:
         """Refuse keys nobody asked for: a typo should not be silently ignored."""
         for name in self.data:
             if name not in self._seen:
-                near = difflib.get_close_matches(name, self._seen, n=1)
+                near = difflib.get_close_matches(str(name), self._seen, n=1)
                 hint = f" (did you mean {near[0]!r}?)" if near else ""
-                raise ConfigError(self.key(name), f"is not a known key{hint}")
+                self.problem(name, f"is not a known key{hint}")
+
+
+def _shown(value: Any) -> str:
+    """A value for an error line: repr, cut short (a config value may be a megabyte of text)."""
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def _raise(err: Exception):
@@ -183,6 +223,17 @@ class MqttConfig:
 
 
 @dataclass(frozen=True)
+class HomeAssistantConfig:
+    """How the station appears in Home Assistant (``mqtt.ha_discovery`` switches it on)."""
+
+    discovery: str = "entity"            # entity: one config per entity; device: HA >= 2024.12
+    discovery_prefix: str = "homeassistant"
+    interval_s: float = 5.0              # a summary this often, and at once on a change of level
+    commands: bool = True                # buttons and a select: start/stop a session, tare
+    ack_by: str = ""                     # the staff name acks from HA record; empty: no ack button
+
+
+@dataclass(frozen=True)
 class GpioConfig:
     enabled: bool = False
     green_pin: int = 17
@@ -236,15 +287,39 @@ class Config:
     hydration: HydrationConfig = field(default_factory=HydrationConfig)
     mqtt: MqttConfig = field(default_factory=MqttConfig)
     gpio: GpioConfig = field(default_factory=GpioConfig)
+    homeassistant: HomeAssistantConfig = field(default_factory=HomeAssistantConfig)
     nfc: NfcConfig | None = None
     source: Path | None = None
+
+
+#: Ranges beyond "positive" for tuning values, by dotted key. Some keep memory bounded (a
+#: window's samples, the windows a baseline learns from, smoothing lengths); the rest refuse
+#: values that cannot mean anything.
+LIMITS: dict[str, tuple[float, float]] = {
+    "analysis.window_s": (0.5, 30.0),
+    "analysis.hop_s": (0.05, 30.0),
+    "analysis.analysis_hz": (40.0, 2000.0),
+    "analysis.activity.smooth_windows": (1, 100),
+    "analysis.activity.learn_windows": (1, 2000),
+    "analysis.activity.set_min_reps": (1, 100),
+    "analysis.activity.reference_s": (0.5, 600.0),
+    "analysis.activity.after_s": (0.5, 3600.0),
+    "alerts.smooth_windows": (1, 100),
+    "alerts.trend_min_sets": (1, 1000),
+    "alerts.overrun_lost_per_min": (1, 10_000_000),
+    "alerts.ack_silence_s": (10.0, 86_400.0),
+    "hydration.stable_s": (0.1, 600.0),
+}
+#: Any other duration (``*_s``) at most a week; any other whole number at most a million.
+MAX_SECONDS = 7 * 86_400.0
+MAX_COUNT = 1_000_000
 
 
 def _tuning(t: Table, cls: type, skip: Iterable[str] = ()) -> Any:
     """A table of tuning values onto the frozen dataclass that holds their defaults.
 
     Each key is one of the dataclass's fields, of the same type; numbers must
-    be positive unless the default is zero or negative.
+    be positive unless the default is zero or negative, and within LIMITS.
     """
     hints = typing.get_type_hints(cls)
     values: dict[str, Any] = {}
@@ -260,24 +335,35 @@ def _tuning(t: Table, cls: type, skip: Iterable[str] = ()) -> Any:
             values[f.name] = t.get(f.name, bool)
         elif kind in (int, float):
             lo = 0 if isinstance(default, (int, float)) and default <= 0 else None
-            value = t.get(f.name, (int, float) if kind is float else int)
+            low, high = LIMITS.get(t.key(f.name), (None, MAX_SECONDS if f.name.endswith("_s") else
+                                                   None if kind is float else MAX_COUNT))
+            value = t.get(f.name, (int, float) if kind is float else int, min=low, max=high)
+            if value is None:
+                continue
             if lo is None and value <= 0:
-                raise ConfigError(t.key(f.name), f"must be positive, not {value!r}")
+                t.problem(f.name, f"must be positive, not {value!r}")
+                continue
             values[f.name] = float(value) if kind is float else value
         elif kind is str:
-            values[f.name] = t.get(f.name, str)
+            value = t.get(f.name, str)
+            if value is not None:
+                values[f.name] = value
         elif typing.get_origin(kind) is tuple:
             value = t.get(f.name, list)
+            if value is None:
+                continue
             if len(value) != 2 or not all(isinstance(v, (int, float)) and not isinstance(v, bool)
                                           and math.isfinite(v) for v in value):
-                raise ConfigError(t.key(f.name), f"must be a pair of numbers like [400, 800], not {value!r}")
+                t.problem(f.name, f"must be a pair of numbers like [400, 800], not {_shown(value)}")
+                continue
             values[f.name] = (float(value[0]), float(value[1]))
         else:  # nested tables are read by the caller
             t._seen.add(f.name)
     try:
         return cls(**values)
-    except ValueError as err:  # the dataclass's own checks (e.g. hydration) name what is wrong
-        raise ConfigError(t.path, str(err)) from None
+    except (ValueError, TypeError) as err:  # the dataclass's own checks (e.g. hydration) name what is wrong
+        t.problems.append(ConfigError(t.path, str(err)))
+        return cls()
 
 
 def _read_analysis(t: Table) -> AnalysisConfig:
@@ -289,12 +375,11 @@ def _read_analysis(t: Table) -> AnalysisConfig:
     if bands.data:
         from .analysis.tremor import Bands
 
-        for name in bands.data:
-            bands.get(name, list)
-        try:
-            options["bands"] = Bands.from_mapping({k: tuple(v) for k, v in bands.data.items()})
-        except (ValueError, TypeError) as err:
-            raise ConfigError(bands.path, str(err)) from None
+        if all(bands.get(name, list) is not None for name in bands.data):
+            try:
+                options["bands"] = Bands.from_mapping({k: tuple(v) for k, v in bands.data.items()})
+            except (ValueError, TypeError) as err:
+                bands.problems.append(ConfigError(bands.path, str(err)))
     cfg = _tuning(t, AnalysisConfig, skip=("activity", "analysis_options"))
     return dataclasses.replace(cfg, activity=activity, analysis_options=options)
 
@@ -371,30 +456,41 @@ def _read_nfc(t: Table) -> NfcConfig:
     return cfg
 
 
-def parse(data: dict[str, Any], source: Path | None = None) -> Config:
-    """Check a parsed TOML document and build the Config, or raise ConfigError."""
+def parse(data: dict[str, Any], source: Path | None = None, *, environment: bool = True) -> Config:
+    """Check a parsed TOML document and build the Config, or raise every mistake at once.
+
+    Raises a ConfigError for one mistake, ConfigErrors (one line per key) for
+    several. ``environment`` also checks what the document names outside itself
+    (files, the state directory, scenario names), as ``gym-monitor run`` needs them.
+    """
     top = Table(data)
+    problems = top.problems
     s = top.table("station")
     station = StationConfig(
         id=s.get("id", str, "station-1", check=_station_id),
-        name=s.get("name", str, ""),
+        name=s.get("name", str, "", check=lambda v: None if len(v) <= 100 else "must be at most 100 characters"),
         simulate=s.get("simulate", bool, False),
-        state_dir=Path(s.get("state_dir", str, "/var/lib/gym-monitor")),
-        seed=s.get("seed", int, 0),
+        state_dir=Path(s.get("state_dir", str, "/var/lib/gym-monitor",
+                             check=lambda v: None if v.strip() and "\x00" not in v else "must be a path")),
+        seed=s.get("seed", int, 0, min=0, max=2 ** 32 - 1),
     )
     s.done()
     b = top.table("i2c")
     i2c = I2CConfig(bus=b.get("bus", int, 1, min=0, max=255))
     b.done()
     imus = tuple(_read_imu(t) for t in top.tables("imu")) if "imu" in data else Config().imus
+    if data.get("imu") == []:
+        problems.append(ConfigError("imu", "needs at least one [[imu]] table: a station without an IMU has "
+                                           "nothing to watch (leave the key out for one MPU-6050 at 0x68)"))
     names = [i.name for i in imus]
     for i, name in enumerate(names):
-        if names.index(name) != i:
-            raise ConfigError(f"imu[{i}].name", f"{name!r} is used by imu[{names.index(name)}] too")
+        if name is not None and names.index(name) != i:
+            problems.append(ConfigError(f"imu[{i}].name", f"{name!r} is used by imu[{names.index(name)}] too"))
     addresses = [i.address for i in imus]
     for i, addr in enumerate(addresses):
         if addresses.index(addr) != i:
-            raise ConfigError(f"imu[{i}].address", f"0x{addr:02X} is taken by imu[{addresses.index(addr)}]; strap AD0/SA0 differently")
+            problems.append(ConfigError(f"imu[{i}].address", f"0x{addr:02X} is taken by imu[{addresses.index(addr)}]; "
+                                                             "strap AD0/SA0 differently"))
     scale = _read_scale(top.table("scale")) if "scale" in data else None
     nfc = _read_nfc(top.table("nfc")) if "nfc" in data else None
     analysis_table = top.table("analysis")
@@ -407,9 +503,162 @@ def parse(data: dict[str, Any], source: Path | None = None) -> Config:
         table.done()
     mqtt = _read_mqtt(top.table("mqtt"))
     gpio = _read_gpio(top.table("gpio"))
+    homeassistant = _read_homeassistant(top.table("homeassistant"))
     top.done()
-    return Config(station=station, i2c=i2c, imus=imus, scale=scale, analysis=analysis, mqtt=mqtt, gpio=gpio,
-                  nfc=nfc, source=source, **sections)
+    config = Config(station=station, i2c=i2c, imus=imus, scale=scale, analysis=analysis, mqtt=mqtt, gpio=gpio,
+                    nfc=nfc, source=source, homeassistant=homeassistant, **sections)
+    _relations(config, data, problems)
+    if environment:
+        _environment(config, data, problems)
+    if problems:
+        raise ConfigErrors.of(_unique(problems))
+    return config
+
+
+def _unique(problems: list[ConfigError]) -> list[ConfigError]:
+    seen, out = set(), []
+    for p in problems:
+        if str(p) not in seen:
+            seen.add(str(p))
+            out.append(p)
+    return out
+
+
+def _given(data: dict[str, Any], dotted: str) -> bool:
+    node: Any = data
+    for part in dotted.split("."):
+        if not isinstance(node, dict) or part not in node:
+            return False
+        node = node[part]
+    return True
+
+
+def _relations(c: Config, data: dict[str, Any], problems: list[ConfigError]) -> None:
+    """Values that must agree. The key named is one the file sets (else the first of the pair)."""
+    bad = {p.key for p in problems}   # a value already refused is not compared again
+
+    def pick(*keys: str) -> str:
+        return next((k for k in keys if _given(data, k)), keys[0])
+
+    def need(ok: bool, keys: tuple[str, ...], text: str) -> None:
+        if not ok and not bad.intersection(keys):
+            problems.append(ConfigError(pick(*keys), text))
+
+    a, al, act = c.analysis, c.alerts, c.analysis.activity
+    need(a.hop_s <= a.window_s, ("analysis.hop_s", "analysis.window_s"),
+         f"hop_s ({a.hop_s:g} s) must be at most window_s ({a.window_s:g} s): windows may overlap, not leave gaps")
+    need(al.elevated_ratio < al.high_ratio, ("alerts.elevated_ratio", "alerts.high_ratio"),
+         f"elevated_ratio ({al.elevated_ratio:g}) must be below high_ratio ({al.high_ratio:g})")
+    need(al.clear_factor >= 1.0, ("alerts.clear_factor",),
+         f"must be at least 1 (an alert clears below its threshold divided by it), not {al.clear_factor:g}")
+    need(al.loss_caution_pct < al.loss_warning_pct, ("alerts.loss_caution_pct", "alerts.loss_warning_pct"),
+         f"loss_caution_pct ({al.loss_caution_pct:g}) must be below loss_warning_pct ({al.loss_warning_pct:g})")
+    for key in ("elevated_ratio", "unexercised_ratio", "fuel_rest_ratio", "hold_ratio"):
+        need(getattr(al, key) > 1.0, (f"alerts.{key}",),
+             f"must be above 1 (a ratio to the rested level), not {getattr(al, key):g}")
+    need(c.session.persist_ratio > 1.0, ("session.persist_ratio",),
+         f"must be above 1 (a ratio to the rested level), not {c.session.persist_ratio:g}")
+    for key in ("hold_rise", "hold_release", "recovered_ratio", "hold_ratio"):
+        value = getattr(act, key, None)
+        if value is not None:
+            need(value >= 1.0, (f"analysis.activity.{key}",), f"must be at least 1 (a ratio), not {value:g}")
+    still, move = getattr(act, "still_mg", None), getattr(act, "move_mg", None)
+    if still is not None and move is not None:
+        need(still < move, ("analysis.activity.still_mg", "analysis.activity.move_mg"),
+             f"still_mg ({still:g}) must be below move_mg ({move:g})")
+    bench = getattr(act, "bench_move_mg", None)
+    if bench is not None and move is not None:
+        need(bench <= move, ("analysis.activity.bench_move_mg", "analysis.activity.move_mg"),
+             f"bench_move_mg ({bench:g}) must be at most move_mg ({move:g}): a bench clip feels less than a limb")
+
+
+def _environment(c: Config, data: dict[str, Any], problems: list[ConfigError]) -> None:
+    """What ``run`` needs outside the file: a state directory, the MQTT files, known scenarios."""
+    problem = _state_dir_problem(c.station.state_dir)
+    if problem:
+        problems.append(ConfigError("station.state_dir", problem))
+    if c.mqtt.enabled:
+        problems.extend(_mqtt_file_problems(c.mqtt))
+    imu_tables = data.get("imu") if isinstance(data.get("imu"), list) else []
+    if c.station.simulate or _given(data, "scale.scenario") or any(
+            isinstance(t, dict) and "scenario" in t for t in imu_tables):
+        from .sim.rig import COMPANION
+        from .sim.scenarios.library import MASS_SCENARIOS, SCENARIOS
+
+        for i, imu in enumerate(c.imus):
+            if imu.scenario not in SCENARIOS and imu.scenario != COMPANION:
+                names = ", ".join(sorted(SCENARIOS) + [COMPANION])
+                problems.append(ConfigError(f"imu[{i}].scenario", f"must be one of {names}, not {_shown(imu.scenario)}"))
+        if c.scale is not None and c.scale.scenario not in MASS_SCENARIOS:
+            problems.append(ConfigError("scale.scenario", f"must be one of {', '.join(sorted(MASS_SCENARIOS))}, "
+                                                          f"not {_shown(c.scale.scenario)}"))
+
+
+#: systemd's StateDirectory= makes this one for the service, so it may be missing at check time
+DEFAULT_STATE_DIR = Path("/var/lib/gym-monitor")
+
+
+def _state_dir_problem(path: Path) -> str | None:
+    """None if ``path`` is a directory this user can write, or can be created; else why not."""
+    import os
+
+    try:
+        if path.exists():
+            if not path.is_dir():
+                return f"{path} is not a directory"
+            if not os.access(path, os.W_OK | os.X_OK):
+                return f"{path} cannot be written by this user (the station keeps its outbox and alerts there)"
+            return None
+        if path == DEFAULT_STATE_DIR:
+            return None
+        parent = path.parent
+        while not parent.exists() and parent != parent.parent:
+            parent = parent.parent
+        if not parent.is_dir():
+            return f"{path} cannot be created: {parent} is not a directory"
+        if not os.access(parent, os.W_OK | os.X_OK):
+            return f"{path} does not exist and cannot be created by this user ({parent} is not writable)"
+    except (OSError, ValueError) as err:
+        return f"{path} cannot be examined: {err}"
+    return None
+
+
+def _mqtt_file_problems(m: MqttConfig) -> list[ConfigError]:
+    from .files import read_small_file, regular_file_problem
+
+    out: list[ConfigError] = []
+    if m.password_file and m.username:
+        from .mqtt.publisher import read_password_file
+
+        try:
+            read_password_file(m.password_file, "mqtt.password_file", warn=False)
+        except ConfigError as err:
+            out.append(err)
+    files = {"tls_ca": m.tls_ca, "tls_cert": m.tls_cert, "tls_key": m.tls_key}
+    usable = {}
+    for key, path in files.items():
+        if not path:
+            continue
+        try:
+            read_small_file(path, f"mqtt.{key}", limit=1024 * 1024)   # a FIFO or /dev/zero is refused here
+            usable[key] = path
+        except ConfigError as err:
+            out.append(err)
+    if out:
+        return out
+    import ssl
+
+    try:
+        context = ssl.create_default_context(cafile=usable.get("tls_ca") or None) if "tls_ca" in usable else None
+    except (ssl.SSLError, OSError, ValueError) as err:
+        return [ConfigError("mqtt.tls_ca", f"{m.tls_ca}: is not a CA certificate TLS can use ({err})")]
+    if "tls_cert" in usable and "tls_key" in usable:
+        try:
+            (context or ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)).load_cert_chain(m.tls_cert, m.tls_key)
+        except (ssl.SSLError, OSError, ValueError) as err:
+            out.append(ConfigError("mqtt.tls_cert", f"{m.tls_cert} with {m.tls_key}: not a certificate and "
+                                                    f"its key that TLS can use ({err})"))
+    return out
 
 
 def _read_mqtt(t: Table) -> MqttConfig:
@@ -429,15 +678,33 @@ def _read_mqtt(t: Table) -> MqttConfig:
         protocol=t.get("protocol", str, d.protocol, choices=("v5", "v311")),
         keepalive=t.get("keepalive", int, d.keepalive, min=5, max=3600),
         ha_discovery=t.get("ha_discovery", bool, d.ha_discovery),
-        outbox_max_rows=t.get("outbox_max_rows", int, d.outbox_max_rows, min=100),
-        outbox_max_mb=t.get("outbox_max_mb", float, d.outbox_max_mb, min=0.1),
+        outbox_max_rows=t.get("outbox_max_rows", int, d.outbox_max_rows, min=100, max=1_000_000),
+        outbox_max_mb=t.get("outbox_max_mb", float, d.outbox_max_mb, min=0.1, max=4096.0),
     )
     if "password" in t.data:
-        raise ConfigError(t.key("password"), "is not read from the TOML: put it in a file and set password_file")
+        t._seen.add("password")
+        t.problem("password", "is not read from the TOML: put it in a file and set password_file")
     if cfg.password_file and not cfg.username:
-        raise ConfigError(t.key("username"), "is required when password_file is set")
+        t.problem("username", "is required when password_file is set")
     if bool(cfg.tls_cert) != bool(cfg.tls_key):
-        raise ConfigError(t.key("tls_cert"), "tls_cert and tls_key go together")
+        t.problem("tls_cert", "tls_cert and tls_key go together")
+    t.done()
+    return cfg
+
+
+def _read_homeassistant(t: Table) -> HomeAssistantConfig:
+    d = HomeAssistantConfig()
+    cfg = HomeAssistantConfig(
+        discovery=t.get("discovery", str, d.discovery, choices=("entity", "device")),
+        discovery_prefix=t.get("discovery_prefix", str, d.discovery_prefix,
+                               check=lambda v: None if re.fullmatch(r"[A-Za-z0-9_-]+(/[A-Za-z0-9_-]+)*", v)
+                               else "must be words joined by '/', without '+', '#' or a leading '/'"),
+        interval_s=t.get("interval_s", float, d.interval_s, min=1.0, max=3600.0),
+        commands=t.get("commands", bool, d.commands),
+        ack_by=t.get("ack_by", str, d.ack_by,
+                     check=lambda v: None if len(v) <= 64 and v == v.strip() and v.isprintable()
+                     else "must be a staff name of at most 64 printable characters"),
+    )
     t.done()
     return cfg
 
@@ -462,26 +729,38 @@ def _read_gpio(t: Table) -> GpioConfig:
         if key == "imu_int_pin" and value == 0:
             continue
         if value in (2, 3):
-            raise ConfigError(t.key(key), f"BCM {value} is I2C ({'SDA' if value == 2 else 'SCL'}); pick another pin")
-        if value in seen:
-            raise ConfigError(t.key(key), f"BCM {value} is already {seen[value]}")
-        seen[value] = key
+            t.problem(key, f"BCM {value} is I2C ({'SDA' if value == 2 else 'SCL'}); pick another pin")
+        elif value in seen:
+            t.problem(key, f"BCM {value} is already {seen[value]}")
+        else:
+            seen[value] = key
     t.done()
     return cfg
 
 
-def load(path: str | Path) -> Config:
-    """Read and check a config file. Raises ConfigError naming the key on any problem."""
+#: A station's config is a few kilobytes; a file of megabytes is the wrong file.
+MAX_CONFIG_BYTES = 1024 * 1024
+
+
+def load(path: str | Path, *, environment: bool = True) -> Config:
+    """Read and check a config file. Raises ConfigError (ConfigErrors for several) naming each key.
+
+    The file is opened non-blocking and must be a regular file of at most
+    MAX_CONFIG_BYTES: a FIFO, a directory or ``/dev/zero`` is refused, not read.
+    """
     path = Path(path)
+    raw = read_small_file(path, str(path), limit=MAX_CONFIG_BYTES, named=False)
     try:
-        with path.open("rb") as f:
-            data = tomllib.load(f)
-    except FileNotFoundError:
-        raise ConfigError(str(path), "no such file") from None
-    except PermissionError:
-        raise ConfigError(str(path), "cannot be read (permission denied)") from None
-    except tomllib.TOMLDecodeError as err:
-        raise ConfigError(str(path), f"is not valid TOML: {err}") from None
+        data = tomllib.loads(raw.decode("utf-8"))
     except UnicodeDecodeError:
         raise ConfigError(str(path), "is not UTF-8 text") from None
-    return parse(data, source=path)
+    except tomllib.TOMLDecodeError as err:
+        raise ConfigError(str(path), f"is not valid TOML: {err}") from None
+    except RecursionError:
+        raise ConfigError(str(path), "is not valid TOML: nested too deeply") from None
+    try:
+        return parse(data, source=path, environment=environment)
+    except ConfigError:
+        raise
+    except Exception as err:  # a bug in a check must still end in one line, not a traceback
+        raise ConfigError(str(path), f"cannot be checked ({type(err).__name__}: {err}); please report this") from None

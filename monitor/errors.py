@@ -48,6 +48,41 @@ class ConfigError(MonitorError, ValueError):
         self.key = key
         self.problem = problem
 
+    @property
+    def errors(self) -> list[ConfigError]:
+        """Each mistake (here just this one); :class:`ConfigErrors` has several."""
+        return [self]
+
+
+class ConfigErrors(ConfigError):
+    """Several configuration values are wrong: one line per mistake, each naming its key.
+
+    ``key`` and ``problem`` are the first mistake's, so code that expects one
+    ConfigError still gets a sensible one::
+
+        try:
+            load("monitor.toml")
+        except ConfigError as err:
+            for each in err.errors:
+                print(each)            # "imu[0].rate_hz: must be ...", then the next
+    """
+
+    def __init__(self, errors: list[ConfigError]):
+        flat = [e for err in errors for e in err.errors]
+        MonitorError.__init__(self, "\n".join(str(e) for e in flat))
+        self.key = flat[0].key
+        self.problem = flat[0].problem
+        self._errors = flat
+
+    @property
+    def errors(self) -> list[ConfigError]:
+        return list(self._errors)
+
+    @classmethod
+    def of(cls, errors: list[ConfigError]) -> ConfigError:
+        """One ConfigError for one mistake, a ConfigErrors for more."""
+        return errors[0] if len(errors) == 1 else cls(errors)
+
 
 class ErrorLog:
     """Logs an unexpected exception in full the first time, then once a minute with a count.

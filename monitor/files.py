@@ -28,25 +28,31 @@ def _kind(mode: int) -> str:
     return next((name for test, name in _KINDS if test(mode)), "not a regular file")
 
 
-def read_small_file(path: str | os.PathLike[str], key: str, *, limit: int) -> bytes:
-    """The bytes of the regular file ``path``, at most ``limit`` of them; ConfigError naming ``key``."""
+def read_small_file(path: str | os.PathLike[str], key: str, *, limit: int, named: bool = True) -> bytes:
+    """The bytes of the regular file ``path``, at most ``limit`` of them; ConfigError naming ``key``.
+
+    ``named=False`` leaves the path out of the problem (when ``key`` is the path itself).
+    """
     p = Path(path)
+    name = f"{p}: " if named else ""
     try:
         fd = os.open(p, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | getattr(os, "O_CLOEXEC", 0))
     except FileNotFoundError:
-        raise ConfigError(key, f"{p}: no such file") from None
+        raise ConfigError(key, f"{name}no such file") from None
     except PermissionError:
-        raise ConfigError(key, f"{p}: cannot be read (permission denied)") from None
+        raise ConfigError(key, f"{name}cannot be read (permission denied)") from None
     except IsADirectoryError:
-        raise ConfigError(key, f"{p}: is a directory, not a file") from None
+        raise ConfigError(key, f"{name}is a directory, not a file") from None
+    except ValueError:   # a NUL in the path
+        raise ConfigError(key, f"{name}is not a usable path") from None
     except OSError as err:
-        raise ConfigError(key, f"{p}: cannot be opened: {err.strerror or err}") from None
+        raise ConfigError(key, f"{name}cannot be opened: {err.strerror or err}") from None
     try:
         st = os.fstat(fd)
         if not stat.S_ISREG(st.st_mode):
-            raise ConfigError(key, f"{p}: is {_kind(st.st_mode)}, not a file")
+            raise ConfigError(key, f"{name}is {_kind(st.st_mode)}, not a file")
         if st.st_size > limit:
-            raise ConfigError(key, f"{p}: is {st.st_size} bytes; at most {limit} are expected here")
+            raise ConfigError(key, f"{name}is {st.st_size} bytes; at most {limit} are expected here")
         chunks, total = [], 0
         while total <= limit:
             chunk = os.read(fd, limit + 1 - total)
@@ -55,10 +61,10 @@ def read_small_file(path: str | os.PathLike[str], key: str, *, limit: int) -> by
             chunks.append(chunk)
             total += len(chunk)
         if total > limit:
-            raise ConfigError(key, f"{p}: is over {limit} bytes")
+            raise ConfigError(key, f"{name}is over {limit} bytes")
         return b"".join(chunks)
     except OSError as err:
-        raise ConfigError(key, f"{p}: cannot be read: {err.strerror or err}") from None
+        raise ConfigError(key, f"{name}cannot be read: {err.strerror or err}") from None
     finally:
         os.close(fd)
 
@@ -70,6 +76,8 @@ def regular_file_problem(path: str | os.PathLike[str]) -> str | None:
         st = p.stat()
     except FileNotFoundError:
         return f"{p}: no such file"
+    except ValueError:
+        return f"{p!r}: is not a usable path"
     except OSError as err:
         return f"{p}: cannot be examined: {err.strerror or err}"
     if not stat.S_ISREG(st.st_mode):
