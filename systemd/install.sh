@@ -1,95 +1,328 @@
 #!/usr/bin/env bash
-# Install a gym tremor monitor station (and/or the wall display) on Raspberry Pi OS (bookworm).
+# Install the gym tremor monitor on Raspberry Pi OS (bookworm): a station, the wall
+# display, the gym's broker, or several of them on one machine.
 #
-#   sudo bash systemd/install.sh                 # the station
-#   sudo bash systemd/install.sh --display       # the wall display service
-#   sudo bash systemd/install.sh --station --display
-#   bash systemd/install.sh --dry-run ...        # print every step, change nothing
+#   sudo bash systemd/install.sh                     # a station
+#   sudo bash systemd/install.sh --display           # the wall display service
+#   sudo bash systemd/install.sh --broker --add-user bench-1 --add-user bench-2
+#   sudo bash systemd/install.sh --ca gym-ca.crt --mqtt-password bench-1.password
+#   sudo bash systemd/install.sh --wheelhouse DIR    # no internet (requirements/wheelhouse.sh)
+#   bash systemd/install.sh --dry-run ...            # print every step, change nothing
 #
-# It installs Debian's python3-venv, python3-lgpio (gpiozero's backend on a
-# Pi) and i2c-tools; creates the gym-monitor user in the i2c and gpio groups;
-# puts this checkout and a venv in /opt/gym-monitor; puts config/monitor.toml
-# in /etc/gym-monitor unless one is there already (it never overwrites it);
-# installs and enables the systemd units. Undo with systemd/uninstall.sh.
+#   --station --display --broker  what to install (default: --station)
+#   --wheelhouse DIR     Python packages from DIR only, never the internet
+#   --ca FILE            the gym's CA certificate (gym-ca.crt from the broker) -> /etc/gym-monitor
+#   --mqtt-password FILE this station's broker password -> /etc/gym-monitor/mqtt-password
+#   --broker-name NAME   a name or address clients use for the broker (repeatable; default:
+#                        this machine's names); the broker's certificate covers each
+#   --add-user NAME      a broker user for a station (repeatable); a password is made for it
+#   --root DIR           stage under DIR instead of / (tests): files and the venv only; no
+#                        Debian packages, users, file owners, or services started
+#
+# Python packages are pinned with hashes (requirements/*.txt); numpy, lgpio and i2c-tools
+# come from Debian. Each install is a release of its own in /opt/gym-monitor/releases,
+# made live by one symlink swap once complete, so a failed upgrade leaves the running
+# one alone; the previous release is kept. /etc/gym-monitor (config) and
+# /var/lib/gym-monitor (outbox, calibration) are never overwritten. The station is
+# enabled only once its config passes `gym-monitor check-config` and has its own station
+# id; an upgrade restarts what runs. Undo with systemd/uninstall.sh.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SRC="$(pwd)"
-PREFIX=/opt/gym-monitor
-ETC=/etc/gym-monitor
 DRY_RUN="${DRY_RUN:-}"
-station=""; display=""
-for arg in "$@"; do
-    case "$arg" in
+PYTHON="${PYTHON:-/usr/bin/python3}"
+ROOT=""
+station=""; display=""; broker=""
+wheelhouse=""; ca=""; mqtt_password=""
+broker_names=(); add_users=()
+need_value() { [ $# -ge 2 ] && [ -n "$2" ] || { echo "install.sh: $1 needs a value (see --help)" >&2; exit 2; }; }
+while [ $# -gt 0 ]; do
+    case "$1" in
         --station) station=1 ;;
         --display) display=1 ;;
+        --broker) broker=1 ;;
         --dry-run) DRY_RUN=1 ;;
-        -h|--help) sed -n '2,15p' "$0"; exit 0 ;;
-        *) echo "install.sh: unknown option $arg (see --help)" >&2; exit 2 ;;
+        --wheelhouse) need_value "$@"; wheelhouse="$(realpath -m "$2")"; shift ;;
+        --ca) need_value "$@"; ca="$(realpath -m "$2")"; shift ;;
+        --mqtt-password) need_value "$@"; mqtt_password="$(realpath -m "$2")"; shift ;;
+        --broker-name) need_value "$@"; broker_names+=("$2"); shift ;;
+        --add-user) need_value "$@"; add_users+=("$2"); shift ;;
+        --root) need_value "$@"; ROOT="$(realpath -m "$2")"; shift ;;
+        -h|--help) sed -n '2,30p' "$0"; exit 0 ;;
+        *) echo "install.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
+    esac
+    shift
+done
+[ -n "$station$display$broker" ] || station=1
+
+PREFIX="$ROOT/opt/gym-monitor"
+ETC="$ROOT/etc/gym-monitor"
+UNITS="$ROOT/etc/systemd/system"
+MOSQ="$ROOT/etc/mosquitto"
+EXAMPLE_CONFIG="$SRC/config/monitor.toml"
+
+die() { echo "install.sh: $*" >&2; exit 1; }
+run() { echo "+ $*"; [ -n "$DRY_RUN" ] || "$@"; }
+# Steps that change the system itself (packages, users, owners, services): not under --root.
+system() { if [ -n "$ROOT" ]; then echo "- not under --root: $*"; else run "$@"; fi; }
+# -o/-g for install(1), except under --root (the owners are those of the target system).
+owner() { [ -n "$ROOT" ] || printf -- '-o\n%s\n-g\n%s\n' "$1" "$2"; }
+
+if [ -z "$DRY_RUN$ROOT" ] && [ "$(id -u)" -ne 0 ]; then
+    die "run as root (sudo), or with --dry-run to see the steps"
+fi
+for f in "$wheelhouse" "$ca" "$mqtt_password"; do
+    [ -z "$f" ] || [ -e "$f" ] || die "no such file or folder: $f"
+done
+for user in "${add_users[@]}"; do
+    [[ "$user" =~ ^[A-Za-z0-9_-]+$ ]] || die "--add-user $user: a station id is letters, digits, '-' and '_'"
+    case "$user" in display|operator|integrator|homeassistant)
+        die "--add-user $user: that name is the broker's $user user, not a station" ;;
     esac
 done
-[ -n "$station$display" ] || station=1
 
-run() { echo "+ $*"; [ -n "$DRY_RUN" ] || "$@"; }
+# pip sees only what this script gives it: the locks, and PyPI or the wheelhouse.
+export PIP_CONFIG_FILE=/dev/null PIP_DISABLE_PIP_VERSION_CHECK=1
+unset PIP_FIND_LINKS PIP_INDEX_URL PIP_EXTRA_INDEX_URL PIP_CONSTRAINT PIP_NO_INDEX PIP_REQUIRE_HASHES 2>/dev/null || true
 
-if [ -z "$DRY_RUN" ] && [ "$(id -u)" -ne 0 ]; then
-    echo "install.sh: run as root (sudo), or with --dry-run to see the steps" >&2
-    exit 1
+# ------------------------------------------------------------------ Debian packages
+packages=()
+[ -n "$station" ] && packages+=(python3-venv python3-numpy python3-lgpio i2c-tools)
+[ -n "$display" ] && packages+=(python3-venv python3-numpy)
+[ -n "$broker" ] && packages+=(mosquitto mosquitto-clients openssl)
+read -r -a packages <<<"$(printf '%s\n' "${packages[@]}" | awk '!seen[$0]++' | tr '\n' ' ')"
+echo "Debian packages: ${packages[*]}"
+missing=()
+for p in "${packages[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ "${#missing[@]}" -eq 0 ]; then
+    echo "all installed already"
+elif [ -n "$wheelhouse" ]; then
+    # Offline: only what this Pi's own package cache can give.
+    system apt-get install -y -qq --no-install-recommends "${missing[@]}" ||
+        die "missing Debian packages: ${missing[*]}. With no internet: on a machine that has it," \
+            "'apt-get download' them for this release and architecture, then 'sudo apt install ./*.deb' here"
+else
+    system apt-get update -qq
+    system apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
 
-packages=(python3-venv)
-[ -n "$station" ] && packages+=(python3-lgpio i2c-tools)
-run apt-get update -qq
-run apt-get install -y -qq --no-install-recommends "${packages[@]}"
-
-if [ -n "$station" ] && ! id gym-monitor >/dev/null 2>&1; then
-    run useradd --system --no-create-home --home-dir /var/lib/gym-monitor --shell /usr/sbin/nologin gym-monitor
-fi
+# ------------------------------------------------------------------ the station's user
 if [ -n "$station" ]; then
+    if [ -n "$ROOT" ] || [ -n "$DRY_RUN" ] || ! id gym-monitor >/dev/null 2>&1; then
+        system useradd --system --no-create-home --home-dir /var/lib/gym-monitor --shell /usr/sbin/nologin gym-monitor
+    fi
     for group in i2c gpio; do
-        getent group "$group" >/dev/null || run groupadd --system "$group"
+        getent group "$group" >/dev/null || system groupadd --system "$group"
     done
-    run usermod -a -G i2c,gpio gym-monitor
+    system usermod -a -G i2c,gpio gym-monitor
 fi
 
-# The code and its venv; --system-site-packages lets gpiozero find Debian's lgpio.
-run install -d -m 0755 "$PREFIX"
-run install -d -m 0755 "$PREFIX/src"
-# The checkout without its own venv, git history or test artifacts.
-run tar -C "$SRC" --exclude=./.venv --exclude=./.git --exclude=./test-artifacts -cf "$PREFIX/src.tar" .
-run tar -C "$PREFIX/src" -xf "$PREFIX/src.tar"
-run rm -f "$PREFIX/src.tar"
-run python3 -m venv --system-site-packages "$PREFIX/venv"
-run "$PREFIX/venv/bin/pip" install --quiet "$PREFIX/src"
+# ------------------------------------------------------------------ code and venv: a new release
+if [ -n "$station$display" ]; then
+    version="$(sed -n 's/^version = "\(.*\)"$/\1/p' pyproject.toml | head -n1)"
+    release="releases/${version:-unknown}-$(date -u +%Y%m%dT%H%M%SZ)"
+    n=1; base="$release"
+    while [ -e "$PREFIX/$release" ]; do n=$((n + 1)); release="$base-$n"; done
+    rel="$PREFIX/$release"
+    venv="$rel/venv"
+    run install -d -m 0755 "$PREFIX" "$PREFIX/releases" "$rel"
+    # What a Pi needs of the checkout: the package, its build files, the locks, config,
+    # units and the docs the units point at (not tests, benchmarks or anyone's venvs).
+    ship=(pyproject.toml README.md monitor config systemd hardware requirements)
+    for extra in LICENSE LICENSE.md; do [ -e "$extra" ] && ship+=("$extra"); done
+    echo "+ tar -C $SRC --exclude=__pycache__ --exclude=*.egg-info -cf - ${ship[*]} | tar -C $rel --no-same-owner -xf -"
+    [ -n "$DRY_RUN" ] || tar -C "$SRC" --exclude=__pycache__ --exclude='*.egg-info' -cf - "${ship[@]}" |
+        tar -C "$rel" --no-same-owner -xf -
+    # --system-site-packages: Debian's numpy and lgpio (gpiozero's backend on a Pi).
+    run "$PYTHON" -m venv --system-site-packages "$venv"
+    if [ -n "$wheelhouse" ]; then
+        from=(--no-index --find-links "$wheelhouse")
+    else
+        from=(--index-url https://pypi.org/simple)
+    fi
+    lock="$rel/requirements/station.txt"
+    [ -n "$display" ] && lock="$rel/requirements/display.txt"   # the station's and more
+    pip=("$venv/bin/python" -m pip install --quiet --require-hashes "${from[@]}")
+    run "${pip[@]}" -r "$rel/requirements/build.txt"
+    run "${pip[@]}" -r "$lock"
+    # The project itself, built here by the setuptools just installed (no download).
+    run "$venv/bin/python" -m pip install --quiet --no-deps --no-index --no-build-isolation "$rel"
+    smoke="import numpy, paho.mqtt.client, monitor.cli"
+    [ -n "$station" ] && smoke+=", gpiozero, smbus2"
+    [ -n "$display" ] && smoke+=", monitor.display"
+    run "$venv/bin/python" -c "$smoke"
 
-run install -d -m 0750 -g "$([ -n "$station" ] && echo gym-monitor || echo root)" "$ETC"
+    # Live: one atomic rename of the "current" symlink; the fixed paths the units use
+    # (/opt/gym-monitor/venv, README.md, hardware) point through it.
+    run ln -sfn "$release" "$PREFIX/current.new"
+    run mv -T "$PREFIX/current.new" "$PREFIX/current"
+    for link in venv README.md hardware; do
+        # An install from before releases had a real venv and src folder here.
+        if [ -d "$PREFIX/$link" ] && [ ! -L "$PREFIX/$link" ]; then run rm -rf "$PREFIX/$link"; fi
+        run ln -sfn "current/$link" "$PREFIX/$link"
+    done
+    [ -d "$PREFIX/src" ] && run rm -rf "$PREFIX/src"
+    # Keep the live release and the one before it (to go back: point "current" at it).
+    if [ -z "$DRY_RUN" ]; then
+        ls -1dt "$PREFIX"/releases/*/ | tail -n +3 | while read -r old; do
+            [ "$(realpath "$old")" = "$(realpath "$PREFIX/current")" ] || run rm -rf "$old"
+        done
+    fi
+fi
+
+# ------------------------------------------------------------------ config
+if [ -n "$station$display" ]; then
+    mapfile -t etc_owner < <(owner root "$([ -n "$station" ] && echo gym-monitor || echo root)")
+    run install -d -m 0750 "${etc_owner[@]}" "$ETC"
+fi
 if [ -n "$station" ]; then
     if [ -e "$ETC/monitor.toml" ]; then
         echo "keeping the existing $ETC/monitor.toml"
     else
-        run install -m 0640 -g gym-monitor config/monitor.toml "$ETC/monitor.toml"
+        mapfile -t o < <(owner root gym-monitor)
+        run install -m 0640 "${o[@]}" config/monitor.toml "$ETC/monitor.toml"
     fi
-    run install -m 0644 systemd/gym-monitor.service /etc/systemd/system/gym-monitor.service
+    if [ -n "$mqtt_password" ]; then
+        mapfile -t o < <(owner root gym-monitor)
+        run install -m 0640 "${o[@]}" "$mqtt_password" "$ETC/mqtt-password"
+    fi
 fi
-if [ -n "$display" ]; then
-    run install -m 0644 systemd/gym-display.service /etc/systemd/system/gym-display.service
+if [ -n "$ca" ] && [ -n "$station$display" ]; then
+    run install -m 0644 "$ca" "$ETC/gym-ca.crt"
 fi
-run systemctl daemon-reload
+
+# ------------------------------------------------------------------ the broker
+add_broker_user() {  # a user with a new random password, kept root-only in gym-users/
+    local user="$1" passwd="$MOSQ/gym.passwd" create=()
+    if [ -z "$DRY_RUN" ] && [ -f "$passwd" ] && grep -q "^$user:" "$passwd"; then
+        echo "broker user $user: exists (its password stays)"
+        return
+    fi
+    [ -n "$DRY_RUN" ] || [ -f "$passwd" ] || create=(-c)
+    echo "+ mosquitto_passwd ${create[*]:+${create[*]} }$passwd $user   (a new password: $MOSQ/gym-users/$user.password)"
+    [ -n "$DRY_RUN" ] && return
+    local pw
+    pw="$(openssl rand -base64 18)"
+    # The password goes through a pipe, never a command line that ps could show.
+    printf '%s\n%s\n' "$pw" "$pw" | mosquitto_passwd "${create[@]}" "$passwd" "$user" >/dev/null
+    (umask 077; printf '%s\n' "$pw" >"$MOSQ/gym-users/$user.password")
+}
+if [ -n "$broker" ]; then
+    run install -d -m 0755 "$MOSQ" "$MOSQ/conf.d"
+    run install -m 0644 config/mosquitto/mosquitto.conf "$MOSQ/conf.d/gym.conf"
+    mapfile -t o < <(owner root mosquitto)
+    run install -m 0640 "${o[@]}" config/mosquitto/acl "$MOSQ/gym.acl"
+    cert_group=mosquitto
+    [ -n "$ROOT" ] && cert_group=""   # (no owners under --root)
+    run bash config/mosquitto/make-certs.sh --cert-dir "$MOSQ/certs" --ca-dir "$MOSQ/ca" \
+        --group "$cert_group" "${broker_names[@]}"
+    run install -d -m 0700 "$MOSQ/gym-users"
+    for user in display operator integrator homeassistant "${add_users[@]}"; do
+        add_broker_user "$user"
+    done
+    if [ -z "$ROOT" ]; then
+        run chown root:mosquitto "$MOSQ/gym.passwd"
+    fi
+    run chmod 0640 "$MOSQ/gym.passwd"
+    if [ -n "$display" ]; then   # the display on the broker's own machine
+        if [ -e "$ETC/display-mqtt.password" ]; then
+            echo "keeping the existing $ETC/display-mqtt.password"
+        else
+            run install -m 0600 "$MOSQ/gym-users/display.password" "$ETC/display-mqtt.password"
+        fi
+    fi
+    if [ -n "$station$display" ] && [ -z "$ca" ]; then
+        run install -m 0644 "$MOSQ/certs/gym-ca.crt" "$ETC/gym-ca.crt"
+    fi
+    system systemctl enable mosquitto.service
+    system systemctl restart mosquitto.service
+fi
+
+# ------------------------------------------------------------------ units and services
+if [ -n "$station$display" ]; then
+    run install -d -m 0755 "$UNITS"
+fi
+[ -n "$station" ] && run install -m 0644 systemd/gym-monitor.service "$UNITS/gym-monitor.service"
+[ -n "$display" ] && run install -m 0644 systemd/gym-display.service "$UNITS/gym-display.service"
+[ -n "$station$display" ] && system systemctl daemon-reload
+
+enable() {  # enable at boot, and (re)start now so that an upgrade runs the new release
+    if [ -n "$ROOT" ]; then
+        run systemctl --root="$ROOT" enable "$1"
+    else
+        run systemctl enable "$1"
+        run systemctl restart "$1"
+    fi
+}
+
+# The [station] id a config file gives (the default when it names none), or nothing.
+station_id() {
+    "$venv/bin/python" - "$1" 2>/dev/null <<'EOF' || true
+import sys, tomllib
+from monitor.config import StationConfig
+with open(sys.argv[1], "rb") as f:
+    print(tomllib.load(f).get("station", {}).get("id", StationConfig().id))
+EOF
+}
 
 if [ -n "$station" ]; then
-    if [ ! -e /dev/i2c-1 ] && [ -z "$DRY_RUN" ]; then
-        echo "note: /dev/i2c-1 is missing: add dtparam=i2c_arm=on to /boot/firmware/config.txt and reboot" \
-             "(hardware/boot-config.md); the station reports its sensors as faults until then"
+    config="$ETC/monitor.toml"
+    as_service=(runuser -u gym-monitor --)
+    [ -n "$ROOT" ] && as_service=()
+    if [ -n "$DRY_RUN" ]; then
+        echo "+ ${as_service[*]} $venv/bin/gym-monitor check-config $config"
+        echo "  (then, if it passes and [station] id is not the example's:)"
+        enable_steps="systemctl enable gym-monitor.service; systemctl restart gym-monitor.service"
+        [ -n "$ROOT" ] && enable_steps="systemctl --root=$ROOT enable gym-monitor.service"
+        echo "+ $enable_steps"
+    else
+        problems=""
+        if ! out="$("${as_service[@]}" "$venv/bin/gym-monitor" check-config "$config" 2>&1)"; then
+            problems="$out"
+        fi
+        id="$(station_id "$config")"
+        example_id="$(station_id "$EXAMPLE_CONFIG")"
+        if [ -z "$problems" ] && [ "$id" = "$example_id" ]; then
+            problems="[station] id is still the example's \"$example_id\": give this station its own"
+        fi
+        if [ -z "$problems" ]; then
+            echo "$config: checked, station \"$id\""
+            enable gym-monitor.service
+        else
+            echo
+            echo "The station is installed but NOT started: $config is not ready."
+            echo "$problems" | sed 's/^/  /'
+            echo "Next:"
+            echo "  1. edit $config: [station] id, the [[imu]] sensors, [mqtt] (host, port 8883,"
+            echo "     username = the station id, password_file, tls_ca = /etc/gym-monitor/gym-ca.crt)"
+            echo "  2. check it:  sudo -u gym-monitor $PREFIX/venv/bin/gym-monitor check-config $config"
+            echo "  3. start it:  sudo systemctl enable --now gym-monitor   (or run this installer again)"
+            if [ -z "$ROOT" ] && systemctl is-active --quiet gym-monitor.service 2>/dev/null; then
+                echo "WARNING: gym-monitor is running the previous release; it will not start again" \
+                     "with this config. Fix the config, then: sudo systemctl restart gym-monitor"
+            fi
+        fi
+        if [ ! -e "$ROOT/dev/i2c-1" ] && [ -z "$ROOT" ]; then
+            echo "note: /dev/i2c-1 is missing: add dtparam=i2c_arm=on to /boot/firmware/config.txt and" \
+                 "reboot (hardware/boot-config.md); the station waits for the bus until then"
+        fi
     fi
-    echo "edit $ETC/monitor.toml (station id, sensors, [mqtt]), check it with:"
-    echo "  $PREFIX/venv/bin/gym-monitor check-config $ETC/monitor.toml"
-    run systemctl enable --now gym-monitor.service
 fi
 if [ -n "$display" ]; then
-    if [ ! -e "$ETC/display-mqtt.password" ] && [ -z "$DRY_RUN" ]; then
-        echo "put the display user's MQTT password in $ETC/display-mqtt.password (mode 0600), then:"
-        echo "  systemctl enable --now gym-display.service"
+    if [ -z "$DRY_RUN" ] && [ ! -e "$ETC/display-mqtt.password" ]; then
+        echo "The display is installed but NOT started: put the display user's MQTT password in"
+        echo "  $ETC/display-mqtt.password (mode 0600; the broker's gym-users/display.password), then:"
+        echo "  sudo systemctl enable --now gym-display"
     else
-        run systemctl enable --now gym-display.service
+        enable gym-display.service
     fi
 fi
-echo "done: journalctl -u gym-monitor -f shows the station's log"
+if [ -n "$broker" ]; then
+    echo "broker: TLS on 8883 with $MOSQ/certs/gym-ca.crt; passwords in $MOSQ/gym-users/ (root only)."
+    echo "  each station needs gym-ca.crt and its own password file:"
+    echo "  sudo bash systemd/install.sh --ca gym-ca.crt --mqtt-password <station id>.password"
+fi
+[ -n "$station" ] && echo "done: journalctl -u gym-monitor -f shows the station's log"
+exit 0

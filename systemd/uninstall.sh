@@ -1,17 +1,20 @@
 #!/usr/bin/env bash
 # Remove what systemd/install.sh installed.
 #
-#   sudo bash systemd/uninstall.sh            # units, code and venv; keeps config and state
+#   sudo bash systemd/uninstall.sh            # units, code and venvs; keeps config and state
 #   sudo bash systemd/uninstall.sh --purge    # also /etc/gym-monitor, /var/lib/gym-monitor and the user
+#   sudo bash systemd/uninstall.sh --broker   # also the broker's gym.conf and ACL (Mosquitto stays);
+#                                             # with --purge its CA, certificates and users too
 #   bash systemd/uninstall.sh --dry-run       # print every step, change nothing
 set -euo pipefail
 DRY_RUN="${DRY_RUN:-}"
-purge=""
+purge=""; broker=""
 for arg in "$@"; do
     case "$arg" in
         --purge) purge=1 ;;
+        --broker) broker=1 ;;
         --dry-run) DRY_RUN=1 ;;
-        -h|--help) sed -n '2,7p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,9p' "$0"; exit 0 ;;
         *) echo "uninstall.sh: unknown option $arg (see --help)" >&2; exit 2 ;;
     esac
 done
@@ -35,4 +38,14 @@ if [ -n "$purge" ]; then
     fi
 else
     echo "kept /etc/gym-monitor (config) and /var/lib/gym-monitor (outbox, calibration); --purge removes them"
+fi
+if [ -n "$broker" ]; then
+    run rm -f /etc/mosquitto/conf.d/gym.conf /etc/mosquitto/gym.acl
+    if [ -n "$purge" ]; then
+        run rm -rf /etc/mosquitto/gym.passwd /etc/mosquitto/gym-users /etc/mosquitto/ca \
+            /etc/mosquitto/certs/gym-ca.crt /etc/mosquitto/certs/broker.crt /etc/mosquitto/certs/broker.key
+    else
+        echo "kept the broker's CA, certificates and users (/etc/mosquitto); --purge removes them"
+    fi
+    run systemctl restart mosquitto.service || true
 fi
