@@ -189,6 +189,13 @@ if [ -n "$station" ]; then
         run install -m 0640 "${o[@]}" "$mqtt_password" "$ETC/mqtt-password"
     fi
 fi
+if [ -n "$display" ]; then
+    if [ -e "$ETC/display.toml" ]; then
+        echo "keeping the existing $ETC/display.toml"
+    else
+        run install -m 0640 config/display.toml "$ETC/display.toml"
+    fi
+fi
 if [ -n "$ca" ] && [ -n "$station$display" ]; then
     run install -m 0644 "$ca" "$ETC/gym-ca.crt"
 fi
@@ -250,7 +257,11 @@ fi
 
 enable() {  # enable at boot, and (re)start now so that an upgrade runs the new release
     if [ -n "$ROOT" ]; then
-        run systemctl --root="$ROOT" enable "$1"
+        if command -v systemctl >/dev/null; then
+            run systemctl --root="$ROOT" enable "$1"
+        else
+            echo "- no systemctl here: $1 not enabled under $ROOT"
+        fi
     else
         run systemctl enable "$1"
         run systemctl restart "$1"
@@ -311,12 +322,38 @@ if [ -n "$station" ]; then
     fi
 fi
 if [ -n "$display" ]; then
-    if [ -z "$DRY_RUN" ] && [ ! -e "$ETC/display-mqtt.password" ]; then
-        echo "The display is installed but NOT started: put the display user's MQTT password in"
-        echo "  $ETC/display-mqtt.password (mode 0600; the broker's gym-users/display.password), then:"
-        echo "  sudo systemctl enable --now gym-display"
-    else
+    # The files the unit hands the service (its LoadCredential= lines) must all exist, and
+    # display.toml must load, or the service cannot start.
+    problems=()
+    while IFS= read -r path; do
+        [ -e "$ROOT$path" ] || problems+=("missing $path")
+    done < <(sed -n 's/^LoadCredential=[^:]*:\(.*\)$/\1/p' systemd/gym-display.service)
+    if [ -n "$DRY_RUN" ]; then
+        echo "+ $venv/bin/python -c 'load_config($ETC/display.toml)'   (monitor.display.config)"
+        echo "  (then, if it loads and every LoadCredential= file of the unit exists:)"
+        problems=()
+    elif [ -e "$ETC/display.toml" ] && ! out="$("$venv/bin/python" -c '
+import sys
+from monitor.display.config import load_config
+from monitor.errors import MonitorError
+try:
+    load_config(sys.argv[1])
+except MonitorError as err:
+    sys.exit(str(err))' "$ETC/display.toml" 2>&1)"; then
+        problems+=("$out")
+    fi
+    if [ "${#problems[@]}" -eq 0 ]; then
         enable gym-display.service
+    else
+        echo
+        echo "The display is installed but NOT started:"
+        printf '  %s\n' "${problems[@]}"
+        echo "Next:"
+        echo "  - the display's broker password: $ETC/display-mqtt.password (mode 0600), from the"
+        echo "    broker's /etc/mosquitto/gym-users/display.password (install.sh --broker --display does it)"
+        echo "  - staff who may acknowledge: sudo $PREFIX/venv/bin/gym-monitor staff add NAME"
+        echo "  - $ETC/display.toml: the address, host names and stations (config/display.toml explains)"
+        echo "  then: sudo systemctl enable --now gym-display   (or run this installer again)"
     fi
 fi
 if [ -n "$broker" ]; then

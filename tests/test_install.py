@@ -16,6 +16,7 @@ import shutil
 import ssl
 import stat
 import subprocess
+import sys
 import time
 import tomllib
 from pathlib import Path
@@ -240,7 +241,7 @@ def in_venv(venv: Path, code: str) -> str:
 @needs_pi_like_python
 def test_offline_install_then_an_upgrade_that_keeps_config_and_state(tmp_path):
     root = tmp_path / "root"
-    first = install(root, "--station", "--wheelhouse", str(WHEELHOUSE))
+    first = install(root, "--station", "--display", "--wheelhouse", str(WHEELHOUSE))
     prefix, etc = root / "opt" / "gym-monitor", root / "etc" / "gym-monitor"
     wants = root / "etc" / "systemd" / "system" / "multi-user.target.wants"
     venv = prefix / "venv"
@@ -271,8 +272,15 @@ def test_offline_install_then_an_upgrade_that_keeps_config_and_state(tmp_path):
     # Not started: the config is the example's.
     assert (etc / "monitor.toml").read_bytes() == (ROOT / "config" / "monitor.toml").read_bytes()
     assert mode(etc / "monitor.toml") == 0o640
-    assert "NOT started" in first.stdout and "still the example's \"station-1\"" in first.stdout
+    assert "The station is installed but NOT started" in first.stdout
+    assert "still the example's \"station-1\"" in first.stdout
     assert not (wants / "gym-monitor.service").exists()
+    # The display neither: no broker password, no staff (what its unit hands it is missing).
+    assert "The display is installed but NOT started" in first.stdout
+    assert "missing /etc/gym-monitor/display-mqtt.password" in first.stdout
+    assert "missing /etc/gym-monitor/staff.json" in first.stdout
+    assert (etc / "display.toml").read_bytes() == (ROOT / "config" / "display.toml").read_bytes()
+    assert not (wants / "gym-display.service").exists()
 
     # The station's own config, its calibration in the state directory, and an old release.
     state = root / "var" / "lib" / "gym-monitor"
@@ -283,12 +291,17 @@ def test_offline_install_then_an_upgrade_that_keeps_config_and_state(tmp_path):
               '[mqtt]\nenabled = false\n')
     (etc / "monitor.toml").write_text(config)
     (etc / "display-mqtt.password").write_text("pw\n")
+    staff = subprocess.run([sys.executable, "-m", "monitor.cli", "staff", "--file", str(etc / "staff.json"),
+                            "add", "Coach Bo", "--stdin"], input="correct horse\n", capture_output=True,
+                           text=True, timeout=120, check=False)
+    assert staff.returncode == 0, staff.stderr
     ancient = prefix / "releases" / "0.0.1-20000101T000000Z"
     ancient.mkdir()
     os.utime(ancient, (time.time() - 86400 * 365, time.time() - 86400 * 365))
 
     second = install(root, "--station", "--display", "--wheelhouse", str(WHEELHOUSE))
     assert 'checked, station "bench-7"' in second.stdout, second.stdout
+    assert "NOT started" not in second.stdout, second.stdout
     assert (etc / "monitor.toml").read_text() == config            # kept
     assert (state / "scale-bottle.json").read_text() == '{"scale": 431.7}'
     release2 = (prefix / "current").resolve()
