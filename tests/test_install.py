@@ -241,8 +241,12 @@ def in_venv(venv: Path, code: str) -> str:
 @needs_pi_like_python
 def test_offline_install_then_an_upgrade_that_keeps_config_and_state(tmp_path):
     root = tmp_path / "root"
-    first = install(root, "--station", "--display", "--wheelhouse", str(WHEELHOUSE))
     prefix, etc = root / "opt" / "gym-monitor", root / "etc" / "gym-monitor"
+    # What the installer before releases left: a venv and the code in folders of their own.
+    for old in ("venv/bin", "src/monitor"):
+        (prefix / old).mkdir(parents=True)
+    first = install(root, "--station", "--display", "--wheelhouse", str(WHEELHOUSE))
+    assert (prefix / "venv").is_symlink() and not (prefix / "src").exists()
     wants = root / "etc" / "systemd" / "system" / "multi-user.target.wants"
     venv = prefix / "venv"
     release1 = (prefix / "current").resolve()
