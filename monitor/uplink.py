@@ -31,6 +31,7 @@ from typing import Any
 
 from .errors import ErrorLog
 from .mqtt import commands
+from .mqtt.homeassistant import HomeAssistantFeed
 from .mqtt.payloads import hydration_payload, session_payload, tremor_payload
 from .station import CommandFailed, Station, StepResult
 
@@ -57,6 +58,8 @@ class Uplink:
         self._placements = {i.name: i for i in station.config.imus}
         self._last: dict[str, tuple[Any, float]] = {}   # kind -> (payload minus ts, when sent)
         self.errors = ErrorLog(log)
+        # Home Assistant's own feed (a summary every few seconds) and its discovery configs.
+        self.homeassistant = HomeAssistantFeed.attach(station, publisher)
 
     # -- out -----------------------------------------------------------------
     def _wall(self, t: float | None) -> float | None:
@@ -99,6 +102,11 @@ class Uplink:
                 self._state("hydration", hydration_payload(self.id, ts=self.station.clock.wall(), **h.figures()))
             except Exception:
                 self.errors("publishing hydration")
+        if self.homeassistant is not None:
+            try:
+                self.homeassistant.update(step)
+            except Exception:
+                self.errors("publishing the Home Assistant feed")
 
     def _alert(self, payload: dict) -> None:
         try:

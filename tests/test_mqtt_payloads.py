@@ -285,14 +285,15 @@ def test_discovery_configs_cover_the_station():
                                  hydration=True)
     msgs = dict(discovery.discovery_messages(t, info))
     configs = {topic: json.loads(data) for topic, data in msgs.items()}
-    for field in ("rms_mg", "ratio", "peak_hz"):
+    # One state topic per IMU and one per station (tests/test_discovery.py has the rest).
+    for field in ("tremor", "tremor_ratio", "tremor_frequency", "tremor_level"):
         assert f"homeassistant/sensor/bench-1/bench-1_wrist_{field}/config" in configs
         assert f"homeassistant/sensor/bench-1/bench-1_bar_bell_{field}/config" in configs
-    assert "homeassistant/sensor/bench-1/bench-1_session_state/config" in configs
-    assert "homeassistant/sensor/bench-1/bench-1_session_set_count/config" in configs
-    assert "homeassistant/sensor/bench-1/bench-1_hydration_intake_ml/config" in configs
-    urgent = configs["homeassistant/binary_sensor/bench-1/bench-1_alert_urgent/config"]
-    assert urgent["state_topic"] == t.alerts_active
+    assert "homeassistant/sensor/bench-1/bench-1_activity/config" in configs
+    assert "homeassistant/sensor/bench-1/bench-1_sets/config" in configs
+    assert "homeassistant/sensor/bench-1/bench-1_intake/config" in configs
+    urgent = configs["homeassistant/binary_sensor/bench-1/bench-1_urgent_alert/config"]
+    assert urgent["state_topic"] == "gym/bench-1/ha/station"
     unique = [c["unique_id"] for c in configs.values()]
     assert len(unique) == len(set(unique))
     for c in configs.values():
@@ -300,9 +301,9 @@ def test_discovery_configs_cover_the_station():
         assert (c["payload_available"], c["payload_not_available"]) == ("online", "offline")
         assert c["device"]["identifiers"] == ["gym_tremor_bench-1"]
         assert c["device"]["name"] == "Bench 1"
-    wrist = configs["homeassistant/sensor/bench-1/bench-1_wrist_rms_mg/config"]
-    assert wrist["state_topic"] == t.tremor and '"wrist"' in wrist["value_template"]
-    assert wrist["unit_of_measurement"] == "mg"
+    wrist = configs["homeassistant/sensor/bench-1/bench-1_wrist_tremor/config"]
+    assert wrist["state_topic"] == "gym/bench-1/ha/sensor/wrist"
+    assert wrist["unit_of_measurement"] == "m/s²"  # "mg" is milligrams to Home Assistant
 
 
 def test_discovery_without_scale_has_no_hydration():

@@ -36,6 +36,7 @@ re-sends are on the wire ahead of anything new.
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import queue
@@ -49,6 +50,8 @@ from pathlib import Path
 from typing import Any, Self
 
 import paho.mqtt.client as mqtt
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
 from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
 
 from ..errors import ConfigError, MonitorError
@@ -362,6 +365,23 @@ class MqttPublisher:
         for topic, data in self._discovery:
             self._client.publish(topic, data, qos=1, retain=True)
 
+    def set_discovery(self, messages: list[tuple[str, bytes]]) -> None:
+        """Replace the discovery messages (an empty payload removes a config); sent at once if up."""
+        self._discovery = list(messages)
+        self._client.max_inflight_messages_set(self.outbox.max_inflight + len(self._discovery) + 16)
+        if self._connected:
+            self.republish_discovery()
+
+    def publish_live_state(self, topic: str, data: bytes) -> bool:
+        """Retained QoS 1 straight to paho, not stored: a feed whose newest value is all that
+        matters (Home Assistant's). The latest per topic goes out again after every connect."""
+        with self._lock:
+            self._last_state[topic] = data
+            connected = self._connected
+        if connected:
+            self._client.publish(topic, data, qos=1, retain=True)
+        return connected
+
     # ------------------------------------------------------------ paho callbacks (paho's thread)
 
     def _on_connect(self, client: mqtt.Client, userdata: Any, flags: Any, reason_code: Any,
@@ -436,9 +456,10 @@ class MqttPublisher:
                             "message", message.topic)
                 return
             try:
-                self._commands.put_nowait((name, bytes(message.payload)))
+                self._commands.put_nowait((name, bytes(message.payload), _response_to(message)))
             except queue.Full:
-                self._reply(name, False, "station busy: too many commands waiting", None)
+                self._reply(name, False, "station busy: too many commands waiting", None,
+                            _response_to(message))
         except Exception:
             log.exception("error handling message on %s", message.topic)
 
@@ -484,45 +505,73 @@ class MqttPublisher:
             item = self._commands.get()
             if item is None:
                 return
-            name, payload = item
+            name, payload, response = item
             try:
-                self._run_command(name, payload)
+                self._run_command(name, payload, response)
             except Exception:
                 log.exception("error handling command %s", name)
 
-    def _run_command(self, name: str, payload: bytes) -> None:
+    def _run_command(self, name: str, payload: bytes, response: Response = None) -> None:
+        reply = functools.partial(self._reply, name, response=response)
         try:
             command = parse_command(name, payload)
         except CommandError as err:
             self._commands_rejected += 1
             log.warning("rejected command %s: %s", name, err)
-            self._reply(name, False, str(err), err.request_id)
+            reply(False, str(err), err.request_id)
             return
         if self.on_command is None:
             self._commands_failed += 1
-            self._reply(name, False, "this station does not take commands", command.request_id)
+            reply(False, "this station does not take commands", command.request_id)
             return
         try:
             result = self.on_command(command)
         except Exception as err:
             self._commands_failed += 1
             log.exception("command %s failed", name)
-            self._reply(name, False, f"{name} failed: {err}" if str(err) else f"{name} failed",
-                        command.request_id)
+            reply(False, f"{name} failed: {err}" if str(err) else f"{name} failed",
+                  command.request_id)
             return
         if isinstance(result, str) and result:
             self._commands_failed += 1
             log.info("command %s not done: %s", name, result)
-            self._reply(name, False, result, command.request_id)
+            reply(False, result, command.request_id)
         elif result is False:
             self._commands_failed += 1
-            self._reply(name, False, f"{name} failed", command.request_id)
+            reply(False, f"{name} failed", command.request_id)
         else:
             self._commands_ok += 1
-            self._reply(name, True, None, command.request_id)
+            reply(True, None, command.request_id)
 
-    def _reply(self, name: str, ok: bool, error: str | None, request_id: str | None) -> None:
+    def _reply(self, name: str, ok: bool, error: str | None, request_id: str | None,
+               response: Response = None) -> None:
         if error is not None and len(error) > MAX_ERROR_TEXT:
             error = error[:MAX_ERROR_TEXT - 1] + "…"
         payload = command_result_payload(self.station, ok=ok, error=error, request_id=request_id)
         self._client.publish(self.topics.cmd_result(name), encode(payload), qos=1)
+        if response is not None:
+            # MQTT v5 request/response: the reply also goes to the requester's response topic,
+            # with its correlation data, if that topic is under cmd/<name>/result (the only
+            # replies the ACL lets a station write and that its own subscription never reads).
+            topic, correlation = response
+            home = self.topics.cmd_result(name)
+            if topic != home and not topic.startswith(home + "/"):
+                log.warning("ignored response topic %r of %s: replies go under %s", topic[:100],
+                            name, home)
+                return
+            props = Properties(PacketTypes.PUBLISH)
+            if correlation is not None:
+                props.CorrelationData = correlation
+            self._client.publish(topic, encode(payload), qos=1, properties=props)
+
+
+#: An MQTT v5 command's response topic and correlation data, or None.
+Response = tuple[str, bytes | None] | None
+
+
+def _response_to(message: mqtt.MQTTMessage) -> Response:
+    props = getattr(message, "properties", None)
+    topic = getattr(props, "ResponseTopic", None)
+    if not isinstance(topic, str) or not topic or any(c in topic for c in "+#\0"):
+        return None
+    return topic, getattr(props, "CorrelationData", None)

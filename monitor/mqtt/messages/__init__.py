@@ -64,6 +64,7 @@ from .commands import (
     parse_command,
 )
 from .fields import Spec, spec
+from .homeassistant import AlertBrief, SensorSummary, StationSummary, WorstLevel
 from .telemetry import ActiveAlerts, AlertEvent, CommandResult, Hydration, SessionReport, Tremor
 from .values import (
     DEFAULT_GRADES,
@@ -101,6 +102,8 @@ MESSAGES: dict[str, type[Message]] = {
         SessionRecord,
         Profile,
         Card,
+        SensorSummary,
+        StationSummary,
     )
 }
 

@@ -1,0 +1,213 @@
+"""The Home Assistant feed: a summary every few seconds, and at once when a level changes.
+
+The wall display reads tremor at the hop rate (2 Hz) on ``tremor``; a home
+automation system records every state it is given, so it gets its own feed
+(:mod:`monitor.mqtt.messages.homeassistant`), retained, QoS 1:
+
+* ``<prefix>/<station>/ha/sensor/<imu>``: each IMU's medians over the last
+  ``interval_s`` (5 s by default) and its tremor level, sent every interval
+  and at once when the level changes (at most one change a second);
+* ``<prefix>/<station>/ha/station``: activity, session, sets, the worst active
+  alert level with the alerts, and the scale's figures, sent every interval and
+  at once when the activity, the session, a set, an alert or a hydration
+  figure changes.
+
+One :class:`HomeAssistantFeed` per station; the uplink calls
+:meth:`HomeAssistantFeed.update` once per station step::
+
+    feed = HomeAssistantFeed.attach(station, publisher)   # None when discovery is off
+    feed.update(step)
+
+It also hands the publisher the discovery configs for the station's
+configuration (:func:`monitor.mqtt.discovery.discovery_plan`), with removals of
+what an earlier configuration announced.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from .discovery import HaTopics, StationInfo, discovery_plan, sensor_levels
+from .messages import ActivityState, Placement, TremorLevel
+from .messages.homeassistant import SensorSummary, StationSummary, WorstLevel
+from .topics import HA_PREFIX, Topics
+
+#: Hydration keys whose change is news (the mass on the scale rides with the next summary).
+HYDRATION_NEWS = ("intake_ml", "pre_mass_g", "post_mass_g", "body_mass_loss_pct",
+                  "sweat_rate_l_per_h")
+HYDRATION_KEYS = ("mass_g", "intake_ml", "intake_ml_per_h", *HYDRATION_NEWS[1:])
+#: A level that changes is sent at once, but not more often than this (s).
+LEVEL_GAP_S = 1.0
+#: The level is the median of this many windows' grades: one odd window does not flip it.
+LEVEL_WINDOWS = 3
+
+Publish = Callable[[str, bytes], Any]
+
+
+@dataclass
+class _SensorState:
+    topic: str
+    placement: str
+    rms: list[float] = field(default_factory=list)
+    ratio: list[float] = field(default_factory=list)
+    peak: list[float] = field(default_factory=list)
+    windows: int = 0
+    grades: list[int] = field(default_factory=list)   # ranks of the last LEVEL_WINDOWS windows
+    sent_at: float | None = None
+    sent_level: TremorLevel | None = None
+
+    def level(self) -> TremorLevel:
+        if not self.grades:
+            return TremorLevel.NONE
+        return tuple(TremorLevel)[int(statistics.median_low(self.grades))]
+
+
+def _median(xs: list[float]) -> float | None:
+    return statistics.median(xs) if xs else None
+
+
+class HomeAssistantFeed:
+    """Summaries for Home Assistant at ``interval_s``, and on every change of level.
+
+    Give it values with :meth:`window` (one per analysis window of an IMU) and
+    :meth:`station` (the station's state now), then call :meth:`flush` with
+    the time: it publishes what is due through ``publish(topic, payload)``.
+    """
+
+    def __init__(self, topics: Topics, info: StationInfo, publish: Publish, *,
+                 interval_s: float = 5.0, level_gap_s: float = LEVEL_GAP_S):
+        if not interval_s > 0:
+            raise ValueError(f"interval_s must be positive, not {interval_s!r}")
+        self.topics = topics
+        self.info = info
+        self.publish = publish
+        self.interval_s = interval_s
+        self.level_gap_s = level_gap_s
+        ha = HaTopics(topics)
+        levels = sensor_levels(info)
+        self.sensors = {s.name: _SensorState(ha.sensor(levels[s.name]), s.placement)
+                        for s in info.imus}
+        self.station_topic = ha.station
+        self._station: StationSummary | None = None
+        self._station_news: tuple[Any, ...] | None = None
+        self._station_sent_at: float | None = None
+        self._station_due = True
+        self.sent = 0
+
+    # -- in ----------------------------------------------------------------------
+    def window(self, sensor: str, *, rms_mg: float | None, ratio: float | None,
+               peak_hz: float | None, level: str, measurable: bool = True) -> None:
+        """One analysis window of ``sensor`` (its figures as the tremor topic has them)."""
+        s = self.sensors.get(sensor)
+        if s is None:
+            return
+        s.windows += 1
+        if measurable:
+            for xs, x in ((s.rms, rms_mg), (s.ratio, ratio), (s.peak, peak_hz)):
+                if x is not None and x == x:  # not NaN
+                    xs.append(float(x))
+        s.grades = [*s.grades, TremorLevel(level).rank][-LEVEL_WINDOWS:]
+
+    def station(self, *, state: str, active: bool, set_count: int, rep_count: int,
+                alerts: Sequence[Mapping[str, Any]] = (),
+                hydration: Mapping[str, Any] | None = None, ts: float | None = None) -> None:
+        """The station now: its session, its active alerts (payload dicts), its scale's figures."""
+        h = dict(hydration or {}) if self.info.scale_mode else {}
+        briefs = tuple(StationSummary.brief(a) for a in alerts)
+        summary = StationSummary(
+            station=self.topics.station, ts=time.time() if ts is None else ts,
+            state=ActivityState(state), active=active,
+            set_count=set_count, rep_count=rep_count,
+            alert_level=WorstLevel.of([a.level for a in briefs]), alert_count=len(briefs),
+            ack_id=briefs[0].id if briefs else None, alerts=briefs,
+            scale=self.info.scale_mode, **{k: h.get(k) for k in HYDRATION_KEYS})
+        news = (summary.state, summary.active, summary.set_count, summary.alert_level,
+                tuple(a.id for a in briefs), *(h.get(k) for k in HYDRATION_NEWS))
+        if news != self._station_news:
+            self._station_due = True
+        self._station, self._station_news = summary, news
+
+    # -- out ---------------------------------------------------------------------
+    def flush(self, now: float, wall: float | None = None) -> int:
+        """Publish what is due at ``now`` (the station's clock); returns how many were sent."""
+        wall = time.time() if wall is None else wall
+        n = 0
+        for name, s in self.sensors.items():
+            level = s.level()
+            due = s.sent_at is None or now - s.sent_at >= self.interval_s
+            changed = s.sent_level is not None and level != s.sent_level
+            if due or (changed and now - s.sent_at >= self.level_gap_s):
+                summary = SensorSummary(
+                    station=self.topics.station, ts=wall, sensor=name,
+                    placement=Placement(s.placement), rms_mg=_median(s.rms),
+                    ratio=_median(s.ratio), ratio_max=max(s.ratio) if s.ratio else None,
+                    peak_hz=_median(s.peak), level=level, windows=s.windows)
+                self.publish(s.topic, summary.to_json())
+                s.rms, s.ratio, s.peak, s.windows = [], [], [], 0
+                s.sent_at, s.sent_level = now, level
+                n += 1
+        if self._station is not None and (
+                self._station_due or self._station_sent_at is None
+                or now - self._station_sent_at >= self.interval_s):
+            self.publish(self.station_topic, self._station.to_json())
+            self._station_due, self._station_sent_at = False, now
+            n += 1
+        self.sent += n
+        return n
+
+    # -- wiring to a station -------------------------------------------------------
+    @classmethod
+    def attach(cls, station: Any, publisher: Any) -> _StationFeed | None:
+        """The feed for a :class:`monitor.station.Station` and its started-to-be publisher.
+
+        Hands the publisher the discovery plan (configs for this configuration,
+        removals of what an earlier one announced). None when Home Assistant
+        discovery is off (after sending the removals) or the publisher cannot
+        carry the feed.
+        """
+        config = station.config
+        if not hasattr(publisher, "publish_live_state") or not hasattr(publisher, "topics"):
+            return None
+        ha = getattr(config, "homeassistant", None)
+        enabled = config.mqtt.ha_discovery
+        info = StationInfo.from_config(config)
+        plan = discovery_plan(publisher.topics, info,
+                              prefix=getattr(ha, "discovery_prefix", HA_PREFIX),
+                              form=getattr(ha, "discovery", "entity"),
+                              state_dir=config.station.state_dir, enabled=enabled)
+        publisher.set_discovery(plan.messages)
+        if not enabled:
+            return None
+        feed = cls(publisher.topics, info, publisher.publish_live_state,
+                   interval_s=getattr(ha, "interval_s", 5.0))
+        return _StationFeed(feed, station)
+
+
+class _StationFeed:
+    """Reads a station's step into a :class:`HomeAssistantFeed`."""
+
+    def __init__(self, feed: HomeAssistantFeed, station: Any):
+        self.feed = feed
+        self.st = station
+
+    def update(self, step: Any) -> int:
+        st = self.st
+        for report in step.sensors:
+            for status in report.statuses:
+                metrics = getattr(getattr(status, "window", None), "metrics", None)
+                self.feed.window(status.sensor, rms_mg=status.rms_mg, ratio=status.ratio,
+                                 peak_hz=status.peak_hz, level=status.level,
+                                 measurable=getattr(metrics, "measurable", True))
+        s = step.session
+        hydration = None
+        if st.config.scale is not None and getattr(st, "hydration", None) is not None:
+            hydration = st.hydration.figures()
+        if s is not None:
+            self.feed.station(state=s.state, active=s.active, set_count=s.set_count,
+                              rep_count=s.reps, hydration=hydration, ts=st.clock.wall(),
+                              alerts=[a.payload() for a in st.alerts.active()])
+        return self.feed.flush(st.clock.now(), st.clock.wall())
