@@ -25,6 +25,7 @@ from paho.mqtt.properties import Properties
 from monitor.config import Config, HomeAssistantConfig, parse
 from monitor.mqtt import MqttPublisher, Outbox
 from monitor.mqtt.discovery import (
+    HaTopics,
     STATE_FILE,
     SensorInfo,
     StationInfo,
@@ -377,3 +378,31 @@ def test_home_assistant_may_press_exactly_its_buttons(broker, tmp_path):
     finally:
         station.close()
         ha.close()
+
+
+# --------------------------------------------------------------------------- Telegraf
+
+
+def test_the_telegraf_config_reads_the_summaries_the_stations_send():
+    """Telegraf is not in Debian bookworm's main archive, so it does not run here: its config
+    is checked as TOML against the topics, the ACL and the message classes it relies on."""
+    conf = tomllib.loads((ROOT / "config" / "telegraf.conf").read_text())
+    (mqtt_in,) = conf["inputs"]["mqtt_consumer"]
+    assert mqtt_in["data_format"] == "json" and mqtt_in["json_time_key"] == "ts"
+    ha = HaTopics(T)
+    for pattern in mqtt_in["topics"]:
+        regex = "^" + pattern.replace("+", "[^/]+") + "$"
+        assert any(re.match(regex, t) for t in (ha.station, ha.sensor("wrist"))), pattern
+    parsed = {p["topic"]: p["measurement"] for p in mqtt_in["topic_parsing"]}
+    assert parsed == {"gym/+/ha/sensor/+": "_/_/_/measurement/_",
+                      "gym/+/ha/station": "_/_/_/measurement"}
+    fields = {f.name for f in dataclasses.fields(SensorSummary)} | {
+        f.name for f in dataclasses.fields(StationSummary)}
+    assert set(mqtt_in["tag_keys"]) <= fields
+    # Its broker user may read those topics and nothing is written.
+    acl = (ROOT / "config" / "mosquitto" / "acl").read_text()
+    block = acl.split(f"user {mqtt_in['username']}\n", 1)[1].split("\n# ---", 1)[0]
+    assert "topic read gym/#" in block and "write" not in block
+    renames = {r["measurement"]: r["dest"] for r in conf["processors"]["rename"][0]["replace"]}
+    assert renames == {"sensor": "gym_sensor", "station": "gym_station"}
+    assert conf["outputs"]["influxdb_v2"][0]["bucket"] == "gym"
