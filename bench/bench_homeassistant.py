@@ -123,7 +123,10 @@ def main() -> None:
                 driver.add("station-3", configs["station-3"])
                 state = "back"
             if not pressed and elapsed >= run_s - 45:
+                # Every button once (an Acknowledge with no alert active is refused by the
+                # station, which is right; the press is still the button's value).
                 for button in ("station_1_tare", "station_2_acknowledge",
+                               "station_1_acknowledge", "station_3_acknowledge",
                                "station_3_start_session", "station_3_stop_session",
                                "station_1_start_session", "station_1_stop_session",
                                "station_2_tare", "station_2_start_session",

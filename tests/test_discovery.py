@@ -100,7 +100,7 @@ def test_every_config_reads_a_key_its_topic_always_has_and_never_its_own_state()
 def test_state_classes_units_and_enums():
     by_id = {c["object_id"]: c for c in configs(FULL).values()}
     assert by_id["bench-1_sets"]["state_class"] == "total_increasing"
-    assert by_id["bench-1_reps"]["state_class"] == "total_increasing"
+    assert by_id["bench-1_reps"]["state_class"] == "measurement"  # revised as the set goes
     intake = by_id["bench-1_intake"]
     assert (intake["device_class"], intake["unit_of_measurement"], intake["state_class"]) == (
         "volume", "mL", "total_increasing")
@@ -213,7 +213,7 @@ def test_the_feed_sends_a_summary_every_interval_not_at_the_hop_rate():
 
 
 def test_a_change_of_level_is_sent_at_once_but_a_single_odd_window_is_not():
-    feed, sent = _feed()
+    feed, sent = _feed(interval_s=60.0)
     t = 0.0
     levels = ["normal"] * 4 + ["high"] + ["normal"] * 4 + ["high"] * 3
 
@@ -221,8 +221,11 @@ def test_a_change_of_level_is_sent_at_once_but_a_single_odd_window_is_not():
         feed.window("wrist", rms_mg=10, ratio=1.0, peak_hz=8, level=level)
         feed.flush(t)
         t += 0.5
-    wrist = [d["level"] for topic, d in sent if topic.endswith("/wrist")]
-    assert wrist == ["normal", "high"]  # the blip at window 5 did not count; two highs did
+    wrist = [d for topic, d in sent if topic.endswith("/wrist")]
+    assert [d["level"] for d in wrist] == ["normal", "high"]  # one blip did not count; two did
+    # Between summaries only the level changes: the figures' entities keep one state per interval.
+    assert {k: v for k, v in wrist[1].items() if k not in ("level", "ts")} == {
+        k: v for k, v in wrist[0].items() if k not in ("level", "ts")}
 
 
 def test_the_station_summary_goes_out_at_once_on_news():
@@ -239,6 +242,18 @@ def test_the_station_summary_goes_out_at_once_on_news():
     station = [d for topic, d in sent if topic.endswith("/ha/station")]
     assert [d["alert_level"] for d in station] == ["none", "caution", "urgent"]
     assert station[-1]["ack_id"] == "a2" and station[-1]["alert_count"] == 2
+
+
+def test_totals_never_go_down_within_a_session_and_start_again_with_the_next():
+    feed, sent = _feed()
+    for t, (session, sets, intake) in enumerate([(100, 3, 250.0), (100, 2, 240.0),
+                                                  (100, 4, 260.0), (200, 0, 0.0)]):
+        feed.station(state="rest", active=True, set_count=sets, rep_count=0,
+                     hydration={"intake_ml": intake, "mass_g": 500.0}, session=session)
+        feed.flush(t * 10.0)
+    station = [(d["set_count"], d["intake_ml"]) for topic, d in sent
+               if topic.endswith("/ha/station")]
+    assert station == [(3, 250.0), (3, 250.0), (4, 260.0), (0, 0.0)]
 
 
 # --------------------------------------------------------------------------- config

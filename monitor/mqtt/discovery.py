@@ -26,9 +26,11 @@ Choices that Home Assistant's statistics depend on:
   milligrams to Home Assistant, which would file it as a mass; m/s² is SI,
   converts to nothing else and needs no device class. The ratio to the rested
   baseline (unit ``×``) is the figure the grades and alerts use;
-* sets, reps and fluid intake restart at 0 every session: ``total_increasing``,
+* sets and fluid intake restart at 0 every session: ``total_increasing``,
   whose statistics count a drop as the start of a new cycle, never as a
-  negative amount;
+  negative amount (the feed never lets them go down within a session: Home
+  Assistant warns about a small drop and reads a large one as a reset); the
+  reps of the set under way are a ``measurement``;
 * activity, tremor level and the worst alert level are enums with their options.
 
 Two forms, one switch (``[homeassistant] discovery``): ``entity`` (one config
@@ -231,8 +233,8 @@ def entities(topics: Topics, info: StationInfo) -> list[Entity]:
             "value_template": "{{ 'ON' if value_json.active else 'OFF' }}"}),
         _sensor(f"{st}_sets", "Sets", station, "set_count", state_class="total_increasing",
                 icon="mdi:counter"),
-        _sensor(f"{st}_reps", "Reps", station, "rep_count", state_class="total_increasing",
-                icon="mdi:repeat"),
+        # The reps of the set under way: counted live and refined, so they may go down.
+        _sensor(f"{st}_reps", "Reps in set", station, "rep_count", icon="mdi:repeat"),
         _sensor(f"{st}_alert_level", "Alert level", station, "alert_level",
                 options=[x.value for x in WorstLevel], icon="mdi:alert",
                 json_attributes_topic=station,

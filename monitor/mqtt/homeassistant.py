@@ -25,6 +25,7 @@ what an earlier configuration announced.
 
 from __future__ import annotations
 
+import dataclasses
 import statistics
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -57,8 +58,10 @@ class _SensorState:
     peak: list[float] = field(default_factory=list)
     windows: int = 0
     grades: list[int] = field(default_factory=list)   # ranks of the last LEVEL_WINDOWS windows
-    sent_at: float | None = None
+    sent_at: float | None = None          # the last summary of the interval
+    level_at: float | None = None         # the last change of level sent between summaries
     sent_level: TremorLevel | None = None
+    last: SensorSummary | None = None
 
     def level(self) -> TremorLevel:
         if not self.grades:
@@ -96,6 +99,8 @@ class HomeAssistantFeed:
         self._station_news: tuple[Any, ...] | None = None
         self._station_sent_at: float | None = None
         self._station_due = True
+        self._session_key: object = None
+        self._totals: dict[str, float] = {}
         self.sent = 0
 
     # -- in ----------------------------------------------------------------------
@@ -114,9 +119,20 @@ class HomeAssistantFeed:
 
     def station(self, *, state: str, active: bool, set_count: int, rep_count: int,
                 alerts: Sequence[Mapping[str, Any]] = (),
-                hydration: Mapping[str, Any] | None = None, ts: float | None = None) -> None:
-        """The station now: its session, its active alerts (payload dicts), its scale's figures."""
+                hydration: Mapping[str, Any] | None = None, ts: float | None = None,
+                session: object = None) -> None:
+        """The station now: its session, its active alerts (payload dicts), its scale's figures.
+
+        ``session`` identifies the session (its start time): within one session the
+        totals Home Assistant sums (sets, intake) never go down, so a figure the station
+        revises downwards is not read as a meter reset; a new session starts them again.
+        """
         h = dict(hydration or {}) if self.info.scale_mode else {}
+        if session != self._session_key:
+            self._session_key, self._totals = session, {}
+        set_count = int(self._total("set_count", set_count))
+        if h.get("intake_ml") is not None:
+            h["intake_ml"] = self._total("intake_ml", h["intake_ml"])
         briefs = tuple(StationSummary.brief(a) for a in alerts)
         summary = StationSummary(
             station=self.topics.station, ts=time.time() if ts is None else ts,
@@ -131,6 +147,11 @@ class HomeAssistantFeed:
             self._station_due = True
         self._station, self._station_news = summary, news
 
+    def _total(self, key: str, value: float) -> float:
+        value = max(value, self._totals.get(key, value))
+        self._totals[key] = value
+        return value
+
     # -- out ---------------------------------------------------------------------
     def flush(self, now: float, wall: float | None = None) -> int:
         """Publish what is due at ``now`` (the station's clock); returns how many were sent."""
@@ -138,18 +159,25 @@ class HomeAssistantFeed:
         n = 0
         for name, s in self.sensors.items():
             level = s.level()
-            due = s.sent_at is None or now - s.sent_at >= self.interval_s
-            changed = s.sent_level is not None and level != s.sent_level
-            if due or (changed and now - s.sent_at >= self.level_gap_s):
-                summary = SensorSummary(
+            if s.sent_at is None or now - s.sent_at >= self.interval_s:
+                s.last = SensorSummary(
                     station=self.topics.station, ts=wall, sensor=name,
                     placement=Placement(s.placement), rms_mg=_median(s.rms),
                     ratio=_median(s.ratio), ratio_max=max(s.ratio) if s.ratio else None,
                     peak_hz=_median(s.peak), level=level, windows=s.windows)
-                self.publish(s.topic, summary.to_json())
                 s.rms, s.ratio, s.peak, s.windows = [], [], [], 0
-                s.sent_at, s.sent_level = now, level
-                n += 1
+                s.sent_at = now
+            elif (level != s.sent_level and s.last is not None
+                  and (s.level_at is None or now - s.level_at >= self.level_gap_s)):
+                # The level at once, the figures as they were: only the level entity changes
+                # between summaries, so the figures' entities keep one state per interval.
+                s.last = dataclasses.replace(s.last, ts=wall, level=level)
+                s.level_at = now
+            else:
+                continue
+            self.publish(s.topic, s.last.to_json())
+            s.sent_level = level
+            n += 1
         if self._station is not None and (
                 self._station_due or self._station_sent_at is None
                 or now - self._station_sent_at >= self.interval_s):
@@ -209,5 +237,6 @@ class _StationFeed:
         if s is not None:
             self.feed.station(state=s.state, active=s.active, set_count=s.set_count,
                               rep_count=s.reps, hydration=hydration, ts=st.clock.wall(),
+                              session=s.started,
                               alerts=[a.payload() for a in st.alerts.active()])
         return self.feed.flush(st.clock.now(), st.clock.wall())

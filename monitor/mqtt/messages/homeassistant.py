@@ -115,8 +115,8 @@ class StationSummary(FromStation):
 
     state: ActivityState = spec(ActivityState.IDLE)  # noqa: RUF009
     active: bool = False
-    set_count: int = spec(0, minimum=0)
-    rep_count: int = spec(0, minimum=0)
+    set_count: int = spec(0, minimum=0, doc="sets this session; never goes down within one")
+    rep_count: int = spec(0, minimum=0, doc="reps of the set under way (revised as it goes)")
     alert_level: WorstLevel = spec(WorstLevel.NONE)  # noqa: RUF009
     alert_count: int = spec(0, minimum=0)
     ack_id: str | None = spec(
@@ -125,7 +125,8 @@ class StationSummary(FromStation):
     alerts: tuple[AlertBrief, ...] = ()
     scale: HydrationMode | None = None
     mass_g: float | None = None
-    intake_ml: float | None = spec(None, minimum=0)
+    intake_ml: float | None = spec(None, minimum=0,
+                                   doc="drunk this session; never goes down within one")
     intake_ml_per_h: float | None = None
     pre_mass_g: float | None = None
     post_mass_g: float | None = None
