@@ -52,8 +52,7 @@ def _config(path: Path | None):
 
 def run_from_args(args: argparse.Namespace) -> int:
     from .incoming import ATHLETE_ID
-    from .service import forget_offline, name_offline, run_history
-    from .store import HistoryStore
+    from .service import forget_offline, name_offline, open_store, run_history
 
     config = _config(args.config)
     command = args.history_command or "run"
@@ -73,7 +72,7 @@ def run_from_args(args: argparse.Namespace) -> int:
         name_offline(config, athlete, args.display_name)
         print(f"{athlete} shows as {args.display_name!r} on the wall")
         return 0
-    store = HistoryStore(config.database_url, gym=config.gym)
+    store = open_store(config)
     try:
         store.migrate()
         if command == "export":

@@ -16,7 +16,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 from ..config import Table
-from ..errors import ConfigError
+from ..errors import ConfigError, ConfigErrors
 from ..mqtt.topics import TopicError, validate_prefix
 
 GYM_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
@@ -161,6 +161,8 @@ def parse(data: dict, source: str = "") -> HistoryConfig:
     )
     w.done()
     top.done()
+    if top.problems:  # every mistake at once, one line each
+        raise ConfigErrors(top.problems)
     return HistoryConfig(gym=gym, state_dir=state_dir, database=database,
                          database_password_file=pw_file, publish_profiles=publish, mqtt=mqtt,
                          retention=retention, web=web)

@@ -39,19 +39,24 @@ from .store import HistoryStore
 log = logging.getLogger(__name__)
 
 
+def open_store(config: HistoryConfig) -> HistoryStore:
+    """The configured store (its state directory made for SQLite); not yet migrated."""
+    if not config.database:
+        try:
+            config.state_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as err:
+            raise ConfigError("history.state_dir", f"cannot create {config.state_dir}: "
+                              f"{err.strerror or err}") from None
+    return HistoryStore(config.database_url, gym=config.gym)
+
+
 class HistoryService:
     """Everything of the history service in one process."""
 
     def __init__(self, config: HistoryConfig, *, reconnect_min_s: float = 1.0,
                  reconnect_max_s: float = 10.0):
         self.config = config
-        if not config.database:
-            try:
-                config.state_dir.mkdir(parents=True, exist_ok=True)
-            except OSError as err:
-                raise ConfigError("history.state_dir", f"cannot create {config.state_dir}: "
-                                  f"{err.strerror or err}") from None
-        self.store = HistoryStore(config.database_url, gym=config.gym)
+        self.store = open_store(config)
         self.ingest = Ingest(config, self.store, reconnect_min_s=reconnect_min_s,
                              reconnect_max_s=reconnect_max_s)
         self._stop = threading.Event()
@@ -201,7 +206,7 @@ def publish_once(config: HistoryConfig, messages: list[tuple[str, bytes]],
 
 def forget_offline(config: HistoryConfig, athlete: str, gym: str | None = None) -> dict[str, int]:
     """``gym-monitor history forget``: the rows, then the broker's retained profile and card."""
-    store = HistoryStore(config.database_url, gym=config.gym)
+    store = open_store(config)
     try:
         store.migrate()
         counts = store.forget(gym or config.gym, athlete)
@@ -215,7 +220,7 @@ def forget_offline(config: HistoryConfig, athlete: str, gym: str | None = None) 
 
 
 def name_offline(config: HistoryConfig, athlete: str, display_name: str) -> None:
-    store = HistoryStore(config.database_url, gym=config.gym)
+    store = open_store(config)
     try:
         store.migrate()
         store.set_card(config.gym, athlete, display_name)
