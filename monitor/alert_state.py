@@ -4,15 +4,17 @@ A station that restarts (an upgrade, a crash, SIGKILL by the watchdog, a power
 cut) must clear on the wall what it raised and no longer holds, and keep what
 is latched (a fall stays until acknowledged). So after every step that made
 alert events, the runner saves here the active and acknowledged alerts
-(:meth:`~monitor.alerts.AlertManager.snapshot`) together with the events that
-are not yet safely in the outbox (``pending``: a kill between this save and
-the outbox's commit would lose them otherwise; the next process sends them
-again, and subscribers drop the duplicates by id and state)::
+(:meth:`~monitor.alerts.AlertManager.snapshot`) together with every alert
+event the broker has not acknowledged yet (``pending``: those of this step,
+which reach the outbox right after, and those waiting in it). A kill between
+this save and the outbox's commit, or an outbox file damaged or lost, then
+loses no alert: the next process queues them again (subscribers drop the
+repeats by id and state)::
 
     state = AlertStateFile(state_dir / "alerts.json")
     saved = state.load()            # None the first time, or when the file was damaged
     ...
-    state.save(manager.snapshot(t, wall), pending=[event.payload() for event in step.alerts])
+    state.save(manager.snapshot(t, wall), pending=unacknowledged + [e.payload() for e in step.alerts])
 
 Saving is atomic (a temporary file, fsync, rename, fsync of the directory):
 after a power cut the file is the old one or the new one. A file that cannot
@@ -75,10 +77,13 @@ class AlertStateFile:
                   "cleared by this one; the wall display expires what no station vouches for",
                   self.path, why, where)
 
-    def save(self, snapshot: dict[str, Any], pending: list[dict[str, Any]] = ()) -> bool:
-        """Write atomically; False (logged once a minute) if the disk refused."""
-        data = json.dumps({"v": 1, "saved_ts": time.time(), "snapshot": snapshot, "pending": list(pending)},
-                          separators=(",", ":")).encode("utf-8")
+    def save(self, snapshot: dict[str, Any], pending: list[dict[str, Any]] = (), *, truncated: bool = False) -> bool:
+        """Write atomically; False (logged once a minute) if the disk refused.
+
+        ``truncated``: ``pending`` is only the newest of the unacknowledged events.
+        """
+        data = json.dumps({"v": 1, "saved_ts": time.time(), "snapshot": snapshot, "pending": list(pending),
+                           "truncated": truncated}, separators=(",", ":")).encode("utf-8")
         tmp = self.path.with_name(f".{self.path.name}.tmp")
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)

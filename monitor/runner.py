@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from .alert_state import AlertStateFile
+from .bus import open_bus, simulated
 from .clock import Clock, RealClock
 from .config import Config
 from .errors import ConfigError, ErrorLog
@@ -81,7 +82,7 @@ class StationRunner:
                  bus: Any = None, pin_factory: Any = None, notifier: SystemdNotifier | None = None,
                  calibration: Any = None):
         self.config = config
-        self.simulate = config.station.simulate if simulate is None else simulate
+        self.simulate = simulated(config, simulate)
         self.clock = clock or RealClock()
         self.notifier = notifier or SystemdNotifier()
         self.bus = bus if bus is not None else self._open_bus()
@@ -101,15 +102,9 @@ class StationRunner:
 
     # -- parts ---------------------------------------------------------------
     def _open_bus(self):
-        if self.simulate:
-            from .sim.rig import simulated_bus
-
-            return simulated_bus(self.config, self.clock)
-        from .sensors import LateBus
-
-        # Not there yet (I2C not enabled, the user not in the i2c group): the station runs,
-        # reports its sensors as faults, logs why once a minute and opens the bus when it can.
-        return LateBus(self.config.i2c.bus)
+        # A real bus not there yet (I2C not enabled, the user not in the i2c group): the station
+        # runs, reports its sensors as faults, logs why once a minute and opens the bus when it can.
+        return open_bus(self.config, simulate=self.simulate, clock=self.clock, wait=True)
 
     def _simulated_calibration(self):
         # A simulated scale is calibrated like a real one, unless a calibration is saved.
@@ -165,6 +160,7 @@ class StationRunner:
             raise ConfigError("station.state_dir", f"cannot create {state}: {err.strerror}") from None
         self.outbox = Outbox(state / "outbox.sqlite3", max_rows=m.outbox_max_rows,
                              max_bytes=int(m.outbox_max_mb * 1024 * 1024))
+        self._reconcile_alert_rows(f"{m.prefix}/{self.config.station.id}/alert")
         info = StationInfo(self.config.station.id, name=self.config.station.display_name,
                            sensors=tuple(i.name for i in self.config.imus),
                            hydration=self.config.scale is not None)
@@ -188,27 +184,68 @@ class StationRunner:
             self.alert_state.set_aside(str(err))
             return
         self._pending = [e for e in saved.get("pending", []) if isinstance(e, dict)]
+        self._pending_truncated = bool(saved.get("truncated", False))
         if n or self._pending:
             log.info("took back %d alert(s) of the previous run (they clear within %g s unless their "
-                     "condition holds; latched ones stay until acknowledged) and %d event(s) to send "
-                     "again", n, RESTORED_GRACE_S, len(self._pending))
+                     "condition holds; latched ones stay until acknowledged) and %d alert event(s) the "
+                     "broker had not acknowledged, to send", n, RESTORED_GRACE_S, len(self._pending))
 
-    def _held_alerts(self) -> list[dict]:
-        """Alert events the outbox holds in memory (the disk refused them), oldest first."""
+    def _reconcile_alert_rows(self, topic: str) -> None:
+        """Put the saved unacknowledged alert events and the outbox's own back in one ordered queue.
+
+        Every alert event is in the state file's ``pending`` before it reaches the
+        outbox, so the saved list is the order they were raised in; rows the file
+        holds beyond it (stored while the state could not be saved) follow it. This
+        is what makes a damaged, salvaged or lost outbox lose no alert: the state
+        file has them too. Subscribers drop the repeats by (id, state).
+        """
+        pending, self._pending = self._pending, []
+        if not pending:
+            return
+        key = lambda e: (e.get("id"), e.get("state"))  # noqa: E731
+        saved = {key(e) for e in pending}
+        extra = []
+        for m in self.outbox.messages(kind="alert"):
+            try:
+                event = json.loads(m.payload)
+            except ValueError:
+                continue
+            if key(event) not in saved:
+                extra.append(event)
+        ordered = [*extra, *pending] if getattr(self, "_pending_truncated", False) else [*pending, *extra]
+        from .mqtt.payloads import encode
+
+        try:
+            self.outbox.replace_kind("alert", [(topic, encode(e)) for e in ordered])
+        except Exception as err:   # a full disk: send what the file lacks, in memory if need be
+            log.error("cannot rewrite the outbox's alert queue (%s); adding the %d saved event(s) it "
+                      "lacks instead", err, len(pending))
+            have = {key(json.loads(m.payload)) for m in self.outbox.messages(kind="alert")}
+            for e in pending:
+                if key(e) not in have:
+                    self.outbox.add(topic, encode(e), kind="alert")
+
+    #: the newest this many unacknowledged alert events go into the state file
+    MAX_PENDING = 2000
+
+    def _unacked_alerts(self) -> list[dict]:
+        """Alert events the broker has not acknowledged: in the outbox's file or held in memory."""
         if self.outbox is None:
             return []
         out = []
-        for m in self.outbox.held_messages():
-            if m.kind == "alert":
-                try:
-                    out.append(json.loads(m.payload))
-                except ValueError:
-                    pass
+        for m in self.outbox.messages(kind="alert"):
+            try:
+                out.append(json.loads(m.payload))
+            except ValueError:
+                pass
         return out
 
-    def _save_alerts(self, pending: list[dict]) -> bool:
+    def _save_alerts(self, new: list[dict]) -> bool:
+        """Save the alert state: the snapshot, and every alert event not yet acknowledged by the broker."""
         snapshot = self.station.alerts.snapshot(self.clock.now(), self.clock.wall())
-        return self.alert_state.save(snapshot, pending=[*self._held_alerts(), *pending])
+        pending = [*self._unacked_alerts(), *new]
+        truncated = len(pending) > self.MAX_PENDING
+        return self.alert_state.save(snapshot, pending=pending[-self.MAX_PENDING:], truncated=truncated)
 
     def _journal(self, payloads: list[dict]) -> None:
         for p in payloads:
@@ -221,8 +258,7 @@ class StationRunner:
         self._restore_alerts()
         self._open_mqtt()
         if self.uplink is not None:
-            self.uplink.start(self._pending)
-        self._pending = []
+            self.uplink.start()
         self.station.open(self.calibration)
         self.panel.show(panel_level(self.station))
         self._ready_sent = False
@@ -277,7 +313,8 @@ class StationRunner:
                 self.publisher.close()
         except Exception:
             self.errors("closing MQTT")
-        held = self._held_alerts()
+        held = [json.loads(m.payload) for m in (self.outbox.held_messages() if self.outbox else [])
+                if m.kind == "alert"]
         try:
             saved = self._save_alerts([])
         except Exception:

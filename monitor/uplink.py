@@ -68,10 +68,8 @@ class Uplink:
             return None
         return self.station.clock.wall() - (self.station.clock.now() - t)
 
-    def start(self, pending: list[dict] = ()) -> None:
-        """At start: events an earlier process saved but may not have stored, then the active list."""
-        for event in pending:
-            self._alert(event)
+    def start(self) -> None:
+        """At start: the retained list of active alerts (the publisher repeats it at every reconnect)."""
         self.publish_active()
 
     def publish_active(self) -> None:

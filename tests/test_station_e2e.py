@@ -51,7 +51,7 @@ class Listener:
     def payloads(self, topic: str) -> list[dict]:
         return [json.loads(p) for t, p, _ in self.messages if t == topic and p.startswith(b"{")]
 
-    def wait_for(self, predicate, timeout=10.0):
+    def wait_for(self, predicate, timeout=30.0):
         end = time.monotonic() + timeout
         while time.monotonic() < end:
             if predicate():
@@ -73,7 +73,7 @@ def station_config(broker, secrets, tmp_path, scenario="fall", placement="body",
         alerts=AlertConfig(**alerts), gpio=GpioConfig(enabled=True))
 
 
-def run_until(runner, clock, done, timeout=10.0, step=0.1):
+def run_until(runner, clock, done, timeout=30.0, step=0.1):
     """Cycle the runner on simulated time until ``done()`` (real seconds for MQTT to answer)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

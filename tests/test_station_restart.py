@@ -156,7 +156,7 @@ def test_a_sigkilled_station_comes_back_clears_what_no_longer_holds_and_keeps_th
         display.close()
     finally:
         second.send_signal(signal.SIGTERM)
-        assert second.wait(20) == 0
+        assert second.wait(20) == 0, (tmp_path / "second.log").read_text()[-3000:]
         listen.close()
     # a retained message at the broker now says what the station holds: nothing
     late = Listener(broker, secrets)
@@ -414,7 +414,11 @@ def test_sigkill_on_a_full_disk_loses_only_what_the_broker_never_acknowledged(br
         time.sleep(1.0)
         fill(tiny_disk)
         (child_dir / "squeeze").touch()
-        assert listen.wait_for(lambda: len({e["id"] for e in events(listen)}) >= 8, timeout=60), \
+
+        def held() -> int:
+            found = re.findall(r"^HELD (\d+)", (child_dir / "full.log").read_text(), re.M)
+            return max(map(int, found), default=0)
+        assert listen.wait_for(lambda: held() >= 4 and len({e["id"] for e in events(listen)}) >= 8, timeout=60), \
             (child_dir / "full.log").read_text()[-2000:]
     finally:
         proc.send_signal(signal.SIGKILL)
@@ -431,4 +435,67 @@ def test_sigkill_on_a_full_disk_loses_only_what_the_broker_never_acknowledged(br
     # had not acknowledged. The journal (the log) names each of them.
     print(f"full disk + SIGKILL: {len(journaled)} events journaled, {len(delivered)} delivered, {len(lost)} lost")
     assert len(journaled) >= 8 and len(lost) <= 2, (len(journaled), lost)
+    # and it starts again on the disk that is still full: it runs, sends, and stops cleanly
+    seen = len(listen.messages)
+    again = spawn(child_dir, broker, secrets, "rest", "flap", "again")
+    try:
+        assert listen.wait_for(lambda: any(t == "gym/bench-1/status" and p == b"online"
+                                           for t, p, _ in listen.messages[seen:]), timeout=30)
+        assert listen.wait_for(lambda: any(t == "gym/bench-1/alert" for t, _, _ in listen.messages[seen:]),
+                               timeout=30), (child_dir / "again.log").read_text()[-2000:]
+    finally:
+        again.send_signal(signal.SIGTERM)
+        assert again.wait(20) == 0, (child_dir / "again.log").read_text()[-3000:]
+    assert "Traceback" not in (child_dir / "again.log").read_text()
     listen.close()
+
+
+class Unreachable:
+    """A broker address nobody listens on: the station keeps everything in its outbox."""
+
+    host = "127.0.0.1"
+
+    def __init__(self):
+        from mosquitto import free_port
+
+        self.port = free_port(self.host)
+
+
+@pytest.mark.parametrize("damage", ["zero length", "deleted", "garbage"])
+def test_an_outbox_destroyed_after_a_sigkill_loses_no_alert(broker, secrets, tmp_path, damage):  # noqa: F811
+    first = spawn(tmp_path, Unreachable(), secrets, "rest", "flap", "first")
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            text = (tmp_path / "first.log").read_text()
+            if text.count("INFO monitor.alert: alert ") >= 6:
+                break
+            time.sleep(0.2)
+    finally:
+        first.send_signal(signal.SIGKILL)
+        first.wait(10)
+    text = (tmp_path / "first.log").read_text()
+    journaled = {(m.group(2), m.group(1)) for m in re.finditer(
+        r"^INFO monitor\.alert: alert (raised|cleared|acknowledged) \w+ \S+ (\S+?)(?: by [^:]*)?: ", text, re.M)}
+    assert len(journaled) >= 6, text[-2000:]
+    outbox = tmp_path / "state" / "outbox.sqlite3"
+    for suffix in ("-wal", "-shm"):
+        Path(f"{outbox}{suffix}").unlink(missing_ok=True)
+    if damage == "zero length":
+        outbox.write_bytes(b"")
+    elif damage == "deleted":
+        outbox.unlink()
+    else:
+        outbox.write_bytes(b"garbage" * 5000)
+    listen = Listener(broker, secrets)
+    second = spawn(tmp_path, broker, secrets, "rest", "stay", "second")
+    try:
+        delivered = lambda: {(e["id"], e["state"]) for e in events(listen)}  # noqa: E731
+        assert listen.wait_for(lambda: journaled <= delivered(), timeout=30), journaled - delivered()
+    finally:
+        second.send_signal(signal.SIGTERM)
+        assert second.wait(20) == 0, (tmp_path / "second.log").read_text()[-3000:]
+        listen.close()
+    log_text = (tmp_path / "second.log").read_text()
+    if damage != "deleted":
+        assert "CRITICAL monitor.mqtt.outbox" in log_text and "damaged" in log_text

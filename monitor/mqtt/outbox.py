@@ -161,6 +161,15 @@ def _is_full(err: BaseException) -> bool:
     return code == sqlite3.SQLITE_FULL or "full" in str(err).lower()
 
 
+def _disk_full(folder: Path, below: int = 256 * 1024) -> bool:
+    """Less than ``below`` bytes free for this user in ``folder``'s filesystem."""
+    try:
+        st = os.statvfs(folder)
+    except OSError:
+        return False
+    return st.f_bavail * st.f_frsize < below
+
+
 def _size(topic: str, payload: bytes) -> int:
     return len(topic.encode("utf-8")) + len(payload)
 
@@ -229,8 +238,34 @@ class Outbox:
                 if "locked" in str(err).lower() or "busy" in str(err).lower():
                     # Another process has it (two stations on one state_dir?): not damage.
                     return self._memory_db(page_limit, f"it is in use by another process ({err})")
+                if _is_full(err) or _disk_full(self.path.parent):
+                    return self._full_at_open(err, page_limit)
                 problem = str(err)
         return self._replace_damaged(problem, page_limit)
+
+    def _full_at_open(self, err: sqlite3.Error, page_limit: int | None) -> sqlite3.Connection:
+        """The disk is too full to open the file for writing: run in memory with what it holds.
+
+        The file is left where it is (it is not damaged): the next start with room
+        opens it again, and what this run also sent from it goes out twice at most.
+        """
+        rows = _salvage(self.path)[0]
+        db = self._memory_db(page_limit, f"the disk is full, the file cannot be opened for writing ({err}); "
+                                         f"its {len(rows)} message(s) are taken into memory and the file is "
+                                         "left in place")
+        self._insert_rows(db, rows)
+        return db
+
+    def _insert_rows(self, db: sqlite3.Connection, rows: list[tuple]) -> None:
+        for row in rows:
+            try:
+                db.execute("INSERT INTO outbox (topic, payload, qos, retain, kind, priority, created, size) "
+                           "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                           (row[1], row[2], row[3], row[4], row[5], row[6], row[7], _size(row[1], row[2])))
+                self.salvaged += 1
+            except sqlite3.Error as err:
+                log.critical("outbox %s: a salvaged message on %s could not be stored: %s",
+                             self.path, row[1], err)
 
     def _file_problem(self) -> str | None:
         """What is visibly wrong with the file and its WAL before SQLite opens them, if anything."""
@@ -277,15 +312,7 @@ class Outbox:
             db = self._connect(self.path, page_limit, check=False)
         except sqlite3.Error as err:
             db = self._memory_db(page_limit, f"a new file cannot be made either ({err})")
-        for row in rows:
-            try:
-                db.execute("INSERT INTO outbox (topic, payload, qos, retain, kind, priority, created, size) "
-                           "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                           (row[1], row[2], row[3], row[4], row[5], row[6], row[7], _size(row[1], row[2])))
-                self.salvaged += 1
-            except sqlite3.Error as err:
-                log.critical("outbox %s: a salvaged message on %s could not be stored: %s",
-                             self.path, row[1], err)
+        self._insert_rows(db, rows)
         return db
 
     def _memory_db(self, page_limit: int | None, why: str) -> sqlite3.Connection:
@@ -765,16 +792,56 @@ class Outbox:
                 held=len(self._memory), held_total=dict(self._held_total),
                 salvaged=self.salvaged, in_memory=self.in_memory)
 
-    def messages(self) -> list[OutboxMessage]:
-        """Every row not yet acknowledged, in send order (for tests and diagnostics)."""
+    def messages(self, kind: str | None = None) -> list[OutboxMessage]:
+        """Every row not yet acknowledged (of ``kind``, if given), in send order."""
         with self._lock:
+            query = f"SELECT {_COLUMNS} FROM outbox" + (" WHERE kind = ?" if kind else "") + \
+                " ORDER BY priority DESC, id"
+            try:
+                found = self._db.execute(query, (kind,) if kind else ()).fetchall()
+            except sqlite3.Error as err:
+                log.error("outbox %s: cannot read queued messages: %s", self.path, err)
+                found = []
             rows = [OutboxMessage(r[0], r[1], bytes(r[2]), r[3], bool(r[4]), r[5], r[6], r[7])
-                    for r in self._db.execute(
-                        f"SELECT {_COLUMNS} FROM outbox ORDER BY priority DESC, id")
-                    if r[0] not in self._undeleted]
+                    for r in found if r[0] not in self._undeleted]
             keyed = [((-m.priority, 0, m.id), m) for m in rows]
-            keyed += [((-m.priority, 1, -m.id), m) for m in self._memory.values()]
+            keyed += [((-m.priority, 1, -m.id), m) for m in self._memory.values() if kind in (None, m.kind)]
             return [m for _, m in sorted(keyed, key=lambda k: k[0])]
+
+    def replace_kind(self, kind: str, rows: list[tuple[str, bytes]], *, retain: bool = False) -> None:
+        """Replace every unsent row of ``kind`` with ``rows`` (topic, payload), in this order, at once.
+
+        For a station that starts again: its saved list of unacknowledged alerts and
+        what the file still holds are put back in the order they were raised. Nothing
+        may be in flight (call it before the publisher starts). Raises sqlite3.Error
+        if the file does not take it; nothing changes then.
+        """
+        with self._lock:
+            if self._inflight:
+                raise RuntimeError("replace_kind needs nothing in flight")
+            prio = PRIORITIES.get(kind, DEFAULT_PRIORITY)
+            db = self._db
+            try:
+                db.execute("BEGIN IMMEDIATE")
+                old = db.execute("SELECT COUNT(*), COALESCE(SUM(size), 0) FROM outbox WHERE kind = ?",
+                                 (kind,)).fetchone()
+                db.execute("DELETE FROM outbox WHERE kind = ?", (kind,))
+                now = time.time()
+                db.executemany(
+                    "INSERT INTO outbox (topic, payload, qos, retain, kind, priority, created, size) "
+                    "VALUES (?, ?, 1, ?, ?, ?, ?, ?)",
+                    [(t, bytes(p), int(retain), kind, prio, now, _size(t, bytes(p))) for t, p in rows])
+                db.execute("COMMIT")
+            except BaseException:
+                if db.in_transaction:
+                    try:
+                        db.execute("ROLLBACK")
+                    except sqlite3.Error:
+                        pass
+                raise
+            self._rows += len(rows) - old[0]
+            self._bytes += sum(_size(t, bytes(p)) for t, p in rows) - old[1]
+            self._undeleted = {r: z for r, z in self._undeleted.items() if self._row(r) is not None}
 
     def close(self, *, report_held: bool = True) -> None:
         """Close the file. Unacknowledged rows stay in it for the next run; rows in memory are lost.
