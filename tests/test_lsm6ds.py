@@ -202,6 +202,32 @@ def test_close_powers_down():
     imu.close()  # a chip that is gone is not an error
 
 
+def test_a_context_manager_powers_down():
+    clock = SimClock()
+    bus = SimBus()
+    sim = bus.attach(ADDR, Lsm6dsSim(Tremor(), clock=clock, variant="LSM6DS3"))
+    with Lsm6ds(bus, ADDR, rate_hz=833, clock=clock) as imu:
+        clock.sleep(0.1)
+        assert len(imu.read()) > 0
+    assert writes(sim)[-3:] == [(CTRL1_XL, 0x00), (CTRL2_G, 0x00), (FIFO_MODE, 0x00)]
+
+
+def test_the_rate_check_is_the_one_the_config_uses():
+    assert Lsm6ds.check_rate(417) is None and Lsm6ds.rate_for(417) == 416
+    assert Lsm6ds.check_rate(1000).startswith("the lsm6ds runs at 12.5, 26, 52")
+    assert Lsm6ds.RANGES_G == (2, 4, 8, 16) and Lsm6ds.ADDRESSES == (0x6A, 0x6B)
+
+
+@pytest.mark.parametrize("variant", ["LSM6DSO", "LSM6DSOX", "LSM6DS3", "LSM6DSL"])
+def test_every_simulated_variant_answers_a_who_am_i_the_driver_knows(variant):
+    # The simulator takes WHO_AM_I (and the FIFO architecture) from the driver's families.
+    clock, bus, sim, imu = make(variant)
+    assert Lsm6ds.part(sim.regs[WHO_AM_I]) == imu.variant
+    assert Lsm6ds.read_identity(bus, ADDR) == (sim.regs[WHO_AM_I], imu.variant)
+    fresh = Lsm6dsSim(Tremor(), clock=clock, variant=variant)
+    assert fresh.regs[CTRL3_C] == 0x04                      # reset value: IF_INC on
+
+
 # -- decoding against the datasheet's sensitivities ------------------------------------
 
 @pytest.mark.parametrize("variant", VARIANTS)

@@ -2,13 +2,14 @@
 
 import numpy as np
 import pytest
-from hypothesis import given, settings, strategies as st
+from conftest import G, SineMotion
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from monitor.errors import SensorError, SensorGone, SensorNotFound
 from monitor.i2c import Mpu6050
+from monitor.i2c.mpu6050 import PARTS
 from monitor.sim import Mpu6050Sim, SimBus, SimClock
-
-from conftest import G, SineMotion
 
 
 def make(clock, bus, motion=None, address=0x68, **kwargs):
@@ -231,3 +232,56 @@ def test_garbage_fifo_bytes_never_crash(data):
         return
     assert block.accel.shape == (len(block), 3)
     assert np.all(np.abs(block.accel) <= 4 * G + 1e-9)
+
+
+# -- one chip, one set of facts: the driver's -------------------------------------------
+
+def test_a_context_manager_leaves_the_chip_asleep(clock, bus):
+    sim = bus.attach(0x68, Mpu6050Sim(SineMotion(), clock=clock))
+    with Mpu6050(bus, 0x68, rate_hz=1000, clock=clock) as imu:
+        clock.sleep(0.05)
+        assert len(imu.read()) > 0
+    assert sim.writes_to(0x6B)[-1] == 0x41       # PWR_MGMT_1: SLEEP, clock still the PLL
+    assert not sim.awake
+    bus.vanish(0x68, duration=1.0)
+    imu.close()                                  # a chip that is gone is not an error
+
+
+def test_the_rate_check_is_the_one_the_config_uses(clock, bus):
+    assert Mpu6050.check_rate(250) is None and Mpu6050.rate_for(250) == 250
+    problem = Mpu6050.check_rate(300)
+    assert problem.startswith("the MPU-6050/6500 runs at 1000 Hz divided")
+    bus.attach(0x68, Mpu6050Sim(SineMotion(), clock=clock))
+    with pytest.raises(ValueError) as err:
+        Mpu6050(bus, 0x68, rate_hz=300, clock=clock)
+    assert problem in str(err.value)
+    assert not bus.log                           # refused before the bus was touched
+
+
+def test_addresses_and_ranges_are_the_drivers(clock, bus):
+    assert Mpu6050.ADDRESSES == (0x68, 0x69) and Mpu6050.RANGES_G == (2, 4, 8, 16)
+    assert Mpu6050.check_address(0x6A) == "the MPU-6050 answers at 0x68 or 0x69, not 0x6A"
+    with pytest.raises(ValueError, match="answers at 0x68 or 0x69"):
+        Mpu6050(bus, 0x6A, clock=clock)
+
+
+@pytest.mark.parametrize("part", PARTS, ids=lambda p: p.name)
+def test_every_part_the_simulator_plays_is_one_the_driver_knows(clock, bus, part):
+    # Both take WHO_AM_I and the FIFO size from the same table.
+    sim, imu = make(clock, bus, variant=part.name, rate_hz=1000)
+    assert sim.regs[0x75] == part.who_am_i
+    assert (imu.variant, imu.FIFO_BYTES) == (part.name, part.fifo_bytes)
+    assert Mpu6050.read_identity(bus, 0x68) == (part.who_am_i, part.name)
+
+
+def test_a_brownout_is_told_from_pwr_mgmt_1_alone(clock, bus):
+    # Asleep after a brown-out says enough: FIFO_EN is only read from a chip that is awake.
+    sim, imu = make(clock, bus, rate_hz=1000)
+    run(imu, clock, 0.5)
+    bus.brownout(0x68)
+    bus.log.clear()
+    run(imu, clock, 0.2)
+    first_write = next(i for i, t in enumerate(bus.log) if t.kind.startswith("write"))
+    checks = [(t.kind, t.register) for t in list(bus.log)[:first_write] if t.register != 0x72]
+    assert checks == [("read_byte_data", 0x6B), ("read_byte_data", 0x75)]   # PWR_MGMT_1, WHO_AM_I
+    assert imu.stats.reconfigurations == 1

@@ -457,6 +457,39 @@ def test_close_powers_the_chip_down():
     scale.close()  # a chip that is gone is not an error
 
 
+def test_a_context_manager_powers_the_chip_down():
+    clock = SimClock()
+    bus = SimBus()
+    sim = bus.attach(ADDR, Nau7802Sim(1000.0, clock=clock))
+    with Nau7802(bus, clock=clock) as scale:
+        assert poll(scale, clock, 1.0)
+    assert sim.writes_to(PU_CTRL)[-1] == 0
+
+
+def test_the_drivers_facts_are_what_the_config_and_the_calibration_check():
+    assert Nau7802.GAINS == (1, 2, 4, 8, 16, 32, 64, 128)
+    assert Nau7802.RATES_SPS == (10, 20, 40, 80, 320)
+    assert Nau7802.LDO_VOLTS == (2.4, 2.7, 3.0, 3.3, 3.6, 3.9, 4.2, 4.5)
+    assert Nau7802.check_address(0x2A) is None
+    assert Nau7802.check_address(0x2B) == "the NAU7802 answers only at 0x2A, not 0x2B"
+    with pytest.raises(ValueError, match="only at 0x2A"):
+        Nau7802(SimBus(), 0x2B, clock=SimClock())
+    for bad in (3, True, "128"):
+        with pytest.raises(ValueError) as from_driver:
+            Nau7802(SimBus(), gain=bad, clock=SimClock())
+        with pytest.raises(ValueError) as from_calibration:
+            ScaleCalibration(0.0, gain=bad)
+        assert str(from_driver.value) == str(from_calibration.value)
+    assert ScaleCalibration(0.0, ldo_v=3.31).ldo_v == 3.3
+
+
+def test_the_sim_answers_the_revision_the_driver_checks():
+    clock = SimClock()
+    bus = SimBus()
+    bus.attach(ADDR, Nau7802Sim(0.0, clock=clock))
+    assert Nau7802.read_identity(bus, ADDR) == (0x0F, "NAU7802")
+
+
 # -- the simulated chip itself ---------------------------------------------------
 def test_sim_reset_values_and_register_reset():
     clock = SimClock()

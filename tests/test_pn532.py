@@ -390,6 +390,12 @@ def test_nothing_at_the_address_says_what_to_check():
     assert "interface switches select I2C" in str(err.value)
 
 
+def test_the_address_is_the_drivers():
+    assert Pn532.check_address(0x25) == "the PN532 answers only at 0x24, not 0x25"
+    with pytest.raises(ValueError, match="only at 0x24"):
+        Pn532(SimBus(), 0x25, clock=SimClock())
+
+
 def test_another_chip_answering_is_not_taken_for_a_pn532():
     clock = SimClock()
     bus = SimBus()

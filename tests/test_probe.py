@@ -6,6 +6,7 @@ from pathlib import Path
 
 from monitor.clock import SimClock
 from monitor.config import Config, ImuConfig, ScaleConfig, StationConfig
+from monitor.i2c import Lsm6ds
 from monitor.i2c.probe import Expected, grid, identify, probe, report, scan
 from monitor.sim import Lsm6dsSim, Mpu6050Sim, Nau7802Sim, SimBus, SimChip
 from monitor.sim.rig import simulated_bus
@@ -74,3 +75,26 @@ def test_simulated_bus_follows_the_config():
     bus = simulated_bus(cfg, SimClock())
     assert bus.addresses == [0x2A, 0x68, 0x6B]
     assert identify(bus, 0x68).part == "MPU-6500"
+
+
+def test_every_chip_a_config_can_name_has_a_driver():
+    from monitor.config import IMU_CHIPS
+    from monitor.i2c.chips import DRIVERS, IMU_DRIVERS
+
+    assert set(IMU_DRIVERS) == set(IMU_CHIPS)
+    assert {"nau7802", "pn532"} <= set(DRIVERS)
+
+
+def test_probe_names_parts_as_their_drivers_do():
+    clock = SimClock()
+    bus = SimBus()
+    bus.attach(0x68, Mpu6050Sim(None, clock=clock, variant="MPU-6500"))
+    bus.attach(0x6B, Lsm6dsSim(None, clock=clock, variant="LSM6DSL"))
+    found = identify(bus, 0x6B)
+    assert (found.chip, found.id_value) == ("lsm6ds", 0x6A)
+    assert found.part == Lsm6ds.IDENTITIES[0x6A] == "LSM6DSL/LSM6DSM/LSM6DS3TR-C"
+    # "mpu6500" in a config is the MPU-6050 driver's chip, found as "mpu6050"
+    rows = probe(bus, [Expected('imu "a"', "mpu6500", 0x68), Expected('imu "b"', "lsm6ds", 0x6B),
+                       Expected("scale", "nau7802", 0x2A)])
+    verdicts = {r.address: r.verdict.split(":")[0] for r in rows}
+    assert verdicts == {0x68: "ok", 0x6B: "ok", 0x2A: "MISSING"}

@@ -43,11 +43,6 @@ from typing import Any
 
 from ..errors import MonitorError
 
-#: gains the NAU7802's PGA offers (CTRL1 GAINS)
-GAINS = (1, 2, 4, 8, 16, 32, 64, 128)
-#: LDO voltages CTRL1 VLDO offers; None = AVDD supplied externally
-LDO_VOLTS = (2.4, 2.7, 3.0, 3.3, 3.6, 3.9, 4.2, 4.5)
-
 FORMAT_VERSION = 1
 _SENSOR_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 
@@ -84,14 +79,12 @@ class ScaleCalibration:
                 raise ValueError(f"counts_per_gram must be a finite non-zero number, "
                                  f"not {self.counts_per_gram!r}")
             object.__setattr__(self, "counts_per_gram", float(self.counts_per_gram))
-        if self.gain not in GAINS or isinstance(self.gain, bool):
-            raise ValueError(f"gain must be one of {', '.join(map(str, GAINS))}, not {self.gain!r}")
-        object.__setattr__(self, "gain", int(self.gain))
-        if self.ldo_v is not None:
-            if not _finite(self.ldo_v) or round(float(self.ldo_v), 1) not in LDO_VOLTS:
-                raise ValueError(f"ldo_v must be one of {', '.join(map(str, LDO_VOLTS))} or None, "
-                                 f"not {self.ldo_v!r}")
-            object.__setattr__(self, "ldo_v", round(float(self.ldo_v), 1))
+        # The gains and LDO voltages are the chip's, checked where its register map is
+        # (imported here: the driver module imports this one).
+        from .nau7802 import checked_gain, checked_ldo
+
+        object.__setattr__(self, "gain", checked_gain(self.gain))
+        object.__setattr__(self, "ldo_v", checked_ldo(self.ldo_v))
         if self.created is not None and not _finite(self.created):
             raise ValueError(f"created must be a Unix time or None, not {self.created!r}")
 
@@ -110,7 +103,7 @@ class ScaleCalibration:
         return {"v": FORMAT_VERSION, **asdict(self)}
 
     @classmethod
-    def from_json(cls, data: Any) -> "ScaleCalibration":
+    def from_json(cls, data: Any) -> ScaleCalibration:
         """Parse what :meth:`to_json` wrote; ValueError says what is wrong."""
         if not isinstance(data, dict):
             raise ValueError("not a JSON object")

@@ -15,8 +15,9 @@ from __future__ import annotations
 import errno
 import threading
 import weakref
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable, Protocol, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from smbus2 import i2c_msg
 
@@ -47,7 +48,7 @@ class Bus(Protocol):
     def i2c_rdwr(self, *i2c_msgs: i2c_msg) -> None: ...
 
 
-_bus_locks: "weakref.WeakKeyDictionary[Any, threading.RLock]" = weakref.WeakKeyDictionary()
+_bus_locks: weakref.WeakKeyDictionary[Any, threading.RLock] = weakref.WeakKeyDictionary()
 _bus_locks_guard = threading.Lock()
 
 
@@ -175,29 +176,54 @@ class I2CDevice:
         self.transfer(self.bus.write_byte_data, self.address, register, value & 0xFF)
 
     # -- registers by name -------------------------------------------------
-    def get(self, name: str) -> Values:
-        """Read and decode a register: ``dev.get("PWR_MGMT_1").sleep``."""
-        reg = self.registers[name]
-        raw = reg.from_bytes(self.read_bytes(reg.address, reg.size)) if reg.size > 1 else self.read_byte(reg.address)
-        return self.registers.decode(name, raw)
+    # Whole registers are read() and write()n as raw values; fields are get() and
+    # set() by name, the way the datasheet tables them. set() writes the register
+    # whole (bits not named are written 0), which is right for a register the
+    # driver owns and costs no read; update() reads first and keeps the other bits.
 
-    def set(self, name: str, **fields: Any) -> int:
-        """Write fields of a register, reading it first only when some bits are left as they are."""
+    def read(self, name: str) -> int:
+        """A register's raw value (a multi-byte register in one burst)."""
         reg = self.registers[name]
-        if reg.read_only:
-            raise ValueError(f"{reg.name} is read-only")
-        base = None if self.registers.covers(name, fields) else self.get(name).raw
-        value = self.registers.encode(name, base, **fields)
-        self.write(name, value)
-        return value
+        if reg.size == 1:
+            return self.read_byte(reg.address)
+        return reg.from_bytes(self.read_bytes(reg.address, reg.size))
 
     def write(self, name: str, value: int) -> None:
         """Write a whole register's raw value."""
         reg = self.registers[name]
+        if reg.read_only:
+            raise ValueError(f"{reg.name} is read-only")
         if reg.size == 1:
             self.write_byte(reg.address, value)
         else:
             self.transfer(self.bus.write_i2c_block_data, self.address, reg.address, list(reg.to_bytes(value)))
+
+    def read_burst(self, name: str, length: int) -> bytes:
+        """``length`` bytes from register ``name`` on: a run of registers, or a FIFO port drained."""
+        return self.read_bytes(self.registers[name].address, length)
+
+    def get(self, name: str) -> Values:
+        """Read and decode a register: ``dev.get("PWR_MGMT_1").sleep``."""
+        return self.registers.decode(name, self.read(name))
+
+    def set(self, name: str, **fields: Any) -> int:
+        """Write the register with exactly ``fields`` set, every other bit 0; returns the value.
+
+            dev.set("USER_CTRL", fifo_en=True)          # one write of 0x40
+        """
+        value = self.registers.value(name, **fields)
+        self.write(name, value)
+        return value
+
+    def update(self, name: str, **fields: Any) -> int:
+        """Change ``fields`` and keep the register's other bits (read, modify, write); returns the value.
+
+        The read is skipped when ``fields`` cover every bit of the register.
+        """
+        base = 0 if self.registers.covers(name, fields) else self.read(name)
+        value = self.registers.encode(name, base, **fields)
+        self.write(name, value)
+        return value
 
     def __repr__(self) -> str:
         return f"<I2CDevice {self.name}>"

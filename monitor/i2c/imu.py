@@ -23,10 +23,10 @@ from typing import ClassVar
 
 import numpy as np
 
-from ..clock import Clock, RealClock
-from ..errors import SensorError, SensorStuck
-from .device import Bus, I2CDevice, RetryPolicy
-from .registers import RegisterMap
+from ..clock import Clock
+from ..errors import SensorStuck
+from .chip import Chip, ChipStats
+from .device import Bus, RetryPolicy
 
 STANDARD_GRAVITY = 9.80665  # m/s^2 per g
 
@@ -50,29 +50,38 @@ class SampleBlock:
         return len(self.t)
 
     @classmethod
-    def empty(cls, *, gyro: bool = False, lost: int = 0, sensor: str = "") -> "SampleBlock":
+    def empty(cls, *, gyro: bool = False, lost: int = 0, sensor: str = "") -> SampleBlock:
         return cls(np.empty(0), np.empty((0, 3)), np.empty((0, 3)) if gyro else None, lost, sensor)
 
 
 @dataclass
-class ImuStats:
+class ImuStats(ChipStats):
     samples: int = 0
     lost: int = 0
     fifo_resets: int = 0
     reconfigurations: int = 0
-    faults: int = 0
 
 
-class Imu(ABC):
-    """Base of the FIFO IMU drivers. Subclasses fill in the chip specifics."""
+class Imu(Chip, ABC):
+    """Base of the FIFO IMU drivers. Subclasses fill in the chip specifics.
+
+    Besides the :class:`~monitor.i2c.chip.Chip` facts, a driver declares the
+    ranges it offers (``RANGES_G``, from its register map), the rates it runs
+    at (:meth:`rate_for`, described for people by ``RATES``) and its FIFO size.
+    """
 
     CHIP: ClassVar[str] = "IMU"
-    REGISTERS: ClassVar[RegisterMap]
-    ADDRESSES: ClassVar[tuple[int, ...]] = ()
-    RANGES_G: ClassVar[tuple[int, ...]] = (2, 4, 8, 16)
-    FIFO_BYTES: ClassVar[int] = 1024
+    ID_REGISTER: ClassVar[str | None] = "WHO_AM_I"
+    #: full scales in g, from the register map
+    RANGES_G: ClassVar[tuple[int, ...]]
+    #: the rates the chip runs at, as a config error says them
+    RATES: ClassVar[str]
+    #: the FIFO's size in bytes (a driver corrects it once WHO_AM_I names the part)
+    FIFO_BYTES: int = 1024
     #: a block this long with no variation at all cannot come from a real sensor
     STUCK_SAMPLES: ClassVar[int] = 64
+
+    stats: ImuStats
 
     def __init__(
         self,
@@ -87,31 +96,35 @@ class Imu(ABC):
         name: str | None = None,
         bus_name: str | int | None = None,
     ):
-        if self.ADDRESSES and address not in self.ADDRESSES:
-            allowed = " or ".join(f"0x{a:02X}" for a in self.ADDRESSES)
-            raise ValueError(f"the {self.CHIP} answers at {allowed}, not 0x{address:02X}")
+        super().__init__(bus, address, clock=clock, retry=retry, name=name, bus_name=bus_name)
         if range_g not in self.RANGES_G:
             raise ValueError(f"range_g must be one of {self.RANGES_G}, not {range_g!r}")
+        rate = self.rate_for(rate_hz)
+        if rate is None:
+            raise ValueError(f"rate_hz cannot be {rate_hz!r}: {self.RATES}")
         self.range_g = int(range_g)
         self.gyro_enabled = bool(gyro)
-        self.clock = clock or RealClock()
-        where = f" on bus {bus_name}" if bus_name is not None else ""
-        self.name = name or f"{self.CHIP} at 0x{address:02X}{where}"
-        self.device = I2CDevice(bus, address, self.REGISTERS, name=self.name, clock=self.clock, retry=retry)
-        self.rate_hz = self._check_rate(rate_hz)
+        self.rate_hz = rate
         self.stats = ImuStats()
         self._period = 1.0 / self.rate_hz
         self._next_t: float | None = None
         self._last_t: float | None = None
         self._last_read: float | None = None
-        self._healthy = False
-        self._initialise()
+        self._recover()
+        self._healthy = True
+
+    # -- facts, asked without a chip -----------------------------------------------
+    @classmethod
+    @abstractmethod
+    def rate_for(cls, rate_hz: float) -> float | None:
+        """The rate the chip really runs at when asked for ``rate_hz``; None if it cannot."""
+
+    @classmethod
+    def check_rate(cls, rate_hz: float) -> str | None:
+        """None if the chip can run at ``rate_hz``, else the rates it can (for a config error)."""
+        return None if cls.rate_for(rate_hz) is not None else cls.RATES
 
     # -- what subclasses provide --------------------------------------------
-    @abstractmethod
-    def _check_rate(self, rate_hz: float) -> float:
-        """Validate the rate and return the rate the chip will really run at."""
-
     @abstractmethod
     def _identify(self) -> None:
         """Raise SensorNotFound unless the right chip answers."""
@@ -137,10 +150,6 @@ class Imu(ABC):
 
     # -- public ------------------------------------------------------------
     @property
-    def address(self) -> int:
-        return self.device.address
-
-    @property
     def datum_bytes(self) -> int:
         """Bytes one sample occupies in the FIFO."""
         return 12 if self.gyro_enabled else 6
@@ -161,29 +170,25 @@ class Imu(ABC):
 
     def read(self) -> SampleBlock:
         """Drain the FIFO into a :class:`SampleBlock`; see the module docstring."""
-        try:
-            if not self._healthy:
-                self._initialise()
-            accel, gyro, discarded = self._drain()
-            now = self.clock.now()
-            n = len(accel)
-            if n == 0 and self._overdue(now) and not self._configured():
-                # FIFO silent and our settings gone: the chip reset itself (or
-                # something else answers now, which _identify refuses).
-                self.stats.reconfigurations += 1
-                self._identify()
-                self._configure()
-                self._restart_timeline()
-                return SampleBlock.empty(gyro=self.gyro_enabled, sensor=self.name)
-            if n >= self.STUCK_SAMPLES and not np.ptp(accel, axis=0).any():
-                raise SensorStuck(f"{self.name} returns constant data: it is stuck; "
-                                  "power-cycle it or check its supply", sensor=self.name,
-                                  address=self.address)
-        except SensorError:
-            self._healthy = False
-            self.stats.faults += 1
+        return self._guarded(self._read_block)
+
+    # -- internals ------------------------------------------------------------
+    def _read_block(self) -> SampleBlock:
+        accel, gyro, discarded = self._drain()
+        now = self.clock.now()
+        n = len(accel)
+        if n == 0 and self._overdue(now) and not self._configured():
+            # FIFO silent and our settings gone: the chip reset itself (or
+            # something else answers now, which _identify refuses).
+            self.stats.reconfigurations += 1
+            self._identify()
+            self._configure()
             self._restart_timeline()
-            raise
+            return SampleBlock.empty(gyro=self.gyro_enabled, sensor=self.name)
+        if n >= self.STUCK_SAMPLES and not np.ptp(accel, axis=0).any():
+            raise SensorStuck(f"{self.name} returns constant data: it is stuck; "
+                              "power-cycle it or check its supply", sensor=self.name,
+                              address=self.address)
         lost = 0
         if discarded:
             # Everything since the last sample delivered is gone: what the FIFO held
@@ -205,14 +210,12 @@ class Imu(ABC):
         gyro_si = gyro * self._gyro_scale() if gyro is not None else None
         return SampleBlock(t, accel_si, gyro_si, lost, self.name)
 
-    def close(self) -> None:
-        """Leave the chip asleep to save power; safe to call twice."""
-
-    # -- internals ------------------------------------------------------------
-    def _initialise(self) -> None:
+    def _recover(self) -> None:
         self._identify()
         self._configure()
-        self._healthy = True
+        self._restart_timeline()
+
+    def _after_fault(self) -> None:
         self._restart_timeline()
 
     def _overdue(self, now: float) -> bool:

@@ -42,6 +42,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from functools import cached_property
+from types import MappingProxyType
 
 import numpy as np
 
@@ -81,12 +82,10 @@ TAG_GYRO_NC = 0x01
 TAG_XL_NC = 0x02
 TAG_MAX = 0x19
 
-WHO_AM_I_ADDRESS = 0x0F
-
 # -- registers ------------------------------------------------------------------
 
 _COMMON = (
-    Register("WHO_AM_I", WHO_AM_I_ADDRESS, read_only=True),
+    Register("WHO_AM_I", 0x0F, read_only=True),
     Register("CTRL1_XL", 0x10, fields=(
         Field("odr_xl", 0b1111_0000, ODR),
         Field("fs_xl", 0b0000_1100, FS_XL),
@@ -119,7 +118,9 @@ _COMMON = (
 
 #: LSM6DSO / LSM6DSOX: tagged FIFO.
 DSO_REGISTERS = RegisterMap(
-    Register("FIFO_CTRL1", 0x07),  # WTM[7:0]
+    Register("FIFO_CTRL1", 0x07, fields=(
+        Field("wtm", 0b1111_1111),  # WTM[7:0]; WTM8 is in FIFO_CTRL2
+    )),
     Register("FIFO_CTRL2", 0x08, fields=(
         Field("stop_on_wtm", 0b1000_0000, Flag()),
         Field("fifo_compr_rt_en", 0b0100_0000, Flag()),
@@ -155,7 +156,9 @@ DSO_REGISTERS = RegisterMap(
 
 #: LSM6DS3 / LSM6DS3H / LSM6DSL family: untagged FIFO of 16-bit words.
 DS3_REGISTERS = RegisterMap(
-    Register("FIFO_CTRL1", 0x06),  # FTH[7:0]
+    Register("FIFO_CTRL1", 0x06, fields=(
+        Field("fth", 0b1111_1111),  # FTH[7:0]; FTH[11:8] is in FIFO_CTRL2
+    )),
     Register("FIFO_CTRL2", 0x07, fields=(
         Field("timer_pedo_fifo_en", 0b1000_0000, Flag()),
         Field("timer_pedo_fifo_drdy", 0b0100_0000, Flag()),
@@ -217,8 +220,9 @@ class Family:
         return 2 if self.tagged else 4
 
     @property
-    def data_out(self) -> int:
-        return self.registers["FIFO_DATA_OUT_TAG" if self.tagged else "FIFO_DATA_OUT"].address
+    def data_out(self) -> str:
+        """The register a FIFO burst starts at: the tag byte, or the first byte of the word."""
+        return "FIFO_DATA_OUT_TAG" if self.tagged else "FIFO_DATA_OUT"
 
 
 LSM6DSO = Family("LSM6DSO/LSM6DSOX", 0x6C, DSO_REGISTERS, tagged=True, fifo_words=512,
@@ -352,10 +356,13 @@ class Lsm6ds(Imu):
     CHIP = "LSM6DS"
     REGISTERS = COMMON_REGISTERS
     ADDRESSES = (0x6A, 0x6B)
+    IDENTITIES = MappingProxyType({f.who_am_i: f.name for f in FAMILIES.values()})
+    RANGES_G = FS_XL.choices
+    RATES = "the lsm6ds runs at " + ", ".join(f"{hz:g}" for hz in RATES_HZ) + " Hz"
     FIFO_BYTES = LSM6DSO.fifo_words * LSM6DSO.word_bytes  # until identified: the DSO's 3.5 KB
 
-    def __init__(self, bus, address: int = 0x6A, *, rate_hz: float = 833.0, range_g: int = 4,
-                 gyro: bool = False, gyro_dps: int = 500, **kwargs):
+    def __init__(self, bus, address: int = ADDRESSES[0], *, rate_hz: float = 833.0,
+                 range_g: int = 4, gyro: bool = False, gyro_dps: int = 500, **kwargs):
         if gyro_dps not in GYRO_MDPS_PER_LSB:
             raise ValueError(f"gyro_dps must be one of {tuple(GYRO_MDPS_PER_LSB)}, not {gyro_dps!r}")
         self.gyro_dps = gyro_dps
@@ -366,17 +373,16 @@ class Lsm6ds(Imu):
         super().__init__(bus, address, rate_hz=rate_hz, range_g=range_g, gyro=gyro, **kwargs)
 
     # -- what Imu asks of a driver ---------------------------------------------------
-    def _check_rate(self, rate_hz: float) -> float:
+    @classmethod
+    def rate_for(cls, rate_hz: float) -> float | None:
         for hz in RATES_HZ:
             if isinstance(rate_hz, (int, float)) and abs(rate_hz - hz) <= RATE_TOLERANCE * hz:
                 return hz
-        allowed = ", ".join(f"{hz:g}" for hz in RATES_HZ)
-        raise ValueError(f"rate_hz must be one of the LSM6DS output data rates ({allowed} Hz), "
-                         f"not {rate_hz!r}")
+        return None
 
     def _identify(self) -> None:
         try:
-            who = self.device.read_byte(WHO_AM_I_ADDRESS)
+            who = self.device.read("WHO_AM_I")
         except SensorGone as err:
             if self._found:
                 raise  # it was here: gone, not misconfigured
@@ -401,47 +407,47 @@ class Lsm6ds(Imu):
         self._found = True
 
     def _configure(self) -> None:
-        d, regs, fam = self.device, self.family.registers, self.family
+        d, fam = self.device, self.family
         # Sensors and FIFO off first: Linux's st_lsm6dsx flushes the FIFO before a
         # reset because an interrupt asserted during reset can leave the chip in I3C mode.
-        d.write("CTRL1_XL", 0x00)
-        d.write("CTRL2_G", 0x00)
-        d.write(fam.mode_register, self._fifo_mode_value("bypass"))
-        d.write("CTRL3_C", regs.encode("CTRL3_C", sw_reset=True))  # from the reset value: IF_INC stays on
+        d.set("CTRL1_XL", odr_xl=0.0)
+        d.set("CTRL2_G", odr_g=0.0)
+        d.set(fam.mode_register, **self._fifo_mode("bypass"))
+        d.set("CTRL3_C", sw_reset=True, if_inc=True)  # IF_INC stays as it was reset
         self._wait_clear("sw_reset", RESET_POLL_S, RESET_POLLS, first_wait=RESET_POLL_S)
-        d.write("CTRL3_C", regs.encode("CTRL3_C", boot=True))  # reload the trimming values
+        d.set("CTRL3_C", boot=True, if_inc=True)  # reload the trimming values
         self._wait_clear("boot", BOOT_POLL_S, BOOT_POLLS, first_wait=BOOT_WAIT_S)
         # BDU: a sample's bytes always belong together; IF_INC: bursts walk the registers.
-        d.write("CTRL3_C", regs.encode("CTRL3_C", base=0, bdu=True, if_inc=True))
+        d.set("CTRL3_C", bdu=True, if_inc=True)
         wtm = self._watermark_words()
         if fam.tagged:
-            d.write("FIFO_CTRL1", wtm & 0xFF)
-            d.write("FIFO_CTRL2", regs.encode("FIFO_CTRL2", base=0, wtm8=wtm >> 8))
-            d.write("FIFO_CTRL3", regs.encode("FIFO_CTRL3", base=0, bdr_xl=self.rate_hz,
-                                              bdr_gy=self.rate_hz if self.gyro_enabled else 0.0))
+            d.set("FIFO_CTRL1", wtm=wtm & 0xFF)
+            d.set("FIFO_CTRL2", wtm8=wtm >> 8)
+            d.set("FIFO_CTRL3", bdr_xl=self.rate_hz,
+                  bdr_gy=self.rate_hz if self.gyro_enabled else 0.0)
         else:
-            d.write("FIFO_CTRL1", wtm & 0xFF)
-            d.write("FIFO_CTRL2", regs.encode("FIFO_CTRL2", base=0, fth_h=wtm >> 8))
-            d.write("FIFO_CTRL3", regs.encode("FIFO_CTRL3", base=0, dec_fifo_xl=1,
-                                              dec_fifo_gyro=1 if self.gyro_enabled else 0))
-        d.write("CTRL1_XL", self._ctrl1_xl_value())
+            d.set("FIFO_CTRL1", fth=wtm & 0xFF)
+            d.set("FIFO_CTRL2", fth_h=wtm >> 8)
+            d.set("FIFO_CTRL3", dec_fifo_xl=1, dec_fifo_gyro=1 if self.gyro_enabled else 0)
+        d.set("CTRL1_XL", **self._ctrl1_xl())
         if self.gyro_enabled:
-            d.write("CTRL2_G", self._ctrl2_g_value())
+            d.set("CTRL2_G", **self._ctrl2_g())
         self._reset_fifo(bypass_first=False)
 
     def _configured(self) -> bool:
         # After a brown-out CTRL1_XL and the FIFO mode are back at 0. One burst from
         # FIFO_CTRL4/5 (0x0A) to CTRL1_XL (0x10) also passes WHO_AM_I (0x0F).
-        regs = self.family.registers
-        first, last = regs[self.family.mode_register].address, regs["CTRL1_XL"].address
-        raw = self.device.read_bytes(first, last - first + 1)
-        return (raw[0] == self._fifo_mode_value("continuous")
-                and raw[WHO_AM_I_ADDRESS - first] == self.family.who_am_i
-                and raw[-1] == self._ctrl1_xl_value())
+        fam = self.family
+        regs = fam.registers
+        first = regs[fam.mode_register].address
+        raw = self.device.read_burst(fam.mode_register, regs["CTRL1_XL"].address - first + 1)
+        return (raw[0] == regs.value(fam.mode_register, **self._fifo_mode("continuous"))
+                and raw[regs["WHO_AM_I"].address - first] == fam.who_am_i
+                and raw[-1] == regs.value("CTRL1_XL", **self._ctrl1_xl()))
 
     def _drain(self) -> tuple[np.ndarray, np.ndarray | None, int]:
         fam = self.family
-        status = self.device.read_bytes(fam.registers["FIFO_STATUS1"].address, fam.status_bytes)
+        status = self.device.read_burst("FIFO_STATUS1", fam.status_bytes)
         count = (status[0] | status[1] << 8) & fam.diff_mask
         overrun = bool(status[1] & fam.overrun_mask)
         if fam.tagged:
@@ -469,7 +475,7 @@ class Lsm6ds(Imu):
         return self._drain_untagged(count, pattern)
 
     def _drain_tagged(self, count: int) -> tuple[np.ndarray, np.ndarray | None, int]:
-        raw = self.device.read_bytes(self.family.data_out, count * 7) if count else b""
+        raw = self.device.read_burst(self.family.data_out, count * 7) if count else b""
         accel, gyro, self._leftover = decode_tagged(self._leftover + raw, gyro=self.gyro_enabled,
                                                     sensor=self.name)
         return accel, gyro, 0
@@ -481,7 +487,7 @@ class Lsm6ds(Imu):
         if n == 0:
             accel, gyro = self._empty()
             return accel, gyro, 0
-        raw = self.device.read_bytes(self.family.data_out, 2 * (skip + n * plen))
+        raw = self.device.read_burst(self.family.data_out, 2 * (skip + n * plen))
         accel, gyro = decode_untagged(raw[2 * skip:], gyro=self.gyro_enabled)
         return accel, gyro, 0
 
@@ -497,14 +503,11 @@ class Lsm6ds(Imu):
         """Bytes one sample occupies in the FIFO: 7 (or 14 with the gyroscope) tagged, 6 (12) untagged."""
         return self._words_per_sample() * self.family.word_bytes
 
-    def close(self) -> None:
-        """Power both sensors down and stop the FIFO; safe to call twice or on a chip that is gone."""
-        try:
-            self.device.write("CTRL1_XL", 0x00)
-            self.device.write("CTRL2_G", 0x00)
-            self.device.write(self.family.mode_register, self._fifo_mode_value("bypass"))
-        except OSError:
-            pass
+    def _power_down(self) -> None:
+        """Both sensors to power-down and the FIFO stopped."""
+        self.device.set("CTRL1_XL", odr_xl=0.0)
+        self.device.set("CTRL2_G", odr_g=0.0)
+        self.device.set(self.family.mode_register, **self._fifo_mode("bypass"))
 
     # -- internals -------------------------------------------------------------
     def _words_per_sample(self) -> int:
@@ -519,29 +522,27 @@ class Lsm6ds(Imu):
         words = math.ceil(self.poll_interval * self.rate_hz) * self._words_per_sample()
         return max(1, min(words, self.family.wtm_max))
 
-    def _ctrl1_xl_value(self) -> int:
-        return self.family.registers.encode("CTRL1_XL", base=0, odr_xl=self.rate_hz, fs_xl=self.range_g)
+    def _ctrl1_xl(self) -> dict[str, float | int]:
+        return {"odr_xl": self.rate_hz, "fs_xl": self.range_g}
 
-    def _ctrl2_g_value(self) -> int:
-        regs = self.family.registers
+    def _ctrl2_g(self) -> dict[str, float | int | bool]:
         if self.gyro_dps == 125:
-            return regs.encode("CTRL2_G", base=0, odr_g=self.rate_hz, fs_125=True)
-        return regs.encode("CTRL2_G", base=0, odr_g=self.rate_hz, fs_g=self.gyro_dps)
+            return {"odr_g": self.rate_hz, "fs_125": True}
+        return {"odr_g": self.rate_hz, "fs_g": self.gyro_dps}
 
-    def _fifo_mode_value(self, mode: str) -> int:
-        fam = self.family
-        if fam.tagged:
-            return fam.registers.encode("FIFO_CTRL4", base=0, fifo_mode=mode)
+    def _fifo_mode(self, mode: str) -> dict[str, float | str]:
+        """FIFO_MODE (FIFO_CTRL4 on the DSO, FIFO_CTRL5 on the DS3) set to ``mode``."""
+        if self.family.tagged:
+            return {"fifo_mode": mode}
         # The DS3 FIFO stores at ODR_FIFO, which must not exceed the sensors' ODR: equal it.
-        odr = self.rate_hz if mode != "bypass" else 0.0
-        return fam.registers.encode("FIFO_CTRL5", base=0, odr_fifo=odr, fifo_mode=mode)
+        return {"odr_fifo": self.rate_hz if mode != "bypass" else 0.0, "fifo_mode": mode}
 
     def _reset_fifo(self, *, bypass_first: bool) -> None:
         """Bypass mode empties the FIFO; continuous mode starts it again."""
         reg = self.family.mode_register
         if bypass_first:
-            self.device.write(reg, self._fifo_mode_value("bypass"))
-        self.device.write(reg, self._fifo_mode_value("continuous"))
+            self.device.set(reg, **self._fifo_mode("bypass"))
+        self.device.set(reg, **self._fifo_mode("continuous"))
         self._leftover = b""
 
     def _wait_clear(self, bit: str, poll_s: float, polls: int, *, first_wait: float) -> None:

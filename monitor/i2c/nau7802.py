@@ -26,18 +26,17 @@ blocking and returns None until the chip converts again.
 from __future__ import annotations
 
 import enum
+import math
 from dataclasses import dataclass, replace
+from types import MappingProxyType
+from typing import Any
 
-from ..clock import Clock, RealClock
+from ..clock import Clock
 from ..errors import SensorError, SensorGone, SensorNotFound, SensorStuck
-from .calibration import GAINS, LDO_VOLTS, ScaleCalibration
-from .device import Bus, I2CDevice, RetryPolicy
+from .calibration import ScaleCalibration
+from .chip import Chip, ChipStats
+from .device import Bus, RetryPolicy
 from .registers import Field, Flag, Lookup, Register, RegisterMap
-
-NAU7802_ADDRESS = 0x2A
-
-#: output data rates (samples/s) -> CTRL2 CRS code; 4..6 are reserved
-RATES_SPS = {10: 0, 20: 1, 40: 2, 80: 3, 320: 7}
 
 REGISTERS = RegisterMap(
     Register("PU_CTRL", 0x00, fields=(
@@ -58,7 +57,7 @@ REGISTERS = RegisterMap(
     )),
     Register("CTRL2", 0x02, fields=(
         Field("chs", 0b1000_0000, Flag()),      # channel: 0 = VIN1, 1 = VIN2
-        Field("crs", 0b0111_0000, Lookup(RATES_SPS)),
+        Field("crs", 0b0111_0000, Lookup({10: 0, 20: 1, 40: 2, 80: 3, 320: 7})),  # 4..6 reserved
         Field("cal_err", 0b0000_1000, Flag()),  # read-only: the last calibration failed
         Field("cals", 0b0000_0100, Flag()),     # 1 starts a calibration; clears itself when done
         Field("calmod", 0b0000_0011, Lookup({"internal": 0, "offset": 2, "gain": 3})),
@@ -90,15 +89,18 @@ REGISTERS = RegisterMap(
         Field("adc_curr", 0b0000_1100),
         Field("pga_curr", 0b0000_0011),
     )),
-    Register("REVISION_ID", 0x1F, read_only=True),
+    Register("REVISION_ID", 0x1F, reset=0x0F, read_only=True),  # the low nibble is 0xF
 )
 
-PU_CTRL = REGISTERS["PU_CTRL"].address
+#: what CTRL1 and CTRL2 offer: PGA gains, LDO voltages, output data rates (samples/s)
+GAINS = REGISTERS.choices("CTRL1", "gains")
+LDO_VOLTS = REGISTERS.choices("CTRL1", "vldo")
+RATES_SPS = REGISTERS.choices("CTRL2", "crs")
+
 CR = REGISTERS["PU_CTRL"].field("cr").mask
 PUR = REGISTERS["PU_CTRL"].field("pur").mask
-ADCO_B2 = REGISTERS["ADCO"].address
 FULL_SCALE = 1 << 23        # counts at +-VREF/gain
-CLK_CHP_OFF = REGISTERS.encode("ADC", base=0, reg_chps=3)  # 0x30, datasheet 9.1
+CHOPPER_OFF = 3             # ADC REG_CHPS: the chopper clock off (datasheet 9.1)
 
 PUR_FIRST_CHECK_S = 0.0002  # PUR sets "after about 200 microseconds" (datasheet 9.1)
 PUR_POLL_S = 0.001
@@ -128,6 +130,24 @@ def adc_counts(data: bytes | bytearray | list[int]) -> int:
     return REGISTERS["ADCO"].from_bytes(bytes(data))
 
 
+def checked_gain(gain: Any) -> int:
+    """``gain`` if the PGA offers it; ValueError naming the gains it offers otherwise."""
+    if gain not in GAINS or isinstance(gain, bool):
+        raise ValueError(f"gain must be one of {', '.join(map(str, GAINS))}, not {gain!r}")
+    return int(gain)
+
+
+def checked_ldo(volts: Any) -> float | None:
+    """``volts`` as one of the LDO voltages (to 0.1 V), None for an external AVDD; else ValueError."""
+    if volts is None:
+        return None
+    number = isinstance(volts, (int, float)) and not isinstance(volts, bool) and math.isfinite(volts)
+    if number and round(float(volts), 1) in LDO_VOLTS:
+        return round(float(volts), 1)
+    raise ValueError(f"ldo_v must be one of {', '.join(map(str, LDO_VOLTS))} V "
+                     f"or None for an external AVDD, not {volts!r}")
+
+
 @dataclass(frozen=True)
 class ScaleReading:
     """One conversion: ``t`` clock seconds when it was read (it finished at most
@@ -141,12 +161,11 @@ class ScaleReading:
 
 
 @dataclass
-class ScaleStats:
+class ScaleStats(ChipStats):
     conversions: int = 0
     empty_polls: int = 0        # bus polls that found no new conversion
     discarded: int = 0          # conversions straddling a calibration, dropped
     reinitialisations: int = 0  # brown-outs (or resets) noticed and recovered from
-    faults: int = 0             # SensorErrors raised by read()
 
 
 class _Phase(enum.Enum):
@@ -155,31 +174,41 @@ class _Phase(enum.Enum):
     RUNNING = "running"
 
 
-class Nau7802:
+class Nau7802(Chip):
     """A NAU7802 load-cell ADC: raw counts, and grams once calibrated.
 
     ``gain`` is the PGA gain (1..128; 128 for a load cell's millivolts),
     ``rate_sps`` 10, 20, 40, 80 or 320 conversions per second (10 has the least
     noise and rejects mains hum), ``ldo_v`` the internal LDO that powers the
     bridge and is the ADC reference (2.4..4.5 V, no higher than DVDD: 3.3 V or
-    less on a Pi's 3.3 V rail), or None when AVDD is supplied on its pin. ``calibration`` is a :class:`ScaleCalibration` made at the same gain,
-    e.g. from :class:`~monitor.i2c.calibration.CalibrationStore`.
+    less on a Pi's 3.3 V rail), or None when AVDD is supplied on its pin.
+    ``calibration`` is a :class:`ScaleCalibration` made at the same gain, e.g.
+    from :class:`~monitor.i2c.calibration.CalibrationStore`::
 
-        scale = Nau7802(bus, clock=clock, calibration=store.load("bench-1"))
-        while True:
-            r = scale.read()
-            if r is not None and r.mass_g is not None:
-                print(f"{r.mass_g / 1000:.2f} kg")
-            clock.sleep(scale.poll_interval)
+        with Nau7802(bus, clock=clock, calibration=store.load("bench-1")) as scale:
+            while True:
+                r = scale.read()
+                if r is not None and r.mass_g is not None:
+                    print(f"{r.mass_g / 1000:.2f} kg")
+                clock.sleep(scale.poll_interval)
     """
 
     CHIP = "NAU7802"
     REGISTERS = REGISTERS
+    ADDRESSES = (0x2A,)
+    ID_REGISTER = "REVISION_ID"
+    IDENTITIES = MappingProxyType({REGISTERS["REVISION_ID"].reset: "NAU7802"})
+    ID_MASK = 0x0F
+    GAINS = GAINS
+    LDO_VOLTS = LDO_VOLTS
+    RATES_SPS = RATES_SPS
+
+    stats: ScaleStats
 
     def __init__(
         self,
         bus: Bus,
-        address: int = NAU7802_ADDRESS,
+        address: int = ADDRESSES[0],
         *,
         gain: int = 128,
         rate_sps: int = 10,
@@ -190,23 +219,13 @@ class Nau7802:
         bus_name: str | int | None = None,
         retry: RetryPolicy | None = None,
     ):
-        if gain not in GAINS or isinstance(gain, bool):
-            raise ValueError(f"gain must be one of {', '.join(map(str, GAINS))}, not {gain!r}")
+        super().__init__(bus, address, clock=clock, retry=retry, name=name, bus_name=bus_name)
+        self.gain = checked_gain(gain)
         if rate_sps not in RATES_SPS or isinstance(rate_sps, bool):
-            raise ValueError(f"rate_sps must be one of {', '.join(map(str, RATES_SPS))}, not {rate_sps!r}")
-        if ldo_v is not None:
-            if isinstance(ldo_v, (int, float)) and not isinstance(ldo_v, bool):
-                ldo_v = round(float(ldo_v), 1)
-            if ldo_v not in LDO_VOLTS:
-                raise ValueError(f"ldo_v must be one of {', '.join(map(str, LDO_VOLTS))} V "
-                                 f"or None for an external AVDD, not {ldo_v!r}")
-        self.gain = int(gain)
+            allowed = ", ".join(map(str, RATES_SPS))
+            raise ValueError(f"rate_sps must be one of {allowed}, not {rate_sps!r}")
         self.rate_sps = int(rate_sps)
-        self.ldo_v = ldo_v
-        self.clock = clock or RealClock()
-        where = f" on bus {bus_name}" if bus_name is not None else ""
-        self.name = name or f"{self.CHIP} at 0x{address:02X}{where}"
-        self.device = I2CDevice(bus, address, REGISTERS, name=self.name, clock=self.clock, retry=retry)
+        self.ldo_v = checked_ldo(ldo_v)
         self.stats = ScaleStats()
         self._calibration: ScaleCalibration | None = None
         self.calibration = calibration  # validated by the setter
@@ -218,7 +237,6 @@ class Nau7802:
         self._last_raw: int | None = None
         self._same_run = 0
         self._ever_ran = False
-        self._healthy = False
         try:
             self._identify()
         except SensorGone as err:
@@ -237,10 +255,6 @@ class Nau7802:
         self._ever_ran = True
 
     # -- public ------------------------------------------------------------
-    @property
-    def address(self) -> int:
-        return self.device.address
-
     @property
     def period(self) -> float:
         """Seconds between conversions."""
@@ -278,38 +292,34 @@ class Nau7802:
         and :class:`~monitor.errors.SensorStuck` when it answers nonsense; the
         next call tries to bring it back.
         """
-        try:
-            if not self._healthy:
-                self._recover()
-            if self._phase is not _Phase.RUNNING and not self._advance_startup():
-                return None
-            now = self.clock.now()
-            if self._last_seen is not None and now - self._last_seen < 0.7 * self._period:
-                return None  # no new conversion can be ready yet: spare the bus
-            # Two transactions per conversion: PU_CTRL (1 byte) tells whether a
-            # conversion is ready *and* whether the chip still runs our setup
-            # (a brown-out clears PUR, PUA and CS); then ADCO in one 3-byte burst.
-            # One burst from 0x00 through ADCO_B0 would be a single transaction
-            # but 21 bytes, and reading ADCO_B0 when CR was 0 could clear the CR
-            # of a conversion finishing mid-burst, losing it.
-            status = self.device.read_byte(PU_CTRL)
-            if status & ~CR != self._running_status:
-                self._reinitialise()  # a brown-out, or a chip reset behind our back
-                return None
-            if not status & CR:
-                self.stats.empty_polls += 1
-                return None
-            raw = adc_counts(self.device.read_bytes(ADCO_B2, 3))
-            self._last_seen = now
-            if self._discard:
-                self._discard -= 1
-                self.stats.discarded += 1
-                return None
-            self._check_stuck(raw)
-        except SensorError:
-            self._healthy = False
-            self.stats.faults += 1
-            raise
+        return self._guarded(self._next_reading)
+
+    def _next_reading(self) -> ScaleReading | None:
+        if self._phase is not _Phase.RUNNING and not self._advance_startup():
+            return None
+        now = self.clock.now()
+        if self._last_seen is not None and now - self._last_seen < 0.7 * self._period:
+            return None  # no new conversion can be ready yet: spare the bus
+        # Two transactions per conversion: PU_CTRL (1 byte) tells whether a
+        # conversion is ready *and* whether the chip still runs our setup
+        # (a brown-out clears PUR, PUA and CS); then ADCO in one 3-byte burst.
+        # One burst from 0x00 through ADCO_B0 would be a single transaction
+        # but 21 bytes, and reading ADCO_B0 when CR was 0 could clear the CR
+        # of a conversion finishing mid-burst, losing it.
+        status = self.device.read("PU_CTRL")
+        if status & ~CR != self._running_status:
+            self._reinitialise()  # a brown-out, or a chip reset behind our back
+            return None
+        if not status & CR:
+            self.stats.empty_polls += 1
+            return None
+        raw = adc_counts(self.device.read_burst("ADCO", 3))
+        self._last_seen = now
+        if self._discard:
+            self._discard -= 1
+            self.stats.discarded += 1
+            return None
+        self._check_stuck(raw)
         self.stats.conversions += 1
         cal = self._calibration
         return ScaleReading(now, raw, cal.mass_g(raw) if cal else None, self.name)
@@ -345,12 +355,9 @@ class Nau7802:
         self._calibration = cal
         return cal
 
-    def close(self) -> None:
-        """Power the chip down (about 200 nA); safe to call twice or on a chip that is gone."""
-        try:
-            self.device.write("PU_CTRL", 0)
-        except OSError:
-            pass
+    def _power_down(self) -> None:
+        """PUD = PUA = 0: about 200 nA."""
+        self.device.set("PU_CTRL", pud=False, pua=False)
 
     def __repr__(self) -> str:
         return f"<Nau7802 {self.name} gain={self.gain} rate={self.rate_sps} SPS>"
@@ -359,12 +366,11 @@ class Nau7802:
     @property
     def _running_status(self) -> int:
         """PU_CTRL, less CR, while the chip runs our configuration."""
-        return REGISTERS.encode("PU_CTRL", base=0, pud=True, pua=True, pur=True, cs=True,
-                                avdds=self.ldo_v is not None)
+        return REGISTERS.value("PU_CTRL", pud=True, pua=True, pur=True, cs=True, avdds=self.ldo_v is not None)
 
     def _identify(self) -> None:
-        rev = self.device.read_byte(REGISTERS["REVISION_ID"].address)
-        if rev & 0x0F == 0x0F:
+        rev = self.device.read("REVISION_ID")
+        if self.part(rev):
             return
         if self._ever_ran:
             # It was a NAU7802 a moment ago: bytes like this mean a stuck bus or chip.
@@ -379,29 +385,27 @@ class Nau7802:
     def _start(self) -> None:
         """Reset, power up, configure, start converting (datasheet 9.1); calibration follows later."""
         d = self.device
-        d.write("PU_CTRL", REGISTERS.encode("PU_CTRL", base=0, rr=True))
-        d.write("PU_CTRL", REGISTERS.encode("PU_CTRL", base=0, pud=True))
+        d.set("PU_CTRL", rr=True)
+        d.set("PU_CTRL", pud=True)
         self._wait_power_up_ready()
         # VLDO before AVDDS, so the LDO never comes up at its 4.5 V reset value,
         # above a 3.3 V DVDD and the bridge's rating.
         ldo = {"vldo": self.ldo_v} if self.ldo_v is not None else {}
-        ctrl1 = REGISTERS.encode("CTRL1", base=0, gains=self.gain, **ldo)
-        ctrl2 = REGISTERS.encode("CTRL2", base=0, crs=self.rate_sps, calmod="internal")
-        d.write("CTRL1", ctrl1)
-        d.write("PU_CTRL", REGISTERS.encode("PU_CTRL", base=0, pud=True, pua=True, avdds=bool(ldo)))
-        d.write("CTRL2", ctrl2)
-        d.write("ADC", CLK_CHP_OFF)  # datasheet 9.1: chopper clock off (REG_CHPS = 3)
+        ctrl1 = d.set("CTRL1", gains=self.gain, **ldo)
+        d.set("PU_CTRL", pud=True, pua=True, avdds=bool(ldo))
+        ctrl2 = d.set("CTRL2", crs=self.rate_sps, calmod="internal")
+        d.set("ADC", reg_chps=CHOPPER_OFF)  # datasheet 9.1
         # A capacitor across VIN2 stabilises the PGA output when only VIN1 is used
         # (datasheet application note; what the SparkFun and Adafruit boards do).
-        d.write("POWER", REGISTERS.encode("POWER", base=0, pga_cap_en=True))
+        d.set("POWER", pga_cap_en=True)
         # A chip that drops what it is written (a stuck bus, a dead chip behind a
         # live pull-up) shows here rather than as plausible-looking data later.
-        got = d.read_bytes(REGISTERS["CTRL1"].address, 2)
+        got = d.read_burst("CTRL1", 2)
         if got != bytes((ctrl1, ctrl2)):
             raise SensorStuck(f"{self.name} does not keep its settings (wrote CTRL1/CTRL2 "
                               f"{ctrl1:02X} {ctrl2:02X}, read {got.hex(' ').upper()}): power-cycle it "
                               "and check its supply", sensor=self.name, address=self.address)
-        d.write("PU_CTRL", self._running_status & ~PUR)  # CS = 1: convert continuously
+        d.set("PU_CTRL", pud=True, pua=True, cs=True, avdds=bool(ldo))  # CS = 1: convert continuously
         self._phase = _Phase.SETTLING
         self._phase_deadline = self.clock.now() + SETTLE_S
         self._last_seen = None
@@ -411,7 +415,7 @@ class Nau7802:
     def _wait_power_up_ready(self) -> None:
         deadline = self.clock.now() + PUR_TIMEOUT_S
         self.clock.sleep(PUR_FIRST_CHECK_S)
-        while not self.device.read_byte(PU_CTRL) & PUR:
+        while not self.device.read("PU_CTRL") & PUR:
             if self.clock.now() >= deadline:
                 raise SensorStuck(f"{self.name} did not report power-up ready (PUR) within "
                                   f"{PUR_TIMEOUT_S * 1000:.0f} ms of PUD: check its supply",
@@ -425,13 +429,12 @@ class Nau7802:
             if now < self._phase_deadline:
                 return False
             # CALMOD = 00 (internal offset) is already in CTRL2; CALS starts it.
-            self.device.write("CTRL2", REGISTERS.encode("CTRL2", base=0, crs=self.rate_sps,
-                                                        calmod="internal", cals=True))
+            self.device.set("CTRL2", crs=self.rate_sps, calmod="internal", cals=True)
             self._phase = _Phase.CALIBRATING
             self._phase_deadline = now + self._cal_timeout
             return False
         if self._phase is _Phase.CALIBRATING:
-            pu_ctrl, _, ctrl2 = self.device.read_bytes(PU_CTRL, 3)  # PU_CTRL..CTRL2, one burst
+            pu_ctrl, _, ctrl2 = self.device.read_burst("PU_CTRL", 3)  # PU_CTRL..CTRL2, one burst
             if pu_ctrl & ~CR != self._running_status:
                 self._reinitialise()  # reset while calibrating
                 return False
@@ -462,9 +465,8 @@ class Nau7802:
     def _recover(self) -> None:
         """After a fault: same chip? still running our setup? Restart if not."""
         self._identify()
-        self._healthy = True
         if self._phase is _Phase.RUNNING:
-            if self.device.read_byte(PU_CTRL) & ~CR == self._running_status:
+            if self.device.read("PU_CTRL") & ~CR == self._running_status:
                 self._last_seen = None
                 return
             self._reinitialise()

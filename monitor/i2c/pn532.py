@@ -55,12 +55,14 @@ from __future__ import annotations
 import enum
 from collections import deque
 from dataclasses import dataclass
-from typing import Callable
+from types import MappingProxyType
+from typing import Any
 
 from smbus2 import i2c_msg
 
 from ..clock import Clock, RealClock
-from ..errors import SensorError, SensorGone, SensorNotFound, SensorStuck
+from ..errors import SensorGone, SensorNotFound, SensorStuck
+from .chip import Chip, ChipStats
 from .device import Bus, I2CDevice, RetryPolicy
 from .registers import RegisterMap
 
@@ -375,7 +377,7 @@ LIST_ANSWER_LEN = _answer_len(1 + 1 + 1 + 2 + 1 + 1 + 10)
 
 
 @dataclass
-class Pn532Stats:
+class Pn532Stats(ChipStats):
     polls: int = 0
     exchanges: int = 0      # commands completed
     listings: int = 0       # InListPassiveTarget answers
@@ -387,7 +389,6 @@ class Pn532Stats:
     bad_frames: int = 0
     error_frames: int = 0
     failures: int = 0       # exchanges given up
-    faults: int = 0         # SensorErrors raised by poll()
     recoveries: int = 0
 
 
@@ -520,7 +521,7 @@ def read_firmware(bus: Bus, address: int = PN532_ADDRESS, *, clock: Clock | None
         return None
 
 
-class Pn532:
+class Pn532(Chip):
     """A PN532 NFC reader on I2C; see the module docstring.
 
     ``poll_interval_s`` is how often the field is listed for a card (a tap is
@@ -541,6 +542,11 @@ class Pn532:
     """
 
     CHIP = "PN532"
+    ADDRESSES = (PN532_ADDRESS,)
+    #: GetFirmwareVersion's IC byte: it has no ID register
+    IDENTITIES = MappingProxyType({PN532_IC: "PN532"})
+
+    stats: Pn532Stats
 
     def __init__(
         self,
@@ -564,9 +570,7 @@ class Pn532:
             raise ValueError(f"max_retries must be 0..254 (255 would wait for a card forever), not {max_retries!r}")
         if not (isinstance(absent_polls, int) and absent_polls >= 1):
             raise ValueError(f"absent_polls must be a whole number of at least 1, not {absent_polls!r}")
-        self.clock = clock or RealClock()
-        where = f" on bus {bus_name}" if bus_name is not None else ""
-        self.name = name or f"{self.CHIP} at 0x{address:02X}{where}"
+        super().__init__(bus, address, clock=clock, retry=retry, name=name, bus_name=bus_name)
         self.poll_interval_s = float(poll_interval_s)
         self.max_retries = max_retries
         self.absent_polls = absent_polls
@@ -574,7 +578,6 @@ class Pn532:
         self.stuck_after_s = float(stuck_after_s)
         self.retry_s = float(retry_s)
         self.stats = Pn532Stats()
-        self.device = I2CDevice(bus, address, RegisterMap(), name=self.name, clock=self.clock, retry=retry)
         self._link = _Link(self.device, self.clock, self.stats)
         self.firmware: FirmwareVersion | None = None
         #: the UID of the card in the field now, None when the field is empty
@@ -586,7 +589,6 @@ class Pn532:
         self._next_list_at = self.clock.now()
         self._last_ok = self.clock.now()
         self._failure_run = 0
-        self._healthy = True
         self._recovering = False
         self._retry_at = 0.0
         try:
@@ -597,13 +599,19 @@ class Pn532:
                 f"no PN532 answers as {self.name} ({err}): check its wiring (SDA, SCL, 3.3 V, GND), that the "
                 "board's interface switches select I2C, that `i2cdetect -y 1` shows 24, and the bus number",
                 sensor=self.name, address=address) from err
+        self._healthy = True
         self._last_ok = self.clock.now()
 
-    # -- public ------------------------------------------------------------
-    @property
-    def address(self) -> int:
-        return self.device.address
+    @classmethod
+    def read_identity(cls, bus: Any, address: int) -> tuple[int, str] | None:
+        """GetFirmwareVersion, which names the chip (see :func:`read_firmware`)."""
+        # A simulated bus carries the simulated chips' clock; a real one is read in real time.
+        firmware = read_firmware(bus, address, clock=getattr(bus, "clock", None))
+        if firmware is None or not cls.part(firmware.ic):
+            return None
+        return firmware.ic, str(firmware)
 
+    # -- public ------------------------------------------------------------
     @property
     def healthy(self) -> bool:
         """False from a fault until the chip has been identified and configured again."""
@@ -617,41 +625,22 @@ class Pn532:
         later calls try to bring it back every ``retry_s``.
         """
         self.stats.polls += 1
-        if not self._healthy:
-            if self.clock.now() < self._retry_at:
-                return None
-            self._begin_recovery()
-        try:
-            return self._advance()
-        except SensorError:
-            self._healthy = False
-            self._ex = None
-            self._queue.clear()
-            self._retry_at = self.clock.now() + self.retry_s
-            self.stats.faults += 1
-            raise
+        if not self._healthy and self.clock.now() < self._retry_at:
+            return None
+        return self._guarded(self._advance)
 
     read = poll  # the name the station's sensor slots call
 
-    def close(self) -> None:
-        """Abort a command in progress and switch the RF field off; safe to call twice."""
+    def _power_down(self) -> None:
+        """Abort a command in progress and switch the RF field off."""
         try:
             if self._ex is not None and self._ex.phase != "send":
                 self._link.abort()
             self._ex = None
             self._queue.clear()
             self._link.call(self._field_off())
-        except (OSError, _Failed, FrameError):
-            pass  # closing a reader that is gone is not an error
-
-    def __enter__(self) -> "Pn532":
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
-
-    def __repr__(self) -> str:
-        return f"<Pn532 {self.name}>"
+        except (_Failed, FrameError):
+            pass  # a reader that cannot finish the exchange is as off as it will get
 
     # -- the exchanges ----------------------------------------------------------
     def _setup(self) -> list[_Exchange]:
@@ -671,11 +660,16 @@ class Pn532:
         return _Exchange(Command.IN_LIST_PASSIVE_TARGET, bytes((1, BRTY_106_TYPE_A)), self.list_timeout_s,
                          quick=False, read_len=self._list_read_len)
 
-    def _begin_recovery(self) -> None:
-        self._healthy = True
+    def _recover(self) -> None:
+        # Not blocking: identify and configure as the next exchanges, done by later polls.
         self._recovering = True
         self._ex = None
         self._queue = deque(self._setup())
+
+    def _after_fault(self) -> None:
+        self._ex = None
+        self._queue.clear()
+        self._retry_at = self.clock.now() + self.retry_s
 
     def _next(self) -> _Exchange | None:
         if self._queue:
@@ -774,6 +768,3 @@ class Pn532:
         self.stats.taps += 1
         return Tap(target.uid, self.clock.now(), target.atqa, target.sak, self.name)
 
-
-#: how each driver reads a chip's identity where it has no ID register: chip name -> probe
-IDENTIFY: dict[str, Callable[..., FirmwareVersion | None]] = {"pn532": read_firmware}

@@ -13,16 +13,16 @@ register, and lines the result up against the config::
     0x2A  NAU7802    REV 0x0F        scale                ok
     0x24  PN532 v1.6      ID 0x32  nfc                  ok
 
-The PN532 has no ID register; it is asked for its firmware version (a
-GetFirmwareVersion frame), which names it.
+Each driver says how its chip is asked (``read_identity``): a read of its ID
+register, or for the PN532, which has none, a GetFirmwareVersion frame.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Iterable
 
-from .chips import BY_CONFIG_NAME, candidates
+from .chips import DRIVERS, PROBE_NAME, candidates
 
 READ_BYTE_RANGES = (range(0x30, 0x38), range(0x50, 0x60))  # what i2cdetect reads rather than quick-writes
 
@@ -54,8 +54,7 @@ class Row:
             return "not in config"
         if self.found is None:
             return "MISSING: check wiring, power, pull-ups and the address strap"
-        want = BY_CONFIG_NAME[self.expected.chip]
-        if self.found.chip != want.chip:
+        if self.found.chip is None or DRIVERS[self.found.chip] is not DRIVERS[self.expected.chip]:
             return f"WRONG CHIP: config says {self.expected.chip}"
         return "ok"
 
@@ -77,19 +76,10 @@ def scan(bus) -> list[int]:
 
 
 def identify(bus, address: int) -> Found:
-    for chip in candidates(address):
-        if chip.reader is not None:
-            answer = chip.reader(bus, address)
-            if answer is not None and chip.part(answer[0]):
-                return Found(address, chip.chip, answer[1], answer[0])
-            continue
-        try:
-            value = bus.read_byte_data(address, chip.id_register)
-        except OSError:
-            continue
-        part = chip.part(value)
-        if part:
-            return Found(address, chip.chip, part, value)
+    for driver in candidates(address):
+        answer = driver.read_identity(bus, address)
+        if answer is not None:
+            return Found(address, PROBE_NAME[driver], answer[1], answer[0])
     return Found(address)
 
 

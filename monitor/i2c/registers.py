@@ -7,19 +7,24 @@ and the driver then reads like the datasheet::
         Field("afs_sel", 0b0001_1000, adapter=Lookup({2: 0, 4: 1, 8: 2, 16: 3})),
     ))
     regs = RegisterMap(ACCEL_CONFIG)
-    regs.encode("ACCEL_CONFIG", afs_sel=4)       # -> 0x08
+    regs.value("ACCEL_CONFIG", afs_sel=4)        # -> 0x08
     regs.decode("ACCEL_CONFIG", 0x08).afs_sel    # -> 4
+    regs.choices("ACCEL_CONFIG", "afs_sel")      # -> (2, 4, 8, 16)
 
 Fields are bit masks; adapters turn raw bits into human values and back, and
 refuse values the chip cannot take. Nothing here touches a bus, so the same
-map serves the driver and the simulated chip, and is easy to test exhaustively.
+map serves the driver (which sets fields by name through
+:class:`~monitor.i2c.device.I2CDevice`), the config check (which asks the map
+what a field accepts) and the simulated chip (which takes its reset values and
+read-only registers from it), and is easy to test exhaustively.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any, Iterable, Mapping, Protocol
+from typing import Any, Literal, Protocol
 
 
 class Adapter(Protocol):
@@ -48,6 +53,11 @@ class Lookup:
         # A reserved bit pattern decodes to itself rather than failing: the
         # driver decides whether an unexpected value means a reset chip.
         return self._reverse.get(raw, raw)  # type: ignore[attr-defined]
+
+    @property
+    def choices(self) -> tuple[Any, ...]:
+        """The human values the field takes, smallest first."""
+        return tuple(sorted(self.table))
 
 
 @dataclass(frozen=True)
@@ -104,7 +114,7 @@ class Register:
     fields: tuple[Field, ...] = ()
     size: int = 1
     reset: int = 0
-    byteorder: str = "big"
+    byteorder: Literal["big", "little"] = "big"
     signed: bool = False
     read_only: bool = False
 
@@ -120,6 +130,11 @@ class Register:
             if f.name == name:
                 return f
         raise KeyError(f"{self.name} has no field {name!r}")
+
+    @property
+    def addresses(self) -> range:
+        """Every byte address the register occupies."""
+        return range(self.address, self.address + self.size)
 
     def to_bytes(self, value: int) -> bytes:
         return int(value).to_bytes(self.size, self.byteorder, signed=self.signed)
@@ -156,7 +171,7 @@ class RegisterMap:
     def __getitem__(self, name: str) -> Register:
         return self._by_name[name]
 
-    def __iter__(self) -> Iterable[Register]:
+    def __iter__(self) -> Iterator[Register]:
         return iter(self._by_name.values())
 
     def __contains__(self, name: str) -> bool:
@@ -170,9 +185,39 @@ class RegisterMap:
             value = reg.field(fname).put(value, fvalue)
         return value
 
+    def value(self, name: str, **fields: Any) -> int:
+        """The raw value with exactly ``fields`` set and every other bit 0.
+
+        What a driver writes to a register that is wholly its own::
+
+            regs.value("USER_CTRL", fifo_en=True)     # -> 0x40
+        """
+        return self.encode(name, 0, **fields)
+
+    def choices(self, name: str, field: str) -> tuple[Any, ...]:
+        """The human values a table-mapped field takes, smallest first (what a config may say)."""
+        adapter = self._by_name[name].field(field).adapter
+        if not isinstance(adapter, Lookup):
+            raise TypeError(f"{name}.{field} is not a table of values")
+        return adapter.choices
+
     def decode(self, name: str, raw: int) -> Values:
         reg = self._by_name[name]
         return Values(reg, raw, {f.name: f.get(raw) for f in reg.fields})
+
+    def reset_bytes(self) -> dict[int, int]:
+        """Byte address -> value after power-on, for every byte not reset to 0."""
+        out: dict[int, int] = {}
+        for reg in self._by_name.values():
+            for address, byte in zip(reg.addresses, reg.to_bytes(reg.reset), strict=True):
+                if byte:
+                    out[address] = byte
+        return out
+
+    def read_only_addresses(self) -> frozenset[int]:
+        """Every byte address of a read-only register."""
+        registers = self._by_name.values()
+        return frozenset(a for reg in registers if reg.read_only for a in reg.addresses)
 
     def covers(self, name: str, fields: Iterable[str]) -> bool:
         """True when ``fields`` set every bit of the register, so no read is needed first."""

@@ -19,6 +19,8 @@ from .nau7802 import Nau7802Sim
 from .pn532 import Pn532Sim, Tag, TagSchedule
 from .scenarios import MASS_SCENARIOS, SCENARIOS, BodyScale, BottleDock, Placement, Scenario
 
-__all__ = ["SimClock", "SimBus", "BusStats", "Transfer", "SimChip", "Mpu6050Sim", "Lsm6dsSim", "Nau7802Sim",
-           "Pn532Sim", "Tag", "TagSchedule",
-           "SCENARIOS", "MASS_SCENARIOS", "Scenario", "Placement", "BottleDock", "BodyScale"]
+__all__ = [
+    "MASS_SCENARIOS", "SCENARIOS", "BodyScale", "BottleDock", "BusStats", "Lsm6dsSim", "Mpu6050Sim",
+    "Nau7802Sim", "Placement", "Pn532Sim", "Scenario", "SimBus", "SimChip", "SimClock", "Tag",
+    "TagSchedule", "Transfer",
+]

@@ -27,8 +27,8 @@ import errno
 import os
 import threading
 from collections import deque
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Iterable
 
 from smbus2 import i2c_msg
 from smbus2.smbus2 import I2C_M_RD
@@ -318,7 +318,7 @@ class SimBus:
     def open(self, bus: int | str | None = None) -> None:
         self.closed = False
 
-    def __enter__(self) -> "SimBus":
+    def __enter__(self) -> SimBus:
         return self
 
     def __exit__(self, *exc) -> None:

@@ -147,3 +147,38 @@ class SimChip:
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__}>"
+
+
+class SamplingChip(SimChip):
+    """A sensor that samples on its own oscillator, read or not.
+
+    A subclass says how fast its clock runs now (``_running_rate``, 0 while it
+    does not sample), how many of the newest samples can still matter
+    (``_samples_kept``: what its FIFO holds, a little more), and stores each
+    batch of sample times in ``_sample``. Whenever the bus touches the chip,
+    this base asks the :class:`SampleClock` which sample times have passed.
+    """
+
+    def __init__(self, *, clock: Clock | None = None, write_log: int = 4096):
+        self.samples_generated = 0
+        self._sampler = SampleClock()
+        super().__init__(clock=clock, write_log=write_log)
+
+    def _running_rate(self) -> float:
+        raise NotImplementedError
+
+    def _samples_kept(self) -> int:
+        raise NotImplementedError
+
+    def _sample(self, t: np.ndarray, skipped: int) -> None:
+        raise NotImplementedError
+
+    def update(self, now: float) -> None:
+        rate = self._running_rate()
+        if not rate:
+            self._sampler.restart()  # stopped: its first sample comes a period after it starts again
+            return
+        t, skipped = self._sampler.due(now, rate, keep=self._samples_kept())
+        if len(t):
+            self.samples_generated += len(t) + skipped
+            self._sample(t, skipped)

@@ -40,57 +40,93 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..clock import Clock
+from ..i2c.imu import STANDARD_GRAVITY as G
 from ..i2c.lsm6ds import (
     ACCEL_MG_PER_LSB,
+    DS3_REGISTERS,
+    DSO_REGISTERS,
     GYRO_MDPS_PER_LSB,
-    ODR_CODES_HZ,
+    LSM6DS3,
+    LSM6DS3_CHIP_WORDS_MAX,
+    LSM6DSL,
+    LSM6DSO,
     TAG_GYRO_NC,
     TAG_XL_NC,
     TAGGED_WORD,
+    Family,
 )
-from .chip import SampleClock, SimChip
+from ..i2c.registers import Field, RegisterMap
+from .chip import SampleClock, SamplingChip
 
-G = 9.80665
+# Register addresses: the same on every variant unless named (DSO_, DS3_).
+_DSO = {reg.name: reg.address for reg in DSO_REGISTERS}
+_DS3 = {reg.name: reg.address for reg in DS3_REGISTERS}
+WHO_AM_I, CTRL1_XL, CTRL2_G = _DSO["WHO_AM_I"], _DSO["CTRL1_XL"], _DSO["CTRL2_G"]
+CTRL3_C, STATUS_REG = _DSO["CTRL3_C"], _DSO["STATUS_REG"]
+OUT_TEMP_L, OUTX_L_G, OUTX_L_XL = _DSO["OUT_TEMP"], _DSO["OUTX_L_G"], _DSO["OUTX_L_XL"]
+FIFO_STATUS1, FIFO_STATUS2 = _DS3["FIFO_STATUS1"], _DS3["FIFO_STATUS2"]
+FIFO_STATUS3, FIFO_STATUS4 = _DS3["FIFO_STATUS3"], _DS3["FIFO_STATUS4"]
+FIFO_MODE_REG = _DSO["FIFO_CTRL4"]
+assert _DS3["FIFO_CTRL5"] == FIFO_MODE_REG  # FIFO_MODE sits at 0x0A on both families
+DSO_FIFO_CTRL1, DSO_FIFO_CTRL2, DSO_FIFO_CTRL3 = (_DSO[f"FIFO_CTRL{i}"] for i in (1, 2, 3))
+DSO_FIFO_DATA_OUT_TAG = _DSO["FIFO_DATA_OUT_TAG"]
+DS3_FIFO_CTRL1, DS3_FIFO_CTRL2, DS3_FIFO_CTRL3 = (_DS3[f"FIFO_CTRL{i}"] for i in (1, 2, 3))
+DS3_FIFO_DATA_OUT_L = _DS3["FIFO_DATA_OUT"]
 
-# Register addresses (the same on every variant unless named).
-WHO_AM_I, CTRL1_XL, CTRL2_G, CTRL3_C, STATUS_REG = 0x0F, 0x10, 0x11, 0x12, 0x1E
-OUT_TEMP_L, OUTX_L_G, OUTX_L_XL = 0x20, 0x22, 0x28
-FIFO_STATUS1, FIFO_STATUS2, FIFO_STATUS3, FIFO_STATUS4 = 0x3A, 0x3B, 0x3C, 0x3D
-FIFO_MODE_REG = 0x0A                 # FIFO_CTRL4 (DSO) / FIFO_CTRL5 (DS3)
-DSO_FIFO_CTRL1, DSO_FIFO_CTRL2, DSO_FIFO_CTRL3 = 0x07, 0x08, 0x09
-DSO_FIFO_DATA_OUT_TAG = 0x78
-DS3_FIFO_CTRL1, DS3_FIFO_CTRL2, DS3_FIFO_CTRL3 = 0x06, 0x07, 0x08
-DS3_FIFO_DATA_OUT_L = 0x3E
 
-BOOT, IF_INC, SW_RESET = 0x80, 0x04, 0x01      # CTRL3_C bits
-XLDA, GDA = 0x01, 0x02
+def _fields(registers: RegisterMap, register: str) -> dict[str, Field]:
+    return {f.name: f for f in registers[register].fields}
+
+
+_CTRL3_C = _fields(DSO_REGISTERS, "CTRL3_C")
+BOOT, IF_INC, SW_RESET = (_CTRL3_C[n].mask for n in ("boot", "if_inc", "sw_reset"))
+_STATUS = _fields(DSO_REGISTERS, "STATUS_REG")
+XLDA, GDA = _STATUS["xlda"].mask, _STATUS["gda"].mask
+_CTRL1_XL = _fields(DSO_REGISTERS, "CTRL1_XL")
+ODR_XL, FS_XL = _CTRL1_XL["odr_xl"], _CTRL1_XL["fs_xl"]
+_CTRL2_G = _fields(DSO_REGISTERS, "CTRL2_G")
+ODR_G, FS_G, FS_125 = _CTRL2_G["odr_g"], _CTRL2_G["fs_g"], _CTRL2_G["fs_125"]
+FIFO_MODE = _fields(DSO_REGISTERS, "FIFO_CTRL4")["fifo_mode"]
+_DSO_STATUS2 = _fields(DSO_REGISTERS, "FIFO_STATUS2")
+_DS3_STATUS2 = _fields(DS3_REGISTERS, "FIFO_STATUS2")
+_DSO_CTRL3, _DS3_CTRL3 = _fields(DSO_REGISTERS, "FIFO_CTRL3"), _fields(DS3_REGISTERS, "FIFO_CTRL3")
+ODR_FIFO = _fields(DS3_REGISTERS, "FIFO_CTRL5")["odr_fifo"]
+WTM8 = _fields(DSO_REGISTERS, "FIFO_CTRL2")["wtm8"].mask
+FTH_H = _fields(DS3_REGISTERS, "FIFO_CTRL2")["fth_h"].mask
+
 SW_RESET_S = 50e-6   # SW_RESET clears itself within tens of microseconds
 BOOT_S = 0.010       # BOOT: reloading the trimming values takes about 10 ms
-
-FS_XL_G = {0b00: 2, 0b01: 16, 0b10: 4, 0b11: 8}
-FS_G_DPS = {0b00: 250, 0b01: 500, 0b10: 1000, 0b11: 2000}
 
 
 @dataclass(frozen=True)
 class Variant:
-    who_am_i: int
-    tagged: bool
+    family: Family                        # what the driver knows: WHO_AM_I, FIFO architecture
     fifo_words: int                       # FIFO capacity in words (7-byte tagged / 16-bit)
     accel_noise_ug: dict[int, float]      # noise density, ug/sqrt(Hz), per full scale (g)
     gyro_noise_mdps: float                # rate noise density, mdps/sqrt(Hz)
 
+    @property
+    def who_am_i(self) -> int:
+        return self.family.who_am_i
 
-# Noise densities are the datasheets' typical high-performance-mode figures.
-_DSO = Variant(0x6C, True, 512, {2: 70.0, 4: 75.0, 8: 80.0, 16: 110.0}, 3.8)
+    @property
+    def tagged(self) -> bool:
+        return self.family.tagged
+
+
+# Noise densities are the datasheets' typical high-performance-mode figures. The
+# LSM6DS3 simulated is the 8 KB one; the driver, which cannot tell it from the 4 KB
+# LSM6DS3H, assumes the smaller FIFO.
+_DSO_VARIANT = Variant(LSM6DSO, LSM6DSO.fifo_words, {2: 70.0, 4: 75.0, 8: 80.0, 16: 110.0}, 3.8)
 VARIANTS: dict[str, Variant] = {
-    "LSM6DSO": _DSO,
-    "LSM6DSOX": _DSO,
-    "LSM6DS3": Variant(0x69, False, 4096, dict.fromkeys((2, 4, 8, 16), 90.0), 7.0),
-    "LSM6DSL": Variant(0x6A, False, 2048, dict.fromkeys((2, 4, 8, 16), 80.0), 4.0),
+    "LSM6DSO": _DSO_VARIANT,
+    "LSM6DSOX": _DSO_VARIANT,
+    "LSM6DS3": Variant(LSM6DS3, LSM6DS3_CHIP_WORDS_MAX, dict.fromkeys((2, 4, 8, 16), 90.0), 7.0),
+    "LSM6DSL": Variant(LSM6DSL, LSM6DSL.fifo_words, dict.fromkeys((2, 4, 8, 16), 80.0), 4.0),
 }
 
 
-class Lsm6dsSim(SimChip):
+class Lsm6dsSim(SamplingChip):
     """See the module docstring. ``seed`` fixes the noise; ``noise=False`` turns it off;
     ``rate_error`` is the chip's oscillator error (0.01 = 1 % fast)."""
 
@@ -102,7 +138,8 @@ class Lsm6dsSim(SimChip):
             raise ValueError(f"variant must be one of {', '.join(VARIANTS)}, not {variant!r}")
         self.variant = self.name = variant
         self.spec = spec = VARIANTS[variant]
-        self.RESET = {WHO_AM_I: spec.who_am_i, CTRL3_C: IF_INC}
+        registers = spec.family.registers
+        self.RESET = {**registers.reset_bytes(), WHO_AM_I: spec.who_am_i}
         if spec.tagged:
             self.word_bytes, self.out_base = 7, DSO_FIFO_DATA_OUT_TAG
             self.capacity_words = spec.fifo_words
@@ -110,16 +147,14 @@ class Lsm6dsSim(SimChip):
             # The DS3 stores whole 3-word data sets, so a full FIFO holds a multiple of 3.
             self.word_bytes, self.out_base = 2, DS3_FIFO_DATA_OUT_L
             self.capacity_words = spec.fifo_words // 3 * 3
-        self.READ_ONLY = frozenset({WHO_AM_I, STATUS_REG, *range(OUT_TEMP_L, OUTX_L_XL + 6),
-                                    *range(FIFO_STATUS1, FIFO_STATUS4 + 1),
-                                    *range(self.out_base, self.out_base + self.word_bytes)})
+        # The DSO's status and output bytes past its map (0x3C, 0x3D) are read-only too.
+        self.READ_ONLY = registers.read_only_addresses() | {FIFO_STATUS3, FIFO_STATUS4}
         self.motion = motion
         self.noise = noise
         self.rate_error = rate_error
         self._rng = np.random.default_rng(seed)
         self.fifo = bytearray()
         self.overflows = 0           # times the FIFO overwrote (or, in FIFO mode, refused) data
-        self.samples_generated = 0
         self.soft_resets = 0
         self._clear_state()
         super().__init__(clock=clock)
@@ -157,11 +192,11 @@ class Lsm6dsSim(SimChip):
             if value & BOOT:
                 self._busy_until[BOOT] = now + BOOT_S
         elif register in (CTRL1_XL, CTRL2_G):
-            if (value ^ old) & 0xF0:
+            if (value ^ old) & ODR_XL.mask:  # ODR_G is the same bits
                 # A new ODR: the sample clock starts again, the first sample one period on.
                 rate = self.sample_rate
                 self._sampler.restart(now, rate)
-        elif register == FIFO_MODE_REG and value & 0x07 == 0:
+        elif register == FIFO_MODE_REG and FIFO_MODE.get(value) == "bypass":
             # Bypass: the FIFO is emptied and stays empty.
             self.fifo = bytearray()
             self._pattern_pos = self._slot = 0
@@ -234,22 +269,24 @@ class Lsm6dsSim(SimChip):
             return count & 0xFF
         if self.spec.tagged:
             if register == FIFO_STATUS2:
-                wtm = self.regs[DSO_FIFO_CTRL1] | (self.regs[DSO_FIFO_CTRL2] & 0x01) << 8
-                value = (count >> 8) & 0x03
-                value |= 0x80 if wtm and count >= wtm else 0
-                value |= 0x40 if self._ovr else 0
-                value |= 0x20 if count >= self.capacity_words else 0
-                value |= 0x08 if self._ovr_latched else 0
+                f = _DSO_STATUS2
+                wtm = self.regs[DSO_FIFO_CTRL1] | (self.regs[DSO_FIFO_CTRL2] & WTM8) << 8
+                value = f["diff_fifo_h"].put(0, (count >> 8) & 0x03)
+                value = f["fifo_wtm_ia"].put(value, wtm and count >= wtm)
+                value = f["fifo_ovr_ia"].put(value, self._ovr)
+                value = f["fifo_full_ia"].put(value, count >= self.capacity_words)
+                value = f["over_run_latched"].put(value, self._ovr_latched)
                 self._ovr_latched = False  # latched until read
                 return value
             return 0
         if register == FIFO_STATUS2:
-            fth = self.regs[DS3_FIFO_CTRL1] | (self.regs[DS3_FIFO_CTRL2] & 0x0F) << 8
-            value = (count >> 8) & 0x0F
-            value |= 0x80 if fth and count >= fth else 0
-            value |= 0x40 if self._ovr else 0
-            value |= 0x20 if count + self._pattern_words() > self.capacity_words else 0
-            value |= 0x10 if count == 0 else 0
+            f = _DS3_STATUS2
+            fth = self.regs[DS3_FIFO_CTRL1] | (self.regs[DS3_FIFO_CTRL2] & FTH_H) << 8
+            value = f["diff_fifo_h"].put(0, (count >> 8) & 0x0F)
+            value = f["wtm"].put(value, fth and count >= fth)
+            value = f["over_run"].put(value, self._ovr)
+            value = f["fifo_full"].put(value, count + self._pattern_words() > self.capacity_words)
+            value = f["fifo_empty"].put(value, count == 0)
             return value
         pattern = self._pattern_pos if count else 0
         return pattern & 0xFF if register == FIFO_STATUS3 else (pattern >> 8) & 0x03
@@ -263,37 +300,33 @@ class Lsm6dsSim(SimChip):
     # -- the sample clock ----------------------------------------------------------------
     @property
     def accel_on(self) -> bool:
-        return ODR_CODES_HZ.get(self.regs[CTRL1_XL] >> 4, 0.0) > 0
+        return _hz(ODR_XL.get(self.regs[CTRL1_XL])) > 0
 
     @property
     def gyro_on(self) -> bool:
-        return ODR_CODES_HZ.get(self.regs[CTRL2_G] >> 4, 0.0) > 0
+        return _hz(ODR_G.get(self.regs[CTRL2_G])) > 0
 
     @property
     def sample_rate(self) -> float:
         """The ODR the clock runs at: the accelerometer's, else the gyroscope's, else 0."""
-        for reg in (CTRL1_XL, CTRL2_G):
-            hz = ODR_CODES_HZ.get(self.regs[reg] >> 4, 0.0)
+        for reg, odr in ((CTRL1_XL, ODR_XL), (CTRL2_G, ODR_G)):
+            hz = _hz(odr.get(self.regs[reg]))
             if hz:
                 return hz * (1 + self.rate_error)
         return 0.0
 
-    def update(self, now: float) -> None:
-        rate = self.sample_rate
-        if not rate:
-            self._sampler.restart()
-            return
-        t, skipped = self._sampler.due(now, rate, keep=self.capacity_words + 2)
-        if len(t):
-            self._sample(t, skipped)
+    def _running_rate(self) -> float:
+        return self.sample_rate
+
+    def _samples_kept(self) -> int:
+        return self.capacity_words + 2
 
     def _sample(self, t: np.ndarray, skipped: int) -> None:
         n = len(t)
-        self.samples_generated += n + skipped
         rate = self.sample_rate
         accel = gyro = None
         if self.accel_on:
-            fs = FS_XL_G[(self.regs[CTRL1_XL] >> 2) & 0b11]
+            fs = FS_XL.get(self.regs[CTRL1_XL])
             per_g = 1000.0 / ACCEL_MG_PER_LSB[fs]  # counts per g at this full scale
             counts = np.asarray(self.motion.accel(t), dtype=float) * (per_g / G)
             if self.noise:
@@ -304,7 +337,7 @@ class Lsm6dsSim(SimChip):
             self.regs[STATUS_REG] |= XLDA
         if self.gyro_on:
             ctrl2 = self.regs[CTRL2_G]
-            dps_fs = 125 if ctrl2 & 0x02 else FS_G_DPS[(ctrl2 >> 2) & 0b11]
+            dps_fs = 125 if FS_125.get(ctrl2) else FS_G.get(ctrl2)
             per_dps = 1000.0 / GYRO_MDPS_PER_LSB[dps_fs]
             gyro_fn = getattr(self.motion, "gyro", None)
             if gyro_fn is not None:
@@ -317,8 +350,8 @@ class Lsm6dsSim(SimChip):
             gyro = _counts(counts)
             self.regs[OUTX_L_G:OUTX_L_G + 6] = gyro[-1].astype("<i2").tobytes()
             self.regs[STATUS_REG] |= GDA
-        if self.regs[FIFO_MODE_REG] & 0x07 == 0:
-            return  # bypass: nothing is stored
+        if FIFO_MODE.get(self.regs[FIFO_MODE_REG]) == "bypass":
+            return  # nothing is stored
         accel = accel if self._batch_accel() else None
         gyro = gyro if self._batch_gyro() else None
         if accel is None and gyro is None:
@@ -331,18 +364,17 @@ class Lsm6dsSim(SimChip):
             self._push(words.astype("<i2").tobytes())
 
     def _batch_accel(self) -> bool:
-        if not self.accel_on:
-            return False
-        if self.spec.tagged:
-            return bool(self.regs[DSO_FIFO_CTRL3] & 0x0F)                   # BDR_XL
-        return bool(self.regs[DS3_FIFO_CTRL3] & 0x07 and self.regs[FIFO_MODE_REG] & 0x78)
+        return self.accel_on and self._batched(_DSO_CTRL3["bdr_xl"], _DS3_CTRL3["dec_fifo_xl"])
 
     def _batch_gyro(self) -> bool:
-        if not self.gyro_on:
-            return False
+        return self.gyro_on and self._batched(_DSO_CTRL3["bdr_gy"], _DS3_CTRL3["dec_fifo_gyro"])
+
+    def _batched(self, bdr: Field, dec: Field) -> bool:
+        """Whether the FIFO stores a sensor: its batch rate (DSO), decimation and ODR_FIFO (DS3)."""
         if self.spec.tagged:
-            return bool(self.regs[DSO_FIFO_CTRL3] & 0xF0)                   # BDR_GY
-        return bool(self.regs[DS3_FIFO_CTRL3] & 0x38 and self.regs[FIFO_MODE_REG] & 0x78)
+            return bool(self.regs[DSO_FIFO_CTRL3] & bdr.mask)
+        return bool(self.regs[DS3_FIFO_CTRL3] & dec.mask
+                    and self.regs[FIFO_MODE_REG] & ODR_FIFO.mask)
 
     def _tagged_words(self, accel, gyro, n: int, skipped: int) -> bytes:
         slots = self._slot + skipped + np.arange(n)
@@ -358,13 +390,13 @@ class Lsm6dsSim(SimChip):
 
     def _push(self, data: bytes) -> None:
         wb = self.word_bytes
-        mode = self.regs[FIFO_MODE_REG] & 0x07
+        mode = FIFO_MODE.get(self.regs[FIFO_MODE_REG])
         self.fifo += data
         excess = len(self.fifo) // wb - self.capacity_words
         if excess <= 0:
             return
         self.overflows += 1
-        if mode == 0b001:  # FIFO mode: stops when full, the newest data are lost
+        if mode == "fifo":  # stops when full, the newest data are lost
             del self.fifo[self.capacity_words * wb:]
             return
         unit = 1 if self.spec.tagged else 3  # whole words (DSO) or whole data sets (DS3)
@@ -375,6 +407,11 @@ class Lsm6dsSim(SimChip):
 
     def __repr__(self) -> str:
         return f"<Lsm6dsSim {self.variant} fifo={self.fifo_count} words>"
+
+
+def _hz(odr) -> float:
+    """An ODR field's value in Hz; a reserved code (which decodes to itself) is off."""
+    return odr if isinstance(odr, float) else 0.0
 
 
 def _counts(values: np.ndarray) -> np.ndarray:

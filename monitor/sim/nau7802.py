@@ -32,32 +32,33 @@ What it models, from the datasheet:
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from numbers import Real
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
 from ..clock import Clock
-from ..i2c.nau7802 import RATES_SPS, REGISTERS
+from ..i2c.nau7802 import FULL_SCALE, RATES_SPS, REGISTERS
 from .chip import SimChip
 
 R = {reg.name: reg.address for reg in REGISTERS}
 PU_CTRL, CTRL1, CTRL2 = R["PU_CTRL"], R["CTRL1"], R["CTRL2"]
-OCAL1, GCAL1, ADCO_B2, REVISION_ID = R["OCAL1"], R["GCAL1"], R["ADCO"], R["REVISION_ID"]
-ADCO_B0 = ADCO_B2 + 2
+OCAL1, GCAL1, ADCO_B2 = R["OCAL1"], R["GCAL1"], R["ADCO"]
+ADCO_B0 = REGISTERS["ADCO"].addresses[-1]
 
-RR, PUD, PUA, PUR, CS, CR, AVDDS = 0x01, 0x02, 0x04, 0x08, 0x10, 0x20, 0x80
-CALS, CAL_ERR = 0x04, 0x08
+_PU = {f.name: f.mask for f in REGISTERS["PU_CTRL"].fields}
+RR, PUD, PUA, PUR, CS, CR, AVDDS = (_PU[n] for n in ("rr", "pud", "pua", "pur", "cs", "cr",
+                                                    "avdds"))
+CALS, CAL_ERR = REGISTERS["CTRL2"].field("cals").mask, REGISTERS["CTRL2"].field("cal_err").mask
+CRS, CALMOD = REGISTERS["CTRL2"].field("crs"), REGISTERS["CTRL2"].field("calmod")
+GAINS, VLDO = REGISTERS["CTRL1"].field("gains"), REGISTERS["CTRL1"].field("vldo")
+GCAL_ONE = REGISTERS["GCAL1"].reset   # a gain calibration of 1.0
 
 PUR_DELAY_S = 200e-6
 CAL_PERIODS = 4
 INPUT_NOISE_V_10SPS = 50e-9   # input-referred RMS at 10 SPS, gain 128
 ADC_NOISE_V = 1e-6            # at the ADC input, i.e. divided by the gain when referred to the input
-FULL_SCALE = 1 << 23
-GCAL_ONE = 1 << 23
-
-_CODE_TO_SPS = {code: sps for sps, code in RATES_SPS.items()}
-_VLDO = {0: 4.5, 1: 4.2, 2: 3.9, 3: 3.6, 4: 3.3, 5: 3.0, 6: 2.7, 7: 2.4}
 
 
 def _mass_source(load: Any) -> Callable[[np.ndarray], np.ndarray]:
@@ -81,8 +82,8 @@ class Nau7802Sim(SimChip):
     calibration removes."""
 
     name = "NAU7802"
-    RESET = {GCAL1 + 1: 0x80, R["GCAL2"] + 1: 0x80, REVISION_ID: 0x0F}
-    READ_ONLY = frozenset({ADCO_B2, ADCO_B2 + 1, ADCO_B0, REVISION_ID})
+    RESET = REGISTERS.reset_bytes()
+    READ_ONLY = REGISTERS.read_only_addresses()
 
     def __init__(self, load: Any = 0.0, *, clock: Clock | None = None, seed: int = 0, noise: bool = True,
                  capacity_g: float = 5000.0, sensitivity_mv_per_v: float = 1.0,
@@ -127,18 +128,19 @@ class Nau7802Sim(SimChip):
 
     @property
     def rate_sps(self) -> int:
-        # Reserved CRS codes 4..6 behave as 10 SPS (as Linux's driver assumes).
-        return _CODE_TO_SPS.get((self.regs[CTRL2] >> 4) & 0x07, 10)
+        # Reserved CRS codes 4..6 (which decode to themselves) behave as 10 SPS, as Linux's driver assumes.
+        sps = CRS.get(self.regs[CTRL2])
+        return sps if sps in RATES_SPS else RATES_SPS[0]
 
     @property
     def gain(self) -> int:
-        return 1 << (self.regs[CTRL1] & 0x07)
+        return GAINS.get(self.regs[CTRL1])
 
     @property
     def excitation_v(self) -> float:
         """AVDD: the bridge excitation and the ADC reference."""
         if self.regs[PU_CTRL] & AVDDS:
-            return _VLDO[(self.regs[CTRL1] >> 3) & 0x07]
+            return VLDO.get(self.regs[CTRL1])
         return self.avdd_v
 
     def _powered(self, now: float) -> bool:
@@ -195,7 +197,7 @@ class Nau7802Sim(SimChip):
             self.regs[CTRL2] = (value | CALS) & ~CAL_ERR | cal_err  # a calibration cannot be stopped
             return
         self.regs[CTRL2] = value & ~(CALS | CAL_ERR) | cal_err
-        if (value ^ old) & 0x70 and self._next_conv_t is not None:
+        if (value ^ old) & CRS.mask and self._next_conv_t is not None:
             self._next_conv_t = now + 1.0 / self.rate_sps  # a new rate restarts the filter
         if value & CALS and self._powered(now):
             self.regs[CTRL2] |= CALS
@@ -224,16 +226,16 @@ class Nau7802Sim(SimChip):
     def _finish_calibration(self, t: float) -> None:
         self._cal_end_t = None
         self.calibrations += 1
-        mode = self.regs[CTRL2] & 0x03
+        mode = CALMOD.get(self.regs[CTRL2])
         period = 1.0 / self.rate_sps
         error = False
         # The calibration averages its conversions, so its own noise is small.
         residual = self._noise_v(CAL_PERIODS) if self.noise else 0.0
-        if mode == 0:    # internal offset: inputs shorted inside the chip
+        if mode == "internal":  # internal offset: inputs shorted inside the chip
             self._set_ocal(self._volts_to_counts(self.chip_offset_v + residual))
-        elif mode == 2:  # system offset: whatever is on the inputs now becomes zero
+        elif mode == "offset":  # system offset: whatever is on the inputs now becomes zero
             self._set_ocal(self._measurement(t, noise_v=residual))
-        elif mode == 3:  # system gain: what is on the inputs now becomes full scale
+        elif mode == "gain":    # system gain: what is on the inputs now becomes full scale
             signal = self._measurement(t, noise_v=residual) - self._ocal()
             if signal <= 0 or (FULL_SCALE - 1) / signal >= 256:
                 error = True

@@ -49,8 +49,9 @@ from __future__ import annotations
 
 import math
 from collections import deque
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any, Iterable
+from typing import Any
 
 from ..clock import Clock
 from ..i2c.pn532 import (
@@ -327,7 +328,7 @@ class Pn532Sim(SimChip):
             return
         if job.answer is None:
             self._run(job, now)
-        if job.answer is not None and job.ack_read is not None and self._out is None:
+        if job.answer is not None and job.done_at is not None and job.ack_read is not None and self._out is None:
             frame = encode_frame(job.answer, tfi=PN532_TO_HOST) if job.answer != b"\x7f" else ERROR_FRAME
             self._last_answer = frame
             self._present(self._garbled(frame), max(job.done_at, job.ack_read), ack=False)
@@ -362,7 +363,7 @@ class Pn532Sim(SimChip):
             if not p:
                 return error
             item, values = p[0], p[1:]
-            sizes = {RfItem.FIELD: 1, RfItem.TIMINGS: 3, RfItem.MAX_RETRY_COM: 1, RfItem.MAX_RETRIES: 3}
+            sizes: dict[int, int] = {RfItem.FIELD: 1, RfItem.TIMINGS: 3, RfItem.MAX_RETRY_COM: 1, RfItem.MAX_RETRIES: 3}
             if item in sizes and len(values) != sizes[item]:
                 return error
             if item == RfItem.FIELD:
@@ -431,7 +432,7 @@ class Pn532Sim(SimChip):
         if tag.uid == self.active_uid:
             self.active_uid = None  # ACTIVE: ignores REQA and falls back to IDLE
             return None, ta + ATTEMPT_S
-        duration = ACTIVATION_S + CASCADE_S * tag.cascade_levels + (RATS_S if tag.sak & SAK_ISO14443_4 else 0.0)
+        duration = ACTIVATION_S + CASCADE_S * tag.cascade_levels + (RATS_S if (tag.sak or 0) & SAK_ISO14443_4 else 0.0)
         if self.faults.remove_mid_read:
             away = self.faults.remove_mid_read.pop(0)
             left = ta + ACTIVATION_S + CASCADE_S

@@ -21,6 +21,7 @@ from ..clock import Clock
 from ..config import Config
 from ..errors import ConfigError
 from .bus import SimBus
+from .chip import SimChip
 from .lsm6ds import Lsm6dsSim
 from .mpu6050 import Mpu6050Sim
 from .nau7802 import Nau7802Sim
@@ -96,6 +97,7 @@ def simulated_bus(config: Config, clock: Clock, *, loop: bool = True) -> SimBus:
     for i, imu in enumerate(config.imus):
         motion = _motion(config, i, loop)
         seed = config.station.seed * 100 + i
+        chip: SimChip
         if imu.chip == "lsm6ds":
             chip = Lsm6dsSim(motion, clock=clock, seed=seed)
         else:
@@ -107,8 +109,10 @@ def simulated_bus(config: Config, clock: Clock, *, loop: bool = True) -> SimBus:
             raise ConfigError("scale.scenario", f"must be one of {', '.join(sorted(MASS_SCENARIOS))}, not {config.scale.scenario!r}")
         load = factory(seed=config.station.seed * 100 + 50)
         duration = getattr(load, "duration", None) or 3600.0
+        cell = LOAD_CELLS[config.scale.mode]
         bus.attach(config.scale.address, Nau7802Sim(Repeating(load, duration) if loop else load, clock=clock,
-                                                    seed=config.station.seed, **LOAD_CELLS[config.scale.mode]))
+                                                    seed=config.station.seed, capacity_g=cell["capacity_g"],
+                                                    sensitivity_mv_per_v=cell["sensitivity_mv_per_v"]))
     if config.nfc is not None:
         # Three athletes taking turns, tapping in and out; bus.chip(0x24).tags takes any other rota.
         bus.attach(config.nfc.address, Pn532Sim(taking_turns(seed=config.station.seed, repeat=loop), clock=clock))
@@ -128,6 +132,8 @@ def calibrate_scale(bus: SimBus, config: Config, clock: Clock, known_g: float | 
         return None
     known_g = known_g or CALIBRATION_MASS_G[config.scale.mode]
     chip = bus.chip(config.scale.address)
+    if not isinstance(chip, Nau7802Sim):
+        raise TypeError(f"the simulated bus has no NAU7802 at 0x{config.scale.address:02X}")
     scenario_load = chip.load
     scale = Nau7802(bus, config.scale.address, gain=config.scale.gain, rate_sps=config.scale.rate_sps, clock=clock)
     try:
