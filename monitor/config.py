@@ -394,35 +394,18 @@ def _station_id(value: str) -> str | None:
     return "must be 1 to 64 letters, digits, '-' or '_' (it becomes part of MQTT topics)"
 
 
-def _mpu_rate(hz: float) -> str | None:
-    divider = 1000.0 / hz
-    if 1 <= divider <= 256 and abs(divider - round(divider)) < 1e-9:
-        return None
-    return "the MPU-6050/6500 runs at 1000 Hz divided by a whole number: 1000, 500, 250, 200, 125, 100, 50 ..."
-
-
-def _lsm6ds_rate(hz: float) -> str | None:
-    from .i2c.lsm6ds import RATES_HZ
-
-    if any(abs(hz - r) <= 0.05 * r for r in RATES_HZ):
-        return None
-    return "the lsm6ds runs at " + ", ".join(f"{r:g}" for r in RATES_HZ) + " Hz"
-
-
 def _read_imu(t: Table) -> ImuConfig:
+    from .i2c.chips import IMU_DRIVERS  # addresses, rates and ranges are the drivers' facts
+
     chip = t.get("chip", str, "mpu6050", choices=IMU_CHIPS)
-    default_addr = 0x6A if chip == "lsm6ds" else 0x68
+    driver = IMU_DRIVERS[chip]
     default_rate = 833.0 if chip == "lsm6ds" else 1000.0
-    allowed = (0x6A, 0x6B) if chip == "lsm6ds" else (0x68, 0x69)
     cfg = ImuConfig(
         name=t.get("name", str, check=lambda v: None if v.strip() else "must not be empty"),
         chip=chip,
-        address=t.get("address", int, default_addr,
-                      check=lambda v: None if v in allowed else f"the {chip} answers at "
-                      + " or ".join(f"0x{a:02X}" for a in allowed) + f", not 0x{v:X}"),
-        rate_hz=t.get("rate_hz", float, default_rate, min=4.0, max=6664.0,
-                      check=_lsm6ds_rate if chip == "lsm6ds" else _mpu_rate),
-        range_g=t.get("range_g", int, 4, choices=(2, 4, 8, 16)),
+        address=t.get("address", int, driver.ADDRESSES[0], check=lambda v: driver.check_address(v, chip)),
+        rate_hz=t.get("rate_hz", float, default_rate, min=4.0, max=6664.0, check=driver.check_rate),
+        range_g=t.get("range_g", int, 4, choices=driver.RANGES_G),
         gyro=t.get("gyro", bool, False),
         placement=t.get("placement", str, "limb", choices=PLACEMENTS),
         site=t.get("site", str, "chest", choices=SITES),
@@ -434,12 +417,14 @@ def _read_imu(t: Table) -> ImuConfig:
 
 
 def _read_scale(t: Table) -> ScaleConfig:
+    from .i2c.nau7802 import Nau7802  # its address, rates and gains
+
     cfg = ScaleConfig(
         chip=t.get("chip", str, "nau7802", choices=("nau7802",)),
-        address=t.get("address", int, 0x2A, check=lambda v: None if v == 0x2A else "the NAU7802 answers only at 0x2A"),
+        address=t.get("address", int, Nau7802.ADDRESSES[0], check=Nau7802.check_address),
         mode=t.get("mode", str, "bottle", choices=SCALE_MODES),
-        rate_sps=t.get("rate_sps", int, 10, choices=(10, 20, 40, 80, 320)),
-        gain=t.get("gain", int, 128, choices=(1, 2, 4, 8, 16, 32, 64, 128)),
+        rate_sps=t.get("rate_sps", int, 10, choices=Nau7802.RATES_SPS),
+        gain=t.get("gain", int, 128, choices=Nau7802.GAINS),
         scenario=t.get("scenario", str, "bottle_dock"),
     )
     t.done()
@@ -447,9 +432,11 @@ def _read_scale(t: Table) -> ScaleConfig:
 
 
 def _read_nfc(t: Table) -> NfcConfig:
+    from .i2c.pn532 import Pn532  # its address
+
     cfg = NfcConfig(
         chip=t.get("chip", str, "pn532", choices=("pn532",)),
-        address=t.get("address", int, 0x24, check=lambda v: None if v == 0x24 else "the PN532 answers only at 0x24 on I2C"),
+        address=t.get("address", int, Pn532.ADDRESSES[0], check=Pn532.check_address),
         poll_interval_s=t.get("poll_interval_s", float, 0.2, min=0.05, max=5.0),
     )
     t.done()

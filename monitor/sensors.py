@@ -13,16 +13,15 @@ import logging
 from dataclasses import dataclass
 from typing import Any, Callable, Generic, TypeVar
 
+from .bus import LateBus  # noqa: F401  (re-exported: it lived here before monitor.bus)
 from .clock import Clock
 from .config import Config, ImuConfig, ScaleConfig
-from .errors import SensorError, SensorNotFound
-from .i2c import Imu, Mpu6050, SampleBlock
-from .i2c.lsm6ds import Lsm6ds
+from .errors import SensorError
+from .i2c import Imu, SampleBlock
+from .i2c.chips import IMU_DRIVERS
 from .i2c.nau7802 import Nau7802, ScaleReading
 
 log = logging.getLogger(__name__)
-
-IMU_DRIVERS: dict[str, type[Imu]] = {"mpu6050": Mpu6050, "mpu6500": Mpu6050, "lsm6ds": Lsm6ds}
 
 D = TypeVar("D")
 
@@ -126,89 +125,6 @@ class ScaleSlot(SensorSlot[Nau7802]):
 
     def read(self) -> ScaleReading | None:
         return self.poll(lambda reading: reading is not None)
-
-
-class LateBus:
-    """``/dev/i2c-N`` that may not be there yet (I2C not enabled, wrong group): opened when it is.
-
-    Every transfer first tries to open the bus (at most once every ``retry_s``);
-    until it opens, transfers raise :class:`~monitor.errors.SensorNotFound`, so
-    each sensor slot reports a fault and retries as it does for a missing chip.
-    The reason is logged once a minute, not once a second::
-
-        bus = LateBus(1)             # never raises
-        imu = Mpu6050(bus, ...)      # SensorNotFound until /dev/i2c-1 can be opened
-    """
-
-    def __init__(self, number: int, *, opener: Callable[[int], Any] | None = None, retry_s: float = 1.0,
-                 log_every_s: float = 60.0, monotonic: Callable[[], float] | None = None):
-        import time
-
-        self.number = number
-        self._opener = opener or _smbus
-        self._retry_s = retry_s
-        self._log_every_s = log_every_s
-        self._monotonic = monotonic or time.monotonic
-        self._bus: Any = None
-        self._next_try = float("-inf")
-        self._last_log = float("-inf")
-        self._missing_since: float | None = None
-        self.problem: str | None = None
-        self._try_open()
-
-    @property
-    def is_open(self) -> bool:
-        return self._bus is not None
-
-    def _try_open(self) -> Any:
-        if self._bus is not None:
-            return self._bus
-        now = self._monotonic()
-        if now >= self._next_try:
-            self._next_try = now + self._retry_s
-            try:
-                self._bus = self._opener(self.number)
-            except OSError as err:
-                self.problem = (f"cannot open /dev/i2c-{self.number} ({err.strerror or err}): enable I2C "
-                                "with dtparam=i2c_arm=on (raspi-config) and add this user to the i2c group")
-                if self._missing_since is None:
-                    self._missing_since = now
-                if now - self._last_log >= self._log_every_s:
-                    self._last_log = now
-                    log.error("%s; retrying every %g s", self.problem, self._retry_s)
-            else:
-                if self._missing_since is not None:
-                    log.warning("/dev/i2c-%d is open after %.0f s", self.number, now - self._missing_since)
-                self.problem, self._missing_since = None, None
-        return self._bus
-
-    def __getattr__(self, name: str) -> Any:
-        if name.startswith("_"):
-            raise AttributeError(name)
-        bus = self._try_open()
-        if bus is None:
-            if name == "close":
-                return lambda: None
-            if name not in ("read_byte_data", "write_byte_data", "read_i2c_block_data", "write_i2c_block_data",
-                            "read_word_data", "write_word_data", "read_byte", "write_byte", "i2c_rdwr"):
-                raise AttributeError(name)
-            problem = self.problem
-
-            def missing(*args: Any, **kwargs: Any) -> Any:
-                raise SensorNotFound(problem or f"/dev/i2c-{self.number} is not open")
-            return missing
-        return getattr(bus, name)
-
-    def close(self) -> None:
-        if self._bus is not None:
-            self._bus.close()
-            self._bus = None
-
-
-def _smbus(number: int) -> Any:
-    from smbus2 import SMBus
-
-    return SMBus(number)
 
 
 def open_slots(config: Config, bus, clock: Clock, calibration=None) -> tuple[list[ImuSlot], ScaleSlot | None]:
