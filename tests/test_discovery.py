@@ -230,10 +230,12 @@ def test_a_change_of_level_is_sent_at_once_but_a_single_odd_window_is_not():
 
 def test_the_station_summary_goes_out_at_once_on_news():
     feed, sent = _feed()
-    feed.station(state="idle", active=False, set_count=0, rep_count=0)
+    feed.station(state="idle", active=False, set_count=0, rep_count=0,
+                 hydration={"mass_g": 500.0})
     feed.flush(0.0)
     feed.station(state="idle", active=False, set_count=0, rep_count=0,
-                 alerts=[{"id": "a1", "code": "tremor.high", "level": "caution"}])
+                 alerts=[{"id": "a1", "code": "tremor.high", "level": "caution"}],
+                 hydration={"mass_g": 480.0})
     feed.flush(0.5)
     feed.station(state="idle", active=False, set_count=0, rep_count=0,
                  alerts=[{"id": "a2", "code": "redflag.fall", "level": "urgent"},
@@ -241,6 +243,8 @@ def test_the_station_summary_goes_out_at_once_on_news():
     feed.flush(1.0)
     station = [d for topic, d in sent if topic.endswith("/ha/station")]
     assert [d["alert_level"] for d in station] == ["none", "caution", "urgent"]
+    # The mass on the scale is live: it goes out with each interval's summary, not with news.
+    assert [d["mass_g"] for d in station] == [500.0, 500.0, 500.0]
     assert station[-1]["ack_id"] == "a2" and station[-1]["alert_count"] == 2
 
 

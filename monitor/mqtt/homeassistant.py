@@ -41,6 +41,8 @@ from .topics import HA_PREFIX, Topics
 HYDRATION_NEWS = ("intake_ml", "pre_mass_g", "post_mass_g", "body_mass_loss_pct",
                   "sweat_rate_l_per_h")
 HYDRATION_KEYS = ("mass_g", "intake_ml", "intake_ml_per_h", *HYDRATION_NEWS[1:])
+#: Figures that change all the time: sent with each interval's summary only.
+LIVE_KEYS = ("mass_g", "intake_ml_per_h")
 #: A level that changes is sent at once, but not more often than this (s).
 LEVEL_GAP_S = 1.0
 #: The level is the median of this many windows' grades: one odd window does not flip it.
@@ -98,6 +100,7 @@ class HomeAssistantFeed:
         self._station: StationSummary | None = None
         self._station_news: tuple[Any, ...] | None = None
         self._station_sent_at: float | None = None
+        self._station_live: dict[str, Any] = {}
         self._station_due = True
         self._session_key: object = None
         self._totals: dict[str, float] = {}
@@ -178,11 +181,18 @@ class HomeAssistantFeed:
             self.publish(s.topic, s.last.to_json())
             s.sent_level = level
             n += 1
-        if self._station is not None and (
-                self._station_due or self._station_sent_at is None
-                or now - self._station_sent_at >= self.interval_s):
-            self.publish(self.station_topic, self._station.to_json())
-            self._station_due, self._station_sent_at = False, now
+        summary = self._station
+        interval = self._station_sent_at is None or now - self._station_sent_at >= self.interval_s
+        if summary is not None and (interval or self._station_due):
+            if interval:
+                self._station_live = {k: getattr(summary, k) for k in LIVE_KEYS}
+                self._station_sent_at = now
+            else:
+                # News between summaries: the live figures as the last summary had them, so
+                # their entities keep one state per interval.
+                summary = dataclasses.replace(summary, **self._station_live)
+            self.publish(self.station_topic, summary.to_json())
+            self._station_due = False
             n += 1
         self.sent += n
         return n
