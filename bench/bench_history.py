@@ -318,6 +318,8 @@ def main() -> int:
     ap.add_argument("--capture", type=float, default=40.0,
                     help="seconds of one simulated station to record and replay")
     ap.add_argument("--processes", type=int, default=4, help="publisher processes")
+    ap.add_argument("--no-tremor", action="store_true",
+                    help="leave the 2 Hz tremor feed out (to see what it costs the store)")
     ap.add_argument("--postgres", action="store_true",
                     help="the store on a real PostgreSQL (tests/support/postgres.py) not SQLite")
     args = ap.parse_args()
@@ -339,7 +341,8 @@ def main() -> int:
         print(f"# captured {len(script)} messages over {script[-1][0]:.0f} s: {kinds} "
               f"(tremor {kinds['tremor'] / max(1.0, script[-1][0]):.1f}/s per station)")
         # The store replays what a station sends, minus `session` (not stored).
-        script = [(t, k, p) for t, k, p in script if k != "session"]
+        script = [(t, k, p) for t, k, p in script
+                  if k != "session" and not (args.no_tremor and k == "tremor")]
 
         if args.postgres:
             sys.path.insert(0, str(ROOT / "tests"))
