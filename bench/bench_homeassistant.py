@@ -20,16 +20,15 @@ way and comes back. Near the end every button is pressed once. Printed:
 
 from __future__ import annotations
 
-import _path  # noqa: F401
 import argparse
 import json
 import sqlite3
 import tempfile
-import threading
 import time
 from collections import Counter
 from pathlib import Path
 
+import _path  # noqa: F401
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
@@ -177,7 +176,7 @@ def main() -> None:
           f"median {sorted(per_hour.values())[len(per_hour) // 2]:.0f} (target <= 720)")
     for e, r in top:
         print(f"    {e}: {r:.0f}/h ({ours[e]} rows)")
-    print(f"wall display feed alongside: " + ", ".join(f"{k} {v:.2f} Hz"
+    print("wall display feed alongside: " + ", ".join(f"{k} {v:.2f} Hz"
                                                       for k, v in sorted(wall_hz.items())))
     print(f"entities announced: {len(announced)}; in HA's registry: "
           f"{len(registry & set(announced))}; ever got a value: "

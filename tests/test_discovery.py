@@ -16,8 +16,10 @@ import time
 import tomllib
 from pathlib import Path
 
+import mosquitto as broker_helpers
 import paho.mqtt.client as mqtt
 import pytest
+from mosquitto import gym_config, write_password_files
 from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
@@ -25,8 +27,8 @@ from paho.mqtt.properties import Properties
 from monitor.config import Config, HomeAssistantConfig, parse
 from monitor.mqtt import MqttPublisher, Outbox
 from monitor.mqtt.discovery import (
-    HaTopics,
     STATE_FILE,
+    HaTopics,
     SensorInfo,
     StationInfo,
     device_topic,
@@ -38,9 +40,6 @@ from monitor.mqtt.discovery import (
 from monitor.mqtt.homeassistant import HomeAssistantFeed
 from monitor.mqtt.messages import SensorSummary, StationSummary
 from monitor.mqtt.topics import Topics
-
-import mosquitto as broker_helpers
-from mosquitto import gym_config, write_password_files
 
 mosquitto_factory = broker_helpers.mosquitto_factory
 ROOT = Path(__file__).resolve().parents[1]
@@ -168,7 +167,7 @@ def test_the_device_form_removes_components_and_the_per_entity_configs(tmp_path)
     # In the device form, a component whose hardware left stays as {"platform": ...} only.
     smaller = dataclasses.replace(FULL, sensors=(SensorInfo("wrist"),))
     plan = discovery_plan(T, smaller, state_dir=tmp_path, form="device", now=3.0)
-    (topic, data), = plan.configs
+    (_topic, data), = plan.configs
     components = json.loads(data)["components"]
     assert components["bench-1_bench_clip_tremor"] == {"platform": "sensor"}
     assert components["bench-1_wrist_tremor"]["state_topic"] == "gym/bench-1/ha/sensor/wrist"

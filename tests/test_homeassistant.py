@@ -18,6 +18,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from mosquitto import MosquittoBroker, find_mosquitto, gym_config, write_password_files
+from support.homeassistant import HomeAssistant, MqttLogin, find_hass
+from support.stations import StationDriver
 
 from monitor.config import (
     Config,
@@ -29,10 +32,6 @@ from monitor.config import (
 )
 from monitor.mqtt.discovery import StationInfo, entities
 from monitor.mqtt.topics import Topics
-
-from mosquitto import MosquittoBroker, find_mosquitto, gym_config, write_password_files
-from support.homeassistant import HomeAssistant, MqttLogin, find_hass
-from support.stations import StationDriver
 
 USERS = ("bench-a", "bench-b", "bench-c", "homeassistant", "integrator")
 STAFF = "Front desk"
@@ -158,9 +157,8 @@ def test_states_are_numbers_or_unknown_with_units_home_assistant_reads_right(rig
         attrs = s["attributes"]
         if "options" in attrs:
             assert s["state"] in (*attrs["options"], "unknown", "unavailable"), entity_id
-        elif attrs.get("state_class"):
-            if s["state"] not in ("unknown", "unavailable"):
-                float(s["state"])  # a number, or Home Assistant would have logged an error
+        elif attrs.get("state_class") and s["state"] not in ("unknown", "unavailable"):
+            float(s["state"])  # a number, or Home Assistant would have logged an error
     tremor = states["sensor.bench_a_wrist_tremor"]["attributes"]
     assert tremor["unit_of_measurement"] == "m/s²" and "device_class" not in tremor
     assert states["sensor.bench_a_sets"]["attributes"]["state_class"] == "total_increasing"

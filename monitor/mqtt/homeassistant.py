@@ -26,6 +26,7 @@ what an earlier configuration announced.
 from __future__ import annotations
 
 import dataclasses
+import math
 import statistics
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -116,7 +117,7 @@ class HomeAssistantFeed:
         s.windows += 1
         if measurable:
             for xs, x in ((s.rms, rms_mg), (s.ratio, ratio), (s.peak, peak_hz)):
-                if x is not None and x == x:  # not NaN
+                if x is not None and math.isfinite(x):
                     xs.append(float(x))
         s.grades = [*s.grades, TremorLevel(level).rank][-LEVEL_WINDOWS:]
 

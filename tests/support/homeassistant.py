@@ -42,8 +42,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
-
+from typing import Any, Self
 
 ROOT = Path(__file__).resolve().parents[2]
 HA_VENV = ROOT / ".ha-venv"
@@ -140,7 +139,7 @@ class HomeAssistant:
         storage = self.dir / ".storage"
         storage.mkdir(exist_ok=True)
         now = datetime.now(UTC).isoformat()
-        user_id, cred_id, refresh_id = (uuid.uuid4().hex for _ in range(3))
+        user_id, _cred_id, refresh_id = (uuid.uuid4().hex for _ in range(3))
         jwt_key = secrets.token_hex(64)
         auth = {"version": 1, "minor_version": 1, "key": "auth", "data": {
             "users": [{"id": user_id, "group_ids": ["system-admin"], "is_owner": True,
@@ -224,7 +223,7 @@ class HomeAssistant:
             proc.kill()
             proc.wait(10)
 
-    def __enter__(self) -> HomeAssistant:
+    def __enter__(self) -> Self:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
