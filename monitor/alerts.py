@@ -168,13 +168,19 @@ class AlertRules:
     def __init__(self, config: AlertConfig | None = None):
         self.cfg = config or AlertConfig()
         self._ratios: dict[str, deque[float]] = {}
+        self._basis: dict[str, str | None] = {}   # what the smoothed ratios were graded against
         self._tremor_level: dict[str, str | None] = {}
         self._hold_since: dict[str, float] = {}
         self._rest_ratios: deque[tuple[float, float]] = deque(maxlen=4000)
         self._falls: list[tuple[str, FallEvent]] = []
 
-    def _smooth(self, sensor: str, ratio: float | None) -> float | None:
+    def _smooth(self, sensor: str, ratio: float | None, basis: str | None = None) -> float | None:
         hist = self._ratios.setdefault(sensor, deque(maxlen=self.cfg.smooth_windows))
+        if basis != self._basis.get(sensor):
+            # Ratios graded against the rested baseline and against a set's first reps are
+            # different figures: a median must never mix them.
+            hist.clear()
+            self._basis[sensor] = basis
         if ratio is not None:
             hist.append(ratio)
         return sorted(hist)[len(hist) // 2] if hist else None
@@ -182,8 +188,13 @@ class AlertRules:
     def evaluate(self, x: Inputs) -> list[Condition]:
         out: list[Condition] = []
         for name, st in x.sensors.items():
-            # A window a dropped weight rang through says nothing of the athlete's tremor.
-            ratio = self._smooth(name, None if st.window.disturbed else st.ratio)
+            # Only a graded window's ratio counts: a window dominated by voluntary motion is
+            # never held against the rested baseline (the analysis grades it against its
+            # set's first reps, or not at all), and a window a dropped weight rang through
+            # says nothing of the athlete's tremor.
+            basis = getattr(st, "graded", "rested")
+            graded = st.ratio if basis is not None and not st.window.disturbed else None
+            ratio = self._smooth(name, graded, basis)
             if x.exercised.get(name, True):
                 out += self._tremor(name, st, ratio)
                 out += self._hold(name, st, x.t)
@@ -200,7 +211,11 @@ class AlertRules:
     def _tremor(self, name: str, st: SensorStatus, ratio: float | None) -> list[Condition]:
         c = self.cfg
         level = self._tremor_level.get(name)
-        in_set = st.state in (REPS, HOLD)
+        basis = getattr(st, "graded", "rested")
+        # During reps, tremor is graded against the set's own first reps (a still pause in
+        # a set is like the rest after it: raised tremor there is expected, not an alert);
+        # in a static hold, against the rested baseline.
+        in_set = (st.state == REPS and basis == "set") or (st.state == HOLD and basis == "rested")
         if not in_set or ratio is None:
             level = None
         elif level == "high":
@@ -217,14 +232,18 @@ class AlertRules:
         if level is None:
             return []
         ev = {"ratio": _r(ratio), "rms_mg": _r(st.rms_mg, 1), "baseline_mg": _r(st.baseline_mg, 1),
-              "peak_hz": _r(st.peak_hz), "set": st.set_count + 1, "state": st.state}
+              "peak_hz": _r(st.peak_hz), "set": st.set_count + 1, "state": st.state, "graded": basis}
+        against = "the rested level"
+        if basis == "set":
+            ev["reference_mg"] = _r(getattr(st, "reference_mg", None), 1)
+            against = "this set's first reps"
         if level == "high":
             return [Condition(f"tremor.high:{name}", "tremor.high", "warning",
-                              f"Tremor is high on {name}: {ratio:.1f}x the rested level",
+                              f"Tremor is high on {name}: {ratio:.1f}x {against}",
                               "Stop the set. Muscles this fatigued lose control: rest at least 3 minutes "
                               "and lower the load for the next set.", ev, name, min_s=c.tremor_min_s)]
         return [Condition(f"tremor.elevated:{name}", "tremor.elevated", "caution",
-                          f"Tremor is elevated on {name}: {ratio:.1f}x the rested level",
+                          f"Tremor is elevated on {name}: {ratio:.1f}x {against}",
                           "Fatigue is building. Finish the set with good form, then rest fully before the next.",
                           ev, name, min_s=c.tremor_min_s)]
 
@@ -299,7 +318,8 @@ class AlertRules:
 
     def _unexercised(self, name: str, st: SensorStatus, ratio: float | None, x: Inputs) -> list[Condition]:
         c = self.cfg
-        if x.exercised.get(name, True) or ratio is None or st.rms_mg is None:
+        if x.exercised.get(name, True) or ratio is None or st.rms_mg is None \
+                or getattr(st, "graded", "rested") != "rested":
             return []
         working = [n for n, o in x.sensors.items() if x.exercised.get(n, True) and o.state in (REPS, HOLD)]
         if not working or ratio < c.unexercised_ratio or st.rms_mg < c.visible_mg:

@@ -125,8 +125,18 @@ def cmd_record(args: argparse.Namespace) -> int:
     return 0
 
 
+def _positive_mg(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number of mg, not {text!r}") from None
+    if not (value > 0 and value < float("inf")):
+        raise argparse.ArgumentTypeError(f"must be a positive number of mg, not {text!r}")
+    return value
+
+
 def cmd_replay(args: argparse.Namespace) -> int:
-    from .replay import plot, print_table, replay
+    from .replay import plot, print_json, print_table, replay
 
     path = Path(args.file)
     if not path.exists():
@@ -136,21 +146,25 @@ def cmd_replay(args: argparse.Namespace) -> int:
         print(f"--plot {args.plot}: the folder {Path(args.plot).parent} does not exist", file=sys.stderr)
         return 1
     try:
-        results = replay(path, fs=args.fs, sensor=args.sensor, noise_floor_mg=args.noise_floor_mg)
+        results = replay(path, fs=args.fs, sensor=args.sensor, noise_floor_mg=args.noise_floor_mg,
+                         placement=args.placement, baseline_mg=args.baseline_mg)
     except ValueError as err:
         print(f"{path}: {err}", file=sys.stderr)
         return 1
     if not results:
         print(f"{path}: nothing to replay (no such sensor?)", file=sys.stderr)
         return 1
-    print_table(results)
+    if args.json:
+        print_json(results)
+    else:
+        print_table(results)
     if args.plot:
         try:
             plot(results, Path(args.plot))
         except OSError as err:
             print(f"--plot {args.plot}: cannot write it: {err.strerror or err}", file=sys.stderr)
             return 1
-        print(f"# plot written to {args.plot}")
+        print(f"# plot written to {args.plot}", file=sys.stderr if args.json else sys.stdout)
     return 0
 
 
@@ -206,8 +220,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seconds", type=_positive, default=60.0, help="how long to record (default 60)")
     p.set_defaults(func=cmd_record)
 
-    p = sub.add_parser("replay", help="run the analysis over a recording (.gtr, or CSV/JSON like PDkit's)")
+    p = sub.add_parser("replay", help="run the whole station over a recording (.gtr, t_s,ax,ay,az CSV, "
+                                      "PDkit CSV, mPower JSON): windows, sets and reps, alerts, falls")
     p.add_argument("file")
+    p.add_argument("--placement", help="where the sensor sat: limb, bench, body, or a body site (chest, "
+                                       "waist, thigh); default: the recording's, else limb")
+    p.add_argument("--baseline-mg", type=_positive_mg, help="the rested baseline, mg (default: learnt "
+                                                            "from the first still windows)")
+    p.add_argument("--json", action="store_true", help="one JSON object per line: windows, sets with their "
+                                                      "reps, alerts, falls, and a summary per sensor")
     p.add_argument("--sensor", help="only this sensor of a .gtr recording")
     p.add_argument("--fs", type=float, help="analysis rate (default: the recording's)")
     p.add_argument("--noise-floor-mg", type=float, default=1.7, help="sensor noise, per-axis RMS 2-20 Hz (default 1.7)")

@@ -162,3 +162,58 @@ def test_explicit_session_start_and_stop():
     assert tracker.active
     assert tracker.stop(20.0) and not tracker.stop(21.0)
     assert tracker.ended == 20.0
+
+
+# -- what people really do: stand, walk, jog; and real movement is not graded -------------
+
+
+@pytest.fixture(scope="module")
+def everyday_run():
+    return run("everyday", seed=2, placement="body")
+
+
+def test_standing_quietly_is_still_and_makes_a_baseline_within_a_minute(everyday_run):
+    scenario, analysis, statuses, _ = everyday_run
+    baseline = analysis.activity.baseline
+    assert baseline.value_mg is not None and baseline.learned_at <= 60.0
+    stand = scenario.truth.segments[0]
+    during = [s for s in statuses if stand.start + 3 <= s.t <= stand.end]
+    assert np.mean([s.activity == "still" for s in during]) > 0.9
+
+
+def test_walking_and_jogging_are_movement_not_sets_or_holds(everyday_run):
+    scenario, analysis, statuses, sessions = everyday_run
+    assert list(analysis.activity.sets) == []
+    assert all(s.state in (IDLE, RECOVERY) for s in statuses)
+    for kind, names in (("walk", {"walking"}), ("jog", {"running", "jumping"})):
+        seg = scenario.truth.segments_of(kind)[0]
+        inside = [s for s in statuses if seg.start + 3 <= s.t <= seg.end]
+        assert np.mean([s.activity in names for s in inside]) > 0.8, kind
+        # moving windows are never graded against the rested baseline
+        assert all(s.ratio is None and s.graded is None for s in inside if s.moving)
+    assert not any(s.active for s in sessions)
+
+
+def test_reps_are_graded_against_the_sets_own_first_reps():
+    scenario, analysis, statuses, _ = run("set_to_failure")
+    [one] = analysis.activity.sets
+    [truth] = scenario.truth.sets
+    assert one.start == pytest.approx(truth.start, abs=1.0) and one.reps == truth.rep_count
+    graded = [s for s in statuses if s.graded == "set"]
+    assert graded and all(truth.start <= s.t <= truth.end + 3 for s in graded)
+    assert graded[0].t <= truth.start + 2.5 + analysis.activity.cfg.reference_s + 6.0
+    # the reps' own jerk put far more in the band than a rested hand: the reference holds it
+    assert one.reference_mg > 1.3 * analysis.activity.baseline.value_mg
+    # and tremor that grows fivefold through the set shows against it
+    assert max(s.ratio for s in graded) >= 2.0
+    assert one.growth_per_min > 0
+
+
+def test_a_fixed_baseline_is_never_learnt_over():
+    b = Baseline(floor_mg=5.0)
+    b.fix(8.0)
+    for _ in range(40):
+        b.offer(20.0)
+    assert b.value_mg == 8.0 and b.fixed
+    with pytest.raises(ValueError):
+        b.fix(-1.0)

@@ -111,3 +111,58 @@ def test_a_long_session_with_tremor_that_rest_does_not_explain_suggests_fuel():
     assert raised["fuel.low"] == 1
     fuel = next(e for e in events if e.code == "fuel.low")
     assert fuel.evidence["session_min"] >= 60 and "carbohydrate" in fuel.advice
+
+
+# -- the tremor rule grades only what can be graded ------------------------------------------
+
+
+def _status(state, ratio, graded, moving=False, t=10.0):
+    import numpy as np
+
+    from monitor.analysis.activity import SensorStatus
+    from monitor.analysis.stream import WindowResult
+    from monitor.analysis.tremor import G, analyze
+
+    window = np.zeros((500, 3))
+    window[:, 2] = G
+    w = WindowResult(t, "w", analyze(window, 200.0))
+    return SensorStatus(t=t, sensor="w", state=state, state_since=0.0, rms_mg=40.0, peak_hz=6.0, ratio=ratio,
+                        level="high", baseline_mg=10.0, moving=moving, set_count=1, reps=5, set_start=0.0,
+                        last_set=None, recovery_s=None, fatigue_trend=None, window=w, graded=graded,
+                        reference_mg=80.0 if graded == "set" else None)
+
+
+def _tremor_codes(statuses):
+    rules = AlertRules(AlertConfig())
+    out = []
+    for st in statuses:
+        out.append({c.code for c in rules.evaluate(Inputs(st.t, {"w": st}, {"w": "limb"}, {"w": True}))})
+    return out
+
+
+def test_moving_windows_that_no_reference_grades_raise_no_tremor_alert():
+    # a set's moving window before its reference is ready (or movement outside a set): ungraded
+    assert _tremor_codes([_status("reps", None, None, moving=True) for _ in range(5)])[-1] == set()
+
+
+def test_reps_are_graded_against_their_set_and_say_so():
+    codes = _tremor_codes([_status("reps", 5.0, "set", moving=True, t=float(i)) for i in range(5)])
+    assert codes[-1] == {"tremor.high"}
+    rules = AlertRules(AlertConfig())
+    [c] = [c for c in rules.evaluate(Inputs(1.0, {"w": _status("reps", 2.5, "set", moving=True)}, {"w": "limb"},
+                                            {"w": True})) if c.code.startswith("tremor.")]
+    assert "first reps" in c.message and c.evidence["graded"] == "set" and c.evidence["reference_mg"] == 80.0
+
+
+def test_a_still_pause_within_a_set_is_not_graded_like_the_set():
+    # raised tremor in a pause between reps is the expected after-effect, not an alert
+    assert _tremor_codes([_status("reps", 5.0, "rested", t=float(i)) for i in range(5)])[-1] == set()
+    # in a static hold the rested baseline is the reference
+    assert "tremor.high" in _tremor_codes([_status("hold", 5.0, "rested", t=float(i)) for i in range(5)])[-1]
+
+
+def test_ratios_graded_against_different_references_are_never_smoothed_together():
+    set_high = [_status("reps", 5.0, "set", moving=True, t=float(i)) for i in range(3)]
+    rested_low = [_status("hold", 1.0, "rested", t=3.0 + i) for i in range(2)]
+    # a median of three over both would still say 5x; the rested ones alone say 1x
+    assert _tremor_codes(set_high + rested_low)[-1] == set()

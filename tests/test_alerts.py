@@ -50,12 +50,34 @@ def raised(events):
     return Counter(e.code for e in events if e.state == "raised")
 
 
-def test_ordinary_training_raises_tremor_and_fatigue_but_no_red_flag(runs):
+def test_ordinary_training_raises_fatigue_but_no_red_flag(runs):
     codes = raised(runs("strength_session")[0])
-    assert codes["tremor.elevated"] >= 2
+    # The reps' own jerk fills the tremor band, as on real wrists (SPAR: 45-250 mg during
+    # light reps), so the moderate fatigue of ordinary sets is not claimed within them; it
+    # is read in the still seconds after each set, and set on set it is the trend.
     assert codes["fatigue.trend"] == 1
     assert not RED_FLAGS & set(codes)
     assert "hold.fatigue" not in codes and "fuel.low" not in codes
+
+
+def test_tremor_that_grows_within_a_set_is_caught_against_the_sets_first_reps(runs):
+    events, station = runs("set_to_failure")
+    truth = station.bus.chip(0x68).motion.truth
+    [one] = truth.sets
+    tremor = [e for e in events if e.code.startswith("tremor.") and e.state == "raised"]
+    assert tremor
+    for e in tremor:
+        t = e.raised_ts - station.clock.wall() + station.clock.now()
+        assert one.start < t < one.end + 3
+        assert e.evidence["graded"] == "set" and "first reps" in e.message
+        _, mg = truth.tremor_at([t])
+        assert mg[0] > 3 * truth.baseline_mg
+
+
+def test_everyday_movement_is_no_set_and_raises_nothing(runs):
+    events, station = runs("everyday", placement="body")
+    assert raised(events) == Counter()
+    assert list(station.analyses["w"].activity.sets) == []
 
 
 def test_static_holds_raise_hold_fatigue(runs):

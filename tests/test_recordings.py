@@ -1,6 +1,6 @@
 """Recording loaders, resampling, and the analysis on real phone recordings.
 
-The real files are PDkit's test data (shared/data/pdkit, README.txt there gives
+The real files are PDkit's test data (tests/data/pdkit, README.txt there gives
 their origin and the reference figures). Those figures were computed from the
 whole recording: uniform resample, 1 Hz high-pass, Welch with 4 s Hann segments,
 2-20 Hz band. The tests below analyse the whole recording as one window with the
@@ -30,7 +30,7 @@ from monitor.analysis.tremor import G, analyze
 
 
 def _data_dir() -> Path:
-    default = Path(__file__).resolve().parents[2] / "shared" / "data" / "pdkit"
+    default = Path(__file__).resolve().parent / "data" / "pdkit"
     return Path(os.environ.get("GYM_PDKIT_DATA", default))
 
 
@@ -39,8 +39,8 @@ def pdkit_dir() -> Path:
     path = _data_dir()
     if not path.is_dir():
         pytest.skip(
-            f"PDkit recordings not found at {path}: put shared/ beside the repo "
-            "or point GYM_PDKIT_DATA at the folder"
+            f"PDkit recordings not found at {path} (they ship in tests/data/pdkit; "
+            "GYM_PDKIT_DATA points elsewhere)"
         )
     return path
 
@@ -207,3 +207,33 @@ def test_s5_postural_windows_agree_with_the_whole_recording(pdkit_dir):
     rms = np.median([m.rms_mg for m in metrics if m.measurable])
     assert rms == pytest.approx(370.0, rel=0.10)
     assert math.isfinite(rms)
+
+
+# --------------------------------------------------------------------- the realdata CSV
+
+
+def test_header_csv_is_read_in_seconds_and_metres_per_second_squared(tmp_path):
+    path = tmp_path / "set.csv"
+    path.write_text("t_s,ax,ay,az\n0.00,0.1,0.2,9.8\n0.02,0.2,0.3,9.7\n0.04,0.3,0.4,9.6\n")
+    rec = load_recording(path)
+    np.testing.assert_allclose(rec.t, [0.0, 0.02, 0.04])
+    np.testing.assert_allclose(rec.accel[1], [0.2, 0.3, 9.7])
+    grams = tmp_path / "g.csv"
+    grams.write_text("t_ms,ax_g,ay_g,az_g\n100,0,0,1\n110,0,0,1.5\n")
+    rec = load_recording(grams)
+    np.testing.assert_allclose(rec.t, [0.0, 0.01])
+    np.testing.assert_allclose(rec.accel[1], [0.0, 0.0, 1.5 * G])
+
+
+def test_a_header_csv_with_a_bad_row_says_so(tmp_path):
+    path = tmp_path / "bad.csv"
+    path.write_text("t_s,ax,ay,az\n0.0,1,2,3\n0.1,one,2,3\n")
+    with pytest.raises(ValueError, match="bad.csv"):
+        load_recording(path)
+
+
+def test_real_spar_set_loads_with_gravity_in_it():
+    spar = Path(__file__).resolve().parent / "data" / "spar" / "S01_ABD_L.csv"
+    rec = load_recording(spar)
+    assert rec.mean_fs == pytest.approx(50.0, rel=1e-3)
+    assert 0.8 * G < np.median(np.linalg.norm(rec.accel, axis=1)) < 1.5 * G  # moving: not just 1 g

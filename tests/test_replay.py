@@ -12,7 +12,7 @@ from monitor.recorder import RecordingWriter, SensorInfo, read_recording, sensor
 from monitor.replay import replay
 
 ROOT = Path(__file__).resolve().parents[1]
-PDKIT = Path(os.environ.get("GYM_PDKIT_DATA", ROOT.parent / "shared" / "data" / "pdkit"))
+PDKIT = Path(os.environ.get("GYM_PDKIT_DATA", ROOT / "tests" / "data" / "pdkit"))
 
 
 def cli(*args):

@@ -9,7 +9,8 @@ cough), never below the sensor's measurable floor (a ratio to noise means
 nothing). It is kept through the session -- fatigue tremor can stay raised for
 hours, and re-learning it mid-session would hide that -- and learnt again when
 the athlete is rested: at the start of a session, or after a long rest outside
-one::
+one. A baseline can also be given (an athlete's profile, a replay told it): it
+is then fixed and never learnt or pulled along::
 
     base = Baseline(floor_mg=3.4)
     base.offer(8.1)            # rested windows, one per hop
@@ -45,7 +46,15 @@ class Baseline:
         self.learn_windows = learn_windows
         self.value_mg: float | None = None
         self.learned_at: float | None = None
+        self.fixed = False
         self._recent: deque[float] = deque(maxlen=keep)
+
+    def fix(self, value_mg: float) -> None:
+        """Use ``value_mg`` as the rested baseline from now on (never below the floor)."""
+        if not (math.isfinite(value_mg) and value_mg > 0):
+            raise ValueError(f"a baseline must be a positive number of mg, not {value_mg!r}")
+        self.value_mg = max(float(value_mg), self.floor_mg)
+        self.fixed = True
 
     def offer(self, rms_mg: float | None, t: float | None = None) -> None:
         """A rested window's tremor (None when not measurable: below the floor)."""
@@ -56,6 +65,7 @@ class Baseline:
 
     def relearn(self) -> None:
         """Start over from the next rested windows (the athlete is rested again)."""
+        self.fixed = False
         self.value_mg = None
         self._recent.clear()
 

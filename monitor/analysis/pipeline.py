@@ -3,6 +3,9 @@
     wrist = SensorAnalysis("wrist", fs=1000, noise_floor_mg=1.7)
     for status in wrist.feed(block.t, block.accel, lost=block.lost):
         status.state, status.ratio, status.set_count
+
+``baseline_mg`` fixes the rested baseline (an athlete's profile, or a replay
+told it) instead of learning it from the first still windows.
 """
 
 from __future__ import annotations
@@ -34,7 +37,8 @@ class SensorAnalysis:
     """See the module docstring. ``noise_floor_mg`` is the datasheet noise: per-axis RMS over 2 to 20 Hz."""
 
     def __init__(self, sensor: str, fs: float, *, noise_floor_mg: float = 1.7,
-                 config: AnalysisConfig | None = None, placement: str = "limb"):
+                 config: AnalysisConfig | None = None, placement: str = "limb",
+                 baseline_mg: float | None = None):
         cfg = config or AnalysisConfig()
         self.sensor = sensor
         self.config = cfg
@@ -42,15 +46,17 @@ class SensorAnalysis:
         decimate = max(1, int(fs // cfg.analysis_hz)) if cfg.analysis_hz else 1
         self.stream = TremorAnalyzer(fs, window_s=cfg.window_s, hop_s=cfg.hop_s, sensor=sensor,
                                      decimate=decimate, analysis_options=options)
-        # A bench clip feels about a tenth of a rep's swing.
-        self.reps = RepCounter(threshold_mg=4.0 if placement == "bench" else 40.0)
         self.activity = ActivityTracker(sensor, window_s=cfg.window_s, hop_s=cfg.hop_s, config=cfg.activity,
-                                        placement=placement)
+                                        placement=placement, baseline_mg=baseline_mg)
+        # The smallest swing of a rep's main axis that counts: half of what "still" allows
+        # (a bench clip feels a fraction of the motion, and its threshold scales with it).
+        gain = self.activity.motion_config.motion_gain
+        self.reps = RepCounter(threshold_mg=0.5 * cfg.activity.still_mg * gain)
         self.last: SensorStatus | None = None
 
     def feed(self, t: np.ndarray, accel: np.ndarray, lost: int = 0) -> list[SensorStatus]:
         self.reps.feed(t, accel)
-        out = [self.activity.update(w, self.reps.count_between) for w in self.stream.feed(t, accel, lost)]
+        out = [self.activity.update(w, self.reps) for w in self.stream.feed(t, accel, lost)]
         if out:
             self.last = out[-1]
         return out

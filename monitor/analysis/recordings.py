@@ -8,8 +8,12 @@ puts it on the uniform grid that :func:`monitor.analysis.tremor.analyze` needs::
     rec = load_recording("S5_postural_tremor_right_hand.csv").resampled(50.0)
     metrics = analyze(rec.accel, rec.fs)
 
-Two formats are read:
+Three formats are read, told apart by their content:
 
+* CSV with a header line ``t_s,ax,ay,az``: time in seconds, acceleration in
+  m/s^2 with gravity (the format of ``shared/data/realdata``: SPAR and
+  MobiFall). Other column names are accepted when the header says the unit:
+  ``t_ms``/``t_ns`` for time, ``ax_g`` ... for acceleration in g.
 * PDkit / cloudUPDRS CSV, no header: timestamp in nanoseconds (any origin),
   x, y, z in m/s^2 with gravity, and a fifth column (sensor accuracy) that is
   ignored.
@@ -30,6 +34,7 @@ from monitor.analysis.tremor import G
 __all__ = [
     "Recording",
     "load_mpower_json",
+    "load_header_csv",
     "load_pdkit_csv",
     "load_recording",
     "resample_uniform",
@@ -134,6 +139,47 @@ def load_pdkit_csv(path: str | Path) -> Recording:
     return Recording(t, accel, path.stem)
 
 
+_TIME_UNITS = {"s": 1.0, "ms": 1e-3, "us": 1e-6, "ns": 1e-9}
+
+
+def _header(path: Path) -> list[str] | None:
+    """The column names if the file's first line is a header, else None."""
+    with path.open("r", encoding="utf-8", errors="replace") as f:
+        first = f.readline().strip()
+    if not first:
+        raise ValueError(f"{path}: empty file")
+    cells = [c.strip().strip('"').lower() for c in first.split(",")]
+    try:
+        [float(c) for c in cells]
+    except ValueError:
+        return cells
+    return None
+
+
+def load_header_csv(path: str | Path) -> Recording:
+    """A CSV with a header line: time, then x, y, z acceleration (``t_s,ax,ay,az``).
+
+    The time column's unit comes from its name's suffix (``_s``, ``_ms``,
+    ``_us``, ``_ns``; seconds without one); acceleration is m/s^2 unless the
+    names end in ``_g``. Rows that are not numbers are refused with their line.
+    """
+    path = Path(path)
+    names = _header(path)
+    if names is None or len(names) < 4:
+        raise ValueError(f"{path}: expected a header line like t_s,ax,ay,az")
+    unit = names[0].rsplit("_", 1)[-1] if "_" in names[0] else "s"
+    scale_t = _TIME_UNITS.get(unit, 1.0)
+    scale_a = G if all(n.endswith("_g") for n in names[1:4]) else 1.0
+    try:
+        data = np.loadtxt(path, delimiter=",", skiprows=1, usecols=(0, 1, 2, 3), ndmin=2)
+    except ValueError as err:
+        raise ValueError(f"{path}: {err}") from None
+    if data.shape[0] == 0:
+        raise ValueError(f"{path}: no samples")
+    t = (data[:, 0] - data[0, 0]) * scale_t
+    return Recording(t, data[:, 1:4] * scale_a, path.stem)
+
+
 def load_mpower_json(path: str | Path) -> Recording:
     """An Apple mPower accelerometer JSON: timestamps in s, x/y/z in g."""
     path = Path(path)
@@ -149,11 +195,12 @@ def load_mpower_json(path: str | Path) -> Recording:
 
 
 def load_recording(path: str | Path) -> Recording:
-    """Load a recording, choosing the reader by file suffix (.csv or .json)."""
+    """Load a recording: a .json is mPower's; a .csv with a header line is read by
+    :func:`load_header_csv`, one without by :func:`load_pdkit_csv`."""
     path = Path(path)
-    readers = {".csv": load_pdkit_csv, ".json": load_mpower_json}
-    try:
-        reader = readers[path.suffix.lower()]
-    except KeyError:
-        raise ValueError(f"{path}: unknown recording format (expected .csv or .json)") from None
-    return reader(path)
+    suffix = path.suffix.lower()
+    if suffix == ".json":
+        return load_mpower_json(path)
+    if suffix == ".csv":
+        return load_header_csv(path) if _header(path) is not None else load_pdkit_csv(path)
+    raise ValueError(f"{path}: unknown recording format (expected .csv or .json)")

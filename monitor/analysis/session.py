@@ -101,8 +101,10 @@ class SessionTracker:
             self.new_session = False
         state = max((s.state for s in worked), key=lambda st: _PRIORITY.get(st, 0), default=IDLE)
         counts = [s.set_count - self._set_base.get(s.sensor, 0) for s in worked]
+        # Only a still window's ratio to the rested baseline says "still shaking"; a moving
+        # window graded against its set's own reps says nothing about rest.
         elevated = tuple(s.sensor for s in sensors.values()
-                         if s.ratio is not None and s.rms_mg is not None
+                         if s.ratio is not None and s.rms_mg is not None and s.graded != "set"
                          and s.ratio >= self.cfg.persist_ratio and s.rms_mg >= self.cfg.visible_mg)
         if elevated:
             if self._elevated_since is None or (self._last_elevated is not None and t - self._last_elevated > self.cfg.dip_grace_s):

@@ -25,6 +25,7 @@ from typing import Any
 
 import numpy as np
 
+from .motion import MotionFeatures, motion_features
 from .tremor import TremorMetrics, analyze_many
 
 
@@ -37,6 +38,8 @@ class WindowResult:
     metrics: TremorMetrics
     #: analysis samples in this window that were filled by interpolation across a gap
     bridged: int = 0
+    #: how the window moved: gravity, its stability, impacts, cadence (see :mod:`.motion`)
+    motion: MotionFeatures | None = None
 
     @property
     def disturbed(self) -> bool:
@@ -188,18 +191,20 @@ class TremorAnalyzer:
         # catch-up after a stall gets many at once, and batching is several times faster.
         if not self._windows:
             return []
+        stack = np.stack(self._windows)
         try:
-            metrics = analyze_many(np.stack(self._windows), self.fs, **self.options)
-            pairs = list(zip(self._window_meta, metrics))
+            metrics = analyze_many(stack, self.fs, **self.options)
+            triples = list(zip(self._window_meta, metrics, motion_features(stack, self.fs)))
         except ValueError:
             # A window no sensor could produce (values beyond any range) must not stop
             # the stream: analyse one by one and leave out those that cannot be.
-            pairs = []
+            triples = []
             for meta, window in zip(self._window_meta, self._windows):
                 try:
-                    pairs.append((meta, analyze_many(window[None], self.fs, **self.options)[0]))
+                    one = analyze_many(window[None], self.fs, **self.options)[0]
+                    triples.append((meta, one, motion_features(window[None], self.fs)[0]))
                 except ValueError:
                     self.rejected += 1
-        out = [WindowResult(t, self.sensor, m, bridged) for (t, bridged), m in pairs]
+        out = [WindowResult(t, self.sensor, m, bridged, f) for (t, bridged), m, f in triples]
         self._windows, self._window_meta = [], []
         return out

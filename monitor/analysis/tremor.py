@@ -25,7 +25,14 @@ A window becomes numbers the way PHYSIOLOGY.md describes (and PDkit, Luft et al.
    by fitting a parabola through the logarithm of it and its two neighbours (for
    a Hann lobe this leaves an error of a few hundredths of a bin).
 5. **Gates.** A window is ``moving`` when its voluntary-band power exceeds its
-   tremor-band power (ParaDigMa drops such windows the same way). Numbers that
+   tremor-band power (ParaDigMa drops such windows the same way). On real bodies
+   the band edge alone does not keep motion out: a moving wrist puts its reps'
+   harmonics (the jerk at each turn) and its steps' strikes in 3-18 Hz, 10-50
+   times a rested hand, peaking at the 3 Hz edge. So these figures describe the
+   window, not yet the athlete's tremor: :mod:`monitor.analysis.motion` says
+   whether the body was still, and :mod:`monitor.analysis.activity` grades a
+   moving window only against a reference the motion shares (its set's first
+   reps), never against the rested baseline. Numbers that
    describe the tremor itself (``rms_mg``, ``peak_hz``, ``bandwidth_hz``,
    ``regularity``, ``fatigue_ratio``) are ``None`` when the tremor-band RMS is
    no more than twice what the sensor's own noise puts there: below that the

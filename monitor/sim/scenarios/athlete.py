@@ -25,7 +25,11 @@ What the accelerometer reads is the sum of
   directions, so the tremor waxes and wanes and wanders in direction like the real
   thing, with an RMS set by the fatigue state below;
 * voluntary motion during reps: 0.3-0.7 g at the rep frequency with a little 2nd and
-  3rd harmonic; postural sway below 0.6 Hz at rest (a few mg);
+  3rd harmonic, and the jerk at every turn that real reps have, ringing at 2-16 Hz
+  (see :mod:`~monitor.sim.scenarios.kinetics`); postural sway below 0.6 Hz at rest
+  (a few mg);
+* walking and jogging (:meth:`Scenario.walk`, :meth:`Scenario.jog`): foot strikes,
+  the body's bounce and the swing of the limb, as the real recordings show them;
 * disturbances that are not the athlete: dropped weights, a treadmill next door (see
   :mod:`~monitor.sim.scenarios.disturbances`), and a fall.
 
@@ -49,6 +53,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from .disturbances import DropSpec, FallSpec, TreadmillSpec
+from .kinetics import Gait, StandingSpec, TurnsSpec, gait_columns
 from .evaluation import EVEN_WEIGHTS, REP_HARMONICS, TREMOR_WEIGHTS, CompiledMotion, Lines, Piece
 from .placement import UPRIGHT, Placement, Posture, rotation_matrix
 from .sources import G0, MG, OverlayTrack, as_times, unit
@@ -193,6 +198,34 @@ class Scenario:
                           self.peak_g if peak_g is None else float(peak_g))
         return self
 
+    def stand(self, seconds: float) -> Scenario:
+        """Standing quietly as people do: rest, with a shift of weight every 5-20 s (a sway
+        of 20-80 mg one way and back, and the feet settling). Tremor relaxes as in rest."""
+        start = self._end
+        self._relax("rest", seconds, persistent=False)
+        rng = np.random.default_rng([*np.atleast_1d(self.seed).tolist(), 13, len(self._blocks)])
+        self._specs.append(StandingSpec(start, self._end, self._posture.up, rng))
+        return self
+
+    def walk(self, seconds: float, *, step_hz: float = 1.8) -> Scenario:
+        """Walking (or stairs): foot strikes at ``step_hz``, the body's bounce, the limb's
+        swing. Tremor relaxes as in rest. A bench clip does not walk."""
+        return self._gait(Gait.walking(step_hz), seconds)
+
+    def jog(self, seconds: float, *, step_hz: float = 2.7) -> Scenario:
+        """Jogging: harder strikes and a flight phase each step (``|a|`` near 0 g)."""
+        return self._gait(Gait.jogging(step_hz), seconds)
+
+    def _gait(self, gait: Gait, seconds: float) -> Scenario:
+        if not self.placement.worn:
+            raise ValueError("a bench-clipped sensor does not walk; use placement='limb' or 'body'")
+        # drawn from their own stream: adding a walk never changes the rest of a scenario
+        rng = np.random.default_rng([*np.atleast_1d(self.seed).tolist(), 11, len(self._blocks)])
+        side = unit(np.cross(self._posture.up, rng.normal(size=3)))
+        self._add(gait.name, seconds, 1.0, self.recovery_tau, Q_REST, self.recovery_tau,
+                  gait=gait, move_dir=side)
+        return self
+
     def hold(self, seconds: float, *, load: float = 0.6) -> Scenario:
         """A static hold (plank, wall sit): no voluntary motion, fast fatigue, and the
         4-7 Hz component grows until it may dominate."""
@@ -285,7 +318,7 @@ class Scenario:
         other._segments = list(self._segments)
         other._sets = list(self._sets)
         other._events = list(self._events)
-        other._specs = list(self._specs)
+        other._specs = [spec for spec in self._specs if not isinstance(spec, TurnsSpec)]
         other._end = self._end
         other._p = 1.0 + coupling * (self._p - 1.0)
         other._q = Q_REST + coupling * (self._q - Q_REST)
@@ -329,6 +362,10 @@ class Scenario:
                   REPS_TAU, rep_hz=rep_hz, peak_g=peak, move_dir=move_dir,
                   turn_axis=turn_axis, turn_rate=swing * math.pi * rep_hz)
         self._sets.append(SetTruth(start, self._end, "reps", reps, rep_hz, load))
+        # The jerk at each turn, from a stream of its own: the rest of the scenario stays as drawn.
+        jerk = np.random.default_rng([*np.atleast_1d(self.seed).tolist(), 7, len(self._sets)])
+        voluntary = peak * math.sqrt(float(REP_HARMONICS @ REP_HARMONICS) / 2.0)
+        self._specs.append(TurnsSpec.draw(jerk, start, rep_hz, reps, voluntary, move_dir))
 
     def _add(self, kind: str, seconds: float, p_target: float, p_tau: float, q_target: float,
              q_tau: float, *, segment: bool = True, **motion: Any) -> None:
@@ -366,6 +403,12 @@ class Scenario:
                     parts = spec.build(rotation)
                     accel_items += parts
                     gyro_items += parts
+            elif isinstance(spec, StandingSpec):
+                if self.placement.worn:  # the whole body sways: a worn sensor feels all of it
+                    accel_items += spec.build(rotation, 1.0)
+            elif isinstance(spec, TurnsSpec):
+                if self.placement.motion_gain > 0:
+                    accel_items += spec.build(rotation, self.placement.motion_gain)
             elif isinstance(spec, TreadmillSpec):
                 accel_items.append(spec.build(rotation, floor))
                 disturbances.append(spec.truth(floor))
@@ -412,7 +455,7 @@ class Scenario:
                           q=(value_at(block.q, settle), 0.0, 0.0))
         tail = self._piece(settled, clip=False)
         # The cut must not shift the reps' or the turn's phase: keep the block's origin.
-        if block.peak_g > 0:
+        if block.peak_g > 0 or block.gait is not None:
             tail.cycles = whole.cycles
             tail.turn_cycles = whole.turn_cycles
         return [whole, tail]
@@ -430,6 +473,9 @@ class Scenario:
             vectors = np.outer(REP_HARMONICS, rotation @ block.move_dir)
             parts.append((hz, -hz * block.start,
                           vectors * block.peak_g * G0 * placement.motion_gain))
+        if block.gait is not None and placement.worn and block.move_dir is not None:
+            # feet strike the whole body: a worn sensor feels its gait in full
+            parts.append(gait_columns(block.gait, rotation, posture.up, block.move_dir, block.start, 1.0))
         if placement.ambient_mg > 0:
             parts.append(self._ambient.columns(rotation, placement.ambient_mg * MG))
         hz, cycles, vectors = (np.concatenate(column) for column in zip(*parts))

@@ -26,6 +26,8 @@ unexercised_tremor  limb      sets on this limb; the companion's tremor rises to
 dropped_weight      bench     sets ending in dropped dumbbells, and a neighbour's drop
 neighbour_vibration bench     resting while a treadmill runs next door (2.8 Hz comb, 25 Hz)
 fall                body      rest, a set, then a fall and two minutes lying still
+set_to_failure      limb      rest, then one long heavy set of slow reps: tremor grows 5x
+everyday            body      standing, walking, standing, jogging, standing: no training
 =================== ========= =========================================================
 
 Mass sources: ``MASS_SCENARIOS["bottle_dock"]`` (sips adding up to 500 mL over an hour, a
@@ -126,6 +128,22 @@ def fall(seed: int = 0, **options: Any) -> Scenario:
             .rest(60).reps(10, load=0.7).rest(30).fall(lying=120))
 
 
+def set_to_failure(seed: int = 0, **options: Any) -> Scenario:
+    """A long, heavy set taken to failure: 24 slow reps (0.4 Hz, 0.25 g) at full load after a
+    rest. Tremor grows about fivefold within the set (Lippold 1981: up to tenfold after two
+    minutes of maximal effort), far beyond what the reps' own jerk puts in the band."""
+    return (Scenario(seed, name="set_to_failure", **options)
+            .rest(120).reps(24, rep_hz=0.4, load=1.0, peak_g=0.25).recovery(300))
+
+
+def everyday(seed: int = 0, **options: Any) -> Scenario:
+    """Body-worn, no training at all: standing with shifts of weight, a walk, standing, a
+    jog, standing. Nothing here is a set, a hold or tremor to alert on."""
+    options.setdefault("placement", "body")
+    return (Scenario(seed, name="everyday", **options)
+            .stand(120).walk(90).stand(60).jog(40).stand(120))
+
+
 SCENARIOS: dict[str, Callable[..., Scenario]] = {
     "rest": rest,
     "stationary": stationary,
@@ -137,6 +155,8 @@ SCENARIOS: dict[str, Callable[..., Scenario]] = {
     "dropped_weight": dropped_weight,
     "neighbour_vibration": neighbour_vibration,
     "fall": fall,
+    "set_to_failure": set_to_failure,
+    "everyday": everyday,
     **FALL_SCENARIOS,  # real_fall_forward, _knees, _backward, _sideways: falls shaped like real ones
 }
 """Motion scenarios by name: ``SCENARIOS[name](seed=..., **options) -> Scenario``."""

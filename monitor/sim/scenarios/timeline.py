@@ -54,6 +54,7 @@ class Block:
     move_dir: np.ndarray | None = None
     turn_axis: np.ndarray | None = None
     turn_rate: float = 0.0  # rad/s peak
+    gait: object | None = None  # a kinetics.Gait while walking or jogging
 
     def unexercised(self, coupling: float) -> Block:
         """The same stretch for a body part that does not move, its tremor coupled by
@@ -61,7 +62,8 @@ class Block:
         (pa, pb, pk), (qa, qb, qk) = self.p, self.q
         return replace(self, p=(1.0 + coupling * (pa - 1.0), coupling * pb, pk),
                        q=(Q_REST + coupling * (qa - Q_REST), coupling * qb, qk),
-                       rep_hz=0.0, peak_g=0.0, move_dir=None, turn_axis=None, turn_rate=0.0)
+                       rep_hz=0.0, peak_g=0.0, turn_axis=None, turn_rate=0.0,
+                       move_dir=None if self.gait is None else self.move_dir)  # both walk
 
 
 def approach(x0: float, target: float, tau: float) -> tuple[float, float, float]:

@@ -25,7 +25,7 @@ from numpy.typing import ArrayLike
 
 from .sources import as_times
 
-SEGMENT_KINDS = ("rest", "reps", "hold", "recovery", "fall", "lying")
+SEGMENT_KINDS = ("rest", "reps", "hold", "recovery", "fall", "lying", "walk", "jog")
 
 
 @dataclass(frozen=True)
