@@ -35,28 +35,46 @@ Faults, at random from ``--seed``:
   connections open but relays nothing (a dead Wi-Fi link: only MQTT keepalive notices,
   so stations here use ``keepalive = 5``). The broker itself stays up, and so does the
   witness's direct connection;
-* SIGKILL of the station subprocess, and its restart on the same state directory;
-* a full disk under one station's outbox (bench-1, which also gets chip faults twice as
-  often): when the first network fault begins, its SQLite file is capped at the pages it
-  has (``PRAGMA max_page_count``, what ``Outbox(page_limit=...)`` sets when it opens the
-  file; the runner opens it, so the cap is applied to that connection). From then on a
-  backlog fills the "disk": the outbox must log a clear error, drop the oldest metrics,
-  and keep every alert (the station holds what the outbox refuses until there is room);
+* SIGKILL of the station subprocess, and its restart on the same state directory; some
+  restarts find the outbox damaged first (truncated to half, garbage on page 2, zero
+  length, a directory in its place, a garbage or unreadable WAL): the station must move it
+  aside, salvage what it can, and lose no alert (its alert state file holds every event
+  the broker has not acknowledged);
+* a full disk under the SIGKILLed station, in a window where the network is up: its state
+  directory is a real small filesystem (tmpfs, when this runs as root) filled to the last
+  byte, and its outbox cannot grow by a page. Alerts then wait in memory and go to the
+  broker directly; SIGKILLs inside the window must lose nothing the broker acknowledged,
+  and the report says what any kill lost;
+* a full disk under one in-process station's outbox (bench-1, which also gets chip faults
+  twice as often): when the first network fault begins, its SQLite file is capped at the
+  pages it has (``PRAGMA max_page_count``). From then on a backlog fills the "disk": the
+  outbox must say so once a minute, drop the oldest metrics, and hold every alert in
+  memory, sending it directly;
+* session command floods (start/stop hundreds of times over MQTT, the panel button pressed
+  in bursts) at every station, and acknowledgements of urgent alerts by a staff name: no
+  loop may end, every reply must be "ok" or "busy";
+* the real wall display (:class:`monitor.display.service.DisplayService`), restarted a few
+  times: at the end what the wall shows (its ``/api/state``) must equal what each station
+  holds, and so must each retained ``alerts/active`` (no ghost alerts, none missing);
 * a power cut while the scale's calibration is written: a writer subprocess is SIGKILLed in
   the middle of writing the temporary file, between fsync and rename, just after the
   rename, and at random moments; the file must then hold the old or the new calibration,
   never a torn one.
 
-The report gives alert events raised (recorded at the source, from the stations'
-AlertManager events) against delivered (unique by (id, state)) and duplicates; samples
-acquired and lost per sensor with ImuStats' reasons; recovery time per fault kind; station
-restarts. Exit status 1 if any alert event was lost (or a station loop crashed, or a
-calibration file was torn), else 0.
+The report gives alert events raised (recorded at the source: the in-process stations'
+AlertManager events, and the killed station's journal, which its runner writes through
+the ``monitor.alert`` log *before* storing each event) against delivered (unique by (id,
+state)) and duplicates; samples acquired and lost per sensor with ImuStats' reasons;
+recovery time per fault kind; station restarts; the full disk, the damaged outboxes, the
+floods, the display. Exit status 1 if any alert event was lost, a station loop failed, a
+retained active list or the wall disagrees with a station, or a calibration file was torn;
+else 0.
 """
 
 from __future__ import annotations
 
 import argparse
+import datetime
 import errno
 import itertools
 import json
@@ -65,9 +83,11 @@ import math
 import os
 import queue
 import random
+import re
 import selectors
 import signal
 import socket
+import sqlite3
 import statistics
 import struct
 import subprocess
@@ -88,7 +108,7 @@ for _p in (ROOT, ROOT / "tests"):
 
 from monitor.alerts import AlertConfig  # noqa: E402
 from monitor.clock import SimClock  # noqa: E402
-from monitor.config import Config, ImuConfig, MqttConfig, ScaleConfig, StationConfig, load  # noqa: E402
+from monitor.config import Config, GpioConfig, ImuConfig, MqttConfig, ScaleConfig, StationConfig, load  # noqa: E402
 from monitor.i2c.calibration import CalibrationError, CalibrationStore, ScaleCalibration  # noqa: E402
 from monitor.runner import StationRunner  # noqa: E402
 
@@ -98,10 +118,19 @@ log = logging.getLogger("chaos")
 RECOVERY_TARGET_S = 2.0
 #: how long the alert cooldown is at the chaos stations (the default 120 s would mute repeats)
 COOLDOWN_S = 20.0
+#: an acknowledged urgent alert sounds again after this long at the chaos stations
+ACK_SILENCE_S = 60.0
 #: MQTT keepalive at the chaos stations: the least the config allows, so a blackhole is noticed
 KEEPALIVE_S = 5
 WITNESS_USER = "integrator"
+OPERATOR_USER = "operator"
+DISPLAY_USER = "display"
 KILLED_ID = "killed-1"
+#: what is done to the killed station's outbox before some restarts, in turn
+DAMAGE = ("half", "page two", "zero length", "directory", "garbage WAL", "WAL directory")
+#: session commands per flood, per station; panel button presses per flood
+FLOOD_COMMANDS = 120
+FLOOD_PRESSES = 6
 
 
 # =============================================================================== options
@@ -119,6 +148,7 @@ class Options:
     calibration_cuts: int = 24
     chip_gap_s: float = 12.0            # mean simulated time between chip faults, per station
     workdir: Path | None = None         # keep the files here (default: a temporary directory)
+    display: bool = True                # the real wall display as a witness
 
     @property
     def wall_s(self) -> float:
@@ -248,6 +278,8 @@ class Witness:
         self.lock = threading.Lock()
         self.status: list[tuple[str, bytes, float]] = []      # (station, payload, monotonic)
         self.active: dict[str, dict] = {}                      # station -> last alerts/active
+        self.replies: Counter[str] = Counter()                 # session command replies: ok/busy/other
+        self.other_replies: list[str] = []
         self.subscribed = threading.Event()
         self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="chaos-witness",
                                   protocol=mqtt.MQTTv5)
@@ -263,7 +295,8 @@ class Witness:
         self.client.loop_start()
 
     def _on_connect(self, client, userdata, flags, reason_code, properties) -> None:
-        client.subscribe([("gym/+/alert", 1), ("gym/+/status", 1), ("gym/+/alerts/active", 1)])
+        client.subscribe([("gym/+/alert", 1), ("gym/+/status", 1), ("gym/+/alerts/active", 1),
+                          ("gym/+/cmd/+/result", 1)])
 
     def _on_message(self, client, userdata, message) -> None:
         now = time.monotonic()
@@ -278,6 +311,18 @@ class Witness:
             elif kind == "alerts/active":
                 with self.lock:
                     self.active[station] = json.loads(message.payload)
+            elif kind.endswith("/result"):
+                reply = json.loads(message.payload)
+                with self.lock:
+                    if reply.get("ok"):
+                        outcome = "ok"
+                    elif "busy" in str(reply.get("error")):
+                        outcome = "busy"
+                    else:
+                        outcome = "other"
+                        self.other_replies.append(f"{station} {kind}: {reply.get('error')}")
+                    self.replies[outcome] += 1
+                    self.replies[f"{station} {outcome}"] += 1
         except (ValueError, KeyError):
             log.error("witness: unreadable message on %s: %r", message.topic, message.payload[:80])
 
@@ -289,6 +334,99 @@ class Witness:
     def close(self) -> None:
         self.client.disconnect()
         self.client.loop_stop()
+
+
+class Operator:
+    """Staff and coaches at work, straight to the broker as ``operator``: floods of session
+    commands, presses of the panel buttons, and acknowledgements of urgent alerts by name."""
+
+    def __init__(self, broker, rng: random.Random, user: str = OPERATOR_USER):
+        import paho.mqtt.client as mqtt
+        from paho.mqtt.enums import CallbackAPIVersion
+        from test_mqtt_integration import password
+
+        self.rng = rng
+        self.floods = self.commands = self.presses = self.acks = 0
+        self.acked: list[tuple[str, str]] = []
+        self.connected = threading.Event()
+        self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="chaos-operator", protocol=mqtt.MQTTv5)
+        self.client.username_pw_set(user, password(user))
+        self.client.reconnect_delay_set(0.1, 0.5)
+        self.client.on_connect = lambda *a: self.connected.set()
+        self.client.max_inflight_messages_set(1000)
+        self.client.max_queued_messages_set(0)
+        self.client.connect_async(broker.host, broker.port, keepalive=10)
+        self.client.loop_start()
+
+    def flood(self, ids: list[str], stations: list[StationThread]) -> None:
+        """Start/stop, start/stop ... as fast as MQTT goes, and the panel buttons pressed in bursts."""
+        self.floods += 1
+        for sid in ids:
+            for i in range(FLOOD_COMMANDS):
+                action = "start" if (i + self.rng.randrange(2)) % 2 else "stop"
+                self.client.publish(f"gym/{sid}/cmd/session", json.dumps({"v": 1, "action": action}), qos=1)
+                self.commands += 1
+        for st in stations:
+            st.press(FLOOD_PRESSES)
+            self.presses += FLOOD_PRESSES
+
+    def ack(self, witness: Witness) -> None:
+        """Acknowledge one urgent alert a station lists as active, as a member of staff would."""
+        with witness.lock:
+            urgent = [(sid, a["id"]) for sid, lst in witness.active.items()
+                      for a in lst.get("alerts", []) if a.get("level") == "urgent"]
+        if not urgent:
+            return
+        sid, alert_id = self.rng.choice(urgent)
+        self.client.publish(f"gym/{sid}/cmd/ack", json.dumps({"v": 1, "id": alert_id, "by": "Chaos Staff"}), qos=1)
+        self.acks += 1
+        self.acked.append((sid, alert_id))
+
+    def close(self) -> None:
+        self.client.disconnect()
+        self.client.loop_stop()
+
+
+class DisplayWitness:
+    """The real wall display, through its public entry points: the service and ``GET /api/state``."""
+
+    def __init__(self, broker, ids: list[str]):
+        import dataclasses
+
+        from monitor.display.service import DisplayConfig
+        from test_mqtt_integration import password
+
+        fields = {f.name for f in dataclasses.fields(DisplayConfig)}
+        extra = {k: v for k, v in (("reconnect_min_s", 0.2), ("reconnect_max_s", 1.0)) if k in fields}
+        self.config = DisplayConfig(mqtt_host=broker.host, mqtt_port=broker.port, username=DISPLAY_USER,
+                                    password=password(DISPLAY_USER), http_port=0, stations=tuple(ids), **extra)
+        self.service = None
+        self.url = ""
+        self.restarts = 0
+
+    def start(self) -> None:
+        from monitor.display.service import DisplayService
+
+        self.service = DisplayService(self.config)
+        self.url = self.service.start()
+
+    def restart(self) -> None:
+        self.stop()
+        self.restarts += 1
+        self.start()
+
+    def stop(self) -> None:
+        if self.service is not None:
+            self.service.stop()
+            self.service = None
+
+    def wall(self) -> dict[str, list[str]]:
+        """Per station, the ids of the alerts the wall shows."""
+        import urllib.request
+
+        with urllib.request.urlopen(self.url + "api/state", timeout=10) as response:
+            state = json.loads(response.read())
+        return {st["id"]: sorted(a["id"] for a in st.get("alerts", [])) for st in state.get("stations", [])}
 
 
 # =============================================================================== the network
@@ -581,9 +719,10 @@ def station_config(index: int, state_dir: Path, options: Options, broker_port: i
     return Config(
         station=StationConfig(id=sid, name=f"Chaos {sid}", simulate=True, state_dir=state_dir,
                               seed=options.seed * 10 + index),
-        imus=imus, scale=scale, alerts=AlertConfig(cooldown_s=COOLDOWN_S),
+        imus=imus, scale=scale, alerts=AlertConfig(cooldown_s=COOLDOWN_S, ack_silence_s=ACK_SILENCE_S),
         mqtt=MqttConfig(host=Link.host, port=broker_port, username=sid,
-                        password_file=str(secrets / f"{sid}.pw"), keepalive=KEEPALIVE_S))
+                        password_file=str(secrets / f"{sid}.pw"), keepalive=KEEPALIVE_S),
+        gpio=GpioConfig(enabled=True))   # the status panel on gpiozero's mock pins: its button is pressed
 
 
 class Pacer:
@@ -715,6 +854,26 @@ class StationThread(threading.Thread):
         self.runner = StationRunner(self.config, simulate=True, clock=self.clock, bus=old.bus)
         self.runner.start()
 
+    @property
+    def loop_errors(self) -> int:
+        """Exceptions the runner's loop caught and logged (a step, an output, the panel)."""
+        r = self.runner
+        if r is None:
+            return 0
+        return r.errors.count + (r.uplink.errors.count if r.uplink is not None else 0)
+
+    def press(self, times: int) -> None:
+        """Press the panel's button ``times`` times, quickly (each press starts or stops a session)."""
+        panel = self.runner.panel if self.runner is not None else None
+        pin = getattr(getattr(panel, "button", None), "pin", None)
+        if pin is None:
+            return
+        for _ in range(times):
+            pin.drive_low()
+            time.sleep(0.01)
+            pin.drive_high()
+            time.sleep(0.01)
+
     def tallies(self) -> dict[str, SensorTally]:
         out = {i.name: SensorTally(i.rate_hz, sim_s=self.sim_elapsed) for i in self.config.imus}
         for name, driver in self._drivers.values():
@@ -761,6 +920,7 @@ scenario = "companion"
 
 [alerts]
 cooldown_s = {cooldown}
+ack_silence_s = {ack_silence}
 
 [mqtt]
 host = "{host}"
@@ -771,46 +931,88 @@ keepalive = {keepalive}
 """
 
 
-def child_main(config_path: str, journal_path: str, speed: float, seed: int, gap_s: float, quick: bool) -> int:
+class JournalHandler(logging.Handler):
+    """Writes each alert event the runner journals (``monitor.alert``, before storing it) as a JSON line."""
+
+    def __init__(self, note: Callable[..., None]):
+        super().__init__(logging.INFO)
+        self.note = note
+
+    def emit(self, record: logging.LogRecord) -> None:
+        alert = getattr(record, "alert", None)
+        if isinstance(alert, dict):
+            self.note(id=alert.get("id"), state=alert.get("state"), level=alert.get("level"),
+                      code=alert.get("code"))
+
+
+def _squeeze(outbox, on: bool) -> None:
+    """The outbox's file may not grow by a page (on), or may again (off): a full disk for SQLite."""
+    with outbox._lock:
+        if outbox._db is None:
+            return
+        pages = outbox._db.execute("PRAGMA page_count").fetchone()[0]
+        outbox._db.execute(f"PRAGMA max_page_count={int(pages) if on else 1073741823}")
+
+
+def child_main(config_path: str, journal_path: str, speed: float, seed: int, gap_s: float, quick: bool,
+               full_flag: str | None = None) -> int:
     """The station subprocess: a StationRunner on a SimClock, paced, with chip chaos, until SIGTERM.
 
-    Every alert event is appended to the journal (one JSON line, flushed) right after the
-    cycle that made it, so the parent knows what was raised even if it SIGKILLs us.
+    Every alert event is appended to the journal (one JSON line, flushed) by a handler on the
+    runner's ``monitor.alert`` log, which the runner writes before it saves or stores the
+    event: what a SIGKILL interrupts was journaled. While ``full_flag`` exists the disk is
+    full: the outbox may not grow (the state directory is also filled, when it is a tmpfs).
     """
     logging.basicConfig(level=logging.ERROR, format="%(asctime)s child %(name)s: %(message)s")
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    config = load(config_path)
-    clock = SimClock()
-    runner = StationRunner(config, simulate=True, clock=clock)
     journal = open(journal_path, "a", buffering=1, encoding="utf-8")
 
     def note(**entry: Any) -> None:
         journal.write(json.dumps({"pid": os.getpid(), "at": time.monotonic(), **entry}) + "\n")
 
+    alerts_log = logging.getLogger("monitor.alert")
+    alerts_log.setLevel(logging.INFO)
+    alerts_log.propagate = False
+    alerts_log.addHandler(JournalHandler(note))
+    config = load(config_path)
+    clock = SimClock()
+    runner = StationRunner(config, simulate=True, clock=clock)
     chaos = ChipChaos(config.station.id, config, runner.bus, clock, random.Random(seed), gap_s, quick,
                       on_fault=lambda f: note(fault=f.kind, sensor=f.sensor, recovery_s=f.recovery_s))
     pacer = Pacer(speed)
     runner.start()
-    note(event="started")
+    note(event="started", in_memory=bool(runner.outbox and runner.outbox.in_memory),
+         salvaged=runner.outbox.salvaged if runner.outbox else 0)
     drivers: dict[int, tuple[str, Any]] = {}
     first = clock.now()
+    squeezed = False
     while not stop.is_set():
+        if full_flag and runner.cycles % 10 == 0 and runner.outbox is not None:
+            full = os.path.exists(full_flag)
+            if full != squeezed:
+                _squeeze(runner.outbox, full)
+                squeezed = full
+                note(event="disk full" if full else "disk room")
         chaos.before_cycle()
         runner.cycle()
         step = runner.last_step
-        for a in step.alerts:
-            note(id=a.id, state=a.state, level=a.level, code=a.code)
-        chaos.after_cycle(step)
+        if step is not None:
+            chaos.after_cycle(step)
         for slot in runner.station.imus:
             if slot.driver is not None:
                 drivers[id(slot.driver)] = (slot.name, slot.driver)
         if runner.cycles % 50 == 0:   # a running tally; the last one before a SIGKILL counts
-            note(stats=_child_stats(drivers, clock.now() - first))
+            held = runner.outbox.stats().held_total.get("alert", 0) if runner.outbox else 0
+            note(stats=_child_stats(drivers, clock.now() - first), held=held,
+                 loop_errors=runner.errors.count + (runner.uplink.errors.count if runner.uplink else 0))
         clock.sleep(runner.station.poll_interval)
         pacer.wait(clock.now())
     runner.stop()
-    note(stats=_child_stats(drivers, clock.now() - first), event="stopped")
+    held = runner.outbox.stats().held_total.get("alert", 0) if runner.outbox else 0
+    note(stats=_child_stats(drivers, clock.now() - first), event="stopped", held=held,
+         loop_errors=runner.errors.count + (runner.uplink.errors.count if runner.uplink else 0),
+         active=[a.id for a in runner.station.alerts.active()])
     return 0
 
 
@@ -823,40 +1025,115 @@ def _child_stats(drivers: dict[int, tuple[str, Any]], sim_s: float) -> dict[str,
     return out
 
 
+def mount_tmpfs(folder: Path, size_mb: int = 64) -> bool:
+    """A real small filesystem at ``folder`` (needs root); False where that is not allowed."""
+    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        done = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size_mb}m,mode=0755", "tmpfs", str(folder)],
+                              capture_output=True, text=True, timeout=20)
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return done.returncode == 0
+
+
+def damage_outbox(path: Path, kind: str) -> None:
+    """Damage an outbox file (and its WAL) the way ``kind`` says: what a power cut or a bad card does."""
+    wal = Path(f"{path}-wal")
+    if kind in ("half", "page two") and path.is_file():
+        # After a SIGKILL the rows may all be in the WAL: fold it into the file first, so
+        # that the damage hits pages that hold them.
+        try:
+            with sqlite3.connect(path) as db:
+                db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        except sqlite3.Error:
+            pass
+    if kind == "half" and path.is_file():
+        data = path.read_bytes()
+        path.write_bytes(data[: len(data) // 2])
+    elif kind == "page two" and path.is_file():
+        data = bytearray(path.read_bytes())
+        if len(data) > 4096:
+            data[4096:8192] = bytes(range(256)) * 16
+            path.write_bytes(bytes(data))
+    elif kind == "zero length":
+        path.write_bytes(b"")
+        wal.unlink(missing_ok=True)
+    elif kind == "directory":
+        for p in (path, wal, Path(f"{path}-shm")):
+            p.unlink(missing_ok=True)
+        path.mkdir()
+    elif kind == "garbage WAL":
+        wal.write_bytes(b"\x37\x7f\x06\x82" + os.urandom(20000))
+    elif kind == "WAL directory":
+        wal.unlink(missing_ok=True)
+        wal.mkdir()
+
+
 class KilledStation:
-    """The station that gets SIGKILLed: a subprocess of this file, restarted on the same state dir."""
+    """The station that gets SIGKILLed: a subprocess of this file, restarted on the same state dir.
+
+    Its state directory is a tmpfs when this runs as root, so that its disk can really be
+    filled (:meth:`fill_disk`); some restarts find its outbox damaged (:meth:`kill`).
+    """
 
     def __init__(self, workdir: Path, options: Options, link_port: int, secrets: Path):
         self.workdir = workdir
         self.options = options
         self.state = workdir / "state"
+        self.tmpfs = mount_tmpfs(self.state)
         self.journal = workdir / "journal.jsonl"
         self.config = workdir / "monitor.toml"
+        self.full_flag = workdir / "disk-full"
         self.config.write_text(CHILD_TOML.format(
             id=KILLED_ID, state=self.state, seed=options.seed * 10 + 9, cooldown=COOLDOWN_S,
-            host=Link.host, port=link_port, password_file=secrets / f"{KILLED_ID}.pw",
-            keepalive=KEEPALIVE_S))
+            ack_silence=ACK_SILENCE_S, host=Link.host, port=link_port,
+            password_file=secrets / f"{KILLED_ID}.pw", keepalive=KEEPALIVE_S))
         self.proc: subprocess.Popen | None = None
         self.spawns: list[float] = []          # monotonic time of each start
         self.kills = 0
+        self.kill_log: list[tuple[int, float, bool, str | None]] = []   # (pid, when, disk full, damage)
+        self.kill_walls: list[float] = []                                   # time.time() of each kill
         self.unexpected_exits: list[str] = []
+        self.disk_full_since: float | None = None
+        self.full_windows: list[tuple[float, float]] = []
         self._log = open(workdir / "child.log", "ab")
 
     def spawn(self) -> None:
         args = [sys.executable, str(Path(__file__).resolve()), "--child", str(self.config),
                 "--journal", str(self.journal), "--speed", str(self.options.speed),
                 "--seed", str(self.options.seed * 1000 + len(self.spawns)),
-                "--gap", str(self.options.chip_gap_s)] + (["--quick"] if self.options.quick else [])
+                "--gap", str(self.options.chip_gap_s), "--full-flag", str(self.full_flag)] + \
+            (["--quick"] if self.options.quick else [])
         self.spawns.append(time.monotonic())
         self.proc = subprocess.Popen(args, cwd=ROOT, stdout=self._log, stderr=subprocess.STDOUT)
 
-    def kill(self) -> None:
-        """SIGKILL, as a power cut or the OOM killer would, and start again on the same state dir."""
+    def kill(self, damage: str | None = None) -> None:
+        """SIGKILL, as a power cut or the OOM killer would; maybe damage the outbox; start again."""
         self.check()
+        pid = self.proc.pid
         self.proc.send_signal(signal.SIGKILL)
         self.proc.wait(10)
         self.kills += 1
+        self.kill_log.append((pid, time.monotonic(), self.disk_full_since is not None, damage))
+        self.kill_walls.append(time.time())
+        if damage is not None:
+            damage_outbox(self.state / "outbox.sqlite3", damage)
         self.spawn()
+
+    def fill_disk(self) -> None:
+        """The disk is full from now on: the tmpfs filled to the last byte, the outbox capped."""
+        self.disk_full_since = time.monotonic()
+        self.full_flag.touch()
+        if self.tmpfs:
+            _fill(self.state)
+
+    def free_disk(self) -> None:
+        for filler in self.state.glob("filler*"):
+            filler.unlink(missing_ok=True)
+        self.full_flag.unlink(missing_ok=True)
+        if self.disk_full_since is not None:
+            self.full_windows.append((self.disk_full_since, time.monotonic()))
+        self.disk_full_since = None
 
     def check(self) -> None:
         """A child that died on its own is a crash: record it and start it again (systemd would)."""
@@ -876,9 +1153,21 @@ class KilledStation:
             self.proc.wait()
         self._log.close()
 
-    def read_journal(self) -> tuple[list[dict], dict[int, dict], list[dict]]:
-        """(alert events, the last stats per process, completed faults); a torn last line is skipped."""
-        events, stats, faults = [], {}, []
+    def holds(self) -> list[str] | None:
+        """The active alert ids the stopped station saved (its alert state), or None if unreadable."""
+        try:
+            saved = json.loads((self.state / "alerts.json").read_text())
+            return sorted(t["alert"]["id"] for t in saved["snapshot"]["tracks"] if t.get("alert"))
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+
+    def unmount(self) -> None:
+        if self.tmpfs:
+            subprocess.run(["umount", "-l", str(self.state)], capture_output=True)
+
+    def read_journal(self) -> tuple[list[dict], dict[int, dict], list[dict], list[dict]]:
+        """(alert events, the last stats per process, completed faults, other notes); a torn line is skipped."""
+        events, stats, faults, notes = [], {}, [], []
         for line in self.journal.read_text(encoding="utf-8").splitlines():
             try:
                 entry = json.loads(line)
@@ -887,10 +1176,30 @@ class KilledStation:
             if "id" in entry:
                 events.append(entry)
             elif "stats" in entry:
-                stats[entry["pid"]] = entry["stats"]
+                stats[entry["pid"]] = entry
+                if "event" in entry:
+                    notes.append(entry)
             elif "fault" in entry:
                 faults.append(entry)
-        return events, stats, faults
+            else:
+                notes.append(entry)
+        return events, stats, faults, notes
+
+
+def _fill(folder: Path) -> None:
+    """Write into ``folder`` until its filesystem says ENOSPC, to the last few bytes."""
+    try:
+        with open(folder / "filler", "ab") as f:
+            while True:
+                f.write(b"\0" * 65536)
+                f.flush()
+    except OSError:
+        pass
+    for i in range(2000):
+        try:
+            (folder / f"filler-{i}").write_bytes(b"x" * 64)
+        except OSError:
+            break
 
 
 # =============================================================================== calibration power cuts
@@ -1047,58 +1356,100 @@ def _inspect(state: Path, started: int) -> tuple[str, str]:
 
 @dataclass
 class NetFault:
-    """A broker or link fault in wall time, and when each station was connected again."""
+    """A planned fault or event in wall time; for network faults, when each station was back.
 
-    kind: str              # "broker restart", "link refused", "link blackhole", "SIGKILL"
+    Network faults: "broker restart", "link refused", "link blackhole". The killed station:
+    "SIGKILL" (``damage`` names what is done to its outbox before the restart, if anything),
+    "disk full" and "disk room". Others: "flood", "display restart", "ack".
+    """
+
+    kind: str
     at: float              # planned start, seconds after the run began
     duration: float
     down_at: float = 0.0   # monotonic
     up_at: float = 0.0     # monotonic: the broker accepts again / the link relays again / respawn
     reconnect_s: dict[str, float | None] = field(default_factory=dict)
     overlapped: bool = False   # a SIGKILL restart while the network was down
+    damage: str | None = None
+
+
+NETWORK = ("broker restart", "link refused", "link blackhole")
 
 
 def plan_network(rng: random.Random, wall_s: float, options: Options) -> list[NetFault]:
-    """Broker restarts, link cuts and station SIGKILLs over the run, none in its last 15 %.
+    """Network faults, SIGKILLs, the full disk, floods, display restarts and acks; none in the last 15 %.
 
-    The full run draws them at random. A quick run has exactly two broker restarts and
-    two refused links, alternating and evenly spread, and three SIGKILLs, so a short test
+    The killed station's disk is full in one window (40-52 % of the run; 60-80 % in a quick
+    run) with two SIGKILLs inside it (one in a quick run) and no network fault near it: with
+    the broker reachable a kill may lose nothing the broker acknowledged. Every other SIGKILL
+    outside it damages the outbox, in turn through DAMAGE. A quick run has exactly two broker
+    restarts and two refused links in its first half and three SIGKILLs, so a short test
     still sees a couple of each.
     """
     quiet_from = wall_s * 0.85
+    plan: list[NetFault] = []
     if options.quick:
         faults = [NetFault(kind, 0.0, rng.uniform(0.3, 1.0) if kind == "broker restart" else rng.uniform(3.5, 4.5))
                   for kind in ("broker restart", "link refused", "broker restart", "link refused")]
-        gap = max(1.5, (quiet_from - 3.0 - sum(f.duration for f in faults)) / len(faults))
+        # 2.5 s apart: longer than paho's reconnect backoff, so each fault's reconnect is its own
         t = 3.0
         for f in faults:
             f.at = t
-            t += f.duration + gap
-        kills = [NetFault("SIGKILL", 4.0 + i * (quiet_from - 4.0) / 3, 0.0) for i in range(3)]
-        return sorted(faults + (kills if options.kill else []), key=lambda f: f.at)
-    kinds = ["broker restart", "link refused", "broker restart", "link blackhole"]
-    plan: list[NetFault] = []
-    t = rng.uniform(3.0, 6.0)
-    for i in itertools.count():
-        if t >= quiet_from:
-            break
-        kind = kinds[i % len(kinds)]
-        if kind == "broker restart":
-            # Short outages keep paho's reconnect backoff (0.5 s, doubling) under the 2 s target;
-            # longer ones show what the backoff costs.
-            duration = rng.uniform(2.0, 6.0) if rng.random() < 0.3 else rng.uniform(0.3, 1.0)
-        elif kind == "link refused":
-            duration = rng.uniform(4.0, 12.0)   # a backlog that overflows the full disk
-        else:
-            duration = rng.uniform(8.0, 15.0)
-        plan.append(NetFault(kind, t, duration))
-        t += duration + rng.uniform(8.0, 20.0)
-    if options.kill:
-        t = rng.uniform(4.0, 7.0)
+            t += f.duration + 2.5
+        plan += faults
+        net_end = t - 2.5
+        window = (net_end + 1.0, max(net_end + 5.0, quiet_from - 0.5))
+        kills = [NetFault("SIGKILL", 4.0, 0.0, damage=DAMAGE[options.seed % len(DAMAGE)]),
+                 NetFault("SIGKILL", wall_s * 0.35, 0.0, damage=DAMAGE[(options.seed + 2) % len(DAMAGE)]),
+                 NetFault("SIGKILL", sum(window) / 2, 0.0)]
+        # floods once the network faults are over (a station that is away gets no command)
+        others = [NetFault("flood", net_end + 0.5, 0.0), NetFault("flood", window[0] + 1.0, 0.0),
+                  NetFault("display restart", wall_s * 0.45, 0.0),
+                  NetFault("ack", net_end + 2.0, 0.0), NetFault("ack", window[1] - 1.0, 0.0)]
+    else:
+        window = (wall_s * 0.40, wall_s * 0.52)
+        kinds = ["broker restart", "link refused", "broker restart", "link blackhole"]
+        t = rng.uniform(3.0, 6.0)
+        for i in itertools.count():
+            if t >= quiet_from:
+                break
+            kind = kinds[i % len(kinds)]
+            if kind == "broker restart":
+                # Short outages keep paho's reconnect backoff (0.5 s, doubling) under the 2 s target;
+                # longer ones show what the backoff costs.
+                duration = rng.uniform(2.0, 6.0) if rng.random() < 0.3 else rng.uniform(0.3, 1.0)
+            elif kind == "link refused":
+                duration = rng.uniform(4.0, 12.0)   # a backlog that overflows the full disk
+            else:
+                duration = rng.uniform(8.0, 15.0)
+            if t < window[1] + 8.0 and t + duration > window[0] - 8.0:
+                t = window[1] + 8.0             # the network stays up around the full disk
+                continue
+            plan.append(NetFault(kind, t, duration))
+            t += duration + rng.uniform(8.0, 20.0)
+        kills = [NetFault("SIGKILL", window[0] + (window[1] - window[0]) * f, 0.0) for f in (1 / 3, 2 / 3)]
+        t, n = rng.uniform(4.0, 7.0), 0
         while t < quiet_from:
-            plan.append(NetFault("SIGKILL", t, 0.0))
+            if not window[0] - 2.0 <= t <= window[1] + 2.0:
+                damage = DAMAGE[(n // 2) % len(DAMAGE)] if n % 2 == 0 else None
+                kills.append(NetFault("SIGKILL", t, 0.0, damage=damage))
+                n += 1
             t += rng.uniform(8.0, 25.0)
-    return sorted(plan, key=lambda f: f.at)
+        others = [NetFault("display restart", wall_s * f, 0.0) for f in (0.25, 0.5, 0.75)]
+        t = rng.uniform(10.0, 20.0)
+        while t < quiet_from:
+            others.append(NetFault("flood", t, 0.0))
+            t += rng.uniform(30.0, 60.0)
+        t = rng.uniform(8.0, 15.0)
+        while t < quiet_from:
+            others.append(NetFault("ack", t, 0.0))
+            t += rng.uniform(15.0, 30.0)
+    if options.kill:
+        plan += kills
+        plan += [NetFault("disk full", window[0], window[1] - window[0]), NetFault("disk room", window[1], 0.0)]
+    if not options.display:
+        others = [o for o in others if o.kind != "display restart"]
+    return sorted(plan + others, key=lambda f: f.at)
 
 
 def watch_reconnects(fault: NetFault, stations: list[StationThread], before: dict[str, int],
@@ -1159,6 +1510,17 @@ class Report:
     crashes: dict[str, list[str]] = field(default_factory=dict)
     disk: dict[str, Any] = field(default_factory=dict)
     stale_active: dict[str, tuple[list[str], list[str]]] = field(default_factory=dict)
+    holds: dict[str, list[str] | None] = field(default_factory=dict)     # active alerts each station ended with
+    wall: dict[str, list[str]] | None = None                            # what the display shows at the end
+    wall_mismatch: dict[str, tuple[list[str], list[str]]] = field(default_factory=dict)
+    display_restarts: int = 0
+    ghosts: int = 0                     # alerts shown (wall or retained list) that no station holds
+    missing_on_wall: int = 0            # alerts a station holds that the wall does not show
+    loop_errors: dict[str, int] = field(default_factory=dict)
+    floods: dict[str, Any] = field(default_factory=dict)
+    killed_disk: dict[str, Any] = field(default_factory=dict)
+    damage: list[dict[str, Any]] = field(default_factory=list)
+    lost_by_cause: dict[str, int] = field(default_factory=dict)
     cuts: list[CutResult] = field(default_factory=list)
     sim_s: dict[str, float] = field(default_factory=dict)
     errors: list[str] = field(default_factory=list)
@@ -1178,7 +1540,8 @@ class Report:
     @property
     def ok(self) -> bool:
         return (not self.lost and not any(self.crashes.values()) and not self.torn and not self.errors
-                and self.raised > 0)
+                and self.raised > 0 and not self.stale_active and not self.wall_mismatch
+                and not any(self.loop_errors.values()) and not self.floods.get("other_replies"))
 
 
 class LogTally(logging.Handler):
@@ -1187,8 +1550,8 @@ class LogTally(logging.Handler):
     ``emit`` runs under the handler's own lock (``Handler.handle`` takes it), so it needs none.
     """
 
-    MARKERS = ("the disk is full", "disk full: cannot store alert", "kept in memory", "has room again",
-               "could not delete")
+    MARKERS = ("the disk is full", "held in memory now", "has room again", "could not delete",
+               "stored in the file now")
 
     def __init__(self) -> None:
         super().__init__(logging.WARNING)
@@ -1232,15 +1595,19 @@ def run_chaos(options: Options) -> Report:
 def _run(options: Options, workdir: Path, report: Report, tally: LogTally) -> None:
     rng = random.Random(options.seed)
     ids = [f"bench-{i + 1}" for i in range(options.stations)]
-    broker, secrets = start_broker(workdir, [*ids, KILLED_ID, WITNESS_USER])
+    broker, secrets = start_broker(workdir, [*ids, KILLED_ID, WITNESS_USER, OPERATOR_USER, DISPLAY_USER])
     link = Link(broker.port)
     ledger = report.ledger
     witness = Witness(broker, ledger)
+    operator = Operator(broker, random.Random(rng.random()))
+    display = DisplayWitness(broker, [*ids, KILLED_ID]) if options.display else None
     stations: list[StationThread] = []
     killed: KilledStation | None = None
     try:
         if not witness.subscribed.wait(10):
             raise RuntimeError("the witness could not subscribe")
+        if display is not None:
+            display.start()
         for i, sid in enumerate(ids):
             cfg = station_config(i, workdir / sid, options, link.port, secrets)
             # The first station's disk fills up (see squeeze_disk): twice the chip faults make
@@ -1258,9 +1625,11 @@ def _run(options: Options, workdir: Path, report: Report, tally: LogTally) -> No
             killed.spawn()
         plan = plan_network(rng, options.wall_s, options)
         report.net_faults = plan
-        _play(plan, broker, link, stations, killed, witness, report)
+        _play(plan, broker, link, stations, killed, witness, report, operator, display, [*ids, KILLED_ID])
         for s in stations:
             s.reached_end.wait(options.wall_s * 3 + 60)
+        if killed is not None and killed.disk_full_since is not None:
+            killed.free_disk()
         _drain(stations, ledger, report)
     finally:
         for s in stations:
@@ -1270,15 +1639,23 @@ def _run(options: Options, workdir: Path, report: Report, tally: LogTally) -> No
                 report.errors.append(f"{s.id}: stopping failed:\n{traceback.format_exc()}")
         if killed is not None:
             killed.stop()
-        _collect(stations, killed, witness, report, tally)
-        witness.close()
-        link.close()
-        broker.close()
+        try:
+            _collect(stations, killed, witness, report, tally, operator, display)
+        finally:
+            operator.close()
+            if display is not None:
+                display.stop()
+            if killed is not None:
+                killed.unmount()
+            witness.close()
+            link.close()
+            broker.close()
 
 
 def _play(plan: list[NetFault], broker, link: Link, stations: list[StationThread],
-          killed: KilledStation | None, witness: Witness, report: Report) -> None:
-    """Carry out the network plan in wall time, measuring how long reconnecting took."""
+          killed: KilledStation | None, witness: Witness, report: Report, operator: Operator | None = None,
+          display: DisplayWitness | None = None, ids: list[str] = ()) -> None:
+    """Carry out the plan in wall time, measuring how long reconnecting took."""
     t0 = time.monotonic()
     watchers: list[threading.Thread] = []
     disk_station = stations[0] if stations else None
@@ -1290,8 +1667,28 @@ def _play(plan: list[NetFault], broker, link: Link, stations: list[StationThread
             killed.check()
         if fault.kind == "SIGKILL":
             fault.down_at = time.monotonic()
-            killed.kill()
+            killed.kill(fault.damage)
             fault.up_at = killed.spawns[-1]
+            continue
+        if fault.kind in ("disk full", "disk room"):
+            fault.down_at = time.monotonic()
+            if killed is not None:
+                killed.fill_disk() if fault.kind == "disk full" else killed.free_disk()
+            continue
+        if fault.kind == "flood":
+            if operator is not None:
+                operator.flood([i for i in ids if killed is not None or i != KILLED_ID], stations)
+            continue
+        if fault.kind == "ack":
+            if operator is not None:
+                operator.ack(witness)
+            continue
+        if fault.kind == "display restart":
+            if display is not None:
+                try:
+                    display.restart()
+                except Exception:
+                    report.errors.append(f"the display did not restart:\n{traceback.format_exc()}")
             continue
         if disk_station is not None and "disk_pages" not in report.disk:
             report.disk["station"] = disk_station.id
@@ -1322,25 +1719,33 @@ def _drain(stations: list[StationThread], ledger: Ledger, report: Report, timeou
 
 
 def _collect(stations: list[StationThread], killed: KilledStation | None, witness: Witness,
-             report: Report, tally: LogTally) -> None:
+             report: Report, tally: LogTally, operator: Operator | None = None,
+             display: DisplayWitness | None = None) -> None:
     """After the stop: the child's journal into the ledger, final deliveries, and every figure."""
     ledger = report.ledger
     for s in stations:
-        report.chip_faults += s.chaos.faults if s.chaos else []
+        # A fault the end of the run cut short (the chip had not had GIVE_UP_S to deliver again)
+        # proves nothing either way: left out, as the subprocess station leaves it out.
+        end = s.clock.now()
+        report.chip_faults += [f for f in (s.chaos.faults if s.chaos else [])
+                               if f.recovered_at is not None or end - f.back_at >= ChipChaos.GIVE_UP_S]
         report.samples[s.id] = s.tallies()
         report.sim_s[s.id] = s.sim_elapsed
         report.crashes[s.id] = s.crashes + ([s.error] if s.error else [])
         report.restarts[s.id] = len(s.crashes)
+        report.loop_errors[s.id] = s.loop_errors
+    journal: list[dict] = []
     if killed is not None:
-        events, stats, faults = killed.read_journal()
-        for e in events:
+        journal, stats, faults, notes = killed.read_journal()
+        for e in journal:
             ledger.record_raised(KILLED_ID, e["id"], e["state"], e["level"], e["code"], e["at"])
-        report.samples[KILLED_ID] = _child_tallies(stats)
-        report.sim_s[KILLED_ID] = sum(st.get("sim_s", 0.0) for st in stats.values())
+        report.samples[KILLED_ID] = _child_tallies({pid: e["stats"] for pid, e in stats.items()})
+        report.sim_s[KILLED_ID] = sum(e["stats"].get("sim_s", 0.0) for e in stats.values())
+        report.loop_errors[KILLED_ID] = sum(e.get("loop_errors", 0) for e in stats.values())
         report.child_fault_recoveries = [(f["fault"], f["recovery_s"]) for f in faults]
         report.restarts[KILLED_ID] = killed.kills + len(killed.unexpected_exits)
         report.crashes[KILLED_ID] = killed.unexpected_exits
-        outages = [(f.down_at, f.up_at) for f in report.net_faults if f.kind != "SIGKILL"]
+        outages = [(f.down_at, f.up_at) for f in report.net_faults if f.kind in NETWORK]
         for fault in report.net_faults:
             if fault.kind == "SIGKILL":
                 online = witness.online_after(KILLED_ID, fault.up_at)
@@ -1348,6 +1753,7 @@ def _collect(stations: list[StationThread], killed: KilledStation | None, witnes
                 # A restart while the broker is unreachable waits for it: not the restart's cost.
                 end = online if online is not None else math.inf
                 fault.overlapped = any(down < end and up > fault.up_at for down, up in outages)
+        _collect_killed(killed, stats, notes, report)
     deadline = time.monotonic() + 20   # the last events of the stop are still on their way
     while ledger.missing() and time.monotonic() < deadline:
         time.sleep(0.1)
@@ -1355,12 +1761,108 @@ def _collect(stations: list[StationThread], killed: KilledStation | None, witnes
     report.per_station = ledger.summary()
     report.backlog_s = _backlogs(report)
     _collect_disk(stations, report, tally)
+    if killed is not None:
+        report.lost_by_cause = _lost_by_cause(report.lost, journal, killed)
+    if operator is not None:
+        with witness.lock:
+            report.floods = {"floods": operator.floods, "commands": operator.commands,
+                             "presses": operator.presses, "acks": operator.acks,
+                             "replies": dict(witness.replies), "other_replies": list(witness.other_replies)}
+    # What each station ends up holding, against its retained list and the wall.
     for s in stations:
         if s.runner is not None:
-            mine = sorted(a.id for a in s.runner.station.alerts.active())
-            seen = sorted(a["id"] for a in witness.active.get(s.id, {}).get("alerts", []))
-            if mine != seen:
-                report.stale_active[s.id] = (mine, seen)
+            report.holds[s.id] = sorted(a.id for a in s.runner.station.alerts.active())
+    if killed is not None:
+        report.holds[KILLED_ID] = killed.holds()
+    time.sleep(1.0)
+    with witness.lock:
+        retained = {sid: sorted(a["id"] for a in lst.get("alerts", [])) for sid, lst in witness.active.items()}
+    for sid, mine in report.holds.items():
+        if mine is None:
+            report.errors.append(f"{sid}: its saved alert state could not be read at the end")
+            continue
+        seen = retained.get(sid, [])
+        if mine != seen:
+            report.stale_active[sid] = (mine, seen)
+    if display is not None:
+        report.display_restarts = display.restarts
+        wall: dict[str, list[str]] = {}
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            try:
+                wall = display.wall()
+            except Exception as err:
+                wall = {"?": [f"the display did not answer: {err}"]}
+            if all(wall.get(sid, []) == (mine or []) for sid, mine in report.holds.items()):
+                break
+            time.sleep(0.5)
+        report.wall = wall
+        for sid in sorted(set(wall) | set(report.holds)):
+            mine, shown = report.holds.get(sid) or [], wall.get(sid, [])
+            if mine != shown:
+                report.wall_mismatch[sid] = (mine, shown)
+        held = {i for ids in report.holds.values() for i in (ids or [])}
+        report.ghosts = len({i for ids in wall.values() for i in ids} - held) + \
+            len({i for ids in retained.values() for i in ids} - held)
+        report.missing_on_wall = len(held - {i for ids in wall.values() for i in ids})
+
+
+def _collect_killed(killed: KilledStation, stats: dict[int, dict], notes: list[dict], report: Report) -> None:
+    """The killed station's full disk and damaged outboxes, from its journal and its log."""
+    d = report.killed_disk
+    d["tmpfs"] = killed.tmpfs
+    d["windows"] = [round(b - a, 1) for a, b in killed.full_windows]
+    d["kills_inside"] = sum(1 for _, _, full, _ in killed.kill_log if full)
+    d["held_alerts"] = sum(e.get("held", 0) for e in stats.values())
+    d["starts_in_memory"] = sum(1 for n in notes if n.get("event") == "started" and n.get("in_memory"))
+    log_text = (killed.workdir / "child.log").read_text(errors="replace")
+    d["full_errors"] = log_text.count("the disk is full")
+    d["state_save_errors"] = log_text.count("cannot save the alert state")
+    damaged = []
+    for line in log_text.splitlines():
+        if "monitor.mqtt.outbox" in line and "is damaged (" in line:
+            try:
+                when = datetime.datetime.strptime(line[:23], "%Y-%m-%d %H:%M:%S,%f").timestamp()
+            except ValueError:
+                continue
+            damaged.append((when, line))
+    kinds = [damage for _, _, _, damage in killed.kill_log if damage]
+    walls = killed.kill_walls + [math.inf]
+    for i, (_, _, _, kind) in enumerate(killed.kill_log):
+        if not kind:
+            continue
+        # the line the restart after this kill wrote (before the next kill)
+        line = next((text for when, text in damaged if walls[i] - 1.0 <= when < walls[i + 1]), None)
+        salvaged = None
+        if line:
+            m = re.search(r"(\d+) message\(s\) salvaged", line)
+            salvaged = int(m.group(1)) if m else None
+        report.damage.append({"kind": kind, "seen": line is not None, "salvaged": salvaged})
+    if len(damaged) < len(kinds):
+        # "garbage WAL" is not damage to SQLite (it ignores a WAL whose checksums fail): no line is due
+        due = sum(1 for k in kinds if k != "garbage WAL")
+        if sum(1 for d in report.damage if d["seen"]) < due:
+            report.errors.append(f"{due} damaged outbox(es), {len(damaged)} CRITICAL 'is damaged' line(s) "
+                                 "in the killed station's log")
+
+
+def _lost_by_cause(lost: list[Raised], journal: list[dict], killed: KilledStation) -> dict[str, int]:
+    """Lost events of the killed station by what happened to the process that journaled them."""
+    pid_of = {(e["id"], e["state"], e["level"]): e["pid"] for e in journal}
+    kills = {pid: (full, damage) for pid, _, full, damage in killed.kill_log}
+    out: Counter[str] = Counter()
+    for r in lost:
+        if r.station != KILLED_ID:
+            out["lost otherwise"] += 1
+            continue
+        full, damage = kills.get(pid_of.get((r.id, r.state, r.level)), (False, None))
+        if full:
+            out["journaled, SIGKILLed on a full disk before the broker acknowledged it"] += 1
+        elif damage:
+            out[f"journaled, SIGKILLed, outbox then damaged ({damage})"] += 1
+        else:
+            out["journaled, SIGKILLed"] += 1
+    return dict(out)
 
 
 def _child_tallies(stats: dict[int, dict]) -> dict[str, SensorTally]:
@@ -1382,7 +1884,7 @@ def _backlogs(report: Report) -> dict[str, list[float]]:
     """Per network fault kind: for events raised while it lasted, delivery time after it ended."""
     out: dict[str, list[float]] = defaultdict(list)
     for fault in report.net_faults:
-        if fault.kind == "SIGKILL":
+        if fault.kind not in NETWORK:
             continue
         for key, r in report.ledger.raised.items():
             if r.station == KILLED_ID or not fault.down_at <= r.at <= fault.up_at:
@@ -1401,10 +1903,10 @@ def _collect_disk(stations: list[StationThread], report: Report, tally: LogTally
     stats = station.runner.outbox.stats()
     disk["stored"] = dict(stats.stored)
     disk["dropped"] = dict(stats.dropped)
+    disk["held_total"] = dict(stats.held_total)
     disk["full_error"] = tally.matching("the disk is full")
-    disk["alert_refused"] = tally.matching("disk full: cannot store alert")
-    disk["kept_in_memory"] = tally.matching("kept in memory")
-    disk["room_again"] = tally.matching("has room again")
+    disk["held_in_memory"] = tally.matching("held in memory now")
+    disk["room_again"] = tally.matching("has room again") or tally.matching("stored in the file now")
     disk["outbox_errors"] = tally.counts[("monitor.mqtt.outbox", "ERROR")]
 
 
@@ -1480,6 +1982,8 @@ def format_report(report: Report, command: str = "") -> str:
     for f in report.net_faults:
         by_net[f.kind].append(f)
     for kind, faults in by_net.items():
+        if kind not in NETWORK and kind != "SIGKILL":
+            continue
         if kind == "SIGKILL":
             clear = [f.reconnect_s.get(KILLED_ID) for f in faults if not f.overlapped]
             during = [f.reconnect_s.get(KILLED_ID) for f in faults if f.overlapped]
@@ -1504,15 +2008,62 @@ def format_report(report: Report, command: str = "") -> str:
     d = report.disk
     if d:
         add(f"FULL DISK ({d['station']}'s outbox capped at {d['disk_pages']} SQLite pages when the first "
-            "network fault began)")
-        add(f"  stored by kind {d.get('stored')}; dropped by kind {d.get('dropped') or {}}")
+            "network fault began, for the rest of the run)")
+        add(f"  stored by kind {d.get('stored')}; dropped by kind {d.get('dropped') or {}}; "
+            f"held in memory and sent directly, by kind {d.get('held_total') or {}}")
         dropped_alerts = (d.get("dropped") or {}).get("alert", 0)
         add(f"  alerts dropped by the outbox: {dropped_alerts}; "
             f"ERROR lines from the outbox: {d.get('outbox_errors', 0)}")
-        for marker, label in (("full_error", "first error"), ("alert_refused", "alert refused"),
-                              ("kept_in_memory", "station"), ("room_again", "then")):
+        for marker, label in (("full_error", "first error"), ("held_in_memory", "held"), ("room_again", "then")):
             if d.get(marker):
-                add(f"  {label}: {d[marker][:160]}")
+                add(f"  {label}: {d[marker][:200]}")
+        add("")
+    k = report.killed_disk
+    if k:
+        kills = [f for f in report.net_faults if f.kind == "SIGKILL"]
+        add(f"FULL DISK WITH SIGKILL ({KILLED_ID}: state directory on a {'tmpfs filled to the last byte' if k['tmpfs'] else 'plain directory'}"
+            f" and its outbox unable to grow)")
+        add(f"  window(s) {k['windows']} s; SIGKILLs inside: {k['kills_inside']} of {len(kills)}; alert events held "
+            f"in memory and sent directly: {k['held_alerts']} (counted per process until its last tally)")
+        add(f"  restarts that found the disk too full to open the outbox file (ran in memory): "
+            f"{k['starts_in_memory']}; 'disk is full' lines: {k['full_errors']}; alert state not saved: "
+            f"{k['state_save_errors']} line(s)")
+        if report.lost_by_cause:
+            add("  lost, by cause: " + "; ".join(f"{c}: {n}" for c, n in report.lost_by_cause.items()))
+        else:
+            add("  lost: none (nothing the broker had acknowledged, and nothing it had not)")
+        add("")
+    if report.damage:
+        add(f"DAMAGED OUTBOXES ({KILLED_ID}, between a SIGKILL and the restart): {len(report.damage)}")
+        for dmg in report.damage:
+            if dmg["kind"] == "garbage WAL":
+                add(f"  {dmg['kind']:14} SQLite ignores a WAL whose checksums fail: the file opens as it was")
+                continue
+            add(f"  {dmg['kind'] or '?':14} moved aside with a CRITICAL line: {'yes' if dmg['seen'] else 'NO'}; "
+                f"rows salvaged: {dmg['salvaged'] if dmg['salvaged'] is not None else '-'}")
+        add("")
+    f = report.floods
+    if f:
+        replies = f.get("replies", {})
+        add(f"SESSION COMMAND FLOODS: {f['floods']} flood(s), {f['commands']} cmd/session messages, "
+            f"{f['presses']} panel button presses; {f['acks']} acknowledgement(s) by a staff name")
+        add(f"  replies: ok {replies.get('ok', 0)}, busy {replies.get('busy', 0)}, other {replies.get('other', 0)} "
+            "(a station that is away gets no command: its MQTT session is clean)")
+        add("  by station: " + ", ".join(f"{k} {v}" for k, v in sorted(replies.items()) if " " in k))
+        add("  loop errors caught: " + ", ".join(f"{k} {v}" for k, v in report.loop_errors.items()))
+        for line in f.get("other_replies", [])[:5]:
+            add(f"  OTHER REPLY: {line}")
+        add("")
+    if report.holds:
+        add("AT THE END: the active alerts each station holds, its retained alerts/active, and the wall display"
+            + (f" (restarted {report.display_restarts} time(s) during the run)" if report.wall is not None else ""))
+        for sid, mine in report.holds.items():
+            shown = (report.wall or {}).get(sid, []) if report.wall is not None else None
+            add(f"  {sid:10} holds {len(mine or [])}; retained list "
+                f"{'same' if sid not in report.stale_active else 'DIFFERENT'}; wall "
+                f"{'-' if shown is None else ('same' if sid not in report.wall_mismatch else 'DIFFERENT')}")
+        add(f"  ghost alerts (shown, held by no station): {report.ghosts}; held but not on the wall: "
+            f"{report.missing_on_wall}")
         add("")
     cuts = Counter((c.point, c.found) for c in report.cuts)
     add(f"CALIBRATION POWER CUTS (writer SIGKILLed; the file must be the old or the new one): {len(report.cuts)}")
@@ -1523,8 +2074,9 @@ def format_report(report: Report, command: str = "") -> str:
         add(f"  BAD: {c.point} while saving {c.last_started}: {c.found} {c.detail}")
     add("")
     for sid, (mine, seen) in report.stale_active.items():
-        add(f"note: {sid}'s retained alerts/active at the broker lists {len(seen)} alert(s), the station "
-            f"has {len(mine)} active")
+        add(f"STALE: {sid}'s retained alerts/active at the broker lists {seen}, the station holds {mine}")
+    for sid, (mine, seen) in report.wall_mismatch.items():
+        add(f"WALL: {sid}: the wall shows {seen}, the station holds {mine}")
     for sid, crashes in report.crashes.items():
         for c in crashes:
             add(f"CRASH {sid}: {c.strip().splitlines()[-1] if c.strip() else c}")
@@ -1532,7 +2084,9 @@ def format_report(report: Report, command: str = "") -> str:
         add(f"ERROR: {e}")
     verdict = "PASS" if report.ok else "FAIL"
     add(f"{verdict}: {total['lost']} alert event(s) lost of {total['raised']} raised; "
-        f"{total['duplicates']} duplicate(s) dropped by (id, state)")
+        f"{total['duplicates']} duplicate(s) dropped by (id, state); {report.ghosts} ghost alert(s); "
+        f"{len(report.stale_active)} stale active list(s); {len(report.wall_mismatch)} wall mismatch(es); "
+        f"{sum(report.loop_errors.values())} loop error(s)")
     return "\n".join(lines)
 
 
@@ -1546,12 +2100,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--speed", type=float, default=None, help="simulated seconds per wall second (12; --quick 10)")
     ap.add_argument("--quick", action="store_true", help="a short run with short faults")
     ap.add_argument("--no-kill", action="store_true", help="without the SIGKILLed subprocess station")
+    ap.add_argument("--no-display", action="store_true", help="without the wall display as a witness")
     ap.add_argument("--workdir", type=Path, default=None, help="keep the run's files here")
     ap.add_argument("--verbose", action="store_true", help="the stations' warnings too")
     # the subprocesses this file starts
     ap.add_argument("--child", help=argparse.SUPPRESS)
     ap.add_argument("--journal", help=argparse.SUPPRESS)
     ap.add_argument("--gap", type=float, default=12.0, help=argparse.SUPPRESS)
+    ap.add_argument("--full-flag", help=argparse.SUPPRESS)
     ap.add_argument("--calibration-writer", help=argparse.SUPPRESS)
     ap.add_argument("--cut", default="random", help=argparse.SUPPRESS)
     ap.add_argument("--naive", action="store_true", help=argparse.SUPPRESS)
@@ -1565,14 +2121,15 @@ def options_from(args: argparse.Namespace) -> Options:
         minutes=args.minutes if args.minutes is not None else (4.0 if quick else 60.0),
         seed=args.seed,
         speed=args.speed if args.speed is not None else (10.0 if quick else 12.0),
-        quick=quick, kill=not args.no_kill, workdir=args.workdir,
+        quick=quick, kill=not args.no_kill, workdir=args.workdir, display=not args.no_display,
         calibration_cuts=8 if quick else 24, chip_gap_s=8.0 if quick else 12.0)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if args.child:
-        return child_main(args.child, args.journal, args.speed or 12.0, args.seed, args.gap, args.quick)
+        return child_main(args.child, args.journal, args.speed or 12.0, args.seed, args.gap, args.quick,
+                          args.full_flag)
     if args.calibration_writer:
         return calibration_writer_main(args.calibration_writer, args.cut, args.naive)
     # The stations log every fault they survive as a warning; here that is the point, not news.
