@@ -85,7 +85,13 @@ class RecordingMotion:
 
     def accel(self, t) -> np.ndarray:
         t = np.asarray(t, dtype=float) - self.t0
-        return np.column_stack([np.interp(t, self.rec.t, self.rec.accel[:, k]) for k in range(3)])
+        if t.size == 0:
+            return np.empty((0, 3))
+        # only the stretch of the recording these times fall in: a chip asks for 0.1 s at a time
+        lo = max(0, int(np.searchsorted(self.rec.t, t[0])) - 1)
+        hi = int(np.searchsorted(self.rec.t, t[-1])) + 1
+        rt, ra = self.rec.t[lo:hi], self.rec.accel[lo:hi]
+        return np.column_stack([np.interp(t, rt, ra[:, k]) for k in range(3)])
 
     def gyro(self, t) -> np.ndarray:
         return np.zeros((np.asarray(t).size, 3))

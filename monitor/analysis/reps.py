@@ -221,25 +221,32 @@ class RepCounter:
         bins = np.floor(t * self.rate_hz).astype(np.int64)
         starts = np.concatenate(([0], np.flatnonzero(np.diff(bins)) + 1))
         sums = np.add.reduceat(accel, starts, axis=0)
-        counts = np.diff(np.concatenate((starts, [t.size])))
-        for b, s, c in zip(bins[starts].tolist(), sums, counts.tolist()):
-            if self._bin is not None and b != self._bin:
-                self._close()
-            self._bin = b
-            self._sum += s
-            self._count += c
+        counts = np.diff(np.concatenate((starts, [t.size]))).astype(float)
+        ids = bins[starts]
+        if self._bin is not None:
+            if ids[0] == self._bin:
+                sums[0] += self._sum
+                counts[0] += self._count
+            else:
+                self._append(np.array([self._bin]), (self._sum / self._count)[None])
+        # every bin but the last is complete; the last may go on in the next block
+        if ids.size > 1:
+            self._append(ids[:-1], sums[:-1] / counts[:-1, None])
+        self._bin, self._sum, self._count = int(ids[-1]), sums[-1].copy(), float(counts[-1])
 
-    def _close(self) -> None:
-        if self._n == self._t.size:
-            keep = self._t.size // 2        # drop the oldest half; amortised O(1)
+    def _append(self, ids: np.ndarray, means: np.ndarray) -> None:
+        cap = self._t.size
+        if ids.size > cap:
+            ids, means = ids[-cap:], means[-cap:]
+        if self._n + ids.size > cap:
+            keep = max(0, min(self._n, cap // 2, cap - ids.size))  # drop the oldest; amortised O(1)
             self._t[:keep] = self._t[self._n - keep:self._n]
             self._x[:keep] = self._x[self._n - keep:self._n]
             self._n = keep
-        self._t[self._n] = (self._bin + 0.5) / self.rate_hz
-        self._x[self._n] = self._sum / self._count
-        self._n += 1
-        self._sum = np.zeros(3)
-        self._count = 0
+        end = self._n + ids.size
+        self._t[self._n:end] = (ids + 0.5) / self.rate_hz
+        self._x[self._n:end] = means
+        self._n = end
 
     def reset(self) -> None:
         """Count from now on (reps before this are forgotten by :attr:`count`)."""
