@@ -946,12 +946,23 @@ class JournalHandler(logging.Handler):
 
 
 def _squeeze(outbox, on: bool) -> None:
-    """The outbox's file may not grow by a page (on), or may again (off): a full disk for SQLite."""
+    """A full disk for the outbox's SQLite (on), or room again (off).
+
+    The file may not grow by a page; and since SQLite would first reuse the pages that
+    acknowledged rows freed (a real full disk often lets a WAL database go on for a
+    while), every insert meets SQLITE_FULL, as on a disk with no free page left.
+    """
     with outbox._lock:
         if outbox._db is None:
             return
         pages = outbox._db.execute("PRAGMA page_count").fetchone()[0]
         outbox._db.execute(f"PRAGMA max_page_count={int(pages) if on else 1073741823}")
+        if on:
+            def full(*args, **kwargs):
+                raise sqlite3.OperationalError("database or disk is full")
+            outbox._add_durably = full
+        elif "_add_durably" in vars(outbox):
+            del outbox._add_durably
 
 
 def child_main(config_path: str, journal_path: str, speed: float, seed: int, gap_s: float, quick: bool,
