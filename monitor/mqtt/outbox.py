@@ -14,8 +14,10 @@ PUBACK comes back::
     outbox.acked(mid)                         # the row is deleted
 
 After a restart every row left in the file is sent again, oldest first. Alerts
-(priority 2) go before state (1) and metrics (0), but rows of one priority
-never overtake each other, so alerts stay in the order they were raised.
+and session records (priority 2) go before state (1) and metrics (0), but rows
+of one priority never overtake each other, so alerts stay in the order they
+were raised. Rows of priority 2 (:data:`KEEP`) are kept like alerts: never
+dropped for room, fsynced when stored, held in memory on a full disk.
 
 Durability, and what is fsynced. The file is in WAL mode. With
 ``synchronous=NORMAL`` a commit appends to the WAL without fsync: a power cut
@@ -75,9 +77,13 @@ from .salvage import salvage_rows
 log = logging.getLogger(__name__)
 
 ALERT = "alert"
-#: Default priority by kind: alerts before state before metrics.
-PRIORITIES = {ALERT: 2, "session": 1, "hydration": 1, "alerts_active": 1}
+SESSION_RECORD = "session_record"
+#: Default priority by kind: alerts and session records before state before metrics.
+PRIORITIES = {ALERT: 2, SESSION_RECORD: 2, "session": 1, "hydration": 1, "alerts_active": 1,
+              "athlete": 1}
 DEFAULT_PRIORITY = 0
+#: Rows of this priority or more are never dropped (alerts and session records).
+KEEP = 2
 #: How often a full disk is reported, and how often moving held rows into the file is tried.
 FULL_REPORT_S = 60.0
 MIGRATE_EVERY_S = 1.0
@@ -210,11 +216,12 @@ class Outbox:
         self._full_since: float | None = None
         self._full_dropped = 0
         self._db = self._open(page_limit)
-        self._rows, self._bytes = self._db.execute(
-            "SELECT COUNT(*), COALESCE(SUM(size), 0) FROM outbox").fetchone()
-        # Rows up to this id were left by an earlier run: sending them is a replay.
-        self._replay_upto: int = self._db.execute(
-            "SELECT COALESCE(MAX(id), 0) FROM outbox").fetchone()[0]
+        try:
+            self._rows, self._bytes, self._replay_upto = self._counts()
+        except sqlite3.Error as err:   # damage quick_check did not see: never a restart loop
+            self._db.close()
+            self._db = self._replace_damaged(str(err), page_limit)
+            self._rows, self._bytes, self._replay_upto = self._counts()
         self._inflight: dict[int, _Flight] = {}   # row id -> flight, mid known or not yet
         self._by_mid: dict[int, int] = {}         # paho mid -> row id
         self._early: set[int] = set()             # PUBACKs that beat handed() (see there)
@@ -222,6 +229,12 @@ class Outbox:
         if self._rows and not self.salvaged:
             log.info("outbox %s: %d message(s) from before the restart will be sent again",
                      self.path, self._rows)
+
+    def _counts(self) -> tuple[int, int, int]:
+        """Rows, bytes, and the highest id (rows up to it were left by an earlier run: a replay)."""
+        rows, nbytes, top = self._db.execute(
+            "SELECT COUNT(*), COALESCE(SUM(size), 0), COALESCE(MAX(id), 0) FROM outbox").fetchone()
+        return rows, nbytes, top
 
     # ------------------------------------------------------------ opening
 
@@ -371,7 +384,7 @@ class Outbox:
             except _Unwritable as err:
                 if not _is_full(err.err):   # a full disk was reported on the way
                     self._report_full(err.err)
-                if kind == ALERT or coalesce:
+                if prio >= KEEP or coalesce:
                     return self._hold(topic, payload, kind, qos, retain, prio, coalesce)
                 self._dropped[kind] += 1
                 self._full_dropped += 1
@@ -454,7 +467,7 @@ class Outbox:
             m = self._memory[row_id]
             try:
                 self._add_durably(m.topic, m.payload, m.kind, m.qos, m.retain, m.priority,
-                                  _size(m.topic, m.payload), m.kind != ALERT)
+                                  _size(m.topic, m.payload), m.priority < KEEP and m.retain)
             except sqlite3.Error:
                 break
             del self._memory[row_id]
@@ -467,7 +480,7 @@ class Outbox:
 
     def _add_durably(self, topic: str, payload: bytes, kind: str, qos: int, retain: bool,
                      prio: int, size: int, coalesce: bool) -> int | None:
-        alert = kind == ALERT
+        alert = prio >= KEEP
         if alert:
             self._db.execute("PRAGMA synchronous=FULL")  # fsync the WAL at this commit
         try:
@@ -533,8 +546,8 @@ class Outbox:
         while rows > self.max_rows or nbytes > self.max_bytes:
             # Pages of candidates, fully fetched before any DELETE runs on this connection.
             page = self._db.execute(
-                "SELECT id, kind, size FROM outbox WHERE kind != ? AND id > ? ORDER BY id "
-                "LIMIT ?", (ALERT, after, max(rows - self.max_rows, 0) + len(busy) + 64)).fetchall()
+                "SELECT id, kind, size FROM outbox WHERE priority < ? AND id > ? ORDER BY id "
+                "LIMIT ?", (KEEP, after, max(rows - self.max_rows, 0) + len(busy) + 64)).fetchall()
             if not page:
                 break
             for row_id, kind, size in page:
@@ -561,7 +574,7 @@ class Outbox:
         db = self._db
         try:
             candidates = [(r, k, s) for r, k, s in db.execute(
-                "SELECT id, kind, size FROM outbox WHERE kind != ? ORDER BY id", (ALERT,))
+                "SELECT id, kind, size FROM outbox WHERE priority < ? ORDER BY id", (KEEP,))
                 if r not in busy]
             victims = candidates[:max(10, len(candidates) // 10)]
             if not victims:
@@ -689,7 +702,7 @@ class Outbox:
                 return None
             flight = self._inflight.pop(row_id)
             row = self._row(row_id)
-            if flight.kind == ALERT:
+            if flight.kind == ALERT or (row is not None and row.priority >= KEEP):
                 self._held.add(row_id)
             else:
                 self._delete(row_id, flight.size)
