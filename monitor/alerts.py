@@ -174,6 +174,15 @@ class AlertRules:
         self._rest_ratios: deque[tuple[float, float]] = deque(maxlen=4000)
         self._falls: list[tuple[str, FallEvent]] = []
 
+    def forget_athlete(self) -> None:
+        """Someone else is on the sensors now: the smoothed ratios, hysteresis and rest history
+        of the last person go. Falls stay (each is a condition for ``fall_keep_s``, whoever is in)."""
+        self._ratios.clear()
+        self._basis.clear()
+        self._tremor_level.clear()
+        self._hold_since.clear()
+        self._rest_ratios.clear()
+
     def _smooth(self, sensor: str, ratio: float | None, basis: str | None = None) -> float | None:
         hist = self._ratios.setdefault(sensor, deque(maxlen=self.cfg.smooth_windows))
         if basis != self._basis.get(sensor):

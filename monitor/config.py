@@ -187,6 +187,15 @@ class NfcConfig:
 
 
 @dataclass(frozen=True)
+class AthletesConfig:
+    """Check-in, profiles and session records (:mod:`monitor.athletes`)."""
+
+    secret_file: str = ""        # the gym's secret that turns a tag's UID into an athlete id
+    profile_wait_s: float = 2.0  # a check-in waits this long for the athlete's profile
+    timeout_s: float = 600.0     # a check-in with no set this long after it ends ("timeout")
+
+
+@dataclass(frozen=True)
 class StationConfig:
     id: str = "station-1"
     name: str = ""
@@ -289,6 +298,7 @@ class Config:
     gpio: GpioConfig = field(default_factory=GpioConfig)
     homeassistant: HomeAssistantConfig = field(default_factory=HomeAssistantConfig)
     nfc: NfcConfig | None = None
+    athletes: AthletesConfig = field(default_factory=AthletesConfig)
     source: Path | None = None
 
 
@@ -443,6 +453,17 @@ def _read_nfc(t: Table) -> NfcConfig:
     return cfg
 
 
+def _read_athletes(t: Table) -> AthletesConfig:
+    d = AthletesConfig()
+    cfg = AthletesConfig(
+        secret_file=t.get("secret_file", str, d.secret_file),
+        profile_wait_s=t.get("profile_wait_s", float, d.profile_wait_s, min=0.1, max=60.0),
+        timeout_s=t.get("timeout_s", float, d.timeout_s, min=30.0, max=MAX_SECONDS),
+    )
+    t.done()
+    return cfg
+
+
 def parse(data: dict[str, Any], source: Path | None = None, *, environment: bool = True) -> Config:
     """Check a parsed TOML document and build the Config, or raise every mistake at once.
 
@@ -480,6 +501,7 @@ def parse(data: dict[str, Any], source: Path | None = None, *, environment: bool
                                                              "strap AD0/SA0 differently"))
     scale = _read_scale(top.table("scale")) if "scale" in data else None
     nfc = _read_nfc(top.table("nfc")) if "nfc" in data else None
+    athletes = _read_athletes(top.table("athletes"))
     analysis_table = top.table("analysis")
     analysis = _read_analysis(analysis_table)
     analysis_table.done()
@@ -493,7 +515,8 @@ def parse(data: dict[str, Any], source: Path | None = None, *, environment: bool
     homeassistant = _read_homeassistant(top.table("homeassistant"))
     top.done()
     config = Config(station=station, i2c=i2c, imus=imus, scale=scale, analysis=analysis, mqtt=mqtt, gpio=gpio,
-                    nfc=nfc, source=source, homeassistant=homeassistant, **sections)
+                    nfc=nfc, athletes=athletes, source=source, homeassistant=homeassistant,
+                    **sections)
     _relations(config, data, problems)
     if environment:
         _environment(config, data, problems)
@@ -566,6 +589,13 @@ def _environment(c: Config, data: dict[str, Any], problems: list[ConfigError]) -
         problems.append(ConfigError("station.state_dir", problem))
     if c.mqtt.enabled:
         problems.extend(_mqtt_file_problems(c.mqtt))
+    if c.athletes.secret_file or (c.nfc is not None and not c.station.simulate):
+        from .athletes.identity import load_secret
+
+        try:
+            load_secret(c, simulate=c.station.simulate, create=False)
+        except ConfigError as err:
+            problems.append(err)
     imu_tables = data.get("imu") if isinstance(data.get("imu"), list) else []
     if c.station.simulate or _given(data, "scale.scenario") or any(
             isinstance(t, dict) and "scenario" in t for t in imu_tables):

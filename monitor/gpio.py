@@ -192,6 +192,13 @@ class StatusPanel(CompositeDevice):
             elif level == "urgent" and not self._silenced:
                 self._start_alarm()
 
+    def beep(self, seconds: float = 0.08) -> None:
+        """One short beep (a tag was read), unless the urgent pattern is sounding."""
+        with self._lock:
+            self._check_open()
+            if self._alarm is None:
+                self.buzzer.blink(on_time=seconds, off_time=0.01, n=1, background=True)
+
     def silence(self) -> None:
         """Stop the buzzer but keep the red light, until the level leaves ``urgent``.
 
@@ -325,6 +332,7 @@ class Panel(Protocol):
     @property
     def level(self) -> str: ...
     def show(self, level: str) -> None: ...
+    def beep(self) -> None: ...
     def silence(self) -> None: ...
     def close(self) -> None: ...
 
@@ -357,6 +365,9 @@ class NullPanel:
         self._level = "ok" if _check_level(level) == "info" else level
 
     def silence(self) -> None:
+        pass
+
+    def beep(self) -> None:
         pass
 
     def close(self) -> None:

@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from .alert_state import AlertStateFile
+from .athletes.identity import load_secret
 from .bus import open_bus, simulated
 from .clock import Clock, RealClock
 from .config import Config
@@ -86,7 +87,8 @@ class StationRunner:
         self.clock = clock or RealClock()
         self.notifier = notifier or SystemdNotifier()
         self.bus = bus if bus is not None else self._open_bus()
-        self.station = Station(config, bus=self.bus, clock=self.clock)
+        self.station = Station(config, bus=self.bus, clock=self.clock,
+                               secret=load_secret(config, simulate=self.simulate))
         self.calibration = calibration
         if calibration is None and self.simulate and config.scale is not None:
             self.calibration = self._simulated_calibration()
@@ -136,13 +138,11 @@ class StationRunner:
                               "on a machine without GPIO") from None
         except GPIOPinInUse as err:
             raise ConfigError("gpio", str(err)) from None
-        # The button acts through the station's command queue, like MQTT commands.
-        panel.on_short_press = lambda: self.station.submit(self._toggle_session)
+        # The button acts through the station's command queue, like MQTT commands: a guest
+        # checks in (or whoever is in checks out).
+        panel.on_short_press = lambda: self.station.submit(self.station.press_button)
         panel.on_long_press = lambda: self.station.submit(self.station.tare) if self.config.scale else None
         return panel
-
-    def _toggle_session(self):
-        return self.station.stop_session() if self.station.session.active else self.station.start_session()
 
     def _open_mqtt(self) -> None:
         m = self.config.mqtt
@@ -290,6 +290,8 @@ class StationRunner:
                 self.errors("publishing a step")
         try:
             self.panel.show(panel_level(self.station))
+            if step.tapped:
+                self.panel.beep()   # the reader saw the tag
         except Exception:
             self.errors("showing the panel")
         self.cycles += 1
@@ -302,8 +304,17 @@ class StationRunner:
             self.notifier.watchdog()
 
     def stop(self) -> None:
-        """Flush what the broker can take, keep what it did not, say honestly what is left."""
+        """End the session under way, flush what the broker can take, keep what it did not,
+        say honestly what is left."""
         self.notifier.stopping()
+        try:
+            # Its record ("shutdown") goes into the outbox, stored before this returns.
+            self.station.athletes.shutdown()
+            checkin, records, _ = self.station.athletes.take()
+            if self.uplink is not None:
+                self.uplink.publish_athletes(checkin, records)
+        except Exception:
+            self.errors("ending the session at shutdown")
         try:
             self.station.close()
         except Exception:

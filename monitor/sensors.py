@@ -15,11 +15,12 @@ from typing import Any, Callable, Generic, TypeVar
 
 from .bus import LateBus  # noqa: F401  (re-exported: it lived here before monitor.bus)
 from .clock import Clock
-from .config import Config, ImuConfig, ScaleConfig
+from .config import Config, ImuConfig, NfcConfig, ScaleConfig
 from .errors import SensorError
 from .i2c import Imu, SampleBlock
 from .i2c.chips import IMU_DRIVERS
 from .i2c.nau7802 import Nau7802, ScaleReading
+from .i2c.pn532 import Pn532, Tap
 
 log = logging.getLogger(__name__)
 
@@ -125,6 +126,24 @@ class ScaleSlot(SensorSlot[Nau7802]):
 
     def read(self) -> ScaleReading | None:
         return self.poll(lambda reading: reading is not None)
+
+
+class NfcSlot(SensorSlot[Pn532]):
+    """The tag reader. Each :meth:`read` advances its exchange with the chip by a few
+    milliseconds at most and returns a :class:`~monitor.i2c.pn532.Tap` once per tap."""
+
+    def __init__(self, cfg: NfcConfig, bus, clock: Clock, bus_name=None):
+        super().__init__("nfc", lambda: Pn532(bus, cfg.address, clock=clock, poll_interval_s=cfg.poll_interval_s,
+                                              name=f"nfc ({cfg.chip} at 0x{cfg.address:02X})",
+                                              bus_name=bus_name), clock)
+        self.config = cfg
+
+    def read(self) -> Tap | None:
+        return self.poll(lambda tap: self.driver is not None and self.driver.healthy)
+
+
+def open_nfc(config: Config, bus, clock: Clock) -> NfcSlot | None:
+    return NfcSlot(config.nfc, bus, clock, config.i2c.bus) if config.nfc else None
 
 
 def open_slots(config: Config, bus, clock: Clock, calibration=None) -> tuple[list[ImuSlot], ScaleSlot | None]:

@@ -32,11 +32,14 @@ from .analysis.fall import FallDetector, FallEvent
 from .analysis.hydration import HydrationStatus, make_tracker
 from .analysis.pipeline import AnalysisConfig, SensorAnalysis
 from .analysis.session import SessionConfig, SessionStatus, SessionTracker
+from .athletes.desk import CheckInDesk
+from .athletes.identity import GymSecret
 from .clock import Clock, RealClock
 from .config import Config
 from .i2c.calibration import CalibrationError, CalibrationStore, ScaleCalibration
 from .i2c.nau7802 import ScaleReading
-from .sensors import ImuSlot, ScaleSlot, SensorFault, open_slots
+from .mqtt.messages import CheckIn, SessionRecord
+from .sensors import ImuSlot, NfcSlot, ScaleSlot, SensorFault, open_nfc, open_slots
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +69,10 @@ class StepResult:
     events: tuple[tuple[str, object], ...] = field(default=())
     alerts: tuple[Alert, ...] = ()
     falls: tuple[tuple[str, FallEvent], ...] = ()
+    #: who is checked in, when that changed (retained ``athlete``); records of sessions that ended
+    checkin: CheckIn | None = None
+    records: tuple[SessionRecord, ...] = ()
+    tapped: bool = False   # a tag was read: the panel beeps
 
 
 class CommandFailed(Exception):
@@ -119,7 +126,7 @@ class Station:
 
     def __init__(self, config: Config, *, bus, clock: Clock | None = None,
                  analysis: AnalysisConfig | None = None, session: SessionConfig | None = None,
-                 alerts: AlertConfig | None = None):
+                 alerts: AlertConfig | None = None, secret: GymSecret | None = None):
         self.config = config
         self.bus = bus
         self.clock = clock or RealClock()
@@ -127,6 +134,7 @@ class Station:
         self.session = SessionTracker(session or config.session, exercised={i.name: i.exercised for i in config.imus})
         self.imus: list[ImuSlot] = []
         self.scale: ScaleSlot | None = None
+        self.nfc: NfcSlot | None = None
         self.analyses: dict[str, SensorAnalysis] = {}
         self.rates: dict[str, _Rate] = {i.name: _Rate() for i in config.imus}
         self.latest: dict[str, SensorStatus] = {}
@@ -144,6 +152,8 @@ class Station:
         self._scale_op: _ScaleAverage | None = None
         self.extra_events: list[Alert] = []   # alert events made by commands (acknowledgements)
         self.store = CalibrationStore(config.station.state_dir) if config.scale else None
+        # Who is training: check-in and out, their profile, a record of each session.
+        self.athletes = CheckInDesk(self, config.athletes, secret)
 
     # -- lifecycle -----------------------------------------------------------
     def open(self, calibration: ScaleCalibration | None = None) -> None:
@@ -161,6 +171,9 @@ class Station:
             except OSError as err:
                 log.warning("cannot read the scale calibration: %s", err)
         self.imus, self.scale = open_slots(self.config, self.bus, self.clock, calibration)
+        self.nfc = open_nfc(self.config, self.bus, self.clock)
+        if self.nfc is not None:
+            self.nfc.get()
         # The scale first: its power-up and calibration take about a second, longer
         # than an IMU's FIFO lasts once it is running.
         if self.scale is not None:
@@ -178,22 +191,38 @@ class Station:
         return min(intervals, default=0.1)
 
     def close(self) -> None:
-        for slot in [*self.imus, *([self.scale] if self.scale else [])]:
+        for slot in [*self.imus, *[s for s in (self.scale, self.nfc) if s is not None]]:
             if slot.driver is not None:
                 slot.driver.close()
 
     # -- commands ------------------------------------------------------------
-    def start_session(self) -> bool:
+    def start_session(self, athlete: str | None = None) -> bool:
         """Start a session; True if one started, False if one was already running (nothing changes).
 
-        Starting twice, or stopping twice, is no mistake: a second press of the
-        button or a repeated MQTT command leaves the session as the first left it.
+        With ``athlete`` (an athlete id) that athlete checks in, and whoever was in
+        checks out first. Starting twice, or stopping twice, is no mistake: a second
+        press of the button or a repeated MQTT command leaves the session as the first left it.
         """
-        return self.session.start(self.clock.now())
+        return self.athletes.command("start", athlete)
 
-    def stop_session(self) -> bool:
-        """Stop the session; True if one stopped, False if none was running (nothing changes)."""
-        return self.session.stop(self.clock.now())
+    def stop_session(self, athlete: str | None = None) -> bool:
+        """Stop the session (whoever is checked in checks out); True if one stopped, False if
+        none was running. With ``athlete``, only if that athlete is the one checked in."""
+        return self.athletes.command("stop", athlete)
+
+    def press_button(self) -> bool:
+        """The panel's short press: whoever is in checks out; with nobody in, a guest checks in."""
+        return self.athletes.button()
+
+    def reset_analyses(self) -> None:
+        """Someone else is on the sensors: new analyses, learning afresh (nothing of the last
+        person's baseline, sets or smoothed ratios), from the next block on."""
+        self.analyses.clear()
+        self.latest.clear()
+        self.rules.forget_athlete()
+        for slot in self.imus:
+            if slot.driver is not None:
+                self._analysis(slot)
 
     # -- one cycle -----------------------------------------------------------
     def submit(self, action: Callable[[], Any]) -> Future:
@@ -273,6 +302,10 @@ class Station:
 
     def step(self) -> StepResult:
         self._run_commands()
+        if self.nfc is not None:
+            tap = self.nfc.read()   # a few milliseconds at most
+            if tap is not None:
+                self.athletes.tap(tap)
         now = self.clock.now()
         reports = []
         events: list[tuple[str, object]] = []
@@ -329,13 +362,18 @@ class Station:
         faults = {s.name: s.fault for s in self.imus}
         if self.scale is not None:
             faults["scale"] = self.scale.fault
+        if self.nfc is not None:
+            faults["nfc"] = self.nfc.fault
         inputs = Inputs(now, self.latest, {i.name: i.placement for i in self.config.imus},
                         {i.name: i.exercised for i in self.config.imus}, self.last_session, faults,
                         {name: sum(n for _, n in h) for name, h in self._lost.items()}, tuple(falls), self.hydration)
         alerts = self.extra_events + self.alerts.update(self.rules.evaluate(inputs), now, self.clock.wall())
         self.extra_events = []
+        self.athletes.after_step(now, reports, alerts)
+        checkin, records, tapped = self.athletes.take()
         return StepResult(now, tuple(reports), reading, self.scale.fault if self.scale else None,
-                          session, tuple(events), tuple(alerts), tuple(falls))
+                          session, tuple(events), tuple(alerts), tuple(falls), checkin, records,
+                          tapped)
 
     def _follow_session(self) -> None:
         # The hydration tracker counts intake per session: tell it when one starts and ends.

@@ -11,8 +11,9 @@ from the broker to the station::
 
 Every alert event goes first (QoS 1, through the durable outbox, which holds
 it in memory and sends it directly when the disk is full), then the retained
-list of active alerts; tremor goes out at the hop rate (QoS 0); session and
-hydration at once when something that matters changes (the state, a set, a
+list of active alerts; the record of a session that ended goes the same
+durable way, and who is checked in (``athlete``) as retained state; tremor
+goes out at the hop rate (QoS 0); session and hydration at once when something that matters changes (the state, a set, a
 rep, a sip, a weigh-in), and otherwise every ``refresh_s`` with the latest
 figures (retained, QoS 1, so not ten times a second). Each part is guarded on
 its own: a payload that cannot be built is logged and the rest still goes out.
@@ -69,8 +70,12 @@ class Uplink:
         return self.station.clock.wall() - (self.station.clock.now() - t)
 
     def start(self) -> None:
-        """At start: the retained list of active alerts (the publisher repeats it at every reconnect)."""
+        """At start: the retained list of active alerts (the publisher repeats it at every
+        reconnect). From now on a check-in asks the broker for the athlete's retained profile."""
         self.publish_active()
+        request = getattr(self.publisher, "request_profile", None)
+        if request is not None:
+            self.station.athletes.fetch_profile = request
 
     def publish_active(self) -> None:
         try:
@@ -83,6 +88,7 @@ class Uplink:
             self._alert(alert.payload())
         if step.alerts:
             self.publish_active()
+        self.publish_athletes(step.checkin, step.records)
         for report in step.sensors:
             if report.statuses:
                 try:
@@ -112,6 +118,23 @@ class Uplink:
         except Exception:   # never expected: the outbox holds what the disk refuses
             log.critical("alert %s (%s) could not be handed to the outbox: %s", payload.get("id"),
                          payload.get("state"), payload, exc_info=True)
+
+    def publish_athletes(self, checkin, records) -> None:
+        """The records of sessions that ended (durable), then who is checked in now (retained)."""
+        for record in records:
+            self._record(record)
+        if checkin is not None:
+            try:
+                self.publisher.publish_checkin(checkin.to_json())
+            except Exception:
+                self.errors("publishing who is checked in")
+
+    def _record(self, record) -> None:
+        try:
+            self.publisher.publish_session_record(record.to_json())
+        except Exception:   # never expected: the outbox keeps records like alerts
+            log.critical("the record of session %s could not be handed to the outbox: %s",
+                         record.id, record.to_json().decode(), exc_info=True)
 
     @property
     def unstored(self) -> int:
@@ -144,7 +167,10 @@ class Uplink:
             self.id, state=state, name=self.station.config.station.display_name, active=s.active,
             started_ts=self._wall(s.started), ended_ts=self._wall(s.ended), set_count=s.set_count,
             rep_count=s.reps, last_set_end_ts=self._wall(s.last_set_end), baseline_mg=s.baseline_mg,
-            ratio=s.ratio, recovery_s=s.recovery_s, fatigue_trend=s.fatigue_trend, ts=self.station.clock.wall())
+            ratio=s.ratio, recovery_s=s.recovery_s, fatigue_trend=s.fatigue_trend,
+            thresholds={"elevated_ratio": self.station.rules.cfg.elevated_ratio,
+                        "high_ratio": self.station.rules.cfg.high_ratio},
+            ts=self.station.clock.wall())
 
     # -- in --------------------------------------------------------------------
     def handle(self, command: commands.Command) -> str | None:
@@ -154,8 +180,13 @@ class Uplink:
             action = lambda: st.acknowledge(command.id, command.by or "staff") or _fail(  # noqa: E731
                 f"no active alert has id {command.id!r} (cleared already, or not this station's)")
         elif isinstance(command, commands.Session):
-            # Idempotent: "start" leaves a running session running, "stop" a stopped one stopped.
-            action = st.start_session if command.action == "start" else st.stop_session
+            # Idempotent: "start" leaves a running session running, "stop" a stopped one stopped;
+            # "start" with an athlete checks them in (whoever was in checks out first).
+            athlete = getattr(command, "athlete", None)
+            if command.action == "start":
+                action = lambda: st.start_session(athlete)
+            else:
+                action = lambda: st.stop_session(athlete)
         elif isinstance(command, commands.Tare):
             action = st.tare
         elif isinstance(command, commands.Calibrate):

@@ -28,7 +28,8 @@ mosquitto_factory = broker_helpers.mosquitto_factory
 
 #: Users of the shipped ACL, two stations, and "auditor": a test-only user that reads
 #: everything (the shipped ACL gives nobody "#"), to see what really got through.
-USERS = ("bench-1", "bench-2", "display", "operator", "integrator", "homeassistant", "auditor")
+USERS = ("bench-1", "bench-2", "display", "operator", "integrator", "homeassistant", "history",
+         "auditor")
 AUDITOR_ACL = "user auditor\ntopic read #\n"
 TEN_MB = 10 * 1024 * 1024
 
@@ -273,43 +274,53 @@ def test_a_ten_megabyte_message_is_refused(broker, station, clients, protocol):
 DISPLAY_MAY_NOT_WRITE = (
     "gym/bench-1/status", "gym/bench-1/tremor", "gym/bench-1/session", "gym/bench-1/hydration",
     "gym/bench-1/alert", "gym/bench-1/alerts/active", "gym/bench-1/cmd/tare",
-    "gym/bench-1/cmd/session", "gym/bench-1/cmd/calibrate", "gym/bench-1/cmd/weigh_in",
+    "gym/bench-1/cmd/calibrate", "gym/bench-1/cmd/weigh_in", "gym/bench-1/athlete",
+    "gym/bench-1/session_record", "gym/bench-1/cmd/session/result",
     "gym/bench-1/cmd/ack/result", "gym/bench-1/cmd/ack/x", "gym/display/status",
     "gym/display/cmd/ack", "gym/display/alert", "homeassistant/status",
+    "gym/_athletes/a3k7/profile", "gym/_athletes/a3k7/card",
     "homeassistant/sensor/display/x/config", "homeassistant/sensor/bench-1/x/config",
     "display/anything", "anything",
 )
 
 
-def test_the_display_user_may_publish_only_acknowledgements(broker, clients):
+def test_the_display_user_may_publish_only_acknowledgements_and_check_ins(broker, clients):
     auditor = clients(broker.host, broker.port, "auditor", subscribe=("#",)).wait_connected()
     display = clients(broker.host, broker.port, "display").wait_connected()
     refused = {t: display.client.publish(t, b'{"v":1}', qos=1) for t in DISPLAY_MAY_NOT_WRITE}
-    allowed = display.client.publish("gym/bench-1/cmd/ack", b'{"v":1,"id":"x"}', qos=1)
-    for info in [*refused.values(), allowed]:
+    allowed = [display.client.publish("gym/bench-1/cmd/ack", b'{"v":1,"id":"x"}', qos=1),
+               display.client.publish("gym/bench-1/cmd/session",
+                                      b'{"v":1,"action":"start","athlete":"a3k7"}', qos=1)]
+    for info in [*refused.values(), *allowed]:
         info.wait_for_publish(3)
-    assert wait_until(lambda: "gym/bench-1/cmd/ack" in auditor.topics_seen())
+    assert wait_until(lambda: "gym/bench-1/cmd/session" in auditor.topics_seen())
     time.sleep(0.3)
-    assert auditor.topics_seen() == ["gym/bench-1/cmd/ack"]
+    assert auditor.topics_seen() == ["gym/bench-1/cmd/ack", "gym/bench-1/cmd/session"]
     # MQTT v5 says so to the sender too: "Not authorized" on every refused PUBACK.
     codes = {t: display.pubacks[info.mid] for t, info in refused.items()}
     assert all(code.getName() == "Not authorized" for code in codes.values()), codes
-    assert not display.pubacks[allowed.mid].is_failure
+    assert not any(display.pubacks[info.mid].is_failure for info in allowed)
 
 
 def test_the_display_user_reads_what_the_wall_shows_and_no_other_commands(broker, clients):
     display = clients(broker.host, broker.port, "display", subscribe=("#",)).wait_connected()
     bench = clients(broker.host, broker.port, "bench-1").wait_connected()
     operator = clients(broker.host, broker.port, "operator").wait_connected()
+    history = clients(broker.host, broker.port, "history").wait_connected()
     shown = ["gym/bench-1/status", "gym/bench-1/tremor", "gym/bench-1/session",
              "gym/bench-1/hydration", "gym/bench-1/alert", "gym/bench-1/alerts/active",
-             "gym/bench-1/cmd/ack/result"]
-    for t in [*shown, "gym/bench-1/cmd/tare/result", "homeassistant/sensor/bench-1/x/config"]:
+             "gym/bench-1/athlete", "gym/bench-1/cmd/ack/result",
+             "gym/bench-1/cmd/session/result"]
+    for t in [*shown, "gym/bench-1/cmd/tare/result", "gym/bench-1/session_record",
+              "homeassistant/sensor/bench-1/x/config"]:
         bench.client.publish(t, b"{}", qos=1).wait_for_publish(3)
+    cards = ["gym/_athletes/a3k7/card", "gym/_athletes/a3k7/profile"]
+    for t in cards:
+        history.client.publish(t, b"{}", qos=1).wait_for_publish(3)
     operator.client.publish("gym/bench-1/cmd/tare", b'{"v":1}', qos=1).wait_for_publish(3)
-    assert wait_until(lambda: len(display.topics_seen()) >= len(shown))
+    assert wait_until(lambda: len(display.topics_seen()) >= len(shown) + len(cards))
     time.sleep(0.3)
-    assert sorted(display.topics_seen()) == sorted(shown)
+    assert sorted(display.topics_seen()) == sorted(shown + cards)
 
 
 # --------------------------------------------------------------------------- TLS
@@ -362,3 +373,73 @@ def test_the_shipped_mosquitto_conf_runs_as_installed(secrets, tmp_path):
         ok = one_connection("localhost", tls_port, "display", "x", tls_ca=pki.ca)
         assert ok and not ok[0].is_failure
         assert one_connection(broker.host, tls_port, "display", "x") == []
+
+
+# --------------------------------------------------------------------------- athletes' profiles and cards
+
+
+ATHLETE_TOPICS = ("gym/_athletes/a3k7/profile", "gym/_athletes/a3k7/card")
+
+
+def test_only_the_history_user_writes_athletes_profiles_and_cards(broker, clients):
+    auditor = clients(broker.host, broker.port, "auditor", subscribe=("#",)).wait_connected()
+    refused = {}
+    for user in ("bench-1", "display", "operator", "integrator", "homeassistant"):
+        c = clients(broker.host, broker.port, user).wait_connected()
+        for topic in (*ATHLETE_TOPICS, "gym/_athletes/cmd/ack", "gym/_athletes/cmd/session"):
+            refused[(user, topic)] = (c, c.client.publish(topic, b'{"v":1}', qos=1, retain=True))
+    history = clients(broker.host, broker.port, "history").wait_connected()
+    allowed = [history.client.publish(t, b'{"v":1}', qos=1, retain=True) for t in ATHLETE_TOPICS]
+    for _, info in refused.values():
+        info.wait_for_publish(3)
+    for info in allowed:
+        info.wait_for_publish(3)
+    assert wait_until(lambda: len(auditor.topics_seen()) >= 2)
+    time.sleep(0.3)
+    # The display and Home Assistant may send cmd/<name> to any "+": a made-up station "_athletes"
+    # that nobody listens to; never a profile or a card.
+    written = [t for t in auditor.topics_seen() if t in ATHLETE_TOPICS]
+    assert sorted(written) == sorted(ATHLETE_TOPICS)
+    assert not any(t.endswith(("/profile", "/card")) and t.count("/") != 3
+                   for t in auditor.topics_seen())
+    for (user, topic), (c, info) in refused.items():
+        if topic in ATHLETE_TOPICS:
+            assert c.pubacks[info.mid].getName() == "Not authorized", (user, topic)
+    assert not any(history.pubacks[info.mid].is_failure for info in allowed)
+
+
+def test_stations_read_profiles_the_display_reads_cards_integrators_and_ha_read_neither(
+        broker, clients):
+    history = clients(broker.host, broker.port, "history").wait_connected()
+    for topic in ATHLETE_TOPICS:
+        history.client.publish(topic, b'{"v":1}', qos=1, retain=True).wait_for_publish(3)
+    readers = {user: clients(broker.host, broker.port, user,
+                             subscribe=("gym/#", "gym/_athletes/+/profile")).wait_connected()
+               for user in ("bench-1", "display", "operator", "integrator", "homeassistant",
+                            "history")}
+    assert wait_until(lambda: len(readers["display"].topics_seen()) >= 2)
+    time.sleep(0.5)   # retained messages come at once on subscribing: anything else is not coming
+    seen = {user: sorted({t for t in c.topics_seen() if t.startswith("gym/_athletes/")})
+            for user, c in readers.items()}
+    assert seen == {"bench-1": ["gym/_athletes/a3k7/profile"],
+                    "display": sorted(ATHLETE_TOPICS),
+                    "operator": [], "integrator": [], "homeassistant": [],
+                    "history": sorted(ATHLETE_TOPICS)}
+
+
+def test_the_history_user_reads_what_stations_publish_and_writes_nothing_of_theirs(broker, clients):
+    history = clients(broker.host, broker.port, "history", subscribe=("gym/#",)).wait_connected()
+    bench = clients(broker.host, broker.port, "bench-1").wait_connected()
+    station_topics = ["gym/bench-1/session_record", "gym/bench-1/athlete", "gym/bench-1/alert",
+                      "gym/bench-1/tremor"]
+    for t in station_topics:
+        bench.client.publish(t, b"{}", qos=1).wait_for_publish(3)
+    infos = {t: history.client.publish(t, b"{}", qos=1) for t in
+             ("gym/bench-1/session_record", "gym/bench-1/cmd/session", "gym/history/status",
+              "homeassistant/status")}
+    for info in infos.values():
+        info.wait_for_publish(3)
+    assert wait_until(lambda: len(history.topics_seen()) >= len(station_topics))
+    time.sleep(0.3)
+    assert sorted(history.topics_seen()) == sorted(station_topics)
+    assert all(history.pubacks[i.mid].getName() == "Not authorized" for i in infos.values())

@@ -54,6 +54,20 @@ class SensorAnalysis:
         self.reps = RepCounter(threshold_mg=0.5 * cfg.activity.still_mg * gain)
         self.last: SensorStatus | None = None
 
+    @property
+    def baseline_mg(self) -> float | None:
+        """The rested baseline tremor is graded against now; None while it is being learnt."""
+        return self.activity.baseline.value_mg
+
+    def use_baseline(self, mg: float | None) -> None:
+        """Start from ``mg`` (an athlete's profile; never below the sensor's floor, once a window
+        has shown it), still followed by rested windows; None: learn afresh from the next ones."""
+        base = self.activity.baseline
+        base.relearn()
+        if mg is not None:
+            base.fix(mg)
+            base.fixed = False
+
     def feed(self, t: np.ndarray, accel: np.ndarray, lost: int = 0) -> list[SensorStatus]:
         self.reps.feed(t, accel)
         out = [self.activity.update(w, self.reps) for w in self.stream.feed(t, accel, lost)]

@@ -12,7 +12,7 @@ into the error reply::
     >>> parse_command("session", b'{"v": 1, "action": "pause"}')
     Traceback (most recent call last):
     ...
-    monitor.mqtt.commands.CommandError: action must be one of 'start', 'stop', not 'pause'
+    monitor.mqtt.commands.CommandError: action must be one of 'start', 'stop', 'checkout', not 'pause'
 
 The parser accepts nothing that ``schemas/cmd_<name>.json`` rejects.
 """
@@ -32,6 +32,7 @@ MAX_PAYLOAD_BYTES = 4096
 MAX_MASS_G = 500_000.0
 _ATHLETE = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 _NO_CONTROL = re.compile(r"[^\x00-\x1f\x7f]+")
+_ATHLETE_ID = re.compile(r"[a-z0-9_-]{1,64}")
 
 
 class CommandError(MonitorError, ValueError):
@@ -61,11 +62,15 @@ class Calibrate:
 
 @dataclass(frozen=True)
 class Session:
-    """Start or stop a session (``cmd/session``: ``{"v": 1, "action": "start"}``)."""
+    """Start or stop a session (``cmd/session``: ``{"v": 1, "action": "start"}``).
+
+    ``athlete`` (an athlete id) checks that athlete in; ``checkout`` is ``stop``.
+    """
 
     name: ClassVar[str] = "session"
     action: str
     request_id: str | None = None
+    athlete: str | None = None
 
 
 @dataclass(frozen=True)
@@ -158,7 +163,7 @@ _KEYS: dict[str, tuple[frozenset[str], frozenset[str]]] = {
     # name: (required keys besides v, optional keys besides request_id)
     "tare": (frozenset(), frozenset()),
     "calibrate": (frozenset({"mass_g"}), frozenset()),
-    "session": (frozenset({"action"}), frozenset()),
+    "session": (frozenset({"action"}), frozenset({"athlete"})),
     "weigh_in": (frozenset({"phase", "athlete"}), frozenset()),
     "ack": (frozenset({"id"}), frozenset({"by"})),
 }
@@ -204,7 +209,12 @@ def _build(name: str, data: dict[str, Any], request_id: str | None) -> Command:
             raise CommandError(f"mass_g must be more than 0 and at most {MAX_MASS_G:g}, not {mass!r}")
         return Calibrate(mass_g=float(mass), request_id=request_id)
     if name == "session":
-        return Session(action=_choice(data, "action", ("start", "stop")), request_id=request_id)
+        athlete = None
+        if "athlete" in data:
+            athlete = _string(data, "athlete", _ATHLETE_ID,
+                              "an athlete id: 1 to 64 of a-z, 0-9, '_' or '-'")
+        return Session(action=_choice(data, "action", ("start", "stop", "checkout")),
+                       request_id=request_id, athlete=athlete)
     if name == "weigh_in":
         return WeighIn(phase=_choice(data, "phase", ("pre", "post")),
                        athlete=_string(data, "athlete", _ATHLETE,

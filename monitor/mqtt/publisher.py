@@ -26,6 +26,13 @@ Delivery, by kind (see PAYLOADS.md):
 * ``alert`` -- QoS 1 through the outbox, stored with fsync before it is
   handed to paho, deleted on PUBACK, re-sent after a reconnect or a restart:
   at least once, never lost. Subscribers drop duplicates by (id, state).
+* ``session_record`` -- the same, never dropped either (stored by id).
+* ``athlete`` -- who is checked in: retained QoS 1 through the outbox, like state.
+
+Athletes' profiles come the other way: :meth:`MqttPublisher.request_profile`
+subscribes to one athlete's retained profile and hands each payload that
+arrives to a callback (on paho's thread: keep it quick), until cancelled; the
+subscription is made again after every reconnect while it is wanted.
 
 Ordering across a reconnect. paho re-sends the messages it still holds
 (those in flight when the link dropped) right *after* ``on_connect``
@@ -58,7 +65,7 @@ from ..errors import ConfigError, MonitorError
 from ..files import read_small_file, regular_file_problem
 from .commands import Command, CommandError, parse_command
 from .discovery import StationInfo, discovery_messages
-from .outbox import ALERT, Outbox
+from .outbox import ALERT, SESSION_RECORD, Outbox
 from .payloads import command_result_payload, encode
 from .topics import HA_PREFIX, Topics, validate_station_id
 
@@ -212,6 +219,7 @@ class MqttPublisher:
         self._connected_at = 0.0
         self._online_mid: int | None = None
         self._last_state: dict[str, bytes] = {}   # topic -> latest retained payload
+        self._profiles: dict[str, Callable[[bytes], None]] = {}   # profile topic -> deliver
         self._started = False
         self._closing = False
         self._closed = False
@@ -360,6 +368,34 @@ class MqttPublisher:
             return 0
         return row
 
+    def publish_checkin(self, payload: Mapping[str, Any] | bytes) -> int | None:
+        """``athlete``: who is checked in, retained QoS 1 via the outbox, coalesced like state."""
+        return self._retained("athlete", self.topics.athlete, self._data(payload))
+
+    def publish_session_record(self, payload: Mapping[str, Any] | bytes) -> int:
+        """One session record, QoS 1, durable and never dropped (like an alert). The row id."""
+        row = self.outbox.add(self.topics.session_record, self._data(payload), kind=SESSION_RECORD)
+        self._wake.set()
+        return row or 0
+
+    def request_profile(self, athlete: str, deliver: Callable[[bytes], None]) -> Callable[[], None]:
+        """Subscribe to ``athlete``'s retained profile; ``deliver(payload)`` gets each one that
+        arrives (an empty payload: none, or forgotten). Returns the function that stops it."""
+        topic = self.topics.profile(athlete)
+        with self._lock:
+            self._profiles[topic] = deliver
+            connected = self._connected
+        if connected:
+            self._client.subscribe(topic, qos=1)
+
+        def cancel() -> None:
+            with self._lock:
+                wanted = self._profiles.pop(topic, None) is not None
+                connected = self._connected
+            if wanted and connected and not self._closed:
+                self._client.unsubscribe(topic)
+        return cancel
+
     def republish_discovery(self) -> None:
         """Send the Home Assistant discovery configs again (retained, QoS 1)."""
         for topic, data in self._discovery:
@@ -404,6 +440,8 @@ class MqttPublisher:
             self._connects += 1
             retained = list(self._last_state.items())
         subscriptions = [(self.topics.cmd_filter, 1)]
+        with self._lock:
+            subscriptions += [(topic, 1) for topic in self._profiles]
         if self._discovery:
             subscriptions.append((f"{self.discovery_prefix}/status", 1))
         client.subscribe(subscriptions)
@@ -446,6 +484,11 @@ class MqttPublisher:
                 if message.payload == b"online":
                     log.info("Home Assistant is online; republishing discovery")
                     self.republish_discovery()
+                return
+            with self._lock:
+                deliver = self._profiles.get(message.topic)
+            if deliver is not None:
+                deliver(bytes(message.payload))
                 return
             name = self.topics.command_name(message.topic)
             if name is None:

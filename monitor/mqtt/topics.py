@@ -28,6 +28,8 @@ STATION_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
 COMMAND_NAMES = ("tare", "calibrate", "session", "weigh_in", "ack")
 #: Home Assistant's default discovery prefix and its birth/last-will topic.
 HA_PREFIX = "homeassistant"
+#: The level under the prefix where athletes' profiles and cards live (no station id starts with "_").
+ATHLETES = "_athletes"
 
 
 class TopicError(MonitorError, ValueError):
@@ -97,6 +99,21 @@ class Topics:
     @property
     def alerts_active(self) -> str:
         return f"{self.base}/alerts/active"
+
+    @property
+    def athlete(self) -> str:
+        """Who is checked in at the station now (retained)."""
+        return f"{self.base}/athlete"
+
+    @property
+    def session_record(self) -> str:
+        return f"{self.base}/session_record"
+
+    def profile(self, athlete: str) -> str:
+        """An athlete's retained profile, which the history service publishes."""
+        if not athlete or any(c in athlete for c in "/+#\0"):
+            raise TopicError(f"athlete id {athlete!r} must be one topic level")
+        return f"{self.prefix}/{ATHLETES}/{athlete}/profile"
 
     def cmd(self, name: str) -> str:
         return f"{self.base}/cmd/{_command_level(name)}"
