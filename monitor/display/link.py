@@ -1,4 +1,4 @@
-"""The display's MQTT client: everything under the prefix in, ``cmd/ack`` out.
+"""The display's MQTT client: everything under the prefix in, ``cmd/ack`` and ``cmd/session`` out.
 
 paho-mqtt runs its network loop on its own thread; the board lives on the
 display's asyncio loop. Messages are handed over in batches with
@@ -28,7 +28,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from ..errors import MonitorError
 from .config import DisplayConfig
-from .payloads import ack_command
+from .payloads import ack_command, session_command
 
 log = logging.getLogger(__name__)
 
@@ -159,10 +159,18 @@ class MqttLink:
     async def publish_ack(self, station: str, alert_id: str, *, by: str,
                           request_id: str) -> None:
         """Publish ``<prefix>/<station>/cmd/ack`` (QoS 1) and wait for the broker's PUBACK."""
+        await self._command(station, "ack", ack_command(alert_id, by, request_id))
+
+    async def publish_session(self, station: str, *, action: str, athlete: str | None,
+                              request_id: str) -> None:
+        """Publish ``<prefix>/<station>/cmd/session`` (check ``athlete`` in, or out), QoS 1,
+        and wait for the broker's PUBACK."""
+        await self._command(station, "session", session_command(action, athlete, request_id))
+
+    async def _command(self, station: str, name: str, payload: bytes) -> None:
         if not self.connected:
             raise AckError(503, "the display is not connected to the broker")
-        info = self.client.publish(f"{self.prefix}/{station}/cmd/ack",
-                                   ack_command(alert_id, by, request_id), qos=1)
+        info = self.client.publish(f"{self.prefix}/{station}/cmd/{name}", payload, qos=1)
         if info.rc != mqtt.MQTT_ERR_SUCCESS:
             raise AckError(503, f"could not send: {mqtt.error_string(info.rc)}")
         if info.mid in self._early:
@@ -173,6 +181,6 @@ class MqttLink:
         try:
             await asyncio.wait_for(future, PUBLISH_TIMEOUT_S)
         except TimeoutError:
-            raise AckError(504, "the broker did not confirm the ack") from None
+            raise AckError(504, f"the broker did not confirm the {name} command") from None
         finally:
             self._waiting.pop(info.mid, None)

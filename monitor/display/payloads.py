@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -28,6 +29,10 @@ TREMOR_LEVELS = ("none", "normal", "elevated", "high")
 ALERT_LEVELS = ("info", "caution", "warning", "urgent")
 ALERT_STATES = ("raised", "cleared", "acknowledged")
 HYDRATION_MODES = ("bottle", "body")
+CHECKIN_SOURCES = ("tag", "button", "command")
+PROFILE_STATES = ("applied", "fresh", "pending")
+#: An athlete id: one topic level, pseudonymous (monitor/mqtt/messages/values.py: ATHLETE_PATTERN).
+ATHLETE_ID = re.compile(r"[a-z0-9_-]{1,64}")
 # Alerts about the equipment, not the athlete: shown in their own colour and words.
 EQUIPMENT_CODE_PREFIXES = ("sensor.",)
 
@@ -146,6 +151,22 @@ class AlertInfo:
         out["kind"] = self.kind
         out.update(extra)
         return out
+
+
+@dataclass(frozen=True)
+class CheckInInfo:
+    """Who is checked in at a station (the retained ``athlete`` message). ``athlete`` is a
+    pseudonymous id, None for a guest; the wall shows the name from the athlete's card."""
+
+    athlete: str | None
+    guest: bool
+    since_ts: float | None
+    source: str | None
+    profile: str | None
+
+    @property
+    def nobody(self) -> bool:
+        return self.athlete is None and not self.guest
 
 
 @dataclass(frozen=True)
@@ -326,6 +347,25 @@ def parse_alert(f: Fields) -> AlertInfo:
     )
 
 
+def parse_checkin(f: Fields) -> CheckInInfo:
+    athlete = f.text("athlete", 64)
+    if athlete is not None and not ATHLETE_ID.fullmatch(athlete):
+        raise BadPayload(f"{f.where}: 'athlete' is not an athlete id")
+    return CheckInInfo(athlete=athlete, guest=bool(f.flag("guest")), since_ts=f.num("since_ts"),
+                       source=f.choice("source", CHECKIN_SOURCES, required=False),
+                       profile=f.choice("profile", PROFILE_STATES, required=False))
+
+
+def parse_card(f: Fields, athlete: str) -> str:
+    """The display name of a ``card`` published for ``athlete``."""
+    if f.text("athlete", 64) != athlete:
+        raise BadPayload(f"{f.where}: 'athlete' does not match the topic")
+    name = (f.text("display_name", 64, required=True) or "").strip()
+    if not name or not name.isprintable():
+        raise BadPayload(f"{f.where}: 'display_name' should be printable text")
+    return name
+
+
 def parse_active(f: Fields) -> list[Any]:
     """The raw entries of an ``alerts/active`` list (each parsed on its own by the caller)."""
     entries = f.obj.get("alerts")
@@ -342,7 +382,15 @@ def parse_ack_result(payload: bytes) -> AckResult:
     return AckResult(ok=ok, error=f.text("error", 200), request_id=f.text("request_id", 64))
 
 
+def session_command(action: str, athlete: str | None, request_id: str) -> bytes:
+    """The payload of ``cmd/session`` a display sends: check ``athlete`` in ("start"), or out."""
+    body: dict[str, Any] = {"v": 1, "action": action, "request_id": request_id}
+    if athlete is not None:
+        body["athlete"] = athlete
+    return json.dumps(body, separators=(",", ":")).encode()
+
+
 def ack_command(alert_id: str, by: str, request_id: str) -> bytes:
-    """The payload of ``cmd/ack``: the one message the display ever writes."""
+    """The payload of ``cmd/ack`` (the display writes this and ``cmd/session``)."""
     return json.dumps({"v": 1, "id": alert_id, "by": by, "request_id": request_id},
                       separators=(",", ":")).encode()

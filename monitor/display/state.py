@@ -38,6 +38,13 @@ Which stations the board keeps, and which alerts it believes:
   ``acknowledged`` event (or its ``cmd/ack/result``) and fails visibly after
   ``ack_timeout`` seconds without one.
 
+Who trains where: each station's retained ``athlete`` says who is checked in
+(a pseudonymous id, or a guest); the athletes' cards
+(``<prefix>/_athletes/<id>/card``, retained, written by the history service
+only) give the names the tiles show. The view of a station carries the name
+(or none: a guest, or an athlete without a card), never the id; the list of
+every card is for staff (:meth:`Board.athletes`), not for the public wall.
+
 The board is not thread-safe on purpose: the service calls it from one event
 loop, which keeps this module free of threading concerns.
 
@@ -58,10 +65,12 @@ from typing import Any
 
 from ..clock import Clock, RealClock
 from .payloads import (
+    ATHLETE_ID,
     LEVEL_RANK,
     MAX_PAYLOAD_BYTES,
     AlertInfo,
     BadPayload,
+    CheckInInfo,
     Fields,
     HydrationInfo,
     SessionInfo,
@@ -70,6 +79,8 @@ from .payloads import (
     parse_ack_result,
     parse_active,
     parse_alert,
+    parse_card,
+    parse_checkin,
     parse_hydration,
     parse_session,
     parse_status,
@@ -84,6 +95,9 @@ MAX_ACTIVE_ALERTS = 32
 MAX_SEEN_EVENTS = 256
 MAX_REMOVALS_KEPT = 1024
 MAX_RECENT_ACKS = 20
+MAX_CARDS = 5000
+#: The topic level under the prefix where athletes' profiles and cards live.
+ATHLETES_LEVEL = "_athletes"
 
 __all__ = ["MAX_SENSORS", "MAX_STATION_ID", "BadPayload", "Board"]
 
@@ -122,6 +136,7 @@ class Station:
     tremor: dict[str, TremorReading] = field(default_factory=dict)
     session: SessionInfo | None = None
     hydration: HydrationInfo | None = None
+    checkin: CheckInInfo | None = None
     active: dict[str, AlertInfo] = field(default_factory=dict)
     acks: dict[str, PendingAck] = field(default_factory=dict)
     stale: bool = False
@@ -213,6 +228,7 @@ class Board:
         self._removed: deque[tuple[int, str]] = deque(maxlen=MAX_REMOVALS_KEPT)
         self._recent_acks: deque[dict[str, Any]] = deque(maxlen=MAX_RECENT_ACKS)
         self._acks_seq = 0
+        self._cards: OrderedDict[str, str] = OrderedDict()   # athlete id -> display name
         self._log_budget = log_budget_per_min
         self._log_window = (float("-inf"), 0)  # (window start, lines logged in it)
 
@@ -237,6 +253,8 @@ class Board:
         if parsed is None:
             return None
         station_id, kind = parsed
+        if station_id == ATHLETES_LEVEL:
+            return self._on_athletes_topic(kind, payload)
         if kind == "cmd/ack/result":
             return self._on_ack_result(station_id, payload)
         if kind.startswith("cmd/") or kind not in _HANDLERS:
@@ -339,6 +357,35 @@ class Board:
     def _on_hydration(self, st: Station, payload: bytes) -> bool:
         st.hydration = parse_hydration(decode_json(payload, "hydration")) if payload else None
         return True
+
+    def _on_athlete(self, st: Station, payload: bytes) -> bool:
+        checkin = parse_checkin(decode_json(payload, "athlete")) if payload else None
+        st.checkin = None if checkin is None or checkin.nobody else checkin
+        return True
+
+    def _on_athletes_topic(self, kind: str, payload: bytes) -> str | None:
+        """``_athletes/<id>/card``: a name for the wall (empty: forgotten); profiles are not
+        for the wall."""
+        athlete, _, leaf = kind.partition("/")
+        if leaf != "card":
+            return None
+        if not ATHLETE_ID.fullmatch(athlete):
+            raise BadPayload("a card for something that is not an athlete id")
+        if payload:
+            name = parse_card(decode_json(payload, "card"), athlete)
+            if self._cards.get(athlete) == name:
+                return None
+            self._cards[athlete] = name
+            self._cards.move_to_end(athlete)
+            while len(self._cards) > MAX_CARDS:
+                self._cards.popitem(last=False)
+        elif self._cards.pop(athlete, None) is None:
+            return None
+        self.seq += 1
+        for st in self._stations.values():
+            if st.checkin is not None and st.checkin.athlete == athlete:
+                self._touch(st)
+        return ATHLETES_LEVEL
 
     def _on_alert(self, st: Station, payload: bytes) -> bool:
         if not payload:
@@ -537,6 +584,7 @@ class Board:
             "sensors": [r.view() for r in sorted(st.tremor.values(), key=lambda r: r.sensor)],
             "session": st.session.view() if st.session else None,
             "hydration": st.hydration.view() if st.hydration else None,
+            "athlete": self._athlete_view(st),
             "alerts": [self._alert_view(st, a, confirmed) for a in alerts],
         }
         if full:
@@ -547,6 +595,27 @@ class Board:
             # sparkline's newest points for the page to merge.
             out["spark_tail"] = [list(p) for p in list(st.history)[-3:]]
         return out
+
+    def _athlete_view(self, st: Station) -> dict[str, Any] | None:
+        """Who is checked in, for the tile: the card's name (None: a guest, or no card)."""
+        c = st.checkin
+        if c is None:
+            return None
+        return {"name": self._cards.get(c.athlete) if c.athlete else None, "guest": c.guest,
+                "since_ts": c.since_ts, "source": c.source, "profile": c.profile}
+
+    def athletes(self) -> list[dict[str, Any]]:
+        """Every athlete with a card, by name, and the station each is checked in at (for staff)."""
+        where = {st.checkin.athlete: st.id for st in self._stations.values()
+                 if st.checkin is not None and st.checkin.athlete}
+        named = ({"id": a, "name": n, "station": where.get(a)} for a, n in self._cards.items())
+        return sorted(named, key=lambda x: (x["name"].casefold(), x["id"]))
+
+    def knows_athlete(self, athlete: str) -> bool:
+        return athlete in self._cards
+
+    def has_station(self, station_id: str) -> bool:
+        return station_id in self._stations
 
     @staticmethod
     def _alert_view(st: Station, alert: AlertInfo, confirmed: bool) -> dict[str, Any]:
@@ -617,4 +686,5 @@ _HANDLERS = {
     "hydration": Board._on_hydration,
     "alert": Board._on_alert,
     "alerts/active": Board._on_active,
+    "athlete": Board._on_athlete,
 }

@@ -9,7 +9,9 @@ An aiohttp application (one event loop, no thread per connection):
   one broadcaster computes once per push for every open page; the number of
   streams is bounded in all and per client address, with a clear 503 beyond;
 * ``POST /api/ack`` a logged-in staff member acknowledges an alert
-  (``by`` = their name), and ``/api/login``, ``/api/logout``, ``/api/me``.
+  (``by`` = their name), and ``/api/login``, ``/api/logout``, ``/api/me``;
+* ``GET /api/athletes`` (staff) the athletes the gym has named (their cards), and
+  ``POST /api/session`` (staff) checks one in at a station, or checks out whoever is in.
 
 Every request passes :func:`monitor.display.guards.guard_middleware` (Host
 names, same-origin for anything that changes state, security headers).
@@ -33,6 +35,7 @@ from .auth import StaffAuth, read_json
 from .config import DisplayConfig
 from .guards import guard_middleware, refuse, security_headers_on_errors
 from .link import AckError, MqttLink
+from .payloads import ATHLETE_ID
 from .state import Board
 
 log = logging.getLogger(__name__)
@@ -201,6 +204,8 @@ class DisplayApp:
         app.router.add_get("/healthz", self.healthz)
         app.router.add_get("/events", self.streams.serve)
         app.router.add_post("/api/ack", self.ack)
+        app.router.add_get("/api/athletes", self.athletes)
+        app.router.add_post("/api/session", self.session)
         self.auth.add_routes(app)
         return app
 
@@ -240,3 +245,39 @@ class DisplayApp:
                  request.remote)
         return web.json_response({"ok": True, "state": "waiting", "by": session.name,
                                   "request_id": request_id}, status=202)
+
+    async def athletes(self, request: web.Request) -> web.Response:
+        """The named athletes, for the check-in picker: staff only (names are not for the wall)."""
+        if self.auth.current(request) is None:
+            return refuse(401, "log in as staff first", close=False)
+        return web.json_response({"athletes": self.board.athletes()},
+                                 headers={"Cache-Control": "no-store"})
+
+    async def session(self, request: web.Request) -> web.Response:
+        """``{"station", "athlete"}``: check the athlete in there (whoever was in checks out);
+        ``{"station", "action": "checkout"}``: check out whoever is in."""
+        session = self.auth.require_action(request)
+        body = await read_json(request)
+        station, athlete = body.get("station"), body.get("athlete")
+        action = body.get("action", "start")
+        if not (isinstance(station, str) and 0 < len(station) <= 64
+                and action in ("start", "checkout")
+                and (athlete is None or isinstance(athlete, str) and ATHLETE_ID.fullmatch(athlete))
+                and (athlete is not None) == (action == "start")):
+            return refuse(400, 'need {"station": str, "athlete": id} or {"station": str, '
+                               '"action": "checkout"}')
+        if not self.board.has_station(station):
+            return refuse(404, "no such station on the board", close=False)
+        if athlete is not None and not self.board.knows_athlete(athlete):
+            return refuse(404, "no athlete with that id has a name here", close=False)
+        request_id = secrets.token_hex(8)
+        try:
+            await self.link.publish_session(station, action=action, athlete=athlete,
+                                            request_id=request_id)
+        except AckError as err:
+            return refuse(err.status, str(err), close=False)
+        log.info("%s %s at %s (from %s)", session.name,
+                 f"checked {athlete} in" if athlete else "checked out whoever was in", station,
+                 request.remote)
+        return web.json_response({"ok": True, "state": "sent", "request_id": request_id},
+                                 status=202)

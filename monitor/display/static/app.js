@@ -15,6 +15,12 @@
  * "sent, waiting for the station" until the station confirms (the alert
  * leaves, and "acknowledged by NAME at TIME" appears) or the server reports
  * that it did not confirm in time.
+ *
+ * Each tile names who is checked in there (the name the gym gave the athlete,
+ * else "guest") and since when. Logged-in staff get a "Check in" button on
+ * each tile: it lists the named athletes (fetched for staff only, never part
+ * of the public stream) and checks the one picked in, or checks out whoever
+ * is in; the station's own "athlete" message then changes every screen.
  */
 "use strict";
 
@@ -61,6 +67,14 @@
     loginError: document.getElementById("login-error"),
     loginCancel: document.getElementById("login-cancel"),
     alertDialog: document.getElementById("alert-dialog"),
+    checkinDialog: document.getElementById("checkin-dialog"),
+    checkinStation: document.getElementById("checkin-station"),
+    checkinNow: document.getElementById("checkin-now"),
+    checkinFilter: document.getElementById("checkin-filter"),
+    checkinList: document.getElementById("checkin-list"),
+    checkinError: document.getElementById("checkin-error"),
+    checkinCheckout: document.getElementById("checkin-checkout"),
+    checkinClose: document.getElementById("checkin-close"),
   };
 
   const model = {
@@ -235,6 +249,7 @@
 
   function afterChange() {
     dom.empty.hidden = tiles.size > 0;
+    if (dom.checkinDialog.open) paintPicker();
     renderBanners();
     renderAcks();
     renderSummary();
@@ -251,6 +266,14 @@
     t.name = el("h2", "name");
     t.badge = el("span", "badge");
     head.append(t.name, t.badge);
+
+    const who = el("div", "tile-who");
+    t.who = el("span", "who");
+    t.pick = el("button", "pick", "Check in");
+    t.pick.type = "button";
+    t.pick.hidden = true;
+    t.pick.addEventListener("click", () => openPicker(id));
+    who.append(t.who, t.pick);
 
     const stateRow = el("div", "tile-state");
     t.state = el("span", "state");
@@ -287,7 +310,7 @@
     t.alerts = el("ul", "tile-alerts");
     t.more = el("p", "more");
 
-    t.root.append(head, stateRow, main, t.spark, foot, t.alerts, t.more);
+    t.root.append(head, who, stateRow, main, t.spark, foot, t.alerts, t.more);
     return t;
   }
 
@@ -313,6 +336,7 @@
     t.root.classList.toggle("is-offline", offline);
     t.root.classList.toggle("is-stale", !offline && st.stale);
     setText(t.name, st.name);
+    renderAthlete(t, st);
 
     const session = st.session;
     let stateText = "No session";
@@ -344,6 +368,19 @@
     renderSpark(t, st);
     renderTileAlerts(t, st);
     renderAges(t, st);
+  }
+
+  // Who is checked in: the card's name, or "guest" (an athlete the gym has not named, or the
+  // button's anonymous check-in), and when they checked in.
+  function renderAthlete(t, st) {
+    const a = st.athlete;
+    let text = "";
+    if (a) {
+      const since = isNum(a.since_ts) ? " \u00b7 checked in " + fmtTime(a.since_ts) : "";
+      text = (a.name || "guest") + since;
+    }
+    setText(t.who, text);
+    t.pick.hidden = !GymStaff.name;
   }
 
   function renderHydration(t, h) {
@@ -631,6 +668,8 @@
     dom.staffName.hidden = !name;
     dom.staffLogin.hidden = !!name;
     dom.staffLogout.hidden = !name;
+    for (const t of tiles.values()) t.pick.hidden = !name;
+    if (!name && dom.checkinDialog.open) dom.checkinDialog.close();
   }
 
   GymStaff.onChange(renderStaff);
@@ -682,6 +721,103 @@
     if (openAlertKey) sendAck(openAlertKey[0], openAlertKey[1]);
   });
   dom.alertDialog.addEventListener("close", () => { openAlertKey = null; });
+
+  // ------------------------------------------------------------------ checking athletes in
+
+  const picker = { station: null, athletes: [], busy: false };
+
+  async function openPicker(stationId) {
+    if (!GymStaff.name) {
+      askLogin("Log in to check an athlete in.", () => openPicker(stationId));
+      return;
+    }
+    picker.station = stationId;
+    picker.athletes = [];
+    dom.checkinError.hidden = true;
+    dom.checkinFilter.value = "";
+    paintPicker();
+    if (!dom.checkinDialog.open) dom.checkinDialog.showModal();
+    dom.checkinFilter.focus();
+    try {
+      const reply = await fetch("/api/athletes", { cache: "no-store", credentials: "same-origin" });
+      if (reply.status === 401) {
+        dom.checkinDialog.close();
+        askLogin("Your login has ended: log in again to check an athlete in.",
+          () => openPicker(stationId));
+        return;
+      }
+      if (!reply.ok) throw new Error("HTTP " + reply.status);
+      picker.athletes = (await reply.json()).athletes || [];
+    } catch (err) {
+      pickerError("Could not load the athletes: " + err.message);
+    }
+    paintPicker();
+  }
+
+  function pickerError(text) {
+    setText(dom.checkinError, text);
+    dom.checkinError.hidden = false;
+  }
+
+  function paintPicker() {
+    const st = model.stations.get(picker.station);
+    setText(dom.checkinStation, st ? st.name : picker.station || "");
+    const a = st && st.athlete;
+    setText(dom.checkinNow, a ? "Checked in now: " + (a.name || "guest") +
+      (isNum(a.since_ts) ? " since " + fmtTime(a.since_ts) : "") : "Nobody is checked in here.");
+    dom.checkinCheckout.hidden = !a;
+    const words = dom.checkinFilter.value.trim().toLowerCase();
+    const shown = picker.athletes.filter((x) => !words || x.name.toLowerCase().includes(words));
+    reconcile(dom.checkinList, shown, (x) => x.id,
+      (x) => {
+        const li = el("li");
+        const button = el("button", "checkin-athlete");
+        button.type = "button";
+        button.addEventListener("click", () => sendCheckin({ station: picker.station, athlete: x.id }));
+        li.append(button);
+        return li;
+      },
+      (node, x) => {
+        const other = x.station && x.station !== picker.station && model.stations.get(x.station);
+        const where = other ? " \u00b7 at " + other.name : "";
+        const here = x.station === picker.station ? " \u00b7 checked in here" : "";
+        const button = node.querySelector("button");
+        setText(button, x.name + where + here);
+        button.disabled = picker.busy;
+      });
+    if (!picker.athletes.length && dom.checkinError.hidden) {
+      setText(dom.checkinNow, dom.checkinNow.textContent + " No athlete has a name yet " +
+        "(names are set on the coach's pages).");
+    }
+  }
+
+  async function sendCheckin(body) {
+    if (picker.busy) return;
+    picker.busy = true;
+    dom.checkinError.hidden = true;
+    paintPicker();
+    try {
+      await GymStaff.post("/api/session", body);
+      dom.checkinDialog.close();
+    } catch (err) {
+      if (err.status === 401) {
+        dom.checkinDialog.close();
+        askLogin("Your login has ended: log in again to check an athlete in.",
+          () => openPicker(body.station));
+      } else {
+        pickerError("Not sent: " + err.message);
+      }
+    } finally {
+      picker.busy = false;
+      if (dom.checkinDialog.open) paintPicker();
+    }
+  }
+
+  dom.checkinFilter.addEventListener("input", paintPicker);
+  dom.checkinCheckout.addEventListener("click",
+    () => sendCheckin({ station: picker.station, action: "checkout" }));
+  dom.checkinClose.addEventListener("click", () => dom.checkinDialog.close());
+  dom.checkinDialog.addEventListener("close", () => { picker.station = null; });
 
   // ------------------------------------------------------------------ who acknowledged what
 
