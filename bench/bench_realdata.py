@@ -41,9 +41,8 @@ from collections import defaultdict
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
-import numpy as np
-
 import _path  # noqa: F401
+import numpy as np
 
 from monitor.analysis.tremor import G, analyze
 from monitor.replay import replay
@@ -153,6 +152,9 @@ def mobifall(data: Path, pool, limit: int | None, site: str) -> None:
     print("    by activity (baseline given at the floor): alerts / trials")
     print("     " + "  ".join(f"{k} {sum(len([a for a in given[str(f)]['alerts'] if a.startswith(TREMOR_CODES)]) for f in v)}/{len(v)}"
                            for k, v in sorted(kinds.items())))
+
+    print("    sets of reps or holds found in everyday movement (baseline learnt): "
+          + "  ".join(f"{k} {sum(len(learnt[str(f)]['sets']) for f in v)}" for k, v in sorted(kinds.items())))
 
     std = [f for f in adl if info[str(f)]["activity"] == "STD"]
     if std:

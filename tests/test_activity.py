@@ -25,7 +25,7 @@ def run(name, seed=1, rate=250, **options):
     bus = SimBus(log_size=0)
     bus.attach(0x68, Mpu6050Sim(scenario, clock=clock, seed=seed))
     imu = Mpu6050(bus, 0x68, rate_hz=rate, clock=clock)
-    analysis = SensorAnalysis("s", rate, noise_floor_mg=1.7)
+    analysis = SensorAnalysis("s", rate, noise_floor_mg=1.7, placement=options.get("placement", "limb"))
     session = SessionTracker()
     statuses, sessions = [], []
     while clock.now() < scenario.duration:
@@ -217,3 +217,18 @@ def test_a_fixed_baseline_is_never_learnt_over():
     assert b.value_mg == 8.0 and b.fixed
     with pytest.raises(ValueError):
         b.fix(-1.0)
+
+
+def test_a_set_that_was_not_one_takes_back_the_session_it_started():
+    tracker = SessionTracker()
+
+    class Status:
+        def __init__(self, events, set_start=None):
+            self.sensor, self.events, self.set_start = "s", events, set_start
+            self.last_set, self.state, self.set_count, self.ratio, self.rms_mg = None, IDLE, 0, None, None
+            self.reps, self.baseline_mg, self.recovery_s, self.fatigue_trend, self.graded = 0, None, None, None, None
+
+    tracker.update(10.0, {"s": Status((("set_started", (REPS, 8.0)),), set_start=8.0)})
+    assert tracker.active and tracker.started == 8.0
+    tracker.update(14.0, {"s": Status((("set_cancelled", (REPS, 8.0)),))})
+    assert not tracker.active and tracker.started is None

@@ -41,9 +41,12 @@ set. So, as the open tools and the literature do:
 **Sets and holds.**
 
 * **reps**: a run of moving windows, mostly rep-like rather than steps, that
-  holds at least ``set_min_reps`` periodic reps (see :mod:`.reps`). The set is
+  holds at least ``set_min_reps`` periodic reps swinging the limb's main axis
+  by at least ``SET_SWING`` times ``move_mg`` (see :mod:`.reps`). The set is
   dated from its first rep and ends ``set_end_s`` after the last moving window
-  (or after the wearer walks away); its reps are counted on the whole set.
+  (or after the wearer walks away); its reps are counted on the whole set, and
+  a "set" that turns out to hold fewer reps, or mostly steps (the first strides
+  up a flight of stairs), is cancelled (``set_cancelled``).
 * **hold** (limb- or body-worn sensors; a bench clip's tremor band is mostly the
   machines around it): still, with the rested ratio (median of
   ``smooth_windows``) at least ``hold_ratio`` and at least ``hold_rise`` above
@@ -74,7 +77,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from .baseline import Baseline, level_for
-from .motion import LOCOMOTION, MOVING, REPS as REPS_KIND, STILL, MotionConfig, classify
+from .motion import LOCOMOTION, MOVING, STILL, MotionConfig, classify
+from .motion import REPS as REPS_KIND
 from .stream import WindowResult
 
 if TYPE_CHECKING:
@@ -229,12 +233,8 @@ class ActivityTracker:
         self.cfg = config or ActivityConfig()
         self.placement = placement
         self.motion_config = self.cfg.motion(placement)
-        # Movement that is not a set and ends one: on a body-worn sensor every gait (a
-        # step's impact is plain there, and its flight when running or jumping). A wrist
-        # cannot tell them by acceleration alone: a brisk band row repeats near 1 Hz with
-        # two |a| peaks a cycle like an arm swinging in a walk, and a fast front raise
-        # drops |a| near 0 g at the top like a flight (SPAR sets); there gait is not used.
-        self.not_sets = LOCOMOTION if placement != "limb" else frozenset()
+        # Movement that is not a set, and ends one: walking, running, jumping.
+        self.not_sets = LOCOMOTION
         self.holds = placement != "bench"
         self.window_s = window_s
         self.hop_s = hop_s
@@ -260,6 +260,8 @@ class ActivityTracker:
         self._set_samples: list[tuple[float, float, float | None]] = []  # t, log2 graded ratio, peak_hz
         self._set_rested: list[float] = []
         self._set_moving: list[float] = []    # tremor-band mg of the set's moving windows
+        self._set_steps = 0                   # ... of which walking, running or jumping
+        self._started_at: float | None = None
         self._reference: float | None = None
         self._motion_mg: float | None = None
         self._period: float | None = None
@@ -387,12 +389,14 @@ class ActivityTracker:
         for x in self._recent:
             if x.t - self.window_s >= self._set_start - self.hop_s and x.kind != STILL:
                 self._set_moving.append(x.tremor_mg)
+                self._set_steps += x.kind in self.not_sets
         self._last_move_t = self._last_rep_t = t
         return True
 
     def _follow_set(self, win: _Window, t: float, events) -> None:
         if win.kind != STILL:
             self._set_moving.append(win.tremor_mg)
+            self._set_steps += win.kind in self.not_sets
             if win.kind in self.not_sets:
                 self._loco_since = self._loco_since if self._loco_since is not None else t
             else:
@@ -431,7 +435,7 @@ class ActivityTracker:
         """
         if self._set_start is None or t < self._set_start + self.window_s + self.cfg.reference_s:
             return
-        first = self._set_moving[: max(1, int(round(self.cfg.reference_s / self.hop_s)) + 1)]
+        first = self._set_moving[: max(1, round(self.cfg.reference_s / self.hop_s) + 1)]
         if len(first) < 3:
             return
         level = float(np.percentile(first, 90))
@@ -516,7 +520,9 @@ class ActivityTracker:
             self._recovering = None
         start = max(start, self.sets[-1].end if self.sets else start)
         self._set_kind, self._set_start = kind, start
+        self._started_at = start    # as announced in "set_started"
         self._set_samples, self._set_rested, self._set_moving = [], [], []
+        self._set_steps = 0
         self._reference = self._motion_mg = None
         self._low_since = self._loco_since = None
         self._peak = self._fall_since = None
@@ -545,10 +551,11 @@ class ActivityTracker:
             reps, period = trace.count, trace.period_s or period
             if trace.first_t is not None and reps >= self.cfg.set_min_reps:
                 self._set_start = max(trace.first_t, floor_t)
-            if reps < self.cfg.set_min_reps:
-                # Counted on the whole stretch, the reps that made it a set are not there:
-                # it was not one (a shift of weight that looked periodic for a moment).
-                events.append(("set_cancelled", (self._set_kind, self._set_start)))
+            if reps < self.cfg.set_min_reps or 2 * self._set_steps > len(self._set_moving):
+                # Counted on the whole stretch, the reps that made it a set are not there, or
+                # most of it was steps: it was not one (a shift of weight that looked periodic
+                # for a moment, the first strides of a walk up the stairs).
+                events.append(("set_cancelled", (self._set_kind, self._started_at)))
                 self._set_start = self._set_kind = None
                 self._set_state(IDLE if self._recovering is None else RECOVERY, end)
                 return

@@ -12,8 +12,10 @@ recognition from body-worn sensors does it (Karantonis et al. 2006, IEEE TITB
 * **voluntary-band energy** (0.3-3 Hz RMS of the acceleration vector, from the
   tremor analysis): how much the body moves on purpose;
 * **impacts**: the largest and smallest ``|a|`` in the window. A foot strike
-  lifts ``|a|`` well above 1 g, running and jumping have a flight phase where
-  it falls near 0 g;
+  lifts ``|a|`` well above 1 g and the fall onto the next step drops it well
+  below (MobiFall walks: 0.3-0.7 g), running and jumping have a flight phase
+  where it falls near 0 g; a rep's turns lift ``|a|`` too, but a band row keeps
+  it above 0.75 g;
 * **cadence**: the dominant rhythm of ``|a|`` between 0.3 and 4 Hz. Walking
   and stairs step at 1.4-2.4 Hz (two steps a stride), running at 2.4-3.4 Hz
   (Pachi & Ji 2003), reps are slower (0.2-1.5 Hz);
@@ -46,13 +48,13 @@ from .tremor import G, TremorMetrics
 
 __all__ = [
     "JUMPING",
+    "KINDS",
+    "LOCOMOTION",
     "MOVING",
     "REPS",
     "RUNNING",
     "STILL",
     "WALKING",
-    "KINDS",
-    "LOCOMOTION",
     "MotionConfig",
     "MotionFeatures",
     "classify",
@@ -103,7 +105,8 @@ class MotionConfig:
     move_mg: float = 60.0             # voluntary-band RMS of a rep
     step_hz: tuple[float, float] = (1.3, 3.6)  # cadence of steps (walking, stairs, running)
     step_share: float = 0.45          # impact share of a step (tremor-band / voluntary-band RMS)
-    step_peak_g: float = 1.25         # a foot strike lifts |a| above this
+    step_peak_g: float = 1.25         # a foot strike lifts |a| above this ...
+    step_dip_g: float = 0.75          # ... and the body's fall onto the next step drops it below this
     flight_g: float = 0.35            # |a| below this: in the air (running, jumping)
     landing_g: float = 1.8            # ... and above this on landing
     run_hz: float = 2.3               # flight at this cadence or faster is running, slower jumping
@@ -121,7 +124,7 @@ class MotionConfig:
 
 @lru_cache(maxsize=32)
 def _cadence_plan(n: int, fs: float) -> tuple[np.ndarray, np.ndarray, int]:
-    nfft = 1 << max(8, int(math.ceil(math.log2(4 * n))))
+    nfft = 1 << max(8, math.ceil(math.log2(4 * n)))
     freqs = np.fft.rfftfreq(nfft, 1.0 / fs)
     band = np.flatnonzero((freqs >= CADENCE_BAND_HZ[0]) & (freqs <= CADENCE_BAND_HZ[1]))
     hann = np.hanning(n)
@@ -185,7 +188,7 @@ def classify(features: MotionFeatures, metrics: TremorMetrics, config: MotionCon
         if features.mag_min_g < c.flight_g and features.mag_max_g > c.landing_g and cadence >= c.step_hz[0]:
             return RUNNING if cadence >= c.run_hz else JUMPING
         if (c.step_hz[0] <= cadence <= c.step_hz[1] and features.mag_max_g >= c.step_peak_g
-                and high >= c.step_share * vol):
+                and features.mag_min_g < c.step_dip_g and high >= c.step_share * vol):
             return WALKING
     if vol >= c.move_mg * gain:
         return REPS

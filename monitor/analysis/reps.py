@@ -78,6 +78,9 @@ class RepTrace:
 
 NO_REPS = RepTrace(0)
 
+#: m/s^2: beyond any accelerometer's range (+-32 g): such a sample is a corrupt read
+MAX_ACCEL = 32 * G
+
 
 def _filtered(x: np.ndarray, fs: float, lo: float, hi: float) -> np.ndarray:
     """Zero-phase filter by FFT: gain 1 between ``lo`` and ``hi``, raised-cosine edges.
@@ -113,7 +116,7 @@ def _rhythm(x: np.ndarray, fs: float, lo_hz: float, hi_hz: float) -> tuple[float
         return None, 0.0
     # unbiased: each lag is an average over the samples that overlap at it
     ac = ac / ac[0] * n / (n - np.arange(n))
-    k0 = max(2, int(math.ceil(fs / hi_hz)))
+    k0 = max(2, math.ceil(fs / hi_hz))
     k1 = min(int(fs / lo_hz), n // 2)
     if k1 - k0 < 2:
         return None, 0.0
@@ -151,7 +154,7 @@ def count_reps(t: np.ndarray, x: np.ndarray, fs: float, *, threshold_mg: float =
     _, vectors = np.linalg.eigh(cov)
     axis = vectors[:, -1]
     s = y @ axis
-    span = max(1, int(round(1.5 * period * fs)))
+    span = max(1, round(1.5 * period * fs))
     left = span // 2
     envelope = sliding_window_view(np.pad(np.abs(s), (left, span - 1 - left), mode="edge"), span).max(axis=1)
     swing = float(np.percentile(np.abs(s), 95))
@@ -215,9 +218,13 @@ class RepCounter:
     def feed(self, t: np.ndarray, accel: np.ndarray) -> None:
         """Add samples (any rate, any block size, timestamps in s)."""
         t = np.asarray(t, dtype=float)
+        accel = np.asarray(accel, dtype=float)
+        # a sample no sensor could produce (a corrupt read) is left out, not counted
+        good = np.isfinite(t) & np.isfinite(accel).all(axis=1) & (np.abs(accel) < MAX_ACCEL).all(axis=1)
+        if not good.all():
+            t, accel = t[good], accel[good]
         if t.size == 0:
             return
-        accel = np.asarray(accel, dtype=float)
         bins = np.floor(t * self.rate_hz).astype(np.int64)
         starts = np.concatenate(([0], np.flatnonzero(np.diff(bins)) + 1))
         sums = np.add.reduceat(accel, starts, axis=0)
@@ -264,7 +271,7 @@ class RepCounter:
         x = self._x[lo:hi]
         if t.size:
             # bins left empty by a gap are filled from their neighbours: the grid must be uniform
-            grid = t[0] + np.arange(int(round((t[-1] - t[0]) * self.rate_hz)) + 1) / self.rate_hz
+            grid = t[0] + np.arange(round((t[-1] - t[0]) * self.rate_hz) + 1) / self.rate_hz
             if grid.size != t.size:
                 x = np.column_stack([np.interp(grid, t, x[:, k]) for k in range(3)])
                 t = grid

@@ -64,6 +64,7 @@ class SessionTracker:
         self._elevated_since: float | None = None
         self._last_elevated: float | None = None
         self.new_session = False   # set for one update after a start, so trackers reset
+        self._auto: tuple[str, object] | None = None   # the set that started the session, if one did
 
     @property
     def active(self) -> bool:
@@ -74,6 +75,7 @@ class SessionTracker:
             return False
         self.started, self.ended = t, None
         self._last_set_end = None
+        self._auto = None
         self.new_session = True
         return True
 
@@ -86,9 +88,14 @@ class SessionTracker:
     def update(self, t: float, sensors: Mapping[str, SensorStatus]) -> SessionStatus:
         worked = [s for name, s in sensors.items() if self.exercised.get(name, True)] or list(sensors.values())
         for s in worked:
-            for kind, _ in s.events:
+            for kind, what in s.events:
                 if kind == "set_started" and not self.active and self.cfg.auto_start:
                     self.start(s.set_start if s.set_start is not None else t)
+                    self._auto = (s.sensor, what)
+                elif kind == "set_cancelled" and self._auto == (s.sensor, what) and self._last_set_end is None:
+                    # the "set" that started this session was not one: no session either
+                    self.started = self.ended = None
+                    self._auto = None
             if s.last_set is not None:
                 self._last_set_end = max(self._last_set_end or s.last_set.end, s.last_set.end)
         if self.active and self.cfg.auto_end_s > 0:
