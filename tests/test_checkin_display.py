@@ -12,14 +12,12 @@ import threading
 import time
 
 import paho.mqtt.client as mqtt
-import pytest
+from display_support import HttpClient, expect, login, tile, wait_until
 from paho.mqtt.enums import CallbackAPIVersion
 
 from monitor.clock import SimClock
 from monitor.display.state import Board
 from monitor.mqtt.messages import Card, CheckIn
-
-from display_support import HttpClient, expect, login, tile, wait_until
 
 pytest_plugins = ["display_support"]
 
@@ -101,8 +99,8 @@ class Broker:
 
 def local_time(page, ts: float) -> str:
     """HH:MM as the page writes it (the browser's own locale)."""
-    return page.evaluate(
-        "ts => new Date(ts * 1000).toLocaleTimeString([], {hour: '2-digit', minute: '2-digit'})", ts)
+    return page.evaluate("ts => new Date(ts * 1000).toLocaleTimeString("
+                         "[], {hour: '2-digit', minute: '2-digit'})", ts)
 
 
 def test_the_tile_names_the_athlete_and_staff_check_one_in_from_the_picker(

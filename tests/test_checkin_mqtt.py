@@ -12,20 +12,18 @@ import sys
 import threading
 import time
 import uuid
-from dataclasses import replace
 from pathlib import Path
 
 import mosquitto as broker_helpers  # tests/mosquitto.py
 import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
+from test_athletes import Log, turns_station
 
 from monitor.config import MqttConfig
 from monitor.mqtt import Outbox, schemas
 from monitor.mqtt.messages import MESSAGES, Profile
 from monitor.runner import StationRunner
-
-from test_athletes import Log, turns_station
 
 ROOT = Path(__file__).resolve().parents[1]
 USERS = ("bench-1", "display", "integrator", "history")
@@ -70,7 +68,8 @@ class Client:
     def __init__(self, broker, user: str, topics=("gym/#",)):
         self.messages: list[tuple[str, bytes, bool]] = []
         self.lock = threading.Lock()
-        self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"t-{uuid.uuid4().hex[:8]}")
+        self.client = mqtt.Client(CallbackAPIVersion.VERSION2,
+                                  client_id=f"t-{uuid.uuid4().hex[:8]}")
         self.client.username_pw_set(user, password(user))
         self.client.reconnect_delay_set(1, 1)
         self.subscribed = threading.Event()
@@ -125,7 +124,8 @@ def pace(log: Log, until: float, real_s: float = 0.002) -> Log:
 
 def test_a_known_athlete_is_graded_from_the_first_set_with_the_profile_and_its_thresholds(
         broker, secrets, tmp_path, validate):
-    runner, clock, turns = turns_station(tmp_path, tremor=(12.0,), mqtt=mqtt_config(broker, secrets))
+    runner, clock, turns = turns_station(tmp_path, tremor=(12.0,),
+                                         mqtt=mqtt_config(broker, secrets))
     athlete = runner.station.athletes.secret.athlete_id(turns.uids[0])
     truth = turns.baseline_mg(0)
     history = Client(broker, "history", topics=())
@@ -170,7 +170,8 @@ def test_a_known_athlete_is_graded_from_the_first_set_with_the_profile_and_its_t
 
 
 def test_an_athlete_without_a_profile_learns_afresh_after_the_wait(broker, secrets, tmp_path):
-    runner, clock, turns = turns_station(tmp_path, tremor=(12.0,), mqtt=mqtt_config(broker, secrets))
+    runner, clock, turns = turns_station(tmp_path, tremor=(12.0,),
+                                         mqtt=mqtt_config(broker, secrets))
     runner.start()
     try:
         log = pace(Log(runner, clock, turns), turns.first_s + 4.0)
@@ -250,7 +251,7 @@ password_file = "{secrets / 'bench-1.pw'}"
     finally:
         if proc.poll() is None:
             proc.kill()
-    out, err = proc.communicate()
+    _, err = proc.communicate()
     wait_until(lambda: listen.payloads("gym/bench-1/session_record"), what="the record")
     record = validate("session_record", listen.payloads("gym/bench-1/session_record")[-1])
     assert record["end_reason"] == "shutdown" and record["athlete"]
@@ -293,3 +294,58 @@ def test_the_display_user_checks_an_athlete_in_and_out_with_cmd_session(broker, 
     assert states[-1]["athlete"] is None
     assert [(r.athlete, r.end_reason) for r in log.records] == [("m-ana", "command")]
     display.close()
+
+
+# --------------------------------------------------------------------------- forgetting
+
+
+def test_forget_clears_what_the_station_added_and_a_session_under_way_goes_on_as_a_guest(
+        broker, secrets, tmp_path, validate):
+    from monitor.history.config import HistoryConfig, MqttSettings, WebSettings
+    from monitor.history.service import HistoryService
+
+    config = HistoryConfig(gym="leeds", state_dir=tmp_path / "history",
+                           web=WebSettings(enabled=False),
+                           mqtt=MqttSettings(host=broker.host, port=broker.port, username="history",
+                                             password_file=str(secrets / "history.pw")))
+    service = HistoryService(config, reconnect_min_s=1, reconnect_max_s=1)
+    service.start()
+    runner, clock, turns = turns_station(tmp_path, tremor=(10.0,),
+                                         mqtt=mqtt_config(broker, secrets))
+    athlete = runner.station.athletes.secret.athlete_id(turns.uids[0])
+    listen = Client(broker, "integrator")
+    try:
+        assert service.ingest.wait_connected(10)
+        service.set_display_name("leeds", athlete, "Sam")
+        runner.start()
+        log = pace(Log(runner, clock, turns), turns.first_s + turns.turn_s + 2)   # a first session
+        wait_until(lambda: service.store.profile("leeds", athlete) is not None, what="a profile")
+        pace(log, turns.period + turns.first_s + 10)                   # back, profile applied
+        assert runner.station.athletes.current.profile == "applied"
+        before = Client(broker, "display", topics=(f"gym/_athletes/{athlete}/#",))
+        wait_until(lambda: before.payloads(f"gym/_athletes/{athlete}/card")
+                   and before.payloads(f"gym/_athletes/{athlete}/profile"), what="retained")
+        before.close()
+        service.forget("leeds", athlete)                               # ... and forgotten now
+        pace(log, turns.period + turns.first_s + turns.turn_s + 2)     # taps out
+    finally:
+        runner.stop()
+    first, second = log.records
+    assert first.athlete == athlete and first.profile_update is not None
+    assert (second.athlete, second.guest, second.profile_update) == (None, True, None)
+    assert second.end_reason == "tap"           # the same tag still checked them out
+    assert any(c.guest and c.athlete is None and c.source == "tag" for c in log.checkins)
+    wait_until(lambda: len(listen.payloads("gym/bench-1/session_record")) == 2
+               and service.ingest.idle(), what="both records stored")
+    validate("session_record", listen.payloads("gym/bench-1/session_record")[1])
+    time.sleep(0.5)
+    # Nothing about the athlete is kept: no row in any table, no retained profile or card.
+    assert not service.store.knows("leeds", athlete)
+    assert all(rows == [] for rows in service.store.export("leeds", athlete)["tables"].values())
+    late = Client(broker, "display", topics=(f"gym/_athletes/{athlete}/#",))
+    time.sleep(1.0)
+    assert late.payloads(f"gym/_athletes/{athlete}/profile") == []
+    assert late.payloads(f"gym/_athletes/{athlete}/card") == []
+    late.close()
+    listen.close()
+    service.stop()

@@ -90,6 +90,7 @@ class CheckedIn:
     seeds: dict[str, float] = field(default_factory=dict)   # sensor -> baseline not yet applied
     cancel: Callable[[], None] | None = None
     applied_at: float | None = None
+    tag: str | None = None        # the id the tag gave (a second tap of it checks out)
 
     @property
     def guest(self) -> bool:
@@ -130,7 +131,7 @@ class CheckInDesk:
             return None
         athlete = self.secret.athlete_id(tap.uid)
         log.debug("tag %s is athlete %s", tap.uid_hex, athlete)
-        if self.current is not None and self.current.athlete == athlete:
+        if self._is_in(athlete):
             self.check_out("tap")
         else:
             self.check_in(athlete, "tag")
@@ -154,16 +155,20 @@ class CheckInDesk:
                     return False
                 self._start(self.station.clock.now(), athlete=None, guest=True)
                 return True
-            if self.current is not None and self.current.athlete == athlete:
+            if self._is_in(athlete):
                 return False
             self.check_in(athlete, "command")
             return True
-        if athlete is not None and (self.current is None or self.current.athlete != athlete):
+        if athlete is not None and not self._is_in(athlete):
             raise CheckInRefused(f"athlete {athlete} is not checked in at this station")
         if self.current is None and not self.station.session.active:
             return False
         self.check_out("command")
         return True
+
+    def _is_in(self, athlete: str) -> bool:
+        c = self.current
+        return c is not None and athlete in (c.athlete, c.tag)
 
     def check_in(self, athlete: str | None, source: str) -> None:
         """``athlete`` (None: a guest) checks in; whoever was in before is checked out first."""
@@ -173,7 +178,8 @@ class CheckInDesk:
         now = st.clock.now()
         st.reset_analyses()
         self._rules(None)
-        c = CheckedIn(athlete, source, now, st.clock.wall(), "fresh", now + self.cfg.profile_wait_s)
+        c = CheckedIn(athlete, source, now, st.clock.wall(), "fresh", now + self.cfg.profile_wait_s,
+                      tag=athlete)
         self.current = c
         if athlete is not None and self.fetch_profile is not None:
             c.profile = "pending"
@@ -220,8 +226,10 @@ class CheckInDesk:
         """The retained profile of ``checkin``'s athlete (on the station's thread)."""
         if checkin is not self.current:
             return   # that check-in is over
-        if not payload:   # an empty retained message: the athlete was forgotten
-            self._profile_state("fresh")
+        if not payload:
+            # Deleted while they train: the athlete was forgotten (the history service clears
+            # the retained profile). The rest of the session is a guest's, recorded as one.
+            self._forget(checkin)
             return
         try:
             profile = m.Profile.from_json(payload)
@@ -240,6 +248,19 @@ class CheckInDesk:
         checkin.applied_at = self.station.clock.now()
         self._apply_seeds()
         self._profile_state("applied")
+
+    def _forget(self, checkin: CheckedIn) -> None:
+        if checkin.athlete is None:
+            return
+        log.info("%s was forgotten while checked in: the session goes on as a guest's",
+                 checkin.athlete)
+        checkin.athlete = None
+        checkin.seeds = {}
+        checkin.profile = "fresh"
+        self._rules(None)
+        if self.recorder is not None:
+            self.recorder.athlete, self.recorder.guest = None, True
+        self._announce = self._checkin_message()
 
     def _apply_seeds(self) -> None:
         c = self.current

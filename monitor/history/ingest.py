@@ -371,6 +371,8 @@ class Ingest:
             if kind == "tremor":
                 for item in self.tremor.add(gym, parsed, time.time()):
                     self._queue.put(_Entry(item, None, 0, entry.generation))
+                if entry.mid is not None:  # delivered at QoS 1 (amqtt does): acknowledged in turn
+                    self._queue.put(entry)
                 return
             entry.item = Item(gym, parsed)
             entry.sent_ts = (parsed.record.get("ts") if kind == "session_record"
