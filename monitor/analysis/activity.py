@@ -262,6 +262,7 @@ class ActivityTracker:
         self._set_moving: list[float] = []    # tremor-band mg of the set's moving windows
         self._set_steps = 0                   # ... of which walking, running or jumping
         self._started_at: float | None = None
+        self._trend: tuple[tuple, float | None] = ((), None)   # fatigue trend, by the sets it is of
         self._reference: float | None = None
         self._motion_mg: float | None = None
         self._period: float | None = None
@@ -631,11 +632,15 @@ class ActivityTracker:
     def fatigue_trend(self) -> float | None:
         """log2(ratio) gained per set over this session's sets (positive: tiring)."""
         sets = [s for s in self.sets if s.ratio_median]
-        if len(sets) < 2:
-            return None
-        x = [float(s.index) for s in sets]
-        y = [math.log2(s.ratio_median) for s in sets]
-        return float(np.polyfit(x, y, 1)[0])
+        key = tuple((s.index, s.ratio_median) for s in sets)
+        if key != self._trend[0]:
+            trend = None
+            if len(sets) >= 2:
+                x = [float(s.index) for s in sets]
+                y = [math.log2(s.ratio_median) for s in sets]
+                trend = float(np.polyfit(x, y, 1)[0])
+            self._trend = (key, trend)
+        return self._trend[1]
 
     def _status(self, w: WindowResult, ratio, graded, rested, reference, moving, kind, events) -> SensorStatus:
         m = w.metrics

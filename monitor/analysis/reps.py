@@ -78,6 +78,9 @@ class RepTrace:
 
 NO_REPS = RepTrace(0)
 
+#: samples gathered before they are averaged down (a second at 1 kHz)
+PENDING_SAMPLES = 1000
+
 #: m/s^2: beyond any accelerometer's range (+-32 g): such a sample is a corrupt read
 MAX_ACCEL = 32 * G
 
@@ -213,12 +216,36 @@ class RepCounter:
         self._count = 0
         self._since: float = -math.inf
         self._cache: tuple[tuple, RepTrace] | None = None
+        self._pending: list[tuple[np.ndarray, np.ndarray]] = []
+        self._pending_n = 0
 
     # -- input ---------------------------------------------------------------
     def feed(self, t: np.ndarray, accel: np.ndarray) -> None:
-        """Add samples (any rate, any block size, timestamps in s)."""
+        """Add samples (any rate, any block size, timestamps in s).
+
+        Blocks are gathered and averaged down in batches: a station hands over a
+        tenth of a second at a time, and the counter is only asked now and then.
+        """
         t = np.asarray(t, dtype=float)
-        accel = np.asarray(accel, dtype=float)
+        if t.size == 0:
+            return
+        self._pending.append((t, np.asarray(accel, dtype=float)))
+        self._pending_n += t.size
+        if self._pending_n >= PENDING_SAMPLES:
+            self._flush()
+
+    def _flush(self) -> None:
+        if not self._pending:
+            return
+        if len(self._pending) == 1:
+            t, accel = self._pending[0]
+        else:
+            t = np.concatenate([p[0] for p in self._pending])
+            accel = np.concatenate([p[1] for p in self._pending])
+        self._pending, self._pending_n = [], 0
+        self._bin_samples(t, accel)
+
+    def _bin_samples(self, t: np.ndarray, accel: np.ndarray) -> None:
         # a sample no sensor could produce (a corrupt read) is left out, not counted
         good = np.isfinite(t) & np.isfinite(accel).all(axis=1) & (np.abs(accel) < MAX_ACCEL).all(axis=1)
         if not good.all():
@@ -257,11 +284,13 @@ class RepCounter:
 
     def reset(self) -> None:
         """Count from now on (reps before this are forgotten by :attr:`count`)."""
+        self._flush()
         self._since = self._t[self._n - 1] if self._n else -math.inf
 
     # -- output --------------------------------------------------------------
     def trace(self, start: float, end: float) -> RepTrace:
         """Reps between ``start`` and ``end`` (station-clock seconds)."""
+        self._flush()
         lo = int(np.searchsorted(self._t[:self._n], start, "left"))
         hi = int(np.searchsorted(self._t[:self._n], end, "right"))
         key = (lo, hi, self._n, float(self._t[lo]) if lo < self._n else None)
