@@ -240,9 +240,11 @@ def json_lines(results: list[ReplayResult]) -> list[dict[str, Any]]:
             lines.append({"type": "alert", "t": _num(t - r.t0), **a.payload()})
     for r in results:
         for e in r.falls:
-            lines.append({"type": "fall", "sensor": r.sensor, "t": _num(e.t - r.t0),
-                          **{k: _num(v) if isinstance(v, float) else v
-                             for k, v in dataclasses.asdict(e).items() if k != "t"}})
+            fields = dataclasses.asdict(e)
+            for k in [k for k in fields if k == "t" or k.endswith("_t")]:  # instants: recording time
+                fields[k] = None if fields[k] is None else fields[k] - r.t0
+            lines.append({"type": "fall", "sensor": r.sensor,
+                          **{k: _num(v) if isinstance(v, float) else v for k, v in fields.items()}})
     for r in results:
         raised = [a for _, a in r.alerts if a.state == "raised"]
         lines.append({
