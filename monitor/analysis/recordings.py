@@ -33,8 +33,8 @@ from monitor.analysis.tremor import G
 
 __all__ = [
     "Recording",
-    "load_mpower_json",
     "load_header_csv",
+    "load_mpower_json",
     "load_pdkit_csv",
     "load_recording",
     "resample_uniform",

@@ -53,8 +53,8 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from .disturbances import DropSpec, FallSpec, TreadmillSpec
-from .kinetics import Gait, StandingSpec, TurnsSpec, gait_columns
 from .evaluation import EVEN_WEIGHTS, REP_HARMONICS, TREMOR_WEIGHTS, CompiledMotion, Lines, Piece
+from .kinetics import Gait, StandingSpec, TurnsSpec, gait_columns
 from .placement import UPRIGHT, Placement, Posture, rotation_matrix
 from .sources import G0, MG, OverlayTrack, as_times, unit
 from .timeline import (
