@@ -39,18 +39,6 @@ def _positive(text: str) -> float:
     return value
 
 
-def _open_smbus(number: int):
-    """``/dev/i2c-<number>``, or None after one clear line on stderr (I2C off, no permission)."""
-    from smbus2 import SMBus
-
-    try:
-        return SMBus(number)
-    except OSError as err:
-        print(f"cannot open /dev/i2c-{number}: {err.strerror or err}: enable I2C (dtparam=i2c_arm=on, or "
-              "raspi-config) and check that this user is in the i2c group", file=sys.stderr)
-        return None
-
-
 def cmd_check_config(args: argparse.Namespace) -> int:
     config = load(args.config)
     imus = ", ".join(f"{i.name} ({i.chip} at 0x{i.address:02X})" for i in config.imus)
@@ -60,6 +48,7 @@ def cmd_check_config(args: argparse.Namespace) -> int:
 
 
 def cmd_probe(args: argparse.Namespace) -> int:
+    from .bus import open_bus, simulated
     from .i2c.probe import Expected, probe, report
 
     config = _load_config(args.config)
@@ -68,18 +57,10 @@ def cmd_probe(args: argparse.Namespace) -> int:
         expected.append(Expected("scale", config.scale.chip, config.scale.address))
     if config.nfc:
         expected.append(Expected("nfc", config.nfc.chip, config.nfc.address))
-    if args.simulate or config.station.simulate:
-        from .clock import SimClock
-        from .sim.rig import simulated_bus
-
-        bus = simulated_bus(config, SimClock())
-        where = "simulated bus"
-    else:
-        number = config.i2c.bus if args.bus is None else args.bus
-        bus = _open_smbus(number)
-        if bus is None:
-            return 1
-        where = f"/dev/i2c-{number}"
+    simulate = simulated(config, True if args.simulate else None)
+    number = config.i2c.bus if args.bus is None else args.bus
+    bus = open_bus(config, simulate=simulate, number=number)  # BusUnavailable: one line, exit 1
+    where = "simulated bus" if simulate else f"/dev/i2c-{number}"
     rows = probe(bus, expected)
     print(f"{where}\n")
     print(report(rows))
@@ -102,22 +83,15 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_record(args: argparse.Namespace) -> int:
+    from .bus import open_bus, simulated
+    from .clock import RealClock, SimClock
+    from .i2c.chips import IMU_DRIVERS
     from .replay import record
-    from .sensors import IMU_DRIVERS
 
     config = _load_config(args.config)
-    if args.simulate or config.station.simulate:
-        from .clock import SimClock
-        from .sim.rig import simulated_bus
-
-        clock = SimClock()
-        bus = simulated_bus(config, clock)
-    else:
-        from .clock import RealClock
-
-        clock, bus = RealClock(), _open_smbus(config.i2c.bus)
-        if bus is None:
-            return 1
+    simulate = simulated(config, True if args.simulate else None)
+    clock = SimClock() if simulate else RealClock()
+    bus = open_bus(config, simulate=simulate, clock=clock)  # BusUnavailable: one line, exit 1
     imus = [(c.name, IMU_DRIVERS[c.chip](bus, c.address, rate_hz=c.rate_hz, range_g=c.range_g, clock=clock),
              c.chip, c.placement) for c in config.imus]
     n = record(Path(args.out), imus, clock, args.seconds, station=config.station.id)
