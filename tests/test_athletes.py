@@ -354,3 +354,64 @@ def test_a_reader_fault_is_reported_and_the_loop_goes_on(tmp_path):
     assert nfc == [("sensor.fault", "raised"), ("sensor.fault", "cleared")]
     assert len(log.statuses) - n > 25      # tremor went on, two windows a second
     assert runner.station.nfc.recoveries == 1
+
+
+# --------------------------------------------------------------------------- the record
+
+
+def test_session_records_are_kept_like_alerts_in_the_outbox(tmp_path):
+    """Over the bound and on a full disk: metrics go, records stay (and go out before them)."""
+    from monitor.mqtt import Outbox
+
+    with Outbox(tmp_path / "outbox.sqlite3", max_rows=5) as ob:
+        for i in range(3):
+            ob.add("gym/b/session_record", b"record %d" % i, kind="session_record")
+            ob.add("gym/b/x", b"m%d" % i, kind="metric")
+        for i in range(3, 10):
+            ob.add("gym/b/x", b"m%d" % i, kind="metric")
+        kept = [m.payload for m in ob.messages()]
+        assert kept[:3] == [b"record 0", b"record 1", b"record 2"] and len(kept) == 5
+        assert "session_record" not in ob.stats().dropped
+        assert [m.payload for m in ob.take(3)] == kept[:3]     # sent before the metrics
+    with Outbox(tmp_path / "full.sqlite3", page_limit=60) as ob:
+        for n in range(10_000):   # records until the file is full: the next is held, not dropped
+            row = ob.add("gym/b/session_record", b"r%d" % n + b"r" * 2000, kind="session_record")
+            if row < 0:
+                break
+        assert n > 5 and ob.held == 1 and "session_record" not in ob.stats().dropped
+        assert ob.add("gym/b/x", b"z" * 2000, kind="metric") is None   # a metric just goes
+
+
+def test_the_record_has_every_alert_with_who_acknowledged_it_and_the_hydration(tmp_path):
+    from dataclasses import replace
+
+    from monitor.config import ScaleConfig
+    from monitor.sim.rig import calibrate_scale
+
+    runner, clock, turns = turns_station(tmp_path, tremor=(8.0,))
+    config = replace(runner.config, scale=ScaleConfig(mode="bottle", scenario="bottle_dock"))
+    bus = simulated_bus(config, clock)
+    turns.install(bus, config)
+    bus.chip(0x24).tags = None
+    runner = StationRunner(config, simulate=True, clock=clock, bus=bus,
+                           calibration=calibrate_scale(bus, config, clock))
+    runner.start()
+    log = Log(runner, clock, turns).run(3.0)
+    runner.station.start_session("m-ana")
+    log.run(10.0)
+    bus.vanish(0x68, 10.0)                      # the wrist strap's sensor drops out for 10 s
+    log.run(14.0)
+    fault = next(a for a in log.alerts if a.code == "sensor.fault" and a.state == "raised")
+    assert runner.station.acknowledge(fault.id, by="Ana") is not None
+    log.run(40.0)
+    runner.station.stop_session()
+    log.run(41.0)
+    runner.stop()
+    record = log.records[-1]
+    entry = next(a for a in record.alerts if a.id == fault.id)
+    assert (entry.code, entry.level, entry.by) == ("sensor.fault", "warning", "Ana")
+    assert entry.raised_ts == pytest.approx(fault.raised_ts)
+    assert entry.acknowledged_ts is not None and entry.acknowledged_ts >= entry.raised_ts
+    assert record.hydration is not None and record.hydration.mode == "bottle"
+    assert record.hydration.intake_ml is not None
+    assert [t.sensor for t in record.trace] and all(t.ts % 60 == 0 for t in record.trace)

@@ -137,6 +137,8 @@ def test_a_known_athlete_is_graded_from_the_first_set_with_the_profile_and_its_t
     try:
         log = pace(Log(runner, clock, turns), turns.first_s + 0.7)
         checked_in = clock.now()
+        # Real time for the broker while the station waits its 2 (simulated) seconds.
+        pace(log, turns.first_s + 3.0, real_s=0.05)
         pace(log, turns.first_s + 10)
         rules_in_session = runner.station.rules.cfg
         pace(log, turns.first_s + turns.turn_s + 2)
