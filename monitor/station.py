@@ -36,6 +36,7 @@ from .athletes.desk import CheckInDesk
 from .athletes.identity import GymSecret
 from .clock import Clock, RealClock
 from .config import Config
+from .errors import ErrorLog
 from .i2c.calibration import CalibrationError, CalibrationStore, ScaleCalibration
 from .i2c.nau7802 import ScaleReading
 from .mqtt.messages import CheckIn, SessionRecord
@@ -154,6 +155,7 @@ class Station:
         self.store = CalibrationStore(config.station.state_dir) if config.scale else None
         # Who is training: check-in and out, their profile, a record of each session.
         self.athletes = CheckInDesk(self, config.athletes, secret)
+        self._athlete_errors = ErrorLog(log)   # a fault there must never stop the sensors
 
     # -- lifecycle -----------------------------------------------------------
     def open(self, calibration: ScaleCalibration | None = None) -> None:
@@ -303,9 +305,12 @@ class Station:
     def step(self) -> StepResult:
         self._run_commands()
         if self.nfc is not None:
-            tap = self.nfc.read()   # a few milliseconds at most
-            if tap is not None:
-                self.athletes.tap(tap)
+            try:
+                tap = self.nfc.read()   # a few milliseconds at most
+                if tap is not None:
+                    self.athletes.tap(tap)
+            except Exception:
+                self._athlete_errors("reading a tag")
         now = self.clock.now()
         reports = []
         events: list[tuple[str, object]] = []
@@ -369,7 +374,10 @@ class Station:
                         {name: sum(n for _, n in h) for name, h in self._lost.items()}, tuple(falls), self.hydration)
         alerts = self.extra_events + self.alerts.update(self.rules.evaluate(inputs), now, self.clock.wall())
         self.extra_events = []
-        self.athletes.after_step(now, reports, alerts)
+        try:
+            self.athletes.after_step(now, reports, alerts)
+        except Exception:
+            self._athlete_errors("following who is checked in")
         checkin, records, tapped = self.athletes.take()
         return StepResult(now, tuple(reports), reading, self.scale.fault if self.scale else None,
                           session, tuple(events), tuple(alerts), tuple(falls), checkin, records,

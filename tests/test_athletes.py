@@ -415,3 +415,21 @@ def test_the_record_has_every_alert_with_who_acknowledged_it_and_the_hydration(t
     assert record.hydration is not None and record.hydration.mode == "bottle"
     assert record.hydration.intake_ml is not None
     assert [t.sensor for t in record.trace] and all(t.ts % 60 == 0 for t in record.trace)
+
+
+def test_a_bug_in_the_reader_or_the_desk_never_stops_the_sensors(tmp_path, monkeypatch, caplog):
+    runner, clock, turns = turns_station(tmp_path, tremor=(8.0,))
+    runner.start()
+    log = Log(runner, clock, turns).run(4.0)
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(runner.station.nfc, "read", broken)
+    monkeypatch.setattr(runner.station.athletes, "after_step", broken)
+    n = len(log.statuses)
+    with caplog.at_level(logging.ERROR, logger="monitor.station"):
+        log.run(14.0)
+    runner.stop()
+    assert len(log.statuses) - n >= 18          # two windows a second, as before
+    assert sum("a bug" in r.getMessage() or r.exc_info is not None for r in caplog.records) == 2
