@@ -29,9 +29,8 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
-
 import _path  # noqa: F401
+import numpy as np
 
 from monitor.clock import SimClock
 from monitor.config import Config, ImuConfig, MqttConfig, StationConfig
@@ -41,8 +40,13 @@ from monitor.station import Station
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 G = 9.80665
-ORDINARY = (("strength_session", "limb"), ("static_holds", "limb"), ("dropped_weight", "bench"),
-            ("neighbour_vibration", "bench"), ("rest", "limb"))
+ORDINARY = (
+    ("strength_session", "limb"),
+    ("static_holds", "limb"),
+    ("dropped_weight", "bench"),
+    ("neighbour_vibration", "bench"),
+    ("rest", "limb"),
+)
 #: beyond ordinary training: a day of standing, walking and jogging (nothing to alert on), and a
 #: set taken to failure whose tremor really grows within it (the in-set alert must come)
 MORE = (("everyday", "body"), ("set_to_failure", "limb"))
@@ -79,8 +83,14 @@ def false_alarms(seeds: int, scenarios=ORDINARY) -> tuple[float, int, int, dict]
     by_code: dict[str, list[int]] = {}
     for seed in range(1, seeds + 1):
         for scenario, placement in scenarios:
-            cfg = Config(station=StationConfig(id="t", simulate=True, seed=seed),
-                         imus=(ImuConfig("s", "mpu6050", 0x68, rate_hz=1000, placement=placement, scenario=scenario),))
+            cfg = Config(
+                station=StationConfig(id="t", simulate=True, seed=seed),
+                imus=(
+                    ImuConfig(
+                        "s", "mpu6050", 0x68, rate_hz=1000, placement=placement, scenario=scenario
+                    ),
+                ),
+            )
             clock = SimClock()
             bus = simulated_bus(cfg, clock, loop=False)
             station = Station(cfg, bus=bus, clock=clock)
@@ -118,30 +128,39 @@ class OnsetDuringReps:
         t = np.asarray(t, dtype=float)
         reps = np.where(t >= 15, 0.35 * G * np.sin(2 * np.pi * 0.5 * (t - 15)), 0.0)
         base = 10e-3 * G * math.sqrt(2) * np.sin(2 * np.pi * 9 * t)
-        jump = np.where(t >= self.onset, 60e-3 * G * math.sqrt(2) * np.sin(2 * np.pi * 6 * (t - self.onset)), 0.0)
+        jump = np.where(
+            t >= self.onset,
+            60e-3 * G * math.sqrt(2) * np.sin(2 * np.pi * 6 * (t - self.onset)),
+            0.0,
+        )
         return G * self.up + np.outer(reps, self.up) + np.outer(base + jump, self.d)
 
 
 def onset_latencies(n: int) -> tuple[list[float], list[float]]:
     import paho.mqtt.client as mqtt
-    from paho.mqtt.enums import CallbackAPIVersion
-
     from mosquitto import MosquittoBroker
+    from paho.mqtt.enums import CallbackAPIVersion
 
     station_s, broker_s = [], []
     with tempfile.TemporaryDirectory() as tmp, MosquittoBroker(Path(tmp)) as broker:
         received: dict[str, float] = {}
         sub = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="bench-sub")
-        sub.on_message = lambda c, u, m: received.setdefault(json.loads(m.payload)["id"], time.time())
+        sub.on_message = lambda c, u, m: received.setdefault(
+            json.loads(m.payload)["id"], time.time()
+        )
         sub.connect(broker.host, broker.port)
         sub.subscribe("gym/+/alert", qos=1)
         sub.loop_start()
         for trial in range(n):
             rng = np.random.default_rng(100 + trial)
             onset = 40 + float(rng.uniform(0, 1))
-            cfg = Config(station=StationConfig(id=f"onset-{trial}", simulate=True, state_dir=Path(tmp) / str(trial)),
-                         imus=(ImuConfig("wrist", "mpu6050", 0x68, rate_hz=1000, scenario="rest"),),
-                         mqtt=MqttConfig(host=broker.host, port=broker.port))
+            cfg = Config(
+                station=StationConfig(
+                    id=f"onset-{trial}", simulate=True, state_dir=Path(tmp) / str(trial)
+                ),
+                imus=(ImuConfig("wrist", "mpu6050", 0x68, rate_hz=1000, scenario="rest"),),
+                mqtt=MqttConfig(host=broker.host, port=broker.port),
+            )
             clock = SimClock()
             bus = simulated_bus(cfg, clock, loop=False)
             bus.chip(0x68).motion = OnsetDuringReps(onset, trial)
@@ -154,7 +173,11 @@ def onset_latencies(n: int) -> tuple[list[float], list[float]]:
                 clock.sleep(runner.station.poll_interval)
                 runner.cycle()
                 for a in runner.last_step.alerts:
-                    if a.code.startswith("tremor.") and a.state == "raised" and clock.now() >= onset:
+                    if (
+                        a.code.startswith("tremor.")
+                        and a.state == "raised"
+                        and clock.now() >= onset
+                    ):
                         raised = (a.id, clock.now() - onset, time.time())
             if raised is not None:
                 deadline = time.time() + 5
@@ -175,24 +198,40 @@ def main() -> None:
     args = ap.parse_args()
     t0 = time.time()
     hours, raised, false, by_code = false_alarms(args.seeds)
-    print(f"False alarms over {hours:.2f} simulated hours of ordinary training ({args.seeds} seeds x "
-          f"{len(ORDINARY)} scenarios, 1 kHz, {time.time() - t0:.0f} s to run)")
+    print(
+        f"False alarms over {hours:.2f} simulated hours of ordinary training ({args.seeds} seeds x "
+        f"{len(ORDINARY)} scenarios, 1 kHz, {time.time() - t0:.0f} s to run)"
+    )
     for code, (n, bad) in sorted(by_code.items()):
         print(f"  {code:<18} raised {n:3d}, false {bad}")
-    print(f"  false alarms: {false} = {false / hours:.2f} per hour (target <= 0.5); alerts raised {raised}")
+    print(
+        f"  false alarms: {false} = {false / hours:.2f} per hour (target <= 0.5); alerts raised {raised}"
+    )
     hours, raised, false, by_code = false_alarms(args.seeds, MORE)
-    print(f"Everyday movement and a set to failure, {hours:.2f} simulated hours ({args.seeds} seeds x "
-          f"{', '.join(name for name, _ in MORE)})")
+    print(
+        f"Everyday movement and a set to failure, {hours:.2f} simulated hours ({args.seeds} seeds x "
+        f"{', '.join(name for name, _ in MORE)})"
+    )
     for code, (n, bad) in sorted(by_code.items()):
         print(f"  {code:<18} raised {n:3d}, false {bad}")
-    print(f"  false alarms: {false} = {false / hours:.2f} per hour; alerts raised {raised} "
-          f"(a tremor alert in each set to failure is right)")
+    print(
+        f"  false alarms: {false} = {false / hours:.2f} per hour; alerts raised {raised} "
+        f"(a tremor alert in each set to failure is right)"
+    )
     station_s, broker_s = onset_latencies(args.onsets)
     total = np.array(station_s) + np.array(broker_s)
-    print(f"Tremor onset (10 -> 60 mg mid-set) to the alert received from Mosquitto, {len(total)} of {args.onsets} onsets:")
-    print(f"  station (analysis + rule): median {np.median(station_s):.2f} s, max {np.max(station_s):.2f} s")
-    print(f"  publish -> subscriber:     median {1e3 * np.median(broker_s):.1f} ms, max {1e3 * np.max(broker_s):.1f} ms")
-    print(f"  total:                     median {np.median(total):.2f} s, max {np.max(total):.2f} s (target <= 2 s)")
+    print(
+        f"Tremor onset (10 -> 60 mg mid-set) to the alert received from Mosquitto, {len(total)} of {args.onsets} onsets:"
+    )
+    print(
+        f"  station (analysis + rule): median {np.median(station_s):.2f} s, max {np.max(station_s):.2f} s"
+    )
+    print(
+        f"  publish -> subscriber:     median {1e3 * np.median(broker_s):.1f} ms, max {1e3 * np.max(broker_s):.1f} ms"
+    )
+    print(
+        f"  total:                     median {np.median(total):.2f} s, max {np.max(total):.2f} s (target <= 2 s)"
+    )
 
 
 if __name__ == "__main__":

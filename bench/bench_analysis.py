@@ -17,9 +17,8 @@ from __future__ import annotations
 import argparse
 import time
 
-import numpy as np
-
 import _path  # noqa: F401
+import numpy as np
 
 from monitor.analysis.pipeline import SensorAnalysis
 from monitor.analysis.stream import TremorAnalyzer
@@ -45,7 +44,9 @@ class StepTremor:
     def accel(self, t):
         t = np.asarray(t, dtype=float)
         rest = 10e-3 * G * np.sqrt(2) * np.sin(2 * np.pi * 9 * t)
-        shake = np.where(t >= self.onset, 40e-3 * G * np.sqrt(2) * np.sin(2 * np.pi * 5 * (t - self.onset)), 0.0)
+        shake = np.where(
+            t >= self.onset, 40e-3 * G * np.sqrt(2) * np.sin(2 * np.pi * 5 * (t - self.onset)), 0.0
+        )
         return G * self.up + np.outer(rest, self.d1) + np.outer(shake, self.d2)
 
 
@@ -95,7 +96,13 @@ def throughput(block_s: float, hours: float = 1.0, decimate: int = 1) -> tuple[f
     rng = np.random.default_rng(0)
     chunk = 60 * fs
     t0 = np.arange(chunk) / fs
-    base = np.column_stack([0.02 * G * np.sin(2 * np.pi * 8 * t0), 0.01 * G * np.sin(2 * np.pi * 5 * t0), np.full(chunk, G)])
+    base = np.column_stack(
+        [
+            0.02 * G * np.sin(2 * np.pi * 8 * t0),
+            0.01 * G * np.sin(2 * np.pi * 5 * t0),
+            np.full(chunk, G),
+        ]
+    )
     base += rng.normal(0, 0.004 * G, base.shape)
     an = TremorAnalyzer(fs, decimate=decimate)
     windows = 0
@@ -105,7 +112,7 @@ def throughput(block_s: float, hours: float = 1.0, decimate: int = 1) -> tuple[f
         t = t0 + 60 * minute
         start = time.process_time()
         for i in range(0, chunk, step):
-            windows += len(an.feed(t[i:i + step], base[i:i + step]))
+            windows += len(an.feed(t[i : i + step], base[i : i + step]))
         cpu += time.process_time() - start
     return hours * 3600 / cpu, windows
 
@@ -117,15 +124,23 @@ def main() -> None:
     steps = np.array([step_latency(s) for s in range(args.seeds)])
     holds = np.array([x for s in range(1, 1 + max(2, args.seeds // 3)) for x in hold_latencies(s)])
     print("Onset latency, acquisition + analysis (2.5 s windows, 0.5 s hop, polled every 0.1 s)")
-    print(f"  abrupt tremor onset -> first window >= 2x: median {np.median(steps):.2f} s, max {steps.max():.2f} s"
-          f"  ({len(steps)} onsets; target <= 1.5 s)")
-    print(f"  static holds, true 2x crossing -> first window >= 2x: median {np.median(holds):.2f} s, max {holds.max():.2f} s"
-          f"  ({len(holds)} holds)")
-    print("Throughput, one hour of 1 kHz three-axis data through TremorAnalyzer (2.5 s windows, 0.5 s hop)")
-    for label, block, q in (("live-sized blocks (0.1 s), at 1 kHz", 0.1, 1),
-                            ("replay-sized blocks (60 s), at 1 kHz", 60.0, 1),
-                            ("live-sized blocks, decimated to 200 Hz (the station's default)", 0.1, 5),
-                            ("replay-sized blocks, decimated to 200 Hz", 60.0, 5)):
+    print(
+        f"  abrupt tremor onset -> first window >= 2x: median {np.median(steps):.2f} s, max {steps.max():.2f} s"
+        f"  ({len(steps)} onsets; target <= 1.5 s)"
+    )
+    print(
+        f"  static holds, true 2x crossing -> first window >= 2x: median {np.median(holds):.2f} s, max {holds.max():.2f} s"
+        f"  ({len(holds)} holds)"
+    )
+    print(
+        "Throughput, one hour of 1 kHz three-axis data through TremorAnalyzer (2.5 s windows, 0.5 s hop)"
+    )
+    for label, block, q in (
+        ("live-sized blocks (0.1 s), at 1 kHz", 0.1, 1),
+        ("replay-sized blocks (60 s), at 1 kHz", 60.0, 1),
+        ("live-sized blocks, decimated to 200 Hz (the station's default)", 0.1, 5),
+        ("replay-sized blocks, decimated to 200 Hz", 60.0, 5),
+    ):
         x, windows = throughput(block, decimate=q)
         print(f"  {label:<64} {x:7.0f}x real time ({windows} windows)")
     print("  target: >= 3000x")

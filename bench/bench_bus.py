@@ -70,8 +70,12 @@ def peer_efficiency(seconds: float):
         clock.sleep(0.001)
         peer.get_accel_data()
     cpu = time.process_time() - t0
-    return ("mpu6050-raspberrypi 1.2, get_accel_data() per sample", bus.stats.bytes / n,
-            bus.stats.transactions / seconds, 1000), cpu / n
+    return (
+        "mpu6050-raspberrypi 1.2, get_accel_data() per sample",
+        bus.stats.bytes / n,
+        bus.stats.transactions / seconds,
+        1000,
+    ), cpu / n
 
 
 def acquisition_hour(hour_s: float) -> dict[str, float]:
@@ -83,7 +87,10 @@ def acquisition_hour(hour_s: float) -> dict[str, float]:
     bus.attach(0x68, Mpu6050Sim(wrist, clock=clock, seed=1))
     bus.attach(0x69, Mpu6050Sim(other, clock=clock, seed=2))
     bus.attach(0x2A, Nau7802Sim(BottleDock(seed=3), clock=clock, seed=3))
-    imus = [Mpu6050(bus, 0x68, rate_hz=1000, clock=clock), Mpu6050(bus, 0x69, rate_hz=1000, clock=clock)]
+    imus = [
+        Mpu6050(bus, 0x68, rate_hz=1000, clock=clock),
+        Mpu6050(bus, 0x69, rate_hz=1000, clock=clock),
+    ]
     scale = Nau7802(bus, 0x2A, rate_sps=10, clock=clock)
     interval = min(i.poll_interval for i in imus)
     samples = readings = 0
@@ -95,14 +102,23 @@ def acquisition_hour(hour_s: float) -> dict[str, float]:
         if scale.read() is not None:
             readings += 1
     cpu = time.process_time() - t0
-    return {"cpu_s": cpu, "samples": samples, "scale_readings": readings, "simulated_s": hour_s,
-            "lost": sum(i.stats.lost for i in imus)}
+    return {
+        "cpu_s": cpu,
+        "samples": samples,
+        "scale_readings": readings,
+        "simulated_s": hour_s,
+        "lost": sum(i.stats.lost for i in imus),
+    }
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--minutes", type=float, default=10.0, help="simulated minutes per efficiency row")
-    ap.add_argument("--hour-seconds", type=float, default=3600.0, help="length of the acquisition run")
+    ap.add_argument(
+        "--minutes", type=float, default=10.0, help="simulated minutes per efficiency row"
+    )
+    ap.add_argument(
+        "--hour-seconds", type=float, default=3600.0, help="length of the acquisition run"
+    )
     ap.add_argument("--peer-seconds", type=float, default=10.0)
     args = ap.parse_args()
     seconds = args.minutes * 60
@@ -114,34 +130,64 @@ def main() -> None:
         return f
 
     rows = [
-        efficiency("MPU-6050, FIFO burst, 1 kHz accel", sim(Mpu6050Sim, 0x68),
-                   lambda b, c: Mpu6050(b, 0x68, rate_hz=1000, range_g=4, clock=c), seconds),
-        efficiency("MPU-6050, FIFO burst, 1 kHz accel+gyro", sim(Mpu6050Sim, 0x68),
-                   lambda b, c: Mpu6050(b, 0x68, rate_hz=1000, range_g=4, gyro=True, clock=c), seconds),
-        efficiency("MPU-6500, FIFO burst, 1 kHz accel", sim(Mpu6050Sim, 0x68, variant="MPU-6500"),
-                   lambda b, c: Mpu6050(b, 0x68, rate_hz=1000, range_g=4, clock=c), seconds),
-        efficiency("LSM6DSO, FIFO burst, 833 Hz accel", sim(Lsm6dsSim, 0x6A, variant="LSM6DSO"),
-                   lambda b, c: Lsm6ds(b, 0x6A, rate_hz=833, range_g=4, clock=c), seconds),
-        efficiency("LSM6DS3, FIFO burst, 833 Hz accel", sim(Lsm6dsSim, 0x6A, variant="LSM6DS3"),
-                   lambda b, c: Lsm6ds(b, 0x6A, rate_hz=833, range_g=4, clock=c), seconds),
+        efficiency(
+            "MPU-6050, FIFO burst, 1 kHz accel",
+            sim(Mpu6050Sim, 0x68),
+            lambda b, c: Mpu6050(b, 0x68, rate_hz=1000, range_g=4, clock=c),
+            seconds,
+        ),
+        efficiency(
+            "MPU-6050, FIFO burst, 1 kHz accel+gyro",
+            sim(Mpu6050Sim, 0x68),
+            lambda b, c: Mpu6050(b, 0x68, rate_hz=1000, range_g=4, gyro=True, clock=c),
+            seconds,
+        ),
+        efficiency(
+            "MPU-6500, FIFO burst, 1 kHz accel",
+            sim(Mpu6050Sim, 0x68, variant="MPU-6500"),
+            lambda b, c: Mpu6050(b, 0x68, rate_hz=1000, range_g=4, clock=c),
+            seconds,
+        ),
+        efficiency(
+            "LSM6DSO, FIFO burst, 833 Hz accel",
+            sim(Lsm6dsSim, 0x6A, variant="LSM6DSO"),
+            lambda b, c: Lsm6ds(b, 0x6A, rate_hz=833, range_g=4, clock=c),
+            seconds,
+        ),
+        efficiency(
+            "LSM6DS3, FIFO burst, 833 Hz accel",
+            sim(Lsm6dsSim, 0x6A, variant="LSM6DS3"),
+            lambda b, c: Lsm6ds(b, 0x6A, rate_hz=833, range_g=4, clock=c),
+            seconds,
+        ),
     ]
     peer, peer_cpu = peer_efficiency(args.peer_seconds)
-    print(f"Bus efficiency ({args.minutes:g} simulated minutes per row, polled at the driver's poll_interval)")
+    print(
+        f"Bus efficiency ({args.minutes:g} simulated minutes per row, polled at the driver's poll_interval)"
+    )
     print(f"{'driver':<55} {'bytes/sample':>12} {'transactions/s':>15} {'samples/s':>10}")
     for name, bps, tps, sps in rows + ([peer] if peer else []):
         print(f"{name:<55} {bps:>12.3f} {tps:>15.1f} {sps:>10}")
     if peer:
         ours = rows[0]
-        print(f"ratio, peer / ours at 1 kHz: {peer[1] / ours[1]:.2f}x the bytes, {peer[2] / ours[2]:.0f}x the transactions"
-              f" (peer CPU {peer_cpu * 1e6:.0f} us per sample on the simulator)")
+        print(
+            f"ratio, peer / ours at 1 kHz: {peer[1] / ours[1]:.2f}x the bytes, {peer[2] / ours[2]:.0f}x the transactions"
+            f" (peer CPU {peer_cpu * 1e6:.0f} us per sample on the simulator)"
+        )
     else:
         print(peer_cpu)
-    print("floors: 6 bytes/sample (three int16); LSM6DSO 7 (tag byte); targets MPU-6050 <= 6.5 B/sample, <= 40 tx/s")
+    print(
+        "floors: 6 bytes/sample (three int16); LSM6DSO 7 (tag byte); targets MPU-6050 <= 6.5 B/sample, <= 40 tx/s"
+    )
     r = acquisition_hour(args.hour_seconds)
-    print(f"\nAcquisition of {r['simulated_s'] / 3600:g} simulated hour: 2 x MPU-6050 at 1 kHz + NAU7802 at 10 SPS,"
-          f" drivers + simulated chips + scenarios")
-    print(f"  CPU {r['cpu_s']:.2f} s for {r['samples']} IMU samples and {r['scale_readings']} scale readings,"
-          f" {r['lost']} samples lost (target: under 10 s)")
+    print(
+        f"\nAcquisition of {r['simulated_s'] / 3600:g} simulated hour: 2 x MPU-6050 at 1 kHz + NAU7802 at 10 SPS,"
+        f" drivers + simulated chips + scenarios"
+    )
+    print(
+        f"  CPU {r['cpu_s']:.2f} s for {r['samples']} IMU samples and {r['scale_readings']} scale readings,"
+        f" {r['lost']} samples lost (target: under 10 s)"
+    )
 
 
 if __name__ == "__main__":

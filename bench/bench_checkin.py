@@ -80,23 +80,27 @@ def main() -> int:
     history.loop_start()
     for k, athlete in enumerate(ids):
         profile = Profile(athlete=athlete, baselines_mg={"limb": 6.0 + k}, updated_ts=time.time())
-        history.publish(f"gym/_athletes/{athlete}/profile", profile.to_json(), qos=1,
-                        retain=True).wait_for_publish(5)
+        history.publish(
+            f"gym/_athletes/{athlete}/profile", profile.to_json(), qos=1, retain=True
+        ).wait_for_publish(5)
 
     clock = RealClock()
-    start = clock.now() + 3.0   # the station has found its sensors by then
+    start = clock.now() + 3.0  # the station has found its sensors by then
     taps = [(start + n * args.every, tags[n % len(tags)]) for n in range(args.taps)]
     config = Config(
         station=StationConfig(id="bench-1", simulate=True, state_dir=work / "state"),
-        imus=(ImuConfig("wrist", rate_hz=1000),), nfc=NfcConfig(),
+        imus=(ImuConfig("wrist", rate_hz=1000),),
+        nfc=NfcConfig(),
         athletes=AthletesConfig(secret_file=str(secret_file)),
-        mqtt=MqttConfig(host=broker.host, port=broker.port), gpio=GpioConfig(enabled=False))
+        mqtt=MqttConfig(host=broker.host, port=broker.port),
+        gpio=GpioConfig(enabled=False),
+    )
     bus = simulated_bus(config, clock)
     bus.chip(0x68).motion = Scenario(1, tremor_mg=8.0).rest(3600)
     bus.chip(0x24).tags = TagSchedule([(t, t + HOLD_S, tag) for t, tag in taps])
     runner = StationRunner(config, simulate=True, clock=clock, bus=bus)
     runner.start()
-    seen: dict[float, tuple[str, float | None]] = {}   # check-in time -> (athlete, applied at)
+    seen: dict[float, tuple[str, float | None]] = {}  # check-in time -> (athlete, applied at)
     stop = threading.Event()
     end = taps[-1][0] + args.every + 1.0
     try:
@@ -119,8 +123,14 @@ def main() -> int:
     checkins = sorted(seen.items())
     for t_on, tag in taps:
         athlete = secret.athlete_id(tag.uid)
-        match = next(((since, a, applied) for since, (a, applied) in checkins
-                      if a == athlete and t_on <= since < t_on + args.every), None)
+        match = next(
+            (
+                (since, a, applied)
+                for since, (a, applied) in checkins
+                if a == athlete and t_on <= since < t_on + args.every
+            ),
+            None,
+        )
         if match is None or match[2] is None:
             missed += 1
             continue
@@ -128,18 +138,24 @@ def main() -> int:
         to_checkin.append((since - t_on) * 1000)
         to_applied.append((applied - since) * 1000)
         total.append((applied - t_on) * 1000)
-    print(f"check-in with a retained profile on a real Mosquitto: {args.taps} taps, "
-          f"{args.athletes} athletes, one every {args.every:g} s (PN532 listing every "
-          f"{config.nfc.poll_interval_s:g} s, station loop every "
-          f"{runner.station.poll_interval * 1000:.0f} ms)")
+    print(
+        f"check-in with a retained profile on a real Mosquitto: {args.taps} taps, "
+        f"{args.athletes} athletes, one every {args.every:g} s (PN532 listing every "
+        f"{config.nfc.poll_interval_s:g} s, station loop every "
+        f"{runner.station.poll_interval * 1000:.0f} ms)"
+    )
     if not total:
         print("no tap ended with the profile applied")
         return 1
     print(f"{'':26}{'p50 ms':>9}{'p95 ms':>9}{'max ms':>9}")
-    for name, values in (("tap -> checked in", to_checkin), ("checked in -> applied", to_applied),
-                         ("tap -> profile applied", total)):
-        print(f"{name:26}{statistics.median(values):9.1f}{pct(values, 0.95):9.1f}"
-              f"{max(values):9.1f}")
+    for name, values in (
+        ("tap -> checked in", to_checkin),
+        ("checked in -> applied", to_applied),
+        ("tap -> profile applied", total),
+    ):
+        print(
+            f"{name:26}{statistics.median(values):9.1f}{pct(values, 0.95):9.1f}{max(values):9.1f}"
+        )
     print(f"taps without the profile applied: {missed} of {args.taps}")
     return 0 if missed == 0 else 1
 

@@ -46,9 +46,16 @@ from paho.mqtt.enums import CallbackAPIVersion
 from tests.mosquitto import MosquittoBroker
 
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
-                 "--no-first-run", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync"]
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 BASELINE_MG = 8.0
 
 
@@ -86,8 +93,9 @@ class StationGroup:
         self.ids, self.hz, self.offset = ids, hz, offset
         self.sent: list[Sent] = []
         self.counter = {sid: 0 for sid in ids}
-        self.client = mqtt.Client(CallbackAPIVersion.VERSION2,
-                                  client_id=f"bench-{uuid.uuid4().hex[:8]}")
+        self.client = mqtt.Client(
+            CallbackAPIVersion.VERSION2, client_id=f"bench-{uuid.uuid4().hex[:8]}"
+        )
         self.client.connect(broker.host, broker.port)
         self.client.loop_start()
         for sid in ids:
@@ -99,16 +107,50 @@ class StationGroup:
         now = time.time()
         pub = self.client.publish
         pub(f"gym/{sid}/status", "online", qos=1, retain=True)
-        pub(f"gym/{sid}/session", json.dumps({
-            "v": 1, "ts": now, "station": sid, "name": f"Station {sid[-2:]}", "state": "reps",
-            "active": True, "started_ts": now - 1200, "ended_ts": None, "set_count": 3,
-            "rep_count": 8, "last_set_end_ts": now - 90, "baseline_mg": BASELINE_MG,
-            "ratio": 1.4, "recovery_s": 35.0, "fatigue_trend": 0.1}), qos=1, retain=True)
-        pub(f"gym/{sid}/hydration", json.dumps({
-            "v": 1, "ts": now, "station": sid, "mode": "bottle", "mass_g": 540.0,
-            "intake_ml": 320.0, "intake_ml_per_h": 640.0, "pre_mass_g": None,
-            "post_mass_g": None, "body_mass_loss_pct": None, "sweat_rate_l_per_h": None}),
-            qos=1, retain=True)
+        pub(
+            f"gym/{sid}/session",
+            json.dumps(
+                {
+                    "v": 1,
+                    "ts": now,
+                    "station": sid,
+                    "name": f"Station {sid[-2:]}",
+                    "state": "reps",
+                    "active": True,
+                    "started_ts": now - 1200,
+                    "ended_ts": None,
+                    "set_count": 3,
+                    "rep_count": 8,
+                    "last_set_end_ts": now - 90,
+                    "baseline_mg": BASELINE_MG,
+                    "ratio": 1.4,
+                    "recovery_s": 35.0,
+                    "fatigue_trend": 0.1,
+                }
+            ),
+            qos=1,
+            retain=True,
+        )
+        pub(
+            f"gym/{sid}/hydration",
+            json.dumps(
+                {
+                    "v": 1,
+                    "ts": now,
+                    "station": sid,
+                    "mode": "bottle",
+                    "mass_g": 540.0,
+                    "intake_ml": 320.0,
+                    "intake_ml_per_h": 640.0,
+                    "pre_mass_g": None,
+                    "post_mass_g": None,
+                    "body_mass_loss_pct": None,
+                    "sweat_rate_l_per_h": None,
+                }
+            ),
+            qos=1,
+            retain=True,
+        )
 
     def _payload(self, sid: str) -> tuple[bytes, str]:
         k = self.counter[sid]
@@ -116,12 +158,29 @@ class StationGroup:
         rms = round(10.0 + (k % 900) * 0.1, 1)  # unique per station for 900 messages
         ratio = round(rms / BASELINE_MG, 2)
         level = "normal" if ratio < 2 else "elevated" if ratio < 4 else "high"
-        body = {"v": 1, "ts": time.time(), "station": sid, "sensor": "wrist",
-                "placement": "limb", "exercised": True, "rms_mg": rms, "peak_hz": 8.4,
-                "ratio": ratio, "level": level, "moving": False, "measurable": True,
-                "band_rms_mg": {"voluntary": 42.0, "fatigue": rms * 0.4,
-                                "physiological": rms * 0.8, "tremor": rms},
-                "fatigue_ratio": 0.5, "regularity": 0.6, "window_s": 2.5}
+        body = {
+            "v": 1,
+            "ts": time.time(),
+            "station": sid,
+            "sensor": "wrist",
+            "placement": "limb",
+            "exercised": True,
+            "rms_mg": rms,
+            "peak_hz": 8.4,
+            "ratio": ratio,
+            "level": level,
+            "moving": False,
+            "measurable": True,
+            "band_rms_mg": {
+                "voluntary": 42.0,
+                "fatigue": rms * 0.4,
+                "physiological": rms * 0.8,
+                "tremor": rms,
+            },
+            "fatigue_ratio": 0.5,
+            "regularity": 0.6,
+            "window_s": 2.5,
+        }
         return json.dumps(body).encode(), f"{rms:.1f} mg"
 
     def _run(self) -> None:
@@ -169,9 +228,13 @@ def main() -> int:
     ap.add_argument("--hz", type=float, default=4.0, help="tremor messages per station per s")
     ap.add_argument("--seconds", type=float, default=30.0, help="measured window")
     ap.add_argument("--clients", type=int, default=5, help="paho clients sharing the stations")
-    ap.add_argument("--service-root", type=Path, default=ROOT,
-                    help="run the display from this checkout (to compare two versions "
-                         "side by side on a shared machine)")
+    ap.add_argument(
+        "--service-root",
+        type=Path,
+        default=ROOT,
+        help="run the display from this checkout (to compare two versions "
+        "side by side on a shared machine)",
+    )
     args = ap.parse_args()
 
     try:
@@ -187,27 +250,45 @@ def main() -> int:
     broker = MosquittoBroker(work / "broker").start()
     say(f"mosquitto on port {broker.port}")
     service = subprocess.Popen(
-        [sys.executable, "-m", "monitor.display", "--mqtt-port", str(broker.port),
-         "--http-host", "127.0.0.1", "--http-port", "0", "--log-level", "WARNING"],
-        stdout=subprocess.PIPE, text=True, cwd=args.service_root)
+        [
+            sys.executable,
+            "-m",
+            "monitor.display",
+            "--mqtt-port",
+            str(broker.port),
+            "--http-host",
+            "127.0.0.1",
+            "--http-port",
+            "0",
+            "--log-level",
+            "WARNING",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=args.service_root,
+    )
     groups: list[StationGroup] = []
     try:
         url = service.stdout.readline().strip()
         say(f"display service pid {service.pid} at {url}")
         ids = [f"st-{i + 1:02d}" for i in range(args.stations)]
         per = -(-len(ids) // args.clients)
-        chunks = [ids[i:i + per] for i in range(0, len(ids), per)]
-        groups = [StationGroup(broker, chunk, args.hz, offset=n / (args.hz * len(chunks)))
-                  for n, chunk in enumerate(chunks)]
+        chunks = [ids[i : i + per] for i in range(0, len(ids), per)]
+        groups = [
+            StationGroup(broker, chunk, args.hz, offset=n / (args.hz * len(chunks)))
+            for n, chunk in enumerate(chunks)
+        ]
 
         with sync_playwright() as pw:
-            browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True,
-                                         args=CHROMIUM_ARGS)
+            browser = pw.chromium.launch(
+                executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
+            )
             page = browser.new_page(viewport={"width": 1920, "height": 1080})
             say("chromium up")
             page.goto(url + "?bench=1")
-            page.wait_for_function(f"document.querySelectorAll('.tile').length === {len(ids)}",
-                                   timeout=15000)
+            page.wait_for_function(
+                f"document.querySelectorAll('.tile').length === {len(ids)}", timeout=15000
+            )
             say(f"{len(ids)} tiles painted; publishing")
             for group in groups:
                 group.thread.start()
@@ -242,16 +323,21 @@ def main() -> int:
     for rec in records:
         painted.setdefault((rec["s"], rec["v"]), rec["t"] / 1000.0)
     sent = [s for g in groups for s in g.sent if s.t <= wall1]
-    latencies = [(painted[(s.station, s.text)] - s.t) * 1000.0
-                 for s in sent if (s.station, s.text) in painted]
+    latencies = [
+        (painted[(s.station, s.text)] - s.t) * 1000.0
+        for s in sent
+        if (s.station, s.text) in painted
+    ]
     missing = len(sent) - len(latencies)
     window = wall1 - wall0
     cpu_share = (cpu1 - cpu0) / window * 100
     broker_share = (broker_cpu1 - broker_cpu0) / window * 100
 
     rows = [
-        ("stations x rate", f"{args.stations} x {args.hz:g} Hz "
-                            f"({args.stations * args.hz:g} msg/s)"),
+        (
+            "stations x rate",
+            f"{args.stations} x {args.hz:g} Hz ({args.stations * args.hz:g} msg/s)",
+        ),
         ("measured window", f"{window:.1f} s"),
         ("tremor messages published", f"{len(sent)}"),
         ("painted in the browser", f"{len(latencies)}"),
@@ -266,8 +352,10 @@ def main() -> int:
         ("mosquitto CPU (context)", f"{broker_share:.1f} % of one core"),
     ]
     width = max(len(name) for name, _ in rows)
-    print(f"\nWall display bench ({os.cpu_count()} CPUs, loopback, headless Chromium; "
-          f"service from {args.service_root}; load average {os.getloadavg()[0]:.1f})")
+    print(
+        f"\nWall display bench ({os.cpu_count()} CPUs, loopback, headless Chromium; "
+        f"service from {args.service_root}; load average {os.getloadavg()[0]:.1f})"
+    )
     print("-" * (width + 40))
     for name, value in rows:
         print(f"{name:<{width}}  {value}")

@@ -53,27 +53,45 @@ def main() -> int:
     work = Path(tempfile.mkdtemp(prefix="bench-display-streams-"))
     broker = MosquittoBroker(work / "broker").start()
     config = work / "display.toml"
-    config.write_text(f"[http]\nport = 0\nmax_streams = {args.streams + 100}\n"
-                      f"max_streams_per_client = {args.streams + 100}\n"
-                      f"[mqtt]\nport = {broker.port}\n[staff]\nfile = \"{work / 'staff.json'}\"\n")
+    config.write_text(
+        f"[http]\nport = 0\nmax_streams = {args.streams + 100}\n"
+        f"max_streams_per_client = {args.streams + 100}\n"
+        f'[mqtt]\nport = {broker.port}\n[staff]\nfile = "{work / "staff.json"}"\n'
+    )
     cgroup = pids_cgroup(TASKS_MAX)
-    command = [sys.executable, "-m", "monitor.display", "--config", str(config),
-               "--log-level", "WARNING"]
+    command = [
+        sys.executable,
+        "-m",
+        "monitor.display",
+        "--config",
+        str(config),
+        "--log-level",
+        "WARNING",
+    ]
     if cgroup is not None:
-        command = ["sh", "-c", f'echo $$ > "{cgroup / "cgroup.procs"}" && exec "$@"', "sh",
-                   *command]
+        command = [
+            "sh",
+            "-c",
+            f'echo $$ > "{cgroup / "cgroup.procs"}" && exec "$@"',
+            "sh",
+            *command,
+        ]
     service = subprocess.Popen(command, stdout=subprocess.PIPE, text=True, cwd=ROOT)
     groups: list[StationGroup] = []
     crowd = None
     try:
         url = service.stdout.readline().strip()
         port = int(url.rsplit(":", 1)[1].strip("/"))
-        say(f"display pid {service.pid} at {url} "
-            f"({'pids cgroup, max ' + str(TASKS_MAX) if cgroup else 'no cgroup available'})")
+        say(
+            f"display pid {service.pid} at {url} "
+            f"({'pids cgroup, max ' + str(TASKS_MAX) if cgroup else 'no cgroup available'})"
+        )
         ids = [f"st-{i + 1:02d}" for i in range(args.stations)]
-        chunks = [ids[i:i + 10] for i in range(0, len(ids), 10)]
-        groups = [StationGroup(broker, chunk, args.hz, offset=n / (args.hz * len(chunks)))
-                  for n, chunk in enumerate(chunks)]
+        chunks = [ids[i : i + 10] for i in range(0, len(ids), 10)]
+        groups = [
+            StationGroup(broker, chunk, args.hz, offset=n / (args.hz * len(chunks)))
+            for n, chunk in enumerate(chunks)
+        ]
         for group in groups:
             group.thread.start()
         t0 = time.monotonic()
@@ -108,19 +126,29 @@ def main() -> int:
         remove_cgroup(cgroup)
 
     rows = [
-        ("streams asked / open", f"{args.streams} / {crowd.opened} "
-                                 f"({'all' if all_open else 'NOT all'} in {open_s:.1f} s)"),
+        (
+            "streams asked / open",
+            f"{args.streams} / {crowd.opened} "
+            f"({'all' if all_open else 'NOT all'} in {open_s:.1f} s)",
+        ),
         ("streams dropped by server", f"{dropped}"),
         ("server says open", f"{health_json['streams']}"),
         ("stations x rate", f"{args.stations} x {args.hz:g} Hz"),
         ("GET / p50 / p95", f"{percentile(page, 50):.1f} / {percentile(page, 95):.1f} ms"),
-        ("GET /healthz p50 / p95", f"{percentile(health, 50):.1f} / "
-                                   f"{percentile(health, 95):.1f} ms"),
-        ("GET /api/state p50 / p95", f"{percentile(state, 50):.1f} / "
-                                     f"{percentile(state, 95):.1f} ms"),
+        (
+            "GET /healthz p50 / p95",
+            f"{percentile(health, 50):.1f} / {percentile(health, 95):.1f} ms",
+        ),
+        (
+            "GET /api/state p50 / p95",
+            f"{percentile(state, 50):.1f} / {percentile(state, 95):.1f} ms",
+        ),
         ("requests timed", f"{len(page) + len(health) + len(state)}"),
-        ("service tasks (max seen)", f"{max(tasks)} (TasksMax {TASKS_MAX})"
-                                     + (f"; cgroup pids.current {pids_now}" if cgroup else "")),
+        (
+            "service tasks (max seen)",
+            f"{max(tasks)} (TasksMax {TASKS_MAX})"
+            + (f"; cgroup pids.current {pids_now}" if cgroup else ""),
+        ),
         ("service CPU", f"{cpu:.1f} % of one core"),
         ("service RSS", f"{rss[-1]:.1f} MiB (max {max(rss):.1f})"),
         ("streamed to all pages", f"{streamed:.2f} MB/s"),

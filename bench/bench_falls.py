@@ -22,9 +22,8 @@ import argparse
 import time
 from pathlib import Path
 
-import numpy as np
-
 import _path  # noqa: F401
+import numpy as np
 
 from monitor.analysis.fall import SITES, FallConfig, FallDetector
 from monitor.analysis.fall_eval import Outcome, Report, evaluate, run, trials
@@ -37,8 +36,9 @@ EVERYDAY = {
     "jumps (6 in a row)": lambda m: m.stand(3).jumps(6).stand(5),
     "one jump, then standing": lambda m: m.stand(3).jumps(1).stand(5),
     "sitting down hard": lambda m: m.stand(3).sit_down_hard().stand(5).stand_up().stand(3),
-    "lying down on a bench": lambda m: m.stand(3).sit_down_hard().stand(2).lie_down().stand(6)
-                                        .stand_up().stand(3),
+    "lying down on a bench": lambda m: (
+        m.stand(3).sit_down_hard().stand(2).lie_down().stand(6).stand_up().stand(3)
+    ),
 }
 GYM = ("strength_session", "dropped_weight", "neighbour_vibration")
 
@@ -49,35 +49,44 @@ def real(root: Path) -> None:
     print(report.table())
     after = [x.duration_s - x.peak_t for x in trials(root) if x.fall and x.peak_t is not None]
     cfg = FallConfig.for_site("thigh")
-    print(f"recording after the largest |a| in fall trials: min {min(after):.2f} s, "
-          f"median {np.median(after):.2f} s; the detector needs {cfg.judge_s:.1f} s "
-          f"(+ one 20 ms bin)")
+    print(
+        f"recording after the largest |a| in fall trials: min {min(after):.2f} s, "
+        f"median {np.median(after):.2f} s; the detector needs {cfg.judge_s:.1f} s "
+        f"(+ one 20 ms bin)"
+    )
     missed = [o.trial for o in report.outcomes if o.fall and not o.caught]
     print(f"missed: {', '.join(missed) or 'none'}")
     print()
     print("== the same recordings resampled (linear interpolation) ==")
     recs = list(trials(root))
     kinds = sorted({x.activity for x in recs if x.fall})
-    print(f"{'rate':>8s} {'caught':>7s} " + " ".join(f"{k:>5s}" for k in kinds)
-          + f" {'alarms':>6s}")
+    print(
+        f"{'rate':>8s} {'caught':>7s} " + " ".join(f"{k:>5s}" for k in kinds) + f" {'alarms':>6s}"
+    )
     for fs in (50.0, 100.0, 200.0, 1000.0):
         rep = Report()
         for x in recs:
             t = np.arange(x.t[0], x.t[-1], 1.0 / fs)
             a = np.column_stack([np.interp(t, x.t, x.accel[:, i]) for i in range(3)])
             events = run(t, a, FallDetector(site="thigh"))
-            rep.outcomes.append(Outcome(x.name, x.activity, x.fall, x.duration_s, tuple(events),
-                                        x.peak_t))
-        print(f"{fs:6.0f}Hz {100 * rep.sensitivity():6.1f}% "
-              + " ".join(f"{100 * rep.sensitivity(k):4.0f}%" for k in rep.kinds(True))
-              + f" {rep.false_alarms():6d}")
+            rep.outcomes.append(
+                Outcome(x.name, x.activity, x.fall, x.duration_s, tuple(events), x.peak_t)
+            )
+        print(
+            f"{fs:6.0f}Hz {100 * rep.sensitivity():6.1f}% "
+            + " ".join(f"{100 * rep.sensitivity(k):4.0f}%" for k in rep.kinds(True))
+            + f" {rep.false_alarms():6d}"
+        )
     print()
 
 
 def simulated(seeds: int) -> None:
     print(f"== simulated falls, {seeds} per kind and site (200 Hz) ==")
-    print(f"{'site':6s} " + " ".join(f"{k:>9s}" for k in FALL_KINDS)
-          + f" {'all':>6s}  decided after impact")
+    print(
+        f"{'site':6s} "
+        + " ".join(f"{k:>9s}" for k in FALL_KINDS)
+        + f" {'all':>6s}  decided after impact"
+    )
     for site in SITES:
         rates, lat = [], []
         for kind in FALL_KINDS:
@@ -89,8 +98,11 @@ def simulated(seeds: int) -> None:
                 hits += bool(events)
                 lat += [e.decided_t - e.t for e in events]
             rates.append(hits / seeds)
-        print(f"{site:6s} " + " ".join(f"{100 * r:8.0f}%" for r in rates)
-              + f" {100 * np.mean(rates):5.0f}%  {np.median(lat):.2f} s")
+        print(
+            f"{site:6s} "
+            + " ".join(f"{100 * r:8.0f}%" for r in rates)
+            + f" {100 * np.mean(rates):5.0f}%  {np.median(lat):.2f} s"
+        )
     print()
     print(f"== simulated everyday and gym movement, {seeds} each: falls reported ==")
     print(f"{'movement':26s} " + " ".join(f"{s:>6s}" for s in SITES))
@@ -115,8 +127,10 @@ def simulated(seeds: int) -> None:
             hours += s.duration / 3600.0
             for site in SITES:
                 alarms[site] += len(run(t, a, FallDetector(site=site)))
-        print(f"{name:20s} {hours:5.2f} h  "
-              + "  ".join(f"{k} {v / hours:.2f}/h" for k, v in alarms.items()))
+        print(
+            f"{name:20s} {hours:5.2f} h  "
+            + "  ".join(f"{k} {v / hours:.2f}/h" for k, v in alarms.items())
+        )
     print()
 
 
@@ -135,7 +149,7 @@ def cost() -> None:
             detector = FallDetector()
             start = time.perf_counter()
             for i in range(0, len(accel), 100):
-                detector.feed(t[i:i + 100], accel[i:i + 100])
+                detector.feed(t[i : i + 100], accel[i : i + 100])
             best = min(best, (time.perf_counter() - start) / (len(accel) / 100))
         print(f"{label:18s} {best * 1e6:7.1f} us per block = {100 * best / 0.1:.3f} % of a core")
 

@@ -38,13 +38,13 @@ import tempfile
 import time
 import traceback
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
-
-import numpy as np
+from typing import Any
 
 import _path  # noqa: F401
+import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
@@ -52,12 +52,21 @@ sys.path.insert(0, str(ROOT / "tests"))
 import test_fuzz as oracles  # noqa: E402  (tests/test_fuzz.py: the properties)
 
 #: inputs per target at --scale 1 (10,900 in all)
-COUNTS = {"config_bytes": 2500, "config_docs": 2000, "commands": 600, "mpu6050": 1500,
-          "lsm6ds": 1500, "scale": 800, "analyze": 1500, "stream": 500}
+COUNTS = {
+    "config_bytes": 2500,
+    "config_docs": 2000,
+    "commands": 600,
+    "mpu6050": 1500,
+    "lsm6ds": 1500,
+    "scale": 800,
+    "analyze": 1500,
+    "stream": 500,
+}
 G = 9.80665
 
 
 # =============================================================================== generators
+
 
 def random_bytes(rng: random.Random, n: int) -> bytes:
     return bytes(rng.getrandbits(8) for _ in range(n))
@@ -70,11 +79,13 @@ def damaged_example(rng: random.Random) -> bytes:
         at = rng.randrange(len(data) + 1)
         kind = rng.random()
         if kind < 0.4:
-            del data[at:at + rng.randint(1, 40)]
+            del data[at : at + rng.randint(1, 40)]
         elif kind < 0.8:
             data[at:at] = random_bytes(rng, rng.randint(1, 8))
         else:
-            data[at:at] = rng.choice([b"=", b"[", b"]]", b'"', b"\n[[imu]]\n", b"nan", b"\\u", b"0x"])
+            data[at:at] = rng.choice(
+                [b"=", b"[", b"]]", b'"', b"\n[[imu]]\n", b"nan", b"\\u", b"0x"]
+            )
     return bytes(data)
 
 
@@ -88,7 +99,7 @@ def odd_value(rng: random.Random, depth: int = 0) -> Any:
     """A TOML value a person (or a broken editor) might put anywhere."""
     kind = rng.randrange(12 if depth < 2 else 10)
     if kind == 0:
-        return rng.randint(-2**63, 2**63 - 1)
+        return rng.randint(-(2**63), 2**63 - 1)
     if kind == 1:
         return rng.randint(-300, 7000)
     if kind == 2:
@@ -100,10 +111,29 @@ def odd_value(rng: random.Random, depth: int = 0) -> Any:
     if kind == 5:
         return "".join(chr(rng.randint(1, 0x2FF)) for _ in range(rng.randint(0, 10)))
     if kind == 6:
-        return rng.choice(["mpu6050", "mpu6500", "lsm6ds", "nau7802", "limb", "bench", "body", "bottle",
-                           "v5", "v311", "rest", "fall", "", " ", "0x68"])
+        return rng.choice(
+            [
+                "mpu6050",
+                "mpu6500",
+                "lsm6ds",
+                "nau7802",
+                "limb",
+                "bench",
+                "body",
+                "bottle",
+                "v5",
+                "v311",
+                "rest",
+                "fall",
+                "",
+                " ",
+                "0x68",
+            ]
+        )
     if kind == 7:
-        return rng.choice([0, 1, 2, 4, 8, 16, 10, 104, 208, 250, 833, 1000, 0x2A, 0x68, 0x6A, 65535, 65536])
+        return rng.choice(
+            [0, 1, 2, 4, 8, 16, 10, 104, 208, 250, 833, 1000, 0x2A, 0x68, 0x6A, 65535, 65536]
+        )
     if kind in (8, 9):
         return rng.choice([0.5, 1.0, 2.5, 3.0, 100.0, 0.001])
     if kind == 10:
@@ -138,8 +168,11 @@ TOPIC_CHARS = [chr(c) for c in range(0x21, 0x7F) if chr(c) not in "/+#"] + list(
 
 def commands(rng: random.Random) -> tuple:
     names = ("tare", "calibrate", "session", "weigh_in", "ack")
-    name = rng.choice(names) if rng.random() < 0.8 else "".join(
-        rng.choice(TOPIC_CHARS) for _ in range(rng.randint(1, 12)))
+    name = (
+        rng.choice(names)
+        if rng.random() < 0.8
+        else "".join(rng.choice(TOPIC_CHARS) for _ in range(rng.randint(1, 12)))
+    )
     kind = rng.random()
     if kind < 0.25:
         payload = random_bytes(rng, rng.randint(0, 120))
@@ -151,24 +184,42 @@ def commands(rng: random.Random) -> tuple:
         body: dict[str, Any] = {"v": rng.choice([1, 1, 1, 2, "1", 1.0, True, None])}
         for key in ("mass_g", "action", "phase", "athlete", "id", "by", "request_id", "extra"):
             if rng.random() < 0.3:
-                body[key] = rng.choice([
-                    odd_value(rng, 2), rng.uniform(-10, 6e5), rng.choice(["start", "stop", "pre", "post"]),
-                    "A12", "x" * rng.randint(60, 140), "\u0007bell", rng.randint(-2**70, 2**70)])
+                body[key] = rng.choice(
+                    [
+                        odd_value(rng, 2),
+                        rng.uniform(-10, 6e5),
+                        rng.choice(["start", "stop", "pre", "post"]),
+                        "A12",
+                        "x" * rng.randint(60, 140),
+                        "\u0007bell",
+                        rng.randint(-(2**70), 2**70),
+                    ]
+                )
         text = json.dumps(body, allow_nan=True)
-        payload = text.encode() if rng.random() < 0.9 else text.replace("{", '{"v": 1, ', 1).encode()
+        payload = (
+            text.encode() if rng.random() < 0.9 else text.replace("{", '{"v": 1, ', 1).encode()
+        )
     return name, payload
 
 
 def mpu6050(rng: random.Random) -> tuple:
-    return ("mpu6050", rng.choice(["MPU-6050", "MPU-6500"]), rng.choice([2, 4, 8, 16]),
-            random_bytes(rng, rng.choice([0, 6, 60, 600, 1020, 1024, 1100, rng.randint(0, 1100)])),
-            _register_junk(rng, 256))
+    return (
+        "mpu6050",
+        rng.choice(["MPU-6050", "MPU-6500"]),
+        rng.choice([2, 4, 8, 16]),
+        random_bytes(rng, rng.choice([0, 6, 60, 600, 1020, 1024, 1100, rng.randint(0, 1100)])),
+        _register_junk(rng, 256),
+    )
 
 
 def lsm6ds(rng: random.Random) -> tuple:
-    return ("lsm6ds", rng.choice(["LSM6DSO", "LSM6DS3", "LSM6DSL"]), rng.choice([2, 4, 8, 16]),
-            random_bytes(rng, rng.choice([0, 7, 14, 6, 12, 700, rng.randint(0, 700)])),
-            _register_junk(rng, 256))
+    return (
+        "lsm6ds",
+        rng.choice(["LSM6DSO", "LSM6DS3", "LSM6DSL"]),
+        rng.choice([2, 4, 8, 16]),
+        random_bytes(rng, rng.choice([0, 7, 14, 6, 12, 700, rng.randint(0, 700)])),
+        _register_junk(rng, 256),
+    )
 
 
 def _register_junk(rng: random.Random, top: int) -> dict[int, int]:
@@ -176,7 +227,10 @@ def _register_junk(rng: random.Random, top: int) -> dict[int, int]:
 
 
 def scale(rng: random.Random) -> tuple:
-    masses = [rng.choice([rng.uniform(-1e7, 1e7), -1e15, 1e15, 0.0, 2e5]) for _ in range(rng.randint(1, 30))]
+    masses = [
+        rng.choice([rng.uniform(-1e7, 1e7), -1e15, 1e15, 0.0, 2e5])
+        for _ in range(rng.randint(1, 30))
+    ]
     return masses, rng.uniform(0.01, 2.0), _register_junk(rng, 0x20)
 
 
@@ -213,6 +267,7 @@ def stream(rng: random.Random) -> tuple:
 
 # =============================================================================== running
 
+
 @dataclass
 class Target:
     name: str
@@ -231,7 +286,7 @@ def run_target(target: Target, count: int, rng: random.Random, keep: int = 3) ->
         target.tried += 1
         try:
             target.check(*args)
-        except Exception:   # noqa: BLE001 -- any failure of the oracle is what we count
+        except Exception:
             if len(target.crashes) < keep:
                 target.crashes.append((_short(args), traceback.format_exc(limit=3)))
             else:
@@ -248,8 +303,12 @@ def make_targets(workdir: Path, only: set[str] | None) -> tuple[list[Target], Ca
     """The targets, and a function that tears down what they started (the command rig)."""
     config_path = workdir / "monitor.toml"
     targets = [
-        Target("config_bytes", config_bytes, lambda data: oracles.check_config_bytes(config_path, data)),
-        Target("config_docs", config_docs, lambda data: oracles.check_config_bytes(config_path, data)),
+        Target(
+            "config_bytes", config_bytes, lambda data: oracles.check_config_bytes(config_path, data)
+        ),
+        Target(
+            "config_docs", config_docs, lambda data: oracles.check_config_bytes(config_path, data)
+        ),
         Target("mpu6050", mpu6050, oracles.check_imu_garbage),
         Target("lsm6ds", lsm6ds, oracles.check_imu_garbage),
         Target("scale", scale, oracles.check_scale),
@@ -261,18 +320,22 @@ def make_targets(workdir: Path, only: set[str] | None) -> tuple[list[Target], Ca
         rig = oracles.CommandRig(workdir / "commands")
         rig.exceptions = oracles.ExceptionLog()
         logging.getLogger("monitor").addHandler(rig.exceptions)
-        targets.insert(2, Target("commands", commands, lambda name, payload: _check_command(rig, name, payload)))
+        targets.insert(
+            2,
+            Target("commands", commands, lambda name, payload: _check_command(rig, name, payload)),
+        )
 
         def close() -> None:
             logging.getLogger("monitor").removeHandler(rig.exceptions)
             rig.close()
+
     return [t for t in targets if only is None or t.name in only], close
 
 
 def _check_command(rig, name: str, payload: bytes) -> None:
     try:
         oracles.check_command(rig, name, payload)
-    finally:   # one crash must not be blamed on every input after it
+    finally:  # one crash must not be blamed on every input after it
         rig.exceptions.records.clear()
         rig.errors.clear()
 
@@ -287,19 +350,25 @@ def main(argv: list[str] | None = None) -> int:
     # The stations log what they survive (bad commands, sensor faults); the oracles judge it.
     logging.getLogger("monitor").setLevel(logging.CRITICAL + 1)
     logging.getLogger("monitor").propagate = False
-    warnings.simplefilter("ignore", RuntimeWarning)   # overflow in the spectra of 1e300 m/s^2
+    warnings.simplefilter("ignore", RuntimeWarning)  # overflow in the spectra of 1e300 m/s^2
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="bench-fuzz-") as tmp:
         targets, close = make_targets(Path(tmp), only)
         try:
             for i, target in enumerate(targets):
-                run_target(target, int(COUNTS[target.name] * args.scale), random.Random(args.seed * 100 + i))
+                run_target(
+                    target,
+                    int(COUNTS[target.name] * args.scale),
+                    random.Random(args.seed * 100 + i),
+                )
         finally:
             close()
     print(f"fuzz: seed {args.seed}, scale {args.scale:g}; wall {time.monotonic() - started:.0f} s")
     print(f"  {'target':14} {'inputs':>7} {'crashes':>8} {'inputs/s':>9}")
     for t in targets:
-        print(f"  {t.name:14} {t.tried:7d} {len(t.crashes):8d} {t.tried / max(t.seconds, 1e-9):9.0f}")
+        print(
+            f"  {t.name:14} {t.tried:7d} {len(t.crashes):8d} {t.tried / max(t.seconds, 1e-9):9.0f}"
+        )
     total, crashes = sum(t.tried for t in targets), sum(len(t.crashes) for t in targets)
     print(f"  {'total':14} {total:7d} {crashes:8d}")
     for t in targets:

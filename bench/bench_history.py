@@ -86,8 +86,7 @@ def capture(broker: MosquittoBroker, seconds: float) -> list[tuple[float, str, b
         kind = "/".join(parts[2:])
         if msg.retain or kind in ("athlete", "session", "hydration", "alerts/active", "status"):
             retained.add("/".join(parts[1:]))
-        if kind in ("tremor", "session", "hydration", "alert") and not msg.retain \
-                and msg.payload:
+        if kind in ("tremor", "session", "hydration", "alert") and not msg.retain and msg.payload:
             got.append((time.monotonic() - start, kind, bytes(msg.payload)))
 
     sub.on_message = on_message
@@ -96,9 +95,26 @@ def capture(broker: MosquittoBroker, seconds: float) -> list[tuple[float, str, b
     time.sleep(0.5)
     start = time.monotonic()
     run = subprocess.run(
-        [sys.executable, "-m", "monitor.cli", "demo", "--stations", "1", "--seconds",
-         str(seconds), "--broker", f"{broker.host}:{broker.port}", "--http-port", "0"],
-        cwd=ROOT, check=False, capture_output=True, text=True, timeout=seconds + 60)
+        [
+            sys.executable,
+            "-m",
+            "monitor.cli",
+            "demo",
+            "--stations",
+            "1",
+            "--seconds",
+            str(seconds),
+            "--broker",
+            f"{broker.host}:{broker.port}",
+            "--http-port",
+            "0",
+        ],
+        cwd=ROOT,
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=seconds + 60,
+    )
     # The simulated station's retained state would reach the store with old times
     # and count as ingest lag: clear it, the floor replays its payloads anyway.
     for topic in {f"gym/{t}" for t in retained}:
@@ -119,17 +135,51 @@ def stand_in_script(seconds: float) -> list[tuple[float, str, bytes]]:
     for k in range(int(seconds * 2)):
         for sensor, placement in (("wrist", m.Placement.LIMB), ("bench", m.Placement.BENCH)):
             ratio = max(0.5, rng.gauss(1.4, 0.4))
-            out.append((k / 2, "tremor", m.Tremor(
-                station="bench-1", sensor=sensor, placement=placement, rms_mg=8 * ratio,
-                peak_hz=8.0, ratio=ratio, level=m.DEFAULT_GRADES.level(ratio),
-                measurable=True, window_s=2.5).to_json()))
+            out.append(
+                (
+                    k / 2,
+                    "tremor",
+                    m.Tremor(
+                        station="bench-1",
+                        sensor=sensor,
+                        placement=placement,
+                        rms_mg=8 * ratio,
+                        peak_hz=8.0,
+                        ratio=ratio,
+                        level=m.DEFAULT_GRADES.level(ratio),
+                        measurable=True,
+                        window_s=2.5,
+                    ).to_json(),
+                )
+            )
     for k in range(int(seconds / 4.5)):
-        out.append((k * 4.5, "hydration", m.Hydration(
-            station="bench-1", mode=m.HydrationMode.BOTTLE, mass_g=600.0 - 10 * k,
-            intake_ml=10.0 * k).to_json()))
-    out.append((seconds / 3, "alert", m.AlertEvent(
-        station="bench-1", id="bench-1:1:0001", code="tremor.high", level=m.AlertLevel.WARNING,
-        state=m.AlertState.RAISED, message="Tremor is high", raised_ts=time.time()).to_json()))
+        out.append(
+            (
+                k * 4.5,
+                "hydration",
+                m.Hydration(
+                    station="bench-1",
+                    mode=m.HydrationMode.BOTTLE,
+                    mass_g=600.0 - 10 * k,
+                    intake_ml=10.0 * k,
+                ).to_json(),
+            )
+        )
+    out.append(
+        (
+            seconds / 3,
+            "alert",
+            m.AlertEvent(
+                station="bench-1",
+                id="bench-1:1:0001",
+                code="tremor.high",
+                level=m.AlertLevel.WARNING,
+                state=m.AlertState.RAISED,
+                message="Tremor is high",
+                raised_ts=time.time(),
+            ).to_json(),
+        )
+    )
     return sorted(out, key=lambda e: e[0])
 
 
@@ -140,8 +190,15 @@ def _station_ids(n: int) -> list[str]:
     return [f"st-{i:03d}" for i in range(n)]
 
 
-def publisher(host: str, port: int, ids: list[str], script: list[tuple[float, str, bytes]],
-              seconds: float, counts: mp.Queue, seed: int) -> None:
+def publisher(
+    host: str,
+    port: int,
+    ids: list[str],
+    script: list[tuple[float, str, bytes]],
+    seconds: float,
+    counts: mp.Queue,
+    seed: int,
+) -> None:
     """One process: a paho client per station, replaying ``script`` in a loop for ``seconds``."""
     rng = random.Random(seed)
     clients = {}
@@ -160,9 +217,25 @@ def publisher(host: str, port: int, ids: list[str], script: list[tuple[float, st
     now = time.time()
     for sid, c in clients.items():
         athlete = f"a{sid.replace('st-', '')}"
-        infos.append(c.publish(f"gym/{sid}/athlete", json.dumps({
-            "v": 1, "ts": now, "station": sid, "athlete": athlete, "guest": False,
-            "since_ts": now, "source": "tag", "profile": "applied"}), qos=1, retain=True))
+        infos.append(
+            c.publish(
+                f"gym/{sid}/athlete",
+                json.dumps(
+                    {
+                        "v": 1,
+                        "ts": now,
+                        "station": sid,
+                        "athlete": athlete,
+                        "guest": False,
+                        "since_ts": now,
+                        "source": "tag",
+                        "profile": "applied",
+                    }
+                ),
+                qos=1,
+                retain=True,
+            )
+        )
         sent["athlete"] += 1
     # Each station: one offset into the script, one session record at a random moment.
     offsets = {sid: rng.uniform(0, period) for sid in ids}
@@ -181,12 +254,25 @@ def publisher(host: str, port: int, ids: list[str], script: list[tuple[float, st
         # Every station also raises, acknowledges and clears one alert of its own.
         t_alert = rng.uniform(0.1, 0.6) * seconds
         for dt, state in ((0, "raised"), (8, "acknowledged"), (20, "cleared")):
-            events.append((t_alert + dt, sid, "alert", m.AlertEvent(
-                station=sid, id="bench-1:tremor.high:own", code="tremor.high",
-                level=m.AlertLevel.WARNING, state=m.AlertState(state),
-                message="Tremor is high: 4.2x your rested level", advice="Rest longer",
-                raised_ts=time.time(), **({"by": "Ana"} if state == "acknowledged" else {}),
-            ).to_json(), 0))
+            events.append(
+                (
+                    t_alert + dt,
+                    sid,
+                    "alert",
+                    m.AlertEvent(
+                        station=sid,
+                        id="bench-1:tremor.high:own",
+                        code="tremor.high",
+                        level=m.AlertLevel.WARNING,
+                        state=m.AlertState(state),
+                        message="Tremor is high: 4.2x your rested level",
+                        advice="Rest longer",
+                        raised_ts=time.time(),
+                        **({"by": "Ana"} if state == "acknowledged" else {}),
+                    ).to_json(),
+                    0,
+                )
+            )
     events.sort(key=lambda e: e[0])
     start = time.monotonic()
     for at, sid, kind, payload, loop in events:
@@ -196,8 +282,11 @@ def publisher(host: str, port: int, ids: list[str], script: list[tuple[float, st
         stamp = time.time()
         if kind == "session_record":
             rec = synthetic.session_record_message(
-                station=sid, athlete=f"a{sid.replace('st-', '')}",
-                started_ts=stamp - rng.uniform(1200, 2400), seed=seed)
+                station=sid,
+                athlete=f"a{sid.replace('st-', '')}",
+                started_ts=stamp - rng.uniform(1200, 2400),
+                seed=seed,
+            )
             data = json.loads(rec.to_json())
             data["ts"] = stamp
         else:
@@ -207,8 +296,9 @@ def publisher(host: str, port: int, ids: list[str], script: list[tuple[float, st
             if kind == "alert":
                 data["id"] = f"{sid}:{loop}:{data['id']}"
         qos = 0 if kind == "tremor" else 1
-        info = clients[sid].publish(f"gym/{sid}/{kind}", json.dumps(data), qos=qos,
-                                    retain=kind == "hydration")
+        info = clients[sid].publish(
+            f"gym/{sid}/{kind}", json.dumps(data), qos=qos, retain=kind == "hydration"
+        )
         if qos:
             infos.append(info)
         sent[kind] = sent.get(kind, 0) + 1
@@ -228,10 +318,15 @@ def start_service(state: Path, port: int, database: str, staff: Path) -> subproc
     toml.write_text(
         f'[history]\ngym = "bench"\nstate_dir = "{state}"\ndatabase = "{database}"\n'
         f'[mqtt]\nport = {port}\nclient_id = "history-bench"\n'
-        f'[web]\nport = 0\nstaff_file = "{staff}"\n')
-    proc = subprocess.Popen([sys.executable, "-m", "monitor.cli", "history", "--config",
-                             str(toml)], cwd=ROOT, stdout=subprocess.PIPE,
-                            stderr=subprocess.DEVNULL, text=True)
+        f'[web]\nport = 0\nstaff_file = "{staff}"\n'
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "monitor.cli", "history", "--config", str(toml)],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
     url = proc.stdout.readline().strip()
     if not url.startswith("http"):
         raise RuntimeError(f"history service did not start: {url!r}")
@@ -253,8 +348,9 @@ class Http:
         data = None
         if body is not None:
             data = json.dumps(body).encode()
-            headers.update({"Content-Type": "application/json",
-                            "Origin": f"http://{self.host}:{self.port}"})
+            headers.update(
+                {"Content-Type": "application/json", "Origin": f"http://{self.host}:{self.port}"}
+            )
         conn.request(method, path, body=data, headers=headers)
         reply = conn.getresponse()
         payload = reply.read()
@@ -274,9 +370,16 @@ def year_of(athlete: str, station: str, end: float, per_week: int = 4) -> list[b
     for week in range(52):
         for k in range(per_week):
             started = end - (week * 7 + k * 1.7) * 86400 - rng.uniform(0, 3600)
-            out.append(synthetic.session_record_message(
-                station=station, athlete=athlete, started_ts=started, seed=week,
-                sets=rng.randint(4, 7), holds=rng.randint(0, 2)).to_json())
+            out.append(
+                synthetic.session_record_message(
+                    station=station,
+                    athlete=athlete,
+                    started_ts=started,
+                    seed=week,
+                    sets=rng.randint(4, 7),
+                    holds=rng.randint(0, 2),
+                ).to_json()
+            )
     return out
 
 
@@ -286,14 +389,24 @@ def write_year(store: HistoryStore, gym: str, athlete: str, station: str, end: f
         rec = incoming.session_record(station, data)
         items.append(Item(gym, rec))
         # What else a session leaves: the check-in, a few scale readings.
-        items.append(Item(gym, incoming.Presence(station, rec.started_ts, athlete, False,
-                                                 rec.started_ts, "tag")))
+        items.append(
+            Item(
+                gym,
+                incoming.Presence(station, rec.started_ts, athlete, False, rec.started_ts, "tag"),
+            )
+        )
         for i in range(6):
             t = rec.started_ts + i * (rec.ended_ts - rec.started_ts) / 5
-            items.append(Item(gym, incoming.HydrationSample(
-                station, t, "bottle", (600.0 - 40 * i, 40.0 * i, None, None, None, None))))
+            items.append(
+                Item(
+                    gym,
+                    incoming.HydrationSample(
+                        station, t, "bottle", (600.0 - 40 * i, 40.0 * i, None, None, None, None)
+                    ),
+                )
+            )
     for i in range(0, len(items), 200):
-        store.write(items[i:i + 200])
+        store.write(items[i : i + 200])
     return len(items)
 
 
@@ -315,13 +428,23 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--stations", type=int, default=500)
     ap.add_argument("--seconds", type=float, default=60.0)
-    ap.add_argument("--capture", type=float, default=40.0,
-                    help="seconds of one simulated station to record and replay")
+    ap.add_argument(
+        "--capture",
+        type=float,
+        default=40.0,
+        help="seconds of one simulated station to record and replay",
+    )
     ap.add_argument("--processes", type=int, default=4, help="publisher processes")
-    ap.add_argument("--no-tremor", action="store_true",
-                    help="leave the 2 Hz tremor feed out (to see what it costs the store)")
-    ap.add_argument("--postgres", action="store_true",
-                    help="the store on a real PostgreSQL (tests/support/postgres.py) not SQLite")
+    ap.add_argument(
+        "--no-tremor",
+        action="store_true",
+        help="leave the 2 Hz tremor feed out (to see what it costs the store)",
+    )
+    ap.add_argument(
+        "--postgres",
+        action="store_true",
+        help="the store on a real PostgreSQL (tests/support/postgres.py) not SQLite",
+    )
     args = ap.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="bench-history-"))
@@ -333,16 +456,25 @@ def main() -> int:
         try:
             script = capture(broker, args.capture)
         except RuntimeError as err:
-            print(f"# could not run the simulated station ({str(err)[-160:]!r}); replaying its "
-                  "traffic as built by the message classes instead")
+            print(
+                f"# could not run the simulated station ({str(err)[-160:]!r}); replaying its "
+                "traffic as built by the message classes instead"
+            )
             script = stand_in_script(args.capture)
-        kinds = {k: sum(1 for _, kk, _ in script if kk == k) for k in
-                 ("tremor", "session", "hydration", "alert")}
-        print(f"# captured {len(script)} messages over {script[-1][0]:.0f} s: {kinds} "
-              f"(tremor {kinds['tremor'] / max(1.0, script[-1][0]):.1f}/s per station)")
+        kinds = {
+            k: sum(1 for _, kk, _ in script if kk == k)
+            for k in ("tremor", "session", "hydration", "alert")
+        }
+        print(
+            f"# captured {len(script)} messages over {script[-1][0]:.0f} s: {kinds} "
+            f"(tremor {kinds['tremor'] / max(1.0, script[-1][0]):.1f}/s per station)"
+        )
         # The store replays what a station sends, minus `session` (not stored).
-        script = [(t, k, p) for t, k, p in script
-                  if k != "session" and not (args.no_tremor and k == "tremor")]
+        script = [
+            (t, k, p)
+            for t, k, p in script
+            if k != "session" and not (args.no_tremor and k == "tremor")
+        ]
 
         if args.postgres:
             sys.path.insert(0, str(ROOT / "tests"))
@@ -383,18 +515,25 @@ def main() -> int:
 
         ids = _station_ids(args.stations)
         counts: mp.Queue = mp.Queue()
-        chunks = [ids[i::args.processes] for i in range(args.processes)]
-        procs = [mp.Process(target=publisher, args=(broker.host, broker.port, chunk, script,
-                                                    args.seconds, counts, i))
-                 for i, chunk in enumerate(chunks)]
+        chunks = [ids[i :: args.processes] for i in range(args.processes)]
+        procs = [
+            mp.Process(
+                target=publisher,
+                args=(broker.host, broker.port, chunk, script, args.seconds, counts, i),
+            )
+            for i, chunk in enumerate(chunks)
+        ]
         # The transport's own lag, for comparison: a bare subscriber to the same QoS 1 kinds.
         probe_lags: list[float] = []
         probe = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="bench-probe")
-        probe.on_connect = lambda c, *a: c.subscribe([("gym/+/alert", 1), ("gym/+/hydration", 1),
-                                                      ("gym/+/session_record", 1)])
-        probe.on_message = lambda c, u, msg: probe_lags.append(
-            time.time() - json.loads(msg.payload)["ts"]) if msg.payload and not msg.retain \
+        probe.on_connect = lambda c, *a: c.subscribe(
+            [("gym/+/alert", 1), ("gym/+/hydration", 1), ("gym/+/session_record", 1)]
+        )
+        probe.on_message = lambda c, u, msg: (
+            probe_lags.append(time.time() - json.loads(msg.payload)["ts"])
+            if msg.payload and not msg.retain
             else None
+        )
         probe.connect(broker.host, broker.port)
         probe.loop_start()
         pid = service.pid
@@ -439,52 +578,86 @@ def main() -> int:
                 "session_record": count(sa.select(sa.func.count()).where(floor)),
                 # Live alert events only (ids "<station>:<loop>:<captured id>"), not the
                 # alerts inside session records.
-                "alert": count(sa.select(sa.func.count()).select_from(s.alert_events).where(
-                    s.alert_events.c.station.like("st-%"),
-                    s.alert_events.c.id.like("st-%:%:bench-%"))),
-                "athlete": count(sa.select(sa.func.count()).select_from(s.checkins).where(
-                    s.checkins.c.station.like("st-%"))),
-                "hydration": count(sa.select(sa.func.count()).select_from(s.hydration).where(
-                    s.hydration.c.station.like("st-%"))),
+                "alert": count(
+                    sa.select(sa.func.count())
+                    .select_from(s.alert_events)
+                    .where(
+                        s.alert_events.c.station.like("st-%"),
+                        s.alert_events.c.id.like("st-%:%:bench-%"),
+                    )
+                ),
+                "athlete": count(
+                    sa.select(sa.func.count())
+                    .select_from(s.checkins)
+                    .where(s.checkins.c.station.like("st-%"))
+                ),
+                "hydration": count(
+                    sa.select(sa.func.count())
+                    .select_from(s.hydration)
+                    .where(s.hydration.c.station.like("st-%"))
+                ),
             }
-            minutes = count(sa.select(sa.func.count()).select_from(s.trace).where(
-                s.trace.c.station.like("st-%"), s.trace.c.source == "live"))
+            minutes = count(
+                sa.select(sa.func.count())
+                .select_from(s.trace)
+                .where(s.trace.c.station.like("st-%"), s.trace.c.source == "live")
+            )
         store.close()
         service.send_signal(signal.SIGTERM)
         service.wait(30)
 
-        print(f"\nhistory service, {args.stations} stations, {args.seconds:g} s, "
-              f"{'PostgreSQL' if args.postgres else 'SQLite'}")
+        print(
+            f"\nhistory service, {args.stations} stations, {args.seconds:g} s, "
+            f"{'PostgreSQL' if args.postgres else 'SQLite'}"
+        )
         lost = 0
         for k in QOS1_KINDS:
             missing = sent.get(k, 0) - got[k]
             lost += max(0, missing)
-            print(f"  {k:15s} published {sent.get(k, 0):7d}  stored {got[k]:7d}  "
-                  f"lost {max(0, missing)}")
+            print(
+                f"  {k:15s} published {sent.get(k, 0):7d}  stored {got[k]:7d}  "
+                f"lost {max(0, missing)}"
+            )
         print(f"messages lost (QoS 1 kinds)      {lost}   (target 0)")
         tremor = sent.get("tremor", 0)
-        print(f"tremor samples (QoS 0)           published {tremor}, received "
-              f"{health['tremor_samples']} ({100 * health['tremor_samples'] / max(1, tremor):.1f}"
-              f" %), kept as {minutes} sensor-minute rows")
-        print(f"ingest lag p50 / p95 / max       {health['lag_p50_s']} / {health['lag_p95_s']} / "
-              f"{health['lag_max_s']} s   (target p95 <= 1 s)")
+        print(
+            f"tremor samples (QoS 0)           published {tremor}, received "
+            f"{health['tremor_samples']} ({100 * health['tremor_samples'] / max(1, tremor):.1f}"
+            f" %), kept as {minutes} sensor-minute rows"
+        )
+        print(
+            f"ingest lag p50 / p95 / max       {health['lag_p50_s']} / {health['lag_p95_s']} / "
+            f"{health['lag_max_s']} s   (target p95 <= 1 s)"
+        )
         q = statistics.quantiles
         if len(probe_lags) > 20:
-            print(f"  (publish -> a bare subscriber, same messages: p50 "
-                  f"{statistics.median(probe_lags):.3f} s, p95 {q(probe_lags, n=20)[-1]:.3f} s: "
-                  "the load generator and the broker's share)")
-        print(f"athlete page, a year (idle)      median {1000 * statistics.median(idle_times):.0f} "
-              f"ms, max {1000 * max(idle_times):.0f} ms")
-        print(f"athlete page, a year (under load) median {1000 * statistics.median(busy_times):.0f}"
-              f" ms, p95 {1000 * q(busy_times, n=20)[-1]:.0f} ms   (target <= 300 ms)")
-        print(f"store writes                     {health['batches']} batches, "
-              f"{health['write_s']:.1f} s in the database in all")
-        print(f"service CPU                      {100 * cpu:.0f} % of one core (over the run and "
-              "the drain)")
+            print(
+                f"  (publish -> a bare subscriber, same messages: p50 "
+                f"{statistics.median(probe_lags):.3f} s, p95 {q(probe_lags, n=20)[-1]:.3f} s: "
+                "the load generator and the broker's share)"
+            )
+        print(
+            f"athlete page, a year (idle)      median {1000 * statistics.median(idle_times):.0f} "
+            f"ms, max {1000 * max(idle_times):.0f} ms"
+        )
+        print(
+            f"athlete page, a year (under load) median {1000 * statistics.median(busy_times):.0f}"
+            f" ms, p95 {1000 * q(busy_times, n=20)[-1]:.0f} ms   (target <= 300 ms)"
+        )
+        print(
+            f"store writes                     {health['batches']} batches, "
+            f"{health['write_s']:.1f} s in the database in all"
+        )
+        print(
+            f"service CPU                      {100 * cpu:.0f} % of one core (over the run and "
+            "the drain)"
+        )
         print(f"service memory                   peak RSS {rss_peak:.0f} MiB")
         size = size_per_athlete_year(size_db)
-        print(f"database size per athlete-year   {size / 1e6:.1f} MB (208 sessions, their sets, "
-              "holds, alerts, per-minute trace, check-ins, scale readings)")
+        print(
+            f"database size per athlete-year   {size / 1e6:.1f} MB (208 sessions, their sets, "
+            "holds, alerts, per-minute trace, check-ins, scale readings)"
+        )
     finally:
         if service is not None and service.poll() is None:
             service.send_signal(signal.SIGTERM)

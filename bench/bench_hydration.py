@@ -56,9 +56,11 @@ def run(source, seconds, tracker, *, known_g, seed, cell):
 
 
 def main(seeds: int = 10) -> None:
-    print(f"{'seed':>4} | {'intake mL':>9} {'truth':>6} {'err':>5} | {'sips':>4} {'truth':>5} "
-          f"{'refill':>6} {'knock':>5}/{'t':<1} | {'pre err g':>9} {'post err g':>10} | "
-          f"{'loss %':>6} {'err':>6} | {'sweat L/h':>9} {'truth':>6} {'err %':>6}")
+    print(
+        f"{'seed':>4} | {'intake mL':>9} {'truth':>6} {'err':>5} | {'sips':>4} {'truth':>5} "
+        f"{'refill':>6} {'knock':>5}/{'t':<1} | {'pre err g':>9} {'post err g':>10} | "
+        f"{'loss %':>6} {'err':>6} | {'sweat L/h':>9} {'truth':>6} {'err %':>6}"
+    )
     worst = {"intake": 0.0, "sips": 0, "weigh": 0.0, "loss": 0.0, "sweat": 0.0}
     readings = 0
     start = time.perf_counter()
@@ -76,11 +78,13 @@ def main(seeds: int = 10) -> None:
         pre_err, post_err = s.pre_mass_g - truth.pre_g, s.post_mass_g - truth.post_g
         loss_err = s.body_mass_loss_pct - truth.mass_loss_pct
         sweat_err = (s.sweat_rate_l_per_h / truth.sweat_rate_l_per_h - 1) * 100
-        print(f"{seed:>4} | {bottle.intake_ml:9.1f} {truth.intake_ml:6.1f} {intake_err:+5.1f} | "
-              f"{sips:>4} {sips_truth:>5} {kinds.count(REFILL):>6} {kinds.count(KNOCK):>5}/"
-              f"{len(h.dock.truth.events_of('knock')):<1} | {pre_err:+9.1f} {post_err:+10.1f} | "
-              f"{s.body_mass_loss_pct:6.2f} {loss_err:+6.3f} | {s.sweat_rate_l_per_h:9.3f} "
-              f"{truth.sweat_rate_l_per_h:6.3f} {sweat_err:+6.2f}")
+        print(
+            f"{seed:>4} | {bottle.intake_ml:9.1f} {truth.intake_ml:6.1f} {intake_err:+5.1f} | "
+            f"{sips:>4} {sips_truth:>5} {kinds.count(REFILL):>6} {kinds.count(KNOCK):>5}/"
+            f"{len(h.dock.truth.events_of('knock')):<1} | {pre_err:+9.1f} {post_err:+10.1f} | "
+            f"{s.body_mass_loss_pct:6.2f} {loss_err:+6.3f} | {s.sweat_rate_l_per_h:9.3f} "
+            f"{truth.sweat_rate_l_per_h:6.3f} {sweat_err:+6.2f}"
+        )
         worst["intake"] = max(worst["intake"], abs(intake_err))
         worst["sips"] = max(worst["sips"], abs(sips - sips_truth))
         worst["weigh"] = max(worst["weigh"], abs(pre_err), abs(post_err))
@@ -88,10 +92,14 @@ def main(seeds: int = 10) -> None:
         worst["sweat"] = max(worst["sweat"], abs(sweat_err))
     elapsed = time.perf_counter() - start
     print()
-    print(f"worst over {seeds} seeds: intake {worst['intake']:.1f} mL, sip count {worst['sips']}, "
-          f"weigh-in {worst['weigh']:.1f} g, loss {worst['loss']:.3f} points, sweat rate {worst['sweat']:.2f} %")
-    print(f"{2 * seeds} simulated hours ({readings} readings, driver and simulator included) "
-          f"in {elapsed:.1f} s")
+    print(
+        f"worst over {seeds} seeds: intake {worst['intake']:.1f} mL, sip count {worst['sips']}, "
+        f"weigh-in {worst['weigh']:.1f} g, loss {worst['loss']:.3f} points, sweat rate {worst['sweat']:.2f} %"
+    )
+    print(
+        f"{2 * seeds} simulated hours ({readings} readings, driver and simulator included) "
+        f"in {elapsed:.1f} s"
+    )
 
 
 if __name__ == "__main__":

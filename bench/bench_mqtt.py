@@ -48,16 +48,18 @@ class Counter:
 
     def __init__(self, broker: MosquittoBroker):
         self.lock = threading.Lock()
-        self.received: list[tuple[float, int]] = []     # (monotonic time, alert number)
-        self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="bench-alert-counter",
-                                  protocol=mqtt.MQTTv5)
+        self.received: list[tuple[float, int]] = []  # (monotonic time, alert number)
+        self.client = mqtt.Client(
+            CallbackAPIVersion.VERSION2, client_id="bench-alert-counter", protocol=mqtt.MQTTv5
+        )
         self.client.reconnect_delay_set(0.1, 0.5)
         self.client.on_connect = lambda c, u, f, rc, p: c.subscribe(f"gym/{STATION}/alert", qos=1)
         self.client.on_message = self._on_message
         props = Properties(PacketTypes.CONNECT)
         props.SessionExpiryInterval = 3600
-        self.client.connect_async(broker.host, broker.port, keepalive=10, clean_start=False,
-                                  properties=props)
+        self.client.connect_async(
+            broker.host, broker.port, keepalive=10, clean_start=False, properties=props
+        )
         self.client.loop_start()
 
     def _on_message(self, client, userdata, message) -> None:
@@ -89,13 +91,18 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="bench-mqtt-") as tmp:
         store = Path(tmp) / "store"
         store.mkdir()
-        broker = MosquittoBroker(Path(tmp) / "broker", extra_config=(
-            f"persistence true\npersistence_location {store}/\nautosave_interval 5\n"
-            "max_queued_messages 100000\n")).start()
+        broker = MosquittoBroker(
+            Path(tmp) / "broker",
+            extra_config=(
+                f"persistence true\npersistence_location {store}/\nautosave_interval 5\n"
+                "max_queued_messages 100000\n"
+            ),
+        ).start()
         counter = Counter(broker)
         outbox = Outbox(Path(tmp) / "outbox.sqlite3")
-        pub = MqttPublisher(STATION, host=broker.host, port=broker.port, outbox=outbox,
-                            ha_discovery=False).start()
+        pub = MqttPublisher(
+            STATION, host=broker.host, port=broker.port, outbox=outbox, ha_discovery=False
+        ).start()
         deadline = time.monotonic() + 5
         while not pub.connected and time.monotonic() < deadline:
             time.sleep(0.01)
@@ -108,9 +115,16 @@ def main() -> int:
             next_t = time.monotonic()
             i = 0
             while not stop.is_set():
-                pub.publish_alert(alert_payload(
-                    STATION, id=f"{STATION}:bench:{i:06d}", code="bench", level="info",
-                    state="raised", message=f"alert {i}"))
+                pub.publish_alert(
+                    alert_payload(
+                        STATION,
+                        id=f"{STATION}:bench:{i:06d}",
+                        code="bench",
+                        level="info",
+                        state="raised",
+                        message=f"alert {i}",
+                    )
+                )
                 raised_at.append(time.monotonic())
                 i += 1
                 next_t += period
@@ -119,13 +133,13 @@ def main() -> int:
         producer = threading.Thread(target=produce, daemon=True)
         t0 = time.monotonic()
         producer.start()
-        restarts: list[tuple[float, float]] = []          # (down for, back-up moment)
+        restarts: list[tuple[float, float]] = []  # (down for, back-up moment)
         for _ in range(args.restarts):
             time.sleep(rng.uniform(args.min_gap, args.max_gap))
             down = rng.uniform(0.5, 3.0)
             broker.stop()
             time.sleep(down)
-            broker.start()                                 # returns once it accepts connections
+            broker.start()  # returns once it accepts connections
             restarts.append((down, time.monotonic()))
         time.sleep(rng.uniform(args.min_gap, args.max_gap))
         stop.set()
@@ -162,19 +176,26 @@ def main() -> int:
             return "n/a"
         return f"p50 {statistics.median(xs):.2f} s, max {max(xs):.2f} s (n={len(xs)})"
 
-    print(f"stream: {stream_s:.0f} s at {args.rate:g} alerts/s, {len(restarts)} broker restarts "
-          f"(down {min(d for d, _ in restarts):.1f}-{max(d for d, _ in restarts):.1f} s, "
-          f"total {sum(d for d, _ in restarts):.0f} s down)")
+    print(
+        f"stream: {stream_s:.0f} s at {args.rate:g} alerts/s, {len(restarts)} broker restarts "
+        f"(down {min(d for d, _ in restarts):.1f}-{max(d for d, _ in restarts):.1f} s, "
+        f"total {sum(d for d, _ in restarts):.0f} s down)"
+    )
     print(f"raised:             {raised}")
     print(f"delivered unique:   {len(unique)}")
     print(f"duplicates:         {len(numbers) - len(unique)}")
-    print(f"missing:            {len(missing)}" + (f" (first {sorted(missing)[:10]})" if missing else ""))
+    print(
+        f"missing:            {len(missing)}"
+        + (f" (first {sorted(missing)[:10]})" if missing else "")
+    )
     print(f"delivered:          {100.0 * len(unique & set(range(raised))) / raised:.2f} %")
     print(f"recovery, broker up -> first alert received:           {p50_max(first_any)}")
     print(f"recovery, broker up -> first alert raised after it:    {p50_max(first_new)}")
-    print(f"outbox: stored {stats.stored.get('alert', 0)}, acked {stats.acked.get('alert', 0)}, "
-          f"resent after a reconnect {stats.resent.get('alert', 0)}, "
-          f"dropped {sum(stats.dropped.values())}, left {stats.pending}")
+    print(
+        f"outbox: stored {stats.stored.get('alert', 0)}, acked {stats.acked.get('alert', 0)}, "
+        f"resent after a reconnect {stats.resent.get('alert', 0)}, "
+        f"dropped {sum(stats.dropped.values())}, left {stats.pending}"
+    )
     return 0 if not missing else 1
 
 

@@ -39,14 +39,16 @@ def station_cadence() -> float:
     return Mpu6050(bus, 0x68, rate_hz=1000, range_g=4, clock=clock).poll_interval
 
 
-def session(taps: int, cadence: float, interval: float, hold_s: float, seed: int, fault: str | None = None):
+def session(
+    taps: int, cadence: float, interval: float, hold_s: float, seed: int, fault: str | None = None
+):
     """``taps`` taps at random phases against the loop; returns latencies, misses and bus figures."""
     rng = random.Random(seed)
     schedule, t = [], 1.0
     for k in range(taps):
         t_on = t + rng.uniform(0.0, 1.0)
         schedule.append((t_on, t_on + hold_s, UIDS[k % 2]))
-        t = t_on + hold_s + 1.5     # long enough away that the next tap is a new one
+        t = t_on + hold_s + 1.5  # long enough away that the next tap is a new one
     clock = SimClock()
     bus = SimBus(log_size=0)
     sim = bus.attach(0x24, Pn532Sim(schedule, clock=clock))
@@ -80,10 +82,16 @@ def session(taps: int, cadence: float, interval: float, hold_s: float, seed: int
         else:
             missed += 1
     return {
-        "latencies": latencies, "missed": missed, "extra": len(delivered) - (taps - missed),
-        "bytes_per_poll": bus.stats.bytes / polls, "tx_per_poll": bus.stats.transactions / polls,
-        "bytes_per_s": bus.stats.bytes / elapsed, "tx_per_s": bus.stats.transactions / elapsed,
-        "longest_poll": longest, "listings_per_s": reader.stats.listings / elapsed, "stats": reader.stats,
+        "latencies": latencies,
+        "missed": missed,
+        "extra": len(delivered) - (taps - missed),
+        "bytes_per_poll": bus.stats.bytes / polls,
+        "tx_per_poll": bus.stats.transactions / polls,
+        "bytes_per_s": bus.stats.bytes / elapsed,
+        "tx_per_s": bus.stats.transactions / elapsed,
+        "longest_poll": longest,
+        "listings_per_s": reader.stats.listings / elapsed,
+        "stats": reader.stats,
     }
 
 
@@ -94,9 +102,11 @@ def pct(values: list[float], q: float) -> float:
 
 def line(label: str, r: dict) -> str:
     lat = r["latencies"]
-    return (f"{label:<34} {statistics.median(lat) * 1e3:7.0f} {pct(lat, 0.95) * 1e3:6.0f} {max(lat) * 1e3:6.0f}"
-            f" {r['missed']:5d} {r['extra']:5d} {r['bytes_per_poll']:7.1f} {r['tx_per_poll']:5.2f}"
-            f" {r['bytes_per_s']:7.0f} {r['tx_per_s']:5.1f} {r['longest_poll'] * 1e3:6.1f}")
+    return (
+        f"{label:<34} {statistics.median(lat) * 1e3:7.0f} {pct(lat, 0.95) * 1e3:6.0f} {max(lat) * 1e3:6.0f}"
+        f" {r['missed']:5d} {r['extra']:5d} {r['bytes_per_poll']:7.1f} {r['tx_per_poll']:5.2f}"
+        f" {r['bytes_per_s']:7.0f} {r['tx_per_s']:5.1f} {r['longest_poll'] * 1e3:6.1f}"
+    )
 
 
 def main() -> None:
@@ -106,13 +116,23 @@ def main() -> None:
     args = parser.parse_args()
 
     station = station_cadence()
-    print(f"station loop: every {station * 1e3:.0f} ms (the MPU-6050 poll interval at 1 kHz); "
-          f"{args.taps} taps held 1 s at random phases; simulated clock\n")
-    header = (f"{'loop / listing interval':<34} {'p50 ms':>7} {'p95':>6} {'max':>6} {'miss':>5} {'extra':>5}"
-              f" {'B/poll':>7} {'tx/p':>5} {'B/s':>7} {'tx/s':>5} {'poll ms':>6}")
+    print(
+        f"station loop: every {station * 1e3:.0f} ms (the MPU-6050 poll interval at 1 kHz); "
+        f"{args.taps} taps held 1 s at random phases; simulated clock\n"
+    )
+    header = (
+        f"{'loop / listing interval':<34} {'p50 ms':>7} {'p95':>6} {'max':>6} {'miss':>5} {'extra':>5}"
+        f" {'B/poll':>7} {'tx/p':>5} {'B/s':>7} {'tx/s':>5} {'poll ms':>6}"
+    )
     print("tag present -> UID delivered by poll()")
     print(header)
-    for cadence, interval in [(station, 0.2), (station, 0.1), (station, 0.5), (0.02, 0.2), (0.05, 0.2)]:
+    for cadence, interval in [
+        (station, 0.2),
+        (station, 0.1),
+        (station, 0.5),
+        (0.02, 0.2),
+        (0.05, 0.2),
+    ]:
         r = session(args.taps, cadence, interval, 1.0, args.seed)
         tag = " (default)" if (cadence, interval) == (station, 0.2) else ""
         print(line(f"{cadence * 1e3:.0f} ms loop / {interval * 1e3:.0f} ms{tag}", r))
@@ -120,14 +140,18 @@ def main() -> None:
     print("\nshort taps, station loop, 200 ms listing interval: caught of", args.taps)
     for hold in (0.05, 0.1, 0.15, 0.2, 0.3):
         r = session(args.taps, station, 0.2, hold, args.seed)
-        print(f"  held {hold * 1e3:4.0f} ms: {args.taps - r['missed']:4d} caught ({100 * (1 - r['missed'] / args.taps):5.1f} %)")
+        print(
+            f"  held {hold * 1e3:4.0f} ms: {args.taps - r['missed']:4d} caught ({100 * (1 - r['missed'] / args.taps):5.1f} %)"
+        )
 
     print("\nwith a fault on every tap, station loop / 200 ms")
     print(header)
     base = session(args.taps, station, 0.2, 1.0, args.seed)
     print(line("no fault", base))
-    for fault, label in [("garble_answers", "answer damaged once (NACK)"),
-                         ("corrupt_commands", "command damaged once (resend)")]:
+    for fault, label in [
+        ("garble_answers", "answer damaged once (NACK)"),
+        ("corrupt_commands", "command damaged once (resend)"),
+    ]:
         r = session(args.taps, station, 0.2, 1.0, args.seed, fault=fault)
         s = r["stats"]
         print(line(label, r) + f"   nacks {s.nacks} resends {s.resends} faults {s.faults}")

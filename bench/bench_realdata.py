@@ -49,7 +49,7 @@ from monitor.replay import replay
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = ROOT.parent / "shared" / "data" / "realdata"
-NOISE_FLOOR_MG = 1.7   # the station's MPU-6050
+NOISE_FLOOR_MG = 1.7  # the station's MPU-6050
 TREMOR_CODES = ("tremor.", "hold.")
 FALL_KINDS = ("FOL", "FKL", "BSC", "SDL")
 
@@ -63,15 +63,21 @@ def floor_mg(fs: float = 50.0) -> float:
 
 def run_one(job: tuple[str, str, float | None]) -> dict:
     path, placement, baseline = job
-    [r] = replay(Path(path), placement=placement, baseline_mg=baseline, noise_floor_mg=NOISE_FLOOR_MG)
+    [r] = replay(
+        Path(path), placement=placement, baseline_mg=baseline, noise_floor_mg=NOISE_FLOOR_MG
+    )
     raised = [a for _, a in r.alerts if a.state == "raised"]
     return {
-        "path": path, "baseline": baseline, "duration_s": r.recording.duration_s,
+        "path": path,
+        "baseline": baseline,
+        "duration_s": r.recording.duration_s,
         "sets": [(s.kind, s.start - r.t0, s.end - r.t0, s.reps) for s in r.sets],
         "alerts": [a.code for a in raised],
         "falls": [e.t - r.t0 for e in r.falls],
         "baseline_learned_t": None if r.baseline_learned_t is None else r.baseline_learned_t - r.t0,
-        "still_share": float(np.mean([s.activity == "still" for s in r.statuses])) if r.statuses else 0.0,
+        "still_share": float(np.mean([s.activity == "still" for s in r.statuses]))
+        if r.statuses
+        else 0.0,
     }
 
 
@@ -90,8 +96,10 @@ def spar(data: Path, pool, limit: int | None) -> None:
     results = list(pool.map(run_one, jobs))
     by = {(r["path"], r["baseline"]): r for r in results}
     hours = sum(by[(str(f), floor)]["duration_s"] for f in files) / 3600
-    print(f"SPAR: {len(files)} sets of 20 reps, wrist, 50 Hz, {hours * 60:.1f} min "
-          f"(floor {floor:.2f} mg = twice the MPU-6050 noise in 3-18 Hz)")
+    print(
+        f"SPAR: {len(files)} sets of 20 reps, wrist, 50 Hz, {hours * 60:.1f} min "
+        f"(floor {floor:.2f} mg = twice the MPU-6050 noise in 3-18 Hz)"
+    )
     errors: dict[str, list[int]] = defaultdict(list)
     starts, found = [], []
     for f in files:
@@ -106,28 +114,42 @@ def spar(data: Path, pool, limit: int | None) -> None:
     print(f"    {'exercise':<9}{'sets':>5}{'MAE':>7}{'bias':>7}{'worst':>7}   target MAE <= 1")
     for ex, e in sorted(errors.items()):
         e = np.array(e)
-        print(f"    {ex:<9}{len(e):5d}{np.mean(np.abs(e)):7.2f}{np.mean(e):+7.2f}{int(e[np.argmax(np.abs(e))]):+7d}")
+        print(
+            f"    {ex:<9}{len(e):5d}{np.mean(np.abs(e)):7.2f}{np.mean(e):+7.2f}{int(e[np.argmax(np.abs(e))]):+7d}"
+        )
     every = np.concatenate([np.array(e) for e in errors.values()])
     print(f"    {'all':<9}{len(every):5d}{np.mean(np.abs(every)):7.2f}{np.mean(every):+7.2f}")
     found = np.array(found)
-    print(f"  sets found per recording: exactly 1 in {pct(int(np.sum(found == 1)), len(found))}, "
-          f"none in {int(np.sum(found == 0))}, more in {int(np.sum(found > 1))}")
+    print(
+        f"  sets found per recording: exactly 1 in {pct(int(np.sum(found == 1)), len(found))}, "
+        f"none in {int(np.sum(found == 0))}, more in {int(np.sum(found > 1))}"
+    )
     if starts:
         s = np.array(starts)
-        print(f"  set start error (first rep found - recording start): median {np.median(s):+.2f} s, "
-              f"mean |err| {np.mean(np.abs(s)):.2f} s, max {np.max(np.abs(s)):.2f} s   target <= 1 s")
+        print(
+            f"  set start error (first rep found - recording start): median {np.median(s):+.2f} s, "
+            f"mean |err| {np.mean(np.abs(s)):.2f} s, max {np.max(np.abs(s)):.2f} s   target <= 1 s"
+        )
     print("  tremor and hold alerts on ordinary reps, rested baseline given:")
     for k in (1, 2, 4):
-        n = sum(sum(a.startswith(TREMOR_CODES) for a in by[(str(f), k * floor)]["alerts"]) for f in files)
-        sets_with = sum(any(a.startswith(TREMOR_CODES) for a in by[(str(f), k * floor)]["alerts"]) for f in files)
-        print(f"    {k}x floor ({k * floor:5.2f} mg): {n} alerts = {n / hours:.2f} per hour; "
-              f"sets with one: {sets_with} of {len(files)}   target <= 0.5 per hour")
+        n = sum(
+            sum(a.startswith(TREMOR_CODES) for a in by[(str(f), k * floor)]["alerts"])
+            for f in files
+        )
+        sets_with = sum(
+            any(a.startswith(TREMOR_CODES) for a in by[(str(f), k * floor)]["alerts"])
+            for f in files
+        )
+        print(
+            f"    {k}x floor ({k * floor:5.2f} mg): {n} alerts = {n / hours:.2f} per hour; "
+            f"sets with one: {sets_with} of {len(files)}   target <= 0.5 per hour"
+        )
 
 
 def mobifall(data: Path, pool, limit: int | None, site: str) -> None:
     files = sorted((data / "mobifall").glob("*.csv"))
     if limit:
-        files = files[::max(1, len(files) // limit)]
+        files = files[:: max(1, len(files) // limit)]
     info = {str(f): labels(f) for f in files}
     adl = [f for f in files if not info[str(f)]["fall"]]
     falls = [f for f in files if info[str(f)]["fall"]]
@@ -137,24 +159,40 @@ def mobifall(data: Path, pool, limit: int | None, site: str) -> None:
     learnt = {r["path"]: r for r in results if r["baseline"] is None}
     given = {r["path"]: r for r in results if r["baseline"] is not None}
     hours = sum(learnt[str(f)]["duration_s"] for f in adl) / 3600
-    print(f"\nMobiFall: {len(falls)} falls, {len(adl)} everyday-movement trials ({hours * 60:.1f} min), "
-          f"phone in the trouser pocket: placement body, site {site}")
+    print(
+        f"\nMobiFall: {len(falls)} falls, {len(adl)} everyday-movement trials ({hours * 60:.1f} min), "
+        f"phone in the trouser pocket: placement body, site {site}"
+    )
 
     print("  tremor and hold alerts in everyday movement:")
-    for name, res in (("baseline learnt", learnt), (f"baseline given at the floor ({floor:.2f} mg)", given)):
+    for name, res in (
+        ("baseline learnt", learnt),
+        (f"baseline given at the floor ({floor:.2f} mg)", given),
+    ):
         n = sum(sum(a.startswith(TREMOR_CODES) for a in res[str(f)]["alerts"]) for f in adl)
         trials = sum(any(a.startswith(TREMOR_CODES) for a in res[str(f)]["alerts"]) for f in adl)
-        print(f"    {name:<40} {n} alerts = {n / hours:.2f} per hour; trials with one: {pct(trials, len(adl))}"
-              "   target <= 0.5 per hour")
+        print(
+            f"    {name:<40} {n} alerts = {n / hours:.2f} per hour; trials with one: {pct(trials, len(adl))}"
+            "   target <= 0.5 per hour"
+        )
     kinds = defaultdict(list)
     for f in adl:
         kinds[info[str(f)]["activity"]].append(f)
     print("    by activity (baseline given at the floor): alerts / trials")
-    print("     " + "  ".join(f"{k} {sum(len([a for a in given[str(f)]['alerts'] if a.startswith(TREMOR_CODES)]) for f in v)}/{len(v)}"
-                           for k, v in sorted(kinds.items())))
+    print(
+        "     "
+        + "  ".join(
+            f"{k} {sum(len([a for a in given[str(f)]['alerts'] if a.startswith(TREMOR_CODES)]) for f in v)}/{len(v)}"
+            for k, v in sorted(kinds.items())
+        )
+    )
 
-    print("    sets of reps or holds found in everyday movement (baseline learnt): "
-          + "  ".join(f"{k} {sum(len(learnt[str(f)]['sets']) for f in v)}" for k, v in sorted(kinds.items())))
+    print(
+        "    sets of reps or holds found in everyday movement (baseline learnt): "
+        + "  ".join(
+            f"{k} {sum(len(learnt[str(f)]['sets']) for f in v)}" for k, v in sorted(kinds.items())
+        )
+    )
 
     std = [f for f in adl if info[str(f)]["activity"] == "STD"]
     if std:
@@ -164,12 +202,17 @@ def mobifall(data: Path, pool, limit: int | None, site: str) -> None:
             people[info[str(f)]["subject"]].append(learnt[str(f)]["baseline_learned_t"])
         got = [min((x for x in v if x is not None), default=None) for v in people.values()]
         times = [x for x in got if x is not None]
-        print(f"    people with a baseline: {sum(x is not None for x in got)} of {len(got)}; "
-              f"within 60 s: {sum(x <= 60 for x in times)}; learnt after (s): "
-              + ", ".join(f"{x:.1f}" for x in sorted(times)) + "   target every person within 60 s")
+        print(
+            f"    people with a baseline: {sum(x is not None for x in got)} of {len(got)}; "
+            f"within 60 s: {sum(x <= 60 for x in times)}; learnt after (s): "
+            + ", ".join(f"{x:.1f}" for x in sorted(times))
+            + "   target every person within 60 s"
+        )
         shares = [learnt[str(f)]["still_share"] for f in std]
-        print(f"    windows called still while standing: median {100 * np.median(shares):.0f} %, "
-              f"lowest {100 * min(shares):.0f} %")
+        print(
+            f"    windows called still while standing: median {100 * np.median(shares):.0f} %, "
+            f"lowest {100 * min(shares):.0f} %"
+        )
 
     print("  falls (a fall alarm during the trial):")
     caught_all = 0
@@ -186,19 +229,27 @@ def mobifall(data: Path, pool, limit: int | None, site: str) -> None:
         false += sum(len(learnt[str(f)]["falls"]) for f in v)
         spec.append(f"{k} {100.0 * quiet / len(v):.0f} %")
     print("    specificity by activity: " + ", ".join(spec))
-    print(f"    false fall alarms in everyday movement: {false} = {false / hours:.2f} per hour   target <= 0.1 per hour")
+    print(
+        f"    false fall alarms in everyday movement: {false} = {false / hours:.2f} per hour   target <= 0.1 per hour"
+    )
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--data", type=Path, default=Path(os.environ.get("GYM_REALDATA", DEFAULT_DATA)))
     ap.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
-    ap.add_argument("--limit", type=int, default=None, help="use only about this many recordings of each study")
-    ap.add_argument("--site", default="thigh", help="body site of the MobiFall phone (default thigh)")
+    ap.add_argument(
+        "--limit", type=int, default=None, help="use only about this many recordings of each study"
+    )
+    ap.add_argument(
+        "--site", default="thigh", help="body site of the MobiFall phone (default thigh)"
+    )
     ap.add_argument("--only", choices=("spar", "mobifall"), default=None)
     args = ap.parse_args()
     if not args.data.is_dir():
-        sys.exit(f"{args.data}: no such folder (the real recordings live in ../shared/data/realdata)")
+        sys.exit(
+            f"{args.data}: no such folder (the real recordings live in ../shared/data/realdata)"
+        )
     start = time.time()
     with ProcessPoolExecutor(max_workers=max(1, args.jobs)) as pool:
         if args.only in (None, "spar"):

@@ -97,20 +97,33 @@ def main() -> None:
         cfg = Path(tmp) / "monitor.toml"
         cfg.write_text(CONFIG.format(state=Path(tmp) / "state", port=broker.port))
         t0 = time.time()
-        out = subprocess.run([sys.executable, __file__, "--child-hour", str(cfg)], capture_output=True, text=True,
-                             cwd=ROOT, check=True)
+        out = subprocess.run(
+            [sys.executable, __file__, "--child-hour", str(cfg)],
+            capture_output=True,
+            text=True,
+            cwd=ROOT,
+            check=True,
+        )
         samples = [json.loads(line) for line in out.stdout.splitlines() if line.startswith("{")]
         rss = [s["rss_kib"] / 1024 for s in samples]
         settled = rss[2:] if len(rss) > 4 else rss
-        print(f"Memory of a simulated station over one simulated hour ({time.time() - t0:.0f} s wall), "
-              "2 IMUs at 1 kHz + scale, MQTT, mock LEDs")
+        print(
+            f"Memory of a simulated station over one simulated hour ({time.time() - t0:.0f} s wall), "
+            "2 IMUs at 1 kHz + scale, MQTT, mock LEDs"
+        )
         print("  RSS MiB every 5 min: " + " ".join(f"{r:.1f}" for r in rss))
-        print(f"  peak {max(rss):.1f} MiB (target <= 80 MB); growth from 10 min to 60 min {settled[-1] - settled[0]:+.1f} MiB")
+        print(
+            f"  peak {max(rss):.1f} MiB (target <= 80 MB); growth from 10 min to 60 min {settled[-1] - settled[0]:+.1f} MiB"
+        )
 
         state2 = Path(tmp) / "state2"
         cfg.write_text(CONFIG.format(state=state2, port=broker.port))
-        proc = subprocess.Popen([sys.executable, "-m", "monitor.cli", "run", "--config", str(cfg)], cwd=ROOT,
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "monitor.cli", "run", "--config", str(cfg)],
+            cwd=ROOT,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         time.sleep(5)  # start-up (imports, scale calibration) is not the steady state
         c0, w0 = cpu_of(proc.pid), time.monotonic()
         time.sleep(args.cpu_seconds)
@@ -118,13 +131,17 @@ def main() -> None:
         proc.terminate()
         proc.wait(timeout=20)
         share = 100 * (c1 - c0) / (w1 - w0)
-        print(f"CPU share in real time over {w1 - w0:.0f} s: {share:.2f} % of one core "
-              "(station + simulated chips and scenarios; target <= 3 %)")
+        print(
+            f"CPU share in real time over {w1 - w0:.0f} s: {share:.2f} % of one core "
+            "(station + simulated chips and scenarios; target <= 3 %)"
+        )
     from bench_bus import acquisition_hour
 
     sim = acquisition_hour(600)
-    print(f"  of which acquisition through the simulated chips (same sensors): {100 * sim['cpu_s'] / 600:.2f} % "
-          "(bench_bus.py's run, scaled): a Pi reading real chips spends only the driver's part of it")
+    print(
+        f"  of which acquisition through the simulated chips (same sensors): {100 * sim['cpu_s'] / 600:.2f} % "
+        "(bench_bus.py's run, scaled): a Pi reading real chips spends only the driver's part of it"
+    )
 
 
 if __name__ == "__main__":

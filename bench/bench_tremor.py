@@ -252,7 +252,7 @@ def versus_pdkit() -> None:
         from importlib.metadata import version
 
         import pandas as pd
-    except Exception as err:  # noqa: BLE001 - any failure means: not comparable here
+    except Exception as err:
         print(f"   PDkit not available: {err}")
         return
     print(
@@ -280,7 +280,7 @@ def versus_pdkit() -> None:
         frame = pd.DataFrame({"td": t, "mag_sum_acc": np.linalg.norm(windows[0], axis=1)}, index)
         processor.resample_signal(frame)
         print("   TremorProcessor.amplitude() runs here; timing its Welch path as below")
-    except Exception as err:  # noqa: BLE001
+    except Exception as err:
         print(
             f"   TremorProcessor.amplitude() fails here in resample_signal"
             f" ({type(err).__name__}: {str(err).split('. ')[0]});\n"

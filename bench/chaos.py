@@ -97,9 +97,10 @@ import threading
 import time
 import traceback
 from collections import Counter, defaultdict
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 for _p in (ROOT, ROOT / "tests"):
@@ -108,7 +109,15 @@ for _p in (ROOT, ROOT / "tests"):
 
 from monitor.alerts import AlertConfig  # noqa: E402
 from monitor.clock import SimClock  # noqa: E402
-from monitor.config import Config, GpioConfig, ImuConfig, MqttConfig, ScaleConfig, StationConfig, load  # noqa: E402
+from monitor.config import (
+    Config,
+    GpioConfig,
+    ImuConfig,
+    MqttConfig,
+    ScaleConfig,
+    StationConfig,
+    load,
+)
 from monitor.i2c.calibration import CalibrationError, CalibrationStore, ScaleCalibration  # noqa: E402
 from monitor.runner import StationRunner  # noqa: E402
 
@@ -135,6 +144,7 @@ FLOOD_PRESSES = 6
 
 # =============================================================================== options
 
+
 @dataclass(frozen=True)
 class Options:
     """What one chaos run does. ``quick`` shortens every fault for the test suite."""
@@ -142,13 +152,13 @@ class Options:
     stations: int = 3
     minutes: float = 60.0
     seed: int = 1
-    speed: float = 12.0                 # simulated seconds per wall second
+    speed: float = 12.0  # simulated seconds per wall second
     quick: bool = False
-    kill: bool = True                   # run the SIGKILLed subprocess station
+    kill: bool = True  # run the SIGKILLed subprocess station
     calibration_cuts: int = 24
-    chip_gap_s: float = 12.0            # mean simulated time between chip faults, per station
-    workdir: Path | None = None         # keep the files here (default: a temporary directory)
-    display: bool = True                # the real wall display as a witness
+    chip_gap_s: float = 12.0  # mean simulated time between chip faults, per station
+    workdir: Path | None = None  # keep the files here (default: a temporary directory)
+    display: bool = True  # the real wall display as a witness
 
     @property
     def wall_s(self) -> float:
@@ -157,6 +167,7 @@ class Options:
 
 
 # =============================================================================== the ledger
+
 
 @dataclass(frozen=True)
 class Raised:
@@ -167,7 +178,7 @@ class Raised:
     state: str
     level: str
     code: str
-    at: float        # time.monotonic() when recorded (comparable across processes on Linux)
+    at: float  # time.monotonic() when recorded (comparable across processes on Linux)
 
 
 class Ledger:
@@ -189,12 +200,23 @@ class Ledger:
     def key(alert_id: str, state: str, level: str) -> tuple[str, str, str]:
         return (alert_id, state, level)
 
-    def record_raised(self, station: str, alert_id: str, state: str, level: str, code: str,
-                      at: float | None = None) -> None:
+    def record_raised(
+        self,
+        station: str,
+        alert_id: str,
+        state: str,
+        level: str,
+        code: str,
+        at: float | None = None,
+    ) -> None:
         key = self.key(alert_id, state, level)
         with self._lock:
-            self.raised.setdefault(key, Raised(station, alert_id, state, level, code,
-                                               time.monotonic() if at is None else at))
+            self.raised.setdefault(
+                key,
+                Raised(
+                    station, alert_id, state, level, code, time.monotonic() if at is None else at
+                ),
+            )
 
     def record_delivered(self, payload: dict[str, Any], at: float | None = None) -> None:
         key = self.key(str(payload.get("id")), str(payload.get("state")), str(payload.get("level")))
@@ -206,8 +228,11 @@ class Ledger:
     def missing(self, station: str | None = None) -> list[Raised]:
         """Raised and never received (so far)."""
         with self._lock:
-            return [r for k, r in self.raised.items()
-                    if k not in self.received and (station is None or r.station == station)]
+            return [
+                r
+                for k, r in self.raised.items()
+                if k not in self.received and (station is None or r.station == station)
+            ]
 
     def delivered_at(self, key: tuple[str, str, str]) -> float | None:
         with self._lock:
@@ -227,7 +252,7 @@ class Ledger:
                 row["received"] += copies
                 row["duplicates"] += copies - 1
                 row["unrecorded"] += key not in self.raised
-            pairs = defaultdict(set)   # (id, state) unique per station, as subscribers count
+            pairs = defaultdict(set)  # (id, state) unique per station, as subscribers count
             for key in self.received:
                 pairs[self.station_of[key]].add(key[:2])
             for station, seen in pairs.items():
@@ -236,6 +261,7 @@ class Ledger:
 
 
 # =============================================================================== the broker
+
 
 def make_secrets(folder: Path, users: Iterable[str]) -> Path:
     """A Mosquitto password file for ``users``, and ``<user>.pw`` for each, as the integration tests make them."""
@@ -253,10 +279,14 @@ def start_broker(workdir: Path, users: Iterable[str]):
     secrets = make_secrets(workdir / "secrets", users)
     store = workdir / "broker-store"
     store.mkdir(parents=True, exist_ok=True)
-    extra = (f"password_file {secrets / 'passwd'}\nacl_file {ACL}\n"
-             f"persistence true\npersistence_location {store}/\nautosave_interval 5\n"
-             "max_queued_messages 100000\n")
-    return MosquittoBroker(workdir / "broker", extra_config=extra, allow_anonymous=False).start(), secrets
+    extra = (
+        f"password_file {secrets / 'passwd'}\nacl_file {ACL}\n"
+        f"persistence true\npersistence_location {store}/\nautosave_interval 5\n"
+        "max_queued_messages 100000\n"
+    )
+    return MosquittoBroker(
+        workdir / "broker", extra_config=extra, allow_anonymous=False
+    ).start(), secrets
 
 
 class Witness:
@@ -276,13 +306,14 @@ class Witness:
 
         self.ledger = ledger
         self.lock = threading.Lock()
-        self.status: list[tuple[str, bytes, float]] = []      # (station, payload, monotonic)
-        self.active: dict[str, dict] = {}                      # station -> last alerts/active
-        self.replies: Counter[str] = Counter()                 # session command replies: ok/busy/other
+        self.status: list[tuple[str, bytes, float]] = []  # (station, payload, monotonic)
+        self.active: dict[str, dict] = {}  # station -> last alerts/active
+        self.replies: Counter[str] = Counter()  # session command replies: ok/busy/other
         self.other_replies: list[str] = []
         self.subscribed = threading.Event()
-        self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="chaos-witness",
-                                  protocol=mqtt.MQTTv5)
+        self.client = mqtt.Client(
+            CallbackAPIVersion.VERSION2, client_id="chaos-witness", protocol=mqtt.MQTTv5
+        )
         self.client.username_pw_set(user, password(user))
         self.client.reconnect_delay_set(0.1, 0.5)
         self.client.on_connect = self._on_connect
@@ -290,13 +321,20 @@ class Witness:
         self.client.on_message = self._on_message
         props = Properties(PacketTypes.CONNECT)
         props.SessionExpiryInterval = 3600
-        self.client.connect_async(broker.host, broker.port, keepalive=10, clean_start=False,
-                                  properties=props)
+        self.client.connect_async(
+            broker.host, broker.port, keepalive=10, clean_start=False, properties=props
+        )
         self.client.loop_start()
 
     def _on_connect(self, client, userdata, flags, reason_code, properties) -> None:
-        client.subscribe([("gym/+/alert", 1), ("gym/+/status", 1), ("gym/+/alerts/active", 1),
-                          ("gym/+/cmd/+/result", 1)])
+        client.subscribe(
+            [
+                ("gym/+/alert", 1),
+                ("gym/+/status", 1),
+                ("gym/+/alerts/active", 1),
+                ("gym/+/cmd/+/result", 1),
+            ]
+        )
 
     def _on_message(self, client, userdata, message) -> None:
         now = time.monotonic()
@@ -329,7 +367,10 @@ class Witness:
     def online_after(self, station: str, since: float) -> float | None:
         """When ``station`` next said ``online`` after ``since`` (monotonic), if it did."""
         with self.lock:
-            return next((t for s, p, t in self.status if s == station and p == b"online" and t >= since), None)
+            return next(
+                (t for s, p, t in self.status if s == station and p == b"online" and t >= since),
+                None,
+            )
 
     def close(self) -> None:
         self.client.disconnect()
@@ -349,7 +390,9 @@ class Operator:
         self.floods = self.commands = self.presses = self.acks = 0
         self.acked: list[tuple[str, str]] = []
         self.connected = threading.Event()
-        self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="chaos-operator", protocol=mqtt.MQTTv5)
+        self.client = mqtt.Client(
+            CallbackAPIVersion.VERSION2, client_id="chaos-operator", protocol=mqtt.MQTTv5
+        )
         self.client.username_pw_set(user, password(user))
         self.client.reconnect_delay_set(0.1, 0.5)
         self.client.on_connect = lambda *a: self.connected.set()
@@ -364,7 +407,9 @@ class Operator:
         for sid in ids:
             for i in range(FLOOD_COMMANDS):
                 action = "start" if (i + self.rng.randrange(2)) % 2 else "stop"
-                self.client.publish(f"gym/{sid}/cmd/session", json.dumps({"v": 1, "action": action}), qos=1)
+                self.client.publish(
+                    f"gym/{sid}/cmd/session", json.dumps({"v": 1, "action": action}), qos=1
+                )
                 self.commands += 1
         for st in stations:
             st.press(FLOOD_PRESSES)
@@ -373,12 +418,18 @@ class Operator:
     def ack(self, witness: Witness) -> None:
         """Acknowledge one urgent alert a station lists as active, as a member of staff would."""
         with witness.lock:
-            urgent = [(sid, a["id"]) for sid, lst in witness.active.items()
-                      for a in lst.get("alerts", []) if a.get("level") == "urgent"]
+            urgent = [
+                (sid, a["id"])
+                for sid, lst in witness.active.items()
+                for a in lst.get("alerts", [])
+                if a.get("level") == "urgent"
+            ]
         if not urgent:
             return
         sid, alert_id = self.rng.choice(urgent)
-        self.client.publish(f"gym/{sid}/cmd/ack", json.dumps({"v": 1, "id": alert_id, "by": "Chaos Staff"}), qos=1)
+        self.client.publish(
+            f"gym/{sid}/cmd/ack", json.dumps({"v": 1, "id": alert_id, "by": "Chaos Staff"}), qos=1
+        )
         self.acks += 1
         self.acked.append((sid, alert_id))
 
@@ -393,13 +444,23 @@ class DisplayWitness:
     def __init__(self, broker, ids: list[str]):
         import dataclasses
 
-        from monitor.display.service import DisplayConfig
         from test_mqtt_integration import password
 
+        from monitor.display.service import DisplayConfig
+
         fields = {f.name for f in dataclasses.fields(DisplayConfig)}
-        extra = {k: v for k, v in (("reconnect_min_s", 0.2), ("reconnect_max_s", 1.0)) if k in fields}
-        self.config = DisplayConfig(mqtt_host=broker.host, mqtt_port=broker.port, username=DISPLAY_USER,
-                                    password=password(DISPLAY_USER), http_port=0, stations=tuple(ids), **extra)
+        extra = {
+            k: v for k, v in (("reconnect_min_s", 0.2), ("reconnect_max_s", 1.0)) if k in fields
+        }
+        self.config = DisplayConfig(
+            mqtt_host=broker.host,
+            mqtt_port=broker.port,
+            username=DISPLAY_USER,
+            password=password(DISPLAY_USER),
+            http_port=0,
+            stations=tuple(ids),
+            **extra,
+        )
         self.service = None
         self.url = ""
         self.restarts = 0
@@ -426,10 +487,14 @@ class DisplayWitness:
 
         with urllib.request.urlopen(self.url + "api/state", timeout=10) as response:
             state = json.loads(response.read())
-        return {st["id"]: sorted(a["id"] for a in st.get("alerts", [])) for st in state.get("stations", [])}
+        return {
+            st["id"]: sorted(a["id"] for a in st.get("alerts", []))
+            for st in state.get("stations", [])
+        }
 
 
 # =============================================================================== the network
+
 
 def _reset(sock: socket.socket) -> None:
     """Close with a TCP RST, as a dead route or a restarted NAT does, not a polite FIN."""
@@ -517,7 +582,7 @@ class Link:
             self._listener = None
             self._drop_all()
         elif mode == "blackhole":
-            for sock in list(self._peer):   # freeze: stop relaying, keep the sockets open
+            for sock in list(self._peer):  # freeze: stop relaying, keep the sockets open
                 self._sel.unregister(sock)
                 self._held.append(sock)
             self._peer.clear()
@@ -564,7 +629,7 @@ class Link:
                 return
         except OSError:
             pass
-        for s in (sock, peer):   # one side closed: close the other, as a relay must
+        for s in (sock, peer):  # one side closed: close the other, as a relay must
             self._sel.unregister(s)
             self._peer.pop(s, None)
             s.close()
@@ -599,7 +664,7 @@ class ChipFault:
 
 @dataclass(frozen=True)
 class Target:
-    name: str         # the sensor's name, "scale" for the scale
+    name: str  # the sensor's name, "scale" for the scale
     address: int
     is_scale: bool
 
@@ -614,8 +679,17 @@ class ChipChaos:
 
     GIVE_UP_S = 30.0
 
-    def __init__(self, station: str, config: Config, bus, clock, rng: random.Random, gap_s: float,
-                 quick: bool = False, on_fault: Callable[[ChipFault], None] | None = None):
+    def __init__(
+        self,
+        station: str,
+        config: Config,
+        bus,
+        clock,
+        rng: random.Random,
+        gap_s: float,
+        quick: bool = False,
+        on_fault: Callable[[ChipFault], None] | None = None,
+    ):
         self.station, self.bus, self.clock, self.rng = station, bus, clock, rng
         self.gap_s, self.quick = gap_s, quick
         self.targets = [Target(i.name, i.address, False) for i in config.imus]
@@ -626,7 +700,7 @@ class ChipChaos:
         self.enabled = True
         self.on_fault = on_fault
         self._current: ChipFault | None = None
-        self._stuck: tuple[int, float] | None = None   # (address, when to restore it)
+        self._stuck: tuple[int, float] | None = None  # (address, when to restore it)
         self._next_at = clock.now() + rng.expovariate(1.0 / gap_s)
 
     def stop(self) -> None:
@@ -672,7 +746,9 @@ class ChipChaos:
         kind = rng.choice(CHIP_FAULTS)
         imus = [t for t in self.targets if not t.is_scale]
         # A stall is the loop's fault, not a chip's: it shows on every IMU; watch the first.
-        target = imus[0] if kind == "stall" else rng.choice(imus if kind == "stuck" else self.targets)
+        target = (
+            imus[0] if kind == "stall" else rng.choice(imus if kind == "stuck" else self.targets)
+        )
         back_at, detail = now, ""
         if kind in ("nack", "eio"):
             count = rng.randint(2, 12)
@@ -686,7 +762,7 @@ class ChipChaos:
             self.bus.vanish(target.address, duration=duration)
             back_at, detail = now + duration, f"{duration:.1f} s"
         elif kind == "stall":
-            duration = rng.uniform(1.0, 4.0)   # the FIFOs hold 0.3-1.2 s here: they overflow
+            duration = rng.uniform(1.0, 4.0)  # the FIFOs hold 0.3-1.2 s here: they overflow
             self.clock.advance(duration)
             back_at, detail = self.clock.now(), f"{duration:.1f} s"
         else:
@@ -701,28 +777,50 @@ class ChipChaos:
 
 # =============================================================================== stations
 
-def station_config(index: int, state_dir: Path, options: Options, broker_port: int, secrets: Path,
-                   station_id: str | None = None) -> Config:
+
+def station_config(
+    index: int,
+    state_dir: Path,
+    options: Options,
+    broker_port: int,
+    secrets: Path,
+    station_id: str | None = None,
+) -> Config:
     """The index-th chaos station: alternating scenarios that raise alerts, two chips or a scale each."""
     sid = station_id or f"bench-{index + 1}"
     kind = index % 3
-    if kind == 0:      # static holds on a wrist: tremor, hold fatigue, fatigue trend; a bottle dock
+    if kind == 0:  # static holds on a wrist: tremor, hold fatigue, fatigue trend; a bottle dock
         imus = (ImuConfig("wrist", "mpu6050", 0x68, rate_hz=250, scenario="static_holds"),)
         scale = ScaleConfig()
-    elif kind == 1:    # a fall on a body-worn sensor, and an arm that is not being exercised
-        imus = (ImuConfig("chest", "mpu6500", 0x68, rate_hz=250, placement="body", scenario="fall"),
-                ImuConfig("arm", "lsm6ds", 0x6A, rate_hz=208, exercised=False, scenario="companion"))
+    elif kind == 1:  # a fall on a body-worn sensor, and an arm that is not being exercised
+        imus = (
+            ImuConfig("chest", "mpu6500", 0x68, rate_hz=250, placement="body", scenario="fall"),
+            ImuConfig("arm", "lsm6ds", 0x6A, rate_hz=208, exercised=False, scenario="companion"),
+        )
         scale = None
-    else:              # tremor that does not fade after the session: the persistent red flag
+    else:  # tremor that does not fade after the session: the persistent red flag
         imus = (ImuConfig("forearm", "lsm6ds", 0x6A, rate_hz=208, scenario="persistent_tremor"),)
         scale = ScaleConfig()
     return Config(
-        station=StationConfig(id=sid, name=f"Chaos {sid}", simulate=True, state_dir=state_dir,
-                              seed=options.seed * 10 + index),
-        imus=imus, scale=scale, alerts=AlertConfig(cooldown_s=COOLDOWN_S, ack_silence_s=ACK_SILENCE_S),
-        mqtt=MqttConfig(host=Link.host, port=broker_port, username=sid,
-                        password_file=str(secrets / f"{sid}.pw"), keepalive=KEEPALIVE_S),
-        gpio=GpioConfig(enabled=True))   # the status panel on gpiozero's mock pins: its button is pressed
+        station=StationConfig(
+            id=sid,
+            name=f"Chaos {sid}",
+            simulate=True,
+            state_dir=state_dir,
+            seed=options.seed * 10 + index,
+        ),
+        imus=imus,
+        scale=scale,
+        alerts=AlertConfig(cooldown_s=COOLDOWN_S, ack_silence_s=ACK_SILENCE_S),
+        mqtt=MqttConfig(
+            host=Link.host,
+            port=broker_port,
+            username=sid,
+            password_file=str(secrets / f"{sid}.pw"),
+            keepalive=KEEPALIVE_S,
+        ),
+        gpio=GpioConfig(enabled=True),
+    )  # the status panel on gpiozero's mock pins: its button is pressed
 
 
 class Pacer:
@@ -730,7 +828,7 @@ class Pacer:
 
     def __init__(self, speed: float):
         self.speed = speed
-        self._origin: tuple[float, float] | None = None   # (simulated, wall) at the first call
+        self._origin: tuple[float, float] | None = None  # (simulated, wall) at the first call
 
     def wait(self, sim_now: float) -> None:
         if self._origin is None:
@@ -773,8 +871,14 @@ class StationThread(threading.Thread):
     and state directory, as systemd's ``Restart=`` would.
     """
 
-    def __init__(self, config: Config, ledger: Ledger, options: Options, rng: random.Random,
-                 chip_gap_s: float | None = None):
+    def __init__(
+        self,
+        config: Config,
+        ledger: Ledger,
+        options: Options,
+        rng: random.Random,
+        chip_gap_s: float | None = None,
+    ):
         super().__init__(name=f"chaos-{config.station.id}", daemon=True)
         self.config, self.ledger, self.options = config, ledger, options
         self.chip_gap_s = chip_gap_s or options.chip_gap_s
@@ -784,8 +888,8 @@ class StationThread(threading.Thread):
         self.rng = rng
         self.crashes: list[str] = []
         self.error: str | None = None
-        self.finish = threading.Event()        # set by the harness: stop cycling
-        self.reached_end = threading.Event()   # simulated time is up; chaos is off
+        self.finish = threading.Event()  # set by the harness: stop cycling
+        self.reached_end = threading.Event()  # simulated time is up; chaos is off
         self.started = threading.Event()
         self.runner: StationRunner | None = None
         self.chaos: ChipChaos | None = None
@@ -808,8 +912,15 @@ class StationThread(threading.Thread):
     def _run(self) -> None:
         self.runner = StationRunner(self.config, simulate=True, clock=self.clock)
         self.runner.start()
-        self.chaos = ChipChaos(self.id, self.config, self.runner.bus, self.clock, self.rng,
-                               self.chip_gap_s, self.options.quick)
+        self.chaos = ChipChaos(
+            self.id,
+            self.config,
+            self.runner.bus,
+            self.clock,
+            self.rng,
+            self.chip_gap_s,
+            self.options.quick,
+        )
         self._first_t = self.clock.now()
         self.started.set()
         end = self._first_t + self.options.minutes * 60.0
@@ -829,7 +940,7 @@ class StationThread(threading.Thread):
         except Exception:
             self.crashes.append(traceback.format_exc())
             log.error("%s: the station loop crashed; restarting it:\n%s", self.id, self.crashes[-1])
-            if self.runner.last_step is not before:   # the step ran: its events were made
+            if self.runner.last_step is not before:  # the step ran: its events were made
                 self._record(self.runner.last_step)
             self._restart()
             return
@@ -941,8 +1052,12 @@ class JournalHandler(logging.Handler):
     def emit(self, record: logging.LogRecord) -> None:
         alert = getattr(record, "alert", None)
         if isinstance(alert, dict):
-            self.note(id=alert.get("id"), state=alert.get("state"), level=alert.get("level"),
-                      code=alert.get("code"))
+            self.note(
+                id=alert.get("id"),
+                state=alert.get("state"),
+                level=alert.get("level"),
+                code=alert.get("code"),
+            )
 
 
 def _squeeze(outbox, on: bool) -> None:
@@ -958,15 +1073,24 @@ def _squeeze(outbox, on: bool) -> None:
         pages = outbox._db.execute("PRAGMA page_count").fetchone()[0]
         outbox._db.execute(f"PRAGMA max_page_count={int(pages) if on else 1073741823}")
         if on:
+
             def full(*args, **kwargs):
                 raise sqlite3.OperationalError("database or disk is full")
+
             outbox._add_durably = full
         elif "_add_durably" in vars(outbox):
             del outbox._add_durably
 
 
-def child_main(config_path: str, journal_path: str, speed: float, seed: int, gap_s: float, quick: bool,
-               full_flag: str | None = None) -> int:
+def child_main(
+    config_path: str,
+    journal_path: str,
+    speed: float,
+    seed: int,
+    gap_s: float,
+    quick: bool,
+    full_flag: str | None = None,
+) -> int:
     """The station subprocess: a StationRunner on a SimClock, paced, with chip chaos, until SIGTERM.
 
     Every alert event is appended to the journal (one JSON line, flushed) by a handler on the
@@ -989,12 +1113,23 @@ def child_main(config_path: str, journal_path: str, speed: float, seed: int, gap
     config = load(config_path)
     clock = SimClock()
     runner = StationRunner(config, simulate=True, clock=clock)
-    chaos = ChipChaos(config.station.id, config, runner.bus, clock, random.Random(seed), gap_s, quick,
-                      on_fault=lambda f: note(fault=f.kind, sensor=f.sensor, recovery_s=f.recovery_s))
+    chaos = ChipChaos(
+        config.station.id,
+        config,
+        runner.bus,
+        clock,
+        random.Random(seed),
+        gap_s,
+        quick,
+        on_fault=lambda f: note(fault=f.kind, sensor=f.sensor, recovery_s=f.recovery_s),
+    )
     pacer = Pacer(speed)
     runner.start()
-    note(event="started", in_memory=bool(runner.outbox and runner.outbox.in_memory),
-         salvaged=runner.outbox.salvaged if runner.outbox else 0)
+    note(
+        event="started",
+        in_memory=bool(runner.outbox and runner.outbox.in_memory),
+        salvaged=runner.outbox.salvaged if runner.outbox else 0,
+    )
     drivers: dict[int, tuple[str, Any]] = {}
     first = clock.now()
     squeezed = False
@@ -1013,17 +1148,25 @@ def child_main(config_path: str, journal_path: str, speed: float, seed: int, gap
         for slot in runner.station.imus:
             if slot.driver is not None:
                 drivers[id(slot.driver)] = (slot.name, slot.driver)
-        if runner.cycles % 50 == 0:   # a running tally; the last one before a SIGKILL counts
+        if runner.cycles % 50 == 0:  # a running tally; the last one before a SIGKILL counts
             held = runner.outbox.stats().held_total.get("alert", 0) if runner.outbox else 0
-            note(stats=_child_stats(drivers, clock.now() - first), held=held,
-                 loop_errors=runner.errors.count + (runner.uplink.errors.count if runner.uplink else 0))
+            note(
+                stats=_child_stats(drivers, clock.now() - first),
+                held=held,
+                loop_errors=runner.errors.count
+                + (runner.uplink.errors.count if runner.uplink else 0),
+            )
         clock.sleep(runner.station.poll_interval)
         pacer.wait(clock.now())
     runner.stop()
     held = runner.outbox.stats().held_total.get("alert", 0) if runner.outbox else 0
-    note(stats=_child_stats(drivers, clock.now() - first), event="stopped", held=held,
-         loop_errors=runner.errors.count + (runner.uplink.errors.count if runner.uplink else 0),
-         active=[a.id for a in runner.station.alerts.active()])
+    note(
+        stats=_child_stats(drivers, clock.now() - first),
+        event="stopped",
+        held=held,
+        loop_errors=runner.errors.count + (runner.uplink.errors.count if runner.uplink else 0),
+        active=[a.id for a in runner.station.alerts.active()],
+    )
     return 0
 
 
@@ -1040,8 +1183,12 @@ def mount_tmpfs(folder: Path, size_mb: int = 64) -> bool:
     """A real small filesystem at ``folder`` (needs root); False where that is not allowed."""
     folder.mkdir(parents=True, exist_ok=True)
     try:
-        done = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size_mb}m,mode=0755", "tmpfs", str(folder)],
-                              capture_output=True, text=True, timeout=20)
+        done = subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", f"size={size_mb}m,mode=0755", "tmpfs", str(folder)],
+            capture_output=True,
+            text=True,
+            timeout=20,
+        )
     except (OSError, subprocess.TimeoutExpired):
         return False
     return done.returncode == 0
@@ -1095,26 +1242,48 @@ class KilledStation:
         self.journal = workdir / "journal.jsonl"
         self.config = workdir / "monitor.toml"
         self.full_flag = workdir / "disk-full"
-        self.config.write_text(CHILD_TOML.format(
-            id=KILLED_ID, state=self.state, seed=options.seed * 10 + 9, cooldown=COOLDOWN_S,
-            ack_silence=ACK_SILENCE_S, host=Link.host, port=link_port,
-            password_file=secrets / f"{KILLED_ID}.pw", keepalive=KEEPALIVE_S))
+        self.config.write_text(
+            CHILD_TOML.format(
+                id=KILLED_ID,
+                state=self.state,
+                seed=options.seed * 10 + 9,
+                cooldown=COOLDOWN_S,
+                ack_silence=ACK_SILENCE_S,
+                host=Link.host,
+                port=link_port,
+                password_file=secrets / f"{KILLED_ID}.pw",
+                keepalive=KEEPALIVE_S,
+            )
+        )
         self.proc: subprocess.Popen | None = None
-        self.spawns: list[float] = []          # monotonic time of each start
+        self.spawns: list[float] = []  # monotonic time of each start
         self.kills = 0
-        self.kill_log: list[tuple[int, float, bool, str | None]] = []   # (pid, when, disk full, damage)
-        self.kill_walls: list[float] = []                                   # time.time() of each kill
+        self.kill_log: list[
+            tuple[int, float, bool, str | None]
+        ] = []  # (pid, when, disk full, damage)
+        self.kill_walls: list[float] = []  # time.time() of each kill
         self.unexpected_exits: list[str] = []
         self.disk_full_since: float | None = None
         self.full_windows: list[tuple[float, float]] = []
         self._log = open(workdir / "child.log", "ab")
 
     def spawn(self) -> None:
-        args = [sys.executable, str(Path(__file__).resolve()), "--child", str(self.config),
-                "--journal", str(self.journal), "--speed", str(self.options.speed),
-                "--seed", str(self.options.seed * 1000 + len(self.spawns)),
-                "--gap", str(self.options.chip_gap_s), "--full-flag", str(self.full_flag)] + \
-            (["--quick"] if self.options.quick else [])
+        args = [
+            sys.executable,
+            str(Path(__file__).resolve()),
+            "--child",
+            str(self.config),
+            "--journal",
+            str(self.journal),
+            "--speed",
+            str(self.options.speed),
+            "--seed",
+            str(self.options.seed * 1000 + len(self.spawns)),
+            "--gap",
+            str(self.options.chip_gap_s),
+            "--full-flag",
+            str(self.full_flag),
+        ] + (["--quick"] if self.options.quick else [])
         self.spawns.append(time.monotonic())
         self.proc = subprocess.Popen(args, cwd=ROOT, stdout=self._log, stderr=subprocess.STDOUT)
 
@@ -1183,7 +1352,7 @@ class KilledStation:
             try:
                 entry = json.loads(line)
             except ValueError:
-                continue   # SIGKILL in the middle of a line
+                continue  # SIGKILL in the middle of a line
             if "id" in entry:
                 events.append(entry)
             elif "stats" in entry:
@@ -1220,8 +1389,12 @@ CUT_POINTS = ("mid-write", "before-rename", "after-rename", "random")
 
 def calibration_of(generation: int) -> ScaleCalibration:
     """A calibration that says which generation it is (offset = 1000 x generation)."""
-    return ScaleCalibration(offset_counts=1000.0 * generation, counts_per_gram=100.0 + generation,
-                            gain=128, created=float(generation))
+    return ScaleCalibration(
+        offset_counts=1000.0 * generation,
+        counts_per_gram=100.0 + generation,
+        gain=128,
+        created=float(generation),
+    )
 
 
 class _Os:
@@ -1236,7 +1409,7 @@ class _Os:
 
 def _power_cut_here() -> None:
     print("CUT", flush=True)
-    while True:           # wait for the SIGKILL that is the power cut
+    while True:  # wait for the SIGKILL that is the power cut
         time.sleep(1)
 
 
@@ -1299,12 +1472,14 @@ def _save_in_place(store: CalibrationStore, cut: str, cal: ScaleCalibration) -> 
 @dataclass
 class CutResult:
     point: str
-    last_started: int     # the generation being saved when the power went
-    found: str            # "old", "new", "torn", "missing" or "wrong"
+    last_started: int  # the generation being saved when the power went
+    found: str  # "old", "new", "torn", "missing" or "wrong"
     detail: str = ""
 
 
-def calibration_power_cuts(workdir: Path, rng: random.Random, cuts: int, *, naive: bool = False) -> list[CutResult]:
+def calibration_power_cuts(
+    workdir: Path, rng: random.Random, cuts: int, *, naive: bool = False
+) -> list[CutResult]:
     """Cut the power on a calibration writer ``cuts`` times; say what the file held after each.
 
     Each cut uses a fresh state dir holding generation 0; the writer then saves 1, 2, ...
@@ -1322,20 +1497,27 @@ def calibration_power_cuts(workdir: Path, rng: random.Random, cuts: int, *, naiv
 
 
 def _one_cut(state: Path, point: str, rng: random.Random, naive: bool) -> CutResult:
-    args = [sys.executable, str(Path(__file__).resolve()), "--calibration-writer", str(state), "--cut", point]
+    args = [
+        sys.executable,
+        str(Path(__file__).resolve()),
+        "--calibration-writer",
+        str(state),
+        "--cut",
+        point,
+    ]
     if naive:
         args.append("--naive")
     proc = subprocess.Popen(args, cwd=ROOT, stdout=subprocess.PIPE, text=True)
     lines: list[str] = []
     wait_for = "SAVE 1" if point == "random" else "CUT"
-    while True:   # the writer blocks at its cut point, so this ends
+    while True:  # the writer blocks at its cut point, so this ends
         line = proc.stdout.readline()
         if not line or line.strip() == wait_for:
             break
         lines.append(line.strip())
     if point == "random":
         lines.append(wait_for)
-        time.sleep(rng.uniform(0.0, 0.03))   # saving runs flat out meanwhile: cut anywhere in it
+        time.sleep(rng.uniform(0.0, 0.03))  # saving runs flat out meanwhile: cut anywhere in it
     proc.kill()
     proc.wait()
     lines += [x.strip() for x in proc.stdout.read().splitlines()]
@@ -1365,6 +1547,7 @@ def _inspect(state: Path, started: int) -> tuple[str, str]:
 
 # =============================================================================== network chaos
 
+
 @dataclass
 class NetFault:
     """A planned fault or event in wall time; for network faults, when each station was back.
@@ -1375,12 +1558,12 @@ class NetFault:
     """
 
     kind: str
-    at: float              # planned start, seconds after the run began
+    at: float  # planned start, seconds after the run began
     duration: float
-    down_at: float = 0.0   # monotonic
-    up_at: float = 0.0     # monotonic: the broker accepts again / the link relays again / respawn
+    down_at: float = 0.0  # monotonic
+    up_at: float = 0.0  # monotonic: the broker accepts again / the link relays again / respawn
     reconnect_s: dict[str, float | None] = field(default_factory=dict)
-    overlapped: bool = False   # a SIGKILL restart while the network was down
+    overlapped: bool = False  # a SIGKILL restart while the network was down
     damage: str | None = None
 
 
@@ -1400,8 +1583,14 @@ def plan_network(rng: random.Random, wall_s: float, options: Options) -> list[Ne
     quiet_from = wall_s * 0.85
     plan: list[NetFault] = []
     if options.quick:
-        faults = [NetFault(kind, 0.0, rng.uniform(0.3, 1.0) if kind == "broker restart" else rng.uniform(3.5, 4.5))
-                  for kind in ("broker restart", "link refused", "broker restart", "link refused")]
+        faults = [
+            NetFault(
+                kind,
+                0.0,
+                rng.uniform(0.3, 1.0) if kind == "broker restart" else rng.uniform(3.5, 4.5),
+            )
+            for kind in ("broker restart", "link refused", "broker restart", "link refused")
+        ]
         # 2.5 s apart: longer than paho's reconnect backoff, so each fault's reconnect is its own
         t = 3.0
         for f in faults:
@@ -1410,13 +1599,21 @@ def plan_network(rng: random.Random, wall_s: float, options: Options) -> list[Ne
         plan += faults
         net_end = t - 2.5
         window = (net_end + 1.0, max(net_end + 5.0, quiet_from - 0.5))
-        kills = [NetFault("SIGKILL", 4.0, 0.0, damage=DAMAGE[options.seed % len(DAMAGE)]),
-                 NetFault("SIGKILL", wall_s * 0.35, 0.0, damage=DAMAGE[(options.seed + 2) % len(DAMAGE)]),
-                 NetFault("SIGKILL", sum(window) / 2, 0.0)]
+        kills = [
+            NetFault("SIGKILL", 4.0, 0.0, damage=DAMAGE[options.seed % len(DAMAGE)]),
+            NetFault(
+                "SIGKILL", wall_s * 0.35, 0.0, damage=DAMAGE[(options.seed + 2) % len(DAMAGE)]
+            ),
+            NetFault("SIGKILL", sum(window) / 2, 0.0),
+        ]
         # floods once the network faults are over (a station that is away gets no command)
-        others = [NetFault("flood", net_end + 0.5, 0.0), NetFault("flood", window[0] + 1.0, 0.0),
-                  NetFault("display restart", wall_s * 0.45, 0.0),
-                  NetFault("ack", net_end + 2.0, 0.0), NetFault("ack", window[1] - 1.0, 0.0)]
+        others = [
+            NetFault("flood", net_end + 0.5, 0.0),
+            NetFault("flood", window[0] + 1.0, 0.0),
+            NetFault("display restart", wall_s * 0.45, 0.0),
+            NetFault("ack", net_end + 2.0, 0.0),
+            NetFault("ack", window[1] - 1.0, 0.0),
+        ]
     else:
         window = (wall_s * 0.40, wall_s * 0.52)
         kinds = ["broker restart", "link refused", "broker restart", "link blackhole"]
@@ -1430,15 +1627,18 @@ def plan_network(rng: random.Random, wall_s: float, options: Options) -> list[Ne
                 # longer ones show what the backoff costs.
                 duration = rng.uniform(2.0, 6.0) if rng.random() < 0.3 else rng.uniform(0.3, 1.0)
             elif kind == "link refused":
-                duration = rng.uniform(4.0, 12.0)   # a backlog that overflows the full disk
+                duration = rng.uniform(4.0, 12.0)  # a backlog that overflows the full disk
             else:
                 duration = rng.uniform(8.0, 15.0)
             if t < window[1] + 8.0 and t + duration > window[0] - 8.0:
-                t = window[1] + 8.0             # the network stays up around the full disk
+                t = window[1] + 8.0  # the network stays up around the full disk
                 continue
             plan.append(NetFault(kind, t, duration))
             t += duration + rng.uniform(8.0, 20.0)
-        kills = [NetFault("SIGKILL", window[0] + (window[1] - window[0]) * f, 0.0) for f in (1 / 3, 2 / 3)]
+        kills = [
+            NetFault("SIGKILL", window[0] + (window[1] - window[0]) * f, 0.0)
+            for f in (1 / 3, 2 / 3)
+        ]
         t, n = rng.uniform(4.0, 7.0), 0
         while t < quiet_from:
             if not window[0] - 2.0 <= t <= window[1] + 2.0:
@@ -1457,15 +1657,20 @@ def plan_network(rng: random.Random, wall_s: float, options: Options) -> list[Ne
             t += rng.uniform(15.0, 30.0)
     if options.kill:
         plan += kills
-        plan += [NetFault("disk full", window[0], window[1] - window[0]), NetFault("disk room", window[1], 0.0)]
+        plan += [
+            NetFault("disk full", window[0], window[1] - window[0]),
+            NetFault("disk room", window[1], 0.0),
+        ]
     if not options.display:
         others = [o for o in others if o.kind != "display restart"]
     return sorted(plan + others, key=lambda f: f.at)
 
 
-def watch_reconnects(fault: NetFault, stations: list[StationThread], before: dict[str, int],
-                     timeout: float = 60.0) -> threading.Thread:
+def watch_reconnects(
+    fault: NetFault, stations: list[StationThread], before: dict[str, int], timeout: float = 60.0
+) -> threading.Thread:
     """In the background: when each station's publisher made a new connection after ``fault.up_at``."""
+
     def watch() -> None:
         waiting = {s.id: s for s in stations}
         deadline = time.monotonic() + timeout
@@ -1478,14 +1683,17 @@ def watch_reconnects(fault: NetFault, stations: list[StationThread], before: dic
             time.sleep(0.01)
         for sid in waiting:
             fault.reconnect_s[sid] = None
+
     thread = threading.Thread(target=watch, daemon=True)
     thread.start()
     return thread
 
 
 def _connects(stations: list[StationThread]) -> dict[str, int]:
-    return {s.id: s.runner.publisher.stats().connects if s.runner and s.runner.publisher else 0
-            for s in stations}
+    return {
+        s.id: s.runner.publisher.stats().connects if s.runner and s.runner.publisher else 0
+        for s in stations
+    }
 
 
 def squeeze_disk(station: StationThread) -> int:
@@ -1495,13 +1703,14 @@ def squeeze_disk(station: StationThread) -> int:
     its outbox itself, so the same PRAGMA goes to that connection. Returns the cap.
     """
     outbox = station.runner.outbox
-    with outbox._lock:   # the outbox's own lock: no insert runs while the cap is set
+    with outbox._lock:  # the outbox's own lock: no insert runs while the cap is set
         pages = outbox._db.execute("PRAGMA page_count").fetchone()[0]
         outbox._db.execute(f"PRAGMA max_page_count={int(pages)}")
     return int(pages)
 
 
 # =============================================================================== the run
+
 
 @dataclass
 class Report:
@@ -1521,12 +1730,14 @@ class Report:
     crashes: dict[str, list[str]] = field(default_factory=dict)
     disk: dict[str, Any] = field(default_factory=dict)
     stale_active: dict[str, tuple[list[str], list[str]]] = field(default_factory=dict)
-    holds: dict[str, list[str] | None] = field(default_factory=dict)     # active alerts each station ended with
-    wall: dict[str, list[str]] | None = None                            # what the display shows at the end
+    holds: dict[str, list[str] | None] = field(
+        default_factory=dict
+    )  # active alerts each station ended with
+    wall: dict[str, list[str]] | None = None  # what the display shows at the end
     wall_mismatch: dict[str, tuple[list[str], list[str]]] = field(default_factory=dict)
     display_restarts: int = 0
-    ghosts: int = 0                     # alerts shown (wall or retained list) that no station holds
-    missing_on_wall: int = 0            # alerts a station holds that the wall does not show
+    ghosts: int = 0  # alerts shown (wall or retained list) that no station holds
+    missing_on_wall: int = 0  # alerts a station holds that the wall does not show
     loop_errors: dict[str, int] = field(default_factory=dict)
     floods: dict[str, Any] = field(default_factory=dict)
     killed_disk: dict[str, Any] = field(default_factory=dict)
@@ -1550,9 +1761,17 @@ class Report:
 
     @property
     def ok(self) -> bool:
-        return (not self.lost and not any(self.crashes.values()) and not self.torn and not self.errors
-                and self.raised > 0 and not self.stale_active and not self.wall_mismatch
-                and not any(self.loop_errors.values()) and not self.floods.get("other_replies"))
+        return (
+            not self.lost
+            and not any(self.crashes.values())
+            and not self.torn
+            and not self.errors
+            and self.raised > 0
+            and not self.stale_active
+            and not self.wall_mismatch
+            and not any(self.loop_errors.values())
+            and not self.floods.get("other_replies")
+        )
 
 
 class LogTally(logging.Handler):
@@ -1561,8 +1780,13 @@ class LogTally(logging.Handler):
     ``emit`` runs under the handler's own lock (``Handler.handle`` takes it), so it needs none.
     """
 
-    MARKERS = ("the disk is full", "held in memory now", "has room again", "could not delete",
-               "stored in the file now")
+    MARKERS = (
+        "the disk is full",
+        "held in memory now",
+        "has room again",
+        "could not delete",
+        "stored in the file now",
+    )
 
     def __init__(self) -> None:
         super().__init__(logging.WARNING)
@@ -1587,7 +1811,7 @@ def run_chaos(options: Options) -> Report:
     root = logging.getLogger("monitor")
     root.addHandler(tally)
     level = root.level
-    root.setLevel(logging.WARNING)   # whatever the console shows, the tally sees warnings
+    root.setLevel(logging.WARNING)  # whatever the console shows, the tally sees warnings
     workdir_ctx = tempfile.TemporaryDirectory(prefix="chaos-") if options.workdir is None else None
     workdir = Path(workdir_ctx.name) if workdir_ctx else options.workdir
     workdir.mkdir(parents=True, exist_ok=True)
@@ -1606,7 +1830,9 @@ def run_chaos(options: Options) -> Report:
 def _run(options: Options, workdir: Path, report: Report, tally: LogTally) -> None:
     rng = random.Random(options.seed)
     ids = [f"bench-{i + 1}" for i in range(options.stations)]
-    broker, secrets = start_broker(workdir, [*ids, KILLED_ID, WITNESS_USER, OPERATOR_USER, DISPLAY_USER])
+    broker, secrets = start_broker(
+        workdir, [*ids, KILLED_ID, WITNESS_USER, OPERATOR_USER, DISPLAY_USER]
+    )
     link = Link(broker.port)
     ledger = report.ledger
     witness = Witness(broker, ledger)
@@ -1636,7 +1862,18 @@ def _run(options: Options, workdir: Path, report: Report, tally: LogTally) -> No
             killed.spawn()
         plan = plan_network(rng, options.wall_s, options)
         report.net_faults = plan
-        _play(plan, broker, link, stations, killed, witness, report, operator, display, [*ids, KILLED_ID])
+        _play(
+            plan,
+            broker,
+            link,
+            stations,
+            killed,
+            witness,
+            report,
+            operator,
+            display,
+            [*ids, KILLED_ID],
+        )
         for s in stations:
             s.reached_end.wait(options.wall_s * 3 + 60)
         if killed is not None and killed.disk_full_since is not None:
@@ -1663,9 +1900,18 @@ def _run(options: Options, workdir: Path, report: Report, tally: LogTally) -> No
             broker.close()
 
 
-def _play(plan: list[NetFault], broker, link: Link, stations: list[StationThread],
-          killed: KilledStation | None, witness: Witness, report: Report, operator: Operator | None = None,
-          display: DisplayWitness | None = None, ids: list[str] = ()) -> None:
+def _play(
+    plan: list[NetFault],
+    broker,
+    link: Link,
+    stations: list[StationThread],
+    killed: KilledStation | None,
+    witness: Witness,
+    report: Report,
+    operator: Operator | None = None,
+    display: DisplayWitness | None = None,
+    ids: list[str] = (),
+) -> None:
     """Carry out the plan in wall time, measuring how long reconnecting took."""
     t0 = time.monotonic()
     watchers: list[threading.Thread] = []
@@ -1718,28 +1964,41 @@ def _play(plan: list[NetFault], broker, link: Link, stations: list[StationThread
         w.join(70)
 
 
-def _drain(stations: list[StationThread], ledger: Ledger, report: Report, timeout: float = 90.0) -> None:
+def _drain(
+    stations: list[StationThread], ledger: Ledger, report: Report, timeout: float = 90.0
+) -> None:
     """Let the stations run on without chaos until every event raised so far is delivered."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if all(s.settled() for s in stations) and not ledger.missing():
             return
         time.sleep(0.2)
-    report.errors.append(f"not settled {timeout:.0f} s after the chaos ended "
-                         f"({len(ledger.missing())} event(s) still undelivered)")
+    report.errors.append(
+        f"not settled {timeout:.0f} s after the chaos ended "
+        f"({len(ledger.missing())} event(s) still undelivered)"
+    )
 
 
-def _collect(stations: list[StationThread], killed: KilledStation | None, witness: Witness,
-             report: Report, tally: LogTally, operator: Operator | None = None,
-             display: DisplayWitness | None = None) -> None:
+def _collect(
+    stations: list[StationThread],
+    killed: KilledStation | None,
+    witness: Witness,
+    report: Report,
+    tally: LogTally,
+    operator: Operator | None = None,
+    display: DisplayWitness | None = None,
+) -> None:
     """After the stop: the child's journal into the ledger, final deliveries, and every figure."""
     ledger = report.ledger
     for s in stations:
         # A fault the end of the run cut short (the chip had not had GIVE_UP_S to deliver again)
         # proves nothing either way: left out, as the subprocess station leaves it out.
         end = s.clock.now()
-        report.chip_faults += [f for f in (s.chaos.faults if s.chaos else [])
-                               if f.recovered_at is not None or end - f.back_at >= ChipChaos.GIVE_UP_S]
+        report.chip_faults += [
+            f
+            for f in (s.chaos.faults if s.chaos else [])
+            if f.recovered_at is not None or end - f.back_at >= ChipChaos.GIVE_UP_S
+        ]
         report.samples[s.id] = s.tallies()
         report.sim_s[s.id] = s.sim_elapsed
         report.crashes[s.id] = s.crashes + ([s.error] if s.error else [])
@@ -1765,7 +2024,7 @@ def _collect(stations: list[StationThread], killed: KilledStation | None, witnes
                 end = online if online is not None else math.inf
                 fault.overlapped = any(down < end and up > fault.up_at for down, up in outages)
         _collect_killed(killed, stats, notes, report)
-    deadline = time.monotonic() + 20   # the last events of the stop are still on their way
+    deadline = time.monotonic() + 20  # the last events of the stop are still on their way
     while ledger.missing() and time.monotonic() < deadline:
         time.sleep(0.1)
     report.lost = ledger.missing()
@@ -1776,9 +2035,14 @@ def _collect(stations: list[StationThread], killed: KilledStation | None, witnes
         report.lost_by_cause = _lost_by_cause(report.lost, journal, killed)
     if operator is not None:
         with witness.lock:
-            report.floods = {"floods": operator.floods, "commands": operator.commands,
-                             "presses": operator.presses, "acks": operator.acks,
-                             "replies": dict(witness.replies), "other_replies": list(witness.other_replies)}
+            report.floods = {
+                "floods": operator.floods,
+                "commands": operator.commands,
+                "presses": operator.presses,
+                "acks": operator.acks,
+                "replies": dict(witness.replies),
+                "other_replies": list(witness.other_replies),
+            }
     # What each station ends up holding, against its retained list and the wall.
     for s in stations:
         if s.runner is not None:
@@ -1787,7 +2051,10 @@ def _collect(stations: list[StationThread], killed: KilledStation | None, witnes
         report.holds[KILLED_ID] = killed.holds()
     time.sleep(1.0)
     with witness.lock:
-        retained = {sid: sorted(a["id"] for a in lst.get("alerts", [])) for sid, lst in witness.active.items()}
+        retained = {
+            sid: sorted(a["id"] for a in lst.get("alerts", []))
+            for sid, lst in witness.active.items()
+        }
     for sid, mine in report.holds.items():
         if mine is None:
             report.errors.append(f"{sid}: its saved alert state could not be read at the end")
@@ -1813,19 +2080,24 @@ def _collect(stations: list[StationThread], killed: KilledStation | None, witnes
             if mine != shown:
                 report.wall_mismatch[sid] = (mine, shown)
         held = {i for ids in report.holds.values() for i in (ids or [])}
-        report.ghosts = len({i for ids in wall.values() for i in ids} - held) + \
-            len({i for ids in retained.values() for i in ids} - held)
+        report.ghosts = len({i for ids in wall.values() for i in ids} - held) + len(
+            {i for ids in retained.values() for i in ids} - held
+        )
         report.missing_on_wall = len(held - {i for ids in wall.values() for i in ids})
 
 
-def _collect_killed(killed: KilledStation, stats: dict[int, dict], notes: list[dict], report: Report) -> None:
+def _collect_killed(
+    killed: KilledStation, stats: dict[int, dict], notes: list[dict], report: Report
+) -> None:
     """The killed station's full disk and damaged outboxes, from its journal and its log."""
     d = report.killed_disk
     d["tmpfs"] = killed.tmpfs
     d["windows"] = [round(b - a, 1) for a, b in killed.full_windows]
     d["kills_inside"] = sum(1 for _, _, full, _ in killed.kill_log if full)
     d["held_alerts"] = sum(e.get("held", 0) for e in stats.values())
-    d["starts_in_memory"] = sum(1 for n in notes if n.get("event") == "started" and n.get("in_memory"))
+    d["starts_in_memory"] = sum(
+        1 for n in notes if n.get("event") == "started" and n.get("in_memory")
+    )
     log_text = (killed.workdir / "child.log").read_text(errors="replace")
     d["full_errors"] = log_text.count("the disk is full")
     d["state_save_errors"] = log_text.count("cannot save the alert state")
@@ -1853,11 +2125,15 @@ def _collect_killed(killed: KilledStation, stats: dict[int, dict], notes: list[d
         # "garbage WAL" is not damage to SQLite (it ignores a WAL whose checksums fail): no line is due
         due = sum(1 for k in kinds if k != "garbage WAL")
         if sum(1 for d in report.damage if d["seen"]) < due:
-            report.errors.append(f"{due} damaged outbox(es), {len(damaged)} CRITICAL 'is damaged' line(s) "
-                                 "in the killed station's log")
+            report.errors.append(
+                f"{due} damaged outbox(es), {len(damaged)} CRITICAL 'is damaged' line(s) "
+                "in the killed station's log"
+            )
 
 
-def _lost_by_cause(lost: list[Raised], journal: list[dict], killed: KilledStation) -> dict[str, int]:
+def _lost_by_cause(
+    lost: list[Raised], journal: list[dict], killed: KilledStation
+) -> dict[str, int]:
     """Lost events of the killed station by what happened to the process that journaled them."""
     pid_of = {(e["id"], e["state"], e["level"]): e["pid"] for e in journal}
     kills = {pid: (full, damage) for pid, _, full, damage in killed.kill_log}
@@ -1917,11 +2193,14 @@ def _collect_disk(stations: list[StationThread], report: Report, tally: LogTally
     disk["held_total"] = dict(stats.held_total)
     disk["full_error"] = tally.matching("the disk is full")
     disk["held_in_memory"] = tally.matching("held in memory now")
-    disk["room_again"] = tally.matching("has room again") or tally.matching("stored in the file now")
+    disk["room_again"] = tally.matching("has room again") or tally.matching(
+        "stored in the file now"
+    )
     disk["outbox_errors"] = tally.counts[("monitor.mqtt.outbox", "ERROR")]
 
 
 # =============================================================================== the report
+
 
 def _stats(values: list[float | None]) -> str:
     got = [v for v in values if v is not None]
@@ -1936,48 +2215,71 @@ def format_report(report: Report, command: str = "") -> str:
     o = report.options
     lines = []
     add = lines.append
-    add(f"chaos: {o.stations} in-process station(s)" + (f" + {KILLED_ID} (subprocess, SIGKILLed)" if o.kill else "")
-        + f", {o.minutes:g} simulated min at up to {o.speed:g}x, seed {o.seed}; wall {report.wall_s:.0f} s")
+    add(
+        f"chaos: {o.stations} in-process station(s)"
+        + (f" + {KILLED_ID} (subprocess, SIGKILLed)" if o.kill else "")
+        + f", {o.minutes:g} simulated min at up to {o.speed:g}x, seed {o.seed}; wall {report.wall_s:.0f} s"
+    )
     if command:
         add(f"command: {command}")
-    add("broker: Mosquitto with config/mosquitto/acl + password file + persistence; stations reach it "
-        "through the chaos link (TCP relay)")
+    add(
+        "broker: Mosquitto with config/mosquitto/acl + password file + persistence; stations reach it "
+        "through the chaos link (TCP relay)"
+    )
     sims = ", ".join(f"{k} {v / 60:.1f}" for k, v in report.sim_s.items())
     add(f"simulated minutes run: {sims}")
     add("")
-    add("ALERT EVENTS (raised = AlertManager events recorded at the source; delivered = seen by the "
-        "persistent QoS 1 witness)")
-    add(f"  {'station':10} {'raised':>7} {'delivered':>9} {'unique(id,state)':>16} {'copies':>7} "
-        f"{'duplicates':>10} {'lost':>5}")
+    add(
+        "ALERT EVENTS (raised = AlertManager events recorded at the source; delivered = seen by the "
+        "persistent QoS 1 witness)"
+    )
+    add(
+        f"  {'station':10} {'raised':>7} {'delivered':>9} {'unique(id,state)':>16} {'copies':>7} "
+        f"{'duplicates':>10} {'lost':>5}"
+    )
     total = Counter()
     for sid, row in report.per_station.items():
         total.update(row)
-        add(f"  {sid:10} {row.get('raised', 0):7d} {row.get('delivered', 0):9d} "
+        add(
+            f"  {sid:10} {row.get('raised', 0):7d} {row.get('delivered', 0):9d} "
             f"{row.get('unique_id_state', 0):16d} {row.get('received', 0):7d} {row.get('duplicates', 0):10d} "
-            f"{row.get('lost', 0):5d}")
-    add(f"  {'total':10} {total['raised']:7d} {total['delivered']:9d} {total['unique_id_state']:16d} "
-        f"{total['received']:7d} {total['duplicates']:10d} {total['lost']:5d}")
+            f"{row.get('lost', 0):5d}"
+        )
+    add(
+        f"  {'total':10} {total['raised']:7d} {total['delivered']:9d} {total['unique_id_state']:16d} "
+        f"{total['received']:7d} {total['duplicates']:10d} {total['lost']:5d}"
+    )
     if total["unrecorded"]:
-        add(f"  ({total['unrecorded']} delivered event(s) with no source record: raised by {KILLED_ID} "
-            "and stored, then SIGKILLed before its journal line)")
+        add(
+            f"  ({total['unrecorded']} delivered event(s) with no source record: raised by {KILLED_ID} "
+            "and stored, then SIGKILLed before its journal line)"
+        )
     codes = Counter(r.code for r in report.ledger.raised.values())
     add("  by code: " + ", ".join(f"{c} {n}" for c, n in codes.most_common()))
     for r in report.lost[:20]:
         add(f"  LOST: {r.station} {r.id} {r.state} {r.level} {r.code}")
     add("")
     add("SAMPLES (ImuStats summed over every driver instance; expected = rate x simulated time)")
-    add(f"  {'station':10} {'sensor':8} {'expected':>9} {'acquired':>9} {'lost':>7} {'fifo_resets':>11} "
-        f"{'faults':>7} {'reconfig':>8} {'coverage':>8}")
+    add(
+        f"  {'station':10} {'sensor':8} {'expected':>9} {'acquired':>9} {'lost':>7} {'fifo_resets':>11} "
+        f"{'faults':>7} {'reconfig':>8} {'coverage':>8}"
+    )
     for sid, sensors in report.samples.items():
         for name, t in sensors.items():
             cover = t.samples / t.expected if t.expected else 0.0
-            add(f"  {sid:10} {name:8} {t.expected:9d} {t.samples:9d} {t.lost:7d} {t.fifo_resets:11d} "
-                f"{t.faults:7d} {t.reconfigurations:8d} {cover:8.1%}")
-    add("  lost = gaps the driver counted from its timestamps (overflow resets, faults, stalls); "
-        "faults = SensorErrors raised by reads")
+            add(
+                f"  {sid:10} {name:8} {t.expected:9d} {t.samples:9d} {t.lost:7d} {t.fifo_resets:11d} "
+                f"{t.faults:7d} {t.reconfigurations:8d} {cover:8.1%}"
+            )
+    add(
+        "  lost = gaps the driver counted from its timestamps (overflow resets, faults, stalls); "
+        "faults = SensorErrors raised by reads"
+    )
     add("")
-    add(f"CHIP FAULTS (simulated seconds from the chip being usable again to the first data; "
-        f"target {RECOVERY_TARGET_S:g} s)")
+    add(
+        f"CHIP FAULTS (simulated seconds from the chip being usable again to the first data; "
+        f"target {RECOVERY_TARGET_S:g} s)"
+    )
     by_kind: dict[str, list[float | None]] = defaultdict(list)
     for f in report.chip_faults:
         by_kind[f.kind].append(f.recovery_s)
@@ -1986,7 +2288,9 @@ def format_report(report: Report, command: str = "") -> str:
     for kind in CHIP_FAULTS:
         values = by_kind.get(kind, [])
         within = sum(1 for v in values if v is not None and v <= RECOVERY_TARGET_S)
-        add(f"  {kind:9} n={len(values):4d}  {_stats(values)}  within target {within}/{len(values)}")
+        add(
+            f"  {kind:9} n={len(values):4d}  {_stats(values)}  within target {within}/{len(values)}"
+        )
     add("")
     add("NETWORK AND PROCESS FAULTS (wall seconds)")
     by_net: dict[str, list[NetFault]] = defaultdict(list)
@@ -1998,86 +2302,143 @@ def format_report(report: Report, command: str = "") -> str:
         if kind == "SIGKILL":
             clear = [f.reconnect_s.get(KILLED_ID) for f in faults if not f.overlapped]
             during = [f.reconnect_s.get(KILLED_ID) for f in faults if f.overlapped]
-            add(f"  SIGKILL         n={len(faults):3d}  restart -> 'online' at the broker: {_stats(clear)}"
-                + (f"; {len(during)} restarted while the network was down: {_stats(during)}" if during else ""))
+            add(
+                f"  SIGKILL         n={len(faults):3d}  restart -> 'online' at the broker: {_stats(clear)}"
+                + (
+                    f"; {len(during)} restarted while the network was down: {_stats(during)}"
+                    if during
+                    else ""
+                )
+            )
             continue
         downs = [f.duration for f in faults]
         rec = [v for f in faults for v in f.reconnect_s.values()]
-        add(f"  {kind:15} n={len(faults):3d}  down {min(downs):.1f}-{max(downs):.1f} s; back -> each "
-            f"publisher reconnected: {_stats(rec)}")
+        add(
+            f"  {kind:15} n={len(faults):3d}  down {min(downs):.1f}-{max(downs):.1f} s; back -> each "
+            f"publisher reconnected: {_stats(rec)}"
+        )
         backlog = report.backlog_s.get(kind, [])
         if backlog:
-            add(f"  {'':15}        alerts raised while down: {len(backlog)}, back -> delivered: {_stats(backlog)}")
+            add(
+                f"  {'':15}        alerts raised while down: {len(backlog)}, back -> delivered: {_stats(backlog)}"
+            )
         for f in faults:
             slow = {k: v for k, v in f.reconnect_s.items() if v is None or v > RECOVERY_TARGET_S}
             if slow:
-                add(f"  {'':15}        down {f.duration:.1f} s -> reconnect over {RECOVERY_TARGET_S:g} s: "
-                    + ", ".join(f"{k} {'never' if v is None else f'{v:.2f}'}" for k, v in slow.items()))
+                add(
+                    f"  {'':15}        down {f.duration:.1f} s -> reconnect over {RECOVERY_TARGET_S:g} s: "
+                    + ", ".join(
+                        f"{k} {'never' if v is None else f'{v:.2f}'}" for k, v in slow.items()
+                    )
+                )
     restarts = ", ".join(f"{k} {v}" for k, v in report.restarts.items())
     add(f"  station restarts: {restarts}")
     add("")
     d = report.disk
     if d:
-        add(f"FULL DISK ({d['station']}'s outbox capped at {d['disk_pages']} SQLite pages when the first "
-            "network fault began, for the rest of the run)")
-        add(f"  stored by kind {d.get('stored')}; dropped by kind {d.get('dropped') or {}}; "
-            f"held in memory and sent directly, by kind {d.get('held_total') or {}}")
+        add(
+            f"FULL DISK ({d['station']}'s outbox capped at {d['disk_pages']} SQLite pages when the first "
+            "network fault began, for the rest of the run)"
+        )
+        add(
+            f"  stored by kind {d.get('stored')}; dropped by kind {d.get('dropped') or {}}; "
+            f"held in memory and sent directly, by kind {d.get('held_total') or {}}"
+        )
         dropped_alerts = (d.get("dropped") or {}).get("alert", 0)
-        add(f"  alerts dropped by the outbox: {dropped_alerts}; "
-            f"ERROR lines from the outbox: {d.get('outbox_errors', 0)}")
-        for marker, label in (("full_error", "first error"), ("held_in_memory", "held"), ("room_again", "then")):
+        add(
+            f"  alerts dropped by the outbox: {dropped_alerts}; "
+            f"ERROR lines from the outbox: {d.get('outbox_errors', 0)}"
+        )
+        for marker, label in (
+            ("full_error", "first error"),
+            ("held_in_memory", "held"),
+            ("room_again", "then"),
+        ):
             if d.get(marker):
                 add(f"  {label}: {d[marker][:200]}")
         add("")
     k = report.killed_disk
     if k:
         kills = [f for f in report.net_faults if f.kind == "SIGKILL"]
-        add(f"FULL DISK WITH SIGKILL ({KILLED_ID}: state directory on a {'tmpfs filled to the last byte' if k['tmpfs'] else 'plain directory'}"
-            f" and its outbox unable to grow)")
-        add(f"  window(s) {k['windows']} s; SIGKILLs inside: {k['kills_inside']} of {len(kills)}; alert events held "
-            f"in memory and sent directly: {k['held_alerts']} (counted per process until its last tally)")
-        add(f"  restarts that found the disk too full to open the outbox file (ran in memory): "
+        add(
+            f"FULL DISK WITH SIGKILL ({KILLED_ID}: state directory on a {'tmpfs filled to the last byte' if k['tmpfs'] else 'plain directory'}"
+            f" and its outbox unable to grow)"
+        )
+        add(
+            f"  window(s) {k['windows']} s; SIGKILLs inside: {k['kills_inside']} of {len(kills)}; alert events held "
+            f"in memory and sent directly: {k['held_alerts']} (counted per process until its last tally)"
+        )
+        add(
+            f"  restarts that found the disk too full to open the outbox file (ran in memory): "
             f"{k['starts_in_memory']}; 'disk is full' lines: {k['full_errors']}; alert state not saved: "
-            f"{k['state_save_errors']} line(s)")
+            f"{k['state_save_errors']} line(s)"
+        )
         if report.lost_by_cause:
-            add("  lost, by cause: " + "; ".join(f"{c}: {n}" for c, n in report.lost_by_cause.items()))
+            add(
+                "  lost, by cause: "
+                + "; ".join(f"{c}: {n}" for c, n in report.lost_by_cause.items())
+            )
         else:
             add("  lost: none (nothing the broker had acknowledged, and nothing it had not)")
         add("")
     if report.damage:
-        add(f"DAMAGED OUTBOXES ({KILLED_ID}, between a SIGKILL and the restart): {len(report.damage)}")
+        add(
+            f"DAMAGED OUTBOXES ({KILLED_ID}, between a SIGKILL and the restart): {len(report.damage)}"
+        )
         for dmg in report.damage:
             if dmg["kind"] == "garbage WAL":
-                add(f"  {dmg['kind']:14} SQLite ignores a WAL whose checksums fail: the file opens as it was")
+                add(
+                    f"  {dmg['kind']:14} SQLite ignores a WAL whose checksums fail: the file opens as it was"
+                )
                 continue
-            add(f"  {dmg['kind'] or '?':14} moved aside with a CRITICAL line: {'yes' if dmg['seen'] else 'NO'}; "
-                f"rows salvaged: {dmg['salvaged'] if dmg['salvaged'] is not None else '-'}")
+            add(
+                f"  {dmg['kind'] or '?':14} moved aside with a CRITICAL line: {'yes' if dmg['seen'] else 'NO'}; "
+                f"rows salvaged: {dmg['salvaged'] if dmg['salvaged'] is not None else '-'}"
+            )
         add("")
     f = report.floods
     if f:
         replies = f.get("replies", {})
-        add(f"SESSION COMMAND FLOODS: {f['floods']} flood(s), {f['commands']} cmd/session messages, "
-            f"{f['presses']} panel button presses; {f['acks']} acknowledgement(s) by a staff name")
-        add(f"  replies: ok {replies.get('ok', 0)}, busy {replies.get('busy', 0)}, other {replies.get('other', 0)} "
-            "(a station that is away gets no command: its MQTT session is clean)")
-        add("  by station: " + ", ".join(f"{k} {v}" for k, v in sorted(replies.items()) if " " in k))
+        add(
+            f"SESSION COMMAND FLOODS: {f['floods']} flood(s), {f['commands']} cmd/session messages, "
+            f"{f['presses']} panel button presses; {f['acks']} acknowledgement(s) by a staff name"
+        )
+        add(
+            f"  replies: ok {replies.get('ok', 0)}, busy {replies.get('busy', 0)}, other {replies.get('other', 0)} "
+            "(a station that is away gets no command: its MQTT session is clean)"
+        )
+        add(
+            "  by station: " + ", ".join(f"{k} {v}" for k, v in sorted(replies.items()) if " " in k)
+        )
         add("  loop errors caught: " + ", ".join(f"{k} {v}" for k, v in report.loop_errors.items()))
         for line in f.get("other_replies", [])[:5]:
             add(f"  OTHER REPLY: {line}")
         add("")
     if report.holds:
-        add("AT THE END: the active alerts each station holds, its retained alerts/active, and the wall display"
-            + (f" (restarted {report.display_restarts} time(s) during the run)" if report.wall is not None else ""))
+        add(
+            "AT THE END: the active alerts each station holds, its retained alerts/active, and the wall display"
+            + (
+                f" (restarted {report.display_restarts} time(s) during the run)"
+                if report.wall is not None
+                else ""
+            )
+        )
         for sid, mine in report.holds.items():
             shown = (report.wall or {}).get(sid, []) if report.wall is not None else None
-            add(f"  {sid:10} holds {len(mine or [])}; retained list "
+            add(
+                f"  {sid:10} holds {len(mine or [])}; retained list "
                 f"{'same' if sid not in report.stale_active else 'DIFFERENT'}; wall "
-                f"{'-' if shown is None else ('same' if sid not in report.wall_mismatch else 'DIFFERENT')}")
-        add(f"  ghost alerts (shown, held by no station): {report.ghosts}; held but not on the wall: "
-            f"{report.missing_on_wall}")
+                f"{'-' if shown is None else ('same' if sid not in report.wall_mismatch else 'DIFFERENT')}"
+            )
+        add(
+            f"  ghost alerts (shown, held by no station): {report.ghosts}; held but not on the wall: "
+            f"{report.missing_on_wall}"
+        )
         add("")
     cuts = Counter((c.point, c.found) for c in report.cuts)
-    add(f"CALIBRATION POWER CUTS (writer SIGKILLed; the file must be the old or the new one): {len(report.cuts)}")
+    add(
+        f"CALIBRATION POWER CUTS (writer SIGKILLed; the file must be the old or the new one): {len(report.cuts)}"
+    )
     for point in CUT_POINTS:
         found = {f: n for (p, f), n in cuts.items() if p == point}
         add(f"  {point:14} " + ", ".join(f"{k} {v}" for k, v in sorted(found.items())))
@@ -2085,7 +2446,9 @@ def format_report(report: Report, command: str = "") -> str:
         add(f"  BAD: {c.point} while saving {c.last_started}: {c.found} {c.detail}")
     add("")
     for sid, (mine, seen) in report.stale_active.items():
-        add(f"STALE: {sid}'s retained alerts/active at the broker lists {seen}, the station holds {mine}")
+        add(
+            f"STALE: {sid}'s retained alerts/active at the broker lists {seen}, the station holds {mine}"
+        )
     for sid, (mine, seen) in report.wall_mismatch.items():
         add(f"WALL: {sid}: the wall shows {seen}, the station holds {mine}")
     for sid, crashes in report.crashes.items():
@@ -2094,24 +2457,36 @@ def format_report(report: Report, command: str = "") -> str:
     for e in report.errors:
         add(f"ERROR: {e}")
     verdict = "PASS" if report.ok else "FAIL"
-    add(f"{verdict}: {total['lost']} alert event(s) lost of {total['raised']} raised; "
+    add(
+        f"{verdict}: {total['lost']} alert event(s) lost of {total['raised']} raised; "
         f"{total['duplicates']} duplicate(s) dropped by (id, state); {report.ghosts} ghost alert(s); "
         f"{len(report.stale_active)} stale active list(s); {len(report.wall_mismatch)} wall mismatch(es); "
-        f"{sum(report.loop_errors.values())} loop error(s)")
+        f"{sum(report.loop_errors.values())} loop error(s)"
+    )
     return "\n".join(lines)
 
 
 # =============================================================================== main
+
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--stations", type=int, default=None, help="in-process stations (3; --quick 2)")
     ap.add_argument("--minutes", type=float, default=None, help="simulated minutes (60; --quick 4)")
     ap.add_argument("--seed", type=int, default=1)
-    ap.add_argument("--speed", type=float, default=None, help="simulated seconds per wall second (12; --quick 10)")
+    ap.add_argument(
+        "--speed",
+        type=float,
+        default=None,
+        help="simulated seconds per wall second (12; --quick 10)",
+    )
     ap.add_argument("--quick", action="store_true", help="a short run with short faults")
-    ap.add_argument("--no-kill", action="store_true", help="without the SIGKILLed subprocess station")
-    ap.add_argument("--no-display", action="store_true", help="without the wall display as a witness")
+    ap.add_argument(
+        "--no-kill", action="store_true", help="without the SIGKILLed subprocess station"
+    )
+    ap.add_argument(
+        "--no-display", action="store_true", help="without the wall display as a witness"
+    )
     ap.add_argument("--workdir", type=Path, default=None, help="keep the run's files here")
     ap.add_argument("--verbose", action="store_true", help="the stations' warnings too")
     # the subprocesses this file starts
@@ -2132,15 +2507,27 @@ def options_from(args: argparse.Namespace) -> Options:
         minutes=args.minutes if args.minutes is not None else (4.0 if quick else 60.0),
         seed=args.seed,
         speed=args.speed if args.speed is not None else (10.0 if quick else 12.0),
-        quick=quick, kill=not args.no_kill, workdir=args.workdir, display=not args.no_display,
-        calibration_cuts=8 if quick else 24, chip_gap_s=8.0 if quick else 12.0)
+        quick=quick,
+        kill=not args.no_kill,
+        workdir=args.workdir,
+        display=not args.no_display,
+        calibration_cuts=8 if quick else 24,
+        chip_gap_s=8.0 if quick else 12.0,
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if args.child:
-        return child_main(args.child, args.journal, args.speed or 12.0, args.seed, args.gap, args.quick,
-                          args.full_flag)
+        return child_main(
+            args.child,
+            args.journal,
+            args.speed or 12.0,
+            args.seed,
+            args.gap,
+            args.quick,
+            args.full_flag,
+        )
     if args.calibration_writer:
         return calibration_writer_main(args.calibration_writer, args.cut, args.naive)
     # The stations log every fault they survive as a warning; here that is the point, not news.
@@ -2151,7 +2538,9 @@ def main(argv: list[str] | None = None) -> int:
     options = options_from(args)
     report = run_chaos(options)
     with tempfile.TemporaryDirectory(prefix="chaos-cuts-") as tmp:
-        report.cuts = calibration_power_cuts(Path(tmp), random.Random(options.seed), options.calibration_cuts)
+        report.cuts = calibration_power_cuts(
+            Path(tmp), random.Random(options.seed), options.calibration_cuts
+        )
     print(format_report(report, " ".join([Path(sys.executable).name, *sys.argv])))
     return 0 if report.ok else 1
 

@@ -56,9 +56,15 @@ class AlertStateFile:
         if not self.path.exists() and not self.path.is_symlink():
             return None
         try:
-            data = json.loads(read_small_file(self.path, str(self.path), limit=MAX_BYTES).decode("utf-8"))
-            if not isinstance(data, dict) or data.get("v") != 1 or not isinstance(data.get("snapshot"), dict) \
-                    or not isinstance(data.get("pending", []), list):
+            data = json.loads(
+                read_small_file(self.path, str(self.path), limit=MAX_BYTES).decode("utf-8")
+            )
+            if (
+                not isinstance(data, dict)
+                or data.get("v") != 1
+                or not isinstance(data.get("snapshot"), dict)
+                or not isinstance(data.get("pending", []), list)
+            ):
                 raise ValueError("not a saved alert state (v 1 with a snapshot)")
             return data
         except (ConfigError, ValueError, UnicodeDecodeError) as err:
@@ -73,25 +79,45 @@ class AlertStateFile:
             where = f"moved to {aside.name}"
         except OSError as err:
             where = f"could not be moved aside ({err.strerror or err})"
-        log.error("alert state %s cannot be used (%s); %s. Alerts the previous run raised are not "
-                  "cleared by this one; the wall display expires what no station vouches for",
-                  self.path, why, where)
+        log.error(
+            "alert state %s cannot be used (%s); %s. Alerts the previous run raised are not "
+            "cleared by this one; the wall display expires what no station vouches for",
+            self.path,
+            why,
+            where,
+        )
 
-    def save(self, snapshot: dict[str, Any], pending: list[dict[str, Any]] = (), *, truncated: bool = False) -> bool:
+    def save(
+        self,
+        snapshot: dict[str, Any],
+        pending: list[dict[str, Any]] = (),
+        *,
+        truncated: bool = False,
+    ) -> bool:
         """Write atomically; False (logged once a minute) if the disk refused.
 
         ``truncated``: ``pending`` is only the newest of the unacknowledged events.
         """
-        data = json.dumps({"v": 1, "saved_ts": time.time(), "snapshot": snapshot, "pending": list(pending),
-                           "truncated": truncated}, separators=(",", ":")).encode("utf-8")
+        data = json.dumps(
+            {
+                "v": 1,
+                "saved_ts": time.time(),
+                "snapshot": snapshot,
+                "pending": list(pending),
+                "truncated": truncated,
+            },
+            separators=(",", ":"),
+        ).encode("utf-8")
         tmp = self.path.with_name(f".{self.path.name}.tmp")
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_CLOEXEC", 0), 0o640)
+            fd = os.open(
+                tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_CLOEXEC", 0), 0o640
+            )
             try:
                 view = memoryview(data)
                 while view:
-                    view = view[os.write(fd, view):]
+                    view = view[os.write(fd, view) :]
                 os.fsync(fd)
             finally:
                 os.close(fd)
@@ -106,9 +132,13 @@ class AlertStateFile:
             now = time.monotonic()
             if now - self._last_error >= ERROR_EVERY_S:
                 self._last_error = now
-                log.error("cannot save the alert state to %s (%s; %d failure(s) so far): a restart now "
-                          "would not clear what this run raised; alerts themselves still go out",
-                          self.path, err.strerror or err, self.failures)
+                log.error(
+                    "cannot save the alert state to %s (%s; %d failure(s) so far): a restart now "
+                    "would not clear what this run raised; alerts themselves still go out",
+                    self.path,
+                    err.strerror or err,
+                    self.failures,
+                )
             return False
         self.saves += 1
         return True

@@ -22,8 +22,9 @@ from __future__ import annotations
 import itertools
 import math
 from collections import deque
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 from .analysis.activity import HOLD, IDLE, RECOVERY, REPS, SensorStatus
 from .analysis.fall import FallEvent
@@ -31,28 +32,30 @@ from .analysis.session import SessionStatus
 
 LEVELS = ("info", "caution", "warning", "urgent")
 
-ATHLETE_REPORTS = ("Also ask the athlete about chest pain, confusion, severe light-headedness, "
-                   "fainting or dark urine: with any of these, stop and seek medical advice promptly.")
+ATHLETE_REPORTS = (
+    "Also ask the athlete about chest pain, confusion, severe light-headedness, "
+    "fainting or dark urine: with any of these, stop and seek medical advice promptly."
+)
 
 
 @dataclass(frozen=True)
 class AlertConfig:
-    elevated_ratio: float = 2.0      # tremor over the rested baseline, log steps
+    elevated_ratio: float = 2.0  # tremor over the rested baseline, log steps
     high_ratio: float = 4.0
-    clear_factor: float = 1.25       # hysteresis: clear below threshold / clear_factor
-    min_s: float = 3.0               # a condition holds this long before it raises
-    tremor_min_s: float = 0.0        # tremor during a set: the running median below is the filter
-    smooth_windows: int = 3          # tremor ratio is the median of this many windows (0.5 s apart)
-    cooldown_s: float = 120.0        # after a clear or an ack, the same alert waits this long
-    hold_ratio: float = 3.0          # static hold: tremor this high ...
+    clear_factor: float = 1.25  # hysteresis: clear below threshold / clear_factor
+    min_s: float = 3.0  # a condition holds this long before it raises
+    tremor_min_s: float = 0.0  # tremor during a set: the running median below is the filter
+    smooth_windows: int = 3  # tremor ratio is the median of this many windows (0.5 s apart)
+    cooldown_s: float = 120.0  # after a clear or an ack, the same alert waits this long
+    hold_ratio: float = 3.0  # static hold: tremor this high ...
     hold_fatigue_ratio: float = 1.0  # ... or 4-7 Hz power over 7-13 Hz this high
     hold_min_s: float = 15.0
-    trend_per_set: float = 0.15      # log2(ratio) gained per set ...
-    trend_min_sets: int = 3          # ... over at least this many sets
-    fuel_session_s: float = 3600.0   # a long session ...
-    fuel_rest_ratio: float = 1.8     # ... with resting tremor this high, that rest does not explain
-    fuel_rest_s: float = 120.0       # how long after a set "rest" starts counting
-    persist_s: float = 900.0         # tremor still elevated this long after the session
+    trend_per_set: float = 0.15  # log2(ratio) gained per set ...
+    trend_min_sets: int = 3  # ... over at least this many sets
+    fuel_session_s: float = 3600.0  # a long session ...
+    fuel_rest_ratio: float = 1.8  # ... with resting tremor this high, that rest does not explain
+    fuel_rest_s: float = 120.0  # how long after a set "rest" starts counting
+    persist_s: float = 900.0  # tremor still elevated this long after the session
     unexercised_ratio: float = 2.0
     unexercised_min_s: float = 10.0
     visible_mg: float = 7.0
@@ -62,7 +65,7 @@ class AlertConfig:
     loss_warning_pct: float = 2.0
     low_intake_ml_per_h: float = 250.0
     low_intake_after_s: float = 1800.0
-    ack_silence_s: float = 300.0     # an acknowledged urgent alert sounds again after this long
+    ack_silence_s: float = 300.0  # an acknowledged urgent alert sounds again after this long
 
 
 @dataclass(frozen=True)
@@ -78,7 +81,7 @@ class Condition:
     sensor: str | None = None
     red_flag: bool = False
     min_s: float | None = None
-    latched: bool = False            # stays raised until acknowledged (a fall)
+    latched: bool = False  # stays raised until acknowledged (a fall)
 
 
 @dataclass(frozen=True)
@@ -87,7 +90,7 @@ class Alert:
     station: str
     code: str
     level: str
-    state: str                       # "raised", "cleared", "acknowledged"
+    state: str  # "raised", "cleared", "acknowledged"
     message: str
     advice: str
     evidence: Mapping[str, Any]
@@ -96,15 +99,26 @@ class Alert:
     raised_ts: float
     ts: float
     by: str | None = None
-    acked_ts: float | None = None           # when it was acknowledged (acknowledged events)
+    acked_ts: float | None = None  # when it was acknowledged (acknowledged events)
     silenced_until_ts: float | None = None  # an acknowledged urgent alert sounds again then
-    follows: str | None = None              # the acknowledged alert this one raises again
+    follows: str | None = None  # the acknowledged alert this one raises again
 
     def payload(self) -> dict[str, Any]:
-        out = {"v": 1, "ts": self.ts, "station": self.station, "id": self.id, "code": self.code,
-               "level": self.level, "state": self.state, "red_flag": self.red_flag, "sensor": self.sensor,
-               "message": self.message, "advice": self.advice, "evidence": dict(self.evidence),
-               "raised_ts": self.raised_ts}
+        out = {
+            "v": 1,
+            "ts": self.ts,
+            "station": self.station,
+            "id": self.id,
+            "code": self.code,
+            "level": self.level,
+            "state": self.state,
+            "red_flag": self.red_flag,
+            "sensor": self.sensor,
+            "message": self.message,
+            "advice": self.advice,
+            "evidence": dict(self.evidence),
+            "raised_ts": self.raised_ts,
+        }
         if self.by:
             out["by"] = self.by
         for key in ("acked_ts", "silenced_until_ts", "follows"):
@@ -113,13 +127,18 @@ class Alert:
         return out
 
     @classmethod
-    def from_payload(cls, data: Mapping[str, Any]) -> "Alert":
+    def from_payload(cls, data: Mapping[str, Any]) -> Alert:
         """The alert a :meth:`payload` describes (a saved state file, read back after a restart)."""
+
         def number(key: str, default: Any = None) -> float | None:
             value = data.get(key, default)
             if value is None:
                 return None
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            if (
+                isinstance(value, bool)
+                or not isinstance(value, (int, float))
+                or not math.isfinite(value)
+            ):
                 raise ValueError(f"{key} must be a number, not {value!r}")
             return float(value)
 
@@ -137,10 +156,24 @@ class Alert:
         evidence = data.get("evidence", {})
         if not isinstance(evidence, dict):
             raise ValueError("evidence must be an object")
-        return cls(text("id"), text("station"), text("code"), level, state, text("message"),
-                   text("advice"), evidence, text("sensor", True), bool(data.get("red_flag", False)),
-                   number("raised_ts"), number("ts"), text("by", True), number("acked_ts"),
-                   number("silenced_until_ts"), text("follows", True))
+        return cls(
+            text("id"),
+            text("station"),
+            text("code"),
+            level,
+            state,
+            text("message"),
+            text("advice"),
+            evidence,
+            text("sensor", True),
+            bool(data.get("red_flag", False)),
+            number("raised_ts"),
+            number("ts"),
+            text("by", True),
+            number("acked_ts"),
+            number("silenced_until_ts"),
+            text("follows", True),
+        )
 
 
 @dataclass(frozen=True)
@@ -152,10 +185,10 @@ class Inputs:
     placements: Mapping[str, str]
     exercised: Mapping[str, bool]
     session: SessionStatus | None = None
-    faults: Mapping[str, Any] = field(default_factory=dict)      # sensor -> SensorFault
+    faults: Mapping[str, Any] = field(default_factory=dict)  # sensor -> SensorFault
     lost_per_min: Mapping[str, int] = field(default_factory=dict)
     falls: tuple[tuple[str, FallEvent], ...] = ()
-    hydration: Any = None                                         # HydrationStatus or None
+    hydration: Any = None  # HydrationStatus or None
 
 
 def _r(x: float | None, nd: int = 2) -> float | None:
@@ -168,7 +201,7 @@ class AlertRules:
     def __init__(self, config: AlertConfig | None = None):
         self.cfg = config or AlertConfig()
         self._ratios: dict[str, deque[float]] = {}
-        self._basis: dict[str, str | None] = {}   # what the smoothed ratios were graded against
+        self._basis: dict[str, str | None] = {}  # what the smoothed ratios were graded against
         self._tremor_level: dict[str, str | None] = {}
         self._hold_since: dict[str, float] = {}
         self._rest_ratios: deque[tuple[float, float]] = deque(maxlen=4000)
@@ -228,7 +261,11 @@ class AlertRules:
         if not in_set or ratio is None:
             level = None
         elif level == "high":
-            level = "high" if ratio >= c.high_ratio / c.clear_factor else ("elevated" if ratio >= c.elevated_ratio else None)
+            level = (
+                "high"
+                if ratio >= c.high_ratio / c.clear_factor
+                else ("elevated" if ratio >= c.elevated_ratio else None)
+            )
         elif ratio >= c.high_ratio:
             level = "high"
         elif level == "elevated":
@@ -240,21 +277,45 @@ class AlertRules:
         self._tremor_level[name] = level
         if level is None:
             return []
-        ev = {"ratio": _r(ratio), "rms_mg": _r(st.rms_mg, 1), "baseline_mg": _r(st.baseline_mg, 1),
-              "peak_hz": _r(st.peak_hz), "set": st.set_count + 1, "state": st.state, "graded": basis}
+        ev = {
+            "ratio": _r(ratio),
+            "rms_mg": _r(st.rms_mg, 1),
+            "baseline_mg": _r(st.baseline_mg, 1),
+            "peak_hz": _r(st.peak_hz),
+            "set": st.set_count + 1,
+            "state": st.state,
+            "graded": basis,
+        }
         against = "the rested level"
         if basis == "set":
             ev["reference_mg"] = _r(getattr(st, "reference_mg", None), 1)
             against = "this set's first reps"
         if level == "high":
-            return [Condition(f"tremor.high:{name}", "tremor.high", "warning",
-                              f"Tremor is high on {name}: {ratio:.1f}x {against}",
-                              "Stop the set. Muscles this fatigued lose control: rest at least 3 minutes "
-                              "and lower the load for the next set.", ev, name, min_s=c.tremor_min_s)]
-        return [Condition(f"tremor.elevated:{name}", "tremor.elevated", "caution",
-                          f"Tremor is elevated on {name}: {ratio:.1f}x {against}",
-                          "Fatigue is building. Finish the set with good form, then rest fully before the next.",
-                          ev, name, min_s=c.tremor_min_s)]
+            return [
+                Condition(
+                    f"tremor.high:{name}",
+                    "tremor.high",
+                    "warning",
+                    f"Tremor is high on {name}: {ratio:.1f}x {against}",
+                    "Stop the set. Muscles this fatigued lose control: rest at least 3 minutes "
+                    "and lower the load for the next set.",
+                    ev,
+                    name,
+                    min_s=c.tremor_min_s,
+                )
+            ]
+        return [
+            Condition(
+                f"tremor.elevated:{name}",
+                "tremor.elevated",
+                "caution",
+                f"Tremor is elevated on {name}: {ratio:.1f}x {against}",
+                "Fatigue is building. Finish the set with good form, then rest fully before the next.",
+                ev,
+                name,
+                min_s=c.tremor_min_s,
+            )
+        ]
 
     # -- static holds: nervous-system fatigue -------------------------------------------
     def _hold(self, name: str, st: SensorStatus, t: float) -> list[Condition]:
@@ -263,28 +324,54 @@ class AlertRules:
             self._hold_since.pop(name, None)
             return []
         m = st.window.metrics
-        fatigued = (st.ratio is not None and st.ratio >= c.hold_ratio) or \
-            (m.fatigue_ratio is not None and m.fatigue_ratio >= c.hold_fatigue_ratio)
+        fatigued = (st.ratio is not None and st.ratio >= c.hold_ratio) or (
+            m.fatigue_ratio is not None and m.fatigue_ratio >= c.hold_fatigue_ratio
+        )
         if not fatigued:
             return []
         since = self._hold_since.setdefault(name, st.set_start if st.set_start is not None else t)
-        return [Condition(f"hold.fatigue:{name}", "hold.fatigue", "caution",
-                          f"Static hold is shaking hard on {name} ({t - since:.0f} s in)",
-                          "The same motor units have been working without relief: end the hold now and "
-                          "rest; next time hold for less or split it in two.",
-                          {"ratio": _r(st.ratio), "fatigue_ratio": _r(m.fatigue_ratio), "hold_s": _r(t - since, 0)},
-                          name, min_s=c.hold_min_s)]
+        return [
+            Condition(
+                f"hold.fatigue:{name}",
+                "hold.fatigue",
+                "caution",
+                f"Static hold is shaking hard on {name} ({t - since:.0f} s in)",
+                "The same motor units have been working without relief: end the hold now and "
+                "rest; next time hold for less or split it in two.",
+                {
+                    "ratio": _r(st.ratio),
+                    "fatigue_ratio": _r(m.fatigue_ratio),
+                    "hold_s": _r(t - since, 0),
+                },
+                name,
+                min_s=c.hold_min_s,
+            )
+        ]
 
     # -- fatigue across sets ----------------------------------------------------------
     def _trend(self, name: str, st: SensorStatus) -> list[Condition]:
         c = self.cfg
-        if st.fatigue_trend is None or st.set_count < c.trend_min_sets or st.fatigue_trend < c.trend_per_set:
+        if (
+            st.fatigue_trend is None
+            or st.set_count < c.trend_min_sets
+            or st.fatigue_trend < c.trend_per_set
+        ):
             return []
-        return [Condition(f"fatigue.trend:{name}", "fatigue.trend", "caution",
-                          f"Tremor has grown set after set on {name} ({st.set_count} sets)",
-                          "Rest longer between sets (3 to 5 minutes) or lower the load.",
-                          {"log2_ratio_per_set": _r(st.fatigue_trend, 3), "sets": st.set_count,
-                           "last_set_ratio": _r(st.last_set.ratio_median if st.last_set else None)}, name)]
+        return [
+            Condition(
+                f"fatigue.trend:{name}",
+                "fatigue.trend",
+                "caution",
+                f"Tremor has grown set after set on {name} ({st.set_count} sets)",
+                "Rest longer between sets (3 to 5 minutes) or lower the load.",
+                {
+                    "log2_ratio_per_set": _r(st.fatigue_trend, 3),
+                    "sets": st.set_count,
+                    "last_set_ratio": _r(st.last_set.ratio_median if st.last_set else None),
+                },
+                name,
+            )
+        ]
 
     # -- fuel ---------------------------------------------------------------------------
     def _fuel(self, x: Inputs) -> list[Condition]:
@@ -293,8 +380,13 @@ class AlertRules:
         if s is None or not s.active or s.duration_s is None:
             return []
         worked = [st for n, st in x.sensors.items() if x.exercised.get(n, True)]
-        resting = [st for st in worked if st.state in (IDLE, RECOVERY) and st.ratio is not None
-                   and (st.last_set is None or x.t - st.last_set.end >= c.fuel_rest_s)]
+        resting = [
+            st
+            for st in worked
+            if st.state in (IDLE, RECOVERY)
+            and st.ratio is not None
+            and (st.last_set is None or x.t - st.last_set.end >= c.fuel_rest_s)
+        ]
         if resting:
             self._rest_ratios.append((x.t, max(st.ratio for st in resting)))
         if s.duration_s < c.fuel_session_s or not resting:
@@ -305,11 +397,18 @@ class AlertRules:
         level = sorted(recent)[len(recent) // 2]
         if level < c.fuel_rest_ratio:
             return []
-        return [Condition("fuel.low", "fuel.low", "warning",
-                          f"Shaking at rest after {s.duration_s / 60:.0f} min of training",
-                          "Rest does not explain this tremor: it may be low blood sugar. Have 30 to 60 g of "
-                          "carbohydrate (a sports drink, a banana) and sit down if dizzy or weak.",
-                          {"session_min": _r(s.duration_s / 60, 0), "resting_ratio": _r(level)}, min_s=30.0)]
+        return [
+            Condition(
+                "fuel.low",
+                "fuel.low",
+                "warning",
+                f"Shaking at rest after {s.duration_s / 60:.0f} min of training",
+                "Rest does not explain this tremor: it may be low blood sugar. Have 30 to 60 g of "
+                "carbohydrate (a sports drink, a banana) and sit down if dizzy or weak.",
+                {"session_min": _r(s.duration_s / 60, 0), "resting_ratio": _r(level)},
+                min_s=30.0,
+            )
+        ]
 
     # -- red flags -------------------------------------------------------------------------
     def _persistent(self, x: Inputs) -> list[Condition]:
@@ -319,39 +418,82 @@ class AlertRules:
             return []
         if s.since_end_s < c.persist_s or s.elevated_s < c.persist_s:
             return []
-        return [Condition("redflag.persistent", "redflag.persistent", "urgent",
-                          f"Still shaking {s.since_end_s / 60:.0f} min after the session ended",
-                          "Tremor should settle within minutes of training. Check on the athlete now. " + ATHLETE_REPORTS,
-                          {"since_end_min": _r(s.since_end_s / 60, 0), "elevated_min": _r(s.elevated_s / 60, 0),
-                           "sensors": list(s.elevated_sensors), "ratio": _r(s.ratio)}, red_flag=True)]
+        return [
+            Condition(
+                "redflag.persistent",
+                "redflag.persistent",
+                "urgent",
+                f"Still shaking {s.since_end_s / 60:.0f} min after the session ended",
+                "Tremor should settle within minutes of training. Check on the athlete now. "
+                + ATHLETE_REPORTS,
+                {
+                    "since_end_min": _r(s.since_end_s / 60, 0),
+                    "elevated_min": _r(s.elevated_s / 60, 0),
+                    "sensors": list(s.elevated_sensors),
+                    "ratio": _r(s.ratio),
+                },
+                red_flag=True,
+            )
+        ]
 
-    def _unexercised(self, name: str, st: SensorStatus, ratio: float | None, x: Inputs) -> list[Condition]:
+    def _unexercised(
+        self, name: str, st: SensorStatus, ratio: float | None, x: Inputs
+    ) -> list[Condition]:
         c = self.cfg
-        if x.exercised.get(name, True) or ratio is None or st.rms_mg is None \
-                or getattr(st, "graded", "rested") != "rested":
+        if (
+            x.exercised.get(name, True)
+            or ratio is None
+            or st.rms_mg is None
+            or getattr(st, "graded", "rested") != "rested"
+        ):
             return []
-        working = [n for n, o in x.sensors.items() if x.exercised.get(n, True) and o.state in (REPS, HOLD)]
+        working = [
+            n for n, o in x.sensors.items() if x.exercised.get(n, True) and o.state in (REPS, HOLD)
+        ]
         if not working or ratio < c.unexercised_ratio or st.rms_mg < c.visible_mg:
             return []
-        return [Condition(f"redflag.unexercised:{name}", "redflag.unexercised", "urgent",
-                          f"Tremor on {name}, which is not being exercised, while {working[0]} works",
-                          "Shaking in a body part that is not working is not ordinary fatigue. Stop and check "
-                          "on the athlete. " + ATHLETE_REPORTS,
-                          {"ratio": _r(ratio), "rms_mg": _r(st.rms_mg, 1), "working": working}, name,
-                          red_flag=True, min_s=c.unexercised_min_s)]
+        return [
+            Condition(
+                f"redflag.unexercised:{name}",
+                "redflag.unexercised",
+                "urgent",
+                f"Tremor on {name}, which is not being exercised, while {working[0]} works",
+                "Shaking in a body part that is not working is not ordinary fatigue. Stop and check "
+                "on the athlete. " + ATHLETE_REPORTS,
+                {"ratio": _r(ratio), "rms_mg": _r(st.rms_mg, 1), "working": working},
+                name,
+                red_flag=True,
+                min_s=c.unexercised_min_s,
+            )
+        ]
 
     def _falls_rule(self, x: Inputs) -> list[Condition]:
         # A fall stays a condition for fall_keep_s; its alert stays until acknowledged.
-        self._falls = [(s, e) for s, e in self._falls + list(x.falls) if x.t - e.t <= self.cfg.fall_keep_s]
+        self._falls = [
+            (s, e) for s, e in self._falls + list(x.falls) if x.t - e.t <= self.cfg.fall_keep_s
+        ]
         out = []
         for sensor, ev in self._falls:
-            out.append(Condition(f"redflag.fall:{sensor}:{ev.t:.1f}", "redflag.fall", "urgent",
-                                 f"Possible fall or faint ({sensor}): an impact of {ev.impact_g:.1f} g, then stillness",
-                                 "Go to the athlete now. Do not move them if they are hurt; call for help if they do "
-                                 "not respond. " + ATHLETE_REPORTS,
-                                 {"impact_g": _r(ev.impact_g, 1), "free_fall_s": _r(ev.free_fall_s),
-                                  "still_s": _r(ev.still_s, 1), "turn_deg": _r(ev.turn_deg, 0)},
-                                 sensor, red_flag=True, min_s=0.0, latched=True))
+            out.append(
+                Condition(
+                    f"redflag.fall:{sensor}:{ev.t:.1f}",
+                    "redflag.fall",
+                    "urgent",
+                    f"Possible fall or faint ({sensor}): an impact of {ev.impact_g:.1f} g, then stillness",
+                    "Go to the athlete now. Do not move them if they are hurt; call for help if they do "
+                    "not respond. " + ATHLETE_REPORTS,
+                    {
+                        "impact_g": _r(ev.impact_g, 1),
+                        "free_fall_s": _r(ev.free_fall_s),
+                        "still_s": _r(ev.still_s, 1),
+                        "turn_deg": _r(ev.turn_deg, 0),
+                    },
+                    sensor,
+                    red_flag=True,
+                    min_s=0.0,
+                    latched=True,
+                )
+            )
         return out
 
     # -- the equipment itself ---------------------------------------------------------------
@@ -360,16 +502,34 @@ class AlertRules:
         for sensor, fault in x.faults.items():
             if fault is None:
                 continue
-            out.append(Condition(f"sensor.fault:{sensor}", "sensor.fault", "warning",
-                                 f"Sensor {sensor} is not working ({fault.kind.replace('_', ' ')})",
-                                 f"{fault.message}. Readings from it are missing until it is back; it is retried "
-                                 "every second.", {"kind": fault.kind}, sensor, min_s=0.0))
+            out.append(
+                Condition(
+                    f"sensor.fault:{sensor}",
+                    "sensor.fault",
+                    "warning",
+                    f"Sensor {sensor} is not working ({fault.kind.replace('_', ' ')})",
+                    f"{fault.message}. Readings from it are missing until it is back; it is retried "
+                    "every second.",
+                    {"kind": fault.kind},
+                    sensor,
+                    min_s=0.0,
+                )
+            )
         for sensor, lost in x.lost_per_min.items():
             if lost >= self.cfg.overrun_lost_per_min:
-                out.append(Condition(f"sensor.overrun:{sensor}", "sensor.overrun", "caution",
-                                     f"Sensor {sensor} is losing samples ({lost} in the last minute)",
-                                     "The station cannot keep up with the sensor: check the Pi's load and "
-                                     "the I2C wiring.", {"lost_per_min": lost}, sensor, min_s=0.0))
+                out.append(
+                    Condition(
+                        f"sensor.overrun:{sensor}",
+                        "sensor.overrun",
+                        "caution",
+                        f"Sensor {sensor} is losing samples ({lost} in the last minute)",
+                        "The station cannot keep up with the sensor: check the Pi's load and "
+                        "the I2C wiring.",
+                        {"lost_per_min": lost},
+                        sensor,
+                        min_s=0.0,
+                    )
+                )
         return out
 
     # -- fluid ----------------------------------------------------------------------------
@@ -381,31 +541,66 @@ class AlertRules:
         out = []
         loss = getattr(h, "body_mass_loss_pct", None)
         if loss is not None and loss >= c.loss_warning_pct:
-            out.append(Condition("fluid.loss", "fluid.loss", "warning",
-                                 f"Body mass down {loss:.1f} % since the pre-session weigh-in",
-                                 "Above 2 % performance and concentration suffer. Drink now, about 1.25 to 1.5 L "
-                                 "for each kg lost, with some salt (a sports drink or a salty snack).",
-                                 {"body_mass_loss_pct": _r(loss)}, min_s=0.0))
+            out.append(
+                Condition(
+                    "fluid.loss",
+                    "fluid.loss",
+                    "warning",
+                    f"Body mass down {loss:.1f} % since the pre-session weigh-in",
+                    "Above 2 % performance and concentration suffer. Drink now, about 1.25 to 1.5 L "
+                    "for each kg lost, with some salt (a sports drink or a salty snack).",
+                    {"body_mass_loss_pct": _r(loss)},
+                    min_s=0.0,
+                )
+            )
         elif loss is not None and loss >= c.loss_caution_pct:
-            out.append(Condition("fluid.loss", "fluid.loss", "caution",
-                                 f"Body mass down {loss:.1f} % since the pre-session weigh-in",
-                                 "Drink to replace what you sweat; aim to stay within 2 % of your starting weight.",
-                                 {"body_mass_loss_pct": _r(loss)}, min_s=0.0))
+            out.append(
+                Condition(
+                    "fluid.loss",
+                    "fluid.loss",
+                    "caution",
+                    f"Body mass down {loss:.1f} % since the pre-session weigh-in",
+                    "Drink to replace what you sweat; aim to stay within 2 % of your starting weight.",
+                    {"body_mass_loss_pct": _r(loss)},
+                    min_s=0.0,
+                )
+            )
         pre, post = getattr(h, "pre_mass_g", None), getattr(h, "post_mass_g", None)
         # A body scale repeats to about 0.1 kg: a smaller gain is noise (HydrationConfig.mass_gain_g).
         if loss is not None and pre is not None and post is not None and post - pre >= 100.0:
-            out.append(Condition("fluid.gain", "fluid.gain", "caution",
-                                 f"Body mass up {-loss:.1f} % during the session",
-                                 "Drinking more than you sweat can dilute blood sodium: drink to thirst, and "
-                                 "prefer a drink with electrolytes.", {"body_mass_loss_pct": _r(loss)}, min_s=0.0))
+            out.append(
+                Condition(
+                    "fluid.gain",
+                    "fluid.gain",
+                    "caution",
+                    f"Body mass up {-loss:.1f} % during the session",
+                    "Drinking more than you sweat can dilute blood sodium: drink to thirst, and "
+                    "prefer a drink with electrolytes.",
+                    {"body_mass_loss_pct": _r(loss)},
+                    min_s=0.0,
+                )
+            )
         rate = getattr(h, "intake_ml_per_h", None)
         s = x.session
-        if (rate is not None and s is not None and s.active and s.duration_s is not None
-                and s.duration_s >= c.low_intake_after_s and rate < c.low_intake_ml_per_h):
-            out.append(Condition("fluid.low_intake", "fluid.low_intake", "caution",
-                                 f"Little drunk so far: {rate:.0f} mL per hour",
-                                 "Most athletes need 400 to 800 mL per hour of training: take a drink between sets.",
-                                 {"intake_ml_per_h": _r(rate, 0), "session_min": _r(s.duration_s / 60, 0)}, min_s=0.0))
+        if (
+            rate is not None
+            and s is not None
+            and s.active
+            and s.duration_s is not None
+            and s.duration_s >= c.low_intake_after_s
+            and rate < c.low_intake_ml_per_h
+        ):
+            out.append(
+                Condition(
+                    "fluid.low_intake",
+                    "fluid.low_intake",
+                    "caution",
+                    f"Little drunk so far: {rate:.0f} mL per hour",
+                    "Most athletes need 400 to 800 mL per hour of training: take a drink between sets.",
+                    {"intake_ml_per_h": _r(rate, 0), "session_min": _r(s.duration_s / 60, 0)},
+                    min_s=0.0,
+                )
+            )
         return out
 
 
@@ -414,8 +609,8 @@ class _Track:
     condition: Condition
     since: float
     alert: Alert | None = None
-    present: bool = True                 # its condition held at the last update
-    acked: Alert | None = None           # the acknowledged event, while its condition still holds
+    present: bool = True  # its condition held at the last update
+    acked: Alert | None = None  # the acknowledged event, while its condition still holds
     silenced_until: float | None = None  # station time an acknowledged urgent alert sounds again
     restored_until: float | None = None  # a restored alert waits this long for its condition
 
@@ -440,11 +635,13 @@ class AlertManager:
     acknowledged alerts across a restart of the station.
     """
 
-    def __init__(self, station: str, config: AlertConfig | None = None, *, id_prefix: str | None = None):
+    def __init__(
+        self, station: str, config: AlertConfig | None = None, *, id_prefix: str | None = None
+    ):
         self.station = station
         self.cfg = config or AlertConfig()
         self._tracks: dict[str, _Track] = {}
-        self._cooldown: dict[str, float] = {}     # key -> station time it may raise again
+        self._cooldown: dict[str, float] = {}  # key -> station time it may raise again
         self._seq = itertools.count(1)
         self._prefix = id_prefix
         self.raised_total = 0
@@ -455,13 +652,26 @@ class AlertManager:
 
     def _raise(self, cond: Condition, wall: float, follows: str | None = None) -> Alert:
         self.raised_total += 1
-        return Alert(self._new_id(wall), self.station, cond.code, cond.level, "raised", cond.message,
-                     cond.advice, dict(cond.evidence), cond.sensor, cond.red_flag, wall, wall, follows=follows)
+        return Alert(
+            self._new_id(wall),
+            self.station,
+            cond.code,
+            cond.level,
+            "raised",
+            cond.message,
+            cond.advice,
+            dict(cond.evidence),
+            cond.sensor,
+            cond.red_flag,
+            wall,
+            wall,
+            follows=follows,
+        )
 
     def _sounds_again(self, track: _Track, cond: Condition, t: float) -> bool:
         """An acknowledged alert whose condition still holds: is it time to raise it again?"""
         if LEVELS.index(cond.level) > LEVELS.index(track.acked.level):
-            return True   # worse than what staff acknowledged
+            return True  # worse than what staff acknowledged
         return track.silenced_until is not None and t >= track.silenced_until
 
     def update(self, conditions: Iterable[Condition], t: float, wall: float) -> list[Alert]:
@@ -474,7 +684,7 @@ class AlertManager:
                 track = self._tracks[cond.key] = _Track(cond, t)
             track.condition = cond
             track.present = True
-            track.restored_until = None   # a restored alert whose condition holds: adopted
+            track.restored_until = None  # a restored alert whose condition holds: adopted
             min_s = self.cfg.min_s if cond.min_s is None else cond.min_s
             if track.alert is None:
                 follows = None
@@ -507,7 +717,9 @@ class AlertManager:
                 self._cooldown[key] = t + self.cfg.cooldown_s
                 events.append(replace(track.alert, state="cleared", ts=wall))
             elif track.acked is not None:
-                self._cooldown[key] = max(self._cooldown.get(key, -math.inf), t + self.cfg.cooldown_s)
+                self._cooldown[key] = max(
+                    self._cooldown.get(key, -math.inf), t + self.cfg.cooldown_s
+                )
         return events
 
     def acknowledge(self, alert_id: str, t: float, wall: float, by: str = "staff") -> Alert | None:
@@ -520,23 +732,35 @@ class AlertManager:
                 continue
             urgent = track.alert.level == "urgent"
             silence = self.cfg.ack_silence_s
-            event = replace(track.alert, state="acknowledged", ts=wall, by=by, acked_ts=wall,
-                            silenced_until_ts=wall + silence if urgent else None)
+            event = replace(
+                track.alert,
+                state="acknowledged",
+                ts=wall,
+                by=by,
+                acked_ts=wall,
+                silenced_until_ts=wall + silence if urgent else None,
+            )
             track.alert = None
             self._cooldown[key] = t + self.cfg.cooldown_s
             if track.present:
                 track.acked = event
                 track.silenced_until = t + silence if urgent else None
                 track.restored_until = None
-            else:   # a latched alert whose condition has passed: done
+            else:  # a latched alert whose condition has passed: done
                 del self._tracks[key]
             return event
         return None
 
     def acknowledged_event(self, alert_id: str) -> Alert | None:
         """The acknowledgement of ``alert_id`` if it is acknowledged and its condition still holds."""
-        return next((t.acked for t in self._tracks.values()
-                     if t.acked is not None and t.acked.id == alert_id), None)
+        return next(
+            (
+                t.acked
+                for t in self._tracks.values()
+                if t.acked is not None and t.acked.id == alert_id
+            ),
+            None,
+        )
 
     def active(self) -> list[Alert]:
         alerts = [t.alert for t in self._tracks.values() if t.alert is not None]
@@ -548,8 +772,13 @@ class AlertManager:
         return sorted(acked, key=lambda a: (-LEVELS.index(a.level), a.raised_ts))
 
     def active_payload(self, wall: float) -> dict[str, Any]:
-        return {"v": 1, "ts": wall, "station": self.station, "alerts": [a.payload() for a in self.active()],
-                "acknowledged": [a.payload() for a in self.silenced()]}
+        return {
+            "v": 1,
+            "ts": wall,
+            "station": self.station,
+            "alerts": [a.payload() for a in self.active()],
+            "acknowledged": [a.payload() for a in self.silenced()],
+        }
 
     # -- across a restart ---------------------------------------------------------
     def snapshot(self, t: float, wall: float) -> dict[str, Any]:
@@ -559,10 +788,15 @@ class AlertManager:
             if track.alert is None and track.acked is None:
                 continue
             until = None if track.silenced_until is None else wall + (track.silenced_until - t)
-            tracks.append({"key": key, "latched": track.condition.latched,
-                           "alert": None if track.alert is None else track.alert.payload(),
-                           "acked": None if track.acked is None else track.acked.payload(),
-                           "silenced_until_ts": until})
+            tracks.append(
+                {
+                    "key": key,
+                    "latched": track.condition.latched,
+                    "alert": None if track.alert is None else track.alert.payload(),
+                    "acked": None if track.acked is None else track.acked.payload(),
+                    "silenced_until_ts": until,
+                }
+            )
         return {"v": 1, "station": self.station, "ts": wall, "tracks": tracks}
 
     def restore(self, snapshot: Mapping[str, Any], t: float, wall: float, grace_s: float) -> int:
@@ -585,13 +819,27 @@ class AlertManager:
                 continue
             if shown.station != self.station:
                 raise ValueError(f"a track of station {shown.station!r}, this is {self.station!r}")
-            cond = Condition(entry["key"], shown.code, shown.level, shown.message, shown.advice,
-                             dict(shown.evidence), shown.sensor, shown.red_flag,
-                             latched=bool(entry.get("latched", False)))
+            cond = Condition(
+                entry["key"],
+                shown.code,
+                shown.level,
+                shown.message,
+                shown.advice,
+                dict(shown.evidence),
+                shown.sensor,
+                shown.red_flag,
+                latched=bool(entry.get("latched", False)),
+            )
             until = entry.get("silenced_until_ts")
-            track = _Track(cond, t, alert, present=False, acked=acked,
-                           silenced_until=None if not isinstance(until, (int, float)) else t + (until - wall),
-                           restored_until=t + grace_s)
+            track = _Track(
+                cond,
+                t,
+                alert,
+                present=False,
+                acked=acked,
+                silenced_until=None if not isinstance(until, (int, float)) else t + (until - wall),
+                restored_until=t + grace_s,
+            )
             restored[entry["key"]] = track
         self._tracks.update(restored)
         return len(restored)

@@ -54,8 +54,14 @@ def simulated(config: Config, simulate: bool | None = None) -> bool:
     return kind == "sim"
 
 
-def open_bus(config: Config, *, simulate: bool | None = None, number: int | None = None,
-             clock: Clock | None = None, wait: bool = False) -> Any:
+def open_bus(
+    config: Config,
+    *,
+    simulate: bool | None = None,
+    number: int | None = None,
+    clock: Clock | None = None,
+    wait: bool = False,
+) -> Any:
     """The bus the config's chips are on; see the module docstring.
 
     ``number`` overrides ``config.i2c.bus``; ``clock`` drives the simulated
@@ -77,8 +83,10 @@ def open_bus(config: Config, *, simulate: bool | None = None, number: int | None
 
 def unavailable(number: int, err: OSError) -> str:
     """What to say when ``/dev/i2c-<number>`` cannot be opened."""
-    return (f"cannot open /dev/i2c-{number} ({err.strerror or err}): enable I2C with "
-            "dtparam=i2c_arm=on (raspi-config) and add this user to the i2c group")
+    return (
+        f"cannot open /dev/i2c-{number} ({err.strerror or err}): enable I2C with "
+        "dtparam=i2c_arm=on (raspi-config) and add this user to the i2c group"
+    )
 
 
 class LateBus:
@@ -93,9 +101,15 @@ class LateBus:
         imu = Mpu6050(bus, ...)      # SensorNotFound until /dev/i2c-1 can be opened
     """
 
-    def __init__(self, number: int, *, opener: Callable[[int], Any] | None = None,
-                 retry_s: float = 1.0, log_every_s: float = 60.0,
-                 monotonic: Callable[[], float] | None = None):
+    def __init__(
+        self,
+        number: int,
+        *,
+        opener: Callable[[int], Any] | None = None,
+        retry_s: float = 1.0,
+        log_every_s: float = 60.0,
+        monotonic: Callable[[], float] | None = None,
+    ):
         self.number = number
         self._opener = opener or _smbus
         self._retry_s = retry_s
@@ -129,8 +143,9 @@ class LateBus:
                     log.error("%s; retrying every %g s", self.problem, self._retry_s)
             else:
                 if self._missing_since is not None:
-                    log.warning("/dev/i2c-%d is open after %.0f s", self.number,
-                                now - self._missing_since)
+                    log.warning(
+                        "/dev/i2c-%d is open after %.0f s", self.number, now - self._missing_since
+                    )
                 self.problem, self._missing_since = None, None
         return self._bus
 
@@ -147,6 +162,7 @@ class LateBus:
 
             def missing(*args: Any, **kwargs: Any) -> Any:
                 raise SensorNotFound(problem or f"/dev/i2c-{self.number} is not open")
+
             return missing
         return getattr(bus, name)
 
@@ -157,9 +173,19 @@ class LateBus:
 
 
 #: the smbus2.SMBus methods that move bytes (and so fail while the bus is missing)
-_TRANSFERS = frozenset({"read_byte_data", "write_byte_data", "read_i2c_block_data",
-                        "write_i2c_block_data", "read_word_data", "write_word_data", "read_byte",
-                        "write_byte", "i2c_rdwr"})
+_TRANSFERS = frozenset(
+    {
+        "read_byte_data",
+        "write_byte_data",
+        "read_i2c_block_data",
+        "write_i2c_block_data",
+        "read_word_data",
+        "write_word_data",
+        "read_byte",
+        "write_byte",
+        "i2c_rdwr",
+    }
+)
 
 
 def _smbus(number: int) -> Any:

@@ -78,8 +78,14 @@ def cmd_run(args: argparse.Namespace) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     from .demo import run_demo
 
-    return run_demo(stations=args.stations, seconds=args.seconds, speed=args.speed, broker=args.broker,
-                    broker_port=args.broker_port, http_port=args.http_port)
+    return run_demo(
+        stations=args.stations,
+        seconds=args.seconds,
+        speed=args.speed,
+        broker=args.broker,
+        broker_port=args.broker_port,
+        http_port=args.http_port,
+    )
 
 
 def cmd_record(args: argparse.Namespace) -> int:
@@ -92,8 +98,15 @@ def cmd_record(args: argparse.Namespace) -> int:
     simulate = simulated(config, True if args.simulate else None)
     clock = SimClock() if simulate else RealClock()
     bus = open_bus(config, simulate=simulate, clock=clock)  # BusUnavailable: one line, exit 1
-    imus = [(c.name, IMU_DRIVERS[c.chip](bus, c.address, rate_hz=c.rate_hz, range_g=c.range_g, clock=clock),
-             c.chip, c.placement) for c in config.imus]
+    imus = [
+        (
+            c.name,
+            IMU_DRIVERS[c.chip](bus, c.address, rate_hz=c.rate_hz, range_g=c.range_g, clock=clock),
+            c.chip,
+            c.placement,
+        )
+        for c in config.imus
+    ]
     n = record(Path(args.out), imus, clock, args.seconds, station=config.station.id)
     print(f"{args.out}: {n} samples from {len(imus)} sensor(s) over {args.seconds:g} s")
     return 0
@@ -117,11 +130,20 @@ def cmd_replay(args: argparse.Namespace) -> int:
         print(f"{path}: no such file", file=sys.stderr)
         return 1
     if args.plot and not Path(args.plot).resolve().parent.is_dir():
-        print(f"--plot {args.plot}: the folder {Path(args.plot).parent} does not exist", file=sys.stderr)
+        print(
+            f"--plot {args.plot}: the folder {Path(args.plot).parent} does not exist",
+            file=sys.stderr,
+        )
         return 1
     try:
-        results = replay(path, fs=args.fs, sensor=args.sensor, noise_floor_mg=args.noise_floor_mg,
-                         placement=args.placement, baseline_mg=args.baseline_mg)
+        results = replay(
+            path,
+            fs=args.fs,
+            sensor=args.sensor,
+            noise_floor_mg=args.noise_floor_mg,
+            placement=args.placement,
+            baseline_mg=args.baseline_mg,
+        )
     except ValueError as err:
         print(f"{path}: {err}", file=sys.stderr)
         return 1
@@ -168,61 +190,122 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("demo", help="simulated stations in real time")
     p.add_argument("--stations", type=int, default=3, help="how many stations (default 3)")
-    p.add_argument("--seconds", type=_positive, default=None, help="stop after this long (default: until Ctrl-C)")
-    p.add_argument("--speed", type=_positive, default=1.0, help="run simulated time this many times faster (default 1)")
-    p.add_argument("--broker", help="HOST:PORT of a running Mosquitto (default: an embedded broker)")
-    p.add_argument("--broker-port", type=int, default=1883, help="port of the embedded broker (default 1883)")
-    p.add_argument("--http-port", type=int, default=8080, help="port of the wall display (default 8080)")
+    p.add_argument(
+        "--seconds",
+        type=_positive,
+        default=None,
+        help="stop after this long (default: until Ctrl-C)",
+    )
+    p.add_argument(
+        "--speed",
+        type=_positive,
+        default=1.0,
+        help="run simulated time this many times faster (default 1)",
+    )
+    p.add_argument(
+        "--broker", help="HOST:PORT of a running Mosquitto (default: an embedded broker)"
+    )
+    p.add_argument(
+        "--broker-port", type=int, default=1883, help="port of the embedded broker (default 1883)"
+    )
+    p.add_argument(
+        "--http-port", type=int, default=8080, help="port of the wall display (default 8080)"
+    )
     p.set_defaults(func=cmd_demo)
 
     p = sub.add_parser("run", help="run a station (what the systemd unit starts)")
     p.add_argument("--config", required=True, help="path to monitor.toml")
-    p.add_argument("--simulate", action="store_true", help="simulated chips and mock GPIO pins, same loop")
-    p.add_argument("--seconds", type=_positive, default=None, help="stop after this long (default: until SIGTERM)")
+    p.add_argument(
+        "--simulate", action="store_true", help="simulated chips and mock GPIO pins, same loop"
+    )
+    p.add_argument(
+        "--seconds",
+        type=_positive,
+        default=None,
+        help="stop after this long (default: until SIGTERM)",
+    )
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("probe", help="scan the I2C bus and identify the chips")
-    p.add_argument("--bus", type=int, default=None, help="I2C bus number (default: the config's, else 1)")
+    p.add_argument(
+        "--bus", type=int, default=None, help="I2C bus number (default: the config's, else 1)"
+    )
     p.add_argument("--config", help="config file to compare against")
-    p.add_argument("--simulate", action="store_true", help="probe the simulated chips of the config")
+    p.add_argument(
+        "--simulate", action="store_true", help="probe the simulated chips of the config"
+    )
     p.set_defaults(func=cmd_probe)
 
     p = sub.add_parser("record", help="write raw samples from the station's IMUs to a .gtr file")
     p.add_argument("out", help="output file, e.g. session.gtr")
     p.add_argument("--config", help="config file (default: one MPU-6050 at 0x68)")
-    p.add_argument("--simulate", action="store_true", help="record the simulated chips (simulated time, fast)")
-    p.add_argument("--seconds", type=_positive, default=60.0, help="how long to record (default 60)")
+    p.add_argument(
+        "--simulate", action="store_true", help="record the simulated chips (simulated time, fast)"
+    )
+    p.add_argument(
+        "--seconds", type=_positive, default=60.0, help="how long to record (default 60)"
+    )
     p.set_defaults(func=cmd_record)
 
-    p = sub.add_parser("replay", help="run the whole station over a recording (.gtr, t_s,ax,ay,az CSV, "
-                                      "PDkit CSV, mPower JSON): windows, sets and reps, alerts, falls")
+    p = sub.add_parser(
+        "replay",
+        help="run the whole station over a recording (.gtr, t_s,ax,ay,az CSV, "
+        "PDkit CSV, mPower JSON): windows, sets and reps, alerts, falls",
+    )
     p.add_argument("file")
-    p.add_argument("--placement", help="where the sensor sat: limb, bench, body, or a body site (chest, "
-                                       "waist, thigh); default: the recording's, else limb")
-    p.add_argument("--baseline-mg", type=_positive_mg, help="the rested baseline, mg (default: learnt "
-                                                            "from the first still windows)")
-    p.add_argument("--json", action="store_true", help="one JSON object per line: windows, sets with their "
-                                                      "reps, alerts, falls, and a summary per sensor")
+    p.add_argument(
+        "--placement",
+        help="where the sensor sat: limb, bench, body, or a body site (chest, "
+        "waist, thigh); default: the recording's, else limb",
+    )
+    p.add_argument(
+        "--baseline-mg",
+        type=_positive_mg,
+        help="the rested baseline, mg (default: learnt from the first still windows)",
+    )
+    p.add_argument(
+        "--json",
+        action="store_true",
+        help="one JSON object per line: windows, sets with their "
+        "reps, alerts, falls, and a summary per sensor",
+    )
     p.add_argument("--sensor", help="only this sensor of a .gtr recording")
     p.add_argument("--fs", type=float, help="analysis rate (default: the recording's)")
-    p.add_argument("--noise-floor-mg", type=float, default=1.7, help="sensor noise, per-axis RMS 2-20 Hz (default 1.7)")
-    p.add_argument("--plot", help="also draw amplitude, peak frequency and a spectrogram to this PNG")
+    p.add_argument(
+        "--noise-floor-mg",
+        type=float,
+        default=1.7,
+        help="sensor noise, per-axis RMS 2-20 Hz (default 1.7)",
+    )
+    p.add_argument(
+        "--plot", help="also draw amplitude, peak frequency and a spectrogram to this PNG"
+    )
     p.set_defaults(func=cmd_replay)
 
-    from .display.config import DESCRIPTION, add_arguments as add_display_arguments
+    from .display.config import DESCRIPTION
+    from .display.config import add_arguments as add_display_arguments
     from .display.staff import add_arguments as add_staff_arguments
 
-    p = sub.add_parser("display", help="serve the gym wall display (MQTT in, web page out)", description=DESCRIPTION)
+    p = sub.add_parser(
+        "display",
+        help="serve the gym wall display (MQTT in, web page out)",
+        description=DESCRIPTION,
+    )
     add_display_arguments(p)
     p.set_defaults(func=cmd_display)
 
-    p = sub.add_parser("staff", help="staff accounts that may acknowledge alerts on the wall display")
+    p = sub.add_parser(
+        "staff", help="staff accounts that may acknowledge alerts on the wall display"
+    )
     add_staff_arguments(p)
     p.set_defaults(func=cmd_staff)
 
-    from .history.cli import DESCRIPTION as HISTORY, add_arguments as add_history_arguments
+    from .history.cli import DESCRIPTION as HISTORY
+    from .history.cli import add_arguments as add_history_arguments
 
-    p = sub.add_parser("history", help="the history store and the coach's pages", description=HISTORY)
+    p = sub.add_parser(
+        "history", help="the history store and the coach's pages", description=HISTORY
+    )
     add_history_arguments(p)
     p.set_defaults(func=cmd_history)
 
@@ -234,8 +317,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
     try:
         return args.func(args)
     except ConfigError as err:

@@ -28,9 +28,10 @@ import math
 import re
 import tomllib
 import typing
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any
 
 from .alerts import AlertConfig
 from .analysis.activity import ActivityConfig
@@ -57,7 +58,9 @@ class Table:
     mistake; :func:`parse` raises them together at the end.
     """
 
-    def __init__(self, data: dict[str, Any], path: str = "", problems: list[ConfigError] | None = None):
+    def __init__(
+        self, data: dict[str, Any], path: str = "", problems: list[ConfigError] | None = None
+    ):
         self.problems: list[ConfigError] = [] if problems is None else problems
         if not isinstance(data, dict):
             self.problems.append(ConfigError(path or "(top level)", "must be a table"))
@@ -73,9 +76,17 @@ class Table:
         """Note a problem with key ``name`` of this table."""
         self.problems.append(ConfigError(self.key(name), text))
 
-    def get(self, name: str, kind: type | tuple[type, ...], default: Any = _REQUIRED, *,
-            choices: Iterable[Any] | None = None, min: float | None = None, max: float | None = None,
-            check: Callable[[Any], str | None] | None = None) -> Any:
+    def get(
+        self,
+        name: str,
+        kind: type | tuple[type, ...],
+        default: Any = _REQUIRED,
+        *,
+        choices: Iterable[Any] | None = None,
+        min: float | None = None,
+        max: float | None = None,
+        check: Callable[[Any], str | None] | None = None,
+    ) -> Any:
         self._seen.add(name)
         fallback = None if default is _REQUIRED else default
         if name not in self.data:
@@ -85,7 +96,7 @@ class Table:
         value = self.data[name]
         kinds = kind if isinstance(kind, tuple) else (kind,)
         if float in kinds and isinstance(value, int) and not isinstance(value, bool):
-            value = float(value) if abs(value) < 2 ** 63 else math.inf
+            value = float(value) if abs(value) < 2**63 else math.inf
         if not isinstance(value, kinds) or (isinstance(value, bool) and bool not in kinds):
             names = " or ".join(_type_name(k) for k in kinds if not (k is int and float in kinds))
             self.problem(name, f"must be {names}, not {_shown(value)}")
@@ -96,7 +107,9 @@ class Table:
             self.problem(name, f"must be a finite number, not {value!r}")
             return fallback
         if choices is not None and value not in choices:
-            self.problem(name, f"must be one of {', '.join(map(repr, choices))}, not {_shown(value)}")
+            self.problem(
+                name, f"must be one of {', '.join(map(repr, choices))}, not {_shown(value)}"
+            )
             return fallback
         if min is not None and value < min:
             self.problem(name, f"must be at least {min}, not {value!r}")
@@ -111,14 +124,14 @@ class Table:
                 return fallback
         return value
 
-    def table(self, name: str, required: bool = False) -> "Table":
+    def table(self, name: str, required: bool = False) -> Table:
         self._seen.add(name)
         if name not in self.data and not required:
             return Table({}, self.key(name), self.problems)
         value = self.get(name, dict, {})
         return Table(value, self.key(name), self.problems)
 
-    def tables(self, name: str) -> list["Table"]:
+    def tables(self, name: str) -> list[Table]:
         """An array of tables, ``[[name]]`` in TOML; an item that is not a table is noted and skipped."""
         value = self.get(name, list, [])
         out = []
@@ -149,8 +162,14 @@ def _raise(err: Exception):
 
 
 def _type_name(kind: type) -> str:
-    return {str: "a string", int: "a whole number", float: "a number", bool: "true or false",
-            dict: "a table", list: "a list"}.get(kind, kind.__name__)
+    return {
+        str: "a string",
+        int: "a whole number",
+        float: "a number",
+        bool: "true or false",
+        dict: "a table",
+        list: "a list",
+    }.get(kind, kind.__name__)
 
 
 @dataclass(frozen=True)
@@ -190,9 +209,9 @@ class NfcConfig:
 class AthletesConfig:
     """Check-in, profiles and session records (:mod:`monitor.athletes`)."""
 
-    secret_file: str = ""        # the gym's secret that turns a tag's UID into an athlete id
+    secret_file: str = ""  # the gym's secret that turns a tag's UID into an athlete id
     profile_wait_s: float = 2.0  # a check-in waits this long for the athlete's profile
-    timeout_s: float = 600.0     # a check-in with no set this long after it ends ("timeout")
+    timeout_s: float = 600.0  # a check-in with no set this long after it ends ("timeout")
 
 
 @dataclass(frozen=True)
@@ -219,8 +238,8 @@ class MqttConfig:
     host: str = "127.0.0.1"
     port: int = 1883
     prefix: str = "gym"
-    username: str = ""           # empty: anonymous (only for a broker on loopback)
-    password_file: str = ""      # the password lives in this file, never in the TOML
+    username: str = ""  # empty: anonymous (only for a broker on loopback)
+    password_file: str = ""  # the password lives in this file, never in the TOML
     tls_ca: str = ""
     tls_cert: str = ""
     tls_key: str = ""
@@ -235,11 +254,11 @@ class MqttConfig:
 class HomeAssistantConfig:
     """How the station appears in Home Assistant (``mqtt.ha_discovery`` switches it on)."""
 
-    discovery: str = "entity"            # entity: one config per entity; device: HA >= 2024.12
+    discovery: str = "entity"  # entity: one config per entity; device: HA >= 2024.12
     discovery_prefix: str = "homeassistant"
-    interval_s: float = 5.0              # a summary this often, and at once on a change of level
-    commands: bool = True                # buttons and a select: start/stop a session, tare
-    ack_by: str = ""                     # the staff name acks from HA record; empty: no ack button
+    interval_s: float = 5.0  # a summary this often, and at once on a change of level
+    commands: bool = True  # buttons and a select: start/stop a session, tare
+    ack_by: str = ""  # the staff name acks from HA record; empty: no ack button
 
 
 @dataclass(frozen=True)
@@ -250,7 +269,7 @@ class GpioConfig:
     red_pin: int = 22
     buzzer_pin: int = 23
     button_pin: int = 24
-    imu_int_pin: int = 0         # 0: not wired
+    imu_int_pin: int = 0  # 0: not wired
     long_press_s: float = 2.0
     buzzer_active_high: bool = True
 
@@ -345,8 +364,13 @@ def _tuning(t: Table, cls: type, skip: Iterable[str] = ()) -> Any:
             values[f.name] = t.get(f.name, bool)
         elif kind in (int, float):
             lo = 0 if isinstance(default, (int, float)) and default <= 0 else None
-            low, high = LIMITS.get(t.key(f.name), (None, MAX_SECONDS if f.name.endswith("_s") else
-                                                   None if kind is float else MAX_COUNT))
+            low, high = LIMITS.get(
+                t.key(f.name),
+                (
+                    None,
+                    MAX_SECONDS if f.name.endswith("_s") else None if kind is float else MAX_COUNT,
+                ),
+            )
             value = t.get(f.name, (int, float) if kind is float else int, min=low, max=high)
             if value is None:
                 continue
@@ -362,8 +386,10 @@ def _tuning(t: Table, cls: type, skip: Iterable[str] = ()) -> Any:
             value = t.get(f.name, list)
             if value is None:
                 continue
-            if len(value) != 2 or not all(isinstance(v, (int, float)) and not isinstance(v, bool)
-                                          and math.isfinite(v) for v in value):
+            if len(value) != 2 or not all(
+                isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+                for v in value
+            ):
                 t.problem(f.name, f"must be a pair of numbers like [400, 800], not {_shown(value)}")
                 continue
             values[f.name] = (float(value[0]), float(value[1]))
@@ -371,7 +397,10 @@ def _tuning(t: Table, cls: type, skip: Iterable[str] = ()) -> Any:
             t._seen.add(f.name)
     try:
         return cls(**values)
-    except (ValueError, TypeError) as err:  # the dataclass's own checks (e.g. hydration) name what is wrong
+    except (
+        ValueError,
+        TypeError,
+    ) as err:  # the dataclass's own checks (e.g. hydration) name what is wrong
         t.problems.append(ConfigError(t.path, str(err)))
         return cls()
 
@@ -395,7 +424,11 @@ def _read_analysis(t: Table) -> AnalysisConfig:
 
 
 def _address(lo: int, hi: int = 0x77) -> Callable[[int], str | None]:
-    return lambda v: None if lo <= v <= hi else f"must be an I2C address from 0x{lo:02X} to 0x{hi:02X}, not 0x{v:X}"
+    return lambda v: (
+        None
+        if lo <= v <= hi
+        else f"must be an I2C address from 0x{lo:02X} to 0x{hi:02X}, not 0x{v:X}"
+    )
 
 
 def _station_id(value: str) -> str | None:
@@ -413,7 +446,9 @@ def _read_imu(t: Table) -> ImuConfig:
     cfg = ImuConfig(
         name=t.get("name", str, check=lambda v: None if v.strip() else "must not be empty"),
         chip=chip,
-        address=t.get("address", int, driver.ADDRESSES[0], check=lambda v: driver.check_address(v, chip)),
+        address=t.get(
+            "address", int, driver.ADDRESSES[0], check=lambda v: driver.check_address(v, chip)
+        ),
         rate_hz=t.get("rate_hz", float, default_rate, min=4.0, max=6664.0, check=driver.check_rate),
         range_g=t.get("range_g", int, 4, choices=driver.RANGES_G),
         gyro=t.get("gyro", bool, False),
@@ -476,11 +511,22 @@ def parse(data: dict[str, Any], source: Path | None = None, *, environment: bool
     s = top.table("station")
     station = StationConfig(
         id=s.get("id", str, "station-1", check=_station_id),
-        name=s.get("name", str, "", check=lambda v: None if len(v) <= 100 else "must be at most 100 characters"),
+        name=s.get(
+            "name",
+            str,
+            "",
+            check=lambda v: None if len(v) <= 100 else "must be at most 100 characters",
+        ),
         simulate=s.get("simulate", bool, False),
-        state_dir=Path(s.get("state_dir", str, "/var/lib/gym-monitor",
-                             check=lambda v: None if v.strip() and "\x00" not in v else "must be a path")),
-        seed=s.get("seed", int, 0, min=0, max=2 ** 32 - 1),
+        state_dir=Path(
+            s.get(
+                "state_dir",
+                str,
+                "/var/lib/gym-monitor",
+                check=lambda v: None if v.strip() and "\x00" not in v else "must be a path",
+            )
+        ),
+        seed=s.get("seed", int, 0, min=0, max=2**32 - 1),
     )
     s.done()
     b = top.table("i2c")
@@ -488,17 +534,29 @@ def parse(data: dict[str, Any], source: Path | None = None, *, environment: bool
     b.done()
     imus = tuple(_read_imu(t) for t in top.tables("imu")) if "imu" in data else Config().imus
     if data.get("imu") == []:
-        problems.append(ConfigError("imu", "needs at least one [[imu]] table: a station without an IMU has "
-                                           "nothing to watch (leave the key out for one MPU-6050 at 0x68)"))
+        problems.append(
+            ConfigError(
+                "imu",
+                "needs at least one [[imu]] table: a station without an IMU has "
+                "nothing to watch (leave the key out for one MPU-6050 at 0x68)",
+            )
+        )
     names = [i.name for i in imus]
     for i, name in enumerate(names):
         if name is not None and names.index(name) != i:
-            problems.append(ConfigError(f"imu[{i}].name", f"{name!r} is used by imu[{names.index(name)}] too"))
+            problems.append(
+                ConfigError(f"imu[{i}].name", f"{name!r} is used by imu[{names.index(name)}] too")
+            )
     addresses = [i.address for i in imus]
     for i, addr in enumerate(addresses):
         if addresses.index(addr) != i:
-            problems.append(ConfigError(f"imu[{i}].address", f"0x{addr:02X} is taken by imu[{addresses.index(addr)}]; "
-                                                             "strap AD0/SA0 differently"))
+            problems.append(
+                ConfigError(
+                    f"imu[{i}].address",
+                    f"0x{addr:02X} is taken by imu[{addresses.index(addr)}]; "
+                    "strap AD0/SA0 differently",
+                )
+            )
     scale = _read_scale(top.table("scale")) if "scale" in data else None
     nfc = _read_nfc(top.table("nfc")) if "nfc" in data else None
     athletes = _read_athletes(top.table("athletes"))
@@ -506,7 +564,11 @@ def parse(data: dict[str, Any], source: Path | None = None, *, environment: bool
     analysis = _read_analysis(analysis_table)
     analysis_table.done()
     sections = {}
-    for name, cls in (("session", SessionConfig), ("alerts", AlertConfig), ("hydration", HydrationConfig)):
+    for name, cls in (
+        ("session", SessionConfig),
+        ("alerts", AlertConfig),
+        ("hydration", HydrationConfig),
+    ):
         table = top.table(name)
         sections[name] = _tuning(table, cls)
         table.done()
@@ -514,9 +576,20 @@ def parse(data: dict[str, Any], source: Path | None = None, *, environment: bool
     gpio = _read_gpio(top.table("gpio"))
     homeassistant = _read_homeassistant(top.table("homeassistant"))
     top.done()
-    config = Config(station=station, i2c=i2c, imus=imus, scale=scale, analysis=analysis, mqtt=mqtt, gpio=gpio,
-                    nfc=nfc, athletes=athletes, source=source, homeassistant=homeassistant,
-                    **sections)
+    config = Config(
+        station=station,
+        i2c=i2c,
+        imus=imus,
+        scale=scale,
+        analysis=analysis,
+        mqtt=mqtt,
+        gpio=gpio,
+        nfc=nfc,
+        athletes=athletes,
+        source=source,
+        homeassistant=homeassistant,
+        **sections,
+    )
     _relations(config, data, problems)
     if environment:
         _environment(config, data, problems)
@@ -545,7 +618,7 @@ def _given(data: dict[str, Any], dotted: str) -> bool:
 
 def _relations(c: Config, data: dict[str, Any], problems: list[ConfigError]) -> None:
     """Values that must agree. The key named is one the file sets (else the first of the pair)."""
-    bad = {p.key for p in problems}   # a value already refused is not compared again
+    bad = {p.key for p in problems}  # a value already refused is not compared again
 
     def pick(*keys: str) -> str:
         return next((k for k in keys if _given(data, k)), keys[0])
@@ -555,31 +628,59 @@ def _relations(c: Config, data: dict[str, Any], problems: list[ConfigError]) -> 
             problems.append(ConfigError(pick(*keys), text))
 
     a, al, act = c.analysis, c.alerts, c.analysis.activity
-    need(a.hop_s <= a.window_s, ("analysis.hop_s", "analysis.window_s"),
-         f"hop_s ({a.hop_s:g} s) must be at most window_s ({a.window_s:g} s): windows may overlap, not leave gaps")
-    need(al.elevated_ratio < al.high_ratio, ("alerts.elevated_ratio", "alerts.high_ratio"),
-         f"elevated_ratio ({al.elevated_ratio:g}) must be below high_ratio ({al.high_ratio:g})")
-    need(al.clear_factor >= 1.0, ("alerts.clear_factor",),
-         f"must be at least 1 (an alert clears below its threshold divided by it), not {al.clear_factor:g}")
-    need(al.loss_caution_pct < al.loss_warning_pct, ("alerts.loss_caution_pct", "alerts.loss_warning_pct"),
-         f"loss_caution_pct ({al.loss_caution_pct:g}) must be below loss_warning_pct ({al.loss_warning_pct:g})")
+    need(
+        a.hop_s <= a.window_s,
+        ("analysis.hop_s", "analysis.window_s"),
+        f"hop_s ({a.hop_s:g} s) must be at most window_s ({a.window_s:g} s): windows may overlap, not leave gaps",
+    )
+    need(
+        al.elevated_ratio < al.high_ratio,
+        ("alerts.elevated_ratio", "alerts.high_ratio"),
+        f"elevated_ratio ({al.elevated_ratio:g}) must be below high_ratio ({al.high_ratio:g})",
+    )
+    need(
+        al.clear_factor >= 1.0,
+        ("alerts.clear_factor",),
+        f"must be at least 1 (an alert clears below its threshold divided by it), not {al.clear_factor:g}",
+    )
+    need(
+        al.loss_caution_pct < al.loss_warning_pct,
+        ("alerts.loss_caution_pct", "alerts.loss_warning_pct"),
+        f"loss_caution_pct ({al.loss_caution_pct:g}) must be below loss_warning_pct ({al.loss_warning_pct:g})",
+    )
     for key in ("elevated_ratio", "unexercised_ratio", "fuel_rest_ratio", "hold_ratio"):
-        need(getattr(al, key) > 1.0, (f"alerts.{key}",),
-             f"must be above 1 (a ratio to the rested level), not {getattr(al, key):g}")
-    need(c.session.persist_ratio > 1.0, ("session.persist_ratio",),
-         f"must be above 1 (a ratio to the rested level), not {c.session.persist_ratio:g}")
+        need(
+            getattr(al, key) > 1.0,
+            (f"alerts.{key}",),
+            f"must be above 1 (a ratio to the rested level), not {getattr(al, key):g}",
+        )
+    need(
+        c.session.persist_ratio > 1.0,
+        ("session.persist_ratio",),
+        f"must be above 1 (a ratio to the rested level), not {c.session.persist_ratio:g}",
+    )
     for key in ("hold_rise", "hold_release", "recovered_ratio", "hold_ratio"):
         value = getattr(act, key, None)
         if value is not None:
-            need(value >= 1.0, (f"analysis.activity.{key}",), f"must be at least 1 (a ratio), not {value:g}")
+            need(
+                value >= 1.0,
+                (f"analysis.activity.{key}",),
+                f"must be at least 1 (a ratio), not {value:g}",
+            )
     still, move = getattr(act, "still_mg", None), getattr(act, "move_mg", None)
     if still is not None and move is not None:
-        need(still < move, ("analysis.activity.still_mg", "analysis.activity.move_mg"),
-             f"still_mg ({still:g}) must be below move_mg ({move:g})")
+        need(
+            still < move,
+            ("analysis.activity.still_mg", "analysis.activity.move_mg"),
+            f"still_mg ({still:g}) must be below move_mg ({move:g})",
+        )
     bench = getattr(act, "bench_move_mg", None)
     if bench is not None and move is not None:
-        need(bench <= move, ("analysis.activity.bench_move_mg", "analysis.activity.move_mg"),
-             f"bench_move_mg ({bench:g}) must be at most move_mg ({move:g}): a bench clip feels less than a limb")
+        need(
+            bench <= move,
+            ("analysis.activity.bench_move_mg", "analysis.activity.move_mg"),
+            f"bench_move_mg ({bench:g}) must be at most move_mg ({move:g}): a bench clip feels less than a limb",
+        )
 
 
 def _environment(c: Config, data: dict[str, Any], problems: list[ConfigError]) -> None:
@@ -597,18 +698,30 @@ def _environment(c: Config, data: dict[str, Any], problems: list[ConfigError]) -
         except ConfigError as err:
             problems.append(err)
     imu_tables = data.get("imu") if isinstance(data.get("imu"), list) else []
-    if c.station.simulate or _given(data, "scale.scenario") or any(
-            isinstance(t, dict) and "scenario" in t for t in imu_tables):
+    if (
+        c.station.simulate
+        or _given(data, "scale.scenario")
+        or any(isinstance(t, dict) and "scenario" in t for t in imu_tables)
+    ):
         from .sim.rig import COMPANION
         from .sim.scenarios.library import MASS_SCENARIOS, SCENARIOS
 
         for i, imu in enumerate(c.imus):
             if imu.scenario not in SCENARIOS and imu.scenario != COMPANION:
                 names = ", ".join(sorted(SCENARIOS) + [COMPANION])
-                problems.append(ConfigError(f"imu[{i}].scenario", f"must be one of {names}, not {_shown(imu.scenario)}"))
+                problems.append(
+                    ConfigError(
+                        f"imu[{i}].scenario", f"must be one of {names}, not {_shown(imu.scenario)}"
+                    )
+                )
         if c.scale is not None and c.scale.scenario not in MASS_SCENARIOS:
-            problems.append(ConfigError("scale.scenario", f"must be one of {', '.join(sorted(MASS_SCENARIOS))}, "
-                                                          f"not {_shown(c.scale.scenario)}"))
+            problems.append(
+                ConfigError(
+                    "scale.scenario",
+                    f"must be one of {', '.join(sorted(MASS_SCENARIOS))}, "
+                    f"not {_shown(c.scale.scenario)}",
+                )
+            )
 
 
 #: systemd's StateDirectory= makes this one for the service, so it may be missing at check time
@@ -641,7 +754,7 @@ def _state_dir_problem(path: Path) -> str | None:
 
 
 def _mqtt_file_problems(m: MqttConfig) -> list[ConfigError]:
-    from .files import read_small_file, regular_file_problem
+    from .files import read_small_file
 
     out: list[ConfigError] = []
     if m.password_file and m.username:
@@ -657,7 +770,9 @@ def _mqtt_file_problems(m: MqttConfig) -> list[ConfigError]:
         if not path:
             continue
         try:
-            read_small_file(path, f"mqtt.{key}", limit=1024 * 1024)   # a FIFO or /dev/zero is refused here
+            read_small_file(
+                path, f"mqtt.{key}", limit=1024 * 1024
+            )  # a FIFO or /dev/zero is refused here
             usable[key] = path
         except ConfigError as err:
             out.append(err)
@@ -666,15 +781,28 @@ def _mqtt_file_problems(m: MqttConfig) -> list[ConfigError]:
     import ssl
 
     try:
-        context = ssl.create_default_context(cafile=usable.get("tls_ca") or None) if "tls_ca" in usable else None
+        context = (
+            ssl.create_default_context(cafile=usable.get("tls_ca") or None)
+            if "tls_ca" in usable
+            else None
+        )
     except (ssl.SSLError, OSError, ValueError) as err:
-        return [ConfigError("mqtt.tls_ca", f"{m.tls_ca}: is not a CA certificate TLS can use ({err})")]
+        return [
+            ConfigError("mqtt.tls_ca", f"{m.tls_ca}: is not a CA certificate TLS can use ({err})")
+        ]
     if "tls_cert" in usable and "tls_key" in usable:
         try:
-            (context or ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)).load_cert_chain(m.tls_cert, m.tls_key)
+            (context or ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)).load_cert_chain(
+                m.tls_cert, m.tls_key
+            )
         except (ssl.SSLError, OSError, ValueError) as err:
-            out.append(ConfigError("mqtt.tls_cert", f"{m.tls_cert} with {m.tls_key}: not a certificate and "
-                                                    f"its key that TLS can use ({err})"))
+            out.append(
+                ConfigError(
+                    "mqtt.tls_cert",
+                    f"{m.tls_cert} with {m.tls_key}: not a certificate and "
+                    f"its key that TLS can use ({err})",
+                )
+            )
     return out
 
 
@@ -684,9 +812,16 @@ def _read_mqtt(t: Table) -> MqttConfig:
         enabled=t.get("enabled", bool, d.enabled),
         host=t.get("host", str, d.host, check=lambda v: None if v.strip() else "must not be empty"),
         port=t.get("port", int, d.port, min=1, max=65535),
-        prefix=t.get("prefix", str, d.prefix,
-                     check=lambda v: None if re.fullmatch(r"[A-Za-z0-9_-]+(/[A-Za-z0-9_-]+)*", v)
-                     else "must be words joined by '/', without '+', '#' or a leading '/'"),
+        prefix=t.get(
+            "prefix",
+            str,
+            d.prefix,
+            check=lambda v: (
+                None
+                if re.fullmatch(r"[A-Za-z0-9_-]+(/[A-Za-z0-9_-]+)*", v)
+                else "must be words joined by '/', without '+', '#' or a leading '/'"
+            ),
+        ),
         username=t.get("username", str, d.username),
         password_file=t.get("password_file", str, d.password_file),
         tls_ca=t.get("tls_ca", str, d.tls_ca),
@@ -713,14 +848,28 @@ def _read_homeassistant(t: Table) -> HomeAssistantConfig:
     d = HomeAssistantConfig()
     cfg = HomeAssistantConfig(
         discovery=t.get("discovery", str, d.discovery, choices=("entity", "device")),
-        discovery_prefix=t.get("discovery_prefix", str, d.discovery_prefix,
-                               check=lambda v: None if re.fullmatch(r"[A-Za-z0-9_-]+(/[A-Za-z0-9_-]+)*", v)
-                               else "must be words joined by '/', without '+', '#' or a leading '/'"),
+        discovery_prefix=t.get(
+            "discovery_prefix",
+            str,
+            d.discovery_prefix,
+            check=lambda v: (
+                None
+                if re.fullmatch(r"[A-Za-z0-9_-]+(/[A-Za-z0-9_-]+)*", v)
+                else "must be words joined by '/', without '+', '#' or a leading '/'"
+            ),
+        ),
         interval_s=t.get("interval_s", float, d.interval_s, min=1.0, max=3600.0),
         commands=t.get("commands", bool, d.commands),
-        ack_by=t.get("ack_by", str, d.ack_by,
-                     check=lambda v: None if len(v) <= 64 and v == v.strip() and v.isprintable()
-                     else "must be a staff name of at most 64 printable characters"),
+        ack_by=t.get(
+            "ack_by",
+            str,
+            d.ack_by,
+            check=lambda v: (
+                None
+                if len(v) <= 64 and v == v.strip() and v.isprintable()
+                else "must be a staff name of at most 64 printable characters"
+            ),
+        ),
     )
     t.done()
     return cfg
@@ -740,13 +889,18 @@ def _read_gpio(t: Table) -> GpioConfig:
         long_press_s=t.get("long_press_s", float, d.long_press_s, min=0.5, max=10.0),
         buzzer_active_high=t.get("buzzer_active_high", bool, d.buzzer_active_high),
     )
-    used = [(k, getattr(cfg, k)) for k in ("green_pin", "amber_pin", "red_pin", "buzzer_pin", "button_pin", "imu_int_pin")]
+    used = [
+        (k, getattr(cfg, k))
+        for k in ("green_pin", "amber_pin", "red_pin", "buzzer_pin", "button_pin", "imu_int_pin")
+    ]
     seen: dict[int, str] = {}
     for key, value in used:
         if key == "imu_int_pin" and value == 0:
             continue
         if value in (2, 3):
-            t.problem(key, f"BCM {value} is I2C ({'SDA' if value == 2 else 'SCL'}); pick another pin")
+            t.problem(
+                key, f"BCM {value} is I2C ({'SDA' if value == 2 else 'SCL'}); pick another pin"
+            )
         elif value in seen:
             t.problem(key, f"BCM {value} is already {seen[value]}")
         else:
@@ -780,4 +934,6 @@ def load(path: str | Path, *, environment: bool = True) -> Config:
     except ConfigError:
         raise
     except Exception as err:  # a bug in a check must still end in one line, not a traceback
-        raise ConfigError(str(path), f"cannot be checked ({type(err).__name__}: {err}); please report this") from None
+        raise ConfigError(
+            str(path), f"cannot be checked ({type(err).__name__}: {err}); please report this"
+        ) from None

@@ -48,16 +48,55 @@ from .station import latest_accel_text
 log = logging.getLogger(__name__)
 
 _FLOOR = (
-    ("bench-1", "Bench press", (ImuConfig("wrist", "mpu6050", 0x68, scenario="strength_session"),
-                                ImuConfig("bench", "lsm6ds", 0x6A, rate_hz=833, placement="bench", scenario="dropped_weight")),
-     ScaleConfig(mode="bottle", scenario="bottle_dock")),
-    ("plank-2", "Plank mat", (ImuConfig("forearm", "mpu6500", 0x68, scenario="static_holds"),
-                              ImuConfig("other-arm", "lsm6ds", 0x6B, rate_hz=833, exercised=False, scenario="companion")),
-     ScaleConfig(mode="bottle", scenario="bottle_dock")),
-    ("rack-3", "Squat rack", (ImuConfig("thigh", "mpu6050", 0x68, scenario="persistent_tremor"),),
-     ScaleConfig(mode="body", scenario="body_scale")),
-    ("mat-4", "Stretch mat", (ImuConfig("chest", "mpu6050", 0x69, placement="body", scenario="fall"),), None),
-    ("bike-5", "Bike", (ImuConfig("frame", "lsm6ds", 0x6A, rate_hz=833, placement="bench", scenario="neighbour_vibration"),), None),
+    (
+        "bench-1",
+        "Bench press",
+        (
+            ImuConfig("wrist", "mpu6050", 0x68, scenario="strength_session"),
+            ImuConfig(
+                "bench", "lsm6ds", 0x6A, rate_hz=833, placement="bench", scenario="dropped_weight"
+            ),
+        ),
+        ScaleConfig(mode="bottle", scenario="bottle_dock"),
+    ),
+    (
+        "plank-2",
+        "Plank mat",
+        (
+            ImuConfig("forearm", "mpu6500", 0x68, scenario="static_holds"),
+            ImuConfig(
+                "other-arm", "lsm6ds", 0x6B, rate_hz=833, exercised=False, scenario="companion"
+            ),
+        ),
+        ScaleConfig(mode="bottle", scenario="bottle_dock"),
+    ),
+    (
+        "rack-3",
+        "Squat rack",
+        (ImuConfig("thigh", "mpu6050", 0x68, scenario="persistent_tremor"),),
+        ScaleConfig(mode="body", scenario="body_scale"),
+    ),
+    (
+        "mat-4",
+        "Stretch mat",
+        (ImuConfig("chest", "mpu6050", 0x69, placement="body", scenario="fall"),),
+        None,
+    ),
+    (
+        "bike-5",
+        "Bike",
+        (
+            ImuConfig(
+                "frame",
+                "lsm6ds",
+                0x6A,
+                rate_hz=833,
+                placement="bench",
+                scenario="neighbour_vibration",
+            ),
+        ),
+        None,
+    ),
 )
 
 
@@ -74,9 +113,20 @@ def demo_configs(count: int, state_dir: Path | None = None) -> list[Config]:
         sid, name, imus, scale = _FLOOR[i % len(_FLOOR)]
         if i >= len(_FLOOR):
             sid, name = f"{sid.split('-')[0]}-{i + 1}", f"{name} {i // len(_FLOOR) + 1}"
-        out.append(Config(station=StationConfig(id=sid, name=name, simulate=True, seed=i + 1,
-                                                state_dir=state_dir or Path("/tmp/gym-monitor-demo")),
-                          imus=imus, scale=scale, nfc=NfcConfig() if i == 0 else None))
+        out.append(
+            Config(
+                station=StationConfig(
+                    id=sid,
+                    name=name,
+                    simulate=True,
+                    seed=i + 1,
+                    state_dir=state_dir or Path("/tmp/gym-monitor-demo"),
+                ),
+                imus=imus,
+                scale=scale,
+                nfc=NfcConfig() if i == 0 else None,
+            )
+        )
     return out
 
 
@@ -87,8 +137,13 @@ def demo_turns(config: Config, start_s: float = 0.0):
         return None
     from .sim.turns import TakingTurns
 
-    return TakingTurns(len(ATHLETES), seed=config.station.seed, turn_s=TURN_S,
-                       tremor_mg=[mg for _, mg in ATHLETES], start_s=start_s)
+    return TakingTurns(
+        len(ATHLETES),
+        seed=config.station.seed,
+        turn_s=TURN_S,
+        tremor_mg=[mg for _, mg in ATHLETES],
+        start_s=start_s,
+    )
 
 
 class SimulatedStation:
@@ -97,7 +152,7 @@ class SimulatedStation:
     def __init__(self, config: Config, clock: RealClock, names: dict[str, str] | None = None):
         self.config = config
         self.clock = clock
-        self.names = names or {}   # athlete id -> name, for the console line
+        self.names = names or {}  # athlete id -> name, for the console line
         self.runner: StationRunner | None = None
         self.error: BaseException | None = None
         self._stop = threading.Event()
@@ -139,8 +194,13 @@ class SimulatedStation:
         parts = []
         if station.nfc is not None:
             c = station.athletes.current
-            who = "nobody" if c is None else self.names.get(c.athlete, "guest") if c.athlete \
+            who = (
+                "nobody"
+                if c is None
+                else self.names.get(c.athlete, "guest")
+                if c.athlete
                 else "guest"
+            )
             parts.append(f"in: {who}" + (f" ({c.profile})" if c is not None else ""))
         for rep in step.sensors:
             status = station.latest.get(rep.name)
@@ -152,13 +212,19 @@ class SimulatedStation:
                 ratio = f" {status.ratio:.1f}x" if status.ratio is not None else ""
                 mg = f"{status.rms_mg:5.1f} mg" if status.rms_mg is not None else "   -- mg"
                 tremor = f" {status.state:<8} {mg}{ratio}"
-            parts.append(f"{rep.name} {station.rate(rep.name):4.0f}/s a={latest_accel_text(rep.latest)}{tremor}")
+            parts.append(
+                f"{rep.name} {station.rate(rep.name):4.0f}/s a={latest_accel_text(rep.latest)}{tremor}"
+            )
         sess = station.last_session
         if sess is not None and sess.started is not None:
             parts.append(f"sets {sess.set_count}")
         if station.scale is not None:
             r = station.last_scale
-            parts.append(f"scale {r.mass_g:7.1f} g" if r is not None and r.mass_g is not None else "scale   --")
+            parts.append(
+                f"scale {r.mass_g:7.1f} g"
+                if r is not None and r.mass_g is not None
+                else "scale   --"
+            )
         alerts = station.alerts.active()
         if alerts:
             parts.append(f"ALERT {alerts[0].level}: {alerts[0].code}")
@@ -172,9 +238,17 @@ def _parse_broker(text: str) -> tuple[str, int]:
     return host, int(port)
 
 
-def run_demo(stations: int = 3, seconds: float | None = None, speed: float = 1.0, out=None, *,
-             broker: str | None = None, broker_port: int = 1883, http_port: int = 8080,
-             state_dir: Path | None = None) -> int:
+def run_demo(
+    stations: int = 3,
+    seconds: float | None = None,
+    speed: float = 1.0,
+    out=None,
+    *,
+    broker: str | None = None,
+    broker_port: int = 1883,
+    http_port: int = 8080,
+    state_dir: Path | None = None,
+) -> int:
     """Simulated stations, a broker and the wall display; a live line per station."""
     from .display.service import DisplayConfig, DisplayService
     from .mqtt.embedded_broker import EmbeddedBroker, port_in_use
@@ -193,13 +267,18 @@ def run_demo(stations: int = 3, seconds: float | None = None, speed: float = 1.0
     state = state_dir or Path(tempfile.mkdtemp(prefix="gym-monitor-demo-"))
     from .athletes.identity import make_secret
 
-    secret_file = state / "gym-secret"   # every station of the gym shares it
+    secret_file = state / "gym-secret"  # every station of the gym shares it
     secret = make_secret(secret_file)
-    configs = [replace(c, mqtt=MqttConfig(host=host, port=port, protocol=protocol),
-                       gpio=GpioConfig(enabled=True),
-                       station=replace(c.station, state_dir=state / c.station.id),
-                       athletes=AthletesConfig(secret_file=str(secret_file)))
-               for c in demo_configs(stations)]
+    configs = [
+        replace(
+            c,
+            mqtt=MqttConfig(host=host, port=port, protocol=protocol),
+            gpio=GpioConfig(enabled=True),
+            station=replace(c.station, state_dir=state / c.station.id),
+            athletes=AthletesConfig(secret_file=str(secret_file)),
+        )
+        for c in demo_configs(stations)
+    ]
     # The athletes' ids, from their tags and the gym's secret, and the names the gym gives them.
     names = {}
     turns = demo_turns(configs[0]) if configs else None
@@ -212,21 +291,34 @@ def run_demo(stations: int = 3, seconds: float | None = None, speed: float = 1.0
 
     demo_pin = f"{secrets.randbelow(10**6):06d}"
     StaffFile(state / "staff.json").add("demo", demo_pin, replace=True)
-    display = DisplayService(DisplayConfig(mqtt_host=host, mqtt_port=port, http_host="127.0.0.1", http_port=http_port,
-                                           staff_file=str(state / "staff.json")))
+    display = DisplayService(
+        DisplayConfig(
+            mqtt_host=host,
+            mqtt_port=port,
+            http_host="127.0.0.1",
+            http_port=http_port,
+            staff_file=str(state / "staff.json"),
+        )
+    )
     url = display.start()
     history = _start_history(host, port, protocol, state, url, names, out)
     sims = [SimulatedStation(cfg, clock, names) for cfg in configs]
     for s in sims:
         s.start()
-    print(f"{stations} simulated stations{f' at {speed:g}x' if speed != 1 else ''} publishing to {where}", file=out)
+    print(
+        f"{stations} simulated stations{f' at {speed:g}x' if speed != 1 else ''} publishing to {where}",
+        file=out,
+    )
     print(f"wall display: {url}", file=out)
     print(f"to acknowledge alerts there: Staff login, name demo, PIN {demo_pin}", file=out)
     if history is not None and history.url:
         print(f"coach pages (same login): {history.url}athletes", file=out)
     if names:
-        print(f"{', '.join(names.values())} take turns at {configs[0].station.display_name}, "
-              f"tapping their tags in and out every {TURN_S:g} s", file=out)
+        print(
+            f"{', '.join(names.values())} take turns at {configs[0].station.display_name}, "
+            f"tapping their tags in and out every {TURN_S:g} s",
+            file=out,
+        )
     print(f"watch the traffic: mosquitto_sub -h {host} -p {port} -t 'gym/#' -v", file=out)
     print("not a medical device; Ctrl-C to stop", file=out)
     tty = out.isatty()
@@ -257,8 +349,9 @@ def run_demo(stations: int = 3, seconds: float | None = None, speed: float = 1.0
     return 0 if all(s.error is None for s in sims) else 1
 
 
-def _start_history(host: str, port: int, protocol: str, state: Path, display_url: str,
-                   names: dict[str, str], out):
+def _start_history(
+    host: str, port: int, protocol: str, state: Path, display_url: str, names: dict[str, str], out
+):
     """The history service, embedded: SQLite in the state directory, the demo's staff login,
     the athletes named. None (said on the console) when it cannot run here."""
     try:
@@ -266,15 +359,22 @@ def _start_history(host: str, port: int, protocol: str, state: Path, display_url
         from .history.service import HistoryService
         from .mqtt.embedded_broker import port_in_use
     except ImportError as err:
-        print(f"history service not started ({err}): pip install 'gym-tremor-monitor[demo]'",
-              file=out)
+        print(
+            f"history service not started ({err}): pip install 'gym-tremor-monitor[demo]'", file=out
+        )
         return None
     web_port = 8081 if not port_in_use("127.0.0.1", 8081) else 0
     config = HistoryConfig(
-        gym="demo", state_dir=state / "history",
+        gym="demo",
+        state_dir=state / "history",
         mqtt=MqttSettings(host=host, port=port, protocol=protocol, client_id="gym-history-demo"),
-        web=WebSettings(host="127.0.0.1", port=web_port, display_url=display_url,
-                        staff_file=str(state / "staff.json")))
+        web=WebSettings(
+            host="127.0.0.1",
+            port=web_port,
+            display_url=display_url,
+            staff_file=str(state / "staff.json"),
+        ),
+    )
     try:
         service = HistoryService(config)
         service.start()

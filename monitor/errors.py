@@ -119,7 +119,12 @@ class ErrorLog:
         elif now - last >= self._every_s:
             self._last[what] = now
             repeats, self._since[what] = self._since[what] + 1, 0
-            self._log.error("%s failed again (%d time(s) in the last %.0f s); carrying on",
-                            what, repeats, now - last, exc_info=True)
+            self._log.error(
+                "%s failed again (%d time(s) in the last %.0f s); carrying on",
+                what,
+                repeats,
+                now - last,
+                exc_info=True,
+            )
         else:
             self._since[what] += 1

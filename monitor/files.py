@@ -19,16 +19,22 @@ from pathlib import Path
 
 from .errors import ConfigError
 
-_KINDS = ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO (named pipe)"),
-          (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
-          (stat.S_ISSOCK, "a socket"))
+_KINDS = (
+    (stat.S_ISDIR, "a directory"),
+    (stat.S_ISFIFO, "a FIFO (named pipe)"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+    (stat.S_ISSOCK, "a socket"),
+)
 
 
 def _kind(mode: int) -> str:
     return next((name for test, name in _KINDS if test(mode)), "not a regular file")
 
 
-def read_small_file(path: str | os.PathLike[str], key: str, *, limit: int, named: bool = True) -> bytes:
+def read_small_file(
+    path: str | os.PathLike[str], key: str, *, limit: int, named: bool = True
+) -> bytes:
     """The bytes of the regular file ``path``, at most ``limit`` of them; ConfigError naming ``key``.
 
     ``named=False`` leaves the path out of the problem (when ``key`` is the path itself).
@@ -43,7 +49,7 @@ def read_small_file(path: str | os.PathLike[str], key: str, *, limit: int, named
         raise ConfigError(key, f"{name}cannot be read (permission denied)") from None
     except IsADirectoryError:
         raise ConfigError(key, f"{name}is a directory, not a file") from None
-    except ValueError:   # a NUL in the path
+    except ValueError:  # a NUL in the path
         raise ConfigError(key, f"{name}is not a usable path") from None
     except OSError as err:
         raise ConfigError(key, f"{name}cannot be opened: {err.strerror or err}") from None
@@ -52,7 +58,9 @@ def read_small_file(path: str | os.PathLike[str], key: str, *, limit: int, named
         if not stat.S_ISREG(st.st_mode):
             raise ConfigError(key, f"{name}is {_kind(st.st_mode)}, not a file")
         if st.st_size > limit:
-            raise ConfigError(key, f"{name}is {st.st_size} bytes; at most {limit} are expected here")
+            raise ConfigError(
+                key, f"{name}is {st.st_size} bytes; at most {limit} are expected here"
+            )
         chunks, total = [], 0
         while total <= limit:
             chunk = os.read(fd, limit + 1 - total)

@@ -92,12 +92,24 @@ class StatusPanel(CompositeDevice):
     sound when their input is pulled low.
     """
 
-    def __init__(self, *, green: int = 17, amber: int = 27, red: int = 22,
-                 buzzer: int = 23, button: int = 24, imu_int: int | None = None,
-                 hold_time: float = 2.0, bounce_time: float | None = 0.05,
-                 buzzer_active_high: bool = True,
-                 beep_on: float = 0.2, beep_off: float = 0.2, beeps: int = 3,
-                 beep_every: float = 10.0, pin_factory: Any = None):
+    def __init__(
+        self,
+        *,
+        green: int = 17,
+        amber: int = 27,
+        red: int = 22,
+        buzzer: int = 23,
+        button: int = 24,
+        imu_int: int | None = None,
+        hold_time: float = 2.0,
+        bounce_time: float | None = 0.05,
+        buzzer_active_high: bool = True,
+        beep_on: float = 0.2,
+        beep_off: float = 0.2,
+        beeps: int = 3,
+        beep_every: float = 10.0,
+        pin_factory: Any = None,
+    ):
         pins = {"green": green, "amber": amber, "red": red, "buzzer": buzzer, "button": button}
         if imu_int is not None:
             pins["imu_int"] = imu_int
@@ -120,8 +132,13 @@ class StatusPanel(CompositeDevice):
         self._press_state = "idle"  # idle -> pressed -> (held) -> idle
         self._pressed_at = 0.0
 
-        devices = _build(pins, pin_factory=pin_factory, hold_time=hold_time,
-                         bounce_time=bounce_time, buzzer_active_high=buzzer_active_high)
+        devices = _build(
+            pins,
+            pin_factory=pin_factory,
+            hold_time=hold_time,
+            bounce_time=bounce_time,
+            buzzer_active_high=buzzer_active_high,
+        )
         super().__init__(_order=tuple(devices), pin_factory=pin_factory, **devices)
         btn = devices["button"]
         btn.when_pressed = self._pressed
@@ -136,11 +153,17 @@ class StatusPanel(CompositeDevice):
 
         ``imu_int_pin = 0`` means the interrupt is not wired.
         """
-        return cls(green=gpio.green_pin, amber=gpio.amber_pin, red=gpio.red_pin,
-                   buzzer=gpio.buzzer_pin, button=gpio.button_pin,
-                   imu_int=gpio.imu_int_pin or None, hold_time=gpio.long_press_s,
-                   buzzer_active_high=getattr(gpio, "buzzer_active_high", True),
-                   pin_factory=pin_factory)
+        return cls(
+            green=gpio.green_pin,
+            amber=gpio.amber_pin,
+            red=gpio.red_pin,
+            buzzer=gpio.buzzer_pin,
+            button=gpio.button_pin,
+            imu_int=gpio.imu_int_pin or None,
+            hold_time=gpio.long_press_s,
+            buzzer_active_high=getattr(gpio, "buzzer_active_high", True),
+            pin_factory=pin_factory,
+        )
 
     def __getattr__(self, name: str) -> Any:
         try:
@@ -179,8 +202,13 @@ class StatusPanel(CompositeDevice):
                 self._silenced = False  # the next urgent alert must be heard
             self._level = level
             self._stop_alarm()
-            lit = {"ok": "green", "caution": "amber", "warning": "amber", "urgent": "red",
-                   "silenced": "red"}.get(level)
+            lit = {
+                "ok": "green",
+                "caution": "amber",
+                "warning": "amber",
+                "urgent": "red",
+                "silenced": "red",
+            }.get(level)
             for name in ("green", "amber", "red"):
                 led = getattr(self, name)
                 if name == lit:
@@ -298,8 +326,14 @@ def _check_distinct(pins: dict[str, int]) -> None:
         seen[pin] = role
 
 
-def _build(pins: dict[str, int], *, pin_factory: Any, hold_time: float,
-           bounce_time: float | None, buzzer_active_high: bool) -> dict[str, Any]:
+def _build(
+    pins: dict[str, int],
+    *,
+    pin_factory: Any,
+    hold_time: float,
+    bounce_time: float | None,
+    buzzer_active_high: bool,
+) -> dict[str, Any]:
     """Construct the child devices; if one fails, release those already made."""
     makers: dict[str, Callable[[int], Any]] = {
         "green": lambda p: LED(p, pin_factory=pin_factory),
@@ -308,8 +342,9 @@ def _build(pins: dict[str, int], *, pin_factory: Any, hold_time: float,
         "buzzer": lambda p: Buzzer(p, active_high=buzzer_active_high, pin_factory=pin_factory),
         # The button switches to ground; debounce so contact chatter on
         # release is not read as a second press (which would stop the session).
-        "button": lambda p: Button(p, pull_up=True, bounce_time=bounce_time,
-                                   hold_time=hold_time, pin_factory=pin_factory),
+        "button": lambda p: Button(
+            p, pull_up=True, bounce_time=bounce_time, hold_time=hold_time, pin_factory=pin_factory
+        ),
         "imu_int": lambda p: DigitalInputDevice(p, pull_up=False, pin_factory=pin_factory),
     }
     made: dict[str, Any] = {}

@@ -59,8 +59,9 @@ class SystemdNotifier:
         elif address.startswith("/"):
             self._target = address
         else:
-            log.warning("NOTIFY_SOCKET=%r is neither a path nor @abstract; not notifying systemd",
-                        address)
+            log.warning(
+                "NOTIFY_SOCKET=%r is neither a path nor @abstract; not notifying systemd", address
+            )
 
     @property
     def enabled(self) -> bool:
@@ -74,7 +75,9 @@ class SystemdNotifier:
         with self._lock:
             try:
                 if self._sock is None:
-                    self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC)
+                    self._sock = socket.socket(
+                        socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC
+                    )
                 # sendto, not connect: if systemd re-creates its socket the
                 # next message still finds it.
                 self._sock.sendto(message.encode("utf-8"), self._target)
@@ -120,8 +123,11 @@ class SystemdNotifier:
                 return None
             period = int(usec)
         except ValueError:
-            log.warning("ignoring a malformed systemd watchdog setting: WATCHDOG_USEC=%r WATCHDOG_PID=%r",
-                        usec, pid)
+            log.warning(
+                "ignoring a malformed systemd watchdog setting: WATCHDOG_USEC=%r WATCHDOG_PID=%r",
+                usec,
+                pid,
+            )
             return None
         if period <= 0:
             return None

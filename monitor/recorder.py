@@ -42,8 +42,12 @@ class RecordingWriter:
             raise ValueError("a recording holds 1 to 255 sensors")
         self.path = Path(path)
         self.sensors = sensors
-        header = {"format": MAGIC, "version": VERSION, "station": station,
-                  "sensors": [asdict(s) for s in sensors]}
+        header = {
+            "format": MAGIC,
+            "version": VERSION,
+            "station": station,
+            "sensors": [asdict(s) for s in sensors],
+        }
         self._f = self.path.open("wb")
         self._f.write(json.dumps(header).encode() + b"\n")
         self.samples = 0
@@ -61,7 +65,7 @@ class RecordingWriter:
             self._f.flush()
             self._f.close()
 
-    def __enter__(self) -> "RecordingWriter":
+    def __enter__(self) -> RecordingWriter:
         return self
 
     def __exit__(self, *exc) -> None:

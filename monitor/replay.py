@@ -50,7 +50,22 @@ BODY_SITES = ("chest", "waist", "thigh")
 PLACEMENTS = ("limb", "bench", "body", *BODY_SITES)
 
 #: the rates the simulated MPU-6050 plays a recording at (1 kHz divided by a whole number)
-CHIP_RATES = (4.0, 5.0, 8.0, 10.0, 20.0, 25.0, 40.0, 50.0, 100.0, 125.0, 200.0, 250.0, 500.0, 1000.0)
+CHIP_RATES = (
+    4.0,
+    5.0,
+    8.0,
+    10.0,
+    20.0,
+    25.0,
+    40.0,
+    50.0,
+    100.0,
+    125.0,
+    200.0,
+    250.0,
+    500.0,
+    1000.0,
+)
 
 STEP_S = 0.1
 """How often the replayed station reads its chips, as a Pi does."""
@@ -99,7 +114,9 @@ class RecordingMotion:
 
 def chip_rate(rec: Recording, fs: float | None = None) -> float:
     """The chip rate a recording plays at: ``fs`` rounded up to one the chip offers."""
-    want = fs if fs is not None else 1.0 / float(np.median(np.diff(rec.t))) if len(rec) > 1 else 50.0
+    want = (
+        fs if fs is not None else 1.0 / float(np.median(np.diff(rec.t))) if len(rec) > 1 else 50.0
+    )
     if not (math.isfinite(want) and want > 0):
         raise ValueError(f"cannot tell the sample rate (got {want!r})")
     return next((r for r in CHIP_RATES if r >= 0.95 * want), CHIP_RATES[-1])
@@ -110,10 +127,13 @@ def load_any(path: Path, fs: float | None = None) -> list[tuple[str, float, Reco
     if path.suffix == ".gtr":
         rates = sensor_rates(path)
         from .recorder import read_header
+
         header, _ = read_header(path)
         places = {s["name"]: s.get("placement") or "limb" for s in header["sensors"]}
-        return [(name, chip_rate(rec, fs or rates[name]), rec, places.get(name, "limb"))
-                for name, rec in read_recording(path).items()]
+        return [
+            (name, chip_rate(rec, fs or rates[name]), rec, places.get(name, "limb"))
+            for name, rec in read_recording(path).items()
+        ]
     rec = load_recording(path)
     if len(rec) < 2:
         raise ValueError("a recording needs at least two samples")
@@ -126,16 +146,30 @@ def _imu_config(name: str, index: int, rate: float, placement: str):
     site = None
     if placement in BODY_SITES:
         placement, site = "body", placement
-    options: dict[str, Any] = {"name": name, "chip": "mpu6050", "address": 0x68 + index, "rate_hz": rate,
-                               "range_g": 16, "placement": placement}
+    options: dict[str, Any] = {
+        "name": name,
+        "chip": "mpu6050",
+        "address": 0x68 + index,
+        "rate_hz": rate,
+        "range_g": 16,
+        "placement": placement,
+    }
     if site is not None and "site" in {f.name for f in dataclasses.fields(ImuConfig)}:
         options["site"] = site
     return ImuConfig(**options)
 
 
-def replay(path: Path, *, fs: float | None = None, sensor: str | None = None, noise_floor_mg: float = 1.7,
-           config: AnalysisConfig | None = None, placement: str | None = None,
-           baseline_mg: float | None = None, chunk_s: float = STEP_S) -> list[ReplayResult]:
+def replay(
+    path: Path,
+    *,
+    fs: float | None = None,
+    sensor: str | None = None,
+    noise_floor_mg: float = 1.7,
+    config: AnalysisConfig | None = None,
+    placement: str | None = None,
+    baseline_mg: float | None = None,
+    chunk_s: float = STEP_S,
+) -> list[ReplayResult]:
     """Run the station over the recording at ``path``; one :class:`ReplayResult` per sensor.
 
     ``placement`` overrides where the sensors sit (limb, bench, body, or a body site:
@@ -154,11 +188,18 @@ def replay(path: Path, *, fs: float | None = None, sensor: str | None = None, no
     if not found:
         return []
     if len(found) > 2:
-        raise ValueError(f"{len(found)} sensors in the recording: replay at most two at a time (--sensor)")
-    imus = tuple(_imu_config(name, i, rate, placement or place)
-                 for i, (name, rate, _, place) in enumerate(found))
-    cfg = Config(station=StationConfig(id="replay", simulate=True),
-                 imus=imus, analysis=config or AnalysisConfig())
+        raise ValueError(
+            f"{len(found)} sensors in the recording: replay at most two at a time (--sensor)"
+        )
+    imus = tuple(
+        _imu_config(name, i, rate, placement or place)
+        for i, (name, rate, _, place) in enumerate(found)
+    )
+    cfg = Config(
+        station=StationConfig(id="replay", simulate=True),
+        imus=imus,
+        analysis=config or AnalysisConfig(),
+    )
     clock = SimClock(epoch=0.0)
     bus = SimBus(log_size=0)
     motions = []
@@ -169,8 +210,14 @@ def replay(path: Path, *, fs: float | None = None, sensor: str | None = None, no
     station = Station(cfg, bus=bus, clock=clock)
     for (name, rate, _, _), imu in zip(found, imus):
         # The recorded sensor's own noise sets what is measurable, not the chip that plays it.
-        station.analyses[name] = SensorAnalysis(name, rate, noise_floor_mg=noise_floor_mg, config=cfg.analysis,
-                                                placement=imu.placement, baseline_mg=baseline_mg)
+        station.analyses[name] = SensorAnalysis(
+            name,
+            rate,
+            noise_floor_mg=noise_floor_mg,
+            config=cfg.analysis,
+            placement=imu.placement,
+            baseline_mg=baseline_mg,
+        )
     station.open()
     t0 = clock.now()
     for motion in motions:
@@ -192,11 +239,20 @@ def replay(path: Path, *, fs: float | None = None, sensor: str | None = None, no
         analysis = station.analyses[name]
         analysis.activity.finish()
         site = getattr(imu, "site", None)
-        out.append(ReplayResult(
-            name, rate, rec, tuple(statuses[name]), tuple(analysis.activity.sets),
-            tuple((t, a) for t, a in alerts if a.sensor in (None, name)), tuple(falls[name]), t0,
-            site if imu.placement == "body" and site else imu.placement,
-            analysis.activity.baseline.learned_at))
+        out.append(
+            ReplayResult(
+                name,
+                rate,
+                rec,
+                tuple(statuses[name]),
+                tuple(analysis.activity.sets),
+                tuple((t, a) for t, a in alerts if a.sensor in (None, name)),
+                tuple(falls[name]),
+                t0,
+                site if imu.placement == "body" and site else imu.placement,
+                analysis.activity.baseline.learned_at,
+            )
+        )
     return out
 
 
@@ -216,21 +272,48 @@ def json_lines(results: list[ReplayResult]) -> list[dict[str, Any]]:
     for r in results:
         for s in r.statuses:
             m = s.window.metrics
-            lines.append({
-                "type": "window", "sensor": r.sensor, "t": _num(s.t - r.t0), "state": s.state,
-                "activity": s.activity, "moving": s.moving, "rms_mg": _num(s.rms_mg), "peak_hz": _num(s.peak_hz),
-                "ratio": _num(s.ratio), "graded": s.graded, "level": s.level, "ratio_rested": _num(s.ratio_rested),
-                "reference_mg": _num(s.reference_mg), "baseline_mg": _num(s.baseline_mg),
-                "set_count": s.set_count, "reps": s.reps,
-                "band_rms_mg": {k: _num(v) for k, v in m.band_rms_mg.items()},
-                "fatigue_ratio": _num(m.fatigue_ratio), "disturbed": s.window.disturbed})
+            lines.append(
+                {
+                    "type": "window",
+                    "sensor": r.sensor,
+                    "t": _num(s.t - r.t0),
+                    "state": s.state,
+                    "activity": s.activity,
+                    "moving": s.moving,
+                    "rms_mg": _num(s.rms_mg),
+                    "peak_hz": _num(s.peak_hz),
+                    "ratio": _num(s.ratio),
+                    "graded": s.graded,
+                    "level": s.level,
+                    "ratio_rested": _num(s.ratio_rested),
+                    "reference_mg": _num(s.reference_mg),
+                    "baseline_mg": _num(s.baseline_mg),
+                    "set_count": s.set_count,
+                    "reps": s.reps,
+                    "band_rms_mg": {k: _num(v) for k, v in m.band_rms_mg.items()},
+                    "fatigue_ratio": _num(m.fatigue_ratio),
+                    "disturbed": s.window.disturbed,
+                }
+            )
     for r in results:
         for s in r.sets:
-            lines.append({"type": "set", "sensor": r.sensor, "index": s.index, "kind": s.kind,
-                          "start": _num(s.start - r.t0), "end": _num(s.end - r.t0), "reps": s.reps,
-                          "ratio_median": _num(s.ratio_median), "ratio_peak": _num(s.ratio_peak),
-                          "growth_per_min": _num(s.growth_per_min), "recovery_s": _num(s.recovery_s),
-                          "reference_mg": _num(s.reference_mg), "period_s": _num(s.period_s)})
+            lines.append(
+                {
+                    "type": "set",
+                    "sensor": r.sensor,
+                    "index": s.index,
+                    "kind": s.kind,
+                    "start": _num(s.start - r.t0),
+                    "end": _num(s.end - r.t0),
+                    "reps": s.reps,
+                    "ratio_median": _num(s.ratio_median),
+                    "ratio_peak": _num(s.ratio_peak),
+                    "growth_per_min": _num(s.growth_per_min),
+                    "recovery_s": _num(s.recovery_s),
+                    "reference_mg": _num(s.reference_mg),
+                    "period_s": _num(s.period_s),
+                }
+            )
     seen = set()
     for r in results:
         for t, a in r.alerts:
@@ -241,19 +324,38 @@ def json_lines(results: list[ReplayResult]) -> list[dict[str, Any]]:
     for r in results:
         for e in r.falls:
             fields = dataclasses.asdict(e)
-            for k in [k for k in fields if k == "t" or k.endswith("_t")]:  # instants: recording time
+            for k in [
+                k for k in fields if k == "t" or k.endswith("_t")
+            ]:  # instants: recording time
                 fields[k] = None if fields[k] is None else fields[k] - r.t0
-            lines.append({"type": "fall", "sensor": r.sensor,
-                          **{k: _num(v) if isinstance(v, float) else v for k, v in fields.items()}})
+            lines.append(
+                {
+                    "type": "fall",
+                    "sensor": r.sensor,
+                    **{k: _num(v) if isinstance(v, float) else v for k, v in fields.items()},
+                }
+            )
     for r in results:
         raised = [a for _, a in r.alerts if a.state == "raised"]
-        lines.append({
-            "type": "summary", "sensor": r.sensor, "placement": r.placement, "fs": r.fs,
-            "duration_s": _num(r.recording.duration_s), "windows": len(r.statuses), "sets": len(r.sets),
-            "reps": sum(s.reps for s in r.sets), "alerts_raised": len(raised),
-            "alert_codes": sorted({a.code for a in raised}), "falls": len(r.falls),
-            "baseline_mg": _num(r.statuses[-1].baseline_mg) if r.statuses else None,
-            "baseline_learned_t": _num(r.baseline_learned_t - r.t0) if r.baseline_learned_t is not None else None})
+        lines.append(
+            {
+                "type": "summary",
+                "sensor": r.sensor,
+                "placement": r.placement,
+                "fs": r.fs,
+                "duration_s": _num(r.recording.duration_s),
+                "windows": len(r.statuses),
+                "sets": len(r.sets),
+                "reps": sum(s.reps for s in r.sets),
+                "alerts_raised": len(raised),
+                "alert_codes": sorted({a.code for a in raised}),
+                "falls": len(r.falls),
+                "baseline_mg": _num(r.statuses[-1].baseline_mg) if r.statuses else None,
+                "baseline_learned_t": _num(r.baseline_learned_t - r.t0)
+                if r.baseline_learned_t is not None
+                else None,
+            }
+        )
     return lines
 
 
@@ -268,21 +370,36 @@ def _fmt(v: float | None, spec: str) -> str:
 
 def print_table(results: list[ReplayResult], out: TextIO = sys.stdout) -> None:
     for r in results:
-        print(f"# {r.sensor} ({r.placement}): {len(r.recording.t)} samples, {r.recording.duration_s:.1f} s, "
-              f"played at {r.fs:g} Hz", file=out)
-        print(f"{'t_s':>8} {'state':<9} {'rms_mg':>8} {'peak_hz':>7} {'ratio':>6} {'level':<9} {'fatigue':>7} "
-              f"{'regular':>7} {'moving':<6} {'activity':<8} {'graded':<6} {'reps':>4}", file=out)
+        print(
+            f"# {r.sensor} ({r.placement}): {len(r.recording.t)} samples, {r.recording.duration_s:.1f} s, "
+            f"played at {r.fs:g} Hz",
+            file=out,
+        )
+        print(
+            f"{'t_s':>8} {'state':<9} {'rms_mg':>8} {'peak_hz':>7} {'ratio':>6} {'level':<9} {'fatigue':>7} "
+            f"{'regular':>7} {'moving':<6} {'activity':<8} {'graded':<6} {'reps':>4}",
+            file=out,
+        )
         for s in r.statuses:
             m = s.window.metrics
-            print(f"{s.t - r.t0:8.2f} {s.state:<9} {_fmt(s.rms_mg, '8.2f')} {_fmt(s.peak_hz, '7.2f')} "
-                  f"{_fmt(s.ratio, '6.2f')} {s.level:<9} {_fmt(m.fatigue_ratio, '7.2f')} "
-                  f"{_fmt(m.regularity, '7.2f')} {'yes' if s.moving else 'no':<6} {s.activity:<8} "
-                  f"{s.graded or '-':<6} {s.reps:>4}", file=out)
+            print(
+                f"{s.t - r.t0:8.2f} {s.state:<9} {_fmt(s.rms_mg, '8.2f')} {_fmt(s.peak_hz, '7.2f')} "
+                f"{_fmt(s.ratio, '6.2f')} {s.level:<9} {_fmt(m.fatigue_ratio, '7.2f')} "
+                f"{_fmt(m.regularity, '7.2f')} {'yes' if s.moving else 'no':<6} {s.activity:<8} "
+                f"{s.graded or '-':<6} {s.reps:>4}",
+                file=out,
+            )
         measured = [s.rms_mg for s in r.statuses if s.rms_mg is not None]
         if measured:
-            print(f"# median rms {np.median(measured):.2f} mg over {len(measured)} of {len(r.statuses)} windows", file=out)
+            print(
+                f"# median rms {np.median(measured):.2f} mg over {len(measured)} of {len(r.statuses)} windows",
+                file=out,
+            )
         for s in r.sets:
-            print(f"# set {s.index}: {s.kind} {s.start - r.t0:.1f}-{s.end - r.t0:.1f} s, {s.reps} reps", file=out)
+            print(
+                f"# set {s.index}: {s.kind} {s.start - r.t0:.1f}-{s.end - r.t0:.1f} s, {s.reps} reps",
+                file=out,
+            )
         for t, a in r.alerts:
             if a.state == "raised":
                 print(f"# alert at {t - r.t0:.1f} s: {a.code} ({a.level}) {a.message}", file=out)
@@ -297,17 +414,28 @@ def plot(results: list[ReplayResult], path: Path) -> None:
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
     except ImportError:
-        raise SystemExit("--plot needs matplotlib: pip install 'gym-tremor-monitor[plot]'") from None
-    fig, axes = plt.subplots(3 * len(results), 1, figsize=(11, 7 * len(results)), sharex=False, squeeze=False)
+        raise SystemExit(
+            "--plot needs matplotlib: pip install 'gym-tremor-monitor[plot]'"
+        ) from None
+    fig, axes = plt.subplots(
+        3 * len(results), 1, figsize=(11, 7 * len(results)), sharex=False, squeeze=False
+    )
     for k, r in enumerate(results):
-        ax_rms, ax_hz, ax_spec = axes[3 * k:3 * k + 3, 0]
+        ax_rms, ax_hz, ax_spec = axes[3 * k : 3 * k + 3, 0]
         t = [s.t - r.t0 for s in r.statuses]
-        ax_rms.plot(t, [s.rms_mg if s.rms_mg is not None else np.nan for s in r.statuses], color="tab:red")
+        ax_rms.plot(
+            t, [s.rms_mg if s.rms_mg is not None else np.nan for s in r.statuses], color="tab:red"
+        )
         ax_rms.set_ylabel("tremor RMS (mg)")
         ax_rms.set_title(f"{r.sensor} ({r.fs:g} Hz)")
         for s in r.sets:
             ax_rms.axvspan(s.start - r.t0, s.end - r.t0, color="tab:green", alpha=0.15)
-        ax_hz.plot(t, [s.peak_hz if s.peak_hz is not None else np.nan for s in r.statuses], ".", color="tab:blue")
+        ax_hz.plot(
+            t,
+            [s.peak_hz if s.peak_hz is not None else np.nan for s in r.statuses],
+            ".",
+            color="tab:blue",
+        )
         ax_hz.set_ylabel("peak (Hz)")
         ax_hz.set_ylim(0, 20)
         rec = r.recording.resampled(r.fs)

@@ -66,7 +66,7 @@ def panel_level(station: Station) -> str:
     if "urgent" in levels:
         return "urgent"
     if any(a.level == "urgent" for a in station.alerts.silenced()):
-        return "silenced"   # acknowledged, still holding: red without the buzzer
+        return "silenced"  # acknowledged, still holding: red without the buzzer
     if any(a.code == "sensor.fault" for a in active):
         return "fault"
     if "warning" in levels:
@@ -79,16 +79,28 @@ def panel_level(station: Station) -> str:
 class StationRunner:
     """See the module docstring."""
 
-    def __init__(self, config: Config, *, simulate: bool | None = None, clock: Clock | None = None,
-                 bus: Any = None, pin_factory: Any = None, notifier: SystemdNotifier | None = None,
-                 calibration: Any = None):
+    def __init__(
+        self,
+        config: Config,
+        *,
+        simulate: bool | None = None,
+        clock: Clock | None = None,
+        bus: Any = None,
+        pin_factory: Any = None,
+        notifier: SystemdNotifier | None = None,
+        calibration: Any = None,
+    ):
         self.config = config
         self.simulate = simulated(config, simulate)
         self.clock = clock or RealClock()
         self.notifier = notifier or SystemdNotifier()
         self.bus = bus if bus is not None else self._open_bus()
-        self.station = Station(config, bus=self.bus, clock=self.clock,
-                               secret=load_secret(config, simulate=self.simulate))
+        self.station = Station(
+            config,
+            bus=self.bus,
+            clock=self.clock,
+            secret=load_secret(config, simulate=self.simulate),
+        )
         self.calibration = calibration
         if calibration is None and self.simulate and config.scale is not None:
             self.calibration = self._simulated_calibration()
@@ -100,7 +112,7 @@ class StationRunner:
         self.last_step = None
         self.alert_state = AlertStateFile(Path(config.station.state_dir) / ALERT_STATE_FILE)
         self.errors = ErrorLog(log)
-        self._pending: list[dict] = []   # events a previous process saved but may not have stored
+        self._pending: list[dict] = []  # events a previous process saved but may not have stored
 
     # -- parts ---------------------------------------------------------------
     def _open_bus(self):
@@ -134,14 +146,19 @@ class StationRunner:
         try:
             panel = StatusPanel.from_config(g, pin_factory=pin_factory)
         except BadPinFactory:
-            raise ConfigError("gpio.enabled", "no GPIO library found: install python3-lgpio, or set enabled = false "
-                              "on a machine without GPIO") from None
+            raise ConfigError(
+                "gpio.enabled",
+                "no GPIO library found: install python3-lgpio, or set enabled = false "
+                "on a machine without GPIO",
+            ) from None
         except GPIOPinInUse as err:
             raise ConfigError("gpio", str(err)) from None
         # The button acts through the station's command queue, like MQTT commands: a guest
         # checks in (or whoever is in checks out).
         panel.on_short_press = lambda: self.station.submit(self.station.press_button)
-        panel.on_long_press = lambda: self.station.submit(self.station.tare) if self.config.scale else None
+        panel.on_long_press = lambda: (
+            self.station.submit(self.station.tare) if self.config.scale else None
+        )
         return panel
 
     def _open_mqtt(self) -> None:
@@ -157,18 +174,37 @@ class StationRunner:
         try:
             state.mkdir(parents=True, exist_ok=True)
         except OSError as err:
-            raise ConfigError("station.state_dir", f"cannot create {state}: {err.strerror}") from None
-        self.outbox = Outbox(state / "outbox.sqlite3", max_rows=m.outbox_max_rows,
-                             max_bytes=int(m.outbox_max_mb * 1024 * 1024))
+            raise ConfigError(
+                "station.state_dir", f"cannot create {state}: {err.strerror}"
+            ) from None
+        self.outbox = Outbox(
+            state / "outbox.sqlite3",
+            max_rows=m.outbox_max_rows,
+            max_bytes=int(m.outbox_max_mb * 1024 * 1024),
+        )
         self._reconcile_alert_rows(f"{m.prefix}/{self.config.station.id}/alert")
-        info = StationInfo(self.config.station.id, name=self.config.station.display_name,
-                           sensors=tuple(i.name for i in self.config.imus),
-                           hydration=self.config.scale is not None)
+        info = StationInfo(
+            self.config.station.id,
+            name=self.config.station.display_name,
+            sensors=tuple(i.name for i in self.config.imus),
+            hydration=self.config.scale is not None,
+        )
         self.publisher = MqttPublisher(
-            self.config.station.id, host=m.host, port=m.port, prefix=m.prefix, username=m.username or None,
-            password_file=m.password_file or None, tls_ca=m.tls_ca or None, tls_cert=m.tls_cert or None,
-            tls_key=m.tls_key or None, protocol=m.protocol, keepalive=m.keepalive, outbox=self.outbox,
-            discovery=info, ha_discovery=m.ha_discovery)
+            self.config.station.id,
+            host=m.host,
+            port=m.port,
+            prefix=m.prefix,
+            username=m.username or None,
+            password_file=m.password_file or None,
+            tls_ca=m.tls_ca or None,
+            tls_cert=m.tls_cert or None,
+            tls_key=m.tls_key or None,
+            protocol=m.protocol,
+            keepalive=m.keepalive,
+            outbox=self.outbox,
+            discovery=info,
+            ha_discovery=m.ha_discovery,
+        )
         self.uplink = Uplink(self.station, self.publisher)
         self.publisher.on_command = self.uplink.handle
         self.publisher.start()
@@ -186,9 +222,14 @@ class StationRunner:
         self._pending = [e for e in saved.get("pending", []) if isinstance(e, dict)]
         self._pending_truncated = bool(saved.get("truncated", False))
         if n or self._pending:
-            log.info("took back %d alert(s) of the previous run (they clear within %g s unless their "
-                     "condition holds; latched ones stay until acknowledged) and %d alert event(s) the "
-                     "broker had not acknowledged, to send", n, RESTORED_GRACE_S, len(self._pending))
+            log.info(
+                "took back %d alert(s) of the previous run (they clear within %g s unless their "
+                "condition holds; latched ones stay until acknowledged) and %d alert event(s) the "
+                "broker had not acknowledged, to send",
+                n,
+                RESTORED_GRACE_S,
+                len(self._pending),
+            )
 
     def _reconcile_alert_rows(self, topic: str) -> None:
         """Put the saved unacknowledged alert events and the outbox's own back in one ordered queue.
@@ -212,14 +253,20 @@ class StationRunner:
                 continue
             if key(event) not in saved:
                 extra.append(event)
-        ordered = [*extra, *pending] if getattr(self, "_pending_truncated", False) else [*pending, *extra]
+        ordered = (
+            [*extra, *pending] if getattr(self, "_pending_truncated", False) else [*pending, *extra]
+        )
         from .mqtt.payloads import encode
 
         try:
             self.outbox.replace_kind("alert", [(topic, encode(e)) for e in ordered])
-        except Exception as err:   # a full disk: send what the file lacks, in memory if need be
-            log.error("cannot rewrite the outbox's alert queue (%s); adding the %d saved event(s) it "
-                      "lacks instead", err, len(pending))
+        except Exception as err:  # a full disk: send what the file lacks, in memory if need be
+            log.error(
+                "cannot rewrite the outbox's alert queue (%s); adding the %d saved event(s) it "
+                "lacks instead",
+                err,
+                len(pending),
+            )
             have = {key(json.loads(m.payload)) for m in self.outbox.messages(kind="alert")}
             for e in pending:
                 if key(e) not in have:
@@ -245,13 +292,23 @@ class StationRunner:
         snapshot = self.station.alerts.snapshot(self.clock.now(), self.clock.wall())
         pending = [*self._unacked_alerts(), *new]
         truncated = len(pending) > self.MAX_PENDING
-        return self.alert_state.save(snapshot, pending=pending[-self.MAX_PENDING:], truncated=truncated)
+        return self.alert_state.save(
+            snapshot, pending=pending[-self.MAX_PENDING :], truncated=truncated
+        )
 
     def _journal(self, payloads: list[dict]) -> None:
         for p in payloads:
             by = f" by {p['by']}" if p.get("by") else ""
-            journal.info("alert %s %s %s %s%s: %s", p.get("state"), p.get("level"), p.get("code"),
-                         p.get("id"), by, p.get("message"), extra={"alert": p})
+            journal.info(
+                "alert %s %s %s %s%s: %s",
+                p.get("state"),
+                p.get("level"),
+                p.get("code"),
+                p.get("id"),
+                by,
+                p.get("message"),
+                extra={"alert": p},
+            )
 
     # -- the loop --------------------------------------------------------------
     def start(self) -> None:
@@ -279,8 +336,8 @@ class StationRunner:
         if step.alerts:
             try:
                 payloads = [a.payload() for a in step.alerts]
-                self._journal(payloads)            # first the journal: a kill leaves a trace
-                self._save_alerts(payloads)        # then the state a restart needs
+                self._journal(payloads)  # first the journal: a kill leaves a trace
+                self._save_alerts(payloads)  # then the state a restart needs
             except Exception:
                 self.errors("recording alert events")
         if self.uplink is not None:
@@ -291,15 +348,19 @@ class StationRunner:
         try:
             self.panel.show(panel_level(self.station))
             if step.tapped:
-                self.panel.beep()   # the reader saw the tag
+                self.panel.beep()  # the reader saw the tag
         except Exception:
             self.errors("showing the panel")
         self.cycles += 1
-        if not self._ready_sent and (self.station.sensors_found or self.clock.now() - self._started_at >= SENSOR_GRACE_S):
+        if not self._ready_sent and (
+            self.station.sensors_found or self.clock.now() - self._started_at >= SENSOR_GRACE_S
+        ):
             self.notifier.ready()
             self._ready_sent = True
             missing = [s.name for s in self.station.imus if s.driver is None]
-            self.notifier.status("running" + (f"; sensors missing: {', '.join(missing)}" if missing else ""))
+            self.notifier.status(
+                "running" + (f"; sensors missing: {', '.join(missing)}" if missing else "")
+            )
         if self.publisher is None or self.publisher.alive:
             self.notifier.watchdog()
 
@@ -324,8 +385,11 @@ class StationRunner:
                 self.publisher.close()
         except Exception:
             self.errors("closing MQTT")
-        held = [json.loads(m.payload) for m in (self.outbox.held_messages() if self.outbox else [])
-                if m.kind == "alert"]
+        held = [
+            json.loads(m.payload)
+            for m in (self.outbox.held_messages() if self.outbox else [])
+            if m.kind == "alert"
+        ]
         try:
             saved = self._save_alerts([])
         except Exception:
@@ -333,17 +397,30 @@ class StationRunner:
             saved = False
         if held:
             if saved:
-                log.warning("%d alert event(s) the broker never acknowledged (the outbox's disk was full) "
-                            "are saved in %s and sent again at the next start", len(held), self.alert_state.path)
+                log.warning(
+                    "%d alert event(s) the broker never acknowledged (the outbox's disk was full) "
+                    "are saved in %s and sent again at the next start",
+                    len(held),
+                    self.alert_state.path,
+                )
             else:
-                log.error("%d alert event(s) the broker never acknowledged (the disk is full) are lost "
-                          "with this stop: %s", len(held), ", ".join(f"{e.get('id')} {e.get('state')}" for e in held))
+                log.error(
+                    "%d alert event(s) the broker never acknowledged (the disk is full) are lost "
+                    "with this stop: %s",
+                    len(held),
+                    ", ".join(f"{e.get('id')} {e.get('state')}" for e in held),
+                )
         if self.outbox is not None:
             self.outbox.close(report_held=False)
         self.panel.close()
 
-    def run(self, stop: threading.Event | None = None, *, seconds: float | None = None,
-            handle_signals: bool = False) -> int:
+    def run(
+        self,
+        stop: threading.Event | None = None,
+        *,
+        seconds: float | None = None,
+        handle_signals: bool = False,
+    ) -> int:
         stop = stop or threading.Event()
         if handle_signals:
             for sig in (signal.SIGTERM, signal.SIGINT):

@@ -10,8 +10,9 @@ within about a second, and the loop never stops for one bad sensor.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable, Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 from .bus import LateBus  # noqa: F401  (re-exported: it lived here before monitor.bus)
 from .clock import Clock
@@ -32,7 +33,7 @@ class SensorFault:
     """Why a sensor is not delivering data, for a sensor-fault alert."""
 
     sensor: str
-    kind: str        # "gone", "stuck", "not_found", "error"
+    kind: str  # "gone", "stuck", "not_found", "error"
     message: str
     since: float
 
@@ -108,9 +109,20 @@ class SensorSlot(Generic[D]):
 class ImuSlot(SensorSlot[Imu]):
     def __init__(self, cfg: ImuConfig, bus, clock: Clock, bus_name=None):
         driver = IMU_DRIVERS[cfg.chip]
-        super().__init__(cfg.name, lambda: driver(bus, cfg.address, rate_hz=cfg.rate_hz, range_g=cfg.range_g,
-                                                  gyro=cfg.gyro, clock=clock, name=f"{cfg.name} ({cfg.chip} at 0x{cfg.address:02X})",
-                                                  bus_name=bus_name), clock)
+        super().__init__(
+            cfg.name,
+            lambda: driver(
+                bus,
+                cfg.address,
+                rate_hz=cfg.rate_hz,
+                range_g=cfg.range_g,
+                gyro=cfg.gyro,
+                clock=clock,
+                name=f"{cfg.name} ({cfg.chip} at 0x{cfg.address:02X})",
+                bus_name=bus_name,
+            ),
+            clock,
+        )
         self.config = cfg
 
     def read(self) -> SampleBlock | None:
@@ -119,9 +131,20 @@ class ImuSlot(SensorSlot[Imu]):
 
 class ScaleSlot(SensorSlot[Nau7802]):
     def __init__(self, cfg: ScaleConfig, bus, clock: Clock, bus_name=None, calibration=None):
-        super().__init__("scale", lambda: Nau7802(bus, cfg.address, gain=cfg.gain, rate_sps=cfg.rate_sps, clock=clock,
-                                                  calibration=calibration, name=f"scale (nau7802 at 0x{cfg.address:02X})",
-                                                  bus_name=bus_name), clock)
+        super().__init__(
+            "scale",
+            lambda: Nau7802(
+                bus,
+                cfg.address,
+                gain=cfg.gain,
+                rate_sps=cfg.rate_sps,
+                clock=clock,
+                calibration=calibration,
+                name=f"scale (nau7802 at 0x{cfg.address:02X})",
+                bus_name=bus_name,
+            ),
+            clock,
+        )
         self.config = cfg
 
     def read(self) -> ScaleReading | None:
@@ -133,9 +156,18 @@ class NfcSlot(SensorSlot[Pn532]):
     milliseconds at most and returns a :class:`~monitor.i2c.pn532.Tap` once per tap."""
 
     def __init__(self, cfg: NfcConfig, bus, clock: Clock, bus_name=None):
-        super().__init__("nfc", lambda: Pn532(bus, cfg.address, clock=clock, poll_interval_s=cfg.poll_interval_s,
-                                              name=f"nfc ({cfg.chip} at 0x{cfg.address:02X})",
-                                              bus_name=bus_name), clock)
+        super().__init__(
+            "nfc",
+            lambda: Pn532(
+                bus,
+                cfg.address,
+                clock=clock,
+                poll_interval_s=cfg.poll_interval_s,
+                name=f"nfc ({cfg.chip} at 0x{cfg.address:02X})",
+                bus_name=bus_name,
+            ),
+            clock,
+        )
         self.config = cfg
 
     def read(self) -> Tap | None:
@@ -146,7 +178,9 @@ def open_nfc(config: Config, bus, clock: Clock) -> NfcSlot | None:
     return NfcSlot(config.nfc, bus, clock, config.i2c.bus) if config.nfc else None
 
 
-def open_slots(config: Config, bus, clock: Clock, calibration=None) -> tuple[list[ImuSlot], ScaleSlot | None]:
+def open_slots(
+    config: Config, bus, clock: Clock, calibration=None
+) -> tuple[list[ImuSlot], ScaleSlot | None]:
     bus_name = config.i2c.bus
     imus = [ImuSlot(c, bus, clock, bus_name) for c in config.imus]
     scale = ScaleSlot(config.scale, bus, clock, bus_name, calibration) if config.scale else None

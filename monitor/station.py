@@ -20,9 +20,10 @@ from __future__ import annotations
 import logging
 import queue
 from collections import deque
+from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass, field, replace
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
@@ -73,7 +74,7 @@ class StepResult:
     #: who is checked in, when that changed (retained ``athlete``); records of sessions that ended
     checkin: CheckIn | None = None
     records: tuple[SessionRecord, ...] = ()
-    tapped: bool = False   # a tag was read: the panel beeps
+    tapped: bool = False  # a tag was read: the panel beeps
 
 
 class CommandFailed(Exception):
@@ -125,14 +126,24 @@ class _Rate:
 class Station:
     """See the module docstring."""
 
-    def __init__(self, config: Config, *, bus, clock: Clock | None = None,
-                 analysis: AnalysisConfig | None = None, session: SessionConfig | None = None,
-                 alerts: AlertConfig | None = None, secret: GymSecret | None = None):
+    def __init__(
+        self,
+        config: Config,
+        *,
+        bus,
+        clock: Clock | None = None,
+        analysis: AnalysisConfig | None = None,
+        session: SessionConfig | None = None,
+        alerts: AlertConfig | None = None,
+        secret: GymSecret | None = None,
+    ):
         self.config = config
         self.bus = bus
         self.clock = clock or RealClock()
         self.analysis_config = analysis or config.analysis
-        self.session = SessionTracker(session or config.session, exercised={i.name: i.exercised for i in config.imus})
+        self.session = SessionTracker(
+            session or config.session, exercised={i.name: i.exercised for i in config.imus}
+        )
         self.imus: list[ImuSlot] = []
         self.scale: ScaleSlot | None = None
         self.nfc: NfcSlot | None = None
@@ -144,18 +155,22 @@ class Station:
         self.rules = AlertRules(alerts or config.alerts)
         self.alerts = AlertManager(config.station.id, alerts or config.alerts)
         # Falls are looked for on body-worn sensors only: a bench or limb sees other jolts.
-        self.falls = {i.name: FallDetector(site=i.site) for i in config.imus if i.placement == "body"}
+        self.falls = {
+            i.name: FallDetector(site=i.site) for i in config.imus if i.placement == "body"
+        }
         self._lost: dict[str, deque[tuple[float, int]]] = {i.name: deque() for i in config.imus}
-        self.hydration_tracker = make_tracker(config.scale.mode, config.hydration) if config.scale else None
+        self.hydration_tracker = (
+            make_tracker(config.scale.mode, config.hydration) if config.scale else None
+        )
         self.hydration: HydrationStatus | None = None
         self._session_seen: tuple[float | None, float | None] = (None, None)
         self._commands: queue.Queue[tuple[Callable[[], Any], Future]] = queue.Queue(maxsize=64)
         self._scale_op: _ScaleAverage | None = None
-        self.extra_events: list[Alert] = []   # alert events made by commands (acknowledgements)
+        self.extra_events: list[Alert] = []  # alert events made by commands (acknowledgements)
         self.store = CalibrationStore(config.station.state_dir) if config.scale else None
         # Who is training: check-in and out, their profile, a record of each session.
         self.athletes = CheckInDesk(self, config.athletes, secret)
-        self._athlete_errors = ErrorLog(log)   # a fault there must never stop the sensors
+        self._athlete_errors = ErrorLog(log)  # a fault there must never stop the sensors
 
     # -- lifecycle -----------------------------------------------------------
     def open(self, calibration: ScaleCalibration | None = None) -> None:
@@ -185,7 +200,9 @@ class Station:
 
     @property
     def sensors_found(self) -> bool:
-        return all(s.driver is not None for s in self.imus) and (self.scale is None or self.scale.driver is not None)
+        return all(s.driver is not None for s in self.imus) and (
+            self.scale is None or self.scale.driver is not None
+        )
 
     @property
     def poll_interval(self) -> float:
@@ -242,20 +259,33 @@ class Station:
 
     def tare(self) -> Future:
         """Zero the scale from its next readings (nothing on it). Done without pausing the IMUs."""
-        return self._scale_average(lambda mean: self._set_calibration(
-            ScaleCalibration(mean, None if self._cal() is None else self._cal().counts_per_gram,
-                             gain=self.config.scale.gain, created=self.clock.wall())))
+        return self._scale_average(
+            lambda mean: self._set_calibration(
+                ScaleCalibration(
+                    mean,
+                    None if self._cal() is None else self._cal().counts_per_gram,
+                    gain=self.config.scale.gain,
+                    created=self.clock.wall(),
+                )
+            )
+        )
 
     def calibrate(self, mass_g: float) -> Future:
         """Counts per gram from ``mass_g`` now on the (tared) scale."""
+
         def done(mean: float) -> ScaleCalibration:
             cal = self._cal()
             if cal is None:
                 raise CommandFailed("tare the scale empty first")
             per_gram = (mean - cal.offset_counts) / mass_g
             if abs(per_gram) < 1e-6:
-                raise CommandFailed(f"the scale did not change with {mass_g:g} g on it: is the mass on the scale?")
-            return self._set_calibration(replace(cal, counts_per_gram=per_gram, created=self.clock.wall()))
+                raise CommandFailed(
+                    f"the scale did not change with {mass_g:g} g on it: is the mass on the scale?"
+                )
+            return self._set_calibration(
+                replace(cal, counts_per_gram=per_gram, created=self.clock.wall())
+            )
+
         return self._scale_average(done)
 
     def _cal(self) -> ScaleCalibration | None:
@@ -306,7 +336,7 @@ class Station:
         self._run_commands()
         if self.nfc is not None:
             try:
-                tap = self.nfc.read()   # a few milliseconds at most
+                tap = self.nfc.read()  # a few milliseconds at most
                 if tap is not None:
                     self.athletes.tap(tap)
             except Exception:
@@ -326,7 +356,9 @@ class Station:
                 n = len(block)
                 latest = tuple(float(v) for v in block.accel[-1])
                 if slot.name in self.falls:
-                    falls += [(slot.name, e) for e in self.falls[slot.name].feed(block.t, block.accel)]
+                    falls += [
+                        (slot.name, e) for e in self.falls[slot.name].feed(block.t, block.accel)
+                    ]
                 analysis = self._analysis(slot)
                 statuses = tuple(analysis.feed(block.t, block.accel, block.lost))
                 if statuses:
@@ -345,7 +377,9 @@ class Station:
             if reading is not None and self._scale_op.add(reading.raw):
                 self._scale_op = None
             elif now > self._scale_op.deadline:
-                self._scale_op.future.set_exception(CommandFailed("the scale gave no readings in time"))
+                self._scale_op.future.set_exception(
+                    CommandFailed("the scale gave no readings in time")
+                )
                 self._scale_op = None
         if reading is not None:
             self.last_scale = reading
@@ -358,7 +392,10 @@ class Station:
                     a.activity.forget_sets()
                 # The statuses in hand were made before the reset: as far as the new
                 # session is concerned, no set has been done yet.
-                self.latest = {name: replace(st, set_count=0, last_set=None) for name, st in self.latest.items()}
+                self.latest = {
+                    name: replace(st, set_count=0, last_set=None)
+                    for name, st in self.latest.items()
+                }
             session = self.session.update(now, self.latest)
         self.last_session = session or self.last_session
         if self.hydration_tracker is not None:
@@ -369,19 +406,39 @@ class Station:
             faults["scale"] = self.scale.fault
         if self.nfc is not None:
             faults["nfc"] = self.nfc.fault
-        inputs = Inputs(now, self.latest, {i.name: i.placement for i in self.config.imus},
-                        {i.name: i.exercised for i in self.config.imus}, self.last_session, faults,
-                        {name: sum(n for _, n in h) for name, h in self._lost.items()}, tuple(falls), self.hydration)
-        alerts = self.extra_events + self.alerts.update(self.rules.evaluate(inputs), now, self.clock.wall())
+        inputs = Inputs(
+            now,
+            self.latest,
+            {i.name: i.placement for i in self.config.imus},
+            {i.name: i.exercised for i in self.config.imus},
+            self.last_session,
+            faults,
+            {name: sum(n for _, n in h) for name, h in self._lost.items()},
+            tuple(falls),
+            self.hydration,
+        )
+        alerts = self.extra_events + self.alerts.update(
+            self.rules.evaluate(inputs), now, self.clock.wall()
+        )
         self.extra_events = []
         try:
             self.athletes.after_step(now, reports, alerts)
         except Exception:
             self._athlete_errors("following who is checked in")
         checkin, records, tapped = self.athletes.take()
-        return StepResult(now, tuple(reports), reading, self.scale.fault if self.scale else None,
-                          session, tuple(events), tuple(alerts), tuple(falls), checkin, records,
-                          tapped)
+        return StepResult(
+            now,
+            tuple(reports),
+            reading,
+            self.scale.fault if self.scale else None,
+            session,
+            tuple(events),
+            tuple(alerts),
+            tuple(falls),
+            checkin,
+            records,
+            tapped,
+        )
 
     def _follow_session(self) -> None:
         # The hydration tracker counts intake per session: tell it when one starts and ends.
@@ -423,8 +480,13 @@ class Station:
         analysis = self.analyses.get(slot.name)
         fs = float(slot.driver.rate_hz) if slot.driver is not None else slot.config.rate_hz
         if analysis is None or analysis.stream.fs_in != fs:
-            analysis = SensorAnalysis(slot.name, fs, noise_floor_mg=NOISE_FLOOR_MG.get(slot.config.chip, 1.7),
-                                      config=self.analysis_config, placement=slot.config.placement)
+            analysis = SensorAnalysis(
+                slot.name,
+                fs,
+                noise_floor_mg=NOISE_FLOOR_MG.get(slot.config.chip, 1.7),
+                config=self.analysis_config,
+                placement=slot.config.placement,
+            )
             self.analyses[slot.name] = analysis
         return analysis
 

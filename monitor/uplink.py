@@ -26,7 +26,6 @@ earlier process of this station raised and no longer holds.
 from __future__ import annotations
 
 import logging
-from collections import deque
 from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Any
 
@@ -43,8 +42,22 @@ COMMAND_TIMEOUT_S = 10.0
 #: fields whose change is news at once; the rest (live ratios, the mass on the scale) ride along
 #: with the next refresh, since the tremor topic already carries the live figures
 NEWS = {
-    "session": ("state", "active", "started_ts", "ended_ts", "set_count", "rep_count", "last_set_end_ts"),
-    "hydration": ("intake_ml", "pre_mass_g", "post_mass_g", "body_mass_loss_pct", "sweat_rate_l_per_h"),
+    "session": (
+        "state",
+        "active",
+        "started_ts",
+        "ended_ts",
+        "set_count",
+        "rep_count",
+        "last_set_end_ts",
+    ),
+    "hydration": (
+        "intake_ml",
+        "pre_mass_g",
+        "post_mass_g",
+        "body_mass_loss_pct",
+        "sweat_rate_l_per_h",
+    ),
 }
 
 
@@ -57,7 +70,7 @@ class Uplink:
         self.refresh_s = refresh_s
         self.id = station.config.station.id
         self._placements = {i.name: i for i in station.config.imus}
-        self._last: dict[str, tuple[Any, float]] = {}   # kind -> (payload minus ts, when sent)
+        self._last: dict[str, tuple[Any, float]] = {}  # kind -> (payload minus ts, when sent)
         self.errors = ErrorLog(log)
         # Home Assistant's own feed (a summary every few seconds) and its discovery configs.
         self.homeassistant = HomeAssistantFeed.attach(station, publisher)
@@ -79,7 +92,9 @@ class Uplink:
 
     def publish_active(self) -> None:
         try:
-            self.publisher.publish_active_alerts(self.station.alerts.active_payload(self.station.clock.wall()))
+            self.publisher.publish_active_alerts(
+                self.station.alerts.active_payload(self.station.clock.wall())
+            )
         except Exception:
             self.errors("publishing the active alerts")
 
@@ -103,7 +118,10 @@ class Uplink:
         if self.station.hydration is not None and self.station.config.scale is not None:
             try:
                 h = self.station.hydration
-                self._state("hydration", hydration_payload(self.id, ts=self.station.clock.wall(), **h.figures()))
+                self._state(
+                    "hydration",
+                    hydration_payload(self.id, ts=self.station.clock.wall(), **h.figures()),
+                )
             except Exception:
                 self.errors("publishing hydration")
         if self.homeassistant is not None:
@@ -115,9 +133,14 @@ class Uplink:
     def _alert(self, payload: dict) -> None:
         try:
             self.publisher.publish_alert(payload)
-        except Exception:   # never expected: the outbox holds what the disk refuses
-            log.critical("alert %s (%s) could not be handed to the outbox: %s", payload.get("id"),
-                         payload.get("state"), payload, exc_info=True)
+        except Exception:  # never expected: the outbox holds what the disk refuses
+            log.critical(
+                "alert %s (%s) could not be handed to the outbox: %s",
+                payload.get("id"),
+                payload.get("state"),
+                payload,
+                exc_info=True,
+            )
 
     def publish_athletes(self, checkin, records) -> None:
         """The records of sessions that ended (durable), then who is checked in now (retained)."""
@@ -132,9 +155,13 @@ class Uplink:
     def _record(self, record) -> None:
         try:
             self.publisher.publish_session_record(record.to_json())
-        except Exception:   # never expected: the outbox keeps records like alerts
-            log.critical("the record of session %s could not be handed to the outbox: %s",
-                         record.id, record.to_json().decode(), exc_info=True)
+        except Exception:  # never expected: the outbox keeps records like alerts
+            log.critical(
+                "the record of session %s could not be handed to the outbox: %s",
+                record.id,
+                record.to_json().decode(),
+                exc_info=True,
+            )
 
     @property
     def unstored(self) -> int:
@@ -155,30 +182,58 @@ class Uplink:
         cfg = self._placements[st.sensor]
         m = st.window.metrics
         return tremor_payload(
-            self.id, sensor=st.sensor, window_s=self.station.analysis_config.window_s, placement=cfg.placement,
-            exercised=cfg.exercised, rms_mg=st.rms_mg, peak_hz=st.peak_hz, ratio=st.ratio, level=st.level,
-            moving=m.moving, measurable=m.measurable, band_rms_mg=m.band_rms_mg, fatigue_ratio=m.fatigue_ratio,
-            regularity=m.regularity, ts=self._wall(st.t))
+            self.id,
+            sensor=st.sensor,
+            window_s=self.station.analysis_config.window_s,
+            placement=cfg.placement,
+            exercised=cfg.exercised,
+            rms_mg=st.rms_mg,
+            peak_hz=st.peak_hz,
+            ratio=st.ratio,
+            level=st.level,
+            moving=m.moving,
+            measurable=m.measurable,
+            band_rms_mg=m.band_rms_mg,
+            fatigue_ratio=m.fatigue_ratio,
+            regularity=m.regularity,
+            ts=self._wall(st.t),
+        )
 
     def _session(self, step: StepResult) -> dict:
         s = step.session
         state = s.state
         return session_payload(
-            self.id, state=state, name=self.station.config.station.display_name, active=s.active,
-            started_ts=self._wall(s.started), ended_ts=self._wall(s.ended), set_count=s.set_count,
-            rep_count=s.reps, last_set_end_ts=self._wall(s.last_set_end), baseline_mg=s.baseline_mg,
-            ratio=s.ratio, recovery_s=s.recovery_s, fatigue_trend=s.fatigue_trend,
-            thresholds={"elevated_ratio": self.station.rules.cfg.elevated_ratio,
-                        "high_ratio": self.station.rules.cfg.high_ratio},
-            ts=self.station.clock.wall())
+            self.id,
+            state=state,
+            name=self.station.config.station.display_name,
+            active=s.active,
+            started_ts=self._wall(s.started),
+            ended_ts=self._wall(s.ended),
+            set_count=s.set_count,
+            rep_count=s.reps,
+            last_set_end_ts=self._wall(s.last_set_end),
+            baseline_mg=s.baseline_mg,
+            ratio=s.ratio,
+            recovery_s=s.recovery_s,
+            fatigue_trend=s.fatigue_trend,
+            thresholds={
+                "elevated_ratio": self.station.rules.cfg.elevated_ratio,
+                "high_ratio": self.station.rules.cfg.high_ratio,
+            },
+            ts=self.station.clock.wall(),
+        )
 
     # -- in --------------------------------------------------------------------
     def handle(self, command: commands.Command) -> str | None:
         """Carry out a parsed command on the station's thread; None, or what went wrong."""
         st = self.station
         if isinstance(command, commands.Ack):
-            action = lambda: st.acknowledge(command.id, command.by or "staff") or _fail(  # noqa: E731
-                f"no active alert has id {command.id!r} (cleared already, or not this station's)")
+            action = lambda: (
+                st.acknowledge(command.id, command.by or "staff")
+                or _fail(
+                    f"no active alert has id {command.id!r} (cleared already, or not this station's)"
+                )
+            )
         elif isinstance(command, commands.Session):
             # Idempotent: "start" leaves a running session running, "stop" a stopped one stopped;
             # "start" with an athlete checks them in (whoever was in checks out first).
@@ -204,7 +259,7 @@ class Uplink:
         except (ValueError, OSError) as err:
             log.warning("command %s failed: %s", type(command).__name__, err)
             return str(err)
-        except Exception as err:   # a bug in a command must not take the station down
+        except Exception as err:  # a bug in a command must not take the station down
             log.exception("command %s failed", type(command).__name__)
             return f"{type(command).__name__.lower()} failed: {err}" if str(err) else "failed"
         return None
@@ -217,6 +272,6 @@ def _fail(message: str):
 def _weigh_in(station: Station, command: commands.WeighIn):
     tracker = station.hydration_tracker
     if tracker is None or station.config.scale is None or station.config.scale.mode != "body":
-        raise CommandFailed("this station has no body scale (scale.mode = \"body\")")
+        raise CommandFailed('this station has no body scale (scale.mode = "body")')
     tracker.weigh_in(command.phase, command.athlete)
     return True

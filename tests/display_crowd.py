@@ -48,8 +48,10 @@ class StreamCrowd:
             self.statuses.append(0)
             return
         self._writers.append(writer)
-        writer.write(f"GET /events HTTP/1.1\r\nHost: {self.hostname}\r\n"
-                     "Accept: text/event-stream\r\n\r\n".encode())
+        writer.write(
+            f"GET /events HTTP/1.1\r\nHost: {self.hostname}\r\n"
+            "Accept: text/event-stream\r\n\r\n".encode()
+        )
         try:
             status_line = await reader.readline()
             status = int(status_line.split()[1]) if status_line else 0
@@ -81,6 +83,7 @@ class StreamCrowd:
         def shut() -> None:
             for writer in self._writers:
                 writer.close()
+
         self._loop.call_soon_threadsafe(shut)
         time.sleep(0.2)
         self._loop.call_soon_threadsafe(self._loop.stop)

@@ -41,8 +41,14 @@ REPO = Path(__file__).resolve().parents[1]
 ARTIFACTS = REPO / "test-artifacts"
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
 ]
 STAFF_NAME, STAFF_PIN = "Alice", "493817"
 
@@ -59,8 +65,9 @@ class FakeStation:
     def __init__(self, broker: MosquittoBroker, station_id: str, prefix: str = "gym"):
         self.id = station_id
         self.base = f"{prefix}/{station_id}"
-        self.client = mqtt.Client(CallbackAPIVersion.VERSION2,
-                                  client_id=f"test-station-{uuid.uuid4().hex[:10]}")
+        self.client = mqtt.Client(
+            CallbackAPIVersion.VERSION2, client_id=f"test-station-{uuid.uuid4().hex[:10]}"
+        )
         self.client.will_set(f"{self.base}/status", "offline", qos=1, retain=True)
         self.client.reconnect_delay_set(1, 1)
         self.connected = threading.Event()
@@ -80,55 +87,131 @@ class FakeStation:
         if qos:
             info.wait_for_publish(5)
 
-    def tremor(self, ratio: float | None, *, rms: float | None = None, hz: float | None = 8.1,
-               level: str | None = None, sensor: str = "wrist") -> None:
+    def tremor(
+        self,
+        ratio: float | None,
+        *,
+        rms: float | None = None,
+        hz: float | None = 8.1,
+        level: str | None = None,
+        sensor: str = "wrist",
+    ) -> None:
         if level is None:
-            level = ("none" if ratio is None else "normal" if ratio < 2
-                     else "elevated" if ratio < 4 else "high")
+            level = (
+                "none"
+                if ratio is None
+                else "normal"
+                if ratio < 2
+                else "elevated"
+                if ratio < 4
+                else "high"
+            )
         rms = rms if rms is not None else (None if ratio is None else round(8.0 * ratio, 1))
-        self.publish("tremor", {
-            "v": 1, "ts": time.time(), "station": self.id, "sensor": sensor,
-            "placement": "limb", "exercised": True, "rms_mg": rms,
-            "peak_hz": hz if ratio is not None else None, "ratio": ratio, "level": level,
-            "moving": False, "measurable": level != "none",
-            "band_rms_mg": {"voluntary": 30.0, "fatigue": 4.0, "physiological": 9.0,
-                            "tremor": rms or 0.0},
-            "fatigue_ratio": 0.3, "regularity": 0.6, "window_s": 2.5,
-        }, qos=0)
+        self.publish(
+            "tremor",
+            {
+                "v": 1,
+                "ts": time.time(),
+                "station": self.id,
+                "sensor": sensor,
+                "placement": "limb",
+                "exercised": True,
+                "rms_mg": rms,
+                "peak_hz": hz if ratio is not None else None,
+                "ratio": ratio,
+                "level": level,
+                "moving": False,
+                "measurable": level != "none",
+                "band_rms_mg": {
+                    "voluntary": 30.0,
+                    "fatigue": 4.0,
+                    "physiological": 9.0,
+                    "tremor": rms or 0.0,
+                },
+                "fatigue_ratio": 0.3,
+                "regularity": 0.6,
+                "window_s": 2.5,
+            },
+            qos=0,
+        )
 
     def session(self, **fields: Any) -> None:
-        payload = {"v": 1, "ts": time.time(), "station": self.id, "name": None,
-                   "state": "rest", "active": True, "started_ts": time.time() - 1800,
-                   "ended_ts": None, "set_count": 2, "rep_count": 10,
-                   "last_set_end_ts": time.time() - 95, "baseline_mg": 8.0, "ratio": 1.2,
-                   "recovery_s": 40.0, "fatigue_trend": 0.1}
+        payload = {
+            "v": 1,
+            "ts": time.time(),
+            "station": self.id,
+            "name": None,
+            "state": "rest",
+            "active": True,
+            "started_ts": time.time() - 1800,
+            "ended_ts": None,
+            "set_count": 2,
+            "rep_count": 10,
+            "last_set_end_ts": time.time() - 95,
+            "baseline_mg": 8.0,
+            "ratio": 1.2,
+            "recovery_s": 40.0,
+            "fatigue_trend": 0.1,
+        }
         payload.update(fields)
         self.publish("session", payload, retain=True)
 
     def hydration(self, **fields: Any) -> None:
-        payload = {"v": 1, "ts": time.time(), "station": self.id, "mode": "bottle",
-                   "mass_g": 600.0, "intake_ml": 250.0, "intake_ml_per_h": 500.0,
-                   "pre_mass_g": None, "post_mass_g": None, "body_mass_loss_pct": None,
-                   "sweat_rate_l_per_h": None}
+        payload = {
+            "v": 1,
+            "ts": time.time(),
+            "station": self.id,
+            "mode": "bottle",
+            "mass_g": 600.0,
+            "intake_ml": 250.0,
+            "intake_ml_per_h": 500.0,
+            "pre_mass_g": None,
+            "post_mass_g": None,
+            "body_mass_loss_pct": None,
+            "sweat_rate_l_per_h": None,
+        }
         payload.update(fields)
         self.publish("hydration", payload, retain=True)
 
-    def alert(self, alert_id: str, level: str, message: str, *, state: str = "raised",
-              advice: str = "Rest and breathe slowly.", red_flag: bool = False,
-              code: str = "tremor.high", by: str | None = None) -> dict[str, Any]:
+    def alert(
+        self,
+        alert_id: str,
+        level: str,
+        message: str,
+        *,
+        state: str = "raised",
+        advice: str = "Rest and breathe slowly.",
+        red_flag: bool = False,
+        code: str = "tremor.high",
+        by: str | None = None,
+    ) -> dict[str, Any]:
         """Publish one alert event (``by`` on an acknowledged one); return its payload."""
-        alert = {"v": 1, "ts": time.time(), "station": self.id, "id": alert_id, "code": code,
-                 "level": level, "state": state, "red_flag": red_flag, "sensor": "wrist",
-                 "message": message, "advice": advice, "evidence": {"ratio": 4.2},
-                 "raised_ts": time.time()}
+        alert = {
+            "v": 1,
+            "ts": time.time(),
+            "station": self.id,
+            "id": alert_id,
+            "code": code,
+            "level": level,
+            "state": state,
+            "red_flag": red_flag,
+            "sensor": "wrist",
+            "message": message,
+            "advice": advice,
+            "evidence": {"ratio": 4.2},
+            "raised_ts": time.time(),
+        }
         if by is not None:
             alert["by"] = by
         self.publish("alert", alert)
         return alert
 
     def active(self, alerts: list[dict[str, Any]]) -> None:
-        self.publish("alerts/active", {"v": 1, "ts": time.time(), "station": self.id,
-                                       "alerts": alerts}, retain=True)
+        self.publish(
+            "alerts/active",
+            {"v": 1, "ts": time.time(), "station": self.id, "alerts": alerts},
+            retain=True,
+        )
 
     def offline(self) -> None:
         self.publish("status", "offline", retain=True)
@@ -162,7 +245,8 @@ class AckListener:
         self.client.on_connect = lambda c, *a: c.subscribe("gym/+/cmd/ack", qos=1)
         self.client.on_subscribe = lambda *a: ready.set()
         self.client.on_message = lambda c, u, m: self.messages.put(
-            (m.topic, json.loads(m.payload), m.qos))
+            (m.topic, json.loads(m.payload), m.qos)
+        )
         self.client.connect(broker.host, broker.port)
         self.client.loop_start()
         assert ready.wait(5)
@@ -187,15 +271,21 @@ def staff_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture
-def display_factory(mosquitto: MosquittoBroker,
-                    staff_file: Path) -> Iterator[Callable[..., DisplayService]]:
+def display_factory(
+    mosquitto: MosquittoBroker, staff_file: Path
+) -> Iterator[Callable[..., DisplayService]]:
     """Start DisplayServices against the test broker; ``factory(**DisplayConfig fields)``."""
     made: list[DisplayService] = []
 
     def make(**overrides: Any) -> DisplayService:
-        fields: dict[str, Any] = {"mqtt_port": mosquitto.port, "http_host": "127.0.0.1",
-                                  "http_port": 0, "reconnect_min_s": 1, "reconnect_max_s": 1,
-                                  "staff_file": str(staff_file)}
+        fields: dict[str, Any] = {
+            "mqtt_port": mosquitto.port,
+            "http_host": "127.0.0.1",
+            "http_port": 0,
+            "reconnect_min_s": 1,
+            "reconnect_max_s": 1,
+            "staff_file": str(staff_file),
+        }
         fields.update(overrides)
         service = DisplayService(DisplayConfig(**fields))
         service.start()
@@ -224,8 +314,11 @@ def wait_until(condition: Callable[[], Any], timeout: float = 5.0, what: str = "
 
 
 def wait_active(service: DisplayService, station: str, alert_id: str) -> None:
-    wait_until(lambda: service.call(service.board.is_active, station, alert_id), 5,
-               f"{alert_id} active on {station}")
+    wait_until(
+        lambda: service.call(service.board.is_active, station, alert_id),
+        5,
+        f"{alert_id} active on {station}",
+    )
 
 
 @pytest.fixture
@@ -238,7 +331,8 @@ def browser():
     sync_api = pytest.importorskip(
         "playwright.sync_api",
         reason="the playwright package is not installed (pip install playwright; "
-               "no 'playwright install' needed: Debian's chromium is used)")
+        "no 'playwright install' needed: Debian's chromium is used)",
+    )
     if not os.access(CHROMIUM, os.X_OK):
         pytest.skip(f"Chromium not found at {CHROMIUM} (apt install chromium, or set $CHROMIUM)")
     pw = sync_api.sync_playwright().start()
@@ -269,13 +363,12 @@ def new_page(browser):
 
 def expect(locator):
     from playwright.sync_api import expect as pw_expect
+
     return pw_expect(locator)
 
 
 def tile(page, station_id: str):
     return page.locator(f'.tile[data-station="{station_id}"]')
-
-
 
 
 def login(page, name: str = STAFF_NAME, pin: str = STAFF_PIN) -> None:
@@ -301,8 +394,9 @@ class HttpClient:
         self.cookie: str | None = None
         self.csrf: str | None = None
 
-    def request(self, method: str, path: str, body: Any = None,
-                headers: dict[str, str] | None = None) -> tuple[int, Any, Any]:
+    def request(
+        self, method: str, path: str, body: Any = None, headers: dict[str, str] | None = None
+    ) -> tuple[int, Any, Any]:
         h = {"Host": self.host}
         if body is not None and not isinstance(body, bytes):
             body = json.dumps(body).encode()

@@ -74,12 +74,29 @@ MAKE_CERTS = BROKER_CONFIG / "make-certs.sh"
 #: Keys of the shipped mosquitto.conf that a test broker sets for itself: the
 #: listeners and their TLS files, paths on an installed system, persistence and
 #: anonymous access. Everything else in the file applies to test brokers as shipped.
-OWN_KEYS = frozenset({
-    "listener", "cafile", "capath", "certfile", "keyfile", "tls_version", "require_certificate",
-    "ciphers", "password_file", "acl_file", "persistence", "persistence_location",
-    "autosave_interval", "allow_anonymous", "per_listener_settings", "user", "pid_file",
-    "log_dest", "include_dir",
-})
+OWN_KEYS = frozenset(
+    {
+        "listener",
+        "cafile",
+        "capath",
+        "certfile",
+        "keyfile",
+        "tls_version",
+        "require_certificate",
+        "ciphers",
+        "password_file",
+        "acl_file",
+        "persistence",
+        "persistence_location",
+        "autosave_interval",
+        "allow_anonymous",
+        "per_listener_settings",
+        "user",
+        "pid_file",
+        "log_dest",
+        "include_dir",
+    }
+)
 
 
 class BrokerError(RuntimeError):
@@ -100,12 +117,18 @@ def find_mosquitto() -> str | None:
 def find_mosquitto_passwd() -> str | None:
     """Path of mosquitto_passwd (Debian's mosquitto package), or None."""
     return shutil.which("mosquitto_passwd") or next(
-        (p for p in ("/usr/bin/mosquitto_passwd", "/usr/sbin/mosquitto_passwd")
-         if os.access(p, os.X_OK)), None)
+        (
+            p
+            for p in ("/usr/bin/mosquitto_passwd", "/usr/sbin/mosquitto_passwd")
+            if os.access(p, os.X_OK)
+        ),
+        None,
+    )
 
 
-def write_password_files(folder: Path, users: Iterable[str], password: Callable[[str], str], *,
-                         append: bool = False) -> Path:
+def write_password_files(
+    folder: Path, users: Iterable[str], password: Callable[[str], str], *, append: bool = False
+) -> Path:
     """A Mosquitto password file ``passwd`` for ``users``, and ``<user>.pw`` holding each password.
 
     ``append=True`` adds the users to an existing ``passwd`` (a running broker
@@ -153,8 +176,22 @@ def make_pki(folder: Path, *names: str) -> Pki:
     if shutil.which("openssl") is None:
         raise FileNotFoundError("openssl is not installed (Debian: apt install openssl)")
     certs, ca = folder / "certs", folder / "ca"
-    subprocess.run(["bash", str(MAKE_CERTS), "--cert-dir", str(certs), "--ca-dir", str(ca),
-                    "--group", "", *names], check=True, capture_output=True, text=True)
+    subprocess.run(
+        [
+            "bash",
+            str(MAKE_CERTS),
+            "--cert-dir",
+            str(certs),
+            "--ca-dir",
+            str(ca),
+            "--group",
+            "",
+            *names,
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
     return Pki(certs / "gym-ca.crt", certs / "broker.crt", certs / "broker.key", ca / "gym-ca.key")
 
 
@@ -171,8 +208,13 @@ def shipped_settings(conf: Path = SHIPPED_CONF) -> str:
     return "\n".join(kept) + "\n"
 
 
-def gym_config(password_file: Path, *, acl_file: Path = SHIPPED_ACL, pki: Pki | None = None,
-               tls_port: int | None = None) -> str:
+def gym_config(
+    password_file: Path,
+    *,
+    acl_file: Path = SHIPPED_ACL,
+    pki: Pki | None = None,
+    tls_port: int | None = None,
+) -> str:
     """Extra configuration for a test broker that is the gym's broker as shipped.
 
     The shipped settings, ``password_file`` and ``acl_file`` (the shipped ACL by
@@ -182,8 +224,10 @@ def gym_config(password_file: Path, *, acl_file: Path = SHIPPED_ACL, pki: Pki | 
     """
     text = shipped_settings() + f"password_file {password_file}\nacl_file {acl_file}\n"
     if pki is not None:
-        text += (f"listener {tls_port or free_port()} 127.0.0.1\ncafile {pki.ca}\n"
-                 f"certfile {pki.cert}\nkeyfile {pki.key}\ntls_version tlsv1.2\n")
+        text += (
+            f"listener {tls_port or free_port()} 127.0.0.1\ncafile {pki.ca}\n"
+            f"certfile {pki.cert}\nkeyfile {pki.key}\ntls_version tlsv1.2\n"
+        )
     return text
 
 
@@ -198,12 +242,16 @@ def localize(conf_text: str, *, root: Path, port: int, tls_port: int) -> str:
     """
     plain, tls = "\nlistener 1883 127.0.0.1\n", "\nlistener 8883\n"
     if plain not in conf_text or tls not in conf_text:
-        raise ValueError("expected the shipped listeners: 'listener 1883 127.0.0.1' and 'listener 8883'")
+        raise ValueError(
+            "expected the shipped listeners: 'listener 1883 127.0.0.1' and 'listener 8883'"
+        )
     user = pwd.getpwuid(os.getuid()).pw_name
-    text = (conf_text.replace(plain, f"\nlistener {port} 127.0.0.1\n")
-            .replace(tls, f"\nlistener {tls_port} 127.0.0.1\n")
-            .replace(" /etc/mosquitto/", f" {root}/etc/mosquitto/")
-            .replace("\npersistence true\n", "\npersistence false\n"))
+    text = (
+        conf_text.replace(plain, f"\nlistener {port} 127.0.0.1\n")
+        .replace(tls, f"\nlistener {tls_port} 127.0.0.1\n")
+        .replace(" /etc/mosquitto/", f" {root}/etc/mosquitto/")
+        .replace("\npersistence true\n", "\npersistence false\n")
+    )
     return text + f"\nuser {user}\nlog_dest stderr\nlog_type all\nlog_timestamp true\n"
 
 
@@ -252,8 +300,9 @@ class MosquittoBroker:
         self.config_path = self.workdir / "mosquitto.conf"
         self.log_path = self.workdir / "mosquitto.log"
         # ``config``: a whole configuration instead (see localize()); it listens on ``port``.
-        self.config_path.write_text(config if config is not None
-                                    else self._config(extra_config, allow_anonymous))
+        self.config_path.write_text(
+            config if config is not None else self._config(extra_config, allow_anonymous)
+        )
         self._proc: subprocess.Popen[bytes] | None = None
 
     def _config(self, extra: str, allow_anonymous: bool) -> str:
@@ -312,20 +361,26 @@ class MosquittoBroker:
         with open(self.log_path, "ab") as log:
             self._proc = subprocess.Popen(
                 [self.binary, "-c", str(self.config_path)],
-                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
                 start_new_session=True,  # a Ctrl-C aimed at pytest should not hit it first
             )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self._proc.poll() is not None:
-                raise BrokerError(f"mosquitto exited with {self._proc.returncode} on start:\n"
-                                  f"{self.log_text()[-2000:]}")
+                raise BrokerError(
+                    f"mosquitto exited with {self._proc.returncode} on start:\n"
+                    f"{self.log_text()[-2000:]}"
+                )
             if _accepts(self.host, self.port):
                 return self
             time.sleep(0.02)
         self.kill()
-        raise BrokerError(f"mosquitto did not accept connections on port {self.port} within "
-                          f"{timeout} s:\n{self.log_text()[-2000:]}")
+        raise BrokerError(
+            f"mosquitto did not accept connections on port {self.port} within "
+            f"{timeout} s:\n{self.log_text()[-2000:]}"
+        )
 
     def stop(self, timeout: float = 5.0) -> None:
         """Stop gracefully (SIGTERM); kill if it has not exited within ``timeout``."""
@@ -391,14 +446,20 @@ def mosquitto_factory(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Brok
     not installed.
     """
     if find_mosquitto() is None:
-        pytest.skip("mosquitto is not installed (Debian: apt install mosquitto); "
-                    "set $MOSQUITTO to its path if it lives elsewhere")
+        pytest.skip(
+            "mosquitto is not installed (Debian: apt install mosquitto); "
+            "set $MOSQUITTO to its path if it lives elsewhere"
+        )
     made: list[MosquittoBroker] = []
 
-    def factory(extra_config: str = "", *, allow_anonymous: bool = True,
-                start: bool = True) -> MosquittoBroker:
-        broker = MosquittoBroker(tmp_path_factory.mktemp("mosquitto"),
-                                 extra_config=extra_config, allow_anonymous=allow_anonymous)
+    def factory(
+        extra_config: str = "", *, allow_anonymous: bool = True, start: bool = True
+    ) -> MosquittoBroker:
+        broker = MosquittoBroker(
+            tmp_path_factory.mktemp("mosquitto"),
+            extra_config=extra_config,
+            allow_anonymous=allow_anonymous,
+        )
         made.append(broker)
         return broker.start() if start else broker
 

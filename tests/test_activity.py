@@ -25,7 +25,9 @@ def run(name, seed=1, rate=250, **options):
     bus = SimBus(log_size=0)
     bus.attach(0x68, Mpu6050Sim(scenario, clock=clock, seed=seed))
     imu = Mpu6050(bus, 0x68, rate_hz=rate, clock=clock)
-    analysis = SensorAnalysis("s", rate, noise_floor_mg=1.7, placement=options.get("placement", "limb"))
+    analysis = SensorAnalysis(
+        "s", rate, noise_floor_mg=1.7, placement=options.get("placement", "limb")
+    )
     session = SessionTracker()
     statuses, sessions = [], []
     while clock.now() < scenario.duration:
@@ -59,7 +61,9 @@ def recovery():
 
 def test_baseline_is_the_rested_tremor(strength):
     scenario, analysis, *_ = strength
-    assert analysis.activity.baseline.value_mg == pytest.approx(scenario.truth.baseline_mg, rel=0.15)
+    assert analysis.activity.baseline.value_mg == pytest.approx(
+        scenario.truth.baseline_mg, rel=0.15
+    )
 
 
 def test_sets_of_reps_are_found_with_their_boundaries_and_reps(strength):
@@ -106,8 +110,14 @@ def test_static_holds_are_found_and_not_confused_with_rest(holds):
 
 def test_holds_raise_the_fatigue_band(holds):
     _, _, statuses, _ = holds
-    in_hold = [s.window.metrics.fatigue_ratio for s in statuses if s.state == HOLD and s.window.metrics.fatigue_ratio]
-    rested = [s.window.metrics.fatigue_ratio for s in statuses[:150] if s.window.metrics.fatigue_ratio]
+    in_hold = [
+        s.window.metrics.fatigue_ratio
+        for s in statuses
+        if s.state == HOLD and s.window.metrics.fatigue_ratio
+    ]
+    rested = [
+        s.window.metrics.fatigue_ratio for s in statuses[:150] if s.window.metrics.fatigue_ratio
+    ]
     assert np.median(in_hold) > 2 * np.median(rested)
 
 
@@ -128,8 +138,15 @@ def test_tremor_that_persists_after_the_session_is_measured(persistent):
 
 
 def test_level_follows_log_steps():
-    assert [level_for(r) for r in (None, 1.0, 1.99, 2.0, 3.9, 4.0, 12)] == \
-        ["none", "normal", "normal", "elevated", "elevated", "high", "high"]
+    assert [level_for(r) for r in (None, 1.0, 1.99, 2.0, 3.9, 4.0, 12)] == [
+        "none",
+        "normal",
+        "normal",
+        "elevated",
+        "elevated",
+        "high",
+        "high",
+    ]
 
 
 def test_baseline_is_robust_to_outliers():
@@ -225,8 +242,20 @@ def test_a_set_that_was_not_one_takes_back_the_session_it_started():
     class Status:
         def __init__(self, events, set_start=None):
             self.sensor, self.events, self.set_start = "s", events, set_start
-            self.last_set, self.state, self.set_count, self.ratio, self.rms_mg = None, IDLE, 0, None, None
-            self.reps, self.baseline_mg, self.recovery_s, self.fatigue_trend, self.graded = 0, None, None, None, None
+            self.last_set, self.state, self.set_count, self.ratio, self.rms_mg = (
+                None,
+                IDLE,
+                0,
+                None,
+                None,
+            )
+            self.reps, self.baseline_mg, self.recovery_s, self.fatigue_trend, self.graded = (
+                0,
+                None,
+                None,
+                None,
+                None,
+            )
 
     tracker.update(10.0, {"s": Status((("set_started", (REPS, 8.0)),), set_start=8.0)})
     assert tracker.active and tracker.started == 8.0

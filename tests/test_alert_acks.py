@@ -16,8 +16,17 @@ CFG = AlertConfig(min_s=0.0, cooldown_s=120.0, ack_silence_s=300.0)
 
 
 def cond(key="redflag.persistent", level="urgent", latched=False) -> Condition:
-    return Condition(key, key.split(":")[0], level, "msg", "advice", {"x": 1}, red_flag=level == "urgent",
-                     min_s=0.0, latched=latched)
+    return Condition(
+        key,
+        key.split(":")[0],
+        level,
+        "msg",
+        "advice",
+        {"x": 1},
+        red_flag=level == "urgent",
+        min_s=0.0,
+        latched=latched,
+    )
 
 
 def run(manager: AlertManager, conditions, t0: float, t1: float, dt: float = 1.0) -> list[Alert]:
@@ -33,7 +42,12 @@ def test_an_urgent_ack_records_who_and_when_and_silences_for_ack_silence_s():
     m = AlertManager("bench-1", CFG)
     [raised] = m.update([cond()], 0.0, 1000.0)
     ack = m.acknowledge(raised.id, 10.0, 1010.0, by="Anna")
-    assert (ack.state, ack.by, ack.acked_ts, ack.silenced_until_ts) == ("acknowledged", "Anna", 1010.0, 1310.0)
+    assert (ack.state, ack.by, ack.acked_ts, ack.silenced_until_ts) == (
+        "acknowledged",
+        "Anna",
+        1010.0,
+        1310.0,
+    )
     assert ack.payload()["by"] == "Anna" and ack.payload()["silenced_until_ts"] == 1310.0
     assert m.active() == [] and [a.id for a in m.silenced()] == [raised.id]
     # quiet while silenced, although the condition holds ...
@@ -58,7 +72,7 @@ def test_an_urgent_alert_whose_condition_passes_while_silenced_does_not_come_bac
     [raised] = m.update([cond()], 0.0, 1000.0)
     m.acknowledge(raised.id, 10.0, 1010.0, by="Anna")
     assert run(m, [cond()], 11.0, 50.0) == []
-    assert run(m, [], 50.0, 400.0) == []          # passed: no cleared event for an acknowledged alert
+    assert run(m, [], 50.0, 400.0) == []  # passed: no cleared event for an acknowledged alert
     assert m.silenced() == [] and m.active() == []
     # back after the cooldown: a new alert, not a follow-up
     events = run(m, [cond()], 400.0, 402.0)
@@ -79,7 +93,7 @@ def test_a_latched_fall_stays_until_acknowledged_and_is_gone_after_it():
     m = AlertManager("bench-1", CFG)
     fall = cond("redflag.fall:chest:12.0", latched=True)
     [raised] = m.update([fall], 0.0, 1000.0)
-    assert run(m, [], 1.0, 3600.0, dt=60.0) == []   # the condition passed; the alert stays
+    assert run(m, [], 1.0, 3600.0, dt=60.0) == []  # the condition passed; the alert stays
     assert [a.id for a in m.active()] == [raised.id]
     ack = m.acknowledge(raised.id, 3600.0, 4600.0, by="Anna")
     assert ack is not None and m.active() == [] and m.silenced() == []
@@ -97,19 +111,24 @@ def test_acknowledging_twice_is_harmless_and_unknown_ids_are_refused():
 
 def test_the_active_payload_lists_acknowledged_alerts_apart():
     m = AlertManager("bench-1", CFG)
-    a, = m.update([cond()], 0.0, 1000.0)
-    b, = m.update([cond(), cond("sensor.fault:wrist", "warning")], 1.0, 1001.0)
+    (a,) = m.update([cond()], 0.0, 1000.0)
+    (b,) = m.update([cond(), cond("sensor.fault:wrist", "warning")], 1.0, 1001.0)
     m.acknowledge(a.id, 2.0, 1002.0, by="Anna")
     payload = m.active_payload(1003.0)
     assert [x["id"] for x in payload["alerts"]] == [b.id]
-    assert [(x["id"], x["by"], x["state"]) for x in payload["acknowledged"]] == [(a.id, "Anna", "acknowledged")]
+    assert [(x["id"], x["by"], x["state"]) for x in payload["acknowledged"]] == [
+        (a.id, "Anna", "acknowledged")
+    ]
 
 
 # ------------------------------------------------------------------ across a restart
 
-def restarted(snapshot: dict, grace_s: float = 20.0, t: float = 0.0, wall: float = 5000.0) -> AlertManager:
+
+def restarted(
+    snapshot: dict, grace_s: float = 20.0, t: float = 0.0, wall: float = 5000.0
+) -> AlertManager:
     m = AlertManager("bench-1", CFG)
-    m.restore(json.loads(json.dumps(snapshot)), t, wall, grace_s)   # as read back from the file
+    m.restore(json.loads(json.dumps(snapshot)), t, wall, grace_s)  # as read back from the file
     return m
 
 
@@ -127,7 +146,9 @@ def test_a_restart_keeps_what_still_holds_with_its_id_clears_the_rest_and_keeps_
     assert after.update([fault], 19.0, 5019.0) == []
     cleared = after.update([fault], 21.0, 5021.0)
     assert [(e.state, e.id) for e in cleared] == [("cleared", ids["hold.fatigue"])]
-    assert sorted(a.id for a in after.active()) == sorted([ids["sensor.fault"], ids["redflag.fall"]])
+    assert sorted(a.id for a in after.active()) == sorted(
+        [ids["sensor.fault"], ids["redflag.fall"]]
+    )
     # the fall, latched, stays until acknowledged
     assert after.update([fault], 600.0, 5600.0) == []
     assert after.acknowledge(ids["redflag.fall"], 601.0, 5601.0, by="Anna").by == "Anna"
@@ -137,19 +158,47 @@ def test_a_restart_keeps_what_still_holds_with_its_id_clears_the_rest_and_keeps_
 def test_a_silence_carries_across_a_restart():
     before = AlertManager("bench-1", CFG)
     [raised] = before.update([cond()], 0.0, 4000.0)
-    before.acknowledge(raised.id, 100.0, 4100.0, by="Anna")    # silenced until wall 4400
+    before.acknowledge(raised.id, 100.0, 4100.0, by="Anna")  # silenced until wall 4400
     after = restarted(before.snapshot(150.0, 4150.0), t=0.0, wall=4200.0)
-    assert after.update([cond()], 1.0, 4201.0) == []           # 199 s of silence left
+    assert after.update([cond()], 1.0, 4201.0) == []  # 199 s of silence left
     assert after.update([cond()], 198.0, 4398.0) == []
     again = after.update([cond()], 201.0, 4401.0)
     assert [(e.state, e.follows) for e in again] == [("raised", raised.id)]
 
 
-@pytest.mark.parametrize("snapshot", [{}, {"v": 2, "tracks": []}, {"v": 1, "tracks": [{"key": 3}]},
-                                      {"v": 1, "tracks": [{"key": "k", "alert": {"id": "x"}}]},
-                                      {"v": 1, "tracks": [{"key": "k", "alert": {
-                                          **Alert("a", "other", "c", "urgent", "raised", "m", "a", {}, None,
-                                                  True, 1.0, 1.0).payload()}}]}])
+@pytest.mark.parametrize(
+    "snapshot",
+    [
+        {},
+        {"v": 2, "tracks": []},
+        {"v": 1, "tracks": [{"key": 3}]},
+        {"v": 1, "tracks": [{"key": "k", "alert": {"id": "x"}}]},
+        {
+            "v": 1,
+            "tracks": [
+                {
+                    "key": "k",
+                    "alert": {
+                        **Alert(
+                            "a",
+                            "other",
+                            "c",
+                            "urgent",
+                            "raised",
+                            "m",
+                            "a",
+                            {},
+                            None,
+                            True,
+                            1.0,
+                            1.0,
+                        ).payload()
+                    },
+                }
+            ],
+        },
+    ],
+)
 def test_a_snapshot_that_makes_no_sense_is_refused_with_a_value_error(snapshot):
     with pytest.raises(ValueError):
         AlertManager("bench-1", CFG).restore(snapshot, 0.0, 0.0, 20.0)

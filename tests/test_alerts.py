@@ -3,7 +3,6 @@
 from collections import Counter
 
 import numpy as np
-
 import pytest
 
 from monitor.alerts import ATHLETE_REPORTS, AlertConfig, AlertManager, Condition
@@ -18,7 +17,9 @@ RED_FLAGS = {"redflag.persistent", "redflag.unexercised", "redflag.fall"}
 def run_station(scenario, *, placement="limb", companion=False, seed=1, faults=None):
     imus = (ImuConfig("w", "mpu6050", 0x68, rate_hz=250, placement=placement, scenario=scenario),)
     if companion:
-        imus += (ImuConfig("o", "mpu6050", 0x69, rate_hz=250, exercised=False, scenario="companion"),)
+        imus += (
+            ImuConfig("o", "mpu6050", 0x69, rate_hz=250, exercised=False, scenario="companion"),
+        )
     cfg = Config(station=StationConfig(id="t1", simulate=True, seed=seed), imus=imus)
     clock = SimClock()
     bus = simulated_bus(cfg, clock, loop=False)
@@ -43,6 +44,7 @@ def runs():
         if key not in cache:
             cache[key] = run_station(name, **kw)
         return cache[key]
+
     return get
 
 
@@ -140,13 +142,17 @@ def test_dropped_weights_raise_nothing_and_tremor_alerts_are_real(runs):
         t = e.raised_ts - station.clock.wall() + station.clock.now()
         assert all(abs(t - d) > 3 for d in drops), (e.code, t, drops)
         _, mg = truth.tremor_at(np.linspace(t - 4, t, 20))
-        assert mg.max() / truth.baseline_mg >= station.config.alerts.elevated_ratio / station.config.alerts.clear_factor
+        assert (
+            mg.max() / truth.baseline_mg
+            >= station.config.alerts.elevated_ratio / station.config.alerts.clear_factor
+        )
 
 
 def test_a_sensor_that_vanishes_raises_a_fault_and_clears_when_back():
     def vanish(t, bus):
         if abs(t - 30.0) < 0.05:
             bus.vanish(0x68, duration=5.0)
+
     events, station = run_station("rest", faults=vanish)
     faults = [(e.code, e.state) for e in events if e.code == "sensor.fault"]
     assert faults == [("sensor.fault", "raised"), ("sensor.fault", "cleared")]
@@ -156,8 +162,11 @@ def test_a_sensor_that_vanishes_raises_a_fault_and_clears_when_back():
 
 # -- the manager, on hand-made conditions ---------------------------------------------------
 
+
 def cond(key="k", level="caution", min_s=None, latched=False):
-    return Condition(key, key.split(":")[0], level, "msg", "advice", {}, None, False, min_s, latched)
+    return Condition(
+        key, key.split(":")[0], level, "msg", "advice", {}, None, False, min_s, latched
+    )
 
 
 def test_a_condition_must_hold_for_min_s():
@@ -180,7 +189,7 @@ def test_clear_then_cooldown_then_raise_again():
     [raised_] = m.update([cond()], 0.0, 0.0)
     [cleared] = m.update([], 1.0, 1.0)
     assert cleared.state == "cleared" and cleared.id == raised_.id
-    assert m.update([cond()], 30.0, 30.0) == []          # cooling down
+    assert m.update([cond()], 30.0, 30.0) == []  # cooling down
     [again] = m.update([cond()], 62.0, 62.0)
     assert again.state == "raised" and again.id != raised_.id
 
@@ -190,7 +199,7 @@ def test_acknowledged_alerts_stay_quiet_while_the_condition_holds():
     [a] = m.update([cond()], 0.0, 0.0)
     ack = m.acknowledge(a.id, 1.0, 1.0, by="display")
     assert ack.state == "acknowledged" and m.active() == []
-    assert m.update([cond()], 100.0, 100.0) == []        # still the same episode
+    assert m.update([cond()], 100.0, 100.0) == []  # still the same episode
     m.update([], 101.0, 101.0)
     assert m.update([cond()], 200.0, 200.0)[0].state == "raised"
     assert m.acknowledge("no-such-id", 0, 0) is None

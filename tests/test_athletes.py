@@ -54,7 +54,7 @@ def test_an_athlete_id_is_the_tags_uid_hashed_with_the_gyms_secret():
     digest = hmac.new(b"the gym's own secret, 32 bytes..", UID, hashlib.sha256).digest()
     assert athlete == ("a" + base64.b32encode(digest).decode().lower().rstrip("="))[:20]
     assert len(athlete) == 20 and re.fullmatch(ATHLETE_PATTERN, athlete)
-    assert secret.athlete_id(UID) == athlete                        # the same at every station
+    assert secret.athlete_id(UID) == athlete  # the same at every station
     assert GymSecret(b"another gym's secret, 32 bytes.").athlete_id(UID) != athlete
     assert secret.athlete_id(UID[:-1] + b"\x81") != athlete
     assert UID.hex() not in athlete and "04a2" not in repr(secret)  # and the key is never shown
@@ -64,8 +64,11 @@ def test_an_athlete_id_is_the_tags_uid_hashed_with_the_gyms_secret():
 
 def test_a_missing_short_or_odd_secret_file_is_one_config_line_naming_the_key(tmp_path):
     def nfc_config(**athletes):
-        return Config(station=StationConfig(id="bench-1", state_dir=tmp_path / "state"),
-                      nfc=NfcConfig(), athletes=AthletesConfig(**athletes))
+        return Config(
+            station=StationConfig(id="bench-1", state_dir=tmp_path / "state"),
+            nfc=NfcConfig(),
+            athletes=AthletesConfig(**athletes),
+        )
 
     for path, words in [(tmp_path / "nope", "no such file"), (tmp_path, "is a directory")]:
         with pytest.raises(ConfigError) as err:
@@ -82,11 +85,19 @@ def test_a_missing_short_or_odd_secret_file_is_one_config_line_naming_the_key(tm
     assert load_secret(Config(station=StationConfig(state_dir=tmp_path)), simulate=False) is None
     # check-config and run say so in one line, and exit 2 (a configuration error).
     toml = tmp_path / "monitor.toml"
-    toml.write_text(f'[station]\nid = "bench-1"\nstate_dir = "{tmp_path / "state"}"\n'
-                    '[mqtt]\nenabled = false\n[nfc]\n')
+    toml.write_text(
+        f'[station]\nid = "bench-1"\nstate_dir = "{tmp_path / "state"}"\n'
+        "[mqtt]\nenabled = false\n[nfc]\n"
+    )
     for args in (["check-config", str(toml)], ["run", "--config", str(toml)]):
-        done = subprocess.run([sys.executable, "-m", "monitor.cli", *args],
-                              check=False, capture_output=True, text=True, cwd=ROOT, timeout=60)
+        done = subprocess.run(
+            [sys.executable, "-m", "monitor.cli", *args],
+            check=False,
+            capture_output=True,
+            text=True,
+            cwd=ROOT,
+            timeout=60,
+        )
         assert done.returncode == 2, done.stderr
         lines = done.stderr.strip().splitlines()
         assert len(lines) == 1 and "athletes.secret_file: is required" in lines[0], lines
@@ -95,13 +106,15 @@ def test_a_missing_short_or_odd_secret_file_is_one_config_line_naming_the_key(tm
 
 
 def test_a_simulated_station_keeps_a_secret_of_its_own_in_its_state_dir(tmp_path):
-    config = Config(station=StationConfig(id="bench-1", simulate=True, state_dir=tmp_path / "s"),
-                    nfc=NfcConfig())
+    config = Config(
+        station=StationConfig(id="bench-1", simulate=True, state_dir=tmp_path / "s"),
+        nfc=NfcConfig(),
+    )
     first = load_secret(config, simulate=True)
     path = tmp_path / "s" / "gym-secret"
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     assert load_secret(config, simulate=True).athlete_id(UID) == first.athlete_id(UID)
-    assert make_secret(path).key == first.key        # never overwritten
+    assert make_secret(path).key == first.key  # never overwritten
     other = make_secret(tmp_path / "other")
     assert other.athlete_id(UID) != first.athlete_id(UID)
 
@@ -109,14 +122,18 @@ def test_a_simulated_station_keeps_a_secret_of_its_own_in_its_state_dir(tmp_path
 # --------------------------------------------------------------------------- a station in turns
 
 
-def turns_station(tmp_path, *, tremor=(5.0, 30.0), turn_s=75.0, mqtt=None, pin_factory=None,
-                  **athletes):
+def turns_station(
+    tmp_path, *, tremor=(5.0, 30.0), turn_s=75.0, mqtt=None, pin_factory=None, **athletes
+):
     """A simulated station with a reader where ``len(tremor)`` athletes take turns."""
     config = Config(
         station=StationConfig(id="bench-1", simulate=True, state_dir=tmp_path / "state", seed=3),
-        imus=(ImuConfig("wrist", rate_hz=250),), nfc=NfcConfig(),
-        mqtt=mqtt or MqttConfig(enabled=False), gpio=GpioConfig(enabled=pin_factory is not None),
-        athletes=AthletesConfig(**athletes))
+        imus=(ImuConfig("wrist", rate_hz=250),),
+        nfc=NfcConfig(),
+        mqtt=mqtt or MqttConfig(enabled=False),
+        gpio=GpioConfig(enabled=pin_factory is not None),
+        athletes=AthletesConfig(**athletes),
+    )
     clock = SimClock()
     bus = simulated_bus(config, clock)
     turns = TakingTurns(len(tremor), seed=3, turn_s=turn_s, tremor_mg=tremor)
@@ -173,8 +190,11 @@ def test_athlete_b_is_never_graded_against_athlete_as_baseline(tmp_path):
             assert truth[who] * 0.7 < st.baseline_mg < truth[who] * 1.6, (who, st.t, st.baseline_mg)
     # Rested windows are graded about 1x against their own baseline, on both athletes ...
     for who in (0, 1):
-        rested = [st.ratio for w, st in log.statuses
-                  if w == who and st.state == "idle" and st.graded == "rested" and st.ratio]
+        rested = [
+            st.ratio
+            for w, st in log.statuses
+            if w == who and st.state == "idle" and st.graded == "rested" and st.ratio
+        ]
         assert len(rested) >= 8 and 0.6 < float(np.median(rested)) < 1.5, (who, rested[:10])
     # ... where A's baseline would have put B's rest at several times "high", and B's A's
     # rest below half: the test would catch a baseline carried over.
@@ -195,7 +215,7 @@ def test_a_tap_checks_in_the_same_tag_checks_out_and_beeps(tmp_path, caplog):
     assert (c.athlete, c.guest, c.source, c.profile) == (athlete, False, "tag", "fresh")
     assert c.since_ts is not None and abs(c.since_ts - (clock.wall() - 3)) < 1.0
     buzzer = factory.pin(runner.config.gpio.buzzer_pin)
-    assert sum(1 for s in buzzer.states[1:] if s.state) == 1   # one short beep
+    assert sum(1 for s in buzzer.states[1:] if s.state) == 1  # one short beep
     log.run(turns.turn_s + 10)
     assert [(r.athlete, r.end_reason) for r in log.records] == [(athlete, "tap")]
     assert log.checkins[-1].athlete is None and not log.checkins[-1].guest
@@ -225,17 +245,22 @@ def test_supersets_each_athlete_gets_their_own_session_and_record(tmp_path):
     runner, clock, turns = turns_station(tmp_path, tremor=(5.0, 30.0), turn_s=75.0)
     a_tag, b_tag = (t for _, _, t in sorted(turns.schedule.taps)[::2][:2])
     # The motion is A's from 5 s, B's from 80 s, A's again from 155 s (turns.period).
-    runner.bus.chip(0x24).tags = TagSchedule([(5.0, 5.6, a_tag), (80.0, 80.6, b_tag),
-                                              (155.0, 155.6, a_tag), (228.0, 228.6, a_tag)])
+    runner.bus.chip(0x24).tags = TagSchedule(
+        [(5.0, 5.6, a_tag), (80.0, 80.6, b_tag), (155.0, 155.6, a_tag), (228.0, 228.6, a_tag)]
+    )
     runner.start()
     log = Log(runner, clock, turns).run(232.0)
     runner.stop()
     ids = [runner.station.athletes.secret.athlete_id(t.uid) for t in (a_tag, b_tag)]
     assert [(r.athlete, r.end_reason) for r in log.records] == [
-        (ids[0], "superseded"), (ids[1], "superseded"), (ids[0], "tap")]
+        (ids[0], "superseded"),
+        (ids[1], "superseded"),
+        (ids[0], "tap"),
+    ]
     assert len({r.id for r in log.records}) == 3
     assert [r.ended_ts for r in log.records[:2]] == pytest.approx(
-        [r.started_ts for r in log.records[1:]], abs=0.01)    # one ends as the next begins
+        [r.started_ts for r in log.records[1:]], abs=0.01
+    )  # one ends as the next begins
     truth = [turns.baseline_mg(0), turns.baseline_mg(1)]
     for record, who in zip(log.records, (0, 1, 0)):
         handed_back = record.profile_update.baselines_mg["limb"]
@@ -252,21 +277,21 @@ def test_the_button_checks_a_guest_in_and_out_on_a_fresh_baseline(tmp_path):
     runner.start()
     log = Log(runner, clock, turns).run(20.0)
     learnt = runner.station.analyses["wrist"].baseline_mg
-    assert learnt is not None   # nobody checked in: the bench learns, as it always has
+    assert learnt is not None  # nobody checked in: the bench learns, as it always has
     button = factory.pin(runner.config.gpio.button_pin)
     button.drive_low()
     button.drive_high()
     log.run(21.0)
     c = log.checkins[-1]
     assert (c.athlete, c.guest, c.source, c.profile) == (None, True, "button", "fresh")
-    assert runner.station.analyses["wrist"].baseline_mg is None   # a guest learns afresh
+    assert runner.station.analyses["wrist"].baseline_mg is None  # a guest learns afresh
     log.run(40.0)
     button.drive_low()
     button.drive_high()
     log.run(41.0)
     runner.stop()
     assert [(r.athlete, r.guest, r.end_reason) for r in log.records] == [(None, True, "button")]
-    assert log.records[0].profile_update is None   # a guest has no profile
+    assert log.records[0].profile_update is None  # a guest has no profile
 
 
 def test_cmd_session_checks_an_athlete_in_out_and_supersedes_idempotently(tmp_path):
@@ -278,20 +303,22 @@ def test_cmd_session_checks_an_athlete_in_out_and_supersedes_idempotently(tmp_pa
     st = runner.station
     log = Log(runner, clock, turns).run(3.0)
     assert st.start_session("m-ana") is True
-    assert st.start_session("m-ana") is False              # a repeated command changes nothing
+    assert st.start_session("m-ana") is False  # a repeated command changes nothing
     log.run(10.0)
     c = log.checkins[-1]
     assert (c.athlete, c.source, c.profile) == ("m-ana", "command", "fresh")
-    assert st.start_session("m-ben") is True               # Ben takes over: Ana's record
+    assert st.start_session("m-ben") is True  # Ben takes over: Ana's record
     with pytest.raises(CheckInRefused, match="m-ana is not checked in"):
         st.stop_session("m-ana")
     log.run(20.0)
     assert st.stop_session("m-ben") is True
-    assert st.stop_session() is False                      # nobody in, no session: no change
+    assert st.stop_session() is False  # nobody in, no session: no change
     log.run(21.0)
     runner.stop()
-    assert [(r.athlete, r.end_reason) for r in log.records] == [("m-ana", "superseded"),
-                                                                ("m-ben", "command")]
+    assert [(r.athlete, r.end_reason) for r in log.records] == [
+        ("m-ana", "superseded"),
+        ("m-ben", "command"),
+    ]
 
 
 def test_a_check_in_without_a_set_times_out(tmp_path):
@@ -304,12 +331,14 @@ def test_a_check_in_without_a_set_times_out(tmp_path):
     log.run(40.0)
     runner.stop()
     assert [(r.athlete, r.end_reason, len(r.sets)) for r in log.records] == [
-        ("m-ana", "timeout", 0)]
+        ("m-ana", "timeout", 0)
+    ]
     assert log.records[0].ended_ts - log.records[0].started_ts == pytest.approx(30.0, abs=0.5)
 
 
 def test_the_sessions_own_end_checks_out_and_a_bench_nobody_checks_into_keeps_its_baseline(
-        tmp_path):
+    tmp_path,
+):
     from dataclasses import replace
 
     from monitor.analysis.session import SessionConfig
@@ -319,8 +348,9 @@ def test_the_sessions_own_end_checks_out_and_a_bench_nobody_checks_into_keeps_it
     runner.config = replace(runner.config, session=SessionConfig(auto_end_s=30.0))
     runner.station.session.cfg = runner.config.session
     runner.bus.chip(0x24).tags = None
-    runner.bus.chip(0x68).motion = (Scenario(5, tremor_mg=8.0).rest(20).reps(10).rest(60)
-                                    .reps(10).rest(80))
+    runner.bus.chip(0x68).motion = (
+        Scenario(5, tremor_mg=8.0).rest(20).reps(10).rest(60).reps(10).rest(80)
+    )
     runner.start()
     log = Log(runner, clock, turns).run(2.0)
     # Nobody checked in: the first set starts an anonymous session; the baseline learnt at
@@ -329,7 +359,8 @@ def test_the_sessions_own_end_checks_out_and_a_bench_nobody_checks_into_keeps_it
     before = runner.station.analyses["wrist"]
     log.run(85.0)
     assert [(r.athlete, r.guest, r.end_reason, len(r.sets)) for r in log.records] == [
-        (None, True, "auto", 1)]
+        (None, True, "auto", 1)
+    ]
     assert runner.station.analyses["wrist"] is before and before.baseline_mg is not None
     # An athlete checked in: their session ends by itself 30 s after their set, and so does
     # their check-in; the next person starts afresh.
@@ -337,7 +368,8 @@ def test_the_sessions_own_end_checks_out_and_a_bench_nobody_checks_into_keeps_it
     log.run(200.0)
     runner.stop()
     assert [(r.athlete, r.end_reason, len(r.sets)) for r in log.records[1:]] == [
-        ("m-ana", "auto", 1)]
+        ("m-ana", "auto", 1)
+    ]
     assert runner.station.athletes.current is None and log.checkins[-1].athlete is None
     assert runner.station.analyses["wrist"] is not before
 
@@ -352,7 +384,7 @@ def test_a_reader_fault_is_reported_and_the_loop_goes_on(tmp_path):
     runner.stop()
     nfc = [(a.code, a.state) for a in log.alerts if a.sensor == "nfc"]
     assert nfc == [("sensor.fault", "raised"), ("sensor.fault", "cleared")]
-    assert len(log.statuses) - n > 25      # tremor went on, two windows a second
+    assert len(log.statuses) - n > 25  # tremor went on, two windows a second
     assert runner.station.nfc.recoveries == 1
 
 
@@ -372,14 +404,14 @@ def test_session_records_are_kept_like_alerts_in_the_outbox(tmp_path):
         kept = [m.payload for m in ob.messages()]
         assert kept[:3] == [b"record 0", b"record 1", b"record 2"] and len(kept) == 5
         assert "session_record" not in ob.stats().dropped
-        assert [m.payload for m in ob.take(3)] == kept[:3]     # sent before the metrics
+        assert [m.payload for m in ob.take(3)] == kept[:3]  # sent before the metrics
     with Outbox(tmp_path / "full.sqlite3", page_limit=60) as ob:
-        for n in range(10_000):   # records until the file is full: the next is held, not dropped
+        for n in range(10_000):  # records until the file is full: the next is held, not dropped
             row = ob.add("gym/b/session_record", b"r%d" % n + b"r" * 2000, kind="session_record")
             if row < 0:
                 break
         assert n > 5 and ob.held == 1 and "session_record" not in ob.stats().dropped
-        assert ob.add("gym/b/x", b"z" * 2000, kind="metric") is None   # a metric just goes
+        assert ob.add("gym/b/x", b"z" * 2000, kind="metric") is None  # a metric just goes
 
 
 def test_the_record_has_every_alert_with_who_acknowledged_it_and_the_hydration(tmp_path):
@@ -393,13 +425,14 @@ def test_the_record_has_every_alert_with_who_acknowledged_it_and_the_hydration(t
     bus = simulated_bus(config, clock)
     turns.install(bus, config)
     bus.chip(0x24).tags = None
-    runner = StationRunner(config, simulate=True, clock=clock, bus=bus,
-                           calibration=calibrate_scale(bus, config, clock))
+    runner = StationRunner(
+        config, simulate=True, clock=clock, bus=bus, calibration=calibrate_scale(bus, config, clock)
+    )
     runner.start()
     log = Log(runner, clock, turns).run(3.0)
     runner.station.start_session("m-ana")
     log.run(10.0)
-    bus.vanish(0x68, 10.0)                      # the wrist strap's sensor drops out for 10 s
+    bus.vanish(0x68, 10.0)  # the wrist strap's sensor drops out for 10 s
     log.run(14.0)
     fault = next(a for a in log.alerts if a.code == "sensor.fault" and a.state == "raised")
     assert runner.station.acknowledge(fault.id, by="Ana") is not None
@@ -431,5 +464,5 @@ def test_a_bug_in_the_reader_or_the_desk_never_stops_the_sensors(tmp_path, monke
     with caplog.at_level(logging.ERROR, logger="monitor.station"):
         log.run(14.0)
     runner.stop()
-    assert len(log.statuses) - n >= 18          # two windows a second, as before
+    assert len(log.statuses) - n >= 18  # two windows a second, as before
     assert sum("a bug" in r.getMessage() or r.exc_info is not None for r in caplog.records) == 2

@@ -15,8 +15,9 @@ from monitor.sim import SimBus
 MISSING = 250
 
 REAL = Config(i2c=I2CConfig(bus=MISSING), imus=(ImuConfig("wrist"),))
-SIMULATED = Config(station=StationConfig(simulate=True), i2c=I2CConfig(bus=MISSING),
-                   imus=(ImuConfig("wrist"),))
+SIMULATED = Config(
+    station=StationConfig(simulate=True), i2c=I2CConfig(bus=MISSING), imus=(ImuConfig("wrist"),)
+)
 
 
 @pytest.fixture(autouse=True)

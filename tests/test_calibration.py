@@ -15,7 +15,9 @@ from hypothesis import strategies as st
 from monitor.errors import MonitorError
 from monitor.i2c.calibration import CalibrationError, CalibrationStore, ScaleCalibration
 
-CAL = ScaleCalibration(offset_counts=42_939.3, counts_per_gram=10.7376, gain=128, ldo_v=3.3, created=1.7e9)
+CAL = ScaleCalibration(
+    offset_counts=42_939.3, counts_per_gram=10.7376, gain=128, ldo_v=3.3, created=1.7e9
+)
 
 
 def temp_files(directory: Path) -> list[Path]:
@@ -30,14 +32,17 @@ def test_mass_from_counts():
     assert ScaleCalibration(offset_counts=1000.0).mass_g(5000.0) is None  # tared, not calibrated
 
 
-@pytest.mark.parametrize("kwargs, match", [
-    (dict(offset_counts=math.nan), "offset_counts"),
-    (dict(offset_counts="12"), "offset_counts"),
-    (dict(offset_counts=0.0, counts_per_gram=0.0), "counts_per_gram"),
-    (dict(offset_counts=0.0, counts_per_gram=math.inf), "counts_per_gram"),
-    (dict(offset_counts=0.0, gain=3), "gain"),
-    (dict(offset_counts=0.0, ldo_v=5.0), "ldo_v"),
-])
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        (dict(offset_counts=math.nan), "offset_counts"),
+        (dict(offset_counts="12"), "offset_counts"),
+        (dict(offset_counts=0.0, counts_per_gram=0.0), "counts_per_gram"),
+        (dict(offset_counts=0.0, counts_per_gram=math.inf), "counts_per_gram"),
+        (dict(offset_counts=0.0, gain=3), "gain"),
+        (dict(offset_counts=0.0, ldo_v=5.0), "ldo_v"),
+    ],
+)
 def test_impossible_values_are_refused(kwargs, match):
     with pytest.raises(ValueError, match=match):
         ScaleCalibration(**kwargs)
@@ -118,16 +123,19 @@ def test_data_reaches_the_disk_before_the_rename_and_the_rename_after(tmp_path: 
     assert events == ["fsync-file", "replace", "fsync-dir"]
 
 
-@pytest.mark.parametrize("content, match", [
-    ('{"v": 1, "offset_counts": 42939.3, "counts_per', "not a usable"),  # truncated
-    ("", "not a usable"),
-    ("\x00\x00\x00\x00", "not a usable"),  # a block of zeros after a bad shutdown
-    ('[1, 2, 3]', "not a JSON object"),
-    ('{"v": 2, "offset_counts": 1.0}', "format version"),
-    ('{"v": 1}', "offset_counts is missing"),
-    ('{"v": 1, "offset_counts": 1.0, "counts_per_gram": "ten"}', "counts_per_gram"),
-    ('{"v": 1, "offset_counts": 1.0, "gain": 100}', "gain"),
-])
+@pytest.mark.parametrize(
+    "content, match",
+    [
+        ('{"v": 1, "offset_counts": 42939.3, "counts_per', "not a usable"),  # truncated
+        ("", "not a usable"),
+        ("\x00\x00\x00\x00", "not a usable"),  # a block of zeros after a bad shutdown
+        ("[1, 2, 3]", "not a JSON object"),
+        ('{"v": 2, "offset_counts": 1.0}', "format version"),
+        ('{"v": 1}', "offset_counts is missing"),
+        ('{"v": 1, "offset_counts": 1.0, "counts_per_gram": "ten"}', "counts_per_gram"),
+        ('{"v": 1, "offset_counts": 1.0, "gain": 100}', "gain"),
+    ],
+)
 def test_an_unusable_file_is_a_clear_error(tmp_path: Path, content, match):
     path = tmp_path / "scale-bench-1.json"
     path.write_text(content)
@@ -151,10 +159,13 @@ def test_save_refuses_something_else(tmp_path: Path):
 finite = st.floats(allow_nan=False, allow_infinity=False, width=64)
 
 
-@given(offset=finite, per_gram=st.one_of(st.none(), finite.filter(lambda x: x != 0)),
-       gain=st.sampled_from([1, 2, 4, 8, 16, 32, 64, 128]),
-       ldo=st.sampled_from([None, 2.4, 2.7, 3.0, 3.3, 3.6, 3.9, 4.2, 4.5]),
-       created=st.one_of(st.none(), st.floats(min_value=0, max_value=4e9)))
+@given(
+    offset=finite,
+    per_gram=st.one_of(st.none(), finite.filter(lambda x: x != 0)),
+    gain=st.sampled_from([1, 2, 4, 8, 16, 32, 64, 128]),
+    ldo=st.sampled_from([None, 2.4, 2.7, 3.0, 3.3, 3.6, 3.9, 4.2, 4.5]),
+    created=st.one_of(st.none(), st.floats(min_value=0, max_value=4e9)),
+)
 def test_json_round_trip_is_exact(offset, per_gram, gain, ldo, created):
     cal = ScaleCalibration(offset, per_gram, gain=gain, ldo_v=ldo, created=created)
     assert ScaleCalibration.from_json(json.loads(json.dumps(cal.to_json()))) == cal

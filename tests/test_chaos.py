@@ -24,28 +24,35 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-
-from mosquitto import find_mosquitto
-from mosquitto import find_mosquitto_passwd
+from mosquitto import find_mosquitto, find_mosquitto_passwd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
-import chaos  # noqa: E402  (bench/chaos.py)
+import chaos
 
-TARGET_S = chaos.RECOVERY_TARGET_S   # 2 s
+TARGET_S = chaos.RECOVERY_TARGET_S  # 2 s
 
 
 @pytest.fixture(scope="module")
 def report(tmp_path_factory) -> chaos.Report:
     if find_mosquitto() is None or find_mosquitto_passwd() is None:
         pytest.skip("mosquitto and mosquitto_passwd are needed (Debian: apt install mosquitto)")
-    options = chaos.Options(stations=2, minutes=9, seed=7, speed=15, quick=True, chip_gap_s=8.0,
-                            workdir=tmp_path_factory.mktemp("chaos"))
+    options = chaos.Options(
+        stations=2,
+        minutes=9,
+        seed=7,
+        speed=15,
+        quick=True,
+        chip_gap_s=8.0,
+        workdir=tmp_path_factory.mktemp("chaos"),
+    )
     return chaos.run_chaos(options)
 
 
 def test_no_alert_event_is_lost(report):
     assert report.raised >= 40, "too few alerts for the run to test delivery"
-    assert report.lost == [], "\n".join(f"{r.station} {r.id} {r.state} {r.code}" for r in report.lost)
+    assert report.lost == [], "\n".join(
+        f"{r.station} {r.id} {r.state} {r.code}" for r in report.lost
+    )
 
 
 def test_every_station_had_alerts_delivered_through_the_faults(report):
@@ -77,7 +84,7 @@ def test_the_ledger_counts_a_redelivered_event_as_one_delivery_and_one_duplicate
     ledger.record_raised("bench-1", "bench-1:1:0001", "cleared", "warning", "sensor.fault")
     event = {"station": "bench-1", "id": "bench-1:1:0001", "state": "raised", "level": "warning"}
     ledger.record_delivered(event)
-    ledger.record_delivered(event)   # a QoS 1 re-send after a reconnect
+    ledger.record_delivered(event)  # a QoS 1 re-send after a reconnect
     row = ledger.summary()["bench-1"]
     assert (row["raised"], row["delivered"], row["duplicates"], row["lost"]) == (2, 1, 1, 1)
     assert [r.state for r in ledger.missing()] == ["cleared"]
@@ -102,8 +109,12 @@ def test_stations_reconnect_within_2_s_of_a_broker_restart(report):
 def test_a_killed_station_comes_back_and_resends_from_its_outbox(report):
     assert report.restarts[chaos.KILLED_ID] == 3
     assert not report.crashes[chaos.KILLED_ID], report.crashes[chaos.KILLED_ID]
-    online = [v for f in report.net_faults if f.kind == "SIGKILL" and not f.overlapped
-              for v in f.reconnect_s.values()]
+    online = [
+        v
+        for f in report.net_faults
+        if f.kind == "SIGKILL" and not f.overlapped
+        for v in f.reconnect_s.values()
+    ]
     assert online and all(v is not None and v <= 5.0 for v in online), online
 
 
@@ -158,7 +169,12 @@ def test_no_station_loop_crashed_and_nothing_is_left_waiting(report):
 def test_a_calibration_survives_a_power_cut_anywhere_in_a_save(tmp_path):
     cuts = chaos.calibration_power_cuts(tmp_path, random.Random(3), 8)
     # Before the rename the old file is there, after it the new one; a random cut, either.
-    expected = {"mid-write": {"old"}, "before-rename": {"old"}, "after-rename": {"new"}, "random": {"old", "new"}}
+    expected = {
+        "mid-write": {"old"},
+        "before-rename": {"old"},
+        "after-rename": {"new"},
+        "random": {"old", "new"},
+    }
     assert len(cuts) == 8 and {c.point for c in cuts} == set(expected)
     for c in cuts:
         assert c.found in expected[c.point], (c.point, c.found, c.detail)

@@ -53,11 +53,29 @@ class Listener:
 
 def test_the_demos_first_check_out_and_its_record_come_within_three_minutes(mosquitto):
     listen = Listener(mosquitto)
-    started = time.time()   # no later than the demo's clock starts: a conservative origin
+    started = time.time()  # no later than the demo's clock starts: a conservative origin
     proc = subprocess.Popen(
-        [sys.executable, "-m", "monitor.cli", "demo", "--stations", "1", "--speed", str(SPEED),
-         "--seconds", "60", "--broker", f"127.0.0.1:{mosquitto.port}", "--http-port", "0"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO)
+        [
+            sys.executable,
+            "-m",
+            "monitor.cli",
+            "demo",
+            "--stations",
+            "1",
+            "--speed",
+            str(SPEED),
+            "--seconds",
+            "60",
+            "--broker",
+            f"127.0.0.1:{mosquitto.port}",
+            "--http-port",
+            "0",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=REPO,
+    )
     try:
         lines = []
         deadline = time.monotonic() + 30
@@ -75,8 +93,9 @@ def test_the_demos_first_check_out_and_its_record_come_within_three_minutes(mosq
         deadline = time.monotonic() + 180 / SPEED + 20
         while time.monotonic() < deadline and not listen.payloads(r"gym/bench-1/session_record"):
             time.sleep(0.2)
-        records = [SessionRecord.from_json(p) for _, p in
-                   listen.payloads(r"gym/bench-1/session_record")]
+        records = [
+            SessionRecord.from_json(p) for _, p in listen.payloads(r"gym/bench-1/session_record")
+        ]
         assert records, "no session record"
         first = records[0]
         # Within the first three minutes of the demo's (4x) clock, ended by the athlete's tap.
@@ -84,8 +103,10 @@ def test_the_demos_first_check_out_and_its_record_come_within_three_minutes(mosq
         assert first.end_reason == "tap" and first.athlete and not first.guest
         # The athlete is one the gym named (the wall shows "Sam"), and the history service
         # merged the record's baseline into their profile and published it.
-        cards = {Card.from_json(p).athlete: Card.from_json(p).display_name
-                 for _, p in listen.payloads(r"gym/_athletes/[^/]+/card")}
+        cards = {
+            Card.from_json(p).athlete: Card.from_json(p).display_name
+            for _, p in listen.payloads(r"gym/_athletes/[^/]+/card")
+        }
         assert cards.get(first.athlete) == "Sam", cards
         deadline = time.monotonic() + 15
         profile_topic = f"gym/_athletes/{first.athlete}/profile"
@@ -96,10 +117,13 @@ def test_the_demos_first_check_out_and_its_record_come_within_three_minutes(mosq
             assert dict(profile.baselines_mg) == dict(first.profile_update.baselines_mg)
         assert profile.updated_ts == first.ended_ts
         # Who is checked in was on the broker all along, and names never are.
-        assert any(json.loads(p)["athlete"] == first.athlete
-                   for _, p in listen.payloads(r"gym/bench-1/athlete"))
-        assert not any(b"Sam" in p for t, p in listen.messages
-                       if not t.startswith("gym/_athletes/"))
+        assert any(
+            json.loads(p)["athlete"] == first.athlete
+            for _, p in listen.payloads(r"gym/bench-1/athlete")
+        )
+        assert not any(
+            b"Sam" in p for t, p in listen.messages if not t.startswith("gym/_athletes/")
+        )
     finally:
         proc.terminate()
         proc.wait(30)

@@ -24,13 +24,25 @@ pytest_plugins = ["display_support"]
 SAM, JO = "asamsamsamsamsamsams", "m-jo"
 
 
-def checkin(station: str, athlete: str | None, *, guest: bool = False, since: float | None = None,
-            source: str | None = "tag") -> bytes:
+def checkin(
+    station: str,
+    athlete: str | None,
+    *,
+    guest: bool = False,
+    since: float | None = None,
+    source: str | None = "tag",
+) -> bytes:
     if athlete is None and not guest:
         return CheckIn(station=station, athlete=None, ts=time.time()).to_json()
-    return CheckIn(station=station, athlete=athlete, guest=guest, since_ts=since or time.time(),
-                   source=source, profile="applied" if athlete else "fresh",
-                   ts=time.time()).to_json()
+    return CheckIn(
+        station=station,
+        athlete=athlete,
+        guest=guest,
+        since_ts=since or time.time(),
+        source=source,
+        profile="applied" if athlete else "fresh",
+        ts=time.time(),
+    ).to_json()
 
 
 def card(athlete: str, name: str) -> bytes:
@@ -45,15 +57,22 @@ def test_the_board_names_the_athlete_from_the_card_and_keeps_names_off_the_publi
     board.handle("gym/bench-1/status", b"online")
     board.handle("gym/bench-1/athlete", checkin("bench-1", SAM, since=1000.0), retained=True)
     view = board.view("bench-1")["athlete"]
-    assert view == {"name": None, "guest": False, "since_ts": 1000.0, "source": "tag",
-                    "profile": "applied"}
+    assert view == {
+        "name": None,
+        "guest": False,
+        "since_ts": 1000.0,
+        "source": "tag",
+        "profile": "applied",
+    }
     assert board.handle(f"gym/_athletes/{SAM}/card", card(SAM, "Sam"), retained=True)
     assert board.handle(f"gym/_athletes/{JO}/card", card(JO, "Jo"), retained=True)
     assert board.view("bench-1")["athlete"]["name"] == "Sam"
     # Every card is for staff (the picker); the public view names only who is checked in,
     # and never carries the pseudonymous id.
-    assert board.athletes() == [{"id": JO, "name": "Jo", "station": None},
-                                {"id": SAM, "name": "Sam", "station": "bench-1"}]
+    assert board.athletes() == [
+        {"id": JO, "name": "Jo", "station": None},
+        {"id": SAM, "name": "Sam", "station": "bench-1"},
+    ]
     public = json.dumps(board.snapshot())
     assert "Sam" in public and "Jo" not in public and SAM not in public
     # A card that does not match its topic, or an id that is not one, changes nothing.
@@ -89,8 +108,9 @@ class Broker:
 
     def card(self, athlete: str, name: str | None) -> None:
         data = card(athlete, name) if name else b""
-        self.client.publish(f"gym/_athletes/{athlete}/card", data, qos=1,
-                            retain=True).wait_for_publish(5)
+        self.client.publish(
+            f"gym/_athletes/{athlete}/card", data, qos=1, retain=True
+        ).wait_for_publish(5)
 
     def close(self) -> None:
         self.client.disconnect()
@@ -99,23 +119,26 @@ class Broker:
 
 def local_time(page, ts: float) -> str:
     """HH:MM as the page writes it (the browser's own locale)."""
-    return page.evaluate("ts => new Date(ts * 1000).toLocaleTimeString("
-                         "[], {hour: '2-digit', minute: '2-digit'})", ts)
+    return page.evaluate(
+        "ts => new Date(ts * 1000).toLocaleTimeString([], {hour: '2-digit', minute: '2-digit'})", ts
+    )
 
 
 def test_the_tile_names_the_athlete_and_staff_check_one_in_from_the_picker(
-        display, stations, new_page, mosquitto):
+    display, stations, new_page, mosquitto
+):
     history = Broker(mosquitto)
     bench = stations("bench-1")
     bench.session(name="Bench 1", state="idle", set_count=0)
     since = time.time() - 120
-    bench.publish("athlete", checkin("bench-1", None, guest=True, since=since, source="button"),
-                  retain=True)
+    bench.publish(
+        "athlete", checkin("bench-1", None, guest=True, since=since, source="button"), retain=True
+    )
     page = new_page(display.url)
     t = tile(page, "bench-1")
     hhmm = local_time(page, since)
     expect(t.locator(".who")).to_have_text(f"guest \u00b7 checked in {hhmm}")
-    expect(t.locator(".pick")).to_be_hidden()           # checking in is for staff
+    expect(t.locator(".pick")).to_be_hidden()  # checking in is for staff
     # Sam taps in: no card yet, so "guest"; the history service names Sam, and the tile follows.
     bench.publish("athlete", checkin("bench-1", SAM, since=since), retain=True)
     history.card(SAM, "Sam")
@@ -153,8 +176,7 @@ def test_the_tile_names_the_athlete_and_staff_check_one_in_from_the_picker(
     history.close()
 
 
-def test_the_picker_is_staff_only_csrf_protected_and_checks_its_input(display, stations,
-                                                                      mosquitto):
+def test_the_picker_is_staff_only_csrf_protected_and_checks_its_input(display, stations, mosquitto):
     history = Broker(mosquitto)
     bench = stations("bench-1")
     bench.session(name="Bench 1", state="idle")
@@ -165,15 +187,17 @@ def test_the_picker_is_staff_only_csrf_protected_and_checks_its_input(display, s
     body = {"station": "bench-1", "athlete": SAM}
     assert http.request("POST", "/api/session", body)[0] == 401
     http.login()
-    assert http.request("POST", "/api/session", body)[0] == 403          # no CSRF token
+    assert http.request("POST", "/api/session", body)[0] == 403  # no CSRF token
     csrf = {"X-CSRF-Token": http.csrf}
     status, _, data = http.request("GET", "/api/athletes")
     assert status == 200 and data["athletes"] == [{"id": SAM, "name": "Sam", "station": None}]
-    for bad, code in [({"station": "bench-1", "athlete": "Not An Id"}, 400),
-                      ({"station": "bench-1"}, 400),
-                      ({"station": "bench-1", "action": "checkout", "athlete": SAM}, 400),
-                      ({"station": "nowhere", "athlete": SAM}, 404),
-                      ({"station": "bench-1", "athlete": "m-nobody"}, 404)]:
+    for bad, code in [
+        ({"station": "bench-1", "athlete": "Not An Id"}, 400),
+        ({"station": "bench-1"}, 400),
+        ({"station": "bench-1", "action": "checkout", "athlete": SAM}, 400),
+        ({"station": "nowhere", "athlete": SAM}, 404),
+        ({"station": "bench-1", "athlete": "m-nobody"}, 404),
+    ]:
         assert http.request("POST", "/api/session", bad, csrf)[0] == code, bad
     assert history.commands.empty()
     status, _, data = http.request("POST", "/api/session", body, csrf)

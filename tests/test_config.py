@@ -7,7 +7,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from monitor.config import Config, load, parse
 from monitor.errors import ConfigError
@@ -36,11 +37,23 @@ def test_every_tuning_key_is_documented_in_the_example():
 BAD = [
     ({"station": {"id": "a/b"}}, "station.id"),
     ({"station": {"idd": "x"}}, "station.idd: is not a known key (did you mean 'id'?)"),
-    ({"imu": [{"name": "w", "rate_hz": 300}]}, "imu[0].rate_hz: the MPU-6050/6500 runs at 1000 Hz divided"),
-    ({"imu": [{"name": "w", "chip": "lsm6ds", "rate_hz": 1000}]}, "imu[0].rate_hz: the lsm6ds runs at"),
+    (
+        {"imu": [{"name": "w", "rate_hz": 300}]},
+        "imu[0].rate_hz: the MPU-6050/6500 runs at 1000 Hz divided",
+    ),
+    (
+        {"imu": [{"name": "w", "chip": "lsm6ds", "rate_hz": 1000}]},
+        "imu[0].rate_hz: the lsm6ds runs at",
+    ),
     ({"imu": [{"name": "w", "chip": "bmi160"}]}, "imu[0].chip: must be one of"),
-    ({"imu": [{"name": "w", "address": 0x6A}]}, "imu[0].address: the mpu6050 answers at 0x68 or 0x69"),
-    ({"imu": [{"name": "a"}, {"name": "a", "address": 0x69}]}, "imu[1].name: 'a' is used by imu[0] too"),
+    (
+        {"imu": [{"name": "w", "address": 0x6A}]},
+        "imu[0].address: the mpu6050 answers at 0x68 or 0x69",
+    ),
+    (
+        {"imu": [{"name": "a"}, {"name": "a", "address": 0x69}]},
+        "imu[1].name: 'a' is used by imu[0] too",
+    ),
     ({"imu": [{"name": "a"}, {"name": "b"}]}, "imu[1].address: 0x68 is taken by imu[0]"),
     ({"imu": [{"rate_hz": 1000}]}, "imu[0].name: is required"),
     ({"imu": [{"name": "w", "range_g": True}]}, "imu[0].range_g: must be a whole number, not True"),
@@ -49,7 +62,10 @@ BAD = [
     ({"alerts": {"high_ratio": 0}}, "alerts.high_ratio: must be positive"),
     ({"analysis": {"activity": {"move": 3}}}, "analysis.activity.move: is not a known key"),
     ({"analysis": {"bands": {"fatigue": [7, 4]}}}, "analysis.bands"),
-    ({"hydration": {"expected_intake_ml_per_h": [1]}}, "hydration.expected_intake_ml_per_h: must be a pair"),
+    (
+        {"hydration": {"expected_intake_ml_per_h": [1]}},
+        "hydration.expected_intake_ml_per_h: must be a pair",
+    ),
     ({"i2c": {"bus": -1}}, "i2c.bus: must be at least 0"),
     ({"mqtt": {"password": "hunter2"}}, "mqtt.password: is not read from the TOML"),
     ({"mqtt": {"password_file": "/x"}}, "mqtt.username: is required when password_file is set"),
@@ -84,20 +100,33 @@ def test_bad_files(tmp_path):
 def test_check_config_prints_one_line_and_no_traceback(tmp_path):
     bad = tmp_path / "monitor.toml"
     bad.write_text('[[imu]]\nname = "w"\nrate_hz = "fast"\n')
-    out = subprocess.run([sys.executable, "-m", "monitor.cli", "check-config", str(bad)],
-                         capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(EXAMPLE.parents[1])})
+    out = subprocess.run(
+        [sys.executable, "-m", "monitor.cli", "check-config", str(bad)],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(EXAMPLE.parents[1])},
+    )
     assert out.returncode == 2
     lines = out.stderr.strip().splitlines()
     assert lines == [f"config error: {bad}: imu[0].rate_hz: must be a number, not 'fast'"]
     assert "Traceback" not in out.stderr
 
 
-keys = st.text(st.characters(categories=["L", "N"], include_characters="_-"), min_size=1, max_size=12)
-values = st.recursive(st.none().map(lambda _: 0) | st.booleans() | st.integers(-10**6, 10**6)
-                      | st.floats(allow_nan=False, allow_infinity=False) | st.text(max_size=20),
-                      lambda inner: st.lists(inner, max_size=4) | st.dictionaries(keys, inner, max_size=4),
-                      max_leaves=12)
-sections = st.sampled_from(["station", "i2c", "imu", "scale", "analysis", "session", "alerts", "hydration", "mqtt", "x"])
+keys = st.text(
+    st.characters(categories=["L", "N"], include_characters="_-"), min_size=1, max_size=12
+)
+values = st.recursive(
+    st.none().map(lambda _: 0)
+    | st.booleans()
+    | st.integers(-(10**6), 10**6)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=20),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(keys, inner, max_size=4),
+    max_leaves=12,
+)
+sections = st.sampled_from(
+    ["station", "i2c", "imu", "scale", "analysis", "session", "alerts", "hydration", "mqtt", "x"]
+)
 
 
 @settings(max_examples=300, deadline=None)

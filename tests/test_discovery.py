@@ -44,9 +44,13 @@ from monitor.mqtt.topics import Topics
 mosquitto_factory = broker_helpers.mosquitto_factory
 ROOT = Path(__file__).resolve().parents[1]
 T = Topics("gym", "bench-1")
-FULL = StationInfo("bench-1", name="Bench 1", sensors=(SensorInfo("wrist"),
-                                                       SensorInfo("bench clip", "bench")),
-                   scale="bottle", ack_by="Front desk")
+FULL = StationInfo(
+    "bench-1",
+    name="Bench 1",
+    sensors=(SensorInfo("wrist"), SensorInfo("bench clip", "bench")),
+    scale="bottle",
+    ack_by="Front desk",
+)
 
 
 def configs(info: StationInfo, **kw) -> dict[str, dict]:
@@ -59,25 +63,40 @@ def configs(info: StationInfo, **kw) -> dict[str, dict]:
 def test_entities_follow_the_hardware():
     def ids(info):
         return {e.object_id.removeprefix("bench-1_") for e in entities(T, info)}
+
     full = ids(FULL)
-    assert {"wrist_tremor", "bench_clip_tremor_ratio", "intake", "tare", "acknowledge",
-            "start_session", "session_control", "alert"} <= full
+    assert {
+        "wrist_tremor",
+        "bench_clip_tremor_ratio",
+        "intake",
+        "tare",
+        "acknowledge",
+        "start_session",
+        "session_control",
+        "alert",
+    } <= full
     bare = ids(StationInfo("bench-1", sensors=("wrist",)))
-    assert not bare & {"intake", "scale_mass", "tare", "sweat_rate", "acknowledge",
-                       "bench_clip_tremor"}
+    assert not bare & {
+        "intake",
+        "scale_mass",
+        "tare",
+        "sweat_rate",
+        "acknowledge",
+        "bench_clip_tremor",
+    }
     body = ids(dataclasses.replace(FULL, scale="body"))
     assert {"pre_mass", "post_mass", "sweat_rate", "body_mass_loss"} <= body
     assert not body & {"intake", "intake_rate"}
     quiet = ids(dataclasses.replace(FULL, commands=False))
-    assert not quiet & {"tare", "start_session", "stop_session", "session_control",
-                        "acknowledge"}
+    assert not quiet & {"tare", "start_session", "stop_session", "session_control", "acknowledge"}
     assert "acknowledge" not in ids(dataclasses.replace(FULL, ack_by=""))
 
 
 def test_every_config_reads_a_key_its_topic_always_has_and_never_its_own_state():
     msgs = configs(FULL)
     keys = {f.name for f in dataclasses.fields(SensorSummary)} | {
-        f.name for f in dataclasses.fields(StationSummary)}
+        f.name for f in dataclasses.fields(StationSummary)
+    }
     unique = set()
     for topic, c in msgs.items():
         assert re.fullmatch(r"homeassistant/[a-z_]+/bench-1/bench-1_[A-Za-z0-9_-]+/config", topic)
@@ -88,11 +107,22 @@ def test_every_config_reads_a_key_its_topic_always_has_and_never_its_own_state()
         text = json.dumps(c)
         assert "this.state" not in text and "this." not in text
         for key in re.findall(r"value_json\.([a-z_0-9]+)", text):
-            assert key in keys | {"level", "state", "id", "code", "sensor", "message",
-                                  "red_flag", "get"}, (topic, key)
+            assert key in keys | {
+                "level",
+                "state",
+                "id",
+                "code",
+                "sensor",
+                "message",
+                "red_flag",
+                "get",
+            }, (topic, key)
         if c.get("state_topic", "").startswith("gym/bench-1/ha/"):
-            assert c["state_topic"] in ("gym/bench-1/ha/station", "gym/bench-1/ha/sensor/wrist",
-                                        "gym/bench-1/ha/sensor/bench_clip")
+            assert c["state_topic"] in (
+                "gym/bench-1/ha/station",
+                "gym/bench-1/ha/sensor/wrist",
+                "gym/bench-1/ha/sensor/bench_clip",
+            )
         assert c.get("unit_of_measurement") != "mg"
 
 
@@ -102,29 +132,46 @@ def test_state_classes_units_and_enums():
     assert by_id["bench-1_reps"]["state_class"] == "measurement"  # revised as the set goes
     intake = by_id["bench-1_intake"]
     assert (intake["device_class"], intake["unit_of_measurement"], intake["state_class"]) == (
-        "volume", "mL", "total_increasing")
+        "volume",
+        "mL",
+        "total_increasing",
+    )
     tremor = by_id["bench-1_wrist_tremor"]
     assert tremor["unit_of_measurement"] == "m/s²" and "device_class" not in tremor
-    for enum, first in (("bench-1_activity", "idle"), ("bench-1_alert_level", "none"),
-                        ("bench-1_wrist_tremor_level", "none")):
+    for enum, first in (
+        ("bench-1_activity", "idle"),
+        ("bench-1_alert_level", "none"),
+        ("bench-1_wrist_tremor_level", "none"),
+    ):
         c = by_id[enum]
         assert c["device_class"] == "enum" and c["options"][0] == first
         assert "state_class" not in c and "unit_of_measurement" not in c
     event = by_id["bench-1_alert"]
     assert event["state_topic"] == T.alert
-    assert set(event["event_types"]) == {"info", "caution", "warning", "urgent", "cleared",
-                                         "acknowledged"}
+    assert set(event["event_types"]) == {
+        "info",
+        "caution",
+        "warning",
+        "urgent",
+        "cleared",
+        "acknowledged",
+    }
     ack = by_id["bench-1_acknowledge"]
     assert ack["command_topic"] == T.cmd("ack") and '"Front desk"' in ack["command_template"]
 
 
 def test_the_device_form_is_one_config_with_every_component():
-    (topic, c), = configs(FULL, form="device").items()
+    ((topic, c),) = configs(FULL, form="device").items()
     assert topic == device_topic(T) == "homeassistant/device/bench-1/bench-1/config"
     assert re.fullmatch(r"homeassistant/[^/]+/bench-1/[^/]+/config", topic)  # the ACL's pattern
     assert c["origin"]["name"] and c["device"]["name"] == "Bench 1"
     assert {v["platform"] for v in c["components"].values()} == {
-        "sensor", "binary_sensor", "event", "button", "select"}
+        "sensor",
+        "binary_sensor",
+        "event",
+        "button",
+        "select",
+    }
     assert len(c["components"]) == len(entities(T, FULL))
 
 
@@ -135,12 +182,13 @@ def test_hardware_removed_from_the_config_is_removed_from_home_assistant(tmp_pat
     first = discovery_plan(T, FULL, state_dir=tmp_path, now=1000.0)
     # The first start clears what the first discovery (one tremor topic for all IMUs) announced.
     assert set(first.removed) == set(legacy_topics(T, FULL)) - {t for t, _ in first.configs}
-    assert all(d == b"" for t, d in first.messages[:len(first.removed)])
+    assert all(d == b"" for t, d in first.messages[: len(first.removed)])
     assert (tmp_path / STATE_FILE).exists()
     again = discovery_plan(T, FULL, state_dir=tmp_path, now=1001.0)
     assert set(again.removed) == set(first.removed)  # sent again at connects, for a while
-    smaller = StationInfo("bench-1", name="Bench 1", sensors=(SensorInfo("wrist"),),
-                          ack_by="Front desk")
+    smaller = StationInfo(
+        "bench-1", name="Bench 1", sensors=(SensorInfo("wrist"),), ack_by="Front desk"
+    )
     plan = discovery_plan(T, smaller, state_dir=tmp_path, now=1002.0)
     gone = {t for t in plan.removed if "legacy" not in t and "bench-1_hydration" not in t}
     assert "homeassistant/sensor/bench-1/bench-1_bench_clip_tremor/config" in gone
@@ -167,7 +215,7 @@ def test_the_device_form_removes_components_and_the_per_entity_configs(tmp_path)
     # In the device form, a component whose hardware left stays as {"platform": ...} only.
     smaller = dataclasses.replace(FULL, sensors=(SensorInfo("wrist"),))
     plan = discovery_plan(T, smaller, state_dir=tmp_path, form="device", now=3.0)
-    (_topic, data), = plan.configs
+    ((_topic, data),) = plan.configs
     components = json.loads(data)["components"]
     assert components["bench-1_bench_clip_tremor"] == {"platform": "sensor"}
     assert components["bench-1_wrist_tremor"]["state_topic"] == "gym/bench-1/ha/sensor/wrist"
@@ -185,8 +233,9 @@ def test_a_damaged_state_file_costs_only_the_removals(tmp_path, caplog):
 
 def _feed(interval_s=5.0):
     sent: list[tuple[str, dict]] = []
-    feed = HomeAssistantFeed(T, FULL, lambda t, d: sent.append((t, json.loads(d))),
-                             interval_s=interval_s)
+    feed = HomeAssistantFeed(
+        T, FULL, lambda t, d: sent.append((t, json.loads(d))), interval_s=interval_s
+    )
     return feed, sent
 
 
@@ -224,21 +273,33 @@ def test_a_change_of_level_is_sent_at_once_but_a_single_odd_window_is_not():
     assert [d["level"] for d in wrist] == ["normal", "high"]  # one blip did not count; two did
     # Between summaries only the level changes: the figures' entities keep one state per interval.
     assert {k: v for k, v in wrist[1].items() if k not in ("level", "ts")} == {
-        k: v for k, v in wrist[0].items() if k not in ("level", "ts")}
+        k: v for k, v in wrist[0].items() if k not in ("level", "ts")
+    }
 
 
 def test_the_station_summary_goes_out_at_once_on_news():
     feed, sent = _feed()
-    feed.station(state="idle", active=False, set_count=0, rep_count=0,
-                 hydration={"mass_g": 500.0})
+    feed.station(state="idle", active=False, set_count=0, rep_count=0, hydration={"mass_g": 500.0})
     feed.flush(0.0)
-    feed.station(state="idle", active=False, set_count=0, rep_count=0,
-                 alerts=[{"id": "a1", "code": "tremor.high", "level": "caution"}],
-                 hydration={"mass_g": 480.0})
+    feed.station(
+        state="idle",
+        active=False,
+        set_count=0,
+        rep_count=0,
+        alerts=[{"id": "a1", "code": "tremor.high", "level": "caution"}],
+        hydration={"mass_g": 480.0},
+    )
     feed.flush(0.5)
-    feed.station(state="idle", active=False, set_count=0, rep_count=0,
-                 alerts=[{"id": "a2", "code": "redflag.fall", "level": "urgent"},
-                         {"id": "a1", "code": "tremor.high", "level": "caution"}])
+    feed.station(
+        state="idle",
+        active=False,
+        set_count=0,
+        rep_count=0,
+        alerts=[
+            {"id": "a2", "code": "redflag.fall", "level": "urgent"},
+            {"id": "a1", "code": "tremor.high", "level": "caution"},
+        ],
+    )
     feed.flush(1.0)
     station = [d for topic, d in sent if topic.endswith("/ha/station")]
     assert [d["alert_level"] for d in station] == ["none", "caution", "urgent"]
@@ -249,13 +310,21 @@ def test_the_station_summary_goes_out_at_once_on_news():
 
 def test_totals_never_go_down_within_a_session_and_start_again_with_the_next():
     feed, sent = _feed()
-    for t, (session, sets, intake) in enumerate([(100, 3, 250.0), (100, 2, 240.0),
-                                                  (100, 4, 260.0), (200, 0, 0.0)]):
-        feed.station(state="rest", active=True, set_count=sets, rep_count=0,
-                     hydration={"intake_ml": intake, "mass_g": 500.0}, session=session)
+    for t, (session, sets, intake) in enumerate(
+        [(100, 3, 250.0), (100, 2, 240.0), (100, 4, 260.0), (200, 0, 0.0)]
+    ):
+        feed.station(
+            state="rest",
+            active=True,
+            set_count=sets,
+            rep_count=0,
+            hydration={"intake_ml": intake, "mass_g": 500.0},
+            session=session,
+        )
         feed.flush(t * 10.0)
-    station = [(d["set_count"], d["intake_ml"]) for topic, d in sent
-               if topic.endswith("/ha/station")]
+    station = [
+        (d["set_count"], d["intake_ml"]) for topic, d in sent if topic.endswith("/ha/station")
+    ]
     assert station == [(3, 250.0), (3, 250.0), (4, 260.0), (0, 0.0)]
 
 
@@ -271,13 +340,16 @@ def test_the_example_config_documents_the_homeassistant_table_with_its_defaults(
     assert Config().homeassistant == defaults
 
 
-@pytest.mark.parametrize("table, message", [
-    ({"discovery": "devices"}, "homeassistant.discovery: must be one of"),
-    ({"interval_s": 0.1}, "homeassistant.interval_s: must be at least 1.0"),
-    ({"ack_by": "x" * 65}, "homeassistant.ack_by: must be a staff name"),
-    ({"discovery_prefix": "home/#"}, "homeassistant.discovery_prefix: must be words"),
-    ({"interval": 5}, "homeassistant.interval: is not a known key"),
-])
+@pytest.mark.parametrize(
+    "table, message",
+    [
+        ({"discovery": "devices"}, "homeassistant.discovery: must be one of"),
+        ({"interval_s": 0.1}, "homeassistant.interval_s: must be at least 1.0"),
+        ({"ack_by": "x" * 65}, "homeassistant.ack_by: must be a staff name"),
+        ({"discovery_prefix": "home/#"}, "homeassistant.discovery_prefix: must be words"),
+        ({"interval": 5}, "homeassistant.interval: is not a known key"),
+    ],
+)
 def test_bad_homeassistant_settings_name_the_key(table, message):
     from monitor.errors import ConfigError
 
@@ -313,8 +385,9 @@ class Client:
         self.ready = threading.Event()
         self.c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=user, protocol=mqtt.MQTTv5)
         self.c.username_pw_set(user, password(user))
-        self.c.on_connect = lambda c, u, f, rc, p: c.subscribe([(t, 1) for t in subscribe]) \
-            if subscribe else self.ready.set()
+        self.c.on_connect = lambda c, u, f, rc, p: (
+            c.subscribe([(t, 1) for t in subscribe]) if subscribe else self.ready.set()
+        )
         self.c.on_subscribe = lambda *a: self.ready.set()
         self.c.on_message = lambda c, u, m: self.messages.append(m)
         self.c.on_publish = lambda c, u, mid, rc, p: self.acks.__setitem__(mid, rc)
@@ -340,10 +413,15 @@ class Client:
 
 def test_mqtt_v5_response_topic_and_correlation_data_are_honoured(broker, tmp_path):
     seen = []
-    pub = MqttPublisher("bench-1", host=broker.host, port=broker.port, username="bench-1",
-                        password_file=tmp_path / "secrets" / "bench-1.pw",
-                        outbox=Outbox(tmp_path / "o.sqlite3"),
-                        on_command=lambda cmd: seen.append(cmd) or None).start()
+    pub = MqttPublisher(
+        "bench-1",
+        host=broker.host,
+        port=broker.port,
+        username="bench-1",
+        password_file=tmp_path / "secrets" / "bench-1.pw",
+        outbox=Outbox(tmp_path / "o.sqlite3"),
+        on_command=lambda cmd: seen.append(cmd) or None,
+    ).start()
     op = Client(broker, "operator", ["gym/bench-1/cmd/+/result/#"])
     try:
         assert op.wait(lambda: pub.connected)
@@ -374,10 +452,13 @@ def test_home_assistant_may_press_exactly_its_buttons(broker, tmp_path):
     station = Client(broker, "bench-1", ["gym/bench-1/cmd/+"])
     ha = Client(broker, "homeassistant", ["gym/#"])
     try:
-        allowed = {name: ha.publish(f"gym/bench-1/cmd/{name}", b"{}")
-                   for name in ("session", "tare", "ack")}
-        denied = {name: ha.publish(f"gym/bench-1/cmd/{name}", b"{}")
-                  for name in ("calibrate", "weigh_in")}
+        allowed = {
+            name: ha.publish(f"gym/bench-1/cmd/{name}", b"{}")
+            for name in ("session", "tare", "ack")
+        }
+        denied = {
+            name: ha.publish(f"gym/bench-1/cmd/{name}", b"{}") for name in ("calibrate", "weigh_in")
+        }
         denied["status"] = ha.publish("gym/bench-1/status", b"offline")
         denied["result"] = ha.publish("gym/bench-1/cmd/tare/result", b"{}")
         assert ha.wait(lambda: len(ha.acks) == len(allowed) + len(denied))
@@ -385,7 +466,10 @@ def test_home_assistant_may_press_exactly_its_buttons(broker, tmp_path):
         assert all(ha.acks[mid].is_failure for mid in denied.values()), ha.acks
         assert station.wait(lambda: len(station.messages) == 3)
         assert sorted(m.topic.rsplit("/", 1)[1] for m in station.messages) == [
-            "ack", "session", "tare"]
+            "ack",
+            "session",
+            "tare",
+        ]
         # Athletes' profiles and names are not for Home Assistant.
         other = Client(broker, "integrator")
         n = len(ha.messages)
@@ -412,10 +496,13 @@ def test_the_telegraf_config_reads_the_summaries_the_stations_send():
         regex = "^" + pattern.replace("+", "[^/]+") + "$"
         assert any(re.match(regex, t) for t in (ha.station, ha.sensor("wrist"))), pattern
     parsed = {p["topic"]: p["measurement"] for p in mqtt_in["topic_parsing"]}
-    assert parsed == {"gym/+/ha/sensor/+": "_/_/_/measurement/_",
-                      "gym/+/ha/station": "_/_/_/measurement"}
+    assert parsed == {
+        "gym/+/ha/sensor/+": "_/_/_/measurement/_",
+        "gym/+/ha/station": "_/_/_/measurement",
+    }
     fields = {f.name for f in dataclasses.fields(SensorSummary)} | {
-        f.name for f in dataclasses.fields(StationSummary)}
+        f.name for f in dataclasses.fields(StationSummary)
+    }
     assert set(mqtt_in["tag_keys"]) <= fields
     # Its broker user may read those topics and nothing is written.
     acl = (ROOT / "config" / "mosquitto" / "acl").read_text()

@@ -40,14 +40,21 @@ from monitor.display.service import main
 # The fake stations, the service, Chromium and the broker, as fixtures.
 pytest_plugins = ["display_support"]
 
+
 def classes(*names: str) -> re.Pattern[str]:
     """Exactly these classes, in any order (a tile may go stale before its first paint)."""
     ahead = "".join(f"(?=.*(^|\\s){re.escape(n)}(\\s|$))" for n in names)
     return re.compile(f"^{ahead}\\s*(\\S+\\s*){{{len(names)}}}$")
 
 
-RED_FLAG_WORDS = ["chest pain", "confusion", "severe light-headedness", "fainting",
-                  "dark urine", "seek medical advice promptly"]
+RED_FLAG_WORDS = [
+    "chest pain",
+    "confusion",
+    "severe light-headedness",
+    "fainting",
+    "dark urine",
+    "seek medical advice promptly",
+]
 
 
 # --------------------------------------------------------------------------- the page
@@ -66,7 +73,10 @@ def test_tiles_appear_for_publishing_stations_and_update(display, stations, new_
     expect(page.locator(".tile")).to_have_count(3)
     # Natural order: rack-2 before rack-10.
     assert page.locator(".tile").evaluate_all("t => t.map(e => e.dataset.station)") == [
-        "bench-1", "rack-2", "rack-10"]
+        "bench-1",
+        "rack-2",
+        "rack-10",
+    ]
     t = tile(page, "bench-1")
     expect(t.locator(".name")).to_have_text("Bench 1")
     expect(t.locator(".ratio")).to_have_text("1.4x")
@@ -120,7 +130,8 @@ def test_offline_and_stale_stations_are_shown_as_such(display_factory, stations,
 
 
 def test_urgent_alert_banner_with_advice_is_acknowledged_by_click(
-        display, stations, new_page, mosquitto):
+    display, stations, new_page, mosquitto
+):
     listener = AckListener(mosquitto)
     try:
         st = stations("bench-9")
@@ -130,19 +141,25 @@ def test_urgent_alert_banner_with_advice_is_acknowledged_by_click(
         expect(tile(page, "bench-9")).to_be_visible()
         expect(page.locator("#banners")).to_be_hidden()
 
-        alert = st.alert("bench-9:1732435200:0007", "urgent",
-                         "Possible fall or faint: impact, then stillness",
-                         advice="Go to the athlete now. Do not let them get up quickly.",
-                         red_flag=True, code="fall")
+        alert = st.alert(
+            "bench-9:1732435200:0007",
+            "urgent",
+            "Possible fall or faint: impact, then stillness",
+            advice="Go to the athlete now. Do not let them get up quickly.",
+            red_flag=True,
+            code="fall",
+        )
         st.active([alert])
         banner = page.locator(".banner")
         expect(banner).to_have_count(1)
         expect(banner.locator(".alert-level")).to_have_text("URGENT")
         expect(banner.locator(".banner-station")).to_have_text("Bench 9")
         expect(banner.locator(".banner-msg")).to_have_text(
-            "Possible fall or faint: impact, then stillness")
+            "Possible fall or faint: impact, then stillness"
+        )
         expect(banner.locator(".banner-advice")).to_have_text(
-            "Go to the athlete now. Do not let them get up quickly.")
+            "Go to the athlete now. Do not let them get up quickly."
+        )
         for words in RED_FLAG_WORDS:
             expect(page.locator(".redflag-note")).to_contain_text(words)
         expect(tile(page, "bench-9")).to_have_class("tile lv-normal alert-urgent")
@@ -156,24 +173,32 @@ def test_urgent_alert_banner_with_advice_is_acknowledged_by_click(
         assert payload == {"v": 1, "id": "bench-9:1732435200:0007", "by": STAFF_NAME}
         assert qos == 1
         expect(banner.locator("button.ack")).to_have_text("Sent, waiting\u2026")
-        expect(banner.locator(".banner-note")).to_contain_text(
-            f"Sent by {STAFF_NAME} at")
+        expect(banner.locator(".banner-note")).to_contain_text(f"Sent by {STAFF_NAME} at")
         expect(banner.locator(".banner-note")).to_contain_text("waiting for the station")
 
         # The station confirms: the banner goes away everywhere, and the wall says who.
-        st.alert("bench-9:1732435200:0007", "urgent", "Possible fall or faint",
-                 state="acknowledged", red_flag=True, code="fall", by=STAFF_NAME)
+        st.alert(
+            "bench-9:1732435200:0007",
+            "urgent",
+            "Possible fall or faint",
+            state="acknowledged",
+            red_flag=True,
+            code="fall",
+            by=STAFF_NAME,
+        )
         st.active([])
         expect(page.locator("#banners")).to_be_hidden()
         expect(page.locator("#acks .ack-line")).to_contain_text(
             f"Bench 9: Possible fall or faint: impact, then stillness \u2014 acknowledged by "
-            f"{STAFF_NAME} at")
+            f"{STAFF_NAME} at"
+        )
         expect(tile(page, "bench-9").locator(".tile-alerts .alert")).to_have_count(0)
 
         # Alerts on tiles carry their level as text and have their own ack button.
         caution = st.alert("bench-9:c1", "caution", "Tremor elevated: 2.4x your rested level")
-        info = st.alert("bench-9:i1", "info", "Session over 60 min: consider a snack",
-                        code="fuel.long_session")
+        info = st.alert(
+            "bench-9:i1", "info", "Session over 60 min: consider a snack", code="fuel.long_session"
+        )
         st.active([caution, info])
         rows = tile(page, "bench-9").locator(".tile-alerts .alert")
         expect(rows).to_have_count(2)
@@ -182,8 +207,11 @@ def test_urgent_alert_banner_with_advice_is_acknowledged_by_click(
         expect(page.locator("#banners")).to_be_hidden()  # caution is not a red flag
         rows.nth(0).locator("button.ack").click()  # still logged in: straight out
         topic, payload, _ = listener.get()
-        assert (topic, payload["id"], payload["by"]) == ("gym/bench-9/cmd/ack", "bench-9:c1",
-                                                         STAFF_NAME)
+        assert (topic, payload["id"], payload["by"]) == (
+            "gym/bench-9/cmd/ack",
+            "bench-9:c1",
+            STAFF_NAME,
+        )
     finally:
         listener.close()
 
@@ -196,8 +224,12 @@ def test_mqtt_text_is_never_html(display, stations, new_page):
     st.session(name=evil_name, state="<b>reps</b>")
     st.tremor(4.5, sensor="<i>wrist</i>")
     warning = st.alert("x1", "warning", "<script>alert(2)</script>")
-    urgent = st.alert("x2", "urgent", "<img src=y onerror=alert(4)>",
-                      advice="<a href=javascript:alert(5)>click</a>")
+    urgent = st.alert(
+        "x2",
+        "urgent",
+        "<img src=y onerror=alert(4)>",
+        advice="<a href=javascript:alert(5)>click</a>",
+    )
     st.active([warning, urgent])
 
     page = new_page("about:blank")
@@ -257,33 +289,70 @@ def test_malformed_messages_are_ignored_and_the_board_lives_on(display, stations
 
 def _populate_mixed_board(mosquitto, count: int) -> tuple[list[FakeStation], Callable[[], None]]:
     """``count`` stations in every state a gym sees; returns them and a 'keep alive' step."""
-    kinds = ["normal", "elevated", "high", "offline", "stale", "urgent", "caution", "warning",
-             "none", "normal"]
+    kinds = [
+        "normal",
+        "elevated",
+        "high",
+        "offline",
+        "stale",
+        "urgent",
+        "caution",
+        "warning",
+        "none",
+        "normal",
+    ]
     made, live = [], []
     for i in range(count):
         kind = kinds[i % len(kinds)]
         st = FakeStation(mosquitto, f"st-{i + 1:02d}")
         made.append(st)
-        ratio = {"normal": 1.3 + (i % 3) * 0.2, "elevated": 2.6, "high": 4.8, "offline": 1.4,
-                 "stale": 1.8, "urgent": 5.6, "caution": 2.2, "warning": 3.4,
-                 "none": None}[kind]
-        names = ["Bench press", "Squat rack", "Deadlift", "Cable row", "Plank mat",
-                 "Leg press", "Pull-up bar", "Rower", "Dumbbells", "Wall sit"]
-        st.session(name=f"{names[i % len(names)]} {i // len(names) + 1}",
-                   state=["reps", "rest", "hold", "recovery", "idle"][i % 5],
-                   set_count=i % 6 + 1, last_set_end_ts=time.time() - 30 - 17 * i)
+        ratio = {
+            "normal": 1.3 + (i % 3) * 0.2,
+            "elevated": 2.6,
+            "high": 4.8,
+            "offline": 1.4,
+            "stale": 1.8,
+            "urgent": 5.6,
+            "caution": 2.2,
+            "warning": 3.4,
+            "none": None,
+        }[kind]
+        names = [
+            "Bench press",
+            "Squat rack",
+            "Deadlift",
+            "Cable row",
+            "Plank mat",
+            "Leg press",
+            "Pull-up bar",
+            "Rower",
+            "Dumbbells",
+            "Wall sit",
+        ]
+        st.session(
+            name=f"{names[i % len(names)]} {i // len(names) + 1}",
+            state=["reps", "rest", "hold", "recovery", "idle"][i % 5],
+            set_count=i % 6 + 1,
+            last_set_end_ts=time.time() - 30 - 17 * i,
+        )
         if i % 2:
             st.hydration(mode="body", intake_ml=None, body_mass_loss_pct=0.4 + (i % 7) * 0.4)
         else:
             st.hydration(intake_ml=150.0 + 50 * i)
         if kind == "urgent":
-            a = st.alert(f"{st.id}:u", "urgent", "Shaking persists 20 min after the session",
-                         advice="Sit the athlete down, give water and a snack, stay with them.",
-                         red_flag=True, code="tremor.persistent")
+            a = st.alert(
+                f"{st.id}:u",
+                "urgent",
+                "Shaking persists 20 min after the session",
+                advice="Sit the athlete down, give water and a snack, stay with them.",
+                red_flag=True,
+                code="tremor.persistent",
+            )
             st.active([a])
         elif kind in ("caution", "warning"):
-            a = st.alert(f"{st.id}:{kind}", kind,
-                         f"Tremor {ratio:.1f}x rested level in set {i % 6 + 1}")
+            a = st.alert(
+                f"{st.id}:{kind}", kind, f"Tremor {ratio:.1f}x rested level in set {i % 6 + 1}"
+            )
             st.active([a])
         live.append((st, kind, ratio))
 
@@ -295,6 +364,7 @@ def _populate_mixed_board(mosquitto, count: int) -> tuple[list[FakeStation], Cal
             swing = 1 + 0.3 * math.sin(4 * t + phase)  # a set's rise and fall, sped up
             wobble = None if ratio is None else round(ratio * swing, 2)
             st.tremor(wobble, hz=7.5 + (hash(st.id) % 40) / 10)
+
     for st, kind, ratio in live:
         if kind in ("offline", "stale"):
             st.tremor(ratio)
@@ -325,10 +395,12 @@ def test_twenty_station_board_screenshot(display_factory, mosquitto, new_page):
             st.close()
 
 
-@pytest.mark.parametrize("width,height,min_name,min_ratio", [(1920, 1080, 13, 24),
-                                                             (3840, 2160, 26, 48)])
-def test_fifty_stations_fit_one_screen(display_factory, mosquitto, new_page,
-                                       width, height, min_name, min_ratio):
+@pytest.mark.parametrize(
+    "width,height,min_name,min_ratio", [(1920, 1080, 13, 24), (3840, 2160, 26, 48)]
+)
+def test_fifty_stations_fit_one_screen(
+    display_factory, mosquitto, new_page, width, height, min_name, min_ratio
+):
     display = display_factory(stale_after=60.0)
     made, step = _populate_mixed_board(mosquitto, 50)
     try:
@@ -345,23 +417,27 @@ def test_fifty_stations_fit_one_screen(display_factory, mosquitto, new_page,
             st.close()
 
 
-def _assert_tiles_fit(page, width: int, height: int, *, min_name_px: float,
-                      min_ratio_px: float) -> None:
+def _assert_tiles_fit(
+    page, width: int, height: int, *, min_name_px: float, min_ratio_px: float
+) -> None:
     """Every tile fully on screen, nothing scrolls, and the type is big enough to read."""
     boxes = page.locator(".tile").evaluate_all(
         "ts => ts.map(t => { const r = t.getBoundingClientRect();"
-        " return [r.left, r.top, r.right, r.bottom]; })")
+        " return [r.left, r.top, r.right, r.bottom]; })"
+    )
     for left, top, right, bottom in boxes:
         assert left >= 0 and top >= 0 and right <= width + 0.5 and bottom <= height + 0.5
     assert page.evaluate("document.documentElement.scrollHeight") <= height
     sizes = page.evaluate(
         "() => ['.name', '.ratio'].map(s => parseFloat(getComputedStyle("
-        "document.querySelector(s)).fontSize))")
+        "document.querySelector(s)).fontSize))"
+    )
     assert sizes[0] >= min_name_px, f"station names are only {sizes[0]} px"
     assert sizes[1] >= min_ratio_px, f"ratios are only {sizes[1]} px"
     # Text is not clipped inside the main figure.
     clipped = page.locator(".tile .ratio").evaluate_all(
-        "rs => rs.filter(r => r.scrollWidth > r.parentElement.clientWidth + 1).length")
+        "rs => rs.filter(r => r.scrollWidth > r.parentElement.clientWidth + 1).length"
+    )
     assert clipped == 0
     footer = page.locator(".footer").bounding_box()
     assert footer["y"] + footer["height"] <= height + 0.5
@@ -414,9 +490,24 @@ def test_page_reconnects_to_a_restarted_display(display_factory, stations, new_p
 
 def test_service_process_prints_url_serves_and_stops_on_sigterm(mosquitto, tmp_path):
     proc = subprocess.Popen(
-        [sys.executable, "-m", "monitor.display", "--mqtt-port", str(mosquitto.port),
-         "--http-host", "127.0.0.1", "--http-port", "0", "--stale-after", "5"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO)
+        [
+            sys.executable,
+            "-m",
+            "monitor.display",
+            "--mqtt-port",
+            str(mosquitto.port),
+            "--http-host",
+            "127.0.0.1",
+            "--http-port",
+            "0",
+            "--stale-after",
+            "5",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=REPO,
+    )
     try:
         url = proc.stdout.readline().strip()
         assert url.startswith("http://127.0.0.1:") and url.endswith("/")
@@ -450,18 +541,38 @@ def test_options_become_a_config_and_bad_ones_are_named(tmp_path):
 
     secret = tmp_path / "pw"
     secret.write_text("s3cret\n")
-    config = config_from_args(build_parser().parse_args(
-        ["--mqtt-host", "broker.lan", "--username", "display", "--password-file", str(secret),
-         "--prefix", "site/gym/", "--http-port", "0", "--stale-after", "12.5"]))
-    assert (config.mqtt_host, config.username, config.password) == ("broker.lan", "display",
-                                                                     "s3cret")
+    config = config_from_args(
+        build_parser().parse_args(
+            [
+                "--mqtt-host",
+                "broker.lan",
+                "--username",
+                "display",
+                "--password-file",
+                str(secret),
+                "--prefix",
+                "site/gym/",
+                "--http-port",
+                "0",
+                "--stale-after",
+                "12.5",
+            ]
+        )
+    )
+    assert (config.mqtt_host, config.username, config.password) == (
+        "broker.lan",
+        "display",
+        "s3cret",
+    )
     assert (config.prefix, config.http_port, config.stale_after) == ("site/gym", 0, 12.5)
     assert config.http_host == "127.0.0.1" and "s3cret" not in repr(config)
-    for argv, key in ([["--http-port", "70000"], "--http-port"],
-                      [["--prefix", "gym/#"], "--prefix"],
-                      [["--stale-after", "0"], "--stale-after"],
-                      [["--password-file", str(secret)], "--username"],
-                      [["--tls-ca", str(tmp_path / "none.pem")], "--tls-ca"]):
+    for argv, key in (
+        [["--http-port", "70000"], "--http-port"],
+        [["--prefix", "gym/#"], "--prefix"],
+        [["--stale-after", "0"], "--stale-after"],
+        [["--password-file", str(secret)], "--username"],
+        [["--tls-ca", str(tmp_path / "none.pem")], "--tls-ca"],
+    ):
         with pytest.raises(ConfigError) as err:
             config_from_args(build_parser().parse_args(argv))
         assert err.value.key == key

@@ -17,9 +17,25 @@ pytest_plugins = ["display_support"]
 
 def test_a_newcomer_can_log_in_to_the_demo_wall(mosquitto, tmp_path):
     proc = subprocess.Popen(
-        [sys.executable, "-m", "monitor.cli", "demo", "--stations", "1", "--seconds", "20",
-         "--broker", f"127.0.0.1:{mosquitto.port}", "--http-port", "0"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO)
+        [
+            sys.executable,
+            "-m",
+            "monitor.cli",
+            "demo",
+            "--stations",
+            "1",
+            "--seconds",
+            "20",
+            "--broker",
+            f"127.0.0.1:{mosquitto.port}",
+            "--http-port",
+            "0",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=REPO,
+    )
     try:
         lines = []
         deadline = time.monotonic() + 20
@@ -29,8 +45,11 @@ def test_a_newcomer_can_log_in_to_the_demo_wall(mosquitto, tmp_path):
         url = re.search(r"wall display: (http://\S+)", text).group(1)
         pin = re.search(r"Staff login, name demo, PIN (\d{6})", text).group(1)
         login = urllib.request.Request(
-            url + "api/login", data=json.dumps({"name": "demo", "pin": pin}).encode(),
-            headers={"Content-Type": "application/json"}, method="POST")
+            url + "api/login",
+            data=json.dumps({"name": "demo", "pin": pin}).encode(),
+            headers={"Content-Type": "application/json"},
+            method="POST",
+        )
         with urllib.request.urlopen(login, timeout=10) as reply:
             assert reply.status == 200 and json.loads(reply.read())["name"] == "demo"
             assert "HttpOnly" in reply.headers["Set-Cookie"]

@@ -30,15 +30,20 @@ from paho.mqtt.enums import CallbackAPIVersion
 pytest_plugins = ["display_support"]
 
 
-def test_an_ack_the_station_never_confirms_says_so(display_factory, stations, new_page,
-                                                   mosquitto):
+def test_an_ack_the_station_never_confirms_says_so(display_factory, stations, new_page, mosquitto):
     display = display_factory(ack_timeout_s=1.5)
     listener = AckListener(mosquitto)
     try:
         st = stations("bench-1")
         st.session(name="Bench 1")
-        fall = st.alert("fall-1", "urgent", "Possible fall or faint", red_flag=True,
-                        code="redflag.fall", advice="Go to the athlete now.")
+        fall = st.alert(
+            "fall-1",
+            "urgent",
+            "Possible fall or faint",
+            red_flag=True,
+            code="redflag.fall",
+            advice="Go to the athlete now.",
+        )
         st.active([fall])
         page = new_page(display.url)
         login(page)
@@ -49,7 +54,8 @@ def test_an_ack_the_station_never_confirms_says_so(display_factory, stations, ne
         expect(banner.locator("button.ack")).to_have_text("Sent, waiting\u2026")
         expect(banner.locator(".banner-note")).to_contain_text("waiting for the station")
         expect(banner.locator(".banner-note")).to_contain_text(
-            "not confirmed: the station did not confirm within 1.5 s", timeout=5000)
+            "not confirmed: the station did not confirm within 1.5 s", timeout=5000
+        )
         expect(banner.locator("button.ack")).to_have_text("Retry acknowledge")
         expect(banner).to_be_visible()  # the alert itself stays up
     finally:
@@ -59,8 +65,9 @@ def test_an_ack_the_station_never_confirms_says_so(display_factory, stations, ne
 def test_a_restarted_station_takes_its_ghosts_off_the_wall(display, stations, new_page):
     st = stations("bench-1")
     st.session(name="Bench 1")
-    fall = st.alert("fall-1", "urgent", "Possible fall or faint", red_flag=True,
-                    code="redflag.fall")
+    fall = st.alert(
+        "fall-1", "urgent", "Possible fall or faint", red_flag=True, code="redflag.fall"
+    )
     st.active([fall])
     page = new_page(display.url)
     banner = page.locator(".banner")
@@ -85,16 +92,29 @@ def test_a_restarted_station_takes_its_ghosts_off_the_wall(display, stations, ne
 def test_sensor_faults_do_not_look_like_physiology(display, stations, new_page):
     st = stations("bench-1")
     st.tremor(4.6)  # a red HIGH tile
-    fault = st.alert("f1", "warning", "Sensor wrist is not working (gone)", code="sensor.fault",
-                     advice="Check the wiring of the wrist sensor. Readings from it are "
-                            "missing until it is back; it is retried every second.")
-    overrun = st.alert("o1", "caution", "Sensor wrist is losing samples (40 in the last "
-                       "minute)", code="sensor.overrun",
-                       advice="The station cannot keep up with the sensor: check the Pi's load "
-                              "and the I2C wiring.")
-    elevated = st.alert("t1", "caution", "Tremor is elevated: 2.6x your rested level, "
-                        "which grows set after set in this session", code="tremor.elevated",
-                        advice="Rest a little longer between sets and drink some water.")
+    fault = st.alert(
+        "f1",
+        "warning",
+        "Sensor wrist is not working (gone)",
+        code="sensor.fault",
+        advice="Check the wiring of the wrist sensor. Readings from it are "
+        "missing until it is back; it is retried every second.",
+    )
+    overrun = st.alert(
+        "o1",
+        "caution",
+        "Sensor wrist is losing samples (40 in the last minute)",
+        code="sensor.overrun",
+        advice="The station cannot keep up with the sensor: check the Pi's load "
+        "and the I2C wiring.",
+    )
+    elevated = st.alert(
+        "t1",
+        "caution",
+        "Tremor is elevated: 2.6x your rested level, which grows set after set in this session",
+        code="tremor.elevated",
+        advice="Rest a little longer between sets and drink some water.",
+    )
     st.active([fault, overrun, elevated])
     page = new_page(display.url, 1280, 720)
     rows = tile(page, "bench-1").locator(".alert")
@@ -119,9 +139,11 @@ def test_sensor_faults_do_not_look_like_physiology(display, stations, new_page):
     st.active([elevated])
     msg = tile(page, "bench-1").locator(".alert-msg")
     expect(msg).to_have_text(elevated["message"])
-    clipped = msg.evaluate("m => m.scrollWidth > m.clientWidth + 1 || "
-                           "m.getBoundingClientRect().bottom > "
-                           "m.closest('.tile').getBoundingClientRect().bottom + 1")
+    clipped = msg.evaluate(
+        "m => m.scrollWidth > m.clientWidth + 1 || "
+        "m.getBoundingClientRect().bottom > "
+        "m.closest('.tile').getBoundingClientRect().bottom + 1"
+    )
     assert clipped is False
     msg.click()
     dialog = page.locator("#alert-dialog")
@@ -137,27 +159,48 @@ def _flood(mosquitto, count: int, *, urgent_every: int = 0) -> None:
     client.loop_start()
     try:
         for i in range(count):
-            payload = {"v": 1, "ts": time.time(), "sensor": "wrist", "level": "high",
-                       "rms_mg": 50.0, "peak_hz": 8.0, "ratio": 6.0, "measurable": True}
+            payload = {
+                "v": 1,
+                "ts": time.time(),
+                "sensor": "wrist",
+                "level": "high",
+                "rms_mg": 50.0,
+                "peak_hz": 8.0,
+                "ratio": 6.0,
+                "measurable": True,
+            }
             client.publish(f"gym/fake-{i:04d}/tremor", json.dumps(payload), qos=0)
             if urgent_every and i % urgent_every == 0:
-                client.publish(f"gym/fake-{i:04d}/alert", json.dumps({
-                    "v": 1, "id": f"x{i}", "level": "urgent", "code": "redflag.fall",
-                    "message": "Fake fall", "red_flag": True}), qos=1).wait_for_publish(5)
+                client.publish(
+                    f"gym/fake-{i:04d}/alert",
+                    json.dumps(
+                        {
+                            "v": 1,
+                            "id": f"x{i}",
+                            "level": "urgent",
+                            "code": "redflag.fall",
+                            "message": "Fake fall",
+                            "red_flag": True,
+                        }
+                    ),
+                    qos=1,
+                ).wait_for_publish(5)
         client.publish("gym/flood-done/ignored", b"", qos=1).wait_for_publish(5)
     finally:
         client.disconnect()
         client.loop_stop()
 
 
-def test_a_flood_of_fake_ids_cannot_hide_a_real_urgent_alert(display_factory, stations,
-                                                             new_page, mosquitto):
+def test_a_flood_of_fake_ids_cannot_hide_a_real_urgent_alert(
+    display_factory, stations, new_page, mosquitto
+):
     config = {"max_stations": 12, "stations": ("listed-1",)}
     display = display_factory(**config)
     real = stations("real-1")  # retained status "online" (its will says offline)
     real.session(name="Real bench")
-    fall = real.alert("fall-1", "urgent", "Possible fall or faint", red_flag=True,
-                      code="redflag.fall")
+    fall = real.alert(
+        "fall-1", "urgent", "Possible fall or faint", red_flag=True, code="redflag.fall"
+    )
     real.active([fall])  # retained: the broker vouches for it after a restart too
     wait_active(display, "real-1", "fall-1")
 

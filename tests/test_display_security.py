@@ -53,8 +53,9 @@ def listener(mosquitto) -> Iterator[AckListener]:
 def fall(display, stations):
     """bench-1 online with an urgent fall on the board."""
     st = stations("bench-1")
-    st.active([st.alert(ALERT, "urgent", "Possible fall or faint", red_flag=True,
-                        code="redflag.fall")])
+    st.active(
+        [st.alert(ALERT, "urgent", "Possible fall or faint", red_flag=True, code="redflag.fall")]
+    )
     wait_active(display, "bench-1", ALERT)
     return st
 
@@ -97,15 +98,19 @@ def test_cross_origin_cross_site_and_non_json_acks_are_refused(display, fall, li
     assert client.ack("bench-1", ALERT, Origin="null")[0] == 403
     assert client.ack("bench-1", ALERT, **{"Sec-Fetch-Site": "cross-site"})[0] == 403
     assert client.ack("bench-1", ALERT, **{"Sec-Fetch-Site": "same-site"})[0] == 403
-    status, _, _ = client.request("POST", "/api/ack",
-                                  json.dumps({"station": "bench-1", "id": ALERT}).encode(),
-                                  {"Content-Type": "text/plain", "X-CSRF-Token": client.csrf})
+    status, _, _ = client.request(
+        "POST",
+        "/api/ack",
+        json.dumps({"station": "bench-1", "id": ALERT}).encode(),
+        {"Content-Type": "text/plain", "X-CSRF-Token": client.csrf},
+    )
     assert status == 415
     nothing_published(listener)
     # The same client, same origin, is fine.
     origin = f"http://127.0.0.1:{display.port}"
-    assert client.ack("bench-1", ALERT, Origin=origin, **{"Sec-Fetch-Site": "same-origin"})[0] \
-        == 202
+    assert (
+        client.ack("bench-1", ALERT, Origin=origin, **{"Sec-Fetch-Site": "same-origin"})[0] == 202
+    )
     assert listener.get()[1]["by"] == STAFF_NAME
 
 
@@ -119,8 +124,15 @@ def test_a_dns_rebinding_request_is_refused(display, fall, listener):
     assert rebound.request("GET", "/")[0] == 421
     assert rebound.request("GET", "/api/state")[0] == 421  # alert ids stay private too
     assert rebound.ack("bench-1", ALERT, Origin=f"http://{evil}")[0] == 421
-    assert rebound.request("POST", "/api/login", {"name": STAFF_NAME, "pin": STAFF_PIN},
-                           {"Origin": f"http://{evil}"})[0] == 421
+    assert (
+        rebound.request(
+            "POST",
+            "/api/login",
+            {"name": STAFF_NAME, "pin": STAFF_PIN},
+            {"Origin": f"http://{evil}"},
+        )[0]
+        == 421
+    )
     nothing_published(listener)
     assert HttpClient(display, host=f"localhost:{display.port}").request("GET", "/")[0] == 200
 
@@ -148,29 +160,37 @@ def test_a_request_hidden_in_a_refused_body_is_never_run(display, fall, listener
     client.login()
     host = f"127.0.0.1:{display.port}"
     inner_body = json.dumps({"station": "bench-1", "id": ALERT}).encode()
-    inner = (f"POST /api/ack HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n"
-             f"Cookie: {client.cookie}\r\nX-CSRF-Token: {client.csrf}\r\n"
-             f"Content-Length: {len(inner_body)}\r\n\r\n").encode() + inner_body
+    inner = (
+        f"POST /api/ack HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n"
+        f"Cookie: {client.cookie}\r\nX-CSRF-Token: {client.csrf}\r\n"
+        f"Content-Length: {len(inner_body)}\r\n\r\n"
+    ).encode() + inner_body
     for outer_headers in (
-        "Content-Type: text/plain\r\n",                                    # wrong type
+        "Content-Type: text/plain\r\n",  # wrong type
         "Content-Type: application/json\r\nOrigin: http://evil.example\r\n",  # other origin
-        "Content-Type: application/json\r\n",                              # no session
+        "Content-Type: application/json\r\n",  # no session
     ):
-        outer = (f"POST /api/ack HTTP/1.1\r\nHost: {host}\r\n{outer_headers}"
-                 f"Connection: keep-alive\r\nContent-Length: {len(inner)}\r\n\r\n").encode()
+        outer = (
+            f"POST /api/ack HTTP/1.1\r\nHost: {host}\r\n{outer_headers}"
+            f"Connection: keep-alive\r\nContent-Length: {len(inner)}\r\n\r\n"
+        ).encode()
         reply = _raw_exchange(display.port, outer + inner)
         assert reply.count(b"HTTP/1.1 ") == 1, reply[:400]
         assert reply.startswith((b"HTTP/1.1 415", b"HTTP/1.1 403", b"HTTP/1.1 401"))
     # Pipelined without a body at all (the second request is on the wire, not in a body).
-    outer = (f"POST /api/ack HTTP/1.1\r\nHost: {host}\r\nContent-Type: text/plain\r\n"
-             f"Content-Length: 0\r\n\r\n").encode()
+    outer = (
+        f"POST /api/ack HTTP/1.1\r\nHost: {host}\r\nContent-Type: text/plain\r\n"
+        f"Content-Length: 0\r\n\r\n"
+    ).encode()
     reply = _raw_exchange(display.port, outer + inner)
     assert reply.count(b"HTTP/1.1 ") == 1, reply[:400]
     # An oversized body is refused without being read to the end.
     big = b"x" * 100_000
-    outer = (f"POST /api/ack HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n"
-             f"Cookie: {client.cookie}\r\nX-CSRF-Token: {client.csrf}\r\n"
-             f"Content-Length: {len(big) + len(inner)}\r\n\r\n").encode()
+    outer = (
+        f"POST /api/ack HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n"
+        f"Cookie: {client.cookie}\r\nX-CSRF-Token: {client.csrf}\r\n"
+        f"Content-Length: {len(big) + len(inner)}\r\n\r\n"
+    ).encode()
     reply = _raw_exchange(display.port, outer + big + inner)
     assert reply.count(b"HTTP/1.1 ") == 1 and reply.startswith(b"HTTP/1.1 413"), reply[:200]
     nothing_published(listener, 1.0)
@@ -178,15 +198,18 @@ def test_a_request_hidden_in_a_refused_body_is_never_run(display, fall, listener
 
 
 def test_logins_are_rate_limited(display_factory, staff_file):
-    display = display_factory(login_failures_per_client=3, login_failures_per_name=5,
-                              login_window_s=60)
+    display = display_factory(
+        login_failures_per_client=3, login_failures_per_name=5, login_window_s=60
+    )
     client = HttpClient(display)
     for _ in range(3):
-        status, _, body = client.request("POST", "/api/login",
-                                         {"name": STAFF_NAME, "pin": "000000"})
+        status, _, body = client.request(
+            "POST", "/api/login", {"name": STAFF_NAME, "pin": "000000"}
+        )
         assert status == 401 and body["error"] == "wrong name or PIN"
-    status, headers, body = client.request("POST", "/api/login",
-                                           {"name": STAFF_NAME, "pin": STAFF_PIN})
+    status, headers, body = client.request(
+        "POST", "/api/login", {"name": STAFF_NAME, "pin": STAFF_PIN}
+    )
     assert status == 429 and int(headers["Retry-After"]) >= 1  # even the right PIN waits
     assert "too many failed logins" in body["error"]
     # An unknown name costs the same and counts the same.
@@ -199,8 +222,7 @@ def test_logins_are_rate_limited(display_factory, staff_file):
 def test_the_session_cookie_and_its_end(display_factory, staff_file, stations, mosquitto):
     display = display_factory(session_idle_s=1.0)
     client = HttpClient(display)
-    status, headers, _ = client.request("POST", "/api/login",
-                                        {"name": "alice", "pin": STAFF_PIN})
+    status, headers, _ = client.request("POST", "/api/login", {"name": "alice", "pin": STAFF_PIN})
     assert status == 200
     cookie = headers["Set-Cookie"]
     assert "HttpOnly" in cookie and "SameSite=Strict" in cookie and "Path=/" in cookie
@@ -222,9 +244,26 @@ def test_the_session_cookie_and_its_end(display_factory, staff_file, stations, m
 @pytest.mark.skipif(shutil.which("openssl") is None, reason="needs the openssl command")
 def test_over_tls_the_cookie_is_secure(display_factory, tmp_path):
     cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
-                    "-subj", "/CN=localhost", "-keyout", str(key), "-out", str(cert)],
-                   check=True, capture_output=True)
+    subprocess.run(
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=localhost",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+        ],
+        check=True,
+        capture_output=True,
+    )
     display = display_factory(http_tls_cert=str(cert), http_tls_key=str(key))
     assert display.url.startswith("https://")
     import http.client
@@ -233,8 +272,12 @@ def test_over_tls_the_cookie_is_secure(display_factory, tmp_path):
     context = ssl.create_default_context(cafile=str(cert))
     context.check_hostname = False
     conn = http.client.HTTPSConnection("127.0.0.1", display.port, context=context, timeout=10)
-    conn.request("POST", "/api/login", json.dumps({"name": STAFF_NAME, "pin": STAFF_PIN}),
-                 {"Content-Type": "application/json"})
+    conn.request(
+        "POST",
+        "/api/login",
+        json.dumps({"name": STAFF_NAME, "pin": STAFF_PIN}),
+        {"Content-Type": "application/json"},
+    )
     reply = conn.getresponse()
     assert reply.status == 200
     assert "Secure" in reply.getheader("Set-Cookie")
@@ -295,8 +338,7 @@ go();
 </script></body></html>"""
 
 
-def test_login_then_ack_in_chromium_and_another_origin_cannot(display, fall, new_page,
-                                                              listener):
+def test_login_then_ack_in_chromium_and_another_origin_cannot(display, fall, new_page, listener):
     page = new_page(display.url)
     banner = page.locator(".banner")
     expect(banner).to_have_count(1)
@@ -342,8 +384,11 @@ def test_a_dns_rebinding_page_in_chromium_is_refused(display, fall, listener, br
 
 
 def test_the_login_page_returns_only_to_this_site(display, new_page):
-    for target, lands in (("/?from=login", "?from=login"), ("//evil.example/x", ""),
-                          ("https://evil.example/", "")):
+    for target, lands in (
+        ("/?from=login", "?from=login"),
+        ("//evil.example/x", ""),
+        ("https://evil.example/", ""),
+    ):
         page = new_page(f"{display.url}login?next={target}")
         page.locator("#login-name").fill(STAFF_NAME)
         page.locator("#login-pin").fill(STAFF_PIN)

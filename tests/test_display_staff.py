@@ -16,8 +16,15 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def gym(*args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "monitor.cli", *args], input=stdin, check=False,
-                          capture_output=True, text=True, timeout=60, cwd=REPO)
+    return subprocess.run(
+        [sys.executable, "-m", "monitor.cli", *args],
+        input=stdin,
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=REPO,
+    )
 
 
 def test_accounts_are_argon2_hashes_in_a_private_file(tmp_path):
@@ -62,8 +69,10 @@ def test_the_display_rereads_a_changed_file(tmp_path, monkeypatch):
     assert directory.count == 0  # a broken file is nobody, logged once
 
 
-@pytest.mark.parametrize("content", ["[]", '{"v": 2, "staff": []}',
-                                     '{"v": 1, "staff": [{"name": "a", "hash": "plain"}]}'])
+@pytest.mark.parametrize(
+    "content",
+    ["[]", '{"v": 2, "staff": []}', '{"v": 1, "staff": [{"name": "a", "hash": "plain"}]}'],
+)
 def test_a_file_that_is_not_a_staff_file_is_refused(tmp_path, content):
     path = tmp_path / "staff.json"
     path.write_text(content)

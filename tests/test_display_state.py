@@ -22,25 +22,59 @@ def j(obj: Any) -> bytes:
     return json.dumps(obj).encode()
 
 
-def tremor(ratio: float | None = 1.5, *, sensor: str = "wrist", level: str | None = None,
-           rms: float | None = None, **extra: Any) -> bytes:
+def tremor(
+    ratio: float | None = 1.5,
+    *,
+    sensor: str = "wrist",
+    level: str | None = None,
+    rms: float | None = None,
+    **extra: Any,
+) -> bytes:
     if level is None:
-        level = ("none" if ratio is None else "normal" if ratio < 2
-                 else "elevated" if ratio < 4 else "high")
-    payload = {"v": 1, "ts": T0, "station": "bench-1", "sensor": sensor, "placement": "limb",
-               "exercised": True, "rms_mg": rms if rms is not None else
-               (None if ratio is None else 8.0 * ratio),
-               "peak_hz": None if ratio is None else 8.1, "ratio": ratio, "level": level,
-               "moving": False, "measurable": level != "none", "window_s": 2.5}
+        level = (
+            "none"
+            if ratio is None
+            else "normal"
+            if ratio < 2
+            else "elevated"
+            if ratio < 4
+            else "high"
+        )
+    payload = {
+        "v": 1,
+        "ts": T0,
+        "station": "bench-1",
+        "sensor": sensor,
+        "placement": "limb",
+        "exercised": True,
+        "rms_mg": rms if rms is not None else (None if ratio is None else 8.0 * ratio),
+        "peak_hz": None if ratio is None else 8.1,
+        "ratio": ratio,
+        "level": level,
+        "moving": False,
+        "measurable": level != "none",
+        "window_s": 2.5,
+    }
     payload.update(extra)
     return j(payload)
 
 
 def alert(alert_id: str, level: str = "warning", state: str = "raised", **extra: Any) -> dict:
-    out = {"v": 1, "ts": T0, "station": "bench-1", "id": alert_id, "code": "tremor.high",
-           "level": level, "state": state, "red_flag": False, "sensor": "wrist",
-           "message": f"message {alert_id}", "advice": "Rest longer.",
-           "evidence": {"ratio": 4.2}, "raised_ts": T0}
+    out = {
+        "v": 1,
+        "ts": T0,
+        "station": "bench-1",
+        "id": alert_id,
+        "code": "tremor.high",
+        "level": level,
+        "state": state,
+        "red_flag": False,
+        "sensor": "wrist",
+        "message": f"message {alert_id}",
+        "advice": "Rest longer.",
+        "evidence": {"ratio": 4.2},
+        "raised_ts": T0,
+    }
     out.update(extra)
     return out
 
@@ -98,9 +132,20 @@ def test_no_measurable_tremor_has_nulls(board):
 def test_session_name_becomes_the_display_name_and_clears(board):
     board.handle("gym/bench-1/status", b"online")
     assert board.view("bench-1")["name"] == "bench-1"
-    board.handle("gym/bench-1/session", j({"v": 1, "ts": T0, "station": "bench-1",
-                                           "name": "Bench 1", "state": "reps", "set_count": 3,
-                                           "last_set_end_ts": T0 - 60}))
+    board.handle(
+        "gym/bench-1/session",
+        j(
+            {
+                "v": 1,
+                "ts": T0,
+                "station": "bench-1",
+                "name": "Bench 1",
+                "state": "reps",
+                "set_count": 3,
+                "last_set_end_ts": T0 - 60,
+            }
+        ),
+    )
     view = board.view("bench-1")
     assert view["name"] == "Bench 1"
     assert view["session"]["state"] == "reps" and view["session"]["set_count"] == 3
@@ -110,8 +155,10 @@ def test_session_name_becomes_the_display_name_and_clears(board):
 
 
 def test_hydration_figures(board):
-    board.handle("gym/bench-1/hydration", j({"v": 1, "ts": T0, "mode": "body",
-                                             "body_mass_loss_pct": 2.3, "intake_ml": None}))
+    board.handle(
+        "gym/bench-1/hydration",
+        j({"v": 1, "ts": T0, "mode": "body", "body_mass_loss_pct": 2.3, "intake_ml": None}),
+    )
     hyd = board.view("bench-1")["hydration"]
     assert hyd["mode"] == "body" and hyd["body_mass_loss_pct"] == pytest.approx(2.3)
     assert hyd["intake_ml"] is None
@@ -191,8 +238,10 @@ def test_malformed_payload_leaves_existing_state_alone(board):
 
 
 def test_one_bad_entry_in_the_active_list_does_not_hide_the_others(board):
-    board.handle("gym/bench-1/alerts/active", j({"v": 1, "alerts": [
-        alert("a1"), {"id": 3}, "junk", alert("a2", "urgent")]}))
+    board.handle(
+        "gym/bench-1/alerts/active",
+        j({"v": 1, "alerts": [alert("a1"), {"id": 3}, "junk", alert("a2", "urgent")]}),
+    )
     assert [a["id"] for a in board.view("bench-1")["alerts"]] == ["a2", "a1"]
     assert board.ignored == 2
 
@@ -218,16 +267,41 @@ def test_malformed_messages_are_logged_but_not_flooded(board, clock, caplog):
 
 
 @settings(max_examples=300, deadline=None)
-@given(kind=st.sampled_from(["status", "tremor", "session", "hydration", "alert",
-                             "alerts/active", "cmd/ack"]),
-       payload=st.one_of(
-           st.binary(max_size=200),
-           st.recursive(st.none() | st.booleans() | st.floats() | st.integers() | st.text(),
-                        lambda inner: st.lists(inner, max_size=4)
-                        | st.dictionaries(st.sampled_from(
-                            ["v", "level", "ratio", "rms_mg", "id", "state", "alerts", "name",
-                             "set_count", "mode", "sensor", "message"]), inner, max_size=6),
-                        max_leaves=20).map(lambda o: json.dumps(o).encode())))
+@given(
+    kind=st.sampled_from(
+        ["status", "tremor", "session", "hydration", "alert", "alerts/active", "cmd/ack"]
+    ),
+    payload=st.one_of(
+        st.binary(max_size=200),
+        st.recursive(
+            st.none() | st.booleans() | st.floats() | st.integers() | st.text(),
+            lambda inner: (
+                st.lists(inner, max_size=4)
+                | st.dictionaries(
+                    st.sampled_from(
+                        [
+                            "v",
+                            "level",
+                            "ratio",
+                            "rms_mg",
+                            "id",
+                            "state",
+                            "alerts",
+                            "name",
+                            "set_count",
+                            "mode",
+                            "sensor",
+                            "message",
+                        ]
+                    ),
+                    inner,
+                    max_size=6,
+                )
+            ),
+            max_leaves=20,
+        ).map(lambda o: json.dumps(o).encode()),
+    ),
+)
 def test_any_payload_is_handled_without_raising(kind, payload):
     board = Board(clock=SimClock())
     board.handle(f"gym/s1/{kind}", payload)
@@ -331,8 +405,9 @@ def test_alert_raised_then_cleared(board):
     assert board.handle("gym/bench-1/alert", j(alert("a1", "caution"))) == "bench-1"
     active = board.view("bench-1")["alerts"]
     assert [(a["id"], a["level"], a["ack_sent"]) for a in active] == [("a1", "caution", False)]
-    assert board.handle("gym/bench-1/alert", j(alert("a1", "caution", state="cleared"))) \
-        == "bench-1"
+    assert (
+        board.handle("gym/bench-1/alert", j(alert("a1", "caution", state="cleared"))) == "bench-1"
+    )
     view = board.view("bench-1")
     assert view["alerts"] == []
     assert [(e["id"], e["state"]) for e in view["events"]] == [("a1", "raised"), ("a1", "cleared")]
@@ -353,10 +428,17 @@ def test_acknowledged_alerts_leave_the_active_list(board):
 
 def test_active_list_replaces_the_set_and_sorts_by_level(board):
     board.handle("gym/bench-1/alert", j(alert("old")))
-    board.handle("gym/bench-1/alerts/active", j({"v": 1, "ts": T0, "station": "bench-1",
-                                                 "alerts": [alert("i", "info"),
-                                                            alert("u", "urgent"),
-                                                            alert("c", "caution")]}))
+    board.handle(
+        "gym/bench-1/alerts/active",
+        j(
+            {
+                "v": 1,
+                "ts": T0,
+                "station": "bench-1",
+                "alerts": [alert("i", "info"), alert("u", "urgent"), alert("c", "caution")],
+            }
+        ),
+    )
     assert [a["id"] for a in board.view("bench-1")["alerts"]] == ["u", "c", "i"]
     board.handle("gym/bench-1/alerts/active", b"")
     assert board.view("bench-1")["alerts"] == []
@@ -421,11 +503,14 @@ def test_bad_board_settings_are_refused():
 
 def test_the_display_knows_nothing_of_i2c_simulation_or_analysis():
     # The display only reads MQTT: importing it must not pull in the station's layers.
-    code = ("import sys, monitor.display.service, monitor.display.state; "
-            "print(sorted(m for m in sys.modules if m.split('.')[:2] in "
-            "(['monitor', 'i2c'], ['monitor', 'sim'], ['monitor', 'analysis'])))")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         check=True).stdout
+    code = (
+        "import sys, monitor.display.service, monitor.display.state; "
+        "print(sorted(m for m in sys.modules if m.split('.')[:2] in "
+        "(['monitor', 'i2c'], ['monitor', 'sim'], ['monitor', 'analysis'])))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout
     assert out.strip() == "[]"
 
 
@@ -452,14 +537,24 @@ def test_an_ack_waits_for_the_station_then_fails_visibly(board, clock):
 def test_a_refusal_from_the_station_fails_the_ack(board):
     board.handle("gym/bench-1/alert", j(alert("a1")))
     board.note_ack("bench-1", "a1", "Alice", "r1")
-    assert board.handle("gym/bench-1/cmd/ack/result",
-                        j({"v": 1, "ok": True, "request_id": "r1"})) is None
-    assert board.handle("gym/bench-1/cmd/ack/result",
-                        j({"v": 1, "ok": False, "error": "no active alert", "request_id": "zz"})
-                        ) is None  # someone else's request
-    assert board.handle("gym/bench-1/cmd/ack/result",
-                        j({"v": 1, "ok": False, "error": "no active alert",
-                           "request_id": "r1"})) == "bench-1"
+    assert (
+        board.handle("gym/bench-1/cmd/ack/result", j({"v": 1, "ok": True, "request_id": "r1"}))
+        is None
+    )
+    assert (
+        board.handle(
+            "gym/bench-1/cmd/ack/result",
+            j({"v": 1, "ok": False, "error": "no active alert", "request_id": "zz"}),
+        )
+        is None
+    )  # someone else's request
+    assert (
+        board.handle(
+            "gym/bench-1/cmd/ack/result",
+            j({"v": 1, "ok": False, "error": "no active alert", "request_id": "r1"}),
+        )
+        == "bench-1"
+    )
     ack = board.view("bench-1")["alerts"][0]["ack"]
     assert ack["state"] == "failed" and "no active alert" in ack["error"]
 
@@ -469,15 +564,25 @@ def test_the_stations_confirmation_records_who_and_when(board, clock):
     board.handle("gym/bench-1/alert", j(alert("a1", "urgent", message="Possible fall")))
     board.note_ack("bench-1", "a1", "Alice", "r1")
     seq = board.seq
-    board.handle("gym/bench-1/alert", j(alert("a1", "urgent", state="acknowledged",
-                                              by="Alice", ts=T0 + 3, message="")))
+    board.handle(
+        "gym/bench-1/alert",
+        j(alert("a1", "urgent", state="acknowledged", by="Alice", ts=T0 + 3, message="")),
+    )
     assert board.view("bench-1")["alerts"] == []
     update = board.changes_since(seq)
     assert update["acks"] == board.recent_acks()
     (entry,) = board.recent_acks()
-    assert entry == {"station": "bench-1", "name": "Bench 1", "id": "a1", "code": "tremor.high",
-                     "level": "urgent", "kind": "physiology", "message": "Possible fall",
-                     "by": "Alice", "ts": T0 + 3}
+    assert entry == {
+        "station": "bench-1",
+        "name": "Bench 1",
+        "id": "a1",
+        "code": "tremor.high",
+        "level": "urgent",
+        "kind": "physiology",
+        "message": "Possible fall",
+        "by": "Alice",
+        "ts": T0 + 3,
+    }
     assert "acks" not in board.changes_since(board.seq)
 
 
@@ -556,8 +661,9 @@ def test_offline_and_silent_stations_are_evicted_after_a_while(clock):
 def test_a_flood_of_unknown_ids_cannot_push_out_real_stations(clock):
     board = Board(clock=clock, max_stations=6, known=["listed-1"])
     board.handle("gym/real-1/status", b"online")  # a station's own status: vouched
-    board.handle("gym/real-1/alerts/active", j({"v": 1, "alerts": [alert("fall", "urgent")]}),
-                 retained=True)
+    board.handle(
+        "gym/real-1/alerts/active", j({"v": 1, "alerts": [alert("fall", "urgent")]}), retained=True
+    )
     board.handle("gym/real-2/session", j({"v": 1, "name": "Rack"}), retained=True)
     for i in range(500):
         board.handle(f"gym/fake-{i}/tremor", tremor(5.0))

@@ -30,17 +30,32 @@ TASKS_MAX = 64
 
 def _start_process(mosquitto, tmp_path, cgroup):
     config = tmp_path / "display.toml"
-    config.write_text(f"[http]\nhost = \"127.0.0.1\"\nport = 0\nmax_streams = 600\n"
-                      f"max_streams_per_client = 600\n[mqtt]\nport = {mosquitto.port}\n"
-                      f"[staff]\nfile = \"{tmp_path / 'staff.json'}\"\n")
-    command = [sys.executable, "-m", "monitor.display", "--config", str(config),
-               "--log-level", "WARNING"]
+    config.write_text(
+        f'[http]\nhost = "127.0.0.1"\nport = 0\nmax_streams = 600\n'
+        f"max_streams_per_client = 600\n[mqtt]\nport = {mosquitto.port}\n"
+        f'[staff]\nfile = "{tmp_path / "staff.json"}"\n'
+    )
+    command = [
+        sys.executable,
+        "-m",
+        "monitor.display",
+        "--config",
+        str(config),
+        "--log-level",
+        "WARNING",
+    ]
     if cgroup is not None:
         # Join the cgroup before Python starts, so every thread it makes counts.
-        command = ["sh", "-c", f'echo $$ > "{cgroup / "cgroup.procs"}" && exec "$@"', "sh",
-                   *command]
-    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            cwd=REPO)
+        command = [
+            "sh",
+            "-c",
+            f'echo $$ > "{cgroup / "cgroup.procs"}" && exec "$@"',
+            "sh",
+            *command,
+        ]
+    proc = subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO
+    )
     url = proc.stdout.readline().strip()
     assert url.startswith("http://127.0.0.1:"), proc.stderr.read()
     return proc, url
@@ -82,9 +97,11 @@ def test_500_open_streams_and_the_page_still_loads(mosquitto, tmp_path, stations
         if cgroup is not None:
             assert int((cgroup / "pids.current").read_text()) <= TASKS_MAX
         assert crowd.closed_by_server == 0 and crowd.opened == STREAMS
-        print(f"\n{STREAMS} streams open: /healthz {health_s * 1000:.1f} ms, page "
-              f"{page_s * 1000:.1f} ms, {tasks} tasks "
-              f"({'pids cgroup max ' + str(TASKS_MAX) if cgroup else 'no cgroup here'})")
+        print(
+            f"\n{STREAMS} streams open: /healthz {health_s * 1000:.1f} ms, page "
+            f"{page_s * 1000:.1f} ms, {tasks} tasks "
+            f"({'pids cgroup max ' + str(TASKS_MAX) if cgroup else 'no cgroup here'})"
+        )
         ARTIFACTS.mkdir(exist_ok=True)
         page.screenshot(path=str(ARTIFACTS / "display-with-500-streams.png"))
     finally:

@@ -20,10 +20,25 @@ mosquitto_factory = broker_helpers.mosquitto_factory
 
 pytest.importorskip("amqtt")
 
-RETAINED = ("gym/a/status", "gym/b/status", "gym/a/alerts/active", "gym/b/session",
-            "gym/a/cmd/ack", "homeassistant/sensor/a/x/config", "other/x")
-FILTERS = ("gym/a/status", "gym/+/status", "gym/a/#", "gym/#", "#", "x/y", "gym/+/session",
-           "homeassistant/#")
+RETAINED = (
+    "gym/a/status",
+    "gym/b/status",
+    "gym/a/alerts/active",
+    "gym/b/session",
+    "gym/a/cmd/ack",
+    "homeassistant/sensor/a/x/config",
+    "other/x",
+)
+FILTERS = (
+    "gym/a/status",
+    "gym/+/status",
+    "gym/a/#",
+    "gym/#",
+    "#",
+    "x/y",
+    "gym/+/session",
+    "homeassistant/#",
+)
 
 
 def _client(host: str, port: int, client_id: str, **kwargs) -> mqtt.Client:
@@ -53,7 +68,7 @@ def received_per_filter(host: str, port: int) -> dict[str, list[str]]:
         sub.connect(host, port, keepalive=10)
         sub.loop_start()
         assert subscribed.wait(5), flt
-        time.sleep(0.25)         # retained messages follow the SUBACK
+        time.sleep(0.25)  # retained messages follow the SUBACK
         sub.disconnect()
         sub.loop_stop()
         got[flt] = sorted(topics)

@@ -23,8 +23,9 @@ from monitor.station import Station
 
 G = 9.80665
 MOBIFALL = Path(__file__).resolve().parents[2] / "shared" / "data" / "realdata" / "mobifall"
-needs_mobifall = pytest.mark.skipif(not MOBIFALL.is_dir(),
-                                    reason="needs ../shared/data/realdata/mobifall")
+needs_mobifall = pytest.mark.skipif(
+    not MOBIFALL.is_dir(), reason="needs ../shared/data/realdata/mobifall"
+)
 
 
 def sampled(source, fs=100.0, start=0.0, end=None):
@@ -38,8 +39,12 @@ def falls_in(source, site, fs=100.0, block_s=0.1, **kw):
 
 
 def fall_trial(seed, kind, site, lying=6.0, impact_g=None):
-    return (Movements([seed, FALL_KINDS.index(kind)], site=site)
-            .stand(5).fall(kind, impact_g=impact_g).lie(lying))
+    return (
+        Movements([seed, FALL_KINDS.index(kind)], site=site)
+        .stand(5)
+        .fall(kind, impact_g=impact_g)
+        .lie(lying)
+    )
 
 
 # -- falls shaped like real ones ------------------------------------------------------------
@@ -47,8 +52,10 @@ def fall_trial(seed, kind, site, lying=6.0, impact_g=None):
 
 @pytest.mark.parametrize("site", SITES)
 def test_real_shaped_falls_are_caught_at_every_site(site):
-    caught = {kind: [bool(falls_in(fall_trial(seed, kind, site), site)) for seed in range(16)]
-              for kind in FALL_KINDS}
+    caught = {
+        kind: [bool(falls_in(fall_trial(seed, kind, site), site)) for seed in range(16)]
+        for kind in FALL_KINDS
+    }
     rates = {kind: np.mean(hits) for kind, hits in caught.items()}
     overall = np.mean([rates[k] for k in FALL_KINDS])
     # The simulated thigh falls are drawn over MobiFall's whole range, its soft end too.
@@ -77,8 +84,8 @@ def test_the_textbook_fall_is_still_caught():
 def test_a_fall_needs_its_recording_to_go_on_long_enough_to_be_decided():
     m = fall_trial(5, "sideways", "waist", impact_g=3.0)
     impact = m.truth.falls[0].t
-    assert falls_in(m, "waist", end=impact + 2.4) == []        # ends before the decision
-    assert len(falls_in(m, "waist", end=impact + 2.7)) == 1    # 2.5 s and a bin is enough
+    assert falls_in(m, "waist", end=impact + 2.4) == []  # ends before the decision
+    assert len(falls_in(m, "waist", end=impact + 2.7)) == 1  # 2.5 s and a bin is enough
 
 
 # -- what must not pass for a fall ---------------------------------------------------------------
@@ -87,8 +94,9 @@ EVERYDAY = {
     "jumps": lambda m: m.stand(3).jumps(6).stand(5),
     "a jump, then standing": lambda m: m.stand(3).jumps(1).stand(5),
     "sitting down hard": lambda m: m.stand(3).sit_down_hard().stand(5).stand_up().stand(3),
-    "lying down on a bench": lambda m: m.stand(3).sit_down_hard().stand(2).lie_down().stand(6)
-                                        .stand_up().stand(3),
+    "lying down on a bench": lambda m: (
+        m.stand(3).sit_down_hard().stand(2).lie_down().stand(6).stand_up().stand(3)
+    ),
 }
 
 
@@ -123,8 +131,11 @@ def test_any_cut_of_the_stream_into_blocks_gives_the_same_falls():
     assert len(whole) == 1
     for block in (1, 7, 25, 1000):
         detector = FallDetector(site="thigh")
-        events = [e for i in range(0, len(t), block)
-                  for e in detector.feed(t[i:i + block], a[i:i + block])]
+        events = [
+            e
+            for i in range(0, len(t), block)
+            for e in detector.feed(t[i : i + block], a[i : i + block])
+        ]
         # the same events; sums of a bin added in another order may differ in the last bit
         assert len(events) == 1 and events[0].t == whole[0].t, block
         got, want = dataclasses.astuple(events[0]), dataclasses.astuple(whole[0])
@@ -307,6 +318,6 @@ def test_garbled_samples_are_dropped_not_believed():
     [event] = run(t, a, FallDetector(site="chest"))
     assert np.isfinite([event.turn_deg, event.activity_g, event.impact_g]).all()
     quiet = np.tile([0.0, 0.0, G], (500, 1))
-    quiet[100:400] = np.nan                     # nothing but garbage after an impact
+    quiet[100:400] = np.nan  # nothing but garbage after an impact
     quiet[50] = [0.0, 0.0, 4 * G]
     assert run(np.arange(500) / 100.0, quiet, FallDetector()) == []

@@ -38,7 +38,9 @@ import paho.mqtt.client as mqtt
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from mosquitto import MosquittoBroker, find_mosquitto, find_mosquitto_passwd, write_password_files
 from paho.mqtt.enums import CallbackAPIVersion
+from test_mqtt_integration import ACL, password
 
 from monitor.analysis.pipeline import SensorAnalysis
 from monitor.analysis.stream import TremorAnalyzer
@@ -53,10 +55,6 @@ from monitor.mqtt.commands import CommandError, parse_command
 from monitor.mqtt.publisher import MAX_ERROR_TEXT
 from monitor.sim import Lsm6dsSim, Mpu6050Sim, Nau7802Sim, SimBus
 
-from mosquitto import MosquittoBroker, find_mosquitto
-from mosquitto import find_mosquitto_passwd, write_password_files
-from test_mqtt_integration import ACL, password
-
 G = 9.80665
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE_CONFIG = ROOT / "config" / "monitor.toml"
@@ -65,6 +63,7 @@ FUZZ = settings(max_examples=250, deadline=None, suppress_health_check=[HealthCh
 
 
 # =============================================================================== config
+
 
 def check_config_bytes(path: Path, data: bytes) -> None:
     """Whatever the file holds: a Config with finite numbers, or a ConfigError that names the key."""
@@ -99,13 +98,21 @@ def toml_value(value) -> str:
     if isinstance(value, int):
         return str(value)
     if isinstance(value, float):
-        return "nan" if math.isnan(value) else ("inf" if value > 0 else "-inf") if math.isinf(value) else repr(value)
+        return (
+            "nan"
+            if math.isnan(value)
+            else ("inf" if value > 0 else "-inf")
+            if math.isinf(value)
+            else repr(value)
+        )
     if isinstance(value, str):
         # JSON strings are TOML basic strings, once DEL (legal raw in JSON) is escaped.
         return json.dumps(value, ensure_ascii=False).replace("\x7f", "\\u007f")
     if isinstance(value, list):
         return "[" + ", ".join(toml_value(v) for v in value) + "]"
-    return "{" + ", ".join(f"{toml_value(str(k))} = {toml_value(v)}" for k, v in value.items()) + "}"
+    return (
+        "{" + ", ".join(f"{toml_value(str(k))} = {toml_value(v)}" for k, v in value.items()) + "}"
+    )
 
 
 def toml_document(doc: dict) -> str:
@@ -136,9 +143,18 @@ def _known_keys() -> dict[str, list[str]]:
     from monitor.analysis.session import SessionConfig
     from monitor.config import GpioConfig, I2CConfig
 
-    tables = {"station": StationConfig, "i2c": I2CConfig, "imu": ImuConfig, "scale": ScaleConfig,
-              "analysis": AnalysisConfig, "session": SessionConfig, "alerts": AlertConfig,
-              "hydration": HydrationConfig, "mqtt": MqttConfig, "gpio": GpioConfig}
+    tables = {
+        "station": StationConfig,
+        "i2c": I2CConfig,
+        "imu": ImuConfig,
+        "scale": ScaleConfig,
+        "analysis": AnalysisConfig,
+        "session": SessionConfig,
+        "alerts": AlertConfig,
+        "hydration": HydrationConfig,
+        "mqtt": MqttConfig,
+        "gpio": GpioConfig,
+    }
     known = {name: [f.name for f in dataclasses.fields(cls)] for name, cls in tables.items()}
     known["analysis"] += ["bands"]
     known["mqtt"] += ["password"]
@@ -147,14 +163,29 @@ def _known_keys() -> dict[str, list[str]]:
 
 KNOWN = _known_keys()
 
-scalars = (st.integers(-2**63, 2**63 - 1) | st.integers(-300, 7000) | st.booleans()
-           | st.floats(allow_nan=True, allow_infinity=True) | st.sampled_from([math.nan, math.inf, -math.inf])
-           | st.sampled_from([0.0, 1.0, 250.0, 833.0, 0x2A, 0x68])
-           | st.text(max_size=12) | st.sampled_from(["mpu6050", "lsm6ds", "nau7802", "limb", "body", "v5", "rest"]))
+scalars = (
+    st.integers(-(2**63), 2**63 - 1)
+    | st.integers(-300, 7000)
+    | st.booleans()
+    | st.floats(allow_nan=True, allow_infinity=True)
+    | st.sampled_from([math.nan, math.inf, -math.inf])
+    | st.sampled_from([0.0, 1.0, 250.0, 833.0, 0x2A, 0x68])
+    | st.text(max_size=12)
+    | st.sampled_from(["mpu6050", "lsm6ds", "nau7802", "limb", "body", "v5", "rest"])
+)
 # Mostly scalars: a value of the wrong shape is refused at once, so it hides what else is wrong.
-toml_values = scalars | scalars | scalars | st.recursive(
-    scalars, lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3),
-    max_leaves=6)
+toml_values = (
+    scalars
+    | scalars
+    | scalars
+    | st.recursive(
+        scalars,
+        lambda inner: (
+            st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3)
+        ),
+        max_leaves=6,
+    )
+)
 
 
 #: the example config, parsed: a valid document to start changing from
@@ -175,7 +206,9 @@ def toml_documents(draw) -> dict:
             table = doc.setdefault(section, {})
             if not isinstance(table, dict):
                 continue
-        key = draw(st.sampled_from(KNOWN.get(section, ["y"]) + [draw(st.text(min_size=1, max_size=6))]))
+        key = draw(
+            st.sampled_from(KNOWN.get(section, ["y"]) + [draw(st.text(min_size=1, max_size=6))])
+        )
         if draw(st.integers(0, 5)) == 0:
             table.pop(key, None)
         else:
@@ -201,13 +234,18 @@ def test_any_toml_document_gives_a_config_or_a_config_error(config_file, doc):
 
 
 @FUZZ
-@given(cuts=st.lists(st.tuples(st.integers(0, 10**6), st.integers(0, 40), st.binary(max_size=8)),
-                     min_size=1, max_size=4))
+@given(
+    cuts=st.lists(
+        st.tuples(st.integers(0, 10**6), st.integers(0, 40), st.binary(max_size=8)),
+        min_size=1,
+        max_size=4,
+    )
+)
 def test_the_example_config_damaged_anywhere_gives_a_config_or_a_config_error(config_file, cuts):
     data = bytearray(EXAMPLE_CONFIG.read_bytes())
-    for at, length, insert in cuts:   # splice: delete `length` bytes at `at`, insert `insert`
+    for at, length, insert in cuts:  # splice: delete `length` bytes at `at`, insert `insert`
         at %= len(data) + 1
-        data[at:at + length] = insert
+        data[at : at + length] = insert
     check_config_bytes(config_file, bytes(data))
 
 
@@ -220,6 +258,7 @@ def test_non_finite_numbers_are_refused_with_the_key(config_file, value):
 
 
 # =============================================================================== commands
+
 
 class CommandRig:
     """A station stepping in its own thread with its MQTT client on a real Mosquitto (the repo's
@@ -236,13 +275,25 @@ class CommandRig:
         from monitor.runner import StationRunner
 
         self.secrets = self._secrets(workdir / "secrets")
-        self.broker = MosquittoBroker(workdir / "broker", allow_anonymous=False, extra_config=(
-            f"password_file {self.secrets / 'passwd'}\nacl_file {ACL}\n")).start()
+        self.broker = MosquittoBroker(
+            workdir / "broker",
+            allow_anonymous=False,
+            extra_config=(f"password_file {self.secrets / 'passwd'}\nacl_file {ACL}\n"),
+        ).start()
         config = Config(
-            station=StationConfig(id=self.STATION, simulate=True, state_dir=workdir / "state", seed=3),
-            imus=(ImuConfig("wrist", rate_hz=250, scenario="rest"),), scale=ScaleConfig(),
-            mqtt=MqttConfig(host=self.broker.host, port=self.broker.port, username=self.STATION,
-                            password_file=str(self.secrets / f"{self.STATION}.pw"), ha_discovery=False))
+            station=StationConfig(
+                id=self.STATION, simulate=True, state_dir=workdir / "state", seed=3
+            ),
+            imus=(ImuConfig("wrist", rate_hz=250, scenario="rest"),),
+            scale=ScaleConfig(),
+            mqtt=MqttConfig(
+                host=self.broker.host,
+                port=self.broker.port,
+                username=self.STATION,
+                password_file=str(self.secrets / f"{self.STATION}.pw"),
+                ha_discovery=False,
+            ),
+        )
         self.clock = SimClock()
         self.runner = StationRunner(config, simulate=True, clock=self.clock)
         self.errors: list[str] = []
@@ -269,8 +320,11 @@ class CommandRig:
             time.sleep(0.0005)
 
     def _operator(self):
-        client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"fuzz-operator-{uuid.uuid4().hex[:6]}",
-                             protocol=mqtt.MQTTv5)
+        client = mqtt.Client(
+            CallbackAPIVersion.VERSION2,
+            client_id=f"fuzz-operator-{uuid.uuid4().hex[:6]}",
+            protocol=mqtt.MQTTv5,
+        )
         client.username_pw_set("operator", password("operator"))
         subscribed = threading.Event()
         client.on_connect = lambda c, *a: c.subscribe(f"gym/{self.STATION}/cmd/+/result", qos=1)
@@ -324,7 +378,7 @@ def rig(tmp_path_factory):
 
 def expected_error(err: CommandError) -> str:
     text = str(err)
-    return text if len(text) <= MAX_ERROR_TEXT else text[:MAX_ERROR_TEXT - 1] + "…"
+    return text if len(text) <= MAX_ERROR_TEXT else text[: MAX_ERROR_TEXT - 1] + "…"
 
 
 def check_command(rig: CommandRig, name: str, payload: bytes) -> None:
@@ -339,29 +393,53 @@ def check_command(rig: CommandRig, name: str, payload: bytes) -> None:
         assert reply["request_id"] == err.request_id
     else:
         assert reply["request_id"] == command.request_id
-        if not reply["ok"]:   # refused by the station: a reason, not an exception's repr
-            assert reply["error"] and "failed:" not in reply["error"] and "in time" not in reply["error"], reply
+        if not reply["ok"]:  # refused by the station: a reason, not an exception's repr
+            assert (
+                reply["error"]
+                and "failed:" not in reply["error"]
+                and "in time" not in reply["error"]
+            ), reply
     assert not rig.exceptions.records, rig.exceptions.records
     assert not rig.errors, rig.errors
     deadline = time.monotonic() + 5
-    while rig.steps == steps and time.monotonic() < deadline:   # the station keeps going
+    while rig.steps == steps and time.monotonic() < deadline:  # the station keeps going
         time.sleep(0.001)
     assert rig.steps > steps
 
 
 COMMAND_NAMES = ("tare", "calibrate", "session", "weigh_in", "ack")
 #: one topic level that Mosquitto accepts: no separators or wildcards, no control or unassigned characters
-topic_levels = st.text(st.characters(exclude_categories=("Cc", "Cs", "Cn"), exclude_characters="/+#"),
-                       min_size=1, max_size=20)
-json_scalars = (st.none() | st.booleans() | st.integers(-2**70, 2**70) | st.floats(allow_nan=False)
-                | st.text(max_size=70) | st.sampled_from(["start", "stop", "pre", "post", "A12", "display"]))
+topic_levels = st.text(
+    st.characters(exclude_categories=("Cc", "Cs", "Cn"), exclude_characters="/+#"),
+    min_size=1,
+    max_size=20,
+)
+json_scalars = (
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**70), 2**70)
+    | st.floats(allow_nan=False)
+    | st.text(max_size=70)
+    | st.sampled_from(["start", "stop", "pre", "post", "A12", "display"])
+)
 near_commands = st.fixed_dictionaries(
     {"v": st.sampled_from([1, 1, 1, 2, "1", 1.0, True])},
-    optional={"mass_g": json_scalars | st.floats(0, 6e5), "action": json_scalars, "phase": json_scalars,
-              "athlete": json_scalars, "id": json_scalars, "by": json_scalars, "request_id": json_scalars,
-              "extra": json_scalars})
-payloads = (st.binary(max_size=200) | near_commands.map(lambda d: json.dumps(d).encode())
-            | st.binary(min_size=4090, max_size=4200))
+    optional={
+        "mass_g": json_scalars | st.floats(0, 6e5),
+        "action": json_scalars,
+        "phase": json_scalars,
+        "athlete": json_scalars,
+        "id": json_scalars,
+        "by": json_scalars,
+        "request_id": json_scalars,
+        "extra": json_scalars,
+    },
+)
+payloads = (
+    st.binary(max_size=200)
+    | near_commands.map(lambda d: json.dumps(d).encode())
+    | st.binary(min_size=4090, max_size=4200)
+)
 
 
 @settings(max_examples=200, deadline=None, suppress_health_check=list(HealthCheck))
@@ -372,13 +450,17 @@ def test_any_command_gets_one_reply_and_the_station_keeps_going(rig, name, paylo
 
 def test_good_commands_are_carried_out(rig):
     # The fuzzing above must reach the station too: these succeed.
-    for name, body in (("session", {"v": 1, "action": "start", "request_id": "r1"}), ("tare", {"v": 1})):
+    for name, body in (
+        ("session", {"v": 1, "action": "start", "request_id": "r1"}),
+        ("tare", {"v": 1}),
+    ):
         topic, reply = rig.send(name, json.dumps(body).encode())
         assert reply["ok"] is True, reply
     assert rig.runner.station.session.active
 
 
 # =============================================================================== sensor bytes
+
 
 class Still:
     """A sensor lying flat: gravity on z."""
@@ -399,7 +481,9 @@ def check_block(block, limit: float, capacity: int) -> None:
     assert block.lost >= 0
 
 
-def check_imu_garbage(chip: str, variant: str, range_g: int, fifo: bytes, regs: dict[int, int]) -> None:
+def check_imu_garbage(
+    chip: str, variant: str, range_g: int, fifo: bytes, regs: dict[int, int]
+) -> None:
     """A working IMU whose FIFO and registers are then filled with junk: SensorError or sane samples."""
     clock = SimClock()
     bus = SimBus(clock=clock)
@@ -413,11 +497,11 @@ def check_imu_garbage(chip: str, variant: str, range_g: int, fifo: bytes, regs: 
         bus.attach(0x6A, sim)
         imu = Lsm6ds(bus, 0x6A, rate_hz=208, range_g=range_g, clock=clock)
         limit = 32768 * ACCEL_MG_PER_LSB[range_g] * 1e-3 * G
-    capacity = 8192   # bytes in the largest FIFO here (the LSM6DS3's), so samples at most that
+    capacity = 8192  # bytes in the largest FIFO here (the LSM6DS3's), so samples at most that
     clock.sleep(imu.poll_interval)
     imu.read()
-    sim.fifo = bytearray(fifo)                # whatever the wire delivers
-    for register, value in regs.items():      # and registers no working chip would hold
+    sim.fifo = bytearray(fifo)  # whatever the wire delivers
+    for register, value in regs.items():  # and registers no working chip would hold
         sim.regs[register] = value
     for _ in range(3):
         clock.sleep(imu.poll_interval)
@@ -432,15 +516,23 @@ register_junk = st.dictionaries(st.integers(0, 255), st.integers(0, 255), max_si
 
 
 @FUZZ
-@given(variant=st.sampled_from(["MPU-6050", "MPU-6500"]), range_g=st.sampled_from([2, 4, 8, 16]),
-       fifo=st.binary(max_size=1100), regs=register_junk)
+@given(
+    variant=st.sampled_from(["MPU-6050", "MPU-6500"]),
+    range_g=st.sampled_from([2, 4, 8, 16]),
+    fifo=st.binary(max_size=1100),
+    regs=register_junk,
+)
 def test_mpu6050_garbage_gives_a_sensor_error_or_real_samples(variant, range_g, fifo, regs):
     check_imu_garbage("mpu6050", variant, range_g, fifo, regs)
 
 
 @FUZZ
-@given(variant=st.sampled_from(["LSM6DSO", "LSM6DS3", "LSM6DSL"]), range_g=st.sampled_from([2, 4, 8, 16]),
-       fifo=st.binary(max_size=700), regs=register_junk)
+@given(
+    variant=st.sampled_from(["LSM6DSO", "LSM6DS3", "LSM6DSL"]),
+    range_g=st.sampled_from([2, 4, 8, 16]),
+    fifo=st.binary(max_size=700),
+    regs=register_junk,
+)
 def test_lsm6ds_garbage_gives_a_sensor_error_or_real_samples(variant, range_g, fifo, regs):
     check_imu_garbage("lsm6ds", variant, range_g, fifo, regs)
 
@@ -479,8 +571,13 @@ def check_scale(masses: list[float], step_s: float, regs: dict[int, int]) -> Non
 
 
 @FUZZ
-@given(masses=st.lists(st.floats(-1e7, 1e7) | st.sampled_from([-1e15, 1e15, 0.0, 2e5]), min_size=1, max_size=30),
-       step_s=st.floats(0.01, 2.0), regs=st.dictionaries(st.integers(0, 0x1F), st.integers(0, 255), max_size=3))
+@given(
+    masses=st.lists(
+        st.floats(-1e7, 1e7) | st.sampled_from([-1e15, 1e15, 0.0, 2e5]), min_size=1, max_size=30
+    ),
+    step_s=st.floats(0.01, 2.0),
+    regs=st.dictionaries(st.integers(0, 0x1F), st.integers(0, 255), max_size=3),
+)
 def test_a_scale_that_jumps_wildly_gives_a_sensor_error_or_adc_counts(masses, step_s, regs):
     check_scale(masses, step_s, regs)
 

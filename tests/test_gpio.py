@@ -40,21 +40,26 @@ def panel(mock_factory):
 
 def lamps(factory: MockFactory) -> dict[str, bool]:
     """What a person would see and hear, read from the pins themselves."""
-    return {name: bool(factory.pin(PINS[name]).state) for name in ("green", "amber", "red", "buzzer")}
+    return {
+        name: bool(factory.pin(PINS[name]).state) for name in ("green", "amber", "red", "buzzer")
+    }
 
 
 def rising_edges(pin) -> int:
     return sum(1 for s in pin.states[1:] if s.state)
 
 
-@pytest.mark.parametrize("level, lit", [
-    ("ok", {"green"}),
-    ("info", {"green"}),
-    ("caution", {"amber"}),
-    ("warning", {"amber"}),
-    ("urgent", {"red"}),
-    ("off", set()),
-])
+@pytest.mark.parametrize(
+    "level, lit",
+    [
+        ("ok", {"green"}),
+        ("info", {"green"}),
+        ("caution", {"amber"}),
+        ("warning", {"amber"}),
+        ("urgent", {"red"}),
+        ("off", set()),
+    ],
+)
 def test_each_level_lights_its_lamp_only(panel, mock_factory, level, lit):
     panel.show("ok" if level == "off" else "off")  # start from something else
     panel.show(level)
@@ -254,13 +259,27 @@ def test_null_panel_has_the_same_api(panel):
 def test_open_panel_follows_the_config(mock_factory):
     assert isinstance(open_panel(None), NullPanel)
     assert isinstance(open_panel(GpioConfig(enabled=False)), NullPanel)
-    gpio = GpioConfig(enabled=True, green_pin=5, amber_pin=6, red_pin=13, buzzer_pin=19,
-                      button_pin=26, imu_int_pin=0, long_press_s=1.5)
+    gpio = GpioConfig(
+        enabled=True,
+        green_pin=5,
+        amber_pin=6,
+        red_pin=13,
+        buzzer_pin=19,
+        button_pin=26,
+        imu_int_pin=0,
+        long_press_s=1.5,
+    )
     with open_panel(gpio) as panel:
         assert isinstance(panel, StatusPanel)
         assert panel.button.hold_time == 1.5
         assert panel.imu_int is None  # 0: not wired
-        for name, number in (("green", 5), ("amber", 6), ("red", 13), ("buzzer", 19), ("button", 26)):
+        for name, number in (
+            ("green", 5),
+            ("amber", 6),
+            ("red", 13),
+            ("buzzer", 19),
+            ("button", 26),
+        ):
             assert getattr(panel, name).pin is mock_factory.pin(number), name
     with open_panel(GpioConfig(enabled=True, imu_int_pin=4)) as panel:
         assert panel.imu_int.pin is mock_factory.pin(4)

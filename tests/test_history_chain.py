@@ -49,11 +49,16 @@ def chain(mosquitto_factory, tmp_path):
     users = [f"bridge-{g}" for g in GYMS] + ["history"]
     secrets = write_password_files(tmp_path / "secrets", users, password)
     acl = tmp_path / "central.acl"
-    acl.write_text("".join(f"user bridge-{g}\ntopic write chain/{g}/#\n"
-                           f"topic read chain/{g}/gym/+/cmd/ack\n\n" for g in GYMS)
-                   + "user history\ntopic read chain/#\n")
-    central = mosquitto_factory(f"password_file {secrets / 'passwd'}\nacl_file {acl}\n",
-                                allow_anonymous=False)
+    acl.write_text(
+        "".join(
+            f"user bridge-{g}\ntopic write chain/{g}/#\ntopic read chain/{g}/gym/+/cmd/ack\n\n"
+            for g in GYMS
+        )
+        + "user history\ntopic read chain/#\n"
+    )
+    central = mosquitto_factory(
+        f"password_file {secrets / 'passwd'}\nacl_file {acl}\n", allow_anonymous=False
+    )
     gyms = {g: mosquitto_factory(bridge_config(g, central.port)) for g in GYMS}
     return central, gyms, secrets
 
@@ -74,11 +79,19 @@ def test_two_gyms_bridged_into_one_central_store(chain, postgres, tmp_path):
     central, gyms, secrets = chain
     wait_for_bridges(central, gyms)
     config = HistoryConfig(
-        gym="central", database=postgres.create_database(), publish_profiles=False,
-        mqtt=MqttSettings(host=central.host, port=central.port, username="history",
-                          password_file=str(secrets / "history.pw"), chain_prefix="chain",
-                          client_id="history-central"),
-        web=WebSettings(enabled=False))
+        gym="central",
+        database=postgres.create_database(),
+        publish_profiles=False,
+        mqtt=MqttSettings(
+            host=central.host,
+            port=central.port,
+            username="history",
+            password_file=str(secrets / "history.pw"),
+            chain_prefix="chain",
+            client_id="history-central",
+        ),
+        web=WebSettings(enabled=False),
+    )
     service = HistoryService(config, reconnect_min_s=1, reconnect_max_s=1)
     service.start()
     assert service.ingest.wait_connected(10)
@@ -89,7 +102,7 @@ def test_two_gyms_bridged_into_one_central_store(chain, postgres, tmp_path):
         stations["york"].alert("bench-1:1:0001", "raised", T0 + 60)
         wait_until(lambda: service.store.counts()["sessions"] == 2, what="both gyms' records")
 
-        service.stop()        # the central store is away; the gyms keep training
+        service.stop()  # the central store is away; the gyms keep training
         for i in range(1, 11):
             for g in GYMS:
                 stations[g].record(f"{g[0]}{i % 3}", T0 + 3600 * i)
@@ -98,8 +111,11 @@ def test_two_gyms_bridged_into_one_central_store(chain, postgres, tmp_path):
 
         service = HistoryService(config, reconnect_min_s=1, reconnect_max_s=1)
         service.start()
-        wait_until(lambda: service.store.counts()["sessions"] == 22 and service.ingest.idle(),
-                   timeout=20, what="every record from both gyms")
+        wait_until(
+            lambda: service.store.counts()["sessions"] == 22 and service.ingest.idle(),
+            timeout=20,
+            what="every record from both gyms",
+        )
         assert service.store.gyms() == ["central", "leeds", "york"]
         for g in GYMS:
             kept = service.store.session(g, same[g]["id"])

@@ -33,10 +33,15 @@ T0 = time.time() - 30 * 86400
 
 
 def make_config(broker, tmp_path, **kw) -> HistoryConfig:
-    return HistoryConfig(gym="leeds", state_dir=tmp_path / "state",
-                         mqtt=MqttSettings(host=broker.host, port=broker.port,
-                                           client_id=kw.pop("client_id", "history-test")),
-                         web=WebSettings(enabled=False), **kw)
+    return HistoryConfig(
+        gym="leeds",
+        state_dir=tmp_path / "state",
+        mqtt=MqttSettings(
+            host=broker.host, port=broker.port, client_id=kw.pop("client_id", "history-test")
+        ),
+        web=WebSettings(enabled=False),
+        **kw,
+    )
 
 
 class Station:
@@ -44,8 +49,9 @@ class Station:
 
     def __init__(self, broker, station="bench-1"):
         self.id = station
-        self.client = mqtt.Client(CallbackAPIVersion.VERSION2,
-                                  client_id=f"st-{uuid.uuid4().hex[:8]}")
+        self.client = mqtt.Client(
+            CallbackAPIVersion.VERSION2, client_id=f"st-{uuid.uuid4().hex[:8]}"
+        )
         self.client.connect(broker.host, broker.port)
         self.client.loop_start()
 
@@ -61,10 +67,21 @@ class Station:
         return rec
 
     def alert(self, alert_id, state, ts, by=None):
-        payload = {"v": 1, "ts": ts, "station": self.id, "id": alert_id, "code": "tremor.high",
-                   "level": "warning", "state": state, "red_flag": False, "sensor": "wrist",
-                   "message": "Tremor is high", "advice": "Rest", "evidence": {},
-                   "raised_ts": ts}
+        payload = {
+            "v": 1,
+            "ts": ts,
+            "station": self.id,
+            "id": alert_id,
+            "code": "tremor.high",
+            "level": "warning",
+            "state": state,
+            "red_flag": False,
+            "sensor": "wrist",
+            "message": "Tremor is high",
+            "advice": "Rest",
+            "evidence": {},
+            "raised_ts": ts,
+        }
         if by:
             payload["by"] = by
         self.send("alert", payload)
@@ -80,8 +97,9 @@ class Watcher:
     def __init__(self, broker, topic):
         self.messages: dict[str, bytes] = {}
         self.event = threading.Event()
-        self.client = mqtt.Client(CallbackAPIVersion.VERSION2,
-                                  client_id=f"w-{uuid.uuid4().hex[:8]}")
+        self.client = mqtt.Client(
+            CallbackAPIVersion.VERSION2, client_id=f"w-{uuid.uuid4().hex[:8]}"
+        )
         self.client.on_message = self._on_message
         self.client.on_connect = lambda c, *a: c.subscribe(topic, qos=1)
         self.client.connect(broker.host, broker.port)
@@ -127,8 +145,8 @@ def test_records_published_while_the_store_is_down_all_arrive(mosquitto, tmp_pat
 
     # Down: records, alert events (one twice, as a re-sending outbox would) and a bad one.
     sent = [station.record(f"a{i % 3}", T0 + 3600 * (i + 1)) for i in range(40)]
-    station.record("a1", T0)                                   # a duplicate of the first
-    station.send("session_record", b'{"v":1,"broken":')         # refused, must not block
+    station.record("a1", T0)  # a duplicate of the first
+    station.send("session_record", b'{"v":1,"broken":')  # refused, must not block
     for n in range(10):
         station.alert(f"ev-{n}", "raised", T0 + n)
     station.alert("ev-3", "acknowledged", T0 + 50, by="Ana")
@@ -137,10 +155,18 @@ def test_records_published_while_the_store_is_down_all_arrive(mosquitto, tmp_pat
     again = HistoryService(config, reconnect_min_s=1, reconnect_max_s=1)
     again.start()
     try:
+
         def events():
             return [a for a in again.store.alert_log("leeds") if a["id"].startswith("ev-")]
-        wait_until(lambda: again.store.counts()["sessions"] == 41 and len(events()) == 10
-                   and again.ingest.idle(), what="every record and alert event")
+
+        wait_until(
+            lambda: (
+                again.store.counts()["sessions"] == 41
+                and len(events()) == 10
+                and again.ingest.idle()
+            ),
+            what="every record and alert event",
+        )
         ids = {s["id"] for s in again.store.export("leeds", "a0")["tables"]["sessions"]}
         assert {r["id"] for r in sent if r["athlete"] == "a0"} == ids
         acked = next(a for a in events() if a["id"] == "ev-3")
@@ -157,9 +183,11 @@ def test_a_killed_service_loses_nothing(mosquitto, tmp_path):
     """SIGKILL mid-stream (no clean disconnect, no flush): what was not stored comes again."""
     state = tmp_path / "state"
     toml = tmp_path / "history.toml"
-    toml.write_text(f'[history]\ngym = "leeds"\nstate_dir = "{state}"\n'
-                    f'[mqtt]\nport = {mosquitto.port}\nclient_id = "history-kill"\n'
-                    '[web]\nenabled = false\n')
+    toml.write_text(
+        f'[history]\ngym = "leeds"\nstate_dir = "{state}"\n'
+        f'[mqtt]\nport = {mosquitto.port}\nclient_id = "history-kill"\n'
+        "[web]\nenabled = false\n"
+    )
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     cmd = [sys.executable, "-m", "monitor.cli", "history", "--config", str(toml)]
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
@@ -177,8 +205,11 @@ def test_a_killed_service_loses_nothing(mosquitto, tmp_path):
         from monitor.history.store import HistoryStore, sqlite_url
 
         store = HistoryStore(sqlite_url(state / "history.sqlite3"))
-        wait_until(lambda: store.counts()["sessions"] == 150, timeout=30,
-                   what="all 150 records after the kill")
+        wait_until(
+            lambda: store.counts()["sessions"] == 150,
+            timeout=30,
+            what="all 150 records after the kill",
+        )
         assert store.counts()["sets"] == 450
         store.close()
     finally:
@@ -202,8 +233,7 @@ def test_profile_is_merged_republished_named_and_forgotten(mosquitto, tmp_path):
         update = synthetic.session_record(station="bench-1", athlete="a1", started_ts=T0 + 86400)
         update["profile_update"] = {"baselines_mg": {"body": 3.3}, "body_mass_g": None}
         station.send("session_record", update)
-        merged = json.loads(watcher.wait_for(
-            "gym/_athletes/a1/profile", lambda d: b'"body"' in d))
+        merged = json.loads(watcher.wait_for("gym/_athletes/a1/profile", lambda d: b'"body"' in d))
         assert merged["baselines_mg"] == {**rec["profile_update"]["baselines_mg"], "body": 3.3}
         assert merged["body_mass_g"] == rec["profile_update"]["body_mass_g"]  # kept
 
@@ -215,7 +245,7 @@ def test_profile_is_merged_republished_named_and_forgotten(mosquitto, tmp_path):
         assert counts["sessions"] == 2 and counts["profiles"] == 1 and counts["cards"] == 1
         watcher.wait_for("gym/_athletes/a1/profile", lambda d: d == b"")
         watcher.wait_for("gym/_athletes/a1/card", lambda d: d == b"")
-        late = Watcher(mosquitto, "gym/_athletes/#")   # a newcomer sees nothing retained
+        late = Watcher(mosquitto, "gym/_athletes/#")  # a newcomer sees nothing retained
         time.sleep(0.5)
         assert late.messages == {}
         late.close()
@@ -226,14 +256,17 @@ def test_profile_is_merged_republished_named_and_forgotten(mosquitto, tmp_path):
 
 
 def test_retained_profiles_come_back_after_a_broker_restart(mosquitto, tmp_path):
-    service = HistoryService(make_config(mosquitto, tmp_path, client_id="history-restart"),
-                             reconnect_min_s=1, reconnect_max_s=1)
+    service = HistoryService(
+        make_config(mosquitto, tmp_path, client_id="history-restart"),
+        reconnect_min_s=1,
+        reconnect_max_s=1,
+    )
     service.start()
     station = Station(mosquitto)
     station.record("a9", T0)
     wait_until(lambda: service.store.profile("leeds", "a9") is not None, what="the profile")
     station.close()
-    mosquitto.restart()   # persistence off: the broker forgot every retained message
+    mosquitto.restart()  # persistence off: the broker forgot every retained message
     wait_until(lambda: service.ingest.connected, what="reconnect")
     watcher = Watcher(mosquitto, "gym/_athletes/+/profile")
     try:
@@ -248,21 +281,43 @@ def test_tremor_feed_is_kept_as_one_row_per_sensor_and_minute(mosquitto, tmp_pat
     service.start()
     assert service.ingest.wait_connected(10)
     station = Station(mosquitto)
-    station.send("athlete", {"v": 1, "ts": T0, "station": "bench-1", "athlete": "a5",
-                             "guest": False, "since_ts": T0, "source": "tag",
-                             "profile": "applied"}, retain=True)
+    station.send(
+        "athlete",
+        {
+            "v": 1,
+            "ts": T0,
+            "station": "bench-1",
+            "athlete": "a5",
+            "guest": False,
+            "since_ts": T0,
+            "source": "tag",
+            "profile": "applied",
+        },
+        retain=True,
+    )
     minute0 = (int(T0) // 60 + 1) * 60.0
     ratios = []
-    for i in range(240):   # two minutes at 2 Hz
+    for i in range(240):  # two minutes at 2 Hz
         ratio = 1.0 + (i % 120) / 60
         ratios.append(ratio)
-        station.send("tremor", {"v": 1, "ts": minute0 + i / 2, "station": "bench-1",
-                                "sensor": "wrist", "placement": "limb", "rms_mg": 8 * ratio,
-                                "ratio": ratio, "level": "normal"}, qos=0)
+        station.send(
+            "tremor",
+            {
+                "v": 1,
+                "ts": minute0 + i / 2,
+                "station": "bench-1",
+                "sensor": "wrist",
+                "placement": "limb",
+                "rms_mg": 8 * ratio,
+                "ratio": ratio,
+                "level": "normal",
+            },
+            qos=0,
+        )
     try:
         wait_until(lambda: service.ingest.stats().tremor_samples == 240, what="the samples")
     finally:
-        service.stop()   # a stop writes the minute still open
+        service.stop()  # a stop writes the minute still open
     rows = service.store.export("leeds", "a5")["tables"]["trace"]
     assert [r["minute_ts"] for r in rows] == [minute0, minute0 + 60]
     assert [r["count"] for r in rows] == [120, 120]

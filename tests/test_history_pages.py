@@ -36,10 +36,13 @@ def history(mosquitto, tmp_path):
     staff = tmp_path / "staff.json"
     StaffFile(staff).add(NAME, PIN)
     config = HistoryConfig(
-        gym="leeds", state_dir=tmp_path / "state",
+        gym="leeds",
+        state_dir=tmp_path / "state",
         mqtt=MqttSettings(host=mosquitto.host, port=mosquitto.port, client_id="history-pages"),
-        web=WebSettings(host="127.0.0.1", port=0, staff_file=str(staff),
-                        display_url="http://127.0.0.1:8080/"))
+        web=WebSettings(
+            host="127.0.0.1", port=0, staff_file=str(staff), display_url="http://127.0.0.1:8080/"
+        ),
+    )
     service = HistoryService(config)
     service.start()
     assert service.ingest.wait_connected(10)
@@ -49,20 +52,49 @@ def history(mosquitto, tmp_path):
         for day in (0, 2, 4):
             station.record("a1", now - (week * WEEK + day * 86400 + 7200), seed=week)
         station.record("b2", now - (week * WEEK + 3 * 86400), fitness=1.6)
-    station.send("athlete", {"v": 1, "ts": now - 600, "station": "bench-1", "athlete": "a1",
-                             "guest": False, "since_ts": now - 600, "source": "tag",
-                             "profile": "applied"}, retain=True)
+    station.send(
+        "athlete",
+        {
+            "v": 1,
+            "ts": now - 600,
+            "station": "bench-1",
+            "athlete": "a1",
+            "guest": False,
+            "since_ts": now - 600,
+            "source": "tag",
+            "profile": "applied",
+        },
+        retain=True,
+    )
     for state, by in (("raised", None), ("acknowledged", "Ana"), ("cleared", None)):
-        station.send("alert", {"v": 1, "ts": now - 300 + len(state), "station": "bench-1",
-                               "id": "bench-1:live:0001", "code": "tremor.persistent",
-                               "level": "urgent", "state": state, "red_flag": True,
-                               "sensor": "wrist", "message": "Shaking persists <long> after",
-                               "advice": "Sit down", "evidence": {}, "raised_ts": now - 300,
-                               **({"by": by} if by else {})})
-    wait_until(lambda: service.store.counts()["sessions"] == 48 and service.ingest.idle()
-               and len(service.store.alert_log(athlete="a1", limit=5000)) > 1,
-               what="the history to be stored")
-    service.set_display_name("leeds", "a1", "Sam & \"Al\"")
+        station.send(
+            "alert",
+            {
+                "v": 1,
+                "ts": now - 300 + len(state),
+                "station": "bench-1",
+                "id": "bench-1:live:0001",
+                "code": "tremor.persistent",
+                "level": "urgent",
+                "state": state,
+                "red_flag": True,
+                "sensor": "wrist",
+                "message": "Shaking persists <long> after",
+                "advice": "Sit down",
+                "evidence": {},
+                "raised_ts": now - 300,
+                **({"by": by} if by else {}),
+            },
+        )
+    wait_until(
+        lambda: (
+            service.store.counts()["sessions"] == 48
+            and service.ingest.idle()
+            and len(service.store.alert_log(athlete="a1", limit=5000)) > 1
+        ),
+        what="the history to be stored",
+    )
+    service.set_display_name("leeds", "a1", 'Sam & "Al"')
     yield service
     station.close()
     service.stop()
@@ -78,13 +110,13 @@ def login(page) -> None:
 def test_pages_behind_the_login_charts_timeline_alerts_and_csv(history, new_page, mosquitto):
     SHOTS.mkdir(parents=True, exist_ok=True)
     page = new_page(history.url + "athletes", 1280, 900)
-    assert "/login?next=/athletes" in page.url          # staff only
+    assert "/login?next=/athletes" in page.url  # staff only
     login(page)
     page.wait_for_url("**/athletes")
     expect(page.locator("#who")).to_have_text(f"Logged in as {NAME}")
     rows = page.locator("table.athletes tbody tr")
     expect(rows).to_have_count(2)
-    expect(rows.first).to_contain_text('Sam & "Al"')    # escaped, shown as typed
+    expect(rows.first).to_contain_text('Sam & "Al"')  # escaped, shown as typed
     page.screenshot(path=str(SHOTS / "athletes.png"), full_page=True)
 
     page.click("text=Sam")
@@ -174,15 +206,23 @@ def test_the_pages_refuse_strangers_other_hosts_and_forged_posts(history):
     status, _, _ = _raw(history.url, "GET", "/athletes.csv", {"Host": host})
     assert status == 303
     status, _, _ = _raw(history.url, "GET", "/login", {"Host": "evil.example"})
-    assert status == 421                                   # DNS rebinding
+    assert status == 421  # DNS rebinding
     body = json.dumps({"confirm": "a1"}).encode()
-    status, _, _ = _raw(history.url, "POST", "/athletes/leeds/a1/forget",
-                        {"Host": host, "Content-Type": "application/json",
-                         "Origin": f"http://{host}"}, body)
+    status, _, _ = _raw(
+        history.url,
+        "POST",
+        "/athletes/leeds/a1/forget",
+        {"Host": host, "Content-Type": "application/json", "Origin": f"http://{host}"},
+        body,
+    )
     assert status == 401 and history.store.knows("leeds", "a1")
-    status, _, _ = _raw(history.url, "POST", "/athletes/leeds/a1/forget",
-                        {"Host": host, "Content-Type": "application/json",
-                         "Origin": "http://evil.example"}, body)
+    status, _, _ = _raw(
+        history.url,
+        "POST",
+        "/athletes/leeds/a1/forget",
+        {"Host": host, "Content-Type": "application/json", "Origin": "http://evil.example"},
+        body,
+    )
     assert status == 403 and history.store.knows("leeds", "a1")
     status, headers, data = _raw(history.url, "GET", "/healthz", {"Host": host})
     health = json.loads(data)
@@ -217,31 +257,49 @@ def test_history_unit_passes_systemd_analyze(tmp_path):
         pytest.skip("systemd-analyze is not installed (apt install systemd)")
     copy = tmp_path / UNIT.name
     copy.write_text(UNIT.read_text().replace("/opt/gym-monitor/venv/bin/gym-monitor", "/bin/true"))
-    run = subprocess.run([analyze, "verify", "--man=no", str(copy)], check=False,
-                         capture_output=True, text=True, timeout=60)
+    run = subprocess.run(
+        [analyze, "verify", "--man=no", str(copy)],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     about = [line for line in (run.stdout + run.stderr).splitlines() if UNIT.name in line]
     assert run.returncode == 0 and not about, "\n".join(about)
-    sec = subprocess.run([analyze, "security", "--offline=true", str(UNIT)], check=False,
-                         capture_output=True, text=True, timeout=60)
+    sec = subprocess.run(
+        [analyze, "security", "--offline=true", str(UNIT)],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     if "--offline" in sec.stderr and sec.returncode != 0:
         pytest.skip("this systemd-analyze has no --offline")
     exposure = float(sec.stdout.split("Overall exposure level for")[1].split(":")[1].split()[0])
     assert exposure <= 1.5, sec.stdout[-400:]
 
 
-@pytest.mark.parametrize("toml, key", [
-    ("[retention]\ntrace_days = 0\n", "retention.trace_days"),
-    ("[history]\ndatabase = \"mysql://x\"\n", "history.database"),
-    ("[mqtt]\nprefix = \"gym/#\"\n", "mqtt.prefix"),
-    ("[web]\nport = \"80\"\n", "web.port"),
-    ("[histroy]\ngym = \"x\"\n", "histroy"),
-])
+@pytest.mark.parametrize(
+    "toml, key",
+    [
+        ("[retention]\ntrace_days = 0\n", "retention.trace_days"),
+        ('[history]\ndatabase = "mysql://x"\n', "history.database"),
+        ('[mqtt]\nprefix = "gym/#"\n', "mqtt.prefix"),
+        ('[web]\nport = "80"\n', "web.port"),
+        ('[histroy]\ngym = "x"\n', "histroy"),
+    ],
+)
 def test_a_bad_config_is_one_line_naming_the_key_and_exit_2(tmp_path, toml, key):
     path = tmp_path / "history.toml"
     path.write_text(toml)
-    run = subprocess.run([sys.executable, "-m", "monitor.cli", "history", "--config", str(path),
-                          "migrate"], check=False, capture_output=True, text=True, timeout=60,
-                         cwd=REPO)
+    run = subprocess.run(
+        [sys.executable, "-m", "monitor.cli", "history", "--config", str(path), "migrate"],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=REPO,
+    )
     assert run.returncode == 2, run.stderr
     assert key in run.stderr and "Traceback" not in run.stderr
     assert len(run.stderr.strip().splitlines()) == 1
@@ -257,8 +315,9 @@ def test_the_shipped_config_loads():
 def test_cli_export_and_forget_without_the_service(mosquitto, tmp_path):
     state = tmp_path / "state"
     toml = tmp_path / "history.toml"
-    toml.write_text(f'[history]\ngym = "leeds"\nstate_dir = "{state}"\n'
-                    f'[mqtt]\nport = {mosquitto.port}\n')
+    toml.write_text(
+        f'[history]\ngym = "leeds"\nstate_dir = "{state}"\n[mqtt]\nport = {mosquitto.port}\n'
+    )
     from monitor.history import synthetic
     from monitor.history.incoming import session_record
     from monitor.history.store import HistoryStore, Item, sqlite_url
@@ -270,19 +329,28 @@ def test_cli_export_and_forget_without_the_service(mosquitto, tmp_path):
     store.write([Item("leeds", session_record("bench-1", rec.to_json()))])
     store.close()
     cli = [sys.executable, "-m", "monitor.cli", "history", "--config", str(toml)]
-    out = subprocess.run(cli + ["export", "c3"], capture_output=True, text=True, timeout=60,
-                         cwd=REPO, check=True).stdout
+    out = subprocess.run(
+        cli + ["export", "c3"], capture_output=True, text=True, timeout=60, cwd=REPO, check=True
+    ).stdout
     assert json.loads(out)["tables"]["sessions"][0]["id"] == rec.id
     watcher = Watcher(mosquitto, "gym/_athletes/#")
-    subprocess.run(cli + ["name", "c3", "Cleo"], capture_output=True, text=True, timeout=60,
-                   cwd=REPO, check=True)
+    subprocess.run(
+        cli + ["name", "c3", "Cleo"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=REPO,
+        check=True,
+    )
     watcher.wait_for("gym/_athletes/c3/card", lambda d: b"Cleo" in d)
-    done = subprocess.run(cli + ["forget", "c3"], capture_output=True, text=True, timeout=60,
-                          cwd=REPO, check=True).stdout
+    done = subprocess.run(
+        cli + ["forget", "c3"], capture_output=True, text=True, timeout=60, cwd=REPO, check=True
+    ).stdout
     assert "forgot c3" in done
     watcher.wait_for("gym/_athletes/c3/card", lambda d: d == b"")
     watcher.close()
-    again = subprocess.run(cli + ["export", "c3"], capture_output=True, text=True, timeout=60,
-                           cwd=REPO, check=True).stdout
+    again = subprocess.run(
+        cli + ["export", "c3"], capture_output=True, text=True, timeout=60, cwd=REPO, check=True
+    ).stdout
     assert all(not rows for rows in json.loads(again)["tables"].values())
     assert Path(state / "history.sqlite3").exists()

@@ -43,19 +43,42 @@ def record(athlete="a1", station="bench-1", started=T0, **kw):
 
 
 def alert(station, alert_id, state, ts, by=None):
-    payload = {"v": 1, "ts": ts, "station": station, "id": alert_id, "code": "tremor.high",
-               "level": "warning", "state": state, "red_flag": False, "sensor": "wrist",
-               "message": "Tremor is high", "advice": "Rest", "evidence": {},
-               "raised_ts": ts if state == "raised" else ts - 30}
+    payload = {
+        "v": 1,
+        "ts": ts,
+        "station": station,
+        "id": alert_id,
+        "code": "tremor.high",
+        "level": "warning",
+        "state": state,
+        "red_flag": False,
+        "sensor": "wrist",
+        "message": "Tremor is high",
+        "advice": "Rest",
+        "evidence": {},
+        "raised_ts": ts if state == "raised" else ts - 30,
+    }
     if by:
         payload["by"] = by
     return incoming.alert_event(station, json.dumps(payload).encode())
 
 
 def presence(station, athlete, ts, since):
-    return incoming.presence(station, json.dumps({
-        "v": 1, "ts": ts, "station": station, "athlete": athlete, "guest": athlete is None,
-        "since_ts": since, "source": "tag", "profile": "applied"}).encode())
+    return incoming.presence(
+        station,
+        json.dumps(
+            {
+                "v": 1,
+                "ts": ts,
+                "station": station,
+                "athlete": athlete,
+                "guest": athlete is None,
+                "since_ts": since,
+                "source": "tag",
+                "profile": "applied",
+            }
+        ).encode(),
+    )
 
 
 def test_migrated_database_matches_the_table_definitions(store):
@@ -75,23 +98,29 @@ def test_a_record_delivered_twice_is_stored_once(store):
     assert counts["sessions"] == 1 and counts["sets"] == 5 and counts["holds"] == 1
     assert counts["trace"] == len(data["trace"])
     kept = store.session(GYM, data["id"])
-    assert kept["session"]["record"] == data           # exactly what arrived, for the export
+    assert kept["session"]["record"] == data  # exactly what arrived, for the export
     assert [s["ratio_median"] for s in kept["sets"]] == [s["ratio_median"] for s in data["sets"]]
 
 
 def test_alert_events_build_one_alert_with_its_acknowledgement(store):
     store.write([Item(GYM, presence("bench-1", "a7", T0, T0))])
-    events = [alert("bench-1", "bench-1:1:0001", "raised", T0 + 60),
-              alert("bench-1", "bench-1:1:0001", "acknowledged", T0 + 90, by="Ana"),
-              alert("bench-1", "bench-1:1:0001", "cleared", T0 + 200)]
+    events = [
+        alert("bench-1", "bench-1:1:0001", "raised", T0 + 60),
+        alert("bench-1", "bench-1:1:0001", "acknowledged", T0 + 90, by="Ana"),
+        alert("bench-1", "bench-1:1:0001", "cleared", T0 + 200),
+    ]
     store.write([Item(GYM, e) for e in events])
     store.write([Item(GYM, events[1])])  # redelivered
     log = store.alert_log(GYM)
     assert len(log) == 1
     a = log[0]
-    assert (a["raised_ts"], a["acknowledged_ts"], a["acknowledged_by"], a["cleared_ts"]) == \
-        (T0 + 60, T0 + 90, "Ana", T0 + 200)
-    assert a["athlete"] == "a7"                         # who was checked in at the station
+    assert (a["raised_ts"], a["acknowledged_ts"], a["acknowledged_by"], a["cleared_ts"]) == (
+        T0 + 60,
+        T0 + 90,
+        "Ana",
+        T0 + 200,
+    )
+    assert a["athlete"] == "a7"  # who was checked in at the station
     assert store.counts()["alert_events"] == 3
 
 
@@ -122,14 +151,24 @@ def test_live_trace_minutes_never_overwrite_the_records_trace(store):
 
 def test_forget_deletes_every_row_about_the_athlete_and_only_theirs(store):
     for week in range(3):
-        store.write([Item(GYM, record("a1", started=T0 + week * 7 * DAY)[1]),
-                     Item(GYM, record("b2", station="rack-3", started=T0 + week * DAY)[1])])
-    store.write([Item(GYM, presence("bench-1", "a1", T0 + 30 * DAY, T0 + 30 * DAY)),
-                 Item(GYM, alert("bench-1", "x:1", "raised", T0 + 30 * DAY + 5))])
+        store.write(
+            [
+                Item(GYM, record("a1", started=T0 + week * 7 * DAY)[1]),
+                Item(GYM, record("b2", station="rack-3", started=T0 + week * DAY)[1]),
+            ]
+        )
+    store.write(
+        [
+            Item(GYM, presence("bench-1", "a1", T0 + 30 * DAY, T0 + 30 * DAY)),
+            Item(GYM, alert("bench-1", "x:1", "raised", T0 + 30 * DAY + 5)),
+        ]
+    )
     store.set_card(GYM, "a1", "Sam")
     exported = store.export(GYM, "a1")
-    assert len(exported["tables"]["sessions"]) == 3 and exported["tables"]["cards"][0][
-        "display_name"] == "Sam"
+    assert (
+        len(exported["tables"]["sessions"]) == 3
+        and exported["tables"]["cards"][0]["display_name"] == "Sam"
+    )
     json.dumps(exported, default=str)  # the JSON export
     counts = store.forget(GYM, "a1")
     assert counts["sessions"] == 3 and counts["profiles"] == 1 and counts["cards"] == 1
@@ -145,9 +184,9 @@ def test_retention_drops_old_trace_first_and_old_records_later(store):
     before = store.counts()
     counts = store.prune(trace_days=30, records_months=12, now=now)
     after = store.counts()
-    assert counts["sessions"] == 1 and after["sessions"] == 2      # 400 days old: gone
+    assert counts["sessions"] == 1 and after["sessions"] == 2  # 400 days old: gone
     trace_left = {r["minute_ts"] for r in store.export(GYM, "a1")["tables"]["trace"]}
-    assert trace_left and min(trace_left) >= now - 30 * DAY          # only the last session's
+    assert trace_left and min(trace_left) >= now - 30 * DAY  # only the last session's
     assert after["sets"] < before["sets"] and after["profiles"] == 1
 
 
@@ -165,17 +204,25 @@ def test_athlete_history_and_list_for_the_pages(store):
 HEAD = b'{"v":1,"ts":1,"station":"bench-1","id":"x",'
 
 
-@pytest.mark.parametrize("payload, why", [
-    (b"not json", "not JSON"),
-    (b'{"v": 2}', "missing"),
-    (HEAD + b'"athlete":"A B","sets":[],"started_ts":1,"ended_ts":2}', "athlete id"),
-    ((b'{"v":1,"ts":1,"station":"other","id":"x","athlete":null,"sets":[],"started_ts":1,'
-     b'"ended_ts":2}'), "names station 'other'"),
-    (HEAD + b'"athlete":null,"sets":[],"started_ts":5,"ended_ts":1}', "ends before"),
-    (HEAD + b'"athlete":null,"sets":[{"index":1}],"started_ts":1,"ended_ts":2}', "start_ts"),
-    (HEAD + b'"athlete":null,"started_ts":1,"ended_ts":2}', "missing 'sets'"),
-    (HEAD + b'"athlete":null,"sets":[],"started_ts":NaN,"ended_ts":2}', "NaN"),
-])
+@pytest.mark.parametrize(
+    "payload, why",
+    [
+        (b"not json", "not JSON"),
+        (b'{"v": 2}', "missing"),
+        (HEAD + b'"athlete":"A B","sets":[],"started_ts":1,"ended_ts":2}', "athlete id"),
+        (
+            (
+                b'{"v":1,"ts":1,"station":"other","id":"x","athlete":null,"sets":[],"started_ts":1,'
+                b'"ended_ts":2}'
+            ),
+            "names station 'other'",
+        ),
+        (HEAD + b'"athlete":null,"sets":[],"started_ts":5,"ended_ts":1}', "ends before"),
+        (HEAD + b'"athlete":null,"sets":[{"index":1}],"started_ts":1,"ended_ts":2}', "start_ts"),
+        (HEAD + b'"athlete":null,"started_ts":1,"ended_ts":2}', "missing 'sets'"),
+        (HEAD + b'"athlete":null,"sets":[],"started_ts":NaN,"ended_ts":2}', "NaN"),
+    ],
+)
 def test_bad_session_records_are_refused_with_the_reason(payload, why):
     with pytest.raises(BadMessage, match=why):
         incoming.session_record("bench-1", payload)

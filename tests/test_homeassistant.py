@@ -36,46 +36,81 @@ from monitor.mqtt.topics import Topics
 USERS = ("bench-a", "bench-b", "bench-c", "homeassistant", "integrator")
 STAFF = "Front desk"
 #: What Home Assistant 2024.3 itself says at every start here: not about anything of ours.
-EXPECTED = ("Skipping pip installation of required modules",
-            "Support for the running Python version 3.11")
+EXPECTED = (
+    "Skipping pip installation of required modules",
+    "Support for the running Python version 3.11",
+)
 
 
 def password(user: str) -> str:
     return f"pw-{user}-secret"
 
 
-def station_config(tmp: Path, broker: MosquittoBroker, station: str, imus, scale=None,
-                   **ha) -> Config:
+def station_config(
+    tmp: Path, broker: MosquittoBroker, station: str, imus, scale=None, **ha
+) -> Config:
     return Config(
-        station=StationConfig(id=station, name=station.replace("-", " ").title(),
-                              simulate=True, state_dir=tmp / station, seed=1),
-        imus=tuple(imus), scale=scale,
-        mqtt=MqttConfig(host=broker.host, port=broker.port, username=station,
-                        password_file=str(tmp / "secrets" / f"{station}.pw")),
-        homeassistant=HomeAssistantConfig(ack_by=STAFF, **ha))
+        station=StationConfig(
+            id=station,
+            name=station.replace("-", " ").title(),
+            simulate=True,
+            state_dir=tmp / station,
+            seed=1,
+        ),
+        imus=tuple(imus),
+        scale=scale,
+        mqtt=MqttConfig(
+            host=broker.host,
+            port=broker.port,
+            username=station,
+            password_file=str(tmp / "secrets" / f"{station}.pw"),
+        ),
+        homeassistant=HomeAssistantConfig(ack_by=STAFF, **ha),
+    )
 
 
 def configs(tmp: Path, broker: MosquittoBroker) -> dict[str, Config]:
     return {
-        "bench-a": station_config(tmp, broker, "bench-a", [
-            ImuConfig("wrist", "mpu6050", 0x68, rate_hz=250, scenario="strength_session"),
-            ImuConfig("bench clip", "mpu6050", 0x69, rate_hz=250, placement="bench",
-                      scenario="strength_session")],
-            scale=ScaleConfig(mode="bottle", scenario="bottle_dock")),
-        "bench-b": station_config(tmp, broker, "bench-b", [
-            ImuConfig("chest", "mpu6050", 0x68, rate_hz=250, placement="body",
-                      scenario="fall")],
-            scale=ScaleConfig(mode="body", scenario="body_scale")),
-        "bench-c": station_config(tmp, broker, "bench-c", [
-            ImuConfig("wrist", "mpu6050", 0x68, rate_hz=250, scenario="rest")]),
+        "bench-a": station_config(
+            tmp,
+            broker,
+            "bench-a",
+            [
+                ImuConfig("wrist", "mpu6050", 0x68, rate_hz=250, scenario="strength_session"),
+                ImuConfig(
+                    "bench clip",
+                    "mpu6050",
+                    0x69,
+                    rate_hz=250,
+                    placement="bench",
+                    scenario="strength_session",
+                ),
+            ],
+            scale=ScaleConfig(mode="bottle", scenario="bottle_dock"),
+        ),
+        "bench-b": station_config(
+            tmp,
+            broker,
+            "bench-b",
+            [ImuConfig("chest", "mpu6050", 0x68, rate_hz=250, placement="body", scenario="fall")],
+            scale=ScaleConfig(mode="body", scenario="body_scale"),
+        ),
+        "bench-c": station_config(
+            tmp,
+            broker,
+            "bench-c",
+            [ImuConfig("wrist", "mpu6050", 0x68, rate_hz=250, scenario="rest")],
+        ),
     }
 
 
 def entity_ids(config: Config) -> set[str]:
     """The entity ids Home Assistant gives the entities discovery announces for ``config``."""
     info = StationInfo.from_config(config)
-    return {f"{e.component}.{e.object_id.replace('-', '_')}"
-            for e in entities(Topics("gym", config.station.id), info)}
+    return {
+        f"{e.component}.{e.object_id.replace('-', '_')}"
+        for e in entities(Topics("gym", config.station.id), info)
+    }
 
 
 def wait_for(predicate: Callable[[], object], timeout: float = 60.0, what: str = "") -> object:
@@ -93,13 +128,20 @@ class Rig:
     def __init__(self, tmp: Path):
         self.tmp = tmp
         write_password_files(tmp / "secrets", USERS, password)
-        self.broker = MosquittoBroker(tmp / "broker", allow_anonymous=False,
-                                      extra_config=gym_config(tmp / "secrets" / "passwd"))
+        self.broker = MosquittoBroker(
+            tmp / "broker",
+            allow_anonymous=False,
+            extra_config=gym_config(tmp / "secrets" / "passwd"),
+        )
         self.broker.start()
         self.configs = configs(tmp, self.broker)
         self.driver = StationDriver(speed=4.0).start()
-        self.ha = HomeAssistant(tmp / "ha", mqtt=MqttLogin(
-            self.broker.host, self.broker.port, "homeassistant", password("homeassistant")))
+        self.ha = HomeAssistant(
+            tmp / "ha",
+            mqtt=MqttLogin(
+                self.broker.host, self.broker.port, "homeassistant", password("homeassistant")
+            ),
+        )
 
     def close(self) -> None:
         try:
@@ -138,7 +180,8 @@ def test_home_assistant_has_the_entities_of_the_hardware_and_no_others(rig):
     for entity_id, entry in registry.items():
         devices.setdefault(entity_id.split(".")[1].split("_")[1], set()).add(entry["device_id"])
         assert entry["unique_id"] == "gym_" + entity_id.split(".", 1)[1].replace(
-            "bench_", "bench-", 1)
+            "bench_", "bench-", 1
+        )
     assert all(len(ids) == 1 for ids in devices.values()), devices
     # A scale only where there is one, of the kind there is.
     assert "sensor.bench_a_intake" in registry and "sensor.bench_b_intake" not in registry
@@ -148,8 +191,13 @@ def test_home_assistant_has_the_entities_of_the_hardware_and_no_others(rig):
 
 
 def test_states_are_numbers_or_unknown_with_units_home_assistant_reads_right(rig):
-    wait_for(lambda: rig.ha.state("sensor.bench_a_wrist_tremor_ratio")["state"]
-             not in ("unknown", "unavailable"), what="a tremor ratio")
+    wait_for(
+        lambda: (
+            rig.ha.state("sensor.bench_a_wrist_tremor_ratio")["state"]
+            not in ("unknown", "unavailable")
+        ),
+        what="a tremor ratio",
+    )
     states = rig.ha.states()
     ours = {k: v for k, v in states.items() if k.split(".")[1].startswith("bench_")}
     assert ours
@@ -164,7 +212,10 @@ def test_states_are_numbers_or_unknown_with_units_home_assistant_reads_right(rig
     assert states["sensor.bench_a_sets"]["attributes"]["state_class"] == "total_increasing"
     intake = states["sensor.bench_a_intake"]["attributes"]
     assert (intake["device_class"], intake["unit_of_measurement"], intake["state_class"]) == (
-        "volume", "mL", "total_increasing")
+        "volume",
+        "mL",
+        "total_increasing",
+    )
     # Enums: MQTT sensors of Home Assistant 2024.3 drop the "options" key (later ones read it);
     # every value sent is one of the options the discovery config lists.
     for name in ("alert_level", "activity", "wrist_tremor_level"):
@@ -175,28 +226,46 @@ def test_states_are_numbers_or_unknown_with_units_home_assistant_reads_right(rig
 
 def test_buttons_start_a_session_tare_and_acknowledge_recording_the_staff_name(rig):
     ha = rig.ha
-    wait_for(lambda: ha.state("button.bench_c_start_session")["state"] != "unavailable",
-             what="bench-c available")
+    wait_for(
+        lambda: ha.state("button.bench_c_start_session")["state"] != "unavailable",
+        what="bench-c available",
+    )
     ha.call("button", "press", entity_id="button.bench_c_start_session")
-    wait_for(lambda: ha.state("binary_sensor.bench_c_session")["state"] == "on",
-             what="bench-c's session on")
+    wait_for(
+        lambda: ha.state("binary_sensor.bench_c_session")["state"] == "on",
+        what="bench-c's session on",
+    )
     assert ha.state("select.bench_c_session_control")["state"] == "running"
-    ha.call("select", "select_option", entity_id="select.bench_c_session_control",
-            option="stopped")
-    wait_for(lambda: ha.state("binary_sensor.bench_c_session")["state"] == "off",
-             what="bench-c's session off")
+    ha.call("select", "select_option", entity_id="select.bench_c_session_control", option="stopped")
+    wait_for(
+        lambda: ha.state("binary_sensor.bench_c_session")["state"] == "off",
+        what="bench-c's session off",
+    )
     ha.call("button", "press", entity_id="button.bench_a_tare")
     # bench-b falls (its scenario): the urgent alert shows, then staff acknowledge it from HA.
-    wait_for(lambda: ha.state("sensor.bench_b_alert_level")["state"] == "urgent", timeout=120,
-             what="bench-b's fall")
+    wait_for(
+        lambda: ha.state("sensor.bench_b_alert_level")["state"] == "urgent",
+        timeout=120,
+        what="bench-b's fall",
+    )
     alert = ha.state("sensor.bench_b_alert_level")["attributes"]
     assert alert["ack_id"] and alert["alerts"][0]["code"] == "redflag.fall"
     assert ha.state("binary_sensor.bench_b_urgent_alert")["state"] == "on"
     assert ha.state("event.bench_b_alert")["attributes"]["event_type"] in (
-        "urgent", "info", "caution", "warning", "cleared")
+        "urgent",
+        "info",
+        "caution",
+        "warning",
+        "cleared",
+    )
     ha.call("button", "press", entity_id="button.bench_b_acknowledge")
-    event = wait_for(lambda: (s := ha.state("event.bench_b_alert"))["attributes"].get(
-        "event_type") == "acknowledged" and s, what="the acknowledged event")
+    event = wait_for(
+        lambda: (
+            (s := ha.state("event.bench_b_alert"))["attributes"].get("event_type") == "acknowledged"
+            and s
+        ),
+        what="the acknowledged event",
+    )
     assert event["attributes"]["by"] == STAFF and event["attributes"]["id"] == alert["ack_id"]
     runner = rig.driver.runners["bench-b"]
     assert not any(a.id == alert["ack_id"] for a in runner.station.alerts.active())
@@ -205,21 +274,28 @@ def test_buttons_start_a_session_tare_and_acknowledge_recording_the_staff_name(r
 def test_a_station_going_offline_and_back(rig):
     ha = rig.ha
     rig.driver.remove("bench-c")
-    wait_for(lambda: ha.state("sensor.bench_c_wrist_tremor")["state"] == "unavailable",
-             what="bench-c unavailable")
+    wait_for(
+        lambda: ha.state("sensor.bench_c_wrist_tremor")["state"] == "unavailable",
+        what="bench-c unavailable",
+    )
     assert ha.state("sensor.bench_c_activity")["state"] == "unavailable"
     rig.driver.add("bench-c", rig.configs["bench-c"])
-    wait_for(lambda: ha.state("sensor.bench_c_activity")["state"] not in ("unavailable",
-                                                                           "unknown"),
-             what="bench-c back")
+    wait_for(
+        lambda: ha.state("sensor.bench_c_activity")["state"] not in ("unavailable", "unknown"),
+        what="bench-c back",
+    )
 
 
 def test_hardware_taken_out_of_the_config_leaves_home_assistant(rig):
     ha = rig.ha
     before = entity_ids(rig.configs["bench-a"])
     rig.driver.remove("bench-a")
-    smaller = station_config(rig.tmp, rig.broker, "bench-a", [
-        ImuConfig("wrist", "mpu6050", 0x68, rate_hz=250, scenario="strength_session")])
+    smaller = station_config(
+        rig.tmp,
+        rig.broker,
+        "bench-a",
+        [ImuConfig("wrist", "mpu6050", 0x68, rate_hz=250, scenario="strength_session")],
+    )
     rig.configs["bench-a"] = smaller
     rig.driver.add("bench-a", smaller)
     after = entity_ids(smaller)

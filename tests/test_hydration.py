@@ -105,7 +105,7 @@ def kinds(events) -> list[str]:
 def test_stable_detector_gives_the_median_once_the_window_is_covered():
     stable = StableDetector(window_s=1.5, tolerance_g=3.0)
     values = [stable.feed(i * DT, 500.0 + (i % 3) * 0.5) for i in range(30)]
-    assert values[:15] == [None] * 15            # less than 1.5 s of readings
+    assert values[:15] == [None] * 15  # less than 1.5 s of readings
     assert values[15] == pytest.approx(500.5)
     assert all(v == pytest.approx(500.5) for v in values[15:])
 
@@ -114,7 +114,7 @@ def test_stable_detector_needs_every_reading_within_tolerance():
     stable = StableDetector(window_s=1.5, tolerance_g=3.0)
     for i in range(20):
         stable.feed(i * DT, 500.0)
-    assert stable.feed(2.0, 504.0) is None       # one reading out is enough
+    assert stable.feed(2.0, 504.0) is None  # one reading out is enough
     for i in range(1, 15):
         assert stable.feed(2.0 + i * DT, 500.0) is None  # ... until it leaves the window
     assert stable.feed(3.6, 500.0) == 500.0
@@ -124,11 +124,11 @@ def test_stable_detector_starts_afresh_after_a_gap_or_a_clock_jump():
     stable = StableDetector(window_s=1.5, tolerance_g=3.0, max_gap_s=1.0)
     for i in range(20):
         stable.feed(i * DT, 500.0)
-    assert stable.feed(10.0, 500.0) is None      # 8 s without readings
+    assert stable.feed(10.0, 500.0) is None  # 8 s without readings
     stable.reset()
     for i in range(20):
         stable.feed(i * DT, 500.0)
-    assert stable.feed(0.5, 500.0) is None       # time went backwards
+    assert stable.feed(0.5, 500.0) is None  # time went backwards
 
 
 def test_steady_noisy_bottle_gives_no_events():
@@ -164,7 +164,7 @@ def test_a_lift_with_a_sip_counts_the_drop():
     assert kinds(bottle.events) == [PLACED, SIP]
     assert sip.value == pytest.approx(42.0, abs=0.5)
     assert sip.t == pytest.approx(lift_at, abs=0.2)
-    assert sip.duration == pytest.approx(6.0, abs=0.4)   # time off the dock
+    assert sip.duration == pytest.approx(6.0, abs=0.4)  # time off the dock
     assert bottle.intake_ml == pytest.approx(42.0, abs=0.5)
     assert bottle.mass_g == pytest.approx(558.0, abs=0.5)
 
@@ -218,9 +218,14 @@ def test_a_sip_through_a_straw_on_the_dock_counts_too():
 
 
 def test_a_refill_is_not_intake_and_later_sips_count_from_the_new_level():
-    trace = (Trace(noise_g=0.3).hold(250.0, 5.0)
-             .lift(250.0, 750.0, seconds=40.0).hold(750.0, 5.0)
-             .lift(750.0, 705.0).hold(705.0, 5.0))
+    trace = (
+        Trace(noise_g=0.3)
+        .hold(250.0, 5.0)
+        .lift(250.0, 750.0, seconds=40.0)
+        .hold(750.0, 5.0)
+        .lift(750.0, 705.0)
+        .hold(705.0, 5.0)
+    )
     bottle = BottleTracker()
     bottle.feed_many(trace.pairs())
     assert kinds(bottle.events) == [PLACED, REFILL, SIP]
@@ -230,8 +235,14 @@ def test_a_refill_is_not_intake_and_later_sips_count_from_the_new_level():
 
 def test_small_changes_are_neither_sips_nor_refills():
     cfg = HydrationConfig()
-    trace = (Trace().hold(600.0, 5.0).lift(600.0, 600.0 - cfg.min_sip_ml + 1).hold(596.0, 5.0)
-             .lift(596.0, 596.0 + cfg.min_refill_ml - 1).hold(615.0, 5.0))
+    trace = (
+        Trace()
+        .hold(600.0, 5.0)
+        .lift(600.0, 600.0 - cfg.min_sip_ml + 1)
+        .hold(596.0, 5.0)
+        .lift(596.0, 596.0 + cfg.min_refill_ml - 1)
+        .hold(615.0, 5.0)
+    )
     bottle = BottleTracker(cfg)
     bottle.feed_many(trace.pairs())
     assert kinds(bottle.events) == [PLACED, LIFT, LIFT]
@@ -261,7 +272,7 @@ def test_after_a_calibration_the_next_mass_is_a_placement_not_a_sip():
     bottle = BottleTracker()
     trace = Trace().hold(600.0, 5.0).ramp(0.0, 0.3).hold(0.0, 5.0)
     bottle.feed_many(trace.pairs())
-    bottle.calibration_changed()            # recalibrated: grams now read 3 % low
+    bottle.calibration_changed()  # recalibrated: grams now read 3 % low
     bottle.feed_many((trace.now + i * DT, 582.0) for i in range(30))
     assert kinds(bottle.events) == [PLACED, PLACED]
     assert bottle.intake_ml == 0.0
@@ -284,7 +295,7 @@ def test_intake_rate_over_the_session_and_the_low_intake_flag():
         bottle.feed(t, g)
         if round(t * 10) % 1500 == 0:
             rates[round(t)] = bottle.intake_ml_per_h()
-    assert rates[0] is None and rates[150] is None    # too early to say
+    assert rates[0] is None and rates[150] is None  # too early to say
     assert rates[300] == pytest.approx(20.0 / (300 / 3600), rel=1e-3)
     assert rates[600] == pytest.approx(20.0 / (600 / 3600), rel=1e-3)
     low = [e for e in bottle.events if e.kind == LOW_INTAKE]
@@ -305,10 +316,10 @@ def test_session_start_and_end_set_the_rate():
     bottle.end_session(100.0 + 1800.0)
     later = 100.0 + trace.now
     bottle.feed_many((later + i * DT, 540.0) for i in range(100))
-    assert bottle.status().intake_ml_per_h == pytest.approx(120.0, abs=0.1)   # 60 mL in half an hour
+    assert bottle.status().intake_ml_per_h == pytest.approx(120.0, abs=0.1)  # 60 mL in half an hour
     bottle.start_session(later + 10.0)
-    assert bottle.intake_ml == 0.0 and bottle.events == ()    # all were reported
-    assert bottle.mass_g == pytest.approx(540.0)     # the bottle is still known
+    assert bottle.intake_ml == 0.0 and bottle.events == ()  # all were reported
+    assert bottle.mass_g == pytest.approx(540.0)  # the bottle is still known
 
 
 def test_status_carries_the_payload_figures_and_hands_out_each_event_once():
@@ -318,9 +329,15 @@ def test_status_carries_the_payload_figures_and_hands_out_each_event_once():
     first = bottle.status()
     assert kinds(first.events) == [PLACED, SIP]
     assert first.figures() == {
-        "mode": "bottle", "mass_g": 560.0, "intake_ml": 40.0,
+        "mode": "bottle",
+        "mass_g": 560.0,
+        "intake_ml": 40.0,
         "intake_ml_per_h": pytest.approx(40.0 / (trace.t[-1] / 3600), abs=0.1),
-        "pre_mass_g": None, "post_mass_g": None, "body_mass_loss_pct": None, "sweat_rate_l_per_h": None}
+        "pre_mass_g": None,
+        "post_mass_g": None,
+        "body_mass_loss_pct": None,
+        "sweat_rate_l_per_h": None,
+    }
     assert bottle.status().events == ()
 
 
@@ -340,18 +357,20 @@ def stand(trace: Trace, kg: float, seconds: float = 8.0, seed: int = 0) -> Trace
     trace.ramp(0.5 * g, 0.4).ramp(1.05 * g, 0.7).ramp(g, 0.5)
     n = round((seconds - 1.6) * SPS)
     age = np.arange(n) * DT
-    sway = sum(a * np.sin(2 * np.pi * f * age + p)
-               for a, f, p in zip((25.0, 15.0, 10.0), rng.uniform(0.5, 2.0, 3), rng.uniform(0, 6.3, 3)))
+    sway = sum(
+        a * np.sin(2 * np.pi * f * age + p)
+        for a, f, p in zip((25.0, 15.0, 10.0), rng.uniform(0.5, 2.0, 3), rng.uniform(0, 6.3, 3))
+    )
     trace._add(g + sway)
     return trace.ramp(0.0, 0.8)
 
 
 def test_first_weigh_in_is_pre_and_the_last_after_exercise_is_post():
     trace = Trace(noise_g=2.0).hold(0.0, 5.0)
-    stand(trace, 70.0).hold(0.0, 60.0)             # pre
+    stand(trace, 70.0).hold(0.0, 60.0)  # pre
     stand(trace, 70.05, seed=1).hold(0.0, 1200.0)  # checks again a minute later: pre again
-    stand(trace, 69.6, seed=2).hold(0.0, 1500.0)   # mid-session check
-    stand(trace, 69.2, seed=3).hold(0.0, 10.0)     # the final one
+    stand(trace, 69.6, seed=2).hold(0.0, 1500.0)  # mid-session check
+    stand(trace, 69.2, seed=3).hold(0.0, 10.0)  # the final one
     body = BodyScaleTracker(session_start=0.0)
     body.feed_many(trace.pairs())
     phases = [e.phase for e in body.events if e.kind == WEIGH_IN]
@@ -382,7 +401,9 @@ def test_weigh_in_is_complete_after_weigh_in_s_while_still_standing():
 
 
 def test_stepping_off_too_soon_fails_the_weigh_in():
-    trace = Trace().hold(0.0, 3.0).ramp(70_000.0, 0.5).hold(70_000.0, 0.8).ramp(0.0, 0.5).hold(0.0, 3.0)
+    trace = (
+        Trace().hold(0.0, 3.0).ramp(70_000.0, 0.5).hold(70_000.0, 0.8).ramp(0.0, 0.5).hold(0.0, 3.0)
+    )
     body = BodyScaleTracker()
     body.feed_many(trace.pairs())
     assert kinds(body.events) == [WEIGH_IN_FAILED]
@@ -391,7 +412,7 @@ def test_stepping_off_too_soon_fails_the_weigh_in():
 
 def test_marked_weigh_ins_override_the_rule_and_name_the_athlete():
     body = BodyScaleTracker()
-    assert body.weigh_in("pre", athlete="A12") is None   # nobody on the scale yet: the next one
+    assert body.weigh_in("pre", athlete="A12") is None  # nobody on the scale yet: the next one
     trace = Trace().hold(0.0, 3.0)
     stand(trace, 82.0).hold(0.0, 30.0)
     body.feed_many(trace.pairs())
@@ -399,7 +420,7 @@ def test_marked_weigh_ins_override_the_rule_and_name_the_athlete():
     # Someone stands on the scale now: marking takes their weigh-in at once.
     start = len(trace.t)
     stand(trace, 81.0, seconds=30.0)
-    pairs = trace.pairs()[start:start + 60]          # 6 s in: stable, not yet complete
+    pairs = trace.pairs()[start : start + 60]  # 6 s in: stable, not yet complete
     body.feed_many(pairs)
     w = body.weigh_in("post", athlete="A12")
     assert w is not None and w.phase == "post" and w.mass_g == pytest.approx(81_000, abs=40)
@@ -413,11 +434,11 @@ def test_marking_after_an_unmarked_weigh_in_relabels_it():
     trace = Trace().hold(0.0, 3.0)
     stand(trace, 70.0).hold(0.0, 3.0)
     stand(trace, 69.0, seconds=30.0)
-    body.feed_many(trace.pairs()[:-100])   # the second stand is taken (as pre, a re-check)
+    body.feed_many(trace.pairs()[:-100])  # the second stand is taken (as pre, a re-check)
     assert [e.phase for e in body.events] == ["pre", "pre"]
     w = body.weigh_in("post")
     assert w.phase == "post"
-    assert body.pre.mass_g == pytest.approx(70_000, abs=30)   # the first stand is pre again
+    assert body.pre.mass_g == pytest.approx(70_000, abs=30)  # the first stand is pre again
     assert body.post.mass_g == pytest.approx(69_000, abs=30)
 
 
@@ -454,18 +475,20 @@ def test_sweat_rate_formula_with_urine_hours_and_no_intake():
     loss_kg = (body.pre.mass_g - body.post.mass_g) / 1000
     s = body.status(intake_ml=600.0, urine_ml=200.0, hours=0.5)
     assert s.sweat_rate_l_per_h == pytest.approx((loss_kg + 0.6 - 0.2) / 0.5, abs=1e-3)
-    s = body.status()                              # nothing known about drinking
+    s = body.status()  # nothing known about drinking
     assert s.intake_ml is None and s.intake_ml_per_h is None
-    assert s.sweat_rate_l_per_h == pytest.approx(loss_kg / ((body.post.t - body.pre.t) / 3600), abs=1e-3)
+    assert s.sweat_rate_l_per_h == pytest.approx(
+        loss_kg / ((body.post.t - body.pre.t) / 3600), abs=1e-3
+    )
 
 
 def test_a_pre_weigh_in_before_the_session_starts_still_counts():
     cfg = HydrationConfig()
     trace = Trace().hold(0.0, 3.0)
-    stand(trace, 75.0).hold(0.0, 600.0)            # weighs in, warms up for 10 min
+    stand(trace, 75.0).hold(0.0, 600.0)  # weighs in, warms up for 10 min
     body = BodyScaleTracker(cfg)
     body.feed_many(trace.pairs())
-    body.start_session(trace.now)                  # the first set starts the session
+    body.start_session(trace.now)  # the first set starts the session
     assert body.pre.mass_g == pytest.approx(75_000, abs=30)
     assert kinds(body.status().events) == [WEIGH_IN]  # not lost to the new session
     start = len(trace.t)
@@ -488,17 +511,27 @@ def test_config_checks_its_values():
         make_tracker("kettlebell")
     cfg = HydrationConfig()
     assert (cfg.tolerance_g("bottle"), cfg.tolerance_g("body")) == (3.0, 100.0)
-    assert [cfg.loss_level(x) for x in (None, 0.5, 1.0, 1.99, 2.0)] == \
-        ["none", "none", "caution", "caution", "warning"]
+    assert [cfg.loss_level(x) for x in (None, 0.5, 1.0, 1.99, 2.0)] == [
+        "none",
+        "none",
+        "caution",
+        "caution",
+        "warning",
+    ]
 
 
 # -- properties -----------------------------------------------------------------------
 readings = st.lists(
-    st.tuples(st.floats(min_value=-0.5, max_value=3.0),            # time step, sometimes backwards
-              st.one_of(st.floats(allow_nan=False, allow_infinity=False),
-                        st.floats(min_value=-50.0, max_value=2_000.0),
-                        st.sampled_from([0.0, 600.0, 560.0, 70_000.0]))),
-    max_size=300)
+    st.tuples(
+        st.floats(min_value=-0.5, max_value=3.0),  # time step, sometimes backwards
+        st.one_of(
+            st.floats(allow_nan=False, allow_infinity=False),
+            st.floats(min_value=-50.0, max_value=2_000.0),
+            st.sampled_from([0.0, 600.0, 560.0, 70_000.0]),
+        ),
+    ),
+    max_size=300,
+)
 
 
 def _timeline(steps):
@@ -525,8 +558,10 @@ def test_any_readings_never_raise_and_intake_is_never_negative(steps):
 
 
 @settings(max_examples=100, deadline=None)
-@given(st.lists(st.integers(min_value=100, max_value=1500), min_size=1, max_size=12),
-       st.lists(st.floats(min_value=1.0, max_value=20.0), min_size=12, max_size=12))
+@given(
+    st.lists(st.integers(min_value=100, max_value=1500), min_size=1, max_size=12),
+    st.lists(st.floats(min_value=1.0, max_value=20.0), min_size=12, max_size=12),
+)
 def test_intake_is_the_sum_of_the_drops_between_lifts(levels, away):
     cfg = HydrationConfig()
     trace = Trace().hold(float(levels[0]), 3.0)
@@ -552,7 +587,7 @@ def run_chain(source, seconds: float, tracker, *, known_g: float, seed: int = 0,
     sim.load = known_g
     scale.calibrate(known_g)
     sim.load = source
-    assert clock.now() < 5.0   # the scenarios' first happenings come later
+    assert clock.now() < 5.0  # the scenarios' first happenings come later
     log = []
     while clock.now() < seconds:
         r = scale.read()
@@ -585,7 +620,9 @@ def test_chain_bottle_intake_matches_truth_over_an_hour(bottle_hour):
     dock, tracker, _ = bottle_hour
     truth = dock.truth
     assert truth.total_intake_ml > 300
-    assert tracker.intake_ml == pytest.approx(truth.total_intake_ml, abs=max(10.0, 0.05 * truth.total_intake_ml))
+    assert tracker.intake_ml == pytest.approx(
+        truth.total_intake_ml, abs=max(10.0, 0.05 * truth.total_intake_ml)
+    )
     assert abs(kinds(tracker.events).count(SIP) - len(truth.events_of("sip"))) <= 1
     assert tracker.status().intake_ml_per_h == pytest.approx(truth.total_intake_ml, rel=0.05)
     assert not tracker.low_intake
@@ -632,10 +669,19 @@ def test_chain_bottle_refills_and_knocks_are_not_intake(bottle_hour):
 
 
 def test_chain_lifts_knocks_and_refills_on_a_busy_dock():
-    dock = (BottleDock(seed=21, water_ml=300.0)
-            .knock(60, peak_g=150.0).lift(100, 5.0).sip(150, 35.0).knock(200, peak_g=80.0)
-            .lift(240, 3.0).refill(300, away_s=40.0).knock(400, peak_g=120.0).sip(450, 50.0)
-            .lift(500, 8.0).sip(560, 25.0, seconds=2.0))
+    dock = (
+        BottleDock(seed=21, water_ml=300.0)
+        .knock(60, peak_g=150.0)
+        .lift(100, 5.0)
+        .sip(150, 35.0)
+        .knock(200, peak_g=80.0)
+        .lift(240, 3.0)
+        .refill(300, away_s=40.0)
+        .knock(400, peak_g=120.0)
+        .sip(450, 50.0)
+        .lift(500, 8.0)
+        .sip(560, 25.0, seconds=2.0)
+    )
     tracker = BottleTracker(session_start=0.0)
     run_chain(dock, 620.0, tracker, known_g=1000.0, seed=21)
     got = kinds(tracker.events)
@@ -643,7 +689,7 @@ def test_chain_lifts_knocks_and_refills_on_a_busy_dock():
     # A knock rings at 6-12 Hz and the scale samples at 10 SPS: one may slip between
     # samples unseen, but none may become anything else.
     assert 1 <= got.count(KNOCK) <= 3
-    assert len(got) == 1 + 3 + 3 + 1 + got.count(KNOCK)   # placed, sips, lifts, refill, knocks
+    assert len(got) == 1 + 3 + 3 + 1 + got.count(KNOCK)  # placed, sips, lifts, refill, knocks
     assert tracker.intake_ml == pytest.approx(110.0, abs=1.0)
 
 
@@ -664,11 +710,17 @@ def test_chain_weigh_ins_match_truth(session_hour):
     s = body.status(intake_ml=bottle.intake_ml)
     assert s.pre_mass_g == pytest.approx(truth.pre_g, abs=100.0)
     assert s.post_mass_g == pytest.approx(truth.post_g, abs=100.0)
-    assert body.pre.t == pytest.approx(pre.start, abs=0.5) and body.post.t == pytest.approx(post.start, abs=0.5)
+    assert body.pre.t == pytest.approx(pre.start, abs=0.5) and body.post.t == pytest.approx(
+        post.start, abs=0.5
+    )
     assert s.body_mass_loss_pct == pytest.approx(truth.mass_loss_pct, abs=0.15)
     assert bottle.intake_ml == pytest.approx(truth.intake_ml, abs=10.0)
     assert s.sweat_rate_l_per_h == pytest.approx(truth.sweat_rate_l_per_h, rel=0.10)
-    assert [(e.kind, e.phase) for e in s.events] == [(WEIGH_IN, "pre"), (WEIGH_IN, "post"), (LOSS_CAUTION, None)]
+    assert [(e.kind, e.phase) for e in s.events] == [
+        (WEIGH_IN, "pre"),
+        (WEIGH_IN, "post"),
+        (LOSS_CAUTION, None),
+    ]
 
 
 def test_chain_mass_gain_is_flagged():

@@ -38,8 +38,9 @@ BOOKWORM = {"setuptools": "66.1.1", "wheel": "0.38.4", "numpy": "1.24.2"}
 
 def steps(script: Path | str, *args: str) -> list[str]:
     path = script if isinstance(script, Path) else ROOT / "systemd" / script
-    out = subprocess.run(["bash", str(path), "--dry-run", *args], capture_output=True,
-                         text=True, check=True)
+    out = subprocess.run(
+        ["bash", str(path), "--dry-run", *args], capture_output=True, text=True, check=True
+    )
     return [line[2:] for line in out.stdout.splitlines() if line.startswith("+ ")]
 
 
@@ -55,26 +56,45 @@ def index_of(lines: list[str], pattern: str) -> int:
 
 
 def test_station_install_steps_in_order():
-    out = subprocess.run(["bash", str(INSTALL), "--dry-run"], capture_output=True, text=True,
-                         check=True).stdout
+    out = subprocess.run(
+        ["bash", str(INSTALL), "--dry-run"], capture_output=True, text=True, check=True
+    ).stdout
     assert "Debian packages: python3-venv python3-numpy python3-lgpio i2c-tools" in out
     s = steps("install.sh")
     assert "usermod -a -G i2c,gpio gym-monitor" in s
-    venv = index_of(s, r"^/usr/bin/python3 -m venv --system-site-packages "
-                       r"/opt/gym-monitor/releases/[^ ]+/venv$")
-    build = index_of(s, r"pip install --quiet --require-hashes .* -r /opt/gym-monitor/releases/.*"
-                        r"/requirements/build\.txt$")
+    venv = index_of(
+        s,
+        r"^/usr/bin/python3 -m venv --system-site-packages "
+        r"/opt/gym-monitor/releases/[^ ]+/venv$",
+    )
+    build = index_of(
+        s,
+        r"pip install --quiet --require-hashes .* -r /opt/gym-monitor/releases/.*"
+        r"/requirements/build\.txt$",
+    )
     deps = index_of(s, r"pip install --quiet --require-hashes .* -r .*/requirements/station\.txt$")
-    project = index_of(s, r"pip install --quiet --no-deps --no-index --no-build-isolation "
-                          r"/opt/gym-monitor/releases/")
+    project = index_of(
+        s,
+        r"pip install --quiet --no-deps --no-index --no-build-isolation "
+        r"/opt/gym-monitor/releases/",
+    )
     live = index_of(s, r"^mv -T /opt/gym-monitor/current\.new /opt/gym-monitor/current$")
     assert venv < build < deps < project < live
     assert "ln -sfn current/venv /opt/gym-monitor/venv" in s
-    assert "install -m 0640 -o root -g gym-monitor config/monitor.toml /etc/gym-monitor/monitor.toml" in s
-    unit = s.index("install -m 0644 systemd/gym-monitor.service /etc/systemd/system/gym-monitor.service")
+    assert (
+        "install -m 0640 -o root -g gym-monitor config/monitor.toml /etc/gym-monitor/monitor.toml"
+        in s
+    )
+    unit = s.index(
+        "install -m 0644 systemd/gym-monitor.service /etc/systemd/system/gym-monitor.service"
+    )
     reload = s.index("systemctl daemon-reload")
-    check = index_of(s, r"^runuser -u gym-monitor -- .*gym-monitor check-config /etc/gym-monitor/monitor\.toml$")
-    start = index_of(s, r"systemctl enable gym-monitor\.service; systemctl restart gym-monitor\.service")
+    check = index_of(
+        s, r"^runuser -u gym-monitor -- .*gym-monitor check-config /etc/gym-monitor/monitor\.toml$"
+    )
+    start = index_of(
+        s, r"systemctl enable gym-monitor\.service; systemctl restart gym-monitor\.service"
+    )
     assert live < unit < reload < check < start
     assert "if it passes and [station] id is not the example's" in out
     assert not any("gym-display" in x for x in s)
@@ -82,38 +102,54 @@ def test_station_install_steps_in_order():
 
 def test_online_installs_take_pypi_with_hashes_and_offline_ones_only_the_wheelhouse(tmp_path):
     online = [x for x in steps("install.sh") if " -m pip install" in x]
-    assert all("--index-url https://pypi.org/simple" in x for x in online if "--require-hashes" in x)
+    assert all(
+        "--index-url https://pypi.org/simple" in x for x in online if "--require-hashes" in x
+    )
     wheels = tmp_path / "wheels"
     wheels.mkdir()
-    offline = [x for x in steps("install.sh", "--wheelhouse", str(wheels), "--display")
-               if " -m pip install" in x]
+    offline = [
+        x
+        for x in steps("install.sh", "--wheelhouse", str(wheels), "--display")
+        if " -m pip install" in x
+    ]
     assert len(offline) == 3
     assert all("--no-index" in x for x in offline)
     assert all(f"--find-links {wheels}" in x and "--require-hashes" in x for x in offline[:2])
-    assert offline[1].endswith("/requirements/display.txt")   # the station's locks and more
+    assert offline[1].endswith("/requirements/display.txt")  # the station's locks and more
     assert not any("pypi.org" in x for x in offline)
 
 
 def test_display_install_installs_only_the_display():
     s = steps("install.sh", "--display")
-    assert "install -m 0644 systemd/gym-display.service /etc/systemd/system/gym-display.service" in s
+    assert (
+        "install -m 0644 systemd/gym-display.service /etc/systemd/system/gym-display.service" in s
+    )
     assert not any("gym-monitor.service" in x for x in s)
     assert not any("python3-lgpio" in x or "useradd" in x for x in s)
     assert "systemctl enable gym-display.service" in s
 
 
 def test_broker_install_steps():
-    s = steps("install.sh", "--broker", "--display", "--broker-name", "gym.lan",
-              "--add-user", "bench-1")
+    s = steps(
+        "install.sh", "--broker", "--display", "--broker-name", "gym.lan", "--add-user", "bench-1"
+    )
     assert "install -m 0644 config/mosquitto/mosquitto.conf /etc/mosquitto/conf.d/gym.conf" in s
     assert "install -m 0640 -o root -g mosquitto config/mosquitto/acl /etc/mosquitto/gym.acl" in s
-    certs = index_of(s, r"^bash config/mosquitto/make-certs\.sh --cert-dir /etc/mosquitto/certs "
-                        r"--ca-dir /etc/mosquitto/ca --group mosquitto gym\.lan$")
-    users = [re.search(r"/etc/mosquitto/gym\.passwd (\S+) ", x).group(1) for x in s
-             if x.startswith("mosquitto_passwd")]
+    certs = index_of(
+        s,
+        r"^bash config/mosquitto/make-certs\.sh --cert-dir /etc/mosquitto/certs "
+        r"--ca-dir /etc/mosquitto/ca --group mosquitto gym\.lan$",
+    )
+    users = [
+        re.search(r"/etc/mosquitto/gym\.passwd (\S+) ", x).group(1)
+        for x in s
+        if x.startswith("mosquitto_passwd")
+    ]
     assert users == ["display", "operator", "integrator", "homeassistant", "bench-1"]
-    copy = s.index("install -m 0600 /etc/mosquitto/gym-users/display.password "
-                   "/etc/gym-monitor/display-mqtt.password")
+    copy = s.index(
+        "install -m 0600 /etc/mosquitto/gym-users/display.password "
+        "/etc/gym-monitor/display-mqtt.password"
+    )
     ca = s.index("install -m 0644 /etc/mosquitto/certs/gym-ca.crt /etc/gym-monitor/gym-ca.crt")
     restart = s.index("systemctl restart mosquitto.service")
     assert certs < copy and certs < ca < restart
@@ -129,16 +165,20 @@ def test_a_station_gets_the_ca_and_its_password(tmp_path):
     assert f"install -m 0640 -o root -g gym-monitor {pw} /etc/gym-monitor/mqtt-password" in s
 
 
-@pytest.mark.parametrize("args, message", [
-    (["--bogus"], "unknown option --bogus"),
-    (["--wheelhouse"], "--wheelhouse needs a value"),
-    (["--broker", "--add-user", "display"], "that name is the broker's display user"),
-    (["--broker", "--add-user", "bad name"], "a station id is letters, digits"),
-    (["--ca", "/nonexistent/gym-ca.crt"], "no such file or folder: /nonexistent/gym-ca.crt"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--bogus"], "unknown option --bogus"),
+        (["--wheelhouse"], "--wheelhouse needs a value"),
+        (["--broker", "--add-user", "display"], "that name is the broker's display user"),
+        (["--broker", "--add-user", "bad name"], "a station id is letters, digits"),
+        (["--ca", "/nonexistent/gym-ca.crt"], "no such file or folder: /nonexistent/gym-ca.crt"),
+    ],
+)
 def test_bad_options_are_refused(args, message):
-    out = subprocess.run(["bash", str(INSTALL), "--dry-run", *args], capture_output=True, text=True,
-                         check=False)
+    out = subprocess.run(
+        ["bash", str(INSTALL), "--dry-run", *args], capture_output=True, text=True, check=False
+    )
     assert out.returncode in (1, 2) and message in out.stderr, out.stderr
 
 
@@ -147,10 +187,14 @@ def test_uninstall_keeps_config_and_state_unless_purged():
     assert "systemctl disable --now gym-monitor.service" in kept
     assert "rm -rf /opt/gym-monitor" in kept and "/var/lib/gym-monitor" not in kept
     purged = steps("uninstall.sh", "--purge")
-    assert "rm -rf /etc/gym-monitor /var/lib/gym-monitor" in purged and "userdel gym-monitor" in purged
+    assert (
+        "rm -rf /etc/gym-monitor /var/lib/gym-monitor" in purged and "userdel gym-monitor" in purged
+    )
     broker = "\n".join(steps("uninstall.sh", "--broker"))
     assert "rm -f /etc/mosquitto/conf.d/gym.conf /etc/mosquitto/gym.acl" in broker
-    assert "gym-users" not in broker and "gym-users" in "\n".join(steps("uninstall.sh", "--broker", "--purge"))
+    assert "gym-users" not in broker and "gym-users" in "\n".join(
+        steps("uninstall.sh", "--broker", "--purge")
+    )
 
 
 # --------------------------------------------------------------------------- the locks
@@ -180,10 +224,11 @@ def test_the_locks_pin_every_dependency_with_hashes():
         assert lock and all(hashes >= 1 for _, hashes in lock.values()), lock
     for extra, lock in ((None, station), ("display", display)):
         wanted = PYPROJECT["project"]["dependencies"] + (
-            PYPROJECT["project"]["optional-dependencies"][extra] if extra else [])
+            PYPROJECT["project"]["optional-dependencies"][extra] if extra else []
+        )
         for spec in map(Requirement, wanted):
             name = canonicalize_name(spec.name)
-            if name == "numpy":   # Debian's python3-numpy (requirements/README.md)
+            if name == "numpy":  # Debian's python3-numpy (requirements/README.md)
                 assert name not in lock
                 assert spec.specifier.contains(BOOKWORM["numpy"]), spec
                 continue
@@ -191,11 +236,13 @@ def test_the_locks_pin_every_dependency_with_hashes():
             assert spec.specifier.contains(lock[name][0], prereleases=True), (spec, lock[name])
     assert set(station) <= set(display)
     # Built by what bookworm ships, and the [build-system] floor allows exactly that.
-    assert {n: v for n, (v, _) in build.items()} == {"setuptools": BOOKWORM["setuptools"],
-                                                      "wheel": BOOKWORM["wheel"]}
+    assert {n: v for n, (v, _) in build.items()} == {
+        "setuptools": BOOKWORM["setuptools"],
+        "wheel": BOOKWORM["wheel"],
+    }
     for spec in map(Requirement, PYPROJECT["build-system"]["requires"]):
         assert spec.specifier.contains(build[canonicalize_name(spec.name)][0]), spec
-    assert station["setuptools"][0] == BOOKWORM["setuptools"]   # one setuptools in the venv
+    assert station["setuptools"][0] == BOOKWORM["setuptools"]  # one setuptools in the venv
 
 
 # --------------------------------------------------------------------------- for real
@@ -204,25 +251,41 @@ def test_the_locks_pin_every_dependency_with_hashes():
 def _debian_python_ready() -> str | None:
     if not DEBIAN_PYTHON.exists():
         return "no /usr/bin/python3"
-    probe = subprocess.run([str(DEBIAN_PYTHON), "-c",
-                            "import sys, venv, ensurepip, numpy; print(sys.version_info[:2] == (3, 11))"],
-                           capture_output=True, text=True, check=False)
+    probe = subprocess.run(
+        [
+            str(DEBIAN_PYTHON),
+            "-c",
+            "import sys, venv, ensurepip, numpy; print(sys.version_info[:2] == (3, 11))",
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     if probe.stdout.strip() != "True":
-        return ("needs Debian's python3 3.11 with python3-venv and python3-numpy "
-                "(bash .ci/setup test installs them)")
+        return (
+            "needs Debian's python3 3.11 with python3-venv and python3-numpy "
+            "(bash .ci/setup test installs them)"
+        )
     if not (WHEELHOUSE / "SHA256SUMS").exists():
         return "no wheelhouse: bash .ci/setup test builds build/wheelhouse (requirements/wheelhouse.sh)"
     return None
 
 
-needs_pi_like_python = pytest.mark.skipif(_debian_python_ready() is not None,
-                                          reason=_debian_python_ready() or "")
+needs_pi_like_python = pytest.mark.skipif(
+    _debian_python_ready() is not None, reason=_debian_python_ready() or ""
+)
 
 
 def install(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
     env = os.environ | {"PYTHON": str(DEBIAN_PYTHON)}
-    out = subprocess.run(["bash", str(INSTALL), "--root", str(root), *args], capture_output=True,
-                         text=True, env=env, timeout=900, check=False)
+    out = subprocess.run(
+        ["bash", str(INSTALL), "--root", str(root), *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=900,
+        check=False,
+    )
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
     return out
 
@@ -232,8 +295,13 @@ def mode(path: Path) -> int:
 
 
 def in_venv(venv: Path, code: str) -> str:
-    out = subprocess.run([str(venv / "bin" / "python"), "-c", code], capture_output=True, text=True,
-                         timeout=120, check=False)
+    out = subprocess.run(
+        [str(venv / "bin" / "python"), "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert out.returncode == 0, out.stderr
     return out.stdout.strip()
 
@@ -252,32 +320,44 @@ def test_offline_install_then_an_upgrade_that_keeps_config_and_state(tmp_path):
     release1 = (prefix / "current").resolve()
     assert release1.parent == prefix / "releases" and venv.resolve() == release1 / "venv"
     assert (prefix / "README.md").resolve() == release1 / "README.md"
-    assert (prefix / "hardware" / "wiring.md").is_file()          # the units' Documentation=
+    assert (prefix / "hardware" / "wiring.md").is_file()  # the units' Documentation=
     assert not (release1 / "tests").exists() and not (release1 / ".venv").exists()
 
     # Built and run by what bookworm ships: its setuptools and wheel, its numpy.
-    versions = json.loads(in_venv(venv, (
-        "import json, setuptools, wheel, numpy, paho.mqtt, importlib.metadata as m;"
-        "print(json.dumps({'setuptools': setuptools.__version__, 'wheel': wheel.__version__,"
-        "'numpy': numpy.__version__, 'numpy_from': numpy.__file__,"
-        "'paho-mqtt': m.version('paho-mqtt'), 'project': m.version('gym-tremor-monitor')}))")))
-    assert versions["setuptools"] == BOOKWORM["setuptools"] and versions["wheel"] == BOOKWORM["wheel"]
+    versions = json.loads(
+        in_venv(
+            venv,
+            (
+                "import json, setuptools, wheel, numpy, paho.mqtt, importlib.metadata as m;"
+                "print(json.dumps({'setuptools': setuptools.__version__, 'wheel': wheel.__version__,"
+                "'numpy': numpy.__version__, 'numpy_from': numpy.__file__,"
+                "'paho-mqtt': m.version('paho-mqtt'), 'project': m.version('gym-tremor-monitor')}))"
+            ),
+        )
+    )
+    assert (
+        versions["setuptools"] == BOOKWORM["setuptools"] and versions["wheel"] == BOOKWORM["wheel"]
+    )
     assert versions["numpy_from"].startswith("/usr/lib/python3/dist-packages/")
     assert versions["paho-mqtt"] == pins("station")["paho-mqtt"][0]
     assert versions["project"] == PYPROJECT["project"]["version"]
     # The analysis runs on Debian's numpy: 20 mg amplitude at 9 Hz is 14.1 mg RMS.
-    rms, peak = in_venv(venv, (
-        "import numpy as np; from monitor.analysis.tremor import analyze; fs = 200.0;"
-        "t = np.arange(500) / fs; a = np.zeros((500, 3)); a[:, 2] = 9.81;"
-        "a[:, 0] = 0.02 * 9.81 * np.sin(2 * np.pi * 9 * t); m = analyze(a, fs);"
-        "print(round(m.rms_mg, 1), round(m.peak_hz, 1))")).split()
+    rms, peak = in_venv(
+        venv,
+        (
+            "import numpy as np; from monitor.analysis.tremor import analyze; fs = 200.0;"
+            "t = np.arange(500) / fs; a = np.zeros((500, 3)); a[:, 2] = 9.81;"
+            "a[:, 0] = 0.02 * 9.81 * np.sin(2 * np.pi * 9 * t); m = analyze(a, fs);"
+            "print(round(m.rms_mg, 1), round(m.peak_hz, 1))"
+        ),
+    ).split()
     assert (float(rms), float(peak)) == (14.1, 9.0)
 
     # Not started: the config is the example's.
     assert (etc / "monitor.toml").read_bytes() == (ROOT / "config" / "monitor.toml").read_bytes()
     assert mode(etc / "monitor.toml") == 0o640
     assert "The station is installed but NOT started" in first.stdout
-    assert "still the example's \"station-1\"" in first.stdout
+    assert 'still the example\'s "station-1"' in first.stdout
     assert not (wants / "gym-monitor.service").exists()
     # The display neither: no broker password, no staff (what its unit hands it is missing).
     assert "The display is installed but NOT started" in first.stdout
@@ -290,14 +370,31 @@ def test_offline_install_then_an_upgrade_that_keeps_config_and_state(tmp_path):
     state = root / "var" / "lib" / "gym-monitor"
     state.mkdir(parents=True)
     (state / "scale-bottle.json").write_text('{"scale": 431.7}')
-    config = (f'[station]\nid = "bench-7"\nsimulate = true\nstate_dir = "{state}"\n\n'
-              '[[imu]]\nname = "wrist"\nchip = "mpu6050"\naddress = 0x68\nrate_hz = 250\n\n'
-              '[mqtt]\nenabled = false\n')
+    config = (
+        f'[station]\nid = "bench-7"\nsimulate = true\nstate_dir = "{state}"\n\n'
+        '[[imu]]\nname = "wrist"\nchip = "mpu6050"\naddress = 0x68\nrate_hz = 250\n\n'
+        "[mqtt]\nenabled = false\n"
+    )
     (etc / "monitor.toml").write_text(config)
     (etc / "display-mqtt.password").write_text("pw\n")
-    staff = subprocess.run([sys.executable, "-m", "monitor.cli", "staff", "--file", str(etc / "staff.json"),
-                            "add", "Coach Bo", "--stdin"], input="correct horse\n", capture_output=True,
-                           text=True, timeout=120, check=False)
+    staff = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "monitor.cli",
+            "staff",
+            "--file",
+            str(etc / "staff.json"),
+            "add",
+            "Coach Bo",
+            "--stdin",
+        ],
+        input="correct horse\n",
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert staff.returncode == 0, staff.stderr
     ancient = prefix / "releases" / "0.0.1-20000101T000000Z"
     ancient.mkdir()
@@ -306,16 +403,21 @@ def test_offline_install_then_an_upgrade_that_keeps_config_and_state(tmp_path):
     second = install(root, "--station", "--display", "--wheelhouse", str(WHEELHOUSE))
     assert 'checked, station "bench-7"' in second.stdout, second.stdout
     assert "NOT started" not in second.stdout, second.stdout
-    assert (etc / "monitor.toml").read_text() == config            # kept
+    assert (etc / "monitor.toml").read_text() == config  # kept
     assert (state / "scale-bottle.json").read_text() == '{"scale": 431.7}'
     release2 = (prefix / "current").resolve()
-    assert release2 != release1 and release1.is_dir()              # the one before is kept
-    assert not ancient.exists()                                    # older ones go
+    assert release2 != release1 and release1.is_dir()  # the one before is kept
+    assert not ancient.exists()  # older ones go
     if shutil.which("systemctl"):
         assert (wants / "gym-monitor.service").is_symlink()
         assert (wants / "gym-display.service").is_symlink()
-    check = subprocess.run([str(venv / "bin" / "gym-monitor"), "check-config", str(etc / "monitor.toml")],
-                           capture_output=True, text=True, timeout=120, check=False)
+    check = subprocess.run(
+        [str(venv / "bin" / "gym-monitor"), "check-config", str(etc / "monitor.toml")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert check.returncode == 0, check.stderr
     in_venv(venv, "import monitor.display")
 
@@ -338,7 +440,9 @@ def test_the_broker_it_sets_up_takes_tls_with_its_own_ca(broker_root, tmp_path):
     assert mode(etc / "certs" / "broker.key") == 0o640 and mode(etc / "gym.passwd") == 0o640
     assert mode(etc / "gym-users") == 0o700
     users = ("display", "operator", "integrator", "homeassistant", "bench-1")
-    assert [line.split(":")[0] for line in (etc / "gym.passwd").read_text().splitlines()] == list(users)
+    assert [line.split(":")[0] for line in (etc / "gym.passwd").read_text().splitlines()] == list(
+        users
+    )
     assert all(mode(etc / "gym-users" / f"{u}.password") == 0o600 for u in users)
     assert "made the gym's CA" in first.stdout
 
@@ -346,8 +450,14 @@ def test_the_broker_it_sets_up_takes_tls_with_its_own_ca(broker_root, tmp_path):
         return (etc / "gym-users" / f"{user}.password").read_text().strip()
 
     # Again, with one more station: nothing made before changes.
-    before = {p: p.read_bytes() for p in [etc / "certs" / "gym-ca.crt", etc / "certs" / "broker.crt",
-                                         etc / "gym-users" / "display.password"]}
+    before = {
+        p: p.read_bytes()
+        for p in [
+            etc / "certs" / "gym-ca.crt",
+            etc / "certs" / "broker.crt",
+            etc / "gym-users" / "display.password",
+        ]
+    }
     display_line = (etc / "gym.passwd").read_text().splitlines()[0]
     again = install(root, "--broker", "--broker-name", "localhost", "--add-user", "bench-2")
     assert all(p.read_bytes() == b for p, b in before.items())
@@ -357,8 +467,9 @@ def test_the_broker_it_sets_up_takes_tls_with_its_own_ca(broker_root, tmp_path):
     if broker_helpers.find_mosquitto() is None:
         pytest.skip("mosquitto is not installed")
     port, tls_port = broker_helpers.free_port(), broker_helpers.free_port()
-    text = broker_helpers.localize((etc / "conf.d" / "gym.conf").read_text(), root=root,
-                                   port=port, tls_port=tls_port)
+    text = broker_helpers.localize(
+        (etc / "conf.d" / "gym.conf").read_text(), root=root, port=port, tls_port=tls_port
+    )
 
     def connect(host: str, port: int, user: str, tls: bool) -> list:
         results: list = []
@@ -379,7 +490,6 @@ def test_the_broker_it_sets_up_takes_tls_with_its_own_ca(broker_root, tmp_path):
 
     with broker_helpers.MosquittoBroker(tmp_path / "run", config=text, port=port):
         assert connect("localhost", tls_port, "bench-2", tls=True) == ["Success"]
-        assert connect("localhost", port, "display", tls=False) == ["Success"]   # this machine only
-        assert connect("127.0.0.1", tls_port, "bench-1", tls=False) == []         # TLS port, no TLS
+        assert connect("localhost", port, "display", tls=False) == ["Success"]  # this machine only
+        assert connect("127.0.0.1", tls_port, "bench-1", tls=False) == []  # TLS port, no TLS
         assert connect("localhost", tls_port, "bench-1", tls=True) == ["Success"]
-

@@ -570,8 +570,18 @@ def test_readers_take_what_they_know_and_leave_the_rest():
     h = Hydration.from_json(j({"v": 1, "ts": TS, "mode": "body", "body_mass_loss_pct": 2.3}))
     assert h.mode == "body" and h.intake_ml is None
     assert SessionReport.from_json(j({"v": 1, "set_count": 3.0})).set_count == 3
-    fake = AlertEvent.from_json(j({"v": 1, "id": "x1", "level": "urgent", "code": "redflag.fall",
-                                   "message": "Possible fall", "red_flag": True}))
+    fake = AlertEvent.from_json(
+        j(
+            {
+                "v": 1,
+                "id": "x1",
+                "level": "urgent",
+                "code": "redflag.fall",
+                "message": "Possible fall",
+                "red_flag": True,
+            }
+        )
+    )
     assert fake.state == "raised" and fake.red_flag and fake.raised_ts is None
 
 

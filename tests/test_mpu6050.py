@@ -13,7 +13,14 @@ from monitor.sim import Mpu6050Sim, SimBus, SimClock
 
 
 def make(clock, bus, motion=None, address=0x68, **kwargs):
-    sim = bus.attach(address, Mpu6050Sim(motion or SineMotion(), clock=clock, **{k: kwargs.pop(k) for k in ("variant", "noise", "rate_error") if k in kwargs}))
+    sim = bus.attach(
+        address,
+        Mpu6050Sim(
+            motion or SineMotion(),
+            clock=clock,
+            **{k: kwargs.pop(k) for k in ("variant", "noise", "rate_error") if k in kwargs},
+        ),
+    )
     return sim, Mpu6050(bus, address, clock=clock, **kwargs)
 
 
@@ -45,9 +52,9 @@ def test_configuration_follows_the_register_map(clock, bus):
 
 def test_gyro_and_low_rates_configure_accordingly(clock, bus):
     sim, imu = make(clock, bus, rate_hz=100, range_g=2, gyro=True, gyro_dps=1000)
-    assert sim.writes_to(0x1A) == [0x03]      # 44 Hz DLPF for a 50 Hz Nyquist
-    assert sim.writes_to(0x1B) == [0x10]      # +-1000 dps
-    assert sim.writes_to(0x23) == [0x78]      # XG, YG, ZG, ACCEL
+    assert sim.writes_to(0x1A) == [0x03]  # 44 Hz DLPF for a 50 Hz Nyquist
+    assert sim.writes_to(0x1B) == [0x10]  # +-1000 dps
+    assert sim.writes_to(0x23) == [0x78]  # XG, YG, ZG, ACCEL
     assert imu.datum_bytes == 12
 
 
@@ -108,7 +115,7 @@ def test_all_samples_arrive_without_loss(clock, bus):
 def test_overflow_is_prevented_and_lost_samples_counted(clock, bus):
     sim, imu = make(clock, bus, rate_hz=1000, range_g=4)
     run(imu, clock, 1.0)
-    clock.sleep(0.5)                    # a stalled loop: 500 samples, FIFO holds 170
+    clock.sleep(0.5)  # a stalled loop: 500 samples, FIFO holds 170
     stalled = imu.read()
     assert len(stalled) == 0 and imu.stats.fifo_resets == 1
     # Everything since the last good sample is lost, and counted at the reset.
@@ -236,15 +243,16 @@ def test_garbage_fifo_bytes_never_crash(data):
 
 # -- one chip, one set of facts: the driver's -------------------------------------------
 
+
 def test_a_context_manager_leaves_the_chip_asleep(clock, bus):
     sim = bus.attach(0x68, Mpu6050Sim(SineMotion(), clock=clock))
     with Mpu6050(bus, 0x68, rate_hz=1000, clock=clock) as imu:
         clock.sleep(0.05)
         assert len(imu.read()) > 0
-    assert sim.writes_to(0x6B)[-1] == 0x41       # PWR_MGMT_1: SLEEP, clock still the PLL
+    assert sim.writes_to(0x6B)[-1] == 0x41  # PWR_MGMT_1: SLEEP, clock still the PLL
     assert not sim.awake
     bus.vanish(0x68, duration=1.0)
-    imu.close()                                  # a chip that is gone is not an error
+    imu.close()  # a chip that is gone is not an error
 
 
 def test_the_rate_check_is_the_one_the_config_uses(clock, bus):
@@ -255,7 +263,7 @@ def test_the_rate_check_is_the_one_the_config_uses(clock, bus):
     with pytest.raises(ValueError) as err:
         Mpu6050(bus, 0x68, rate_hz=300, clock=clock)
     assert problem in str(err.value)
-    assert not bus.log                           # refused before the bus was touched
+    assert not bus.log  # refused before the bus was touched
 
 
 def test_addresses_and_ranges_are_the_drivers(clock, bus):
@@ -283,5 +291,5 @@ def test_a_brownout_is_told_from_pwr_mgmt_1_alone(clock, bus):
     run(imu, clock, 0.2)
     first_write = next(i for i, t in enumerate(bus.log) if t.kind.startswith("write"))
     checks = [(t.kind, t.register) for t in list(bus.log)[:first_write] if t.register != 0x72]
-    assert checks == [("read_byte_data", 0x6B), ("read_byte_data", 0x75)]   # PWR_MGMT_1, WHO_AM_I
+    assert checks == [("read_byte_data", 0x6B), ("read_byte_data", 0x75)]  # PWR_MGMT_1, WHO_AM_I
     assert imu.stats.reconfigurations == 1

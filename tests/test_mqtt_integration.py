@@ -77,6 +77,7 @@ def make_broker(mosquitto_factory, secrets: Path, tmp_path: Path) -> BrokerMaker
             store.mkdir()
             extra += f"persistence true\npersistence_location {store}/\nautosave_interval 1\n"
         return mosquitto_factory(extra, allow_anonymous=False)
+
     return make
 
 
@@ -89,15 +90,19 @@ def broker(make_broker: BrokerMaker) -> MosquittoBroker:
 def validate() -> Callable[[str, bytes], dict]:
     jsonschema = pytest.importorskip("jsonschema")  # the [test] extra
     referencing = pytest.importorskip("referencing")
-    schemas = {n: load_schema(n) for n in ("tremor", "session", "hydration", "alert",
-                                             "alerts_active", "cmd_result")}
+    schemas = {
+        n: load_schema(n)
+        for n in ("tremor", "session", "hydration", "alert", "alerts_active", "cmd_result")
+    }
     registry = referencing.Registry().with_resources(
-        (s["$id"], referencing.Resource.from_contents(s)) for s in schemas.values())
+        (s["$id"], referencing.Resource.from_contents(s)) for s in schemas.values()
+    )
 
     def check(name: str, payload: bytes) -> dict:
         data = json.loads(payload)
         jsonschema.Draft202012Validator(schemas[name], registry=registry).validate(data)
         return data
+
     return check
 
 
@@ -107,15 +112,25 @@ def validate() -> Callable[[str, bytes], dict]:
 class Listener:
     """A paho subscriber that records everything it receives."""
 
-    def __init__(self, broker: MosquittoBroker, user: str | None, topics: list[str], *,
-                 persistent: bool = False, client_id: str | None = None):
+    def __init__(
+        self,
+        broker: MosquittoBroker,
+        user: str | None,
+        topics: list[str],
+        *,
+        persistent: bool = False,
+        client_id: str | None = None,
+    ):
         self.topics = topics
         self.messages: list[mqtt.MQTTMessage] = []
         self.cond = threading.Condition()
         self.subscribed = threading.Event()
         self.connect_results: list = []
-        self.client = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5,
-                                  client_id=client_id or f"test-{uuid.uuid4().hex[:8]}")
+        self.client = mqtt.Client(
+            CallbackAPIVersion.VERSION2,
+            protocol=mqtt.MQTTv5,
+            client_id=client_id or f"test-{uuid.uuid4().hex[:8]}",
+        )
         if user is not None:
             self.client.username_pw_set(user, password(user))
         self.client.reconnect_delay_set(0.2, 1)
@@ -126,8 +141,9 @@ class Listener:
         if persistent:  # keep the session (and queue QoS 1 for us) while we are away
             props = Properties(PacketTypes.CONNECT)
             props.SessionExpiryInterval = 3600
-        self.client.connect_async(broker.host, broker.port, keepalive=10,
-                                  clean_start=not persistent, properties=props)
+        self.client.connect_async(
+            broker.host, broker.port, keepalive=10, clean_start=not persistent, properties=props
+        )
         self.client.loop_start()
 
     def _on_connect(self, client, userdata, flags, reason_code, properties):
@@ -141,7 +157,9 @@ class Listener:
             self.cond.notify_all()
 
     def wait_subscribed(self, timeout: float = 5.0) -> Listener:
-        assert self.subscribed.wait(timeout), f"not subscribed; connect results {self.connect_results}"
+        assert self.subscribed.wait(timeout), (
+            f"not subscribed; connect results {self.connect_results}"
+        )
         return self
 
     def wait_for(self, predicate: Callable[[], bool], timeout: float = 5.0) -> bool:
@@ -175,6 +193,7 @@ def listeners() -> Iterator[Callable[..., Listener]]:
         listener = Listener(*args, **kwargs)
         made.append(listener)
         return listener
+
     yield make
     for listener in made:
         listener.close()
@@ -184,19 +203,34 @@ def listeners() -> Iterator[Callable[..., Listener]]:
 def stations(secrets: Path, tmp_path: Path) -> Iterator[Callable[..., MqttPublisher]]:
     made: list[tuple[MqttPublisher, Outbox]] = []
 
-    def make(broker: MosquittoBroker, station: str = "bench-1", *, user: str | None = None,
-             outbox_path: Path | None = None, connect: bool = True, **kwargs) -> MqttPublisher:
+    def make(
+        broker: MosquittoBroker,
+        station: str = "bench-1",
+        *,
+        user: str | None = None,
+        outbox_path: Path | None = None,
+        connect: bool = True,
+        **kwargs,
+    ) -> MqttPublisher:
         user = user or station
         outbox = Outbox(outbox_path or tmp_path / f"{station}-{uuid.uuid4().hex[:6]}.sqlite3")
         kwargs.setdefault("reconnect_min_s", 0.2)
         kwargs.setdefault("reconnect_max_s", 1.0)
-        pub = MqttPublisher(station, host=broker.host, port=broker.port, username=user,
-                            password_file=secrets / f"{user}.pw", outbox=outbox, **kwargs)
+        pub = MqttPublisher(
+            station,
+            host=broker.host,
+            port=broker.port,
+            username=user,
+            password_file=secrets / f"{user}.pw",
+            outbox=outbox,
+            **kwargs,
+        )
         made.append((pub, outbox))
         pub.start()
         if connect:
             assert wait_until(lambda: pub.connected), "station did not connect"
         return pub
+
     yield make
     for pub, outbox in made:
         pub.close(timeout=1.0)
@@ -213,9 +247,19 @@ def wait_until(predicate: Callable[[], bool], timeout: float = 5.0) -> bool:
 
 
 def alert(station: str, i: int, **over) -> dict:
-    return alert_payload(station, id=f"{station}:1732435200:{i:04d}", code="tremor.high",
-                         level="warning", state="raised", message=f"alert {i}",
-                         advice="Rest longer", evidence={"i": i}) | over
+    return (
+        alert_payload(
+            station,
+            id=f"{station}:1732435200:{i:04d}",
+            code="tremor.high",
+            level="warning",
+            state="raised",
+            message=f"alert {i}",
+            advice="Rest longer",
+            evidence={"i": i},
+        )
+        | over
+    )
 
 
 def alert_ids(listener: Listener, topic: str) -> list[str]:
@@ -244,12 +288,26 @@ STATION_SCRIPT = textwrap.dedent("""
 """)
 
 
-def station_process(broker: MosquittoBroker, secrets: Path, outbox_path: Path, mode: str,
-                    count: int, first: int = 0) -> subprocess.Popen[str]:
+def station_process(
+    broker: MosquittoBroker, secrets: Path, outbox_path: Path, mode: str, count: int, first: int = 0
+) -> subprocess.Popen[str]:
     return subprocess.Popen(
-        [sys.executable, "-c", STATION_SCRIPT, str(broker.port), str(secrets / "bench-1.pw"),
-         str(outbox_path), mode, str(first), str(count)],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)
+        [
+            sys.executable,
+            "-c",
+            STATION_SCRIPT,
+            str(broker.port),
+            str(secrets / "bench-1.pw"),
+            str(outbox_path),
+            mode,
+            str(first),
+            str(count),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
+    )
 
 
 def read_until(proc: subprocess.Popen[str], last: str, timeout: float = 10.0) -> list[str]:
@@ -263,11 +321,13 @@ def read_until(proc: subprocess.Popen[str], last: str, timeout: float = 10.0) ->
             if line.strip() == last:
                 break
         done.set()
+
     threading.Thread(target=reader, daemon=True).start()
     if not done.wait(timeout):
         proc.kill()
-        raise AssertionError(f"station never said {last!r}; said {lines[-5:]}, "
-                             f"stderr {proc.stderr.read()[-2000:]}")
+        raise AssertionError(
+            f"station never said {last!r}; said {lines[-5:]}, stderr {proc.stderr.read()[-2000:]}"
+        )
     return lines
 
 
@@ -278,22 +338,25 @@ def test_subscribers_see_retained_state_and_events(broker, stations, listeners, 
     t = Topics("gym", "bench-1")
     live = listeners(broker, "display", ["gym/#"]).wait_subscribed()
     pub = stations(broker, discovery=StationInfo("bench-1", sensors=("wrist",)))
-    pub.publish_state("session", session_payload("bench-1", state="reps", active=True,
-                                                 set_count=2, rep_count=7))
+    pub.publish_state(
+        "session", session_payload("bench-1", state="reps", active=True, set_count=2, rep_count=7)
+    )
     pub.publish_state("hydration", hydration_payload("bench-1", mode="bottle", mass_g=612.0))
     pub.publish_active_alerts(alerts_active_payload("bench-1", [alert("bench-1", 1)]))
     pub.publish_alert(alert("bench-1", 1))
     assert wait_until(lambda: pub.outbox.pending == 0), "outbox did not drain"
-    assert pub.publish_tremor(tremor_payload("bench-1", sensor="wrist", rms_mg=12.0, ratio=1.5,
-                                             window_s=2.5))
+    assert pub.publish_tremor(
+        tremor_payload("bench-1", sensor="wrist", rms_mg=12.0, ratio=1.5, window_s=2.5)
+    )
     assert live.wait_for(lambda: live.on(t.tremor))
     assert validate("tremor", live.on(t.tremor)[0])["sensor"] == "wrist"
     assert validate("alert", live.on(t.alert)[0])["id"] == "bench-1:1732435200:0001"
 
     # A subscriber that arrives later gets the retained picture at once.
     late = listeners(broker, "integrator", ["gym/bench-1/#"]).wait_subscribed()
-    assert late.wait_for(lambda: all(late.on(x) for x in (t.status, t.session, t.hydration,
-                                                             t.alerts_active)))
+    assert late.wait_for(
+        lambda: all(late.on(x) for x in (t.status, t.session, t.hydration, t.alerts_active))
+    )
     retained = {m.topic for m in late.messages if m.retain}
     assert {t.status, t.session, t.hydration, t.alerts_active} <= retained
     assert t.alert not in retained and t.tremor not in retained
@@ -302,8 +365,12 @@ def test_subscribers_see_retained_state_and_events(broker, stations, listeners, 
     assert validate("hydration", late.on(t.hydration)[0])["mass_g"] == 612.0
     active = validate("alerts_active", late.on(t.alerts_active)[0])
     assert [a["id"] for a in active["alerts"]] == ["bench-1:1732435200:0001"]
-    assert pub.outbox.stats().acked == {"session": 1, "hydration": 1, "alerts_active": 1,
-                                        "alert": 1}
+    assert pub.outbox.stats().acked == {
+        "session": 1,
+        "hydration": 1,
+        "alerts_active": 1,
+        "alert": 1,
+    }
 
 
 def test_mqtt_311_station(broker, stations, listeners):
@@ -328,7 +395,7 @@ def test_tremor_is_dropped_not_queued_while_offline(broker, stations, listeners)
     broker.start()
     live = listeners(broker, "display", ["gym/bench-1/tremor"]).wait_subscribed()
     assert wait_until(lambda: pub.connected)
-    assert not live.wait_for(lambda: live.messages, timeout=0.5)   # the old value never comes
+    assert not live.wait_for(lambda: live.messages, timeout=0.5)  # the old value never comes
 
 
 def test_clean_close_leaves_retained_offline(broker, stations, listeners):
@@ -349,8 +416,9 @@ def test_sigkilled_station_gets_its_will(broker, secrets, listeners, tmp_path):
         assert status.wait_for(lambda: status.on("gym/bench-1/status")[-1:] == [b"online"])
         proc.send_signal(signal.SIGKILL)
         proc.wait(5)
-        assert status.wait_for(lambda: status.on("gym/bench-1/status")[-1:] == [b"offline"],
-                               timeout=5), status.on("gym/bench-1/status")
+        assert status.wait_for(
+            lambda: status.on("gym/bench-1/status")[-1:] == [b"offline"], timeout=5
+        ), status.on("gym/bench-1/status")
     finally:
         proc.kill()
         proc.wait(5)
@@ -363,18 +431,19 @@ def test_sigkilled_station_gets_its_will(broker, secrets, listeners, tmp_path):
 
 
 def test_no_alert_lost_across_broker_restarts(make_broker, stations, listeners):
-    broker = make_broker(persistence=True)   # keeps the subscriber's session over a restart
+    broker = make_broker(persistence=True)  # keeps the subscriber's session over a restart
     topic = "gym/bench-1/alert"
-    sub = listeners(broker, "display", [topic], persistent=True,
-                    client_id="test-alert-counter").wait_subscribed()
+    sub = listeners(
+        broker, "display", [topic], persistent=True, client_id="test-alert-counter"
+    ).wait_subscribed()
     pub = stations(broker)
     n = 150
-    restarts = {40: 0.6, 90: 1.0}           # after alert i, the broker goes down for s seconds
+    restarts = {40: 0.6, 90: 1.0}  # after alert i, the broker goes down for s seconds
     for i in range(n):
         pub.publish_alert(alert("bench-1", i))
         if i in restarts:
             broker.stop()
-        if i - 10 in restarts:               # some alerts are raised while it is down
+        if i - 10 in restarts:  # some alerts are raised while it is down
             time.sleep(restarts[i - 10])
             broker.start()
         time.sleep(0.01)
@@ -432,14 +501,15 @@ def test_sigkilled_station_replays_its_outbox(broker, secrets, stations, listene
     raised |= {line.split()[1] for line in lines if line.startswith("stored ")}
     assert len(raised) >= 80 + 30
     with Outbox(path) as leftover:
-        assert leftover.pending >= 30      # part 2's alerts at least, waiting in the file
+        assert leftover.pending >= 30  # part 2's alerts at least, waiting in the file
 
     sub.subscribed.clear()
     broker.start()
-    sub.wait_subscribed()                       # (no persistence: it must subscribe again)
-    pub = stations(broker, outbox_path=path)    # the restarted station, same outbox file
-    assert sub.wait_for(lambda: set(alert_ids(sub, topic)) >= raised, timeout=10), \
+    sub.wait_subscribed()  # (no persistence: it must subscribe again)
+    pub = stations(broker, outbox_path=path)  # the restarted station, same outbox file
+    assert sub.wait_for(lambda: set(alert_ids(sub, topic)) >= raised, timeout=10), (
         f"missing {sorted(raised - set(alert_ids(sub, topic)))[:10]}"
+    )
     assert wait_until(lambda: pub.outbox.pending == 0)
     assert sum(pub.outbox.stats().resent.values()) >= 30
 
@@ -473,11 +543,12 @@ def test_acl_keeps_a_station_to_its_own_topics(broker, listeners):
 
 
 def test_station_logged_in_as_another_keeps_its_refused_alert(broker, stations, caplog):
-    pub = stations(broker, "bench-1", user="bench-2")     # misconfigured: wrong user name
+    pub = stations(broker, "bench-1", user="bench-2")  # misconfigured: wrong user name
     pub.publish_alert(alert("bench-1", 1))
-    assert wait_until(lambda: any("refused gym/bench-1/alert" in r.getMessage()
-                                  for r in caplog.records))
-    assert pub.outbox.pending == 1                        # never lose an alert
+    assert wait_until(
+        lambda: any("refused gym/bench-1/alert" in r.getMessage() for r in caplog.records)
+    )
+    assert pub.outbox.pending == 1  # never lose an alert
 
 
 @pytest.mark.parametrize("user, secret", [(None, None), ("bench-1", "wrong"), ("nobody", "x")])
@@ -500,11 +571,18 @@ def test_station_reports_a_refused_login(broker, secrets, tmp_path, caplog):
     bad = tmp_path / "wrong.pw"
     bad.write_text("not-the-password\n")
     with Outbox(tmp_path / "o.sqlite3") as outbox:
-        pub = MqttPublisher("bench-1", host=broker.host, port=broker.port, username="bench-1",
-                            password_file=bad, outbox=outbox).start()
+        pub = MqttPublisher(
+            "bench-1",
+            host=broker.host,
+            port=broker.port,
+            username="bench-1",
+            password_file=bad,
+            outbox=outbox,
+        ).start()
         try:
-            assert wait_until(lambda: any("refused the connection" in r.getMessage()
-                                          for r in caplog.records))
+            assert wait_until(
+                lambda: any("refused the connection" in r.getMessage() for r in caplog.records)
+            )
             assert not pub.connected
         finally:
             pub.close(timeout=0.5)
@@ -512,10 +590,18 @@ def test_station_reports_a_refused_login(broker, secrets, tmp_path, caplog):
 
 def test_missing_password_file_names_it(tmp_path):
     from monitor.errors import ConfigError
-    with Outbox(tmp_path / "o.sqlite3") as outbox, \
-            pytest.raises(ConfigError, match="nope.pw: no such file"):
-        MqttPublisher("bench-1", host="127.0.0.1", username="bench-1",
-                      password_file=tmp_path / "nope.pw", outbox=outbox)
+
+    with (
+        Outbox(tmp_path / "o.sqlite3") as outbox,
+        pytest.raises(ConfigError, match="nope.pw: no such file"),
+    ):
+        MqttPublisher(
+            "bench-1",
+            host="127.0.0.1",
+            username="bench-1",
+            password_file=tmp_path / "nope.pw",
+            outbox=outbox,
+        )
 
 
 # --------------------------------------------------------------------------- commands
@@ -547,7 +633,9 @@ def test_commands_are_answered_and_bad_ones_do_not_hurt(broker, stations, listen
     bad = send("calibrate", b'{"v":1,"mass_g":"heavy","request_id":"r1"}')
     assert bad["ok"] is False and "mass_g" in bad["error"] and bad["request_id"] == "r1"
     assert send("tare", b"\xff not json")["ok"] is False
-    assert send("session", b'{"v":1,"action":"start","sudo":true}')["error"].startswith("unknown key")
+    assert send("session", b'{"v":1,"action":"start","sudo":true}')["error"].startswith(
+        "unknown key"
+    )
     assert "unknown command" in send("reboot", b'{"v":1}')["error"]
     assert calls == []
 
@@ -626,8 +714,9 @@ def test_station_cannot_write_another_stations_discovery(broker, listeners):
 # tests/test_broker_config.py::test_the_shipped_mosquitto_conf_runs_as_installed.
 
 
-def test_station_over_tls_with_the_gyms_own_ca(mosquitto_factory, secrets, stations, tmp_path,
-                                               listeners):
+def test_station_over_tls_with_the_gyms_own_ca(
+    mosquitto_factory, secrets, stations, tmp_path, listeners
+):
     """The README's TLS recipe: a gym CA, a broker certificate, stations given only the CA."""
     openssl = shutil.which("openssl")
     if openssl is None:
@@ -638,18 +727,58 @@ def test_station_over_tls_with_the_gyms_own_ca(mosquitto_factory, secrets, stati
     def run(*args: str) -> None:
         subprocess.run([openssl, *args], check=True, capture_output=True, cwd=pki)
 
-    run("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=Test gym CA",
-        "-keyout", "ca.key", "-out", "ca.crt")
-    run("req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=127.0.0.1", "-keyout", "broker.key",
-        "-out", "broker.csr")
+    run(
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=Test gym CA",
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.crt",
+    )
+    run(
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-subj",
+        "/CN=127.0.0.1",
+        "-keyout",
+        "broker.key",
+        "-out",
+        "broker.csr",
+    )
     (pki / "san.ext").write_text("subjectAltName=IP:127.0.0.1\n")
-    run("x509", "-req", "-in", "broker.csr", "-CA", "ca.crt", "-CAkey", "ca.key",
-        "-CAcreateserial", "-days", "2", "-extfile", "san.ext", "-out", "broker.crt")
+    run(
+        "x509",
+        "-req",
+        "-in",
+        "broker.csr",
+        "-CA",
+        "ca.crt",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-days",
+        "2",
+        "-extfile",
+        "san.ext",
+        "-out",
+        "broker.crt",
+    )
     tls_port = broker_helpers.free_port()
     broker = mosquitto_factory(
         f"password_file {secrets / 'passwd'}\nacl_file {ACL}\n"
         f"listener {tls_port} 127.0.0.1\ncafile {pki / 'ca.crt'}\n"
-        f"certfile {pki / 'broker.crt'}\nkeyfile {pki / 'broker.key'}\n", allow_anonymous=False)
+        f"certfile {pki / 'broker.crt'}\nkeyfile {pki / 'broker.key'}\n",
+        allow_anonymous=False,
+    )
     live = listeners(broker, "display", ["gym/bench-1/alert"]).wait_subscribed()  # plain port
 
     class TlsBroker:

@@ -36,13 +36,16 @@ def validator():
     referencing = pytest.importorskip("referencing")
     schemas = {name: load_schema(name) for name in SCHEMA_NAMES}
     registry = referencing.Registry().with_resources(
-        (s["$id"], referencing.Resource.from_contents(s)) for s in schemas.values())
+        (s["$id"], referencing.Resource.from_contents(s)) for s in schemas.values()
+    )
     for s in schemas.values():
         jsonschema.Draft202012Validator.check_schema(s)
 
     def make(name):
-        return jsonschema.Draft202012Validator(schemas[name], registry=registry,
-                                               format_checker=jsonschema.FormatChecker())
+        return jsonschema.Draft202012Validator(
+            schemas[name], registry=registry, format_checker=jsonschema.FormatChecker()
+        )
+
     return make
 
 
@@ -51,28 +54,57 @@ def valid(validator, name, payload) -> bool:
 
 
 def sample_alert(**over):
-    fields = {"id": "bench-1:1732435200:0007", "code": "tremor.high", "level": "warning",
-              "state": "raised", "message": "Tremor is high: 4.2x your rested level",
-              "advice": "Rest longer before the next set",
-              "evidence": {"ratio": 4.2, "rms_mg": 34.5}, "sensor": "wrist", "ts": TS}
+    fields = {
+        "id": "bench-1:1732435200:0007",
+        "code": "tremor.high",
+        "level": "warning",
+        "state": "raised",
+        "message": "Tremor is high: 4.2x your rested level",
+        "advice": "Rest longer before the next set",
+        "evidence": {"ratio": 4.2, "rms_mg": 34.5},
+        "sensor": "wrist",
+        "ts": TS,
+    }
     return alert_payload("bench-1", **(fields | over))
 
 
 SAMPLES = {
     "tremor": lambda: tremor_payload(
-        "bench-1", sensor="wrist", placement="limb", rms_mg=12.3, peak_hz=8.1, ratio=1.4,
+        "bench-1",
+        sensor="wrist",
+        placement="limb",
+        rms_mg=12.3,
+        peak_hz=8.1,
+        ratio=1.4,
         band_rms_mg={"voluntary": 40.1, "fatigue": 5.2, "physiological": 10.9, "tremor": 12.3},
-        fatigue_ratio=0.23, regularity=0.62, window_s=2.5, ts=TS),
+        fatigue_ratio=0.23,
+        regularity=0.62,
+        window_s=2.5,
+        ts=TS,
+    ),
     "session": lambda: session_payload(
-        "bench-1", name="Bench 1", state="rest", active=True, started_ts=TS - 600,
-        set_count=3, rep_count=10, last_set_end_ts=TS - 30, baseline_mg=8.2, ratio=1.7,
-        recovery_s=42.0, fatigue_trend=0.12, ts=TS),
+        "bench-1",
+        name="Bench 1",
+        state="rest",
+        active=True,
+        started_ts=TS - 600,
+        set_count=3,
+        rep_count=10,
+        last_set_end_ts=TS - 30,
+        baseline_mg=8.2,
+        ratio=1.7,
+        recovery_s=42.0,
+        fatigue_trend=0.12,
+        ts=TS,
+    ),
     "hydration": lambda: hydration_payload(
-        "bench-1", mode="bottle", mass_g=612.0, intake_ml=250.0, intake_ml_per_h=500.0, ts=TS),
+        "bench-1", mode="bottle", mass_g=612.0, intake_ml=250.0, intake_ml_per_h=500.0, ts=TS
+    ),
     "alert": sample_alert,
     "alerts_active": lambda: alerts_active_payload("bench-1", [sample_alert()], ts=TS),
-    "cmd_result": lambda: command_result_payload("bench-1", ok=False, error="bad", request_id="r1",
-                                                 ts=TS),
+    "cmd_result": lambda: command_result_payload(
+        "bench-1", ok=False, error="bad", request_id="r1", ts=TS
+    ),
 }
 
 
@@ -91,8 +123,9 @@ def test_builder_writes_exactly_the_schema_keys(name):
     keys = set(SAMPLES[name]())
     assert set(schema["required"]) <= keys <= set(schema["properties"])
     optional = set(schema["properties"]) - set(schema["required"])
-    assert optional <= {"by", "acked_ts", "silenced_until_ts", "follows"}, \
+    assert optional <= {"by", "acked_ts", "silenced_until_ts", "follows"}, (
         "optional keys are the exception; list them here"
+    )
 
 
 def test_acknowledged_alert_says_by_whom(validator):
@@ -104,24 +137,51 @@ def test_acknowledged_alert_says_by_whom(validator):
 def test_alerts_module_payloads_pass_through(validator):
     """monitor.alerts.Alert.payload() is what the station publishes; it must fit the schema."""
     from monitor.alerts import Alert
-    a = Alert(id="bench-1:1732435200:0001", station="bench-1", code="fall", level="urgent",
-              state="acknowledged", message="A fall was detected", advice="Check on them",
-              evidence={"peak_g": 3.1}, sensor="wrist", red_flag=True, raised_ts=TS, ts=TS + 9,
-              by="display")
+
+    a = Alert(
+        id="bench-1:1732435200:0001",
+        station="bench-1",
+        code="fall",
+        level="urgent",
+        state="acknowledged",
+        message="A fall was detected",
+        advice="Check on them",
+        evidence={"peak_g": 3.1},
+        sensor="wrist",
+        red_flag=True,
+        raised_ts=TS,
+        ts=TS + 9,
+        by="display",
+    )
     assert valid(validator, "alert", a.payload())
     assert from_values("alert", "bench-1", a) == json.loads(encode(a.payload()))
 
 
-@pytest.mark.parametrize("name, key, bad", [
-    ("tremor", "rms_mg", "12"), ("tremor", "level", "extreme"), ("tremor", "exercised", 1),
-    ("tremor", "regularity", 1.5), ("tremor", "band_rms_mg", [1, 2]),
-    ("session", "set_count", 2.5), ("session", "set_count", -1), ("session", "state", "lifting"),
-    ("hydration", "mode", "cup"), ("hydration", "mass_g", "612"),
-    ("alert", "level", "critical"), ("alert", "state", "open"), ("alert", "red_flag", "no"),
-    ("alert", "id", ""), ("alert", "evidence", None),
-    ("alerts_active", "alerts", {}), ("cmd_result", "ok", "yes"),
-    ("tremor", "v", 2), ("session", "ts", "now"), ("hydration", "station", "bench 1"),
-])
+@pytest.mark.parametrize(
+    "name, key, bad",
+    [
+        ("tremor", "rms_mg", "12"),
+        ("tremor", "level", "extreme"),
+        ("tremor", "exercised", 1),
+        ("tremor", "regularity", 1.5),
+        ("tremor", "band_rms_mg", [1, 2]),
+        ("session", "set_count", 2.5),
+        ("session", "set_count", -1),
+        ("session", "state", "lifting"),
+        ("hydration", "mode", "cup"),
+        ("hydration", "mass_g", "612"),
+        ("alert", "level", "critical"),
+        ("alert", "state", "open"),
+        ("alert", "red_flag", "no"),
+        ("alert", "id", ""),
+        ("alert", "evidence", None),
+        ("alerts_active", "alerts", {}),
+        ("cmd_result", "ok", "yes"),
+        ("tremor", "v", 2),
+        ("session", "ts", "now"),
+        ("hydration", "station", "bench 1"),
+    ],
+)
 def test_schema_rejects_wrong_types(validator, name, key, bad):
     payload = json.loads(encode(SAMPLES[name]()))
     payload[key] = bad
@@ -150,9 +210,17 @@ def test_cmd_result_error_must_match_ok(validator):
 
 
 def test_nan_and_inf_become_null_and_stay_valid(validator):
-    p = tremor_payload("bench-1", sensor="wrist", rms_mg=float("nan"), peak_hz=float("inf"),
-                       ratio=float("-inf"), regularity=float("nan"),
-                       band_rms_mg={"tremor": float("nan")}, window_s=2.5, ts=TS)
+    p = tremor_payload(
+        "bench-1",
+        sensor="wrist",
+        rms_mg=float("nan"),
+        peak_hz=float("inf"),
+        ratio=float("-inf"),
+        regularity=float("nan"),
+        band_rms_mg={"tremor": float("nan")},
+        window_s=2.5,
+        ts=TS,
+    )
     assert p["rms_mg"] is None and p["peak_hz"] is None and p["ratio"] is None
     assert p["measurable"] is False and p["level"] == "none"
     assert p["band_rms_mg"] == {"tremor": None}
@@ -162,17 +230,26 @@ def test_nan_and_inf_become_null_and_stay_valid(validator):
 
 
 def test_encode_never_emits_nan():
-    assert encode({"a": float("nan"), "b": [float("inf"), 1.0], "c": {"d": -math.inf}}) == \
-        b'{"a":null,"b":[null,1.0],"c":{"d":null}}'
+    assert (
+        encode({"a": float("nan"), "b": [float("inf"), 1.0], "c": {"d": -math.inf}})
+        == b'{"a":null,"b":[null,1.0],"c":{"d":null}}'
+    )
 
 
 def test_floats_round_sensibly():
-    p = tremor_payload("bench-1", sensor="wrist", rms_mg=12.3456789123, peak_hz=8.0000000001,
-                       ratio=0.000123456789, window_s=2.5, ts=1732435200.123456789)
+    p = tremor_payload(
+        "bench-1",
+        sensor="wrist",
+        rms_mg=12.3456789123,
+        peak_hz=8.0000000001,
+        ratio=0.000123456789,
+        window_s=2.5,
+        ts=1732435200.123456789,
+    )
     assert p["rms_mg"] == 12.3457
     assert p["peak_hz"] == 8.0
-    assert p["ratio"] == 0.000123457          # significant digits, not decimal places
-    assert p["ts"] == 1732435200.123          # timestamps keep milliseconds
+    assert p["ratio"] == 0.000123457  # significant digits, not decimal places
+    assert p["ts"] == 1732435200.123  # timestamps keep milliseconds
     s = session_payload("bench-1", state="idle", started_ts=1732435100.98765, ts=TS)
     assert s["started_ts"] == 1732435100.988
     h = hydration_payload("bench-1", mode="body", mass_g=81234.56, ts=TS)
@@ -180,9 +257,17 @@ def test_floats_round_sensibly():
 
 
 def test_numpy_values_are_accepted(validator):
-    p = tremor_payload("bench-1", sensor="wrist", rms_mg=np.float32(12.5), peak_hz=np.float64(8.0),
-                       ratio=np.float64(np.nan), moving=np.bool_(True),
-                       band_rms_mg={"tremor": np.float32(12.5)}, window_s=np.float64(2.5), ts=TS)
+    p = tremor_payload(
+        "bench-1",
+        sensor="wrist",
+        rms_mg=np.float32(12.5),
+        peak_hz=np.float64(8.0),
+        ratio=np.float64(np.nan),
+        moving=np.bool_(True),
+        band_rms_mg={"tremor": np.float32(12.5)},
+        window_s=np.float64(2.5),
+        ts=TS,
+    )
     assert p["rms_mg"] == 12.5 and p["ratio"] is None and p["moving"] is True
     s = session_payload("bench-1", state="reps", set_count=np.int64(3), ts=TS)
     assert s["set_count"] == 3 and type(s["set_count"]) is int
@@ -192,23 +277,34 @@ def test_numpy_values_are_accepted(validator):
 def test_tremor_level_follows_ratio():
     def level(ratio):
         return tremor_payload("b", sensor="s", rms_mg=10.0, ratio=ratio, window_s=1, ts=TS)["level"]
-    assert [level(r) for r in (None, 1.0, 1.99, 2.0, 3.9, 4.0, 9.0)] == \
-        ["normal", "normal", "normal", "elevated", "elevated", "high", "high"]
+
+    assert [level(r) for r in (None, 1.0, 1.99, 2.0, 3.9, 4.0, 9.0)] == [
+        "normal",
+        "normal",
+        "normal",
+        "elevated",
+        "elevated",
+        "high",
+        "high",
+    ]
 
 
-@pytest.mark.parametrize("build", [
-    lambda: tremor_payload("bench-1", sensor="wrist", placement="arm", window_s=1, ts=TS),
-    lambda: tremor_payload("bench-1", sensor="", window_s=1, ts=TS),
-    lambda: session_payload("bench-1", state="lifting", ts=TS),
-    lambda: session_payload("bench-1", state="idle", set_count=-1, ts=TS),
-    lambda: session_payload("bench-1", state="idle", set_count=True, ts=TS),
-    lambda: hydration_payload("bench-1", mode="cup", ts=TS),
-    lambda: sample_alert(level="critical"),
-    lambda: sample_alert(id=""),
-    lambda: sample_alert(ts=float("nan")),
-    lambda: tremor_payload("bench 1", sensor="wrist", window_s=1, ts=TS),
-    lambda: encode({"x": object()}),
-])
+@pytest.mark.parametrize(
+    "build",
+    [
+        lambda: tremor_payload("bench-1", sensor="wrist", placement="arm", window_s=1, ts=TS),
+        lambda: tremor_payload("bench-1", sensor="", window_s=1, ts=TS),
+        lambda: session_payload("bench-1", state="lifting", ts=TS),
+        lambda: session_payload("bench-1", state="idle", set_count=-1, ts=TS),
+        lambda: session_payload("bench-1", state="idle", set_count=True, ts=TS),
+        lambda: hydration_payload("bench-1", mode="cup", ts=TS),
+        lambda: sample_alert(level="critical"),
+        lambda: sample_alert(id=""),
+        lambda: sample_alert(ts=float("nan")),
+        lambda: tremor_payload("bench 1", sensor="wrist", window_s=1, ts=TS),
+        lambda: encode({"x": object()}),
+    ],
+)
 def test_builders_refuse_bad_values(build):
     with pytest.raises((PayloadError, TopicError)):
         build()
@@ -237,6 +333,7 @@ def test_from_values_takes_dicts_and_dataclasses(validator):
 
 def test_default_timestamp_is_now():
     import time
+
     before = time.time()
     p = session_payload("bench-1", state="idle")
     assert before - 0.01 <= p["ts"] <= time.time() + 0.01
@@ -248,8 +345,13 @@ def test_default_timestamp_is_now():
 def test_topics_follow_the_contract():
     t = Topics("gym", "bench-1")
     assert (t.status, t.tremor, t.session, t.hydration, t.alert, t.alerts_active) == (
-        "gym/bench-1/status", "gym/bench-1/tremor", "gym/bench-1/session",
-        "gym/bench-1/hydration", "gym/bench-1/alert", "gym/bench-1/alerts/active")
+        "gym/bench-1/status",
+        "gym/bench-1/tremor",
+        "gym/bench-1/session",
+        "gym/bench-1/hydration",
+        "gym/bench-1/alert",
+        "gym/bench-1/alerts/active",
+    )
     assert t.cmd("ack") == "gym/bench-1/cmd/ack"
     assert t.cmd_result("ack") == "gym/bench-1/cmd/ack/result"
     assert t.cmd_filter == "gym/bench-1/cmd/+"
@@ -281,8 +383,9 @@ def test_bad_prefixes_are_refused(prefix):
 
 def test_discovery_configs_cover_the_station():
     t = Topics("gym", "bench-1")
-    info = discovery.StationInfo("bench-1", name="Bench 1", sensors=("wrist", "bar bell"),
-                                 hydration=True)
+    info = discovery.StationInfo(
+        "bench-1", name="Bench 1", sensors=("wrist", "bar bell"), hydration=True
+    )
     msgs = dict(discovery.discovery_messages(t, info))
     configs = {topic: json.loads(data) for topic, data in msgs.items()}
     # One state topic per IMU and one per station (tests/test_discovery.py has the rest).
@@ -309,10 +412,12 @@ def test_discovery_configs_cover_the_station():
 def test_discovery_without_scale_has_no_hydration():
     msgs = discovery.discovery_messages(Topics("gym", "b1"), discovery.StationInfo("b1"))
     assert not any("hydration" in topic for topic, _ in msgs)
-    assert all(topic.startswith("homeassistant/") and topic.endswith("/config")
-               for topic, _ in msgs)
+    assert all(
+        topic.startswith("homeassistant/") and topic.endswith("/config") for topic, _ in msgs
+    )
 
 
 def test_schemas_ship_with_the_package():
-    assert set(SCHEMA_NAMES) <= {p.stem for p in resources.files("monitor.mqtt")
-                                 .joinpath("schemas").iterdir()}
+    assert set(SCHEMA_NAMES) <= {
+        p.stem for p in resources.files("monitor.mqtt").joinpath("schemas").iterdir()
+    }

@@ -26,12 +26,22 @@ CALS = 0x04
 BODY_SCALE = dict(capacity_g=200_000.0, sensitivity_mv_per_v=2.0, offset_g=4_000.0)
 
 
-def make(load=1000.0, *, gain=128, rate_sps=10, ldo_v=3.3, calibration=None, sim_cls=Nau7802Sim,
-         **sim_kwargs):
+def make(
+    load=1000.0,
+    *,
+    gain=128,
+    rate_sps=10,
+    ldo_v=3.3,
+    calibration=None,
+    sim_cls=Nau7802Sim,
+    **sim_kwargs,
+):
     clock = SimClock()
     bus = SimBus()
     sim = bus.attach(ADDR, sim_cls(load, clock=clock, **sim_kwargs))
-    scale = Nau7802(bus, clock=clock, gain=gain, rate_sps=rate_sps, ldo_v=ldo_v, calibration=calibration)
+    scale = Nau7802(
+        bus, clock=clock, gain=gain, rate_sps=rate_sps, ldo_v=ldo_v, calibration=calibration
+    )
     return clock, bus, sim, scale
 
 
@@ -62,22 +72,27 @@ def test_power_up_follows_the_datasheet_sequence():
     clock, bus, sim, scale = make()
     writes = [(w.register, w.value) for w in sim.writes]
     assert writes == [
-        (PU_CTRL, RR),                  # register reset
-        (PU_CTRL, PUD),                 # RR = 0, PUD = 1
-        (CTRL1, (4 << 3) | 7),          # VLDO 3.3 V, gain 128: before the LDO is switched on
-        (PU_CTRL, PUD | PUA | AVDDS),   # analog up, AVDD from the LDO
-        (CTRL2, 0x00),                  # 10 SPS, CALMOD internal
-        (ADC, 0x30),                    # chopper clock off
-        (POWER, 0x80),                  # PGA_CAP_EN
+        (PU_CTRL, RR),  # register reset
+        (PU_CTRL, PUD),  # RR = 0, PUD = 1
+        (CTRL1, (4 << 3) | 7),  # VLDO 3.3 V, gain 128: before the LDO is switched on
+        (PU_CTRL, PUD | PUA | AVDDS),  # analog up, AVDD from the LDO
+        (CTRL2, 0x00),  # 10 SPS, CALMOD internal
+        (ADC, 0x30),  # chopper clock off
+        (POWER, 0x80),  # PGA_CAP_EN
         (PU_CTRL, PUD | PUA | CS | AVDDS),  # cycle start
-        (CTRL2, CALS),                  # internal offset calibration
+        (CTRL2, CALS),  # internal offset calibration
     ]
     times = {(w.register, w.value): w.t for w in sim.writes}
     # PUR was polled, not assumed: a PU_CTRL read sits between PUD and the rest.
     log = list(bus.log)
-    pud_at = next(i for i, x in enumerate(log) if x.kind == "write_byte_data" and x.register == PU_CTRL
-                  and x.data == bytes([PUD]))
-    ctrl1_at = next(i for i, x in enumerate(log) if x.kind == "write_byte_data" and x.register == CTRL1)
+    pud_at = next(
+        i
+        for i, x in enumerate(log)
+        if x.kind == "write_byte_data" and x.register == PU_CTRL and x.data == bytes([PUD])
+    )
+    ctrl1_at = next(
+        i for i, x in enumerate(log) if x.kind == "write_byte_data" and x.register == CTRL1
+    )
     assert any(x.register == PU_CTRL and x.kind.startswith("read") for x in log[pud_at:ctrl1_at])
     assert times[(CTRL1, 0x27)] - times[(PU_CTRL, PUD)] >= 200e-6
     # The analog side settles before the offset calibration starts.
@@ -110,15 +125,18 @@ def test_nothing_at_the_address_says_what_to_check():
 
 
 # -- bytes ---------------------------------------------------------------------
-@pytest.mark.parametrize("data, value", [
-    (b"\x7f\xff\xff", 8_388_607),
-    (b"\x80\x00\x00", -8_388_608),
-    (b"\xff\xff\xff", -1),
-    (b"\x00\x00\x01", 1),
-    (b"\x00\x00\x00", 0),
-    (b"\x12\x34\x56", 0x123456),
-    (b"\xfe\xdc\xba", 0xFEDCBA - (1 << 24)),
-])
+@pytest.mark.parametrize(
+    "data, value",
+    [
+        (b"\x7f\xff\xff", 8_388_607),
+        (b"\x80\x00\x00", -8_388_608),
+        (b"\xff\xff\xff", -1),
+        (b"\x00\x00\x01", 1),
+        (b"\x00\x00\x00", 0),
+        (b"\x12\x34\x56", 0x123456),
+        (b"\xfe\xdc\xba", 0xFEDCBA - (1 << 24)),
+    ],
+)
 def test_decodes_24_bit_twos_complement(data, value):
     assert adc_counts(data) == value
 
@@ -188,8 +206,12 @@ def test_invalid_settings_name_the_allowed_values():
     assert bus.stats.transactions == 0  # refused before touching the bus
 
 
-@given(gain=st.sampled_from(sorted(GAIN_CODES)), vldo=st.sampled_from(sorted(LDO_CODES)),
-       drdy_sel=st.booleans(), crp=st.booleans())
+@given(
+    gain=st.sampled_from(sorted(GAIN_CODES)),
+    vldo=st.sampled_from(sorted(LDO_CODES)),
+    drdy_sel=st.booleans(),
+    crp=st.booleans(),
+)
 def test_ctrl1_fields_round_trip(gain, vldo, drdy_sel, crp):
     raw = REGISTERS.encode("CTRL1", base=0, gains=gain, vldo=vldo, drdy_sel=drdy_sel, crp=crp)
     assert raw == GAIN_CODES[gain] | LDO_CODES[vldo] << 3 | drdy_sel << 6 | crp << 7
@@ -200,18 +222,33 @@ def test_ctrl1_fields_round_trip(gain, vldo, drdy_sel, crp):
 @given(st.integers(min_value=0, max_value=255))
 def test_every_ctrl1_byte_decodes_and_re_encodes(raw):
     v = REGISTERS.decode("CTRL1", raw)
-    again = REGISTERS.encode("CTRL1", base=0, gains=v.gains, vldo=v.vldo, drdy_sel=v.drdy_sel, crp=v.crp)
+    again = REGISTERS.encode(
+        "CTRL1", base=0, gains=v.gains, vldo=v.vldo, drdy_sel=v.drdy_sel, crp=v.crp
+    )
     assert again == raw
 
 
-@given(rate=st.sampled_from(sorted(RATE_CODES)), calmod=st.sampled_from(["internal", "offset", "gain"]),
-       cals=st.booleans(), cal_err=st.booleans(), chs=st.booleans())
+@given(
+    rate=st.sampled_from(sorted(RATE_CODES)),
+    calmod=st.sampled_from(["internal", "offset", "gain"]),
+    cals=st.booleans(),
+    cal_err=st.booleans(),
+    chs=st.booleans(),
+)
 def test_ctrl2_fields_round_trip(rate, calmod, cals, cal_err, chs):
-    raw = REGISTERS.encode("CTRL2", base=0, crs=rate, calmod=calmod, cals=cals, cal_err=cal_err, chs=chs)
+    raw = REGISTERS.encode(
+        "CTRL2", base=0, crs=rate, calmod=calmod, cals=cals, cal_err=cal_err, chs=chs
+    )
     assert (raw >> 4) & 7 == RATE_CODES[rate]
     assert raw & 3 == {"internal": 0, "offset": 2, "gain": 3}[calmod]
     back = REGISTERS.decode("CTRL2", raw)
-    assert (back.crs, back.calmod, back.cals, back.cal_err, back.chs) == (rate, calmod, cals, cal_err, chs)
+    assert (back.crs, back.calmod, back.cals, back.cal_err, back.chs) == (
+        rate,
+        calmod,
+        cals,
+        cal_err,
+        chs,
+    )
     assert REGISTERS.covers("CTRL2", ["crs", "calmod", "cals", "cal_err", "chs"])
 
 
@@ -257,7 +294,9 @@ def test_tare_keeps_counts_per_gram():
     cal = scale.tare()
     assert cal.counts_per_gram == per_gram
     sim.load = 750.0
-    assert statistics.mean(r.mass_g for r in poll(scale, clock, 1.0)) == pytest.approx(500.0, abs=1.0)
+    assert statistics.mean(r.mass_g for r in poll(scale, clock, 1.0)) == pytest.approx(
+        500.0, abs=1.0
+    )
 
 
 def test_calibrate_refuses_nonsense():
@@ -331,7 +370,9 @@ def test_one_status_byte_and_one_burst_per_conversion(rate):
     bus.log.clear()
     readings = poll(scale, clock, 2.0)
     per = bus.stats.by_address[ADDR]
-    assert per.transactions / len(readings) <= 3.1   # status hit + burst + about one early status read
+    assert (
+        per.transactions / len(readings) <= 3.1
+    )  # status hit + burst + about one early status read
     assert per.bytes / len(readings) <= 14.5
     bursts = [x for x in bus.log if x.register == 0x12]
     assert len(bursts) == len(readings)
@@ -528,7 +569,7 @@ def test_sim_internal_calibration_removes_the_chip_offset():
     assert abs(statistics.mean(raws)) < 20  # the offset is gone, only noise is left
 
 
-@pytest.mark.parametrize("rate, nv", [(10, 50), (80, 50 * 8 ** 0.5)])
+@pytest.mark.parametrize("rate, nv", [(10, 50), (80, 50 * 8**0.5)])
 def test_sim_noise_matches_the_model(rate, nv):
     clock, bus, sim, scale = make(1000.0, rate_sps=rate)
     raws = [r.raw for r in poll(scale, clock, 200 / rate)]

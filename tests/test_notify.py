@@ -49,12 +49,15 @@ def abstract_systemd(tmp_path, monkeypatch):
     sock.close()
 
 
-@pytest.mark.parametrize("call, datagram", [
-    (lambda n: n.ready(), b"READY=1"),
-    (lambda n: n.watchdog(), b"WATCHDOG=1"),
-    (lambda n: n.stopping(), b"STOPPING=1"),
-    (lambda n: n.status("2 sensors, broker connected"), b"STATUS=2 sensors, broker connected"),
-])
+@pytest.mark.parametrize(
+    "call, datagram",
+    [
+        (lambda n: n.ready(), b"READY=1"),
+        (lambda n: n.watchdog(), b"WATCHDOG=1"),
+        (lambda n: n.stopping(), b"STOPPING=1"),
+        (lambda n: n.status("2 sensors, broker connected"), b"STATUS=2 sensors, broker connected"),
+    ],
+)
 def test_each_message_is_one_exact_datagram(systemd, call, datagram):
     with SystemdNotifier() as notifier:
         assert notifier.enabled
@@ -68,7 +71,12 @@ def test_messages_arrive_in_order(systemd):
     notifier.watchdog()
     notifier.watchdog()
     notifier.stopping()
-    assert [systemd.recv(64) for _ in range(4)] == [b"READY=1", b"WATCHDOG=1", b"WATCHDOG=1", b"STOPPING=1"]
+    assert [systemd.recv(64) for _ in range(4)] == [
+        b"READY=1",
+        b"WATCHDOG=1",
+        b"WATCHDOG=1",
+        b"STOPPING=1",
+    ]
     notifier.close()
 
 
@@ -133,17 +141,20 @@ def test_recovers_when_the_socket_appears_later(sock_dir, monkeypatch):
         sock.close()
 
 
-@pytest.mark.parametrize("usec, pid, expected", [
-    ("10000000", None, 5.0),           # WatchdogSec=10 -> ping every 5 s
-    ("3000000", "self", 1.5),
-    ("500000", None, 0.25),
-    ("10000000", "other", None),       # inherited from a parent: not ours
-    (None, None, None),                # no WatchdogSec=
-    ("", None, None),
-    ("0", None, None),
-    ("ten", None, None),
-    ("10000000", "not-a-pid", None),
-])
+@pytest.mark.parametrize(
+    "usec, pid, expected",
+    [
+        ("10000000", None, 5.0),  # WatchdogSec=10 -> ping every 5 s
+        ("3000000", "self", 1.5),
+        ("500000", None, 0.25),
+        ("10000000", "other", None),  # inherited from a parent: not ours
+        (None, None, None),  # no WatchdogSec=
+        ("", None, None),
+        ("0", None, None),
+        ("ten", None, None),
+        ("10000000", "not-a-pid", None),
+    ],
+)
 def test_watchdog_interval(monkeypatch, usec, pid, expected):
     for name, value in (("WATCHDOG_USEC", usec), ("WATCHDOG_PID", pid)):
         if value is None:

@@ -56,8 +56,8 @@ def test_ack_removes_only_that_row(path):
             ob.add("gym/b/alert", alert(i), kind="alert")
         msgs = send_all(ob, first_mid=10)
         assert ob.acked(11) is True
-        assert ob.acked(11) is False          # a duplicate PUBACK changes nothing
-        assert ob.acked(999) is False          # a mid that is not ours (e.g. a QoS 0 publish)
+        assert ob.acked(11) is False  # a duplicate PUBACK changes nothing
+        assert ob.acked(999) is False  # a mid that is not ours (e.g. a QoS 0 publish)
         assert [m.payload for m in ob.messages()] == [alert(0), alert(2)]
         assert ob.pending == 2 and ob.inflight == 2
         st = ob.stats()
@@ -71,8 +71,8 @@ def test_puback_before_mapping_is_not_lost(path):
         ob.add("gym/b/alert", alert(0), kind="alert")
         ob.add("gym/b/alert", alert(1), kind="alert")
         first, second = ob.take()
-        assert ob.acked(41) is False           # arrives early, while a hand-off is open
-        ob.handed(first.id, 41)                # ... and is settled here
+        assert ob.acked(41) is False  # arrives early, while a hand-off is open
+        ob.handed(first.id, 41)  # ... and is settled here
         ob.handed(second.id, 42)
         assert [m.payload for m in ob.messages()] == [alert(1)]
         assert ob.stats().acked == {"alert": 1}
@@ -102,10 +102,10 @@ def test_restart_replays_unacked_in_order(path):
     for i in range(6):
         ob.add("gym/b/alert", alert(i), kind="alert")
     send_all(ob, 1)
-    ob.acked(1)                                # only a0 was acknowledged
+    ob.acked(1)  # only a0 was acknowledged
     ob.close()
 
-    again = Outbox(path, max_inflight=100)     # a new process: nothing is in flight
+    again = Outbox(path, max_inflight=100)  # a new process: nothing is in flight
     msgs = again.take()
     assert [m.payload for m in msgs] == [alert(i) for i in range(1, 6)]
     for n, m in enumerate(msgs):
@@ -117,7 +117,7 @@ def test_restart_replays_unacked_in_order(path):
 def test_state_is_coalesced_but_in_flight_rows_are_kept(path):
     with Outbox(path) as ob:
         ob.add("gym/b/session", b"s1", kind="session", retain=True, coalesce=True)
-        send_all(ob, 1)                        # s1 is with paho now
+        send_all(ob, 1)  # s1 is with paho now
         ob.add("gym/b/session", b"s2", kind="session", retain=True, coalesce=True)
         ob.add("gym/b/session", b"s3", kind="session", retain=True, coalesce=True)
         ob.add("gym/b/alert", alert(0), kind="alert")
@@ -133,14 +133,14 @@ def test_bound_drops_oldest_metrics_never_alerts(path, caplog):
         ob.add("gym/b/x", b"m1", kind="metric")
         ob.add("gym/b/session", b"s0", kind="session")
         ob.add("gym/b/x", b"m2", kind="metric")
-        ob.add("gym/b/alert", alert(1), kind="alert")       # 6 rows: m0 must go
+        ob.add("gym/b/alert", alert(1), kind="alert")  # 6 rows: m0 must go
         assert [m.payload for m in ob.messages()] == [alert(0), alert(1), b"s0", b"m1", b"m2"]
         for i in range(2, 8):
             ob.add("gym/b/alert", alert(i), kind="alert")
         # every non-alert gone, every alert kept although that is over the bound
         assert [m.payload for m in ob.messages()] == [alert(i) for i in range(8)]
         with caplog.at_level(logging.ERROR, logger="monitor.mqtt.outbox"):
-            ob.add("gym/b/x", b"late metric", kind="metric")   # the new metric itself goes
+            ob.add("gym/b/x", b"late metric", kind="metric")  # the new metric itself goes
         assert [m.payload for m in ob.messages()] == [alert(i) for i in range(8)]
         st = ob.stats()
         assert st.dropped == {"metric": 4, "session": 1} and "alert" not in st.dropped
@@ -157,8 +157,10 @@ def test_byte_bound(path):
 
 
 def test_alerts_over_the_bound_are_logged_loudly(path, caplog):
-    with caplog.at_level(logging.ERROR, logger="monitor.mqtt.outbox"), \
-            Outbox(path, max_rows=3) as ob:
+    with (
+        caplog.at_level(logging.ERROR, logger="monitor.mqtt.outbox"),
+        Outbox(path, max_rows=3) as ob,
+    ):
         for i in range(5):
             ob.add("gym/b/alert", alert(i), kind="alert")
         assert ob.pending == 5
@@ -169,7 +171,7 @@ def fill_until_full(ob: Outbox, kind: str, size: int = 2000) -> int:
     n = 0
     while True:
         row = ob.add("gym/b/x", bytes([65 + n % 26]) * size, kind=kind)
-        if row is None or row < 0:   # dropped, or held in memory: the file is full
+        if row is None or row < 0:  # dropped, or held in memory: the file is full
             return n
         n += 1
         assert n < 10_000, "the page limit never bit"
@@ -179,7 +181,7 @@ def test_full_disk_drops_metrics_and_stores_the_alert(path, caplog):
     with Outbox(path, max_rows=100_000, max_bytes=10**9, page_limit=60) as ob:
         with caplog.at_level(logging.ERROR, logger="monitor.mqtt.outbox"):
             n = 0
-            while not ob.stats().dropped:          # metrics keep fitting until the disk is full
+            while not ob.stats().dropped:  # metrics keep fitting until the disk is full
                 assert ob.add("gym/b/x", bytes([65 + n % 26]) * 2000, kind="metric") is not None
                 n += 1
                 assert n < 1000, "the page limit never bit"
@@ -193,15 +195,18 @@ def test_full_disk_drops_metrics_and_stores_the_alert(path, caplog):
 
 
 def test_full_disk_of_alerts_holds_the_alert_in_memory_and_sends_it(path, caplog):
-    with caplog.at_level(logging.ERROR, logger="monitor.mqtt.outbox"), Outbox(path, page_limit=60) as ob:
-        n = fill_until_full(ob, "alert")              # n stored, the next one held
+    with (
+        caplog.at_level(logging.ERROR, logger="monitor.mqtt.outbox"),
+        Outbox(path, page_limit=60) as ob,
+    ):
+        n = fill_until_full(ob, "alert")  # n stored, the next one held
         assert n > 5 and ob.held == 1
         row = ob.add("gym/b/alert", b"y" * 2000, kind="alert")
-        assert row is not None and row < 0            # held in memory, not dropped, not raised
+        assert row is not None and row < 0  # held in memory, not dropped, not raised
         later = ob.add("gym/b/alert", b"w" * 10, kind="alert")
-        assert later < row < 0                        # queues behind it, in order
+        assert later < row < 0  # queues behind it, in order
         assert ob.pending == n + 3 and ob.held == 3
-        assert ob.add("gym/b/x", b"z" * 2000, kind="metric") is None   # a metric is just dropped
+        assert ob.add("gym/b/x", b"z" * 2000, kind="metric") is None  # a metric is just dropped
         assert ob.stats().dropped == {"metric": 1}
         # The held rows are handed to paho like the rest, after the stored alerts, in order.
         sent, mids = [], {}
@@ -213,26 +218,31 @@ def test_full_disk_of_alerts_holds_the_alert_in_memory_and_sends_it(path, caplog
                 sent.append(m)
                 ob.handed(m.id, mids[m.id])
                 if m.id > 0:
-                    ob.acked(mids[m.id])              # the broker takes the stored ones
+                    ob.acked(mids[m.id])  # the broker takes the stored ones
         assert [m.payload for m in sent[-2:]] == [b"y" * 2000, b"w" * 10]
         assert all(m.id > 0 for m in sent[:n]) and all(m.id < 0 for m in sent[n:])
-        assert ob.acked(mids[row]) is True            # the PUBACK forgets a held row
+        assert ob.acked(mids[row]) is True  # the PUBACK forgets a held row
         assert ob.held == 2 and ob.pending == 2
     full = [r.getMessage() for r in caplog.records if "disk is full" in r.getMessage()]
-    assert len(full) == 1, full                       # once a minute, not once per message
-    assert any("held in memory" in r.getMessage() and "lost with this stop" in r.getMessage()
-               for r in caplog.records)
+    assert len(full) == 1, full  # once a minute, not once per message
+    assert any(
+        "held in memory" in r.getMessage() and "lost with this stop" in r.getMessage()
+        for r in caplog.records
+    )
 
 
 def test_held_alerts_move_into_the_file_when_there_is_room(path, caplog, monkeypatch):
     import monitor.mqtt.outbox as outbox_module
 
     monkeypatch.setattr(outbox_module, "MIGRATE_EVERY_S", 0.0)
-    with caplog.at_level(logging.WARNING, logger="monitor.mqtt.outbox"), Outbox(path, page_limit=60) as ob:
+    with (
+        caplog.at_level(logging.WARNING, logger="monitor.mqtt.outbox"),
+        Outbox(path, page_limit=60) as ob,
+    ):
         n = fill_until_full(ob, "alert")
         held = [ob.add("gym/b/alert", f"held-{i}".encode(), kind="alert") for i in range(3)]
         assert all(r < 0 for r in held) and ob.held == 4
-        for k, m in enumerate(ob.take(6)):            # the broker takes six stored alerts
+        for k, m in enumerate(ob.take(6)):  # the broker takes six stored alerts
             ob.handed(m.id, k + 1)
             ob.acked(k + 1)
         ob.add("gym/b/alert", b"new", kind="alert")
@@ -246,10 +256,20 @@ def test_retained_state_is_held_newest_only_on_a_full_disk(path):
     with Outbox(path, page_limit=60) as ob:
         fill_until_full(ob, "alert")
         for i in range(5):
-            assert ob.add("gym/b/alerts/active", f"list-{i}".encode(), kind="alerts_active",
-                          retain=True, coalesce=True) < 0
+            assert (
+                ob.add(
+                    "gym/b/alerts/active",
+                    f"list-{i}".encode(),
+                    kind="alerts_active",
+                    retain=True,
+                    coalesce=True,
+                )
+                < 0
+            )
         held = ob.held_messages()
-        assert [m.payload for m in held][1:] == [b"list-4"] and held[1].retain   # after the held alert
+        assert [m.payload for m in held][1:] == [b"list-4"] and held[
+            1
+        ].retain  # after the held alert
 
 
 def test_a_failed_delete_is_not_sent_again_and_again(path, monkeypatch):
@@ -271,10 +291,10 @@ def test_a_failed_delete_is_not_sent_again_and_again(path, monkeypatch):
 
         monkeypatch.setattr(ob, "_db", NoDelete())
         assert ob.acked(1)
-        assert [m.payload for m in ob.take()] == [alert(1)]   # the acknowledged row is not re-sent
+        assert [m.payload for m in ob.take()] == [alert(1)]  # the acknowledged row is not re-sent
         assert ob.pending == 1
         monkeypatch.setattr(ob, "_db", real)
-        ob.add("gym/b/x", b"m", kind="metric")                 # the file takes writes again
+        ob.add("gym/b/x", b"m", kind="metric")  # the file takes writes again
         assert [m.payload for m in ob.messages()] == [alert(1), b"m"]
 
 
@@ -296,7 +316,7 @@ def test_alert_rows_are_written_with_full_sync(path, monkeypatch):
     monkeypatch.setattr(ob, "_db", Spy())
     ob.add("gym/b/alert", alert(0), kind="alert")
     ob.add("gym/b/session", b"s", kind="session")
-    assert seen == [2, 1]                      # 2 = FULL, 1 = NORMAL
+    assert seen == [2, 1]  # 2 = FULL, 1 = NORMAL
     assert real.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     monkeypatch.undo()
     ob.close()
@@ -309,8 +329,8 @@ def test_refused_alert_is_held_until_reconnect(path):
         send_all(ob, 1)
         assert ob.refused(1).payload == alert(0)
         assert ob.refused(2).payload == b"m"
-        assert [m.payload for m in ob.messages()] == [alert(0)]   # the alert is kept ...
-        assert ob.take() == []                                    # ... but not retried at once
+        assert [m.payload for m in ob.messages()] == [alert(0)]  # the alert is kept ...
+        assert ob.take() == []  # ... but not retried at once
         ob.reconnected()
         assert [m.payload for m in ob.take()] == [alert(0)]
 
@@ -377,10 +397,15 @@ def damage_wal_garbage(path: Path) -> None:
     Path(f"{path}-wal").write_bytes(b"\x37\x7f\x06\x82" + b"garbage" * 1000)
 
 
-DAMAGE = {"garbage": (damage_garbage, False), "half": (damage_half, True),
-          "page two": (damage_page_two, True), "zero length": (damage_zero, False),
-          "a directory": (damage_directory, False), "a directory as the WAL": (damage_wal_directory, True),
-          "a garbage WAL": (damage_wal_garbage, None)}
+DAMAGE = {
+    "garbage": (damage_garbage, False),
+    "half": (damage_half, True),
+    "page two": (damage_page_two, True),
+    "zero length": (damage_zero, False),
+    "a directory": (damage_directory, False),
+    "a directory as the WAL": (damage_wal_directory, True),
+    "a garbage WAL": (damage_wal_garbage, None),
+}
 
 
 @pytest.mark.parametrize("name", DAMAGE)
@@ -397,7 +422,7 @@ def test_a_damaged_file_is_moved_aside_salvaged_and_replaced(path, caplog, name)
         assert got == [p for p in queued if p in set(got)]
         ob.add("gym/b/alert", b"after", kind="alert")
         assert ob.messages()[-1].payload == b"after"
-    if salvageable is None:      # SQLite ignores a WAL whose checksums fail: nothing is damaged
+    if salvageable is None:  # SQLite ignores a WAL whose checksums fail: nothing is damaged
         assert len(got) == 300
         return
     critical = [r.getMessage() for r in caplog.records if r.levelno == logging.CRITICAL]
@@ -418,12 +443,16 @@ def test_a_damaged_file_is_moved_aside_salvaged_and_replaced(path, caplog, name)
 def test_a_file_that_cannot_be_made_runs_in_memory(tmp_path, caplog):
     blocker = tmp_path / "file"
     blocker.write_text("x")
-    with caplog.at_level(logging.CRITICAL, logger="monitor.mqtt.outbox"), \
-            Outbox(blocker / "outbox.sqlite3") as ob:
+    with (
+        caplog.at_level(logging.CRITICAL, logger="monitor.mqtt.outbox"),
+        Outbox(blocker / "outbox.sqlite3") as ob,
+    ):
         assert ob.in_memory
         assert ob.add("gym/b/alert", alert(0), kind="alert") > 0
         assert [m.payload for m in ob.take()] == [alert(0)]
-    assert any("runs in memory" in r.getMessage() and "file" in r.getMessage() for r in caplog.records)
+    assert any(
+        "runs in memory" in r.getMessage() and "file" in r.getMessage() for r in caplog.records
+    )
 
 
 def test_file_is_plain_sqlite_for_diagnosis(path):

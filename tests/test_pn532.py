@@ -62,8 +62,13 @@ def make(tags=None, **kwargs):
     return clock, bus, sim, reader
 
 
-def run(reader: Pn532, clock: SimClock, seconds: float, cadence: float = STATION_POLL_S,
-        errors: list | None = None) -> list[Tap]:
+def run(
+    reader: Pn532,
+    clock: SimClock,
+    seconds: float,
+    cadence: float = STATION_POLL_S,
+    errors: list | None = None,
+) -> list[Tap]:
     """Poll as a station does; SensorErrors are collected (or raised when ``errors`` is None)."""
     taps = []
     end = clock.now() + seconds
@@ -105,22 +110,28 @@ def test_frames_are_built_as_the_user_manual_gives_them():
 
 
 def test_preamble_and_trailing_bytes_are_tolerated_and_extended_frames_work():
-    assert parse_frame(b"\x00\x00\x00" + FIRMWARE_ANSWER + b"\x00\x00\x17").data == b"\x03\x32\x01\x06\x07"
-    payload = bytes(range(256)) + bytes(8)                 # the firmware's most: 264 data bytes
+    assert (
+        parse_frame(b"\x00\x00\x00" + FIRMWARE_ANSWER + b"\x00\x00\x17").data
+        == b"\x03\x32\x01\x06\x07"
+    )
+    payload = bytes(range(256)) + bytes(8)  # the firmware's most: 264 data bytes
     frame = encode_frame(payload)
-    assert frame[3:5] == b"\xff\xff"              # the extended frame's marker
+    assert frame[3:5] == b"\xff\xff"  # the extended frame's marker
     assert parse_frame(frame).data == payload
     with pytest.raises(ValueError):
         encode_frame(bytes(265))
 
 
-@pytest.mark.parametrize("bad, why", [
-    (bytes.fromhex("00 00 ff 06 fb d5 03 32 01 06 07 e8 00"), "length checksum"),
-    (bytes.fromhex("00 00 ff 06 fa d5 03 32 01 06 07 e9 00"), "data checksum"),
-    (bytes.fromhex("00 00 ff 06 fa d5 03 32 01 06 07 e8 01"), "postamble"),
-    (bytes.fromhex("00 00 fe 06 fa d5 03 32 01 06 07 e8 00"), "start code"),
-    (bytes.fromhex("00 00 ff 02 fe aa 03 53 00"), "frame identifier"),
-])
+@pytest.mark.parametrize(
+    "bad, why",
+    [
+        (bytes.fromhex("00 00 ff 06 fb d5 03 32 01 06 07 e8 00"), "length checksum"),
+        (bytes.fromhex("00 00 ff 06 fa d5 03 32 01 06 07 e9 00"), "data checksum"),
+        (bytes.fromhex("00 00 ff 06 fa d5 03 32 01 06 07 e8 01"), "postamble"),
+        (bytes.fromhex("00 00 fe 06 fa d5 03 32 01 06 07 e8 00"), "start code"),
+        (bytes.fromhex("00 00 ff 02 fe aa 03 53 00"), "frame identifier"),
+    ],
+)
 def test_damaged_frames_are_refused_with_the_reason(bad, why):
     with pytest.raises(FrameError, match=why):
         parse_frame(bad)
@@ -137,7 +148,7 @@ def test_target_data_decodes_whole_uids_or_nothing():
     assert parse_targets_a(seven) == (TargetA(1, 0x0044, 0x00, UID7),)
     assert parse_targets_a(b"\x00") == ()
     with pytest.raises(FrameError):
-        parse_targets_a(seven[:-1])                             # a UID one byte short
+        parse_targets_a(seven[:-1])  # a UID one byte short
     with pytest.raises(FrameError):
         parse_targets_a(bytes.fromhex("01 01 00 04 08 05") + bytes(5))  # no UID has 5 bytes
     ats = bytes.fromhex("05 78 80 70 02")
@@ -186,8 +197,10 @@ def test_start_up_identifies_and_configures_on_the_wire():
     assert ("r", b"\x01" + FIRMWARE_ANSWER) in messages
     assert written(bus) == [
         GET_FIRMWARE,
-        bytes.fromhex("00 00 ff 05 fb d4 14 01 14 01 02 00"),        # SAMConfiguration: normal mode
-        bytes.fromhex("00 00 ff 06 fa d4 32 05 ff 01 01 f4 00"),     # RFConfiguration MaxRetries: 2 tries
+        bytes.fromhex("00 00 ff 05 fb d4 14 01 14 01 02 00"),  # SAMConfiguration: normal mode
+        bytes.fromhex(
+            "00 00 ff 06 fa d4 32 05 ff 01 01 f4 00"
+        ),  # RFConfiguration MaxRetries: 2 tries
     ]
     assert str(reader.firmware) == "PN532 v1.6"
     assert sim.sam_mode == 1 and sim.max_retries == [0xFF, 0x01, 0x01]
@@ -197,7 +210,10 @@ def test_start_up_identifies_and_configures_on_the_wire():
 def test_a_tap_is_one_event_with_the_whole_uid(uid):
     clock, bus, sim, reader = make([(1.0, 3.0, uid), (5.0, 5.6, uid)])
     taps = run(reader, clock, 7.0)
-    assert [t.uid for t in taps] == [uid, uid]        # held 2 s: one tap; lifted and tapped again: another
+    assert [t.uid for t in taps] == [
+        uid,
+        uid,
+    ]  # held 2 s: one tap; lifted and tapped again: another
     first = taps[0]
     assert 1.0 <= first.t <= 1.0 + reader.poll_interval_s + STATION_POLL_S + 0.01
     assert first.uid_hex == uid.hex() and not first.random_id
@@ -214,8 +230,11 @@ def test_a_listing_cycle_on_the_wire():
     assert messages[0] == ("w", LIST_TYPE_A)
     assert messages[1] == ("r", b"\x01" + ACK_FRAME)
     answer = encode_frame(bytes.fromhex("4b 01 01 00 04 08 04") + UID4, tfi=0xD5)
-    assert messages[2] == ("r", (b"\x01" + answer).ljust(26, b"\x00"))   # read as long as a 10-byte UID needs
-    assert messages[3] == ("w", FIELD_OFF)                               # the card powers down between listings
+    assert messages[2] == (
+        "r",
+        (b"\x01" + answer).ljust(26, b"\x00"),
+    )  # read as long as a 10-byte UID needs
+    assert messages[3] == ("w", FIELD_OFF)  # the card powers down between listings
     assert not sim.field_on
 
 
@@ -228,7 +247,7 @@ def test_polling_never_stalls_and_the_bus_rests_between_listings():
         reader.poll()
         longest = max(longest, clock.now() - before_t)
         quiet_polls += bus.stats.transactions == before_n
-        clock.sleep(0.02)     # a fast loop: most polls find nothing due
+        clock.sleep(0.02)  # a fast loop: most polls find nothing due
     assert longest <= 0.006
     assert quiet_polls >= 60
 
@@ -253,7 +272,11 @@ def test_a_phone_with_a_new_random_id_each_time_is_one_presence():
     class Phone:
         def tag_at(self, t):
             if 1.0 <= t < 4.0:
-                return Tag(bytes((0x08, int(t * 10) % 256, 0x33, 0x44)), sak=0x20, ats=bytes.fromhex("05 78 80 70 02"))
+                return Tag(
+                    bytes((0x08, int(t * 10) % 256, 0x33, 0x44)),
+                    sak=0x20,
+                    ats=bytes.fromhex("05 78 80 70 02"),
+                )
             return None
 
     clock, bus, sim, reader = make(Phone())
@@ -264,7 +287,7 @@ def test_a_phone_with_a_new_random_id_each_time_is_one_presence():
 # -- faults ----------------------------------------------------------------------------------------
 def test_a_nacked_write_is_sent_again():
     clock, bus, sim, reader = make([(0.0, 5.0, UID4)])
-    bus.fail(ADDR, count=1)                       # the next transfer is NACKed on the bus
+    bus.fail(ADDR, count=1)  # the next transfer is NACKed on the bus
     taps = run(reader, clock, 0.5)
     assert [t.uid for t in taps] == [UID4]
     assert reader.device.stats.retries == 1
@@ -293,7 +316,7 @@ def test_a_bad_checksum_is_refused_and_the_answer_asked_for_again():
     start = len(bus.log)
     sim.garble_answers(1)
     taps = run(reader, clock, 0.5)
-    assert [t.uid for t in taps] == [UID7]           # the right UID, once
+    assert [t.uid for t in taps] == [UID7]  # the right UID, once
     assert reader.stats.nacks == 1 and reader.stats.bad_frames == 1
     assert written(bus, start)[:2] == [LIST_TYPE_A, NACK_FRAME]
 
@@ -301,11 +324,11 @@ def test_a_bad_checksum_is_refused_and_the_answer_asked_for_again():
 def test_an_answer_damaged_every_time_is_given_up_without_a_wrong_uid():
     clock, bus, sim, reader = make([(0.0, 5.0, UID7)])
     start = len(bus.log)
-    sim.garble_answers(4)                             # the first answer and all three retransmissions
+    sim.garble_answers(4)  # the first answer and all three retransmissions
     taps = run(reader, clock, 0.15)
     assert taps == []
     assert reader.stats.nacks == 3 and reader.stats.failures == 1
-    assert ACK_FRAME in written(bus, start)           # the command aborted
+    assert ACK_FRAME in written(bus, start)  # the command aborted
     taps = run(reader, clock, 1.0)
     assert [t.uid for t in taps] == [UID7] and reader.stats.faults == 0
 
@@ -313,16 +336,18 @@ def test_an_answer_damaged_every_time_is_given_up_without_a_wrong_uid():
 @pytest.mark.parametrize("uid", [UID4, UID7], ids=["4-byte", "7-byte"])
 def test_a_card_removed_mid_read_gives_no_half_uid(uid):
     clock, bus, sim, reader = make([(0.0, 20.0, uid)])
-    sim.remove_mid_read(away_s=0.5)          # lifted after the first cascade level, back half a second later
+    sim.remove_mid_read(
+        away_s=0.5
+    )  # lifted after the first cascade level, back half a second later
     taps = run(reader, clock, 0.15)
     assert sim.lost_mid_read == 1 and reader.stats.listings == 1
     assert taps == [] and reader.present is None
     taps = run(reader, clock, 1.0)
-    assert [t.uid for t in taps] == [uid]    # back: the whole UID, once
-    sim.remove_mid_read(away_s=0.0)          # at the edge of the field: the listing's second try finds it
+    assert [t.uid for t in taps] == [uid]  # back: the whole UID, once
+    sim.remove_mid_read(away_s=0.0)  # at the edge of the field: the listing's second try finds it
     taps = run(reader, clock, 1.0)
     assert taps == [] and reader.present == uid and sim.lost_mid_read == 2
-    sim.remove_mid_read(away_s=1.0)          # lifted mid-read and tapped again a second later: a new tap
+    sim.remove_mid_read(away_s=1.0)  # lifted mid-read and tapped again a second later: a new tap
     taps = run(reader, clock, 3.0)
     assert [t.uid for t in taps] == [uid]
     assert reader.stats.removals == 1 and reader.stats.faults == 0
@@ -346,7 +371,7 @@ def test_a_chip_that_is_not_ready_for_long_is_stuck_then_recovers():
     with pytest.raises(SensorStuck) as err:
         run(reader, clock, 3.0)
     assert "PN532 at 0x24" in str(err.value) and err.value.address == ADDR
-    assert clock.now() - hung_at < 1.6                # reported within stuck_after_s and a listing
+    assert clock.now() - hung_at < 1.6  # reported within stuck_after_s and a listing
     # Between tries the reader does not touch the bus.
     before = bus.stats.transactions
     assert reader.poll() is None
@@ -365,17 +390,17 @@ def test_a_vanished_chip_is_reported_gone_and_recovered():
     errors: list = []
     taps = run(reader, clock, 7.0, errors=errors)
     assert errors and all(isinstance(e, SensorGone) for e in errors)
-    assert len(errors) <= 3                           # one a second at most while it is away
+    assert len(errors) <= 3  # one a second at most while it is away
     assert [t.uid for t in taps] == [UID4]
     assert reader.stats.recoveries == 1
     firmware_asks = [c for _, c, _ in sim.commands if c == 0x02]
-    assert len(firmware_asks) == 2                    # identified again on its return
+    assert len(firmware_asks) == 2  # identified again on its return
 
 
 def test_a_reset_chip_is_configured_again():
     clock, bus, sim, reader = make([(3.0, 4.0, UID4)])
     run(reader, clock, 0.5)
-    bus.brownout(ADDR)                                # MaxRetries back to 0xFF: a listing waits forever
+    bus.brownout(ADDR)  # MaxRetries back to 0xFF: a listing waits forever
     assert sim.max_retries == [0xFF, 0x01, 0xFF]
     taps = run(reader, clock, 4.0)
     assert [t.uid for t in taps] == [UID4]
@@ -399,7 +424,7 @@ def test_the_address_is_the_drivers():
 def test_another_chip_answering_is_not_taken_for_a_pn532():
     clock = SimClock()
     bus = SimBus()
-    bus.attach(ADDR, Pn532Sim(clock=clock, firmware=(0x33, 0x01, 0x00, 0x07)))   # a PN533
+    bus.attach(ADDR, Pn532Sim(clock=clock, firmware=(0x33, 0x01, 0x00, 0x07)))  # a PN533
     with pytest.raises(SensorNotFound, match="not a PN532"):
         Pn532(bus, clock=clock)
 
@@ -415,11 +440,11 @@ def test_arguments_are_checked():
 def test_closing_switches_the_field_off_even_mid_command():
     clock, bus, sim, reader = make([(0.0, 9.0, UID4)])
     with reader:
-        reader.poll()                                 # a listing is under way
+        reader.poll()  # a listing is under way
     assert written(bus)[-2:] == [ACK_FRAME, FIELD_OFF]
     assert not sim.field_on
     bus.vanish(ADDR)
-    reader.close()                                    # gone: still no error
+    reader.close()  # gone: still no error
 
 
 def test_a_sensor_slot_reports_and_clears_the_fault():
@@ -431,7 +456,9 @@ def test_a_sensor_slot_reports_and_clears_the_fault():
     for i in range(60):
         if i == 5:
             bus.vanish(ADDR, duration=1.5)
-        tap = slot.poll(lambda _: slot.driver.healthy)  # healthy again once identified and configured
+        tap = slot.poll(
+            lambda _: slot.driver.healthy
+        )  # healthy again once identified and configured
         if i == 12:
             assert slot.fault is not None and slot.fault.kind == "gone"
         if tap is not None:
@@ -457,11 +484,13 @@ def raw_exchange(bus: SimBus, clock: SimClock, data: bytes, answer_len: int = 40
 
 def test_the_simulated_chip_answers_the_other_commands_and_refuses_nonsense():
     clock, bus, sim, reader = make([(0.0, 60.0, UID4)])
-    assert parse_frame(raw_exchange(bus, clock, b"\x00\x00hello")).data == b"\x01hello"   # Diagnose: echo
-    raw_exchange(bus, clock, bytes((0x4A, 0x01, 0x00)))                                   # list the card
-    status = parse_frame(raw_exchange(bus, clock, b"\x04")).data                          # GetGeneralStatus
-    assert status[:4] == bytes((0x05, 0x00, 0x01, 0x01))      # no error, field on, one target
-    assert parse_frame(raw_exchange(bus, clock, b"\x52\x01")).data == b"\x53\x00"         # InRelease
+    assert (
+        parse_frame(raw_exchange(bus, clock, b"\x00\x00hello")).data == b"\x01hello"
+    )  # Diagnose: echo
+    raw_exchange(bus, clock, bytes((0x4A, 0x01, 0x00)))  # list the card
+    status = parse_frame(raw_exchange(bus, clock, b"\x04")).data  # GetGeneralStatus
+    assert status[:4] == bytes((0x05, 0x00, 0x01, 0x01))  # no error, field on, one target
+    assert parse_frame(raw_exchange(bus, clock, b"\x52\x01")).data == b"\x53\x00"  # InRelease
     assert sim.active_uid is None
     for nonsense in (b"\x60", b"\x14\x09", b"\x32\x05\xff", b"\x4a\x03\x00"):
         assert parse_frame(raw_exchange(bus, clock, nonsense)).kind == "error"
@@ -475,7 +504,7 @@ def test_an_error_frame_fails_the_exchange_without_a_retry():
 
     clock, bus, sim, reader = make()
     with pytest.raises(_Failed, match="syntax error"):
-        reader._link.call(_exchange(Command.IN_RELEASE, b""))      # InRelease without its Tg
+        reader._link.call(_exchange(Command.IN_RELEASE, b""))  # InRelease without its Tg
     assert reader.stats.error_frames == 1 and reader.stats.nacks == 0 and reader.stats.resends == 0
 
 
@@ -504,9 +533,10 @@ class BusioOnSimBus:
 
 def test_adafruits_driver_reads_the_simulated_chip():
     import adafruit_pn532.i2c as peer  # the test extra installs it
+
     bus = SimBus()
     sim = bus.attach(ADDR, Pn532Sim([(0.0, 3600.0, UID7)], clock=RealClock()))
-    pn532 = peer.PN532_I2C(BusioOnSimBus(bus))       # SAMConfiguration, then GetFirmwareVersion
+    pn532 = peer.PN532_I2C(BusioOnSimBus(bus))  # SAMConfiguration, then GetFirmwareVersion
     assert pn532.firmware_version == (0x32, 1, 6, 7)
     assert bytes(pn532.read_passive_target(timeout=0.5)) == UID7
     assert sim.sam_mode == 1
@@ -545,8 +575,12 @@ def test_probe_does_not_mistake_another_device_at_0x24():
 def test_probe_command_on_the_simulator_knows_the_reader(tmp_path):
     cfg = tmp_path / "monitor.toml"
     cfg.write_text('[station]\nsimulate = true\n[[imu]]\nname = "wrist"\n[nfc]\n')
-    out = subprocess.run([sys.executable, "-m", "monitor.cli", "probe", "--config", str(cfg)], cwd=ROOT,
-                         capture_output=True, text=True)
+    out = subprocess.run(
+        [sys.executable, "-m", "monitor.cli", "probe", "--config", str(cfg)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
     assert out.returncode == 0, out.stderr
     assert re.search(r"0x24  PN532 v1\.6 .* nfc .* ok", out.stdout)
 
@@ -556,8 +590,12 @@ def test_the_nfc_table_is_optional_checked_and_documented():
     # (environment=False: a real station with a reader also needs [athletes] secret_file)
     assert parse({"nfc": {}}, environment=False).nfc == NfcConfig()
     assert parse({"nfc": {"poll_interval_s": 0.5}}, environment=False).nfc.poll_interval_s == 0.5
-    for bad, key in [({"address": 0x48}, "nfc.address"), ({"chip": "rc522"}, "nfc.chip"),
-                     ({"poll_interval_s": 0.001}, "nfc.poll_interval_s"), ({"interval": 1}, "nfc.interval")]:
+    for bad, key in [
+        ({"address": 0x48}, "nfc.address"),
+        ({"chip": "rc522"}, "nfc.chip"),
+        ({"poll_interval_s": 0.001}, "nfc.poll_interval_s"),
+        ({"interval": 1}, "nfc.interval"),
+    ]:
         with pytest.raises(ConfigError) as err:
             parse({"nfc": bad})
         assert err.value.key == key
@@ -596,13 +634,13 @@ def test_the_bus_log_keeps_each_message_of_a_combined_transfer():
     w, r = i2c_msg.write(0x50, [0x00]), i2c_msg.read(0x50, 2)
     bus.i2c_rdwr(w, r)
     assert bus.log[-1].messages == (("w", b"\x00"), ("r", b"\xaa\x00"))
-    assert bus.log[-1].register == 0x00               # register chips: as before
+    assert bus.log[-1].register == 0x00  # register chips: as before
 
 
 def test_a_nack_on_the_bus_is_not_a_frame_nack():
     """The bus refusing the address (errno) and the PN532's NACK frame are different things."""
     clock, bus, sim, reader = make()
-    bus.fail(ADDR, count=8, code=errno.EREMOTEIO)     # longer than the retries: the reader is gone
+    bus.fail(ADDR, count=8, code=errno.EREMOTEIO)  # longer than the retries: the reader is gone
     with pytest.raises(SensorGone):
         run(reader, clock, 0.3)
     assert reader.stats.nacks == 0

@@ -38,9 +38,15 @@ def test_report_lines_up_the_bus_against_the_config():
     clock = SimClock()
     bus = SimBus()
     bus.attach(0x68, Mpu6050Sim(None, clock=clock))
-    bus.attach(0x6A, Mpu6050Sim(None, clock=clock))   # an MPU where the config wants an LSM6DS
-    rows = probe(bus, [Expected('imu "wrist"', "mpu6050", 0x68), Expected('imu "bench"', "lsm6ds", 0x6A),
-                       Expected("scale", "nau7802", 0x2A)])
+    bus.attach(0x6A, Mpu6050Sim(None, clock=clock))  # an MPU where the config wants an LSM6DS
+    rows = probe(
+        bus,
+        [
+            Expected('imu "wrist"', "mpu6050", 0x68),
+            Expected('imu "bench"', "lsm6ds", 0x6A),
+            Expected("scale", "nau7802", 0x2A),
+        ],
+    )
     verdicts = {r.address: r.verdict for r in rows}
     assert verdicts[0x68] == "ok"
     assert verdicts[0x6A].startswith("WRONG CHIP")
@@ -59,9 +65,15 @@ def test_grid_looks_like_i2cdetect():
 
 def test_probe_command_on_the_simulator(tmp_path):
     cfg = tmp_path / "monitor.toml"
-    cfg.write_text('[station]\nsimulate = true\n[[imu]]\nname = "wrist"\n[scale]\nmode = "bottle"\n')
-    out = subprocess.run([sys.executable, "-m", "monitor.cli", "probe", "--config", str(cfg)], cwd=ROOT,
-                         capture_output=True, text=True)
+    cfg.write_text(
+        '[station]\nsimulate = true\n[[imu]]\nname = "wrist"\n[scale]\nmode = "bottle"\n'
+    )
+    out = subprocess.run(
+        [sys.executable, "-m", "monitor.cli", "probe", "--config", str(cfg)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
     assert out.returncode == 0, out.stderr
     assert "simulated bus" in out.stdout
     assert "0x68  MPU-6050" in out.stdout and "0x2A  NAU7802" in out.stdout
@@ -69,9 +81,11 @@ def test_probe_command_on_the_simulator(tmp_path):
 
 
 def test_simulated_bus_follows_the_config():
-    cfg = Config(station=StationConfig(simulate=True),
-                 imus=(ImuConfig("a", "mpu6500", 0x68), ImuConfig("b", "lsm6ds", 0x6B, rate_hz=833)),
-                 scale=ScaleConfig())
+    cfg = Config(
+        station=StationConfig(simulate=True),
+        imus=(ImuConfig("a", "mpu6500", 0x68), ImuConfig("b", "lsm6ds", 0x6B, rate_hz=833)),
+        scale=ScaleConfig(),
+    )
     bus = simulated_bus(cfg, SimClock())
     assert bus.addresses == [0x2A, 0x68, 0x6B]
     assert identify(bus, 0x68).part == "MPU-6500"
@@ -94,7 +108,13 @@ def test_probe_names_parts_as_their_drivers_do():
     assert (found.chip, found.id_value) == ("lsm6ds", 0x6A)
     assert found.part == Lsm6ds.IDENTITIES[0x6A] == "LSM6DSL/LSM6DSM/LSM6DS3TR-C"
     # "mpu6500" in a config is the MPU-6050 driver's chip, found as "mpu6050"
-    rows = probe(bus, [Expected('imu "a"', "mpu6500", 0x68), Expected('imu "b"', "lsm6ds", 0x6B),
-                       Expected("scale", "nau7802", 0x2A)])
+    rows = probe(
+        bus,
+        [
+            Expected('imu "a"', "mpu6500", 0x68),
+            Expected('imu "b"', "lsm6ds", 0x6B),
+            Expected("scale", "nau7802", 0x2A),
+        ],
+    )
     verdicts = {r.address: r.verdict.split(":")[0] for r in rows}
     assert verdicts == {0x68: "ok", 0x6B: "ok", 0x2A: "MISSING"}

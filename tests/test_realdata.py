@@ -35,8 +35,13 @@ def floor_mg(fs: float = 50.0) -> float:
 def spar_runs():
     """Each SPAR set replayed with the rested baseline at the sensor floor (the harshest)."""
     floor = floor_mg()
-    return {path.stem: (json.loads(path.with_suffix(".json").read_text()),
-                        replay(path, placement="limb", baseline_mg=floor)[0]) for path in SPAR}
+    return {
+        path.stem: (
+            json.loads(path.with_suffix(".json").read_text()),
+            replay(path, placement="limb", baseline_mg=floor)[0],
+        )
+        for path in SPAR
+    }
 
 
 def test_the_data_is_in_the_repository():
@@ -82,9 +87,25 @@ def test_real_reps_fill_the_tremor_band_with_their_own_harmonics(spar_runs):
 
 def test_replay_json_has_windows_sets_alerts_and_a_summary(tmp_path):
     path = DATA / "spar" / "S01_ABD_L.csv"
-    out = subprocess.run([sys.executable, "-m", "monitor.cli", "replay", str(path), "--json",
-                          "--placement", "limb", "--baseline-mg", "5.4"],
-                         cwd=ROOT, capture_output=True, text=True, timeout=300, check=False)
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "monitor.cli",
+            "replay",
+            str(path),
+            "--json",
+            "--placement",
+            "limb",
+            "--baseline-mg",
+            "5.4",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
     assert out.returncode == 0, out.stderr
     lines = [json.loads(line) for line in out.stdout.splitlines()]
     kinds = {line["type"] for line in lines}
@@ -94,8 +115,14 @@ def test_replay_json_has_windows_sets_alerts_and_a_summary(tmp_path):
     [one] = [x for x in lines if x["type"] == "set"]
     assert one["kind"] == "reps" and abs(one["reps"] - 20) <= 1 and abs(one["start"]) <= 1.0
     [summary] = [x for x in lines if x["type"] == "summary"]
-    assert summary["placement"] == "limb" and summary["sets"] == 1 and summary["baseline_mg"] == pytest.approx(5.4)
-    assert summary["alerts_raised"] == len([x for x in lines if x["type"] == "alert" and x["state"] == "raised"])
+    assert (
+        summary["placement"] == "limb"
+        and summary["sets"] == 1
+        and summary["baseline_mg"] == pytest.approx(5.4)
+    )
+    assert summary["alerts_raised"] == len(
+        [x for x in lines if x["type"] == "alert" and x["state"] == "raised"]
+    )
 
 
 def test_pdkit_tremor_is_found_through_the_station():

@@ -53,7 +53,9 @@ def test_duplicate_names_are_refused():
         Register("B", 1, fields=(Field("x", 1), Field("x", 2)))
 
 
-masks = st.integers(1, 255).filter(lambda m: ((m >> ((m & -m).bit_length() - 1)) + 1) & (m >> ((m & -m).bit_length() - 1)) == 0)
+masks = st.integers(1, 255).filter(
+    lambda m: ((m >> ((m & -m).bit_length() - 1)) + 1) & (m >> ((m & -m).bit_length() - 1)) == 0
+)
 
 
 @given(mask=masks, base=st.integers(0, 255), data=st.data())
@@ -71,7 +73,7 @@ def test_flag_round_trip(value, base):
     assert f.get(f.put(base, value)) is value
 
 
-@given(st.integers(-(2 ** 15), 2 ** 15 - 1))
+@given(st.integers(-(2**15), 2**15 - 1))
 def test_multibyte_register_round_trip(value):
     reg = Register("OUT", 0x3B, size=2, signed=True)
     assert reg.from_bytes(reg.to_bytes(value)) == value
@@ -79,9 +81,10 @@ def test_multibyte_register_round_trip(value):
 
 # -- what the drivers, the config check and the simulated chips ask of a map ---------
 
+
 def test_value_is_the_named_fields_on_zero():
     assert MPU.value("USER_CTRL", fifo_en=True) == 0x40
-    assert MPU.value("PWR_MGMT_1", sleep=False, clksel=1) == 0x01   # not from the 0x40 reset value
+    assert MPU.value("PWR_MGMT_1", sleep=False, clksel=1) == 0x01  # not from the 0x40 reset value
     assert MPU.value("FIFO_EN") == 0
 
 
@@ -89,25 +92,35 @@ def test_choices_are_a_tables_values_smallest_first():
     assert MPU.choices("ACCEL_CONFIG", "afs_sel") == (2, 4, 8, 16)
     assert MPU.choices("GYRO_CONFIG", "fs_sel") == (250, 500, 1000, 2000)
     with pytest.raises(TypeError):
-        MPU.choices("CONFIG", "dlpf_cfg")   # a plain number, not a table
+        MPU.choices("CONFIG", "dlpf_cfg")  # a plain number, not a table
 
 
 def test_reset_bytes_and_read_only_addresses_come_from_the_map():
-    regs = RegisterMap(Register("GCAL", 0x06, size=4, reset=0x0080_0000),
-                       Register("ADCO", 0x12, size=3, read_only=True),
-                       Register("REV", 0x1F, reset=0x0F, read_only=True))
+    regs = RegisterMap(
+        Register("GCAL", 0x06, size=4, reset=0x0080_0000),
+        Register("ADCO", 0x12, size=3, read_only=True),
+        Register("REV", 0x1F, reset=0x0F, read_only=True),
+    )
     assert regs.reset_bytes() == {0x07: 0x80, 0x1F: 0x0F}
     assert regs.read_only_addresses() == {0x12, 0x13, 0x14, 0x1F}
 
 
 # -- registers by name on a bus -----------------------------------------------------
 
-CTRL = Register("CTRL", 0x10, reset=0x15, fields=(
-    Field("mode", 0xF0, Lookup({"off": 0, "slow": 1, "fast": 2})),
-    Field("rate", 0x0F),
-))
-REGS = RegisterMap(CTRL, Register("OUT", 0x20, size=2, read_only=True),
-                   Register("ID", 0x0F, reset=0x42, read_only=True))
+CTRL = Register(
+    "CTRL",
+    0x10,
+    reset=0x15,
+    fields=(
+        Field("mode", 0xF0, Lookup({"off": 0, "slow": 1, "fast": 2})),
+        Field("rate", 0x0F),
+    ),
+)
+REGS = RegisterMap(
+    CTRL,
+    Register("OUT", 0x20, size=2, read_only=True),
+    Register("ID", 0x0F, reset=0x42, read_only=True),
+)
 
 
 class Chip(SimChip):
@@ -125,17 +138,17 @@ def wired():
 
 def test_set_writes_the_whole_register_without_reading_it(wired):
     bus, chip, dev = wired
-    assert dev.set("CTRL", mode="fast") == 0x20      # rate, not named, is written 0
+    assert dev.set("CTRL", mode="fast") == 0x20  # rate, not named, is written 0
     assert [t.kind for t in bus.log] == ["write_byte_data"]
     assert chip.writes_to(0x10) == [0x20]
 
 
 def test_update_reads_first_and_keeps_the_other_bits(wired):
     bus, _, dev = wired
-    assert dev.update("CTRL", mode="fast") == 0x25   # rate 5 kept from the reset value
+    assert dev.update("CTRL", mode="fast") == 0x25  # rate 5 kept from the reset value
     assert [t.kind for t in bus.log] == ["read_byte_data", "write_byte_data"]
     bus.log.clear()
-    assert dev.update("CTRL", mode="off", rate=3) == 0x03   # every bit named: no read
+    assert dev.update("CTRL", mode="off", rate=3) == 0x03  # every bit named: no read
     assert [t.kind for t in bus.log] == ["write_byte_data"]
 
 

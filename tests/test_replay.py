@@ -16,17 +16,21 @@ PDKIT = Path(os.environ.get("GYM_PDKIT_DATA", ROOT / "tests" / "data" / "pdkit")
 
 
 def cli(*args):
-    return subprocess.run([sys.executable, "-m", "monitor.cli", *args], cwd=ROOT, capture_output=True, text=True)
+    return subprocess.run(
+        [sys.executable, "-m", "monitor.cli", *args], cwd=ROOT, capture_output=True, text=True
+    )
 
 
 def test_recording_round_trip_and_a_torn_last_record(tmp_path):
     path = tmp_path / "r.gtr"
     t = np.arange(1000) / 1000
-    with RecordingWriter(path, [SensorInfo("wrist", 1000, "mpu6050", "limb"), SensorInfo("bench", 833)]) as rec:
+    with RecordingWriter(
+        path, [SensorInfo("wrist", 1000, "mpu6050", "limb"), SensorInfo("bench", 833)]
+    ) as rec:
         rec.write(0, t, np.column_stack([t, -t, np.full_like(t, 9.8)]))
         rec.write(1, t[:10], np.zeros((10, 3)))
     with path.open("ab") as f:
-        f.write(b"\x01\x02\x03")   # a power cut in the middle of a record
+        f.write(b"\x01\x02\x03")  # a power cut in the middle of a record
     got = read_recording(path)
     assert set(got) == {"wrist", "bench"}
     assert len(got["wrist"].t) == 1000
@@ -50,10 +54,17 @@ def test_record_the_simulator_then_replay_it(tmp_path):
     assert "20000 samples" in rec.stdout or "19999 samples" in rec.stdout
     rep = cli("replay", str(out), "--plot", str(tmp_path / "p.png"))
     assert rep.returncode == 0, rep.stderr
-    lines = [line for line in rep.stdout.splitlines() if line and not line.startswith("#") and line.split()[0][0].isdigit()]
-    assert len(lines) in (35, 36)    # every 0.5 s once 2.5 s are in (the first sample is just after t=0)
+    lines = [
+        line
+        for line in rep.stdout.splitlines()
+        if line and not line.startswith("#") and line.split()[0][0].isdigit()
+    ]
+    assert len(lines) in (
+        35,
+        36,
+    )  # every 0.5 s once 2.5 s are in (the first sample is just after t=0)
     rms = [float(line.split()[2]) for line in lines]
-    assert 5 < np.median(rms) < 20   # the scenario's rested tremor is about 10 mg
+    assert 5 < np.median(rms) < 20  # the scenario's rested tremor is about 10 mg
     assert (tmp_path / "p.png").stat().st_size > 10_000
 
 

@@ -22,11 +22,13 @@ def set_of_reps(hz, n, amp_g, *, axis=2, fs=1000, before=10.0, after=10.0, tremo
 def count(t, a, chunk=100):
     rc = RepCounter()
     for i in range(0, len(t), chunk):
-        rc.feed(t[i:i + chunk], a[i:i + chunk])
+        rc.feed(t[i : i + chunk], a[i : i + chunk])
     return rc.count
 
 
-@pytest.mark.parametrize("hz,n,amp", [(0.3, 6, 0.5), (0.5, 10, 0.4), (0.8, 8, 0.15), (1.2, 12, 0.3), (1.5, 15, 0.2)])
+@pytest.mark.parametrize(
+    "hz,n,amp", [(0.3, 6, 0.5), (0.5, 10, 0.4), (0.8, 8, 0.15), (1.2, 12, 0.3), (1.5, 15, 0.2)]
+)
 def test_counts_reps_across_the_rep_band(hz, n, amp):
     assert count(*set_of_reps(hz, n, amp)) == n
 
@@ -51,7 +53,9 @@ def test_chunking_does_not_matter():
 # -- counted on the movement, not on |a| ---------------------------------------------------
 
 
-def rotation_in_a_horizontal_plane(hz=0.5, n=12, fs=200, before=8.0, after=8.0, reach_m=0.3, swing_rad=0.8):
+def rotation_in_a_horizontal_plane(
+    hz=0.5, n=12, fs=200, before=8.0, after=8.0, reach_m=0.3, swing_rad=0.8
+):
     """A forearm turning in and out about a vertical axis (band rotations): gravity stays on
     the sensor's z, the rep shows as tangential and centripetal acceleration in x and y.
     |a| rises on the way out *and* on the way back: two swings of |a| per rep."""
@@ -73,7 +77,7 @@ def test_a_rotation_in_a_horizontal_plane_is_one_rep_a_cycle():
     mag = np.linalg.norm(a[active], axis=1)
     spectrum = np.abs(np.fft.rfft(mag - mag.mean()))
     f = np.fft.rfftfreq(len(mag), t[1] - t[0])
-    assert f[np.argmax(spectrum)] == pytest.approx(1.0, abs=0.05)   # |a| swings twice a rep
+    assert f[np.argmax(spectrum)] == pytest.approx(1.0, abs=0.05)  # |a| swings twice a rep
     assert count(t, a) == 12
 
 
@@ -100,7 +104,9 @@ def test_movement_without_a_rhythm_counts_nothing():
     t = np.arange(0, 60, 1 / 200)
     # a slow random wander of the limb: large, but with no repeating period
     steps = rng.normal(size=(len(t) // 100 + 2, 3))
-    wander = np.column_stack([np.interp(t, np.arange(len(steps)) * 0.5, steps[:, k]) for k in range(3)])
+    wander = np.column_stack(
+        [np.interp(t, np.arange(len(steps)) * 0.5, steps[:, k]) for k in range(3)]
+    )
     a = 0.3 * G * wander
     a[:, 2] += G
     assert count(t, a) <= 2

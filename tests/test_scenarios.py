@@ -44,11 +44,11 @@ def psd(accel: np.ndarray, fs: float = FS, seg_s: float = 4.0) -> tuple[np.ndarr
     window = np.hanning(n)
     total, count = 0.0, 0
     for i in range(0, len(accel) - n + 1, n // 2):
-        x = accel[i:i + n] - accel[i:i + n].mean(axis=0)
+        x = accel[i : i + n] - accel[i : i + n].mean(axis=0)
         spectrum = np.fft.rfft(x * window[:, None], axis=0)
         total = total + (np.abs(spectrum) ** 2).sum(axis=1)
         count += 1
-    return np.fft.rfftfreq(n, 1 / fs), total / count * 2 / (fs * (window ** 2).sum())
+    return np.fft.rfftfreq(n, 1 / fs), total / count * 2 / (fs * (window**2).sum())
 
 
 def band_mg(f: np.ndarray, p: np.ndarray, lo: float, hi: float) -> float:
@@ -85,7 +85,7 @@ def chunked(fn, t: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     parts, i = [], 0
     while i < len(t):
         n = int(rng.choice([1, 2, 3, 17, 100, 999, 4000, 20_000]))
-        parts.append(fn(t[i:i + n]))
+        parts.append(fn(t[i : i + n]))
         i += n
     return np.concatenate(parts)
 
@@ -93,8 +93,9 @@ def chunked(fn, t: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 # -- purity ---------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("make", [everything, lambda: neighbour_vibration(2),
-                                  lambda: fall(3), lambda: recovery(4)])
+@pytest.mark.parametrize(
+    "make", [everything, lambda: neighbour_vibration(2), lambda: fall(3), lambda: recovery(4)]
+)
 def test_any_chunking_gives_the_same_samples(make):
     s = make()
     t = times(-1.0, s.duration + 2.0, 400.0)
@@ -104,7 +105,7 @@ def test_any_chunking_gives_the_same_samples(make):
         np.testing.assert_allclose(chunked(method, t, rng), whole, rtol=0, atol=1e-12)
         # one sample at a time, in a stretch crossing several boundaries
         some = slice(0, len(t), 997)
-        singles = np.concatenate([method(t[i:i + 1]) for i in range(len(t))[some]])
+        singles = np.concatenate([method(t[i : i + 1]) for i in range(len(t))[some]])
         np.testing.assert_allclose(singles, whole[some], rtol=0, atol=1e-12)
 
 
@@ -112,18 +113,24 @@ def test_evaluation_does_not_depend_on_call_order():
     s = everything()
     t = times(0, s.duration, 200.0)
     forward = s.accel(t)
-    late, early = s.accel(t[len(t) // 2:]), s.accel(t[:len(t) // 2])
+    late, early = s.accel(t[len(t) // 2 :]), s.accel(t[: len(t) // 2])
     np.testing.assert_allclose(np.concatenate([early, late]), forward, rtol=0, atol=1e-12)
     assert s.truth.duration == s.duration  # asking for the truth must not change anything
     np.testing.assert_array_equal(s.accel(t), forward)
 
 
-@pytest.mark.parametrize("source", [BottleDock(1).sip(10).knock(30).refill(40).sip(120),
-                                    BodyScale(2).weigh_in(5, 70.0).weigh_in(30, 71.0)])
+@pytest.mark.parametrize(
+    "source",
+    [
+        BottleDock(1).sip(10).knock(30).refill(40).sip(120),
+        BodyScale(2).weigh_in(5, 70.0).weigh_in(30, 71.0),
+    ],
+)
 def test_mass_sources_are_pure(source):
     t = times(0, 150, 80.0)
-    np.testing.assert_allclose(chunked(source.mass_g, t, np.random.default_rng(1)),
-                               source.mass_g(t), rtol=0, atol=1e-9)
+    np.testing.assert_allclose(
+        chunked(source.mass_g, t, np.random.default_rng(1)), source.mass_g(t), rtol=0, atol=1e-9
+    )
 
 
 def test_shapes_of_scalars_and_empty_chunks():
@@ -325,8 +332,9 @@ def test_a_fall_is_free_fall_then_impact_then_stillness(seed):
     assert g[still].std() < 0.005
     standing_up = a[t < start].mean(axis=0)
     lying_up = a[still].mean(axis=0)
-    angle = np.degrees(np.arccos(standing_up @ lying_up / np.linalg.norm(standing_up)
-                                 / np.linalg.norm(lying_up)))
+    angle = np.degrees(
+        np.arccos(standing_up @ lying_up / np.linalg.norm(standing_up) / np.linalg.norm(lying_up))
+    )
     assert angle > 45
     assert np.linalg.norm(s.gyro(t[falling]), axis=1).max() > 2.0  # tumbling
     assert s.truth.segment_at(impact + 0.1).kind == "fall"

@@ -31,23 +31,52 @@ SPAR = sorted((Path(__file__).resolve().parent / "data" / "spar").glob("*.csv"))
 #: MobiFall, phone in the trouser pocket: (5th, 50th, 95th) percentile of each figure
 MOBIFALL = {
     "STD": {"vol": (3.3, 9.0, 39.6), "trem": (3.7, 7.5, 32.4), "tilt": (0.09, 0.59, 5.1)},
-    "WAL": {"vol": (238, 299, 393), "trem": (184, 295, 456), "share": (0.63, 1.02, 1.28),
-            "min": (0.27, 0.57, 0.70), "max": (1.65, 1.89, 2.32), "cad": (1.37, 1.76, 1.86)},
-    "JOG": {"vol": (511, 687, 805), "trem": (337, 496, 880), "share": (0.55, 0.69, 1.45),
-            "min": (0.03, 0.086, 0.24), "max": (2.02, 2.20, 2.51), "cad": (2.25, 2.54, 3.91)},
+    "WAL": {
+        "vol": (238, 299, 393),
+        "trem": (184, 295, 456),
+        "share": (0.63, 1.02, 1.28),
+        "min": (0.27, 0.57, 0.70),
+        "max": (1.65, 1.89, 2.32),
+        "cad": (1.37, 1.76, 1.86),
+    },
+    "JOG": {
+        "vol": (511, 687, 805),
+        "trem": (337, 496, 880),
+        "share": (0.55, 0.69, 1.45),
+        "min": (0.03, 0.086, 0.24),
+        "max": (2.02, 2.20, 2.51),
+        "cad": (2.25, 2.54, 3.91),
+    },
 }
 
 
-def _mobifall_reference(folder: str = "../shared/data/realdata/mobifall") -> None:  # pragma: no cover
+def _mobifall_reference(
+    folder: str = "../shared/data/realdata/mobifall",
+) -> None:  # pragma: no cover
     """How the MOBIFALL numbers were made (run by hand where ../shared exists)."""
     for kind in MOBIFALL:
-        rows = np.concatenate([windows_of(load_recording(p).resampled(100.0))
-                               for p in sorted(Path(folder).glob(f"{kind}_*.csv"))])
+        rows = np.concatenate(
+            [
+                windows_of(load_recording(p).resampled(100.0))
+                for p in sorted(Path(folder).glob(f"{kind}_*.csv"))
+            ]
+        )
         print(kind, {k: np.percentile(rows[k], [5, 50, 95]).round(3) for k in rows.dtype.names})
 
 
-FIGURES = np.dtype([("vol", float), ("trem", float), ("share", float), ("min", float), ("max", float),
-                    ("cad", float), ("tilt", float), ("peak", float), ("kind", "U8")])
+FIGURES = np.dtype(
+    [
+        ("vol", float),
+        ("trem", float),
+        ("share", float),
+        ("min", float),
+        ("max", float),
+        ("cad", float),
+        ("tilt", float),
+        ("peak", float),
+        ("kind", "U8"),
+    ]
+)
 
 
 def windows_of(rec, fs: float = 100.0) -> np.ndarray:
@@ -58,8 +87,17 @@ def windows_of(rec, fs: float = 100.0) -> np.ndarray:
     out = np.empty(len(metrics), dtype=FIGURES)
     for i, (m, f) in enumerate(zip(metrics, feats)):
         vol, trem = m.band_rms_mg["voluntary"], m.band_rms_mg["tremor"]
-        out[i] = (vol, trem, trem / max(vol, 1e-9), f.mag_min_g, f.mag_max_g, f.cadence_hz or 0.0,
-                  f.tilt_deg, m.peak_hz or np.nan, classify(f, m, MotionConfig()))
+        out[i] = (
+            vol,
+            trem,
+            trem / max(vol, 1e-9),
+            f.mag_min_g,
+            f.mag_max_g,
+            f.cadence_hz or 0.0,
+            f.tilt_deg,
+            m.peak_hz or np.nan,
+            classify(f, m, MotionConfig()),
+        )
     return out
 
 
@@ -107,9 +145,11 @@ def test_simulated_reps_fill_the_tremor_band_like_real_reps(real_reps, sim_reps)
 
 def test_simulated_reps_are_as_unsteady_as_real_reps(real_reps, sim_reps):
     """From window to window the band's content varies (rep to rep, turn to turn)."""
+
     def spread(rows):
         logs = np.log(rows["trem"])
         return float(np.percentile(logs, 90) - np.percentile(logs, 10))
+
     per_set_real = []
     for p in SPAR:
         per_set_real.append(spread(windows_of(load_recording(p).resampled(50.0), 50.0)))
@@ -117,7 +157,10 @@ def test_simulated_reps_are_as_unsteady_as_real_reps(real_reps, sim_reps):
     for seed in range(1, 4):
         s = strength_session(seed)
         sim += [spread(windows_of(Sampled(s, one.start, one.end))) for one in s.truth.sets]
-    assert np.median(sim) >= 0.5 * np.median(per_set_real), (np.median(sim), np.median(per_set_real))
+    assert np.median(sim) >= 0.5 * np.median(per_set_real), (
+        np.median(sim),
+        np.median(per_set_real),
+    )
 
 
 def test_simulated_reps_look_like_reps_to_the_classifier(sim_reps, real_reps):
@@ -131,7 +174,11 @@ def sim_everyday():
     seg = {k: [x for x in s.truth.segments if x.kind == k] for k in ("rest", "walk", "jog")}
     walk, jog = seg["walk"][0], seg["jog"][0]
     stand = np.concatenate([windows_of(Sampled(s, x.start, x.end)) for x in seg["rest"]])
-    return stand, windows_of(Sampled(s, walk.start, walk.end)), windows_of(Sampled(s, jog.start, jog.end))
+    return (
+        stand,
+        windows_of(Sampled(s, walk.start, walk.end)),
+        windows_of(Sampled(s, jog.start, jog.end)),
+    )
 
 
 @pytest.mark.parametrize("name,which", [("WAL", 1), ("JOG", 2)])
@@ -144,9 +191,9 @@ def test_simulated_gait_matches_the_real_gait(sim_everyday, name, which):
 def test_simulated_standing_sways_like_real_standing(sim_everyday):
     stand = sim_everyday[0]
     real = MOBIFALL["STD"]
-    assert np.percentile(stand["vol"], 95) >= 0.3 * real["vol"][2]      # weight shifts, not a statue
+    assert np.percentile(stand["vol"], 95) >= 0.3 * real["vol"][2]  # weight shifts, not a statue
     assert np.median(stand["tilt"]) <= real["tilt"][2]
-    assert np.mean(stand["kind"] == "still") > 0.8                      # yet standing is still
+    assert np.mean(stand["kind"] == "still") > 0.8  # yet standing is still
 
 
 def test_the_classifier_names_the_simulated_gaits(sim_everyday):

@@ -49,7 +49,7 @@ def test_i2c_rdwr_write_then_read(bus):
 
 
 def test_wire_bytes_count_address_register_and_data(bus):
-    bus.read_byte_data(0x50, 0)                 # addr+W, reg, addr+R, data
+    bus.read_byte_data(0x50, 0)  # addr+W, reg, addr+R, data
     assert (bus.stats.transactions, bus.stats.bytes) == (1, 4)
     bus.stats.reset()
     bus.i2c_rdwr(i2c_msg.write(0x50, [0]), i2c_msg.read(0x50, 100))
@@ -63,7 +63,12 @@ def test_wire_bytes_count_address_register_and_data(bus):
 def test_log_records_transfers(bus):
     bus.write_byte_data(0x50, 0x30, 7)
     last = bus.log[-1]
-    assert (last.address, last.kind, last.register, last.data) == (0x50, "write_byte_data", 0x30, b"\x07")
+    assert (last.address, last.kind, last.register, last.data) == (
+        0x50,
+        "write_byte_data",
+        0x30,
+        b"\x07",
+    )
     assert bus.chip(0x50).writes_to(0x30) == [7]
 
 

@@ -22,15 +22,14 @@ from pathlib import Path
 
 import pytest
 from gpiozero.pins.mock import MockFactory
+from mosquitto import mosquitto_factory  # noqa: F401
+from test_mqtt_integration import ACL, password, secrets  # noqa: F401
+from test_station_e2e import Listener
 
 from monitor.alerts import AlertConfig
 from monitor.clock import SimClock
 from monitor.config import Config, GpioConfig, ImuConfig, MqttConfig, StationConfig
 from monitor.runner import StationRunner
-
-from mosquitto import mosquitto_factory  # noqa: F401
-from test_mqtt_integration import ACL, password, secrets  # noqa: F401
-from test_station_e2e import Listener
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -98,30 +97,49 @@ password_file = "{pw}"
 
 @pytest.fixture
 def broker(mosquitto_factory, secrets):  # noqa: F811
-    return mosquitto_factory(f"password_file {secrets / 'passwd'}\nacl_file {ACL}\n", allow_anonymous=False)
+    return mosquitto_factory(
+        f"password_file {secrets / 'passwd'}\nacl_file {ACL}\n", allow_anonymous=False
+    )
 
 
 def spawn(tmp_path: Path, broker, secrets, scenario: str, mode: str, name: str) -> subprocess.Popen:  # noqa: F811
     cfg = tmp_path / f"{name}.toml"
-    cfg.write_text(TOML.format(state=tmp_path / "state", scenario=scenario, host=broker.host, port=broker.port,
-                               pw=secrets / "bench-1.pw"))
+    cfg.write_text(
+        TOML.format(
+            state=tmp_path / "state",
+            scenario=scenario,
+            host=broker.host,
+            port=broker.port,
+            pw=secrets / "bench-1.pw",
+        )
+    )
     script = tmp_path / "child.py"
     script.write_text(CHILD.format(root=str(ROOT)))
-    return subprocess.Popen([sys.executable, str(script), str(cfg), mode, str(tmp_path / "squeeze")], cwd=ROOT,
-                            stdout=open(tmp_path / f"{name}.log", "w"), stderr=subprocess.STDOUT)
+    return subprocess.Popen(
+        [sys.executable, str(script), str(cfg), mode, str(tmp_path / "squeeze")],
+        cwd=ROOT,
+        stdout=open(tmp_path / f"{name}.log", "w"),
+        stderr=subprocess.STDOUT,
+    )
 
 
 def events(listen: Listener) -> list[dict]:
     return listen.payloads("gym/bench-1/alert")
 
 
-def test_a_sigkilled_station_comes_back_clears_what_no_longer_holds_and_keeps_the_fall(broker, secrets, tmp_path):  # noqa: F811
+def test_a_sigkilled_station_comes_back_clears_what_no_longer_holds_and_keeps_the_fall(
+    broker, secrets, tmp_path
+):
     listen = Listener(broker, secrets)
     first = spawn(tmp_path, broker, secrets, "fall", "vanish", "first")
     try:
-        assert listen.wait_for(lambda: {"redflag.fall", "sensor.fault"} <= {
-            e["code"] for e in events(listen) if e["state"] == "raised"}, timeout=60), \
-            (tmp_path / "first.log").read_text()[-2000:]
+        assert listen.wait_for(
+            lambda: (
+                {"redflag.fall", "sensor.fault"}
+                <= {e["code"] for e in events(listen) if e["state"] == "raised"}
+            ),
+            timeout=60,
+        ), (tmp_path / "first.log").read_text()[-2000:]
         fall = next(e for e in events(listen) if e["code"] == "redflag.fall")
         fault = next(e for e in events(listen) if e["code"] == "sensor.fault")
         time.sleep(0.3)
@@ -137,21 +155,41 @@ def test_a_sigkilled_station_comes_back_clears_what_no_longer_holds_and_keeps_th
     seen_before = len(listen.messages)
     second = spawn(tmp_path, broker, secrets, "rest", "stay", "second")
     try:
+
         def republished() -> list[dict]:
-            return [json.loads(p) for t, p, _ in listen.messages[seen_before:] if t == "gym/bench-1/alerts/active"]
+            return [
+                json.loads(p)
+                for t, p, _ in listen.messages[seen_before:]
+                if t == "gym/bench-1/alerts/active"
+            ]
+
         # at start the new process republishes the retained list it took back ...
-        assert listen.wait_for(lambda: any({fall["id"], fault["id"]} <= {a["id"] for a in r["alerts"]}
-                                           for r in republished()), timeout=30)
+        assert listen.wait_for(
+            lambda: any(
+                {fall["id"], fault["id"]} <= {a["id"] for a in r["alerts"]} for r in republished()
+            ),
+            timeout=30,
+        )
         # ... clears through the outbox what no longer holds (the arm sensor is back) ...
-        assert listen.wait_for(lambda: any(e["id"] == fault["id"] and e["state"] == "cleared"
-                                           for e in events(listen)), timeout=30), \
-            (tmp_path / "second.log").read_text()[-2000:]
-        assert listen.wait_for(lambda: [a["id"] for a in republished()[-1]["alerts"]] == [fall["id"]])
+        assert listen.wait_for(
+            lambda: any(e["id"] == fault["id"] and e["state"] == "cleared" for e in events(listen)),
+            timeout=30,
+        ), (tmp_path / "second.log").read_text()[-2000:]
+        assert listen.wait_for(
+            lambda: [a["id"] for a in republished()[-1]["alerts"]] == [fall["id"]]
+        )
         # ... and keeps the fall until someone acknowledges it
         display = Listener(broker, secrets, user="display")
-        display.client.publish("gym/bench-1/cmd/ack", json.dumps({"v": 1, "id": fall["id"], "by": "Anna"}), qos=1)
-        assert listen.wait_for(lambda: any(e["id"] == fall["id"] and e["state"] == "acknowledged"
-                                           and e["by"] == "Anna" for e in events(listen)), timeout=20)
+        display.client.publish(
+            "gym/bench-1/cmd/ack", json.dumps({"v": 1, "id": fall["id"], "by": "Anna"}), qos=1
+        )
+        assert listen.wait_for(
+            lambda: any(
+                e["id"] == fall["id"] and e["state"] == "acknowledged" and e["by"] == "Anna"
+                for e in events(listen)
+            ),
+            timeout=20,
+        )
         assert listen.wait_for(lambda: republished()[-1]["alerts"] == [])
         display.close()
     finally:
@@ -169,33 +207,71 @@ def test_events_saved_but_maybe_not_stored_are_sent_again_at_start(broker, secre
     """A kill between saving the alert state and the outbox's commit: the next start sends them."""
     state = tmp_path / "state"
     state.mkdir()
-    event = {"v": 1, "ts": 1.7e9, "station": "bench-1", "id": "bench-1:1700000000000:0042",
-             "code": "sensor.fault", "level": "warning", "state": "raised", "red_flag": False,
-             "sensor": "arm", "message": "m", "advice": "a", "evidence": {}, "raised_ts": 1.7e9}
-    (state / "alerts.json").write_text(json.dumps({"v": 1, "snapshot": {"v": 1, "station": "bench-1", "tracks": [
-        {"key": "sensor.fault:arm", "latched": False, "alert": event, "acked": None}]}, "pending": [event]}))
+    event = {
+        "v": 1,
+        "ts": 1.7e9,
+        "station": "bench-1",
+        "id": "bench-1:1700000000000:0042",
+        "code": "sensor.fault",
+        "level": "warning",
+        "state": "raised",
+        "red_flag": False,
+        "sensor": "arm",
+        "message": "m",
+        "advice": "a",
+        "evidence": {},
+        "raised_ts": 1.7e9,
+    }
+    (state / "alerts.json").write_text(
+        json.dumps(
+            {
+                "v": 1,
+                "snapshot": {
+                    "v": 1,
+                    "station": "bench-1",
+                    "tracks": [
+                        {"key": "sensor.fault:arm", "latched": False, "alert": event, "acked": None}
+                    ],
+                },
+                "pending": [event],
+            }
+        )
+    )
     listen = Listener(broker, secrets)
     clock = SimClock()
-    runner = StationRunner(config(broker, secrets, tmp_path), simulate=True, clock=clock, pin_factory=MockFactory())
+    runner = StationRunner(
+        config(broker, secrets, tmp_path), simulate=True, clock=clock, pin_factory=MockFactory()
+    )
     runner.start()
     try:
-        assert listen.wait_for(lambda: any(e["id"] == event["id"] and e["state"] == "raised" for e in events(listen)))
+        assert listen.wait_for(
+            lambda: any(e["id"] == event["id"] and e["state"] == "raised" for e in events(listen))
+        )
         while clock.now() < 25:
             runner.cycle()
             clock.sleep(0.1)
-        assert listen.wait_for(lambda: any(e["id"] == event["id"] and e["state"] == "cleared" for e in events(listen)))
+        assert listen.wait_for(
+            lambda: any(e["id"] == event["id"] and e["state"] == "cleared" for e in events(listen))
+        )
     finally:
         runner.stop()
         listen.close()
 
 
 def test_a_damaged_alert_state_is_moved_aside_and_the_station_starts(tmp_path, caplog):
-    for content in (b"{not json", b"\x00" * 100, json.dumps({"v": 1, "snapshot": {"v": 1, "tracks": [{"key": 1}]}}).encode()):
+    for content in (
+        b"{not json",
+        b"\x00" * 100,
+        json.dumps({"v": 1, "snapshot": {"v": 1, "tracks": [{"key": 1}]}}).encode(),
+    ):
         state = tmp_path / f"state-{len(content)}"
         state.mkdir()
         (state / "alerts.json").write_bytes(content)
-        cfg = Config(station=StationConfig(id="bench-1", simulate=True, state_dir=state),
-                     imus=(ImuConfig("wrist", rate_hz=250, scenario="rest"),), mqtt=MqttConfig(enabled=False))
+        cfg = Config(
+            station=StationConfig(id="bench-1", simulate=True, state_dir=state),
+            imus=(ImuConfig("wrist", rate_hz=250, scenario="rest"),),
+            mqtt=MqttConfig(enabled=False),
+        )
         clock = SimClock()
         with caplog.at_level(logging.ERROR, logger="monitor.alert_state"):
             runner = StationRunner(cfg, simulate=True, clock=clock)
@@ -206,9 +282,12 @@ def test_a_damaged_alert_state_is_moved_aside_and_the_station_starts(tmp_path, c
         assert any("cannot be used" in r.getMessage() for r in caplog.records)
         caplog.clear()
     (tmp_path / "dir-state").mkdir()
-    (tmp_path / "dir-state" / "alerts.json").mkdir()            # a directory where the file should be
-    cfg = Config(station=StationConfig(id="bench-1", simulate=True, state_dir=tmp_path / "dir-state"),
-                 imus=(ImuConfig("wrist", rate_hz=250, scenario="rest"),), mqtt=MqttConfig(enabled=False))
+    (tmp_path / "dir-state" / "alerts.json").mkdir()  # a directory where the file should be
+    cfg = Config(
+        station=StationConfig(id="bench-1", simulate=True, state_dir=tmp_path / "dir-state"),
+        imus=(ImuConfig("wrist", rate_hz=250, scenario="rest"),),
+        mqtt=MqttConfig(enabled=False),
+    )
     runner = StationRunner(cfg, simulate=True, clock=SimClock())
     runner.start()
     runner.cycle()
@@ -217,59 +296,101 @@ def test_a_damaged_alert_state_is_moved_aside_and_the_station_starts(tmp_path, c
 
 # ------------------------------------------------------------------ commands and a loop that never ends
 
+
 def config(broker, secrets, tmp_path, scenario="rest") -> Config:  # noqa: F811
     return Config(
         station=StationConfig(id="bench-1", simulate=True, state_dir=tmp_path / "state", seed=2),
-        imus=(ImuConfig("wrist", rate_hz=250, scenario=scenario),
-              ImuConfig("arm", "lsm6ds", 0x6A, rate_hz=208, exercised=False, scenario="rest")),
-        mqtt=MqttConfig(host=broker.host, port=broker.port, username="bench-1",
-                        password_file=str(secrets / "bench-1.pw")),
-        gpio=GpioConfig(enabled=True))
+        imus=(
+            ImuConfig("wrist", rate_hz=250, scenario=scenario),
+            ImuConfig("arm", "lsm6ds", 0x6A, rate_hz=208, exercised=False, scenario="rest"),
+        ),
+        mqtt=MqttConfig(
+            host=broker.host,
+            port=broker.port,
+            username="bench-1",
+            password_file=str(secrets / "bench-1.pw"),
+        ),
+        gpio=GpioConfig(enabled=True),
+    )
 
 
-def test_session_commands_in_any_order_and_floods_never_end_the_loop(broker, secrets, tmp_path, caplog):  # noqa: F811
+def test_session_commands_in_any_order_and_floods_never_end_the_loop(
+    broker, secrets, tmp_path, caplog
+):
     clock = SimClock()
-    runner = StationRunner(config(broker, secrets, tmp_path, "strength_session"), simulate=True, clock=clock,
-                           pin_factory=MockFactory())
+    runner = StationRunner(
+        config(broker, secrets, tmp_path, "strength_session"),
+        simulate=True,
+        clock=clock,
+        pin_factory=MockFactory(),
+    )
     listen = Listener(broker, secrets)
     op = Listener(broker, secrets, user="operator")
     runner.start()
     button = runner.panel.button.pin
     try:
-        assert listen.wait_for(lambda: any(t == "gym/bench-1/status" and p == b"online" for t, p, _ in listen.messages))
-        while clock.now() < 200:          # a set or two, so the set count is not zero
+        assert listen.wait_for(
+            lambda: any(t == "gym/bench-1/status" and p == b"online" for t, p, _ in listen.messages)
+        )
+        while clock.now() < 200:  # a set or two, so the set count is not zero
             runner.cycle()
             clock.sleep(0.1)
-        orders = [["stop", "start"], ["start", "start"], ["stop", "stop"], ["stop", "start", "stop", "start"]]
+        orders = [
+            ["stop", "start"],
+            ["start", "start"],
+            ["stop", "stop"],
+            ["stop", "start", "stop", "start"],
+        ]
         for order in orders:
             for action in order:
-                op.client.publish("gym/bench-1/cmd/session", json.dumps({"v": 1, "action": action}), qos=1)
-            for _ in range(2):            # the panel button pressed twice, quickly
+                op.client.publish(
+                    "gym/bench-1/cmd/session", json.dumps({"v": 1, "action": action}), qos=1
+                )
+            for _ in range(2):  # the panel button pressed twice, quickly
                 button.drive_low()
                 button.drive_high()
             for _ in range(30):
                 runner.cycle()
                 clock.sleep(0.1)
                 time.sleep(0.005)
-        for i in range(300):              # a flood, faster than the station takes them
-            op.client.publish("gym/bench-1/cmd/session", json.dumps({"v": 1, "action": ("start", "stop")[i % 2]}), qos=0)
+        for i in range(300):  # a flood, faster than the station takes them
+            op.client.publish(
+                "gym/bench-1/cmd/session",
+                json.dumps({"v": 1, "action": ("start", "stop")[i % 2]}),
+                qos=0,
+            )
         end = time.monotonic() + 20
-        while time.monotonic() < end and len(listen.payloads("gym/bench-1/cmd/session/result")) < 300:
+        while (
+            time.monotonic() < end and len(listen.payloads("gym/bench-1/cmd/session/result")) < 300
+        ):
             runner.cycle()
             clock.sleep(0.1)
             time.sleep(0.002)
         results = listen.payloads("gym/bench-1/cmd/session/result")
         assert len(results) >= 300
-        assert all(r["ok"] or "busy" in r["error"] for r in results), [r for r in results if not r["ok"]][:3]
+        assert all(r["ok"] or "busy" in r["error"] for r in results), [
+            r for r in results if not r["ok"]
+        ][:3]
         assert sum(r["ok"] for r in results) >= 16
         sessions = listen.payloads("gym/bench-1/session")
         assert sessions and all(s["set_count"] >= 0 for s in sessions)
         assert runner.errors.count == 0 and runner.uplink.errors.count == 0
         # and the station still works: a start leaves a session running
-        op.client.publish("gym/bench-1/cmd/session", json.dumps({"v": 1, "action": "start", "request_id": "last"}), qos=1)
-        assert listen.wait_for(lambda: any(r.get("request_id") == "last" for r in
-                                           listen.payloads("gym/bench-1/cmd/session/result")) or
-                               runner.cycle() or clock.sleep(0.1))
+        op.client.publish(
+            "gym/bench-1/cmd/session",
+            json.dumps({"v": 1, "action": "start", "request_id": "last"}),
+            qos=1,
+        )
+        assert listen.wait_for(
+            lambda: (
+                any(
+                    r.get("request_id") == "last"
+                    for r in listen.payloads("gym/bench-1/cmd/session/result")
+                )
+                or runner.cycle()
+                or clock.sleep(0.1)
+            )
+        )
         assert runner.station.session.active
     finally:
         runner.stop()
@@ -279,33 +400,44 @@ def test_session_commands_in_any_order_and_floods_never_end_the_loop(broker, sec
 
 def test_no_failing_part_ends_the_loop_and_alerts_still_go_out(broker, secrets, tmp_path, caplog):  # noqa: F811
     clock = SimClock()
-    runner = StationRunner(config(broker, secrets, tmp_path), simulate=True, clock=clock, pin_factory=MockFactory())
+    runner = StationRunner(
+        config(broker, secrets, tmp_path), simulate=True, clock=clock, pin_factory=MockFactory()
+    )
     listen = Listener(broker, secrets)
     op = Listener(broker, secrets, user="operator")
     runner.start()
     try:
-        assert listen.wait_for(lambda: any(t == "gym/bench-1/status" and p == b"online" for t, p, _ in listen.messages))
+        assert listen.wait_for(
+            lambda: any(t == "gym/bench-1/status" and p == b"online" for t, p, _ in listen.messages)
+        )
 
         def broken(*args, **kwargs):
             raise RuntimeError("broken output")
 
-        runner.publisher.publish_tremor = broken          # an output that fails every time
-        runner.panel.show = broken                        # and the panel too
-        runner.station.submit(lambda: 1 / 0)              # a command with a bug
-        runner.bus.vanish(0x6A, duration=1e6)             # meanwhile an alert is raised
+        runner.publisher.publish_tremor = broken  # an output that fails every time
+        runner.panel.show = broken  # and the panel too
+        runner.station.submit(lambda: 1 / 0)  # a command with a bug
+        runner.bus.vanish(0x6A, duration=1e6)  # meanwhile an alert is raised
         with caplog.at_level(logging.ERROR, logger="monitor"):
             while clock.now() < 20:
                 runner.cycle()
                 clock.sleep(0.1)
         assert listen.wait_for(lambda: any(e["code"] == "sensor.fault" for e in events(listen)))
-        errors = [r.getMessage() for r in caplog.records if r.name in ("monitor.runner", "monitor.uplink")]
+        errors = [
+            r.getMessage() for r in caplog.records if r.name in ("monitor.runner", "monitor.uplink")
+        ]
         # each failure logged in full once, not every cycle
         assert sum("publishing tremor of wrist failed" in m for m in errors) == 1, errors
         assert sum("showing the panel failed" in m for m in errors) == 1, errors
         assert runner.cycles >= 150
         op.client.publish("gym/bench-1/cmd/session", json.dumps({"v": 1, "action": "start"}), qos=1)
-        assert listen.wait_for(lambda: listen.payloads("gym/bench-1/cmd/session/result")
-                               or runner.cycle() or clock.sleep(0.1))
+        assert listen.wait_for(
+            lambda: (
+                listen.payloads("gym/bench-1/cmd/session/result")
+                or runner.cycle()
+                or clock.sleep(0.1)
+            )
+        )
     finally:
         runner.stop()
         listen.close()
@@ -314,13 +446,17 @@ def test_no_failing_part_ends_the_loop_and_alerts_still_go_out(broker, secrets, 
 
 # ------------------------------------------------------------------ a full disk
 
+
 @pytest.fixture
 def tiny_disk(tmp_path):
     """A real 16 MiB filesystem (tmpfs) for the state directory, so it can really be filled."""
     mnt = tmp_path / "tiny"
     mnt.mkdir()
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=16m,mode=0755", "tmpfs", str(mnt)],
-                          capture_output=True, text=True)
+    done = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=16m,mode=0755", "tmpfs", str(mnt)],
+        capture_output=True,
+        text=True,
+    )
     if done.returncode != 0:
         pytest.skip(f"cannot mount a tmpfs here (needs root): {done.stderr.strip()}")
     yield mnt
@@ -336,7 +472,7 @@ def fill(folder: Path) -> None:
                 f.flush()
     except OSError:
         pass
-    for i in range(1000):   # the last few bytes too
+    for i in range(1000):  # the last few bytes too
         try:
             (folder / f"crumb-{i}").write_bytes(b"x" * 64)
         except OSError:
@@ -344,11 +480,16 @@ def fill(folder: Path) -> None:
 
 
 def test_a_full_disk_holds_alerts_in_memory_sends_them_directly_and_flushes_them_at_stop(
-        broker, secrets, tmp_path, tiny_disk, caplog):  # noqa: F811
+    broker, secrets, tmp_path, tiny_disk, caplog
+):
     cfg = config(broker, secrets, tmp_path)
-    cfg = Config(station=StationConfig(id="bench-1", simulate=True, state_dir=tiny_disk / "state", seed=2),
-                 imus=cfg.imus, mqtt=cfg.mqtt, gpio=cfg.gpio,
-                 alerts=AlertConfig(cooldown_s=1.0))
+    cfg = Config(
+        station=StationConfig(id="bench-1", simulate=True, state_dir=tiny_disk / "state", seed=2),
+        imus=cfg.imus,
+        mqtt=cfg.mqtt,
+        gpio=cfg.gpio,
+        alerts=AlertConfig(cooldown_s=1.0),
+    )
     clock = SimClock()
     runner = StationRunner(cfg, simulate=True, clock=clock, pin_factory=MockFactory())
     listen = Listener(broker, secrets)
@@ -365,11 +506,13 @@ def test_a_full_disk_holds_alerts_in_memory_sends_them_directly_and_flushes_them
 
     delivered = lambda: {(e["id"], e["state"]) for e in events(listen)}  # noqa: E731
     try:
-        assert listen.wait_for(lambda: any(t == "gym/bench-1/status" and p == b"online" for t, p, _ in listen.messages))
+        assert listen.wait_for(
+            lambda: any(t == "gym/bench-1/status" and p == b"online" for t, p, _ in listen.messages)
+        )
         cycle(5)
-        fill(tiny_disk)                   # a real full disk: SQLite's WAL may still reuse its space
+        fill(tiny_disk)  # a real full disk: SQLite's WAL may still reuse its space
         with caplog.at_level(logging.INFO, logger="monitor"):
-            for _ in range(4):            # the arm sensor goes and comes back: fault raised, cleared
+            for _ in range(4):  # the arm sensor goes and comes back: fault raised, cleared
                 runner.bus.vanish(0x6A, duration=2.0)
                 cycle(6)
             assert listen.wait_for(lambda: set(raised) <= delivered()), set(raised) - delivered()
@@ -393,7 +536,7 @@ def test_a_full_disk_holds_alerts_in_memory_sends_them_directly_and_flushes_them
         assert listen.wait_for(lambda: set(raised) <= delivered()), set(raised) - delivered()
         messages = [r.getMessage() for r in caplog.records]
         full = [m for m in messages if "disk is full" in m]
-        assert 1 <= len(full) <= 2, full                      # once a minute, with the count held
+        assert 1 <= len(full) <= 2, full  # once a minute, with the count held
         assert "alert(s) held in memory now" in full[0]
         assert sum("cannot save the alert state" in m for m in messages) == 1
         assert not any("lost with this stop" in m for m in messages), "nothing was left to lose"
@@ -402,15 +545,21 @@ def test_a_full_disk_holds_alerts_in_memory_sends_them_directly_and_flushes_them
         listen.close()
 
 
-def test_sigkill_on_a_full_disk_loses_only_what_the_broker_never_acknowledged(broker, secrets, tmp_path, tiny_disk):  # noqa: F811
+def test_sigkill_on_a_full_disk_loses_only_what_the_broker_never_acknowledged(
+    broker, secrets, tmp_path, tiny_disk
+):
     listen = Listener(broker, secrets)
     child_dir = tmp_path / "child"
     child_dir.mkdir()
     (child_dir / "state").symlink_to(tiny_disk)
     proc = spawn(child_dir, broker, secrets, "rest", "flap", "full")
     try:
-        assert listen.wait_for(lambda: any(t == "gym/bench-1/status" and p == b"online" for t, p, _ in listen.messages),
-                               timeout=20)
+        assert listen.wait_for(
+            lambda: any(
+                t == "gym/bench-1/status" and p == b"online" for t, p, _ in listen.messages
+            ),
+            timeout=20,
+        )
         time.sleep(1.0)
         fill(tiny_disk)
         (child_dir / "squeeze").touch()
@@ -418,31 +567,48 @@ def test_sigkill_on_a_full_disk_loses_only_what_the_broker_never_acknowledged(br
         def held() -> int:
             found = re.findall(r"^HELD (\d+)", (child_dir / "full.log").read_text(), re.M)
             return max(map(int, found), default=0)
-        assert listen.wait_for(lambda: held() >= 4 and len({e["id"] for e in events(listen)}) >= 8, timeout=60), \
-            (child_dir / "full.log").read_text()[-2000:]
+
+        assert listen.wait_for(
+            lambda: held() >= 4 and len({e["id"] for e in events(listen)}) >= 8, timeout=60
+        ), (child_dir / "full.log").read_text()[-2000:]
     finally:
         proc.send_signal(signal.SIGKILL)
         proc.wait(10)
     time.sleep(1.0)
     log_text = (child_dir / "full.log").read_text()
     assert "disk is full" in log_text
-    assert max(int(n) for n in re.findall(r"^HELD (\d+)", log_text, re.M)) >= 4   # held in memory, sent directly
-    journaled = {(m.group(2), m.group(1)) for m in re.finditer(
-        r"^INFO monitor\.alert: alert (raised|cleared|acknowledged) \w+ \S+ (\S+?)(?: by [^:]*)?: ", log_text, re.M)}
+    assert (
+        max(int(n) for n in re.findall(r"^HELD (\d+)", log_text, re.M)) >= 4
+    )  # held in memory, sent directly
+    journaled = {
+        (m.group(2), m.group(1))
+        for m in re.finditer(
+            r"^INFO monitor\.alert: alert (raised|cleared|acknowledged) \w+ \S+ (\S+?)(?: by [^:]*)?: ",
+            log_text,
+            re.M,
+        )
+    }
     delivered = {(e["id"], e["state"]) for e in events(listen)}
     lost = journaled - delivered
     # Only events raised in the last instant before the kill may be missing: those the broker
     # had not acknowledged. The journal (the log) names each of them.
-    print(f"full disk + SIGKILL: {len(journaled)} events journaled, {len(delivered)} delivered, {len(lost)} lost")
+    print(
+        f"full disk + SIGKILL: {len(journaled)} events journaled, {len(delivered)} delivered, {len(lost)} lost"
+    )
     assert len(journaled) >= 8 and len(lost) <= 2, (len(journaled), lost)
     # and it starts again on the disk that is still full: it runs, sends, and stops cleanly
     seen = len(listen.messages)
     again = spawn(child_dir, broker, secrets, "rest", "flap", "again")
     try:
-        assert listen.wait_for(lambda: any(t == "gym/bench-1/status" and p == b"online"
-                                           for t, p, _ in listen.messages[seen:]), timeout=30)
-        assert listen.wait_for(lambda: any(t == "gym/bench-1/alert" for t, _, _ in listen.messages[seen:]),
-                               timeout=30), (child_dir / "again.log").read_text()[-2000:]
+        assert listen.wait_for(
+            lambda: any(
+                t == "gym/bench-1/status" and p == b"online" for t, p, _ in listen.messages[seen:]
+            ),
+            timeout=30,
+        )
+        assert listen.wait_for(
+            lambda: any(t == "gym/bench-1/alert" for t, _, _ in listen.messages[seen:]), timeout=30
+        ), (child_dir / "again.log").read_text()[-2000:]
     finally:
         again.send_signal(signal.SIGTERM)
         assert again.wait(20) == 0, (child_dir / "again.log").read_text()[-3000:]
@@ -475,8 +641,14 @@ def test_an_outbox_destroyed_after_a_sigkill_loses_no_alert(broker, secrets, tmp
         first.send_signal(signal.SIGKILL)
         first.wait(10)
     text = (tmp_path / "first.log").read_text()
-    journaled = {(m.group(2), m.group(1)) for m in re.finditer(
-        r"^INFO monitor\.alert: alert (raised|cleared|acknowledged) \w+ \S+ (\S+?)(?: by [^:]*)?: ", text, re.M)}
+    journaled = {
+        (m.group(2), m.group(1))
+        for m in re.finditer(
+            r"^INFO monitor\.alert: alert (raised|cleared|acknowledged) \w+ \S+ (\S+?)(?: by [^:]*)?: ",
+            text,
+            re.M,
+        )
+    }
     assert len(journaled) >= 6, text[-2000:]
     outbox = tmp_path / "state" / "outbox.sqlite3"
     for suffix in ("-wal", "-shm"):
@@ -491,7 +663,9 @@ def test_an_outbox_destroyed_after_a_sigkill_loses_no_alert(broker, secrets, tmp
     second = spawn(tmp_path, broker, secrets, "rest", "stay", "second")
     try:
         delivered = lambda: {(e["id"], e["state"]) for e in events(listen)}  # noqa: E731
-        assert listen.wait_for(lambda: journaled <= delivered(), timeout=30), journaled - delivered()
+        assert listen.wait_for(lambda: journaled <= delivered(), timeout=30), (
+            journaled - delivered()
+        )
     finally:
         second.send_signal(signal.SIGTERM)
         assert second.wait(20) == 0, (tmp_path / "second.log").read_text()[-3000:]

@@ -2,7 +2,8 @@
 
 import numpy as np
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from monitor.analysis.stream import TremorAnalyzer
 
@@ -23,7 +24,7 @@ def feed_in_chunks(analyzer, t, a, sizes):
     for n in sizes:
         if i >= len(t):
             break
-        out += analyzer.feed(t[i:i + n], a[i:i + n])
+        out += analyzer.feed(t[i : i + n], a[i : i + n])
         i += n
     return out
 
@@ -44,7 +45,7 @@ def test_block_size_does_not_change_the_results(sizes):
     t, a = signal(8)
     whole = TremorAnalyzer(FS).feed(t, a)
     chunked = feed_in_chunks(TremorAnalyzer(FS), t, a, sizes * 50)
-    assert [r.t for r in chunked] == pytest.approx([r.t for r in whole][:len(chunked)])
+    assert [r.t for r in chunked] == pytest.approx([r.t for r in whole][: len(chunked)])
     for x, y in zip(whole, chunked):
         assert x.metrics.rms_mg == pytest.approx(y.metrics.rms_mg, rel=1e-9)
 
@@ -53,18 +54,18 @@ def test_short_gap_is_bridged_and_flagged():
     t, a = signal(10)
     an = TremorAnalyzer(FS, max_gap_s=0.05)
     an.feed(t[:5000], a[:5000])
-    res = an.feed(t[5020:], a[5020:])   # 20 samples lost
+    res = an.feed(t[5020:], a[5020:])  # 20 samples lost
     assert an.restarts == 0
     assert res[0].bridged == pytest.approx(20, abs=1)
     assert not res[0].reliable or res[0].bridged <= 0.02 * res[0].metrics.n
-    assert res[-1].bridged == 0          # the gap has left the window
+    assert res[-1].bridged == 0  # the gap has left the window
 
 
 def test_long_gap_restarts_the_window():
     t, a = signal(20)
     an = TremorAnalyzer(FS, max_gap_s=0.05)
     an.feed(t[:5000], a[:5000])
-    res = an.feed(t[7000:], a[7000:])    # 2 s lost
+    res = an.feed(t[7000:], a[7000:])  # 2 s lost
     assert an.restarts == 1
     assert res[0].t == pytest.approx(7.0 + 2.499)  # a full fresh window first
     assert all(r.bridged == 0 for r in res)
@@ -72,7 +73,7 @@ def test_long_gap_restarts_the_window():
 
 def test_irregular_timestamps_are_resampled():
     rng = np.random.default_rng(3)
-    dt = rng.uniform(0.004, 0.016, 3000)     # ~100 Hz with jitter, like a phone
+    dt = rng.uniform(0.004, 0.016, 3000)  # ~100 Hz with jitter, like a phone
     t = np.cumsum(dt)
     a = np.zeros((len(t), 3))
     a[:, 2] = G
@@ -106,7 +107,7 @@ def test_decimation_keeps_tremor_figures(hz):
     fifth = TremorAnalyzer(FS, decimate=5)
     res = []
     for i in range(0, len(t), 100):
-        res += fifth.feed(t[i:i + 100], a[i:i + 100])
+        res += fifth.feed(t[i : i + 100], a[i : i + 100])
     dec = res[-1].metrics
     assert fifth.fs == 200 and dec.fs == 200
     assert res[-1].t == pytest.approx(11.999, abs=1e-9)

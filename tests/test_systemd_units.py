@@ -26,7 +26,9 @@ CHECKED = ("gym-monitor.service", "gym-display.service")
 MAX_EXPOSURE = {"gym-monitor.service": 1.8, "gym-display.service": 1.5}
 
 ANALYZE = shutil.which("systemd-analyze")
-needs_analyze = pytest.mark.skipif(ANALYZE is None, reason="systemd-analyze is not installed (apt install systemd)")
+needs_analyze = pytest.mark.skipif(
+    ANALYZE is None, reason="systemd-analyze is not installed (apt install systemd)"
+)
 
 
 def parse_unit(text: str) -> dict[str, dict[str, list[str]]]:
@@ -60,10 +62,15 @@ def monitor() -> dict[str, dict[str, list[str]]]:
 
 
 def test_parser_keeps_repeated_keys_and_empty_values():
-    unit = parse_unit("[Service]\n# c\nDeviceAllow=/dev/a rw\nDeviceAllow=/dev/b r\nCapabilityBoundingSet=\n"
-                      "ExecStart=/bin/x \\\n  --y\n")
-    assert unit["Service"] == {"DeviceAllow": ["/dev/a rw", "/dev/b r"], "CapabilityBoundingSet": [""],
-                               "ExecStart": ["/bin/x  --y"]}
+    unit = parse_unit(
+        "[Service]\n# c\nDeviceAllow=/dev/a rw\nDeviceAllow=/dev/b r\nCapabilityBoundingSet=\n"
+        "ExecStart=/bin/x \\\n  --y\n"
+    )
+    assert unit["Service"] == {
+        "DeviceAllow": ["/dev/a rw", "/dev/b r"],
+        "CapabilityBoundingSet": [""],
+        "ExecStart": ["/bin/x  --y"],
+    }
 
 
 def test_monitor_unit_is_a_notify_service_with_a_watchdog(monitor):
@@ -73,7 +80,9 @@ def test_monitor_unit_is_a_notify_service_with_a_watchdog(monitor):
     assert s["WatchdogSec"] == ["10"]
     assert s["Restart"] == ["on-failure"]
     assert s["RestartSec"] == ["2"]
-    assert s["ExecStart"] == ["/opt/gym-monitor/venv/bin/gym-monitor run --config /etc/gym-monitor/monitor.toml"]
+    assert s["ExecStart"] == [
+        "/opt/gym-monitor/venv/bin/gym-monitor run --config /etc/gym-monitor/monitor.toml"
+    ]
 
 
 @pytest.mark.parametrize("unit", CHECKED)
@@ -88,15 +97,23 @@ def test_the_station_exits_2_on_a_bad_config(tmp_path):
     bad = tmp_path / "monitor.toml"
     bad.write_text('[station]\nid = "no spaces allowed"\n')
     for command in (["run", "--config", str(bad)], ["check-config", str(bad)]):
-        run = subprocess.run([sys.executable, "-m", "monitor.cli", *command], capture_output=True,
-                             text=True, timeout=60)
+        run = subprocess.run(
+            [sys.executable, "-m", "monitor.cli", *command],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
         assert run.returncode == 2, (command, run.stderr)
         assert "station.id" in run.stderr and "Traceback" not in run.stderr
 
 
 def test_the_display_exits_2_on_a_bad_option(tmp_path):
-    run = subprocess.run([sys.executable, "-m", "monitor.display", "--tls-ca", str(tmp_path / "nope.crt")],
-                         capture_output=True, text=True, timeout=60)
+    run = subprocess.run(
+        [sys.executable, "-m", "monitor.display", "--tls-ca", str(tmp_path / "nope.crt")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert run.returncode == 2, run.stderr
     assert "nope.crt" in run.stderr and "Traceback" not in run.stderr
 
@@ -136,12 +153,23 @@ def test_monitor_unit_reaches_i2c_and_gpio_through_a_closed_device_policy(monito
     assert s.get("PrivateUsers", ["no"]) == ["no"]
 
 
-@pytest.mark.parametrize("key, value", [
-    ("NoNewPrivileges", "yes"), ("ProtectSystem", "strict"), ("ProtectHome", "yes"),
-    ("PrivateTmp", "yes"), ("ProtectKernelTunables", "yes"), ("ProtectKernelModules", "yes"),
-    ("ProtectControlGroups", "yes"), ("RestrictNamespaces", "yes"), ("LockPersonality", "yes"),
-    ("MemoryDenyWriteExecute", "yes"), ("SystemCallArchitectures", "native"), ("CapabilityBoundingSet", ""),
-])
+@pytest.mark.parametrize(
+    "key, value",
+    [
+        ("NoNewPrivileges", "yes"),
+        ("ProtectSystem", "strict"),
+        ("ProtectHome", "yes"),
+        ("PrivateTmp", "yes"),
+        ("ProtectKernelTunables", "yes"),
+        ("ProtectKernelModules", "yes"),
+        ("ProtectControlGroups", "yes"),
+        ("RestrictNamespaces", "yes"),
+        ("LockPersonality", "yes"),
+        ("MemoryDenyWriteExecute", "yes"),
+        ("SystemCallArchitectures", "native"),
+        ("CapabilityBoundingSet", ""),
+    ],
+)
 def test_monitor_unit_hardening(monitor, key, value):
     assert monitor["Service"].get(key) == [value]
 
@@ -180,7 +208,13 @@ def _runnable_copy(unit: str, tmp_path: Path) -> Path:
 @pytest.mark.parametrize("unit", CHECKED)
 def test_systemd_analyze_verify_is_silent(unit, tmp_path):
     copy = _runnable_copy(unit, tmp_path)
-    run = subprocess.run([ANALYZE, "verify", "--man=no", str(copy)], check=False, capture_output=True, text=True, timeout=60)
+    run = subprocess.run(
+        [ANALYZE, "verify", "--man=no", str(copy)],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     # Only what verify says about this unit counts: a broken unit elsewhere
     # on the machine running the tests is not ours to fix.
     about_unit = [line for line in (run.stdout + run.stderr).splitlines() if unit in line]
@@ -192,15 +226,28 @@ def test_verify_catches_what_this_test_relies_on(tmp_path):
     """verify must complain (even if it exits 0) about a misspelt key: otherwise the test above proves nothing."""
     bad = tmp_path / "typo.service"
     bad.write_text("[Service]\nType=notify\nNoNewPrivilege=yes\nExecStart=/bin/true\n")
-    run = subprocess.run([ANALYZE, "verify", "--man=no", str(bad)], check=False, capture_output=True, text=True, timeout=60)
+    run = subprocess.run(
+        [ANALYZE, "verify", "--man=no", str(bad)],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert "NoNewPrivilege" in run.stdout + run.stderr
 
 
 def _exposure(unit_file: Path) -> tuple[float, str]:
-    run = subprocess.run([ANALYZE, "security", "--offline=true", str(unit_file)],
-                         check=False, capture_output=True, text=True, timeout=60)
+    run = subprocess.run(
+        [ANALYZE, "security", "--offline=true", str(unit_file)],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     if "--offline" in run.stderr and run.returncode != 0:
-        pytest.skip(f"this systemd-analyze has no --offline (systemd 250 or later): {run.stderr.strip()}")
+        pytest.skip(
+            f"this systemd-analyze has no --offline (systemd 250 or later): {run.stderr.strip()}"
+        )
     m = re.search(r"Overall exposure level for \S+: (\d+(?:\.\d+)?) (\w+)", run.stdout)
     assert m, run.stdout + run.stderr
     return float(m.group(1)), m.group(2)

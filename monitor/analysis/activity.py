@@ -106,14 +106,14 @@ GRADED_RESTED, GRADED_SET = "rested", "set"
 
 @dataclass(frozen=True)
 class ActivityConfig:
-    move_mg: float = 40.0            # voluntary-band RMS of a rep (limb or body)
-    bench_move_mg: float = 5.0       # a bench clip feels about a tenth of the athlete's motion
-    still_mg: float = 30.0           # voluntary-band RMS under this (and gravity steady): still
+    move_mg: float = 40.0  # voluntary-band RMS of a rep (limb or body)
+    bench_move_mg: float = 5.0  # a bench clip feels about a tenth of the athlete's motion
+    still_mg: float = 30.0  # voluntary-band RMS under this (and gravity steady): still
     reps_min_s: float = 2.0
-    set_min_reps: int = 2            # periodic reps a run of movement needs to be a set
+    set_min_reps: int = 2  # periodic reps a run of movement needs to be a set
     set_end_s: float = 3.0
-    reference_s: float = 6.0         # the first reps of a set that make its own reference
-    after_s: float = 15.0            # still windows after a set that show the tremor it left
+    reference_s: float = 6.0  # the first reps of a set that make its own reference
+    after_s: float = 15.0  # still windows after a set that show the tremor it left
     hold_ratio: float = 1.6
     hold_min_s: float = 10.0
     hold_rise: float = 1.3
@@ -129,8 +129,12 @@ class ActivityConfig:
     def motion(self, placement: str) -> MotionConfig:
         """The window classifier's thresholds for a sensor at ``placement``."""
         if placement == "bench":
-            return MotionConfig.for_placement("bench", motion_gain=self.bench_move_mg / self.move_mg,
-                                              still_mg=self.still_mg, move_mg=self.move_mg)
+            return MotionConfig.for_placement(
+                "bench",
+                motion_gain=self.bench_move_mg / self.move_mg,
+                still_mg=self.still_mg,
+                move_mg=self.move_mg,
+            )
         return MotionConfig.for_placement(placement, still_mg=self.still_mg, move_mg=self.move_mg)
 
 
@@ -147,15 +151,15 @@ class SetRecord:
     """
 
     index: int
-    kind: str                  # "reps" or "hold"
+    kind: str  # "reps" or "hold"
     start: float
     end: float
     reps: int = 0
     ratio_median: float | None = None
     ratio_peak: float | None = None
-    growth_per_min: float | None = None   # log2(ratio) per minute within the set
-    peak_hz_drift: float | None = None    # Hz per minute, reported only
-    recovery_s: float | None = None       # filled in when tremor is back near baseline
+    growth_per_min: float | None = None  # log2(ratio) per minute within the set
+    peak_hz_drift: float | None = None  # Hz per minute, reported only
+    recovery_s: float | None = None  # filled in when tremor is back near baseline
     reference_mg: float | None = None
     period_s: float | None = None
 
@@ -211,7 +215,7 @@ class _Window:
     """What the tracker remembers of a recent window."""
 
     t: float
-    tremor_mg: float       # tremor-band RMS as measured (not gated by the floor)
+    tremor_mg: float  # tremor-band RMS as measured (not gated by the floor)
     kind: str
     ratio_rested: float | None
     peak_hz: float | None
@@ -226,9 +230,17 @@ class ActivityTracker:
     learning it.
     """
 
-    def __init__(self, sensor: str, *, window_s: float, hop_s: float, floor_mg: float | None = None,
-                 config: ActivityConfig | None = None, placement: str = "limb",
-                 baseline_mg: float | None = None):
+    def __init__(
+        self,
+        sensor: str,
+        *,
+        window_s: float,
+        hop_s: float,
+        floor_mg: float | None = None,
+        config: ActivityConfig | None = None,
+        placement: str = "limb",
+        baseline_mg: float | None = None,
+    ):
         self.sensor = sensor
         self.cfg = config or ActivityConfig()
         self.placement = placement
@@ -247,7 +259,7 @@ class ActivityTracker:
         self.sets: deque[SetRecord] = deque(maxlen=64)
         self.set_count = 0
         self._recent: deque[_Window] = deque(maxlen=max(8, int(90.0 / hop_s)))
-        self._run: list[_Window] = []        # the current run of moving windows
+        self._run: list[_Window] = []  # the current run of moving windows
         self._ratios: deque[float] = deque(maxlen=self.cfg.smooth_windows)
         self._still_history: deque[tuple[float, float]] = deque(maxlen=max(4, int(60.0 / hop_s)))
         self._high_since: float | None = None
@@ -257,12 +269,14 @@ class ActivityTracker:
         self._low_since: float | None = None
         self._set_start: float | None = None
         self._set_kind: str | None = None
-        self._set_samples: list[tuple[float, float, float | None]] = []  # t, log2 graded ratio, peak_hz
+        self._set_samples: list[
+            tuple[float, float, float | None]
+        ] = []  # t, log2 graded ratio, peak_hz
         self._set_rested: list[float] = []
-        self._set_moving: list[float] = []    # tremor-band mg of the set's moving windows
-        self._set_steps = 0                   # ... of which walking, running or jumping
+        self._set_moving: list[float] = []  # tremor-band mg of the set's moving windows
+        self._set_steps = 0  # ... of which walking, running or jumping
         self._started_at: float | None = None
-        self._trend: tuple[tuple, float | None] = ((), None)   # fatigue trend, by the sets it is of
+        self._trend: tuple[tuple, float | None] = ((), None)  # fatigue trend, by the sets it is of
         self._reference: float | None = None
         self._motion_mg: float | None = None
         self._period: float | None = None
@@ -291,7 +305,9 @@ class ActivityTracker:
         rested = None
         if still and self.baseline.value_mg is not None:
             rested = self.baseline.ratio(m.rms_mg) if m.measurable else 1.0
-        win = _Window(t, tremor_mg, kind, rested if usable else None, m.peak_hz if m.measurable else None)
+        win = _Window(
+            t, tremor_mg, kind, rested if usable else None, m.peak_hz if m.measurable else None
+        )
         self._recent.append(win)
         events: list[tuple[str, object]] = []
 
@@ -410,7 +426,9 @@ class ActivityTracker:
             self._make_reference(t)
         if self._loco_since is not None and t - self._loco_since >= 2 * self.cfg.set_end_s:
             # walked (or ran) off: the set ended with its last rep-like window
-            self._finish(self._set_end(self._last_rep_t if self._last_rep_t is not None else t), events)
+            self._finish(
+                self._set_end(self._last_rep_t if self._last_rep_t is not None else t), events
+            )
         elif self._last_move_t is not None and t - self._last_move_t >= self.cfg.set_end_s:
             self._finish(self._set_end(self._last_move_t), events)
 
@@ -444,9 +462,13 @@ class ActivityTracker:
         if base is None:
             self._motion_mg, self._reference = level, level
             return
-        before = [x.tremor_mg for x in self._recent
-                  if x.kind == STILL and self._set_start - PRE_SET_S <= x.t - self.window_s
-                  and x.t <= self._set_start + self.hop_s]
+        before = [
+            x.tremor_mg
+            for x in self._recent
+            if x.kind == STILL
+            and self._set_start - PRE_SET_S <= x.t - self.window_s
+            and x.t <= self._set_start + self.hop_s
+        ]
         carried = float(np.median(before)) if before else base
         self._motion_mg = math.sqrt(max(level**2 - carried**2, 0.0))
         self._reference = math.sqrt(self._motion_mg**2 + max(base, self.baseline.floor_mg) ** 2)
@@ -476,7 +498,9 @@ class ActivityTracker:
             self._high_since = None
             return
         self._high_since = self._high_since if self._high_since is not None else t
-        if t - self._high_since + self.hop_s >= self.cfg.hold_min_s and self._rising(self._high_since):
+        if t - self._high_since + self.hop_s >= self.cfg.hold_min_s and self._rising(
+            self._high_since
+        ):
             self._begin(HOLD, self._hold_onset(self._high_since), events)
 
     def _rising(self, since: float) -> bool:
@@ -493,12 +517,19 @@ class ActivityTracker:
         # A new peak must beat the old by a margin, or noise on a plateau keeps the hold alive.
         if smooth is not None and (self._peak is None or smooth >= self._peak[0] * 1.03):
             self._peak = (smooth, t)
-        falling = smooth is not None and self._peak is not None and smooth < self._peak[0] / self.cfg.hold_release
-        self._fall_since = (self._fall_since if self._fall_since is not None else t) if falling else None
+        falling = (
+            smooth is not None
+            and self._peak is not None
+            and smooth < self._peak[0] / self.cfg.hold_release
+        )
+        self._fall_since = (
+            (self._fall_since if self._fall_since is not None else t) if falling else None
+        )
         if moving:
             self._finish(t - self.window_s, events)
-        elif ((self._fall_since is not None and t - self._fall_since >= self.cfg.set_end_s)
-              or (self._peak is not None and t - self._peak[1] >= self.cfg.hold_plateau_s)):
+        elif (self._fall_since is not None and t - self._fall_since >= self.cfg.set_end_s) or (
+            self._peak is not None and t - self._peak[1] >= self.cfg.hold_plateau_s
+        ):
             # Tremor peaks as the hold is released (or stops climbing: a hold that
             # goes on fatigues on); the window ending there is centred half a window earlier.
             self._finish(self._peak[1] - self.window_s / 2, events)
@@ -517,11 +548,13 @@ class ActivityTracker:
     def _begin(self, kind: str, start: float, events) -> None:
         self._close_after()
         if self._recovering is not None:
-            events.append(("not_recovered", self._current(self._recovering)))  # next set before recovery
+            events.append(
+                ("not_recovered", self._current(self._recovering))
+            )  # next set before recovery
             self._recovering = None
         start = max(start, self.sets[-1].end if self.sets else start)
         self._set_kind, self._set_start = kind, start
-        self._started_at = start    # as announced in "set_started"
+        self._started_at = start  # as announced in "set_started"
         self._set_samples, self._set_rested, self._set_moving = [], [], []
         self._set_steps = 0
         self._reference = self._motion_mg = None
@@ -548,7 +581,9 @@ class ActivityTracker:
             # the count, the period and the first rep's start are surer now than when the
             # set was recognised from its first few reps.
             floor_t = self.sets[-1].end if self.sets else -math.inf
-            trace = self._reps.trace(max(self._set_start - self.window_s, floor_t), end + self.window_s / 2)
+            trace = self._reps.trace(
+                max(self._set_start - self.window_s, floor_t), end + self.window_s / 2
+            )
             reps, period = trace.count, trace.period_s or period
             if trace.first_t is not None and reps >= self.cfg.set_min_reps:
                 self._set_start = max(trace.first_t, floor_t)
@@ -560,15 +595,20 @@ class ActivityTracker:
                 self._set_start = self._set_kind = None
                 self._set_state(IDLE if self._recovering is None else RECOVERY, end)
                 return
-        rested = self._set_rested if self._set_kind == REPS else [2 ** x for x in logs]
+        rested = self._set_rested if self._set_kind == REPS else [2**x for x in logs]
         self.set_count += 1
         record = SetRecord(
-            index=self.set_count, kind=self._set_kind, start=self._set_start, end=end, reps=reps,
+            index=self.set_count,
+            kind=self._set_kind,
+            start=self._set_start,
+            end=end,
+            reps=reps,
             ratio_median=float(np.median(rested)) if rested else None,
             ratio_peak=float(max(rested)) if rested else None,
             growth_per_min=None if growth is None else growth * 60,
             peak_hz_drift=None if drift is None else drift * 60,
-            reference_mg=self._reference, period_s=period if self._set_kind == REPS else None,
+            reference_mg=self._reference,
+            period_s=period if self._set_kind == REPS else None,
         )
         self.sets.append(record)
         self._recovering = record
@@ -598,8 +638,13 @@ class ActivityTracker:
         record, values = self._after
         self._after = None
         if values:
-            self._store(replace(self._current(record), ratio_median=float(np.median(values)),
-                                ratio_peak=float(max(values))))
+            self._store(
+                replace(
+                    self._current(record),
+                    ratio_median=float(np.median(values)),
+                    ratio_peak=float(max(values)),
+                )
+            )
 
     def _current(self, record: SetRecord) -> SetRecord:
         """The latest version of ``record`` (figures are filled in after the set ends)."""
@@ -626,7 +671,10 @@ class ActivityTracker:
             # Rested: follow slow drift (another day, another sensor mount) but
             # never fatigue, whose windows are above recovered_ratio.
             k = self.hop_s / self.cfg.baseline_follow_s
-            b.value_mg = max(b.floor_mg, math.exp((1 - k) * math.log(b.value_mg) + k * math.log(max(rms_mg, b.floor_mg))))
+            b.value_mg = max(
+                b.floor_mg,
+                math.exp((1 - k) * math.log(b.value_mg) + k * math.log(max(rms_mg, b.floor_mg))),
+            )
 
     # -- figures -----------------------------------------------------------
     def fatigue_trend(self) -> float | None:
@@ -642,7 +690,9 @@ class ActivityTracker:
             self._trend = (key, trend)
         return self._trend[1]
 
-    def _status(self, w: WindowResult, ratio, graded, rested, reference, moving, kind, events) -> SensorStatus:
+    def _status(
+        self, w: WindowResult, ratio, graded, rested, reference, moving, kind, events
+    ) -> SensorStatus:
         m = w.metrics
         last = self.sets[-1] if self.sets else None
         if self._recovering is not None:
@@ -655,23 +705,43 @@ class ActivityTracker:
             reps = last.reps if last else 0
         measurable = m.measurable or graded == GRADED_SET
         return SensorStatus(
-            t=w.t, sensor=self.sensor, state=self.state, state_since=self.state_since,
-            rms_mg=m.rms_mg, peak_hz=m.peak_hz, ratio=ratio,
+            t=w.t,
+            sensor=self.sensor,
+            state=self.state,
+            state_since=self.state_since,
+            rms_mg=m.rms_mg,
+            peak_hz=m.peak_hz,
+            ratio=ratio,
             level=level_for(ratio) if measurable and ratio is not None else "none",
-            baseline_mg=self.baseline.value_mg, moving=moving, set_count=self.set_count, reps=reps,
-            set_start=self._set_start, last_set=last, recovery_s=recovery_s,
-            fatigue_trend=self.fatigue_trend(), window=w, events=tuple(events),
-            activity=kind, graded=graded, ratio_rested=rested, reference_mg=reference)
+            baseline_mg=self.baseline.value_mg,
+            moving=moving,
+            set_count=self.set_count,
+            reps=reps,
+            set_start=self._set_start,
+            last_set=last,
+            recovery_s=recovery_s,
+            fatigue_trend=self.fatigue_trend(),
+            window=w,
+            events=tuple(events),
+            activity=kind,
+            graded=graded,
+            ratio_rested=rested,
+            reference_mg=reference,
+        )
 
     def finish(self) -> list[tuple[str, object]]:
         """The stream has ended (a replayed recording): close the set or hold still open and
         fill in the figures after the last set from what there is. Returns the events."""
         events: list[tuple[str, object]] = []
         if self.state == REPS and self._set_start is not None:
-            last = self._last_move_t if self._last_move_t is not None else self._set_start + self.hop_s
+            last = (
+                self._last_move_t if self._last_move_t is not None else self._set_start + self.hop_s
+            )
             self._finish(self._set_end(last), events)
         elif self.state == HOLD and self._set_start is not None:
-            self._finish(self._peak[1] - self.window_s / 2 if self._peak else self.state_since, events)
+            self._finish(
+                self._peak[1] - self.window_s / 2 if self._peak else self.state_since, events
+            )
         self._close_after()
         return events
 

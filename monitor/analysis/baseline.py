@@ -60,7 +60,7 @@ class Baseline:
         """A rested window's tremor (None when not measurable: below the floor)."""
         self._recent.append(self.floor_mg if rms_mg is None else max(rms_mg, self.floor_mg))
         if self.value_mg is None and len(self._recent) >= self.learn_windows:
-            self.value_mg = self._robust(list(self._recent)[-self.learn_windows:])
+            self.value_mg = self._robust(list(self._recent)[-self.learn_windows :])
             self.learned_at = t
 
     def relearn(self) -> None:

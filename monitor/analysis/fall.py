@@ -83,17 +83,17 @@ class FallConfig:
     """Thresholds of the three stages; :meth:`for_site` gives the starting values."""
 
     site: str = "chest"
-    impact_g: float = 1.8        # an impact this hard counts after a dip ...
-    dip_g: float = 0.6           # ... below this within pre_s before it (support lost)
-    hard_impact_g: float = 2.2   # an impact this hard counts on its own
+    impact_g: float = 1.8  # an impact this hard counts after a dip ...
+    dip_g: float = 0.6  # ... below this within pre_s before it (support lost)
+    hard_impact_g: float = 2.2  # an impact this hard counts on its own
     pre_s: float = 1.0
-    cluster_s: float = 1.0       # impacts closer than this belong to one fall
+    cluster_s: float = 1.0  # impacts closer than this belong to one fall
     reference_s: tuple[float, float] = (2.0, 1.0)  # posture before: gravity over this span before
-    settle_s: float = 1.0        # rebounds and rolling after the impact are not judged ...
-    judge_s: float = 2.5         # ... posture and activity are, from settle_s to judge_s after it
-    turn_deg: float = 60.0       # gravity at least this far from where it was before
-    active_g: float = 0.3        # the standard deviation of |a| over the judged span, at most
-    refractory_s: float = 10.0   # impacts this soon after a reported fall are the same fall
+    settle_s: float = 1.0  # rebounds and rolling after the impact are not judged ...
+    judge_s: float = 2.5  # ... posture and activity are, from settle_s to judge_s after it
+    turn_deg: float = 60.0  # gravity at least this far from where it was before
+    active_g: float = 0.3  # the standard deviation of |a| over the judged span, at most
+    refractory_s: float = 10.0  # impacts this soon after a reported fall are the same fall
 
     def __post_init__(self):
         if self.site not in SITES:
@@ -136,14 +136,14 @@ class FallEvent:
     impact over which posture and activity were judged.
     """
 
-    t: float            # the impact (its largest peak)
+    t: float  # the impact (its largest peak)
     free_fall_s: float
     impact_g: float
     still_s: float
     turn_deg: float
-    dip_g: float = math.nan       # the lowest |a| in the second before the impact
+    dip_g: float = math.nan  # the lowest |a| in the second before the impact
     activity_g: float = math.nan  # standard deviation of |a| over the judged span
-    decided_t: float = math.nan   # when it could be decided: the first bin after t + judge_s
+    decided_t: float = math.nan  # when it could be decided: the first bin after t + judge_s
     site: str = ""
 
 
@@ -170,7 +170,7 @@ class FallDetector:
         keep_s = config.reference_s[0] + config.judge_s + config.cluster_s + 0.5
         self._envelope = _Envelope(int(keep_s * ENVELOPE_HZ) + 1)
         self._candidates: list[_Candidate] = []
-        self._quiet_until = -math.inf   # refractory after a reported fall
+        self._quiet_until = -math.inf  # refractory after a reported fall
         self.events: list[FallEvent] = []
 
     def feed(self, t: np.ndarray, accel: np.ndarray) -> list[FallEvent]:
@@ -238,8 +238,17 @@ class FallDetector:
         self._quiet_until = c.t + cfg.refractory_s
         # Decided as soon as the judged span was complete: the first bin after it.
         decided = float(t[np.searchsorted(t, c.t + cfg.judge_s)])
-        return FallEvent(c.t, free_fall, c.peak_g, cfg.judge_s - cfg.settle_s, turn,
-                         dip_g=dip, activity_g=activity, decided_t=decided, site=cfg.site)
+        return FallEvent(
+            c.t,
+            free_fall,
+            c.peak_g,
+            cfg.judge_s - cfg.settle_s,
+            turn,
+            dip_g=dip,
+            activity_g=activity,
+            decided_t=decided,
+            site=cfg.site,
+        )
 
 
 class _Envelope:
@@ -257,20 +266,20 @@ class _Envelope:
         self._v = np.empty((2 * keep, 3))
         self._g = np.empty(2 * keep)
         self._n = 0
-        self._open_t = np.empty(0)          # the open bin's samples
+        self._open_t = np.empty(0)  # the open bin's samples
         self._open_a = np.empty((0, 3))
 
     @property
     def t(self) -> np.ndarray:
-        return self._t[:self._n]
+        return self._t[: self._n]
 
     @property
     def v(self) -> np.ndarray:
-        return self._v[:self._n]
+        return self._v[: self._n]
 
     @property
     def g(self) -> np.ndarray:
-        return self._g[:self._n]
+        return self._g[: self._n]
 
     @property
     def newest(self) -> float:
@@ -312,12 +321,12 @@ class _Envelope:
             for name in ("_t", "_v", "_g"):
                 old = getattr(self, name)
                 new = old if size == len(old) else np.empty((size, *old.shape[1:]))
-                new[:keep] = old[self._n - keep:self._n]
+                new[:keep] = old[self._n - keep : self._n]
                 setattr(self, name, new)
             self._n = keep
-        self._t[self._n:self._n + m] = bt
-        self._v[self._n:self._n + m] = bv
-        self._g[self._n:self._n + m] = bg
+        self._t[self._n : self._n + m] = bt
+        self._v[self._n : self._n + m] = bv
+        self._g[self._n : self._n + m] = bg
         self._n += m
 
 

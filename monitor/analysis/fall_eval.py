@@ -40,7 +40,7 @@ class Trial:
     fall: bool
     t: np.ndarray
     accel: np.ndarray
-    peak_t: float | None = None   # a hint, not a label: where |a| was largest
+    peak_t: float | None = None  # a hint, not a label: where |a| was largest
 
     @property
     def duration_s(self) -> float:
@@ -85,12 +85,21 @@ class Report:
         return sum(o.caught for o in falls) / len(falls) if falls else math.nan
 
     def everyday_hours(self, activity: str | None = None) -> float:
-        return sum(o.duration_s for o in self.outcomes
-                   if not o.fall and (activity is None or o.activity == activity)) / 3600.0
+        return (
+            sum(
+                o.duration_s
+                for o in self.outcomes
+                if not o.fall and (activity is None or o.activity == activity)
+            )
+            / 3600.0
+        )
 
     def false_alarms(self, activity: str | None = None) -> int:
-        return sum(len(o.events) for o in self.outcomes
-                   if not o.fall and (activity is None or o.activity == activity))
+        return sum(
+            len(o.events)
+            for o in self.outcomes
+            if not o.fall and (activity is None or o.activity == activity)
+        )
 
     def false_alarms_per_hour(self, activity: str | None = None) -> float:
         hours = self.everyday_hours(activity)
@@ -98,8 +107,9 @@ class Report:
 
     def specificity(self, activity: str | None = None) -> float:
         """Share of everyday trials with no fall reported."""
-        rows = [o for o in self.outcomes
-                if not o.fall and (activity is None or o.activity == activity)]
+        rows = [
+            o for o in self.outcomes if not o.fall and (activity is None or o.activity == activity)
+        ]
         return sum(not o.caught for o in rows) / len(rows) if rows else math.nan
 
     def latencies(self) -> np.ndarray:
@@ -114,32 +124,44 @@ class Report:
         lines = [f"{'falls':8s} {'trials':>6s} {'caught':>6s} {'sensitivity':>11s}"]
         for kind in self.kinds(True):
             rows = self.of(kind)
-            lines.append(f"{kind:8s} {len(rows):6d} {sum(o.caught for o in rows):6d} "
-                         f"{100 * self.sensitivity(kind):10.1f}%")
+            lines.append(
+                f"{kind:8s} {len(rows):6d} {sum(o.caught for o in rows):6d} "
+                f"{100 * self.sensitivity(kind):10.1f}%"
+            )
         falls = [o for o in self.outcomes if o.fall]
-        lines.append(f"{'all':8s} {len(falls):6d} {sum(o.caught for o in falls):6d} "
-                     f"{100 * self.sensitivity():10.1f}%")
+        lines.append(
+            f"{'all':8s} {len(falls):6d} {sum(o.caught for o in falls):6d} "
+            f"{100 * self.sensitivity():10.1f}%"
+        )
         lines.append("")
-        lines.append(f"{'everyday':8s} {'trials':>6s} {'hours':>6s} {'alarms':>6s} "
-                     f"{'per hour':>8s} {'specificity':>11s}")
+        lines.append(
+            f"{'everyday':8s} {'trials':>6s} {'hours':>6s} {'alarms':>6s} "
+            f"{'per hour':>8s} {'specificity':>11s}"
+        )
         for act in self.kinds(False):
             rows = self.of(act)
-            lines.append(f"{act:8s} {len(rows):6d} {self.everyday_hours(act):6.3f} "
-                         f"{self.false_alarms(act):6d} {self.false_alarms_per_hour(act):8.2f} "
-                         f"{100 * self.specificity(act):10.1f}%")
+            lines.append(
+                f"{act:8s} {len(rows):6d} {self.everyday_hours(act):6.3f} "
+                f"{self.false_alarms(act):6d} {self.false_alarms_per_hour(act):8.2f} "
+                f"{100 * self.specificity(act):10.1f}%"
+            )
         everyday = [o for o in self.outcomes if not o.fall]
-        lines.append(f"{'all':8s} {len(everyday):6d} {self.everyday_hours():6.3f} "
-                     f"{self.false_alarms():6d} {self.false_alarms_per_hour():8.2f} "
-                     f"{100 * self.specificity():10.1f}%")
+        lines.append(
+            f"{'all':8s} {len(everyday):6d} {self.everyday_hours():6.3f} "
+            f"{self.false_alarms():6d} {self.false_alarms_per_hour():8.2f} "
+            f"{100 * self.specificity():10.1f}%"
+        )
         lat = self.latencies()
         if len(lat):
             lines.append("")
-            lines.append(f"decided after the impact: median {np.median(lat):.2f} s, "
-                         f"max {lat.max():.2f} s")
+            lines.append(
+                f"decided after the impact: median {np.median(lat):.2f} s, max {lat.max():.2f} s"
+            )
         near, caught = self.near_peak()
         if caught:
-            lines.append(f"reported impact within 1.5 s of the trial's largest |a|: "
-                         f"{near} of {caught}")
+            lines.append(
+                f"reported impact within 1.5 s of the trial's largest |a|: {near} of {caught}"
+            )
         return "\n".join(lines)
 
 
@@ -148,8 +170,14 @@ def load_trial(csv: Path) -> Trial:
     data = np.loadtxt(csv, delimiter=",", skiprows=1, ndmin=2)
     labels = json.loads(csv.with_suffix(".json").read_text())
     peak = labels.get("derived", {}).get("peak_t_s")
-    return Trial(csv.stem, str(labels["activity"]), bool(labels["fall"]), data[:, 0],
-                 data[:, 1:4], None if peak is None else float(peak))
+    return Trial(
+        csv.stem,
+        str(labels["activity"]),
+        bool(labels["fall"]),
+        data[:, 0],
+        data[:, 1:4],
+        None if peak is None else float(peak),
+    )
 
 
 def trials(root: Path, activities: Iterable[str] | None = None) -> Iterator[Trial]:
@@ -165,8 +193,9 @@ def trials(root: Path, activities: Iterable[str] | None = None) -> Iterator[Tria
             yield trial
 
 
-def run(t: np.ndarray, accel: np.ndarray, detector: FallDetector,
-        block_s: float = BLOCK_S) -> list[FallEvent]:
+def run(
+    t: np.ndarray, accel: np.ndarray, detector: FallDetector, block_s: float = BLOCK_S
+) -> list[FallEvent]:
     """Feed a recording to ``detector`` in ``block_s`` blocks; the falls it decided."""
     edges = np.searchsorted(t, np.arange(t[0], t[-1] + block_s, block_s)[1:], side="left")
     events: list[FallEvent] = []
@@ -178,13 +207,27 @@ def run(t: np.ndarray, accel: np.ndarray, detector: FallDetector,
     return events
 
 
-def evaluate(root: Path, *, site: str = "thigh", config: FallConfig | None = None,
-             activities: Iterable[str] | None = None, block_s: float = BLOCK_S) -> Report:
+def evaluate(
+    root: Path,
+    *,
+    site: str = "thigh",
+    config: FallConfig | None = None,
+    activities: Iterable[str] | None = None,
+    block_s: float = BLOCK_S,
+) -> Report:
     """Run a fresh detector over every trial under ``root``, fed ``block_s`` at a time."""
     report = Report()
     for trial in trials(root, activities):
         detector = FallDetector(config) if config is not None else FallDetector(site=site)
         events = run(trial.t, trial.accel, detector, block_s)
-        report.outcomes.append(Outcome(trial.name, trial.activity, trial.fall, trial.duration_s,
-                                       tuple(events), trial.peak_t))
+        report.outcomes.append(
+            Outcome(
+                trial.name,
+                trial.activity,
+                trial.fall,
+                trial.duration_s,
+                tuple(events),
+                trial.peak_t,
+            )
+        )
     return report

@@ -52,19 +52,19 @@ PHASES = ("pre", "post")
 PLAUSIBLE_G = 1e6
 
 # Event kinds. Bottle: one event per disturbance, saying what it did.
-SIP = "sip"                  # value: mL drunk; duration: s off the dock (0 if drunk on it)
-REFILL = "refill"            # value: mL added; duration: s away
-LIFT = "lift"                # lifted and put back with the same water; value: 0
-KNOCK = "knock"              # a wobble on the dock, same mass after; value: peak g
-PLACED = "placed"            # the first bottle seen on the dock; value: its mass, g
-LOW_INTAKE = "low_intake"    # intake rate fell below the minimum; value: mL/h
-INTAKE_OK = "intake_ok"      # ... and rose above it again; value: mL/h
+SIP = "sip"  # value: mL drunk; duration: s off the dock (0 if drunk on it)
+REFILL = "refill"  # value: mL added; duration: s away
+LIFT = "lift"  # lifted and put back with the same water; value: 0
+KNOCK = "knock"  # a wobble on the dock, same mass after; value: peak g
+PLACED = "placed"  # the first bottle seen on the dock; value: its mass, g
+LOW_INTAKE = "low_intake"  # intake rate fell below the minimum; value: mL/h
+INTAKE_OK = "intake_ok"  # ... and rose above it again; value: mL/h
 # Body scale.
-WEIGH_IN = "weigh_in"        # value: g; phase "pre"/"post"; athlete
+WEIGH_IN = "weigh_in"  # value: g; phase "pre"/"post"; athlete
 WEIGH_IN_FAILED = "weigh_in_failed"  # stepped off before standing still long enough
-LOSS_CAUTION = "loss_caution"        # value: body-mass loss, percent (>= caution_loss_pct)
-LOSS_WARNING = "loss_warning"        # value: percent (>= warning_loss_pct)
-MASS_GAIN = "mass_gain"              # value: g gained; drank more than sweated (low sodium risk)
+LOSS_CAUTION = "loss_caution"  # value: body-mass loss, percent (>= caution_loss_pct)
+LOSS_WARNING = "loss_warning"  # value: percent (>= warning_loss_pct)
+MASS_GAIN = "mass_gain"  # value: g gained; drank more than sweated (low sodium risk)
 
 
 @dataclass(frozen=True)
@@ -130,19 +130,39 @@ class HydrationConfig:
             value = getattr(self, f.name)
             values = value if isinstance(value, tuple) else (value,)
             for v in values:
-                if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v < 0:
-                    raise ValueError(f"hydration.{f.name} must be a finite number >= 0, not {value!r}")
-        for name in ("stable_s", "bottle_tolerance_g", "body_tolerance_g", "max_gap_s", "min_sip_ml",
-                     "min_refill_ml", "off_dock_g", "min_body_g", "weigh_in_s"):
+                if (
+                    isinstance(v, bool)
+                    or not isinstance(v, (int, float))
+                    or not math.isfinite(v)
+                    or v < 0
+                ):
+                    raise ValueError(
+                        f"hydration.{f.name} must be a finite number >= 0, not {value!r}"
+                    )
+        for name in (
+            "stable_s",
+            "bottle_tolerance_g",
+            "body_tolerance_g",
+            "max_gap_s",
+            "min_sip_ml",
+            "min_refill_ml",
+            "off_dock_g",
+            "min_body_g",
+            "weigh_in_s",
+        ):
             if getattr(self, name) <= 0:
                 raise ValueError(f"hydration.{name} must be greater than 0")
         if self.max_gap_s >= self.stable_s:
             raise ValueError("hydration.max_gap_s must be shorter than hydration.stable_s")
         if self.warning_loss_pct < self.caution_loss_pct:
-            raise ValueError("hydration.warning_loss_pct must not be below hydration.caution_loss_pct")
+            raise ValueError(
+                "hydration.warning_loss_pct must not be below hydration.caution_loss_pct"
+            )
         low, high = self.expected_intake_ml_per_h
         if len(self.expected_intake_ml_per_h) != 2 or low > high:
-            raise ValueError("hydration.expected_intake_ml_per_h must be (low, high) with low <= high")
+            raise ValueError(
+                "hydration.expected_intake_ml_per_h must be (low, high) with low <= high"
+            )
 
     def tolerance_g(self, mode: str) -> float:
         """How far readings may stray from their median and still be stable, in ``mode``."""
@@ -200,8 +220,11 @@ class HydrationStatus:
     @property
     def mass_gain(self) -> bool:
         """Post heavier than pre: the athlete drank more than they sweated."""
-        return self.pre_mass_g is not None and self.post_mass_g is not None \
+        return (
+            self.pre_mass_g is not None
+            and self.post_mass_g is not None
             and self.post_mass_g > self.pre_mass_g
+        )
 
 
 def _mode(mode: str) -> str:
@@ -212,8 +235,14 @@ def _mode(mode: str) -> str:
 
 def _usable(t: float, mass_g: float | None) -> bool:
     """A reading worth looking at: finite time, finite plausible mass."""
-    return (mass_g is not None and isinstance(t, (int, float)) and isinstance(mass_g, (int, float))
-            and math.isfinite(t) and math.isfinite(mass_g) and abs(mass_g) <= PLAUSIBLE_G)
+    return (
+        mass_g is not None
+        and isinstance(t, (int, float))
+        and isinstance(mass_g, (int, float))
+        and math.isfinite(t)
+        and math.isfinite(mass_g)
+        and abs(mass_g) <= PLAUSIBLE_G
+    )
 
 
 def _round(value: float | None, digits: int) -> float | None:
@@ -290,8 +319,9 @@ class _Tracker:
 
     def __init__(self, config: HydrationConfig | None, session_start: float | None):
         self.cfg = config or HydrationConfig()
-        self._stable = StableDetector(self.cfg.stable_s, self.cfg.tolerance_g(self.mode),
-                                      max_gap_s=self.cfg.max_gap_s)
+        self._stable = StableDetector(
+            self.cfg.stable_s, self.cfg.tolerance_g(self.mode), max_gap_s=self.cfg.max_gap_s
+        )
         self._session = _Session(session_start)
         self._events: list[HydrationEvent] = []
         self._reported = 0
@@ -314,12 +344,12 @@ class _Tracker:
     def _new_session(self, t: float) -> None:
         """A session begins at ``t``; events already handed out by status are dropped."""
         self._session = _Session(float(t))
-        del self._events[:self._reported]
+        del self._events[: self._reported]
         self._reported = 0
 
     def _unreported(self) -> tuple[HydrationEvent, ...]:
         """The events since the previous status, each handed out once."""
-        new = tuple(self._events[self._reported:])
+        new = tuple(self._events[self._reported :])
         self._reported = len(self._events)
         return new
 
@@ -363,19 +393,21 @@ class BottleTracker(_Tracker):
 
     mode = BOTTLE
 
-    def __init__(self, config: HydrationConfig | None = None, *, session_start: float | None = None):
+    def __init__(
+        self, config: HydrationConfig | None = None, *, session_start: float | None = None
+    ):
         super().__init__(config, session_start)
         self._intake = 0.0
-        self._ref: float | None = None      # the bottle's settled mass before the disturbance
-        self._settled = False               # _ref was taken from the current stable stretch
+        self._ref: float | None = None  # the bottle's settled mass before the disturbance
+        self._settled = False  # _ref was taken from the current stable stretch
         self._t: float | None = None
         self._last_g: float | None = None
         # the disturbance in progress
         self._dist_start: float | None = None
-        self._dist_peak = 0.0               # largest |reading - _ref| on the dock
+        self._dist_peak = 0.0  # largest |reading - _ref| on the dock
         self._below_since: float | None = None
-        self._lifted = False                # the bottle left the dock in this disturbance
-        self._off_s = 0.0                   # ... for this long in all
+        self._lifted = False  # the bottle left the dock in this disturbance
+        self._off_s = 0.0  # ... for this long in all
         self._low = False
 
     # -- feeding --------------------------------------------------------------
@@ -386,7 +418,7 @@ class BottleTracker(_Tracker):
         t, g = float(t), float(mass_g)
         before = len(self._events)
         if self._t is not None and t < self._t:
-            self._stable.reset()            # the clock went back: a fresh window
+            self._stable.reset()  # the clock went back: a fresh window
             self._below_since = None
         self._t, self._last_g = t, g
         if self._session.start is None:
@@ -396,7 +428,7 @@ class BottleTracker(_Tracker):
         if level is None or level < self.cfg.off_dock_g:
             self._disturbed(t, g)
         elif self._settled:
-            self._ref = level                # sitting still: follow slow drift
+            self._ref = level  # sitting still: follow slow drift
         else:
             self._settle(t, level)
         self._check_rate(t)
@@ -412,16 +444,16 @@ class BottleTracker(_Tracker):
 
     def _end_below(self, t: float) -> None:
         away = t - self._below_since
-        if away >= self.cfg.lift_min_s:     # shorter dips are a knock's swing
+        if away >= self.cfg.lift_min_s:  # shorter dips are a knock's swing
             self._lifted = True
             self._off_s += away
         self._below_since = None
 
     def _disturbed(self, t: float, g: float) -> None:
-        if self._settled:                   # the bottle was sitting still until now
+        if self._settled:  # the bottle was sitting still until now
             self._settled = False
             self._dist_start, self._dist_peak, self._lifted, self._off_s = t, 0.0, False, 0.0
-        elif self._dist_start is None:      # the very first readings
+        elif self._dist_start is None:  # the very first readings
             self._dist_start = t
         if self._ref is not None and g >= self.cfg.off_dock_g:
             self._dist_peak = max(self._dist_peak, abs(g - self._ref))
@@ -429,7 +461,7 @@ class BottleTracker(_Tracker):
     def _settle(self, t: float, level: float) -> None:
         """The bottle is stable on the dock after a disturbance: what happened?"""
         cfg = self.cfg
-        if self._below_since is not None:   # a lift just ended within the window
+        if self._below_since is not None:  # a lift just ended within the window
             self._end_below(t)
         # Events carry the moment the bottle was first touched (lifted or pressed).
         start = self._dist_start if self._dist_start is not None else t
@@ -530,10 +562,16 @@ class BottleTracker(_Tracker):
         """The payload figures now, with the events since the previous status."""
         new = self._unreported()
         return HydrationStatus(
-            mode=BOTTLE, mass_g=_round(self.mass_g, 1), intake_ml=round(self._intake, 1),
+            mode=BOTTLE,
+            mass_g=_round(self.mass_g, 1),
+            intake_ml=round(self._intake, 1),
             intake_ml_per_h=_round(self.intake_ml_per_h(t), 1),
-            pre_mass_g=None, post_mass_g=None, body_mass_loss_pct=None, sweat_rate_l_per_h=None,
-            events=new)
+            pre_mass_g=None,
+            post_mass_g=None,
+            body_mass_loss_pct=None,
+            sweat_rate_l_per_h=None,
+            events=new,
+        )
 
 
 @dataclass(frozen=True)
@@ -586,10 +624,12 @@ class BodyScaleTracker(_Tracker):
 
     mode = BODY
 
-    def __init__(self, config: HydrationConfig | None = None, *, session_start: float | None = None):
+    def __init__(
+        self, config: HydrationConfig | None = None, *, session_start: float | None = None
+    ):
         super().__init__(config, session_start)
         self._records: dict[str | None, _Record] = {}
-        self.athlete: str | None = None      # whose figures the status shows
+        self.athlete: str | None = None  # whose figures the status shows
         self._pending: tuple[str, str | None] | None = None
         self._t: float | None = None
         # the weigh-in in progress
@@ -599,7 +639,7 @@ class BodyScaleTracker(_Tracker):
         self._run_sum = 0.0
         self._run_n = 0
         self._best: tuple[float, float] | None = None  # (seconds, mean) of the longest stretch
-        self._done = False                    # this stand has given its weigh-in already
+        self._done = False  # this stand has given its weigh-in already
         self._undo: tuple[float, str | None, WeighIn | None, WeighIn | None] | None = None
 
     # -- feeding --------------------------------------------------------------
@@ -662,7 +702,9 @@ class BodyScaleTracker(_Tracker):
         self._done = True
         seconds, mass = self._best_so_far(t)
         if seconds < self.cfg.stable_s:
-            self._add(HydrationEvent(self._on_since, WEIGH_IN_FAILED, 0.0, round(t - self._on_since, 2)))
+            self._add(
+                HydrationEvent(self._on_since, WEIGH_IN_FAILED, 0.0, round(t - self._on_since, 2))
+            )
             return
         self._record(self._on_since, mass, seconds)
 
@@ -678,7 +720,7 @@ class BodyScaleTracker(_Tracker):
             if record is None or record.pre is None:
                 phase = "pre"
             elif record.post is None and t_on - record.pre.t < cfg.repeat_weigh_in_s:
-                phase = "pre"               # stepped on again to check
+                phase = "pre"  # stepped on again to check
             else:
                 phase = "post"
         record = self._records.setdefault(athlete, _Record())
@@ -799,8 +841,14 @@ class BodyScaleTracker(_Tracker):
         elapsed = self._session.elapsed(self._t if t is None else t)
         return elapsed / 3600.0 if elapsed else None
 
-    def status(self, t: float | None = None, *, intake_ml: float | None = None, urine_ml: float = 0.0,
-               hours: float | None = None) -> HydrationStatus:
+    def status(
+        self,
+        t: float | None = None,
+        *,
+        intake_ml: float | None = None,
+        urine_ml: float = 0.0,
+        hours: float | None = None,
+    ) -> HydrationStatus:
         """The payload figures now, with the events since the previous status.
 
         ``intake_ml`` is what the athlete drank between the weigh-ins (a bottle
@@ -823,28 +871,37 @@ class BodyScaleTracker(_Tracker):
                 fluid_l = ((intake_ml or 0.0) - urine_ml) / 1000.0
                 sweat = ((pre.mass_g - post.mass_g) / 1000.0 + fluid_l) / hours
         return HydrationStatus(
-            mode=BODY, mass_g=_round(self.mass_g, 1), intake_ml=_round(intake_ml, 1),
+            mode=BODY,
+            mass_g=_round(self.mass_g, 1),
+            intake_ml=_round(intake_ml, 1),
             intake_ml_per_h=_round(rate, 1),
             pre_mass_g=_round(pre.mass_g if pre else None, 1),
             post_mass_g=_round(post.mass_g if post else None, 1),
-            body_mass_loss_pct=_round(loss, 2), sweat_rate_l_per_h=_round(sweat, 3),
-            events=new)
+            body_mass_loss_pct=_round(loss, 2),
+            sweat_rate_l_per_h=_round(sweat, 3),
+            events=new,
+        )
 
 
 def _amount(value: float | None) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) \
-        and math.isfinite(value) and value >= 0
+    return (
+        isinstance(value, (int, float))
+        and not isinstance(value, bool)
+        and math.isfinite(value)
+        and value >= 0
+    )
 
 
 def _loss_pct(pre_g: float, post_g: float) -> float:
     return (pre_g - post_g) / pre_g * 100.0 if pre_g > 0 else 0.0
 
 
-def make_tracker(mode: str, config: HydrationConfig | None = None, *,
-                 session_start: float | None = None) -> BottleTracker | BodyScaleTracker:
+def make_tracker(
+    mode: str, config: HydrationConfig | None = None, *, session_start: float | None = None
+) -> BottleTracker | BodyScaleTracker:
     """The tracker for a scale's ``mode`` (``scale.mode`` in the config).
 
-        tracker = make_tracker("bottle", session_start=clock.now())
+    tracker = make_tracker("bottle", session_start=clock.now())
     """
     cls = BottleTracker if _mode(mode) == BOTTLE else BodyScaleTracker
     return cls(config, session_start=session_start)

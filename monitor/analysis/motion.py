@@ -61,7 +61,14 @@ __all__ = [
     "motion_features",
 ]
 
-STILL, REPS, WALKING, RUNNING, JUMPING, MOVING = "still", "reps", "walking", "running", "jumping", "moving"
+STILL, REPS, WALKING, RUNNING, JUMPING, MOVING = (
+    "still",
+    "reps",
+    "walking",
+    "running",
+    "jumping",
+    "moving",
+)
 KINDS = (STILL, REPS, WALKING, RUNNING, JUMPING, MOVING)
 """Window kinds. ``moving`` is movement that is none of the others (sitting down,
 reaching, a turn of the wrist); ``walking`` includes stairs, which an
@@ -99,19 +106,19 @@ class MotionFeatures:
 class MotionConfig:
     """Thresholds of :func:`classify`, for a limb- or body-worn sensor (see ``motion_gain``)."""
 
-    still_mg: float = 30.0            # voluntary-band RMS below this ...
-    still_tilt_deg: float = 8.0       # ... and gravity turning less than this in a window: still
-    tremor_dominates: float = 0.2     # or voluntary RMS under this share of the tremor band's
-    move_mg: float = 60.0             # voluntary-band RMS of a rep
+    still_mg: float = 30.0  # voluntary-band RMS below this ...
+    still_tilt_deg: float = 8.0  # ... and gravity turning less than this in a window: still
+    tremor_dominates: float = 0.2  # or voluntary RMS under this share of the tremor band's
+    move_mg: float = 60.0  # voluntary-band RMS of a rep
     step_hz: tuple[float, float] = (1.3, 3.6)  # cadence of steps (walking, stairs, running)
-    step_share: float = 0.45          # impact share of a step (tremor-band / voluntary-band RMS)
-    step_peak_g: float = 1.25         # a foot strike lifts |a| above this ...
-    step_dip_g: float = 0.75          # ... and the body's fall onto the next step drops it below this
-    flight_g: float = 0.35            # |a| below this: in the air (running, jumping)
-    landing_g: float = 1.8            # ... and above this on landing
-    run_hz: float = 2.3               # flight at this cadence or faster is running, slower jumping
-    motion_gain: float = 1.0          # what reaches the sensor of the athlete's motion (bench 0.1)
-    locomotion: bool = True           # can the sensor walk (False on a bench)
+    step_share: float = 0.45  # impact share of a step (tremor-band / voluntary-band RMS)
+    step_peak_g: float = 1.25  # a foot strike lifts |a| above this ...
+    step_dip_g: float = 0.75  # ... and the body's fall onto the next step drops it below this
+    flight_g: float = 0.35  # |a| below this: in the air (running, jumping)
+    landing_g: float = 1.8  # ... and above this on landing
+    run_hz: float = 2.3  # flight at this cadence or faster is running, slower jumping
+    motion_gain: float = 1.0  # what reaches the sensor of the athlete's motion (bench 0.1)
+    locomotion: bool = True  # can the sensor walk (False on a bench)
 
     @classmethod
     def for_placement(cls, placement: str, **overrides) -> MotionConfig:
@@ -157,7 +164,7 @@ def motion_features(windows: np.ndarray, fs: float) -> list[MotionFeatures]:
         dev = (slow - slow.mean(axis=1, keepdims=True)) * hann
         power = np.abs(np.fft.rfft(dev, n=nfft, axis=1)) ** 2
         lo = int(np.searchsorted(np.fft.rfftfreq(nfft, 1.0 / rate), band_freqs[0]))
-        power = power[:, lo:lo + band_freqs.size]
+        power = power[:, lo : lo + band_freqs.size]
         peak = power.argmax(axis=1)
         flat = power.max(axis=1) <= 1e-18
         cadence = [None if f else float(band_freqs[k]) for k, f in zip(peak, flat)]
@@ -185,10 +192,18 @@ def classify(features: MotionFeatures, metrics: TremorMetrics, config: MotionCon
         return STILL
     cadence = features.cadence_hz
     if c.locomotion and cadence is not None:
-        if features.mag_min_g < c.flight_g and features.mag_max_g > c.landing_g and cadence >= c.step_hz[0]:
+        if (
+            features.mag_min_g < c.flight_g
+            and features.mag_max_g > c.landing_g
+            and cadence >= c.step_hz[0]
+        ):
             return RUNNING if cadence >= c.run_hz else JUMPING
-        if (c.step_hz[0] <= cadence <= c.step_hz[1] and features.mag_max_g >= c.step_peak_g
-                and features.mag_min_g < c.step_dip_g and high >= c.step_share * vol):
+        if (
+            c.step_hz[0] <= cadence <= c.step_hz[1]
+            and features.mag_max_g >= c.step_peak_g
+            and features.mag_min_g < c.step_dip_g
+            and high >= c.step_share * vol
+        ):
             return WALKING
     if vol >= c.move_mg * gain:
         return REPS

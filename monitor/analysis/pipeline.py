@@ -19,7 +19,6 @@ from .activity import ActivityConfig, ActivityTracker, SensorStatus
 from .reps import RepCounter
 from .stream import TremorAnalyzer
 
-
 #: the rate the tremor analysis runs at when the sensor samples faster (bands end at 18 Hz)
 ANALYSIS_HZ = 200.0
 
@@ -36,18 +35,37 @@ class AnalysisConfig:
 class SensorAnalysis:
     """See the module docstring. ``noise_floor_mg`` is the datasheet noise: per-axis RMS over 2 to 20 Hz."""
 
-    def __init__(self, sensor: str, fs: float, *, noise_floor_mg: float = 1.7,
-                 config: AnalysisConfig | None = None, placement: str = "limb",
-                 baseline_mg: float | None = None):
+    def __init__(
+        self,
+        sensor: str,
+        fs: float,
+        *,
+        noise_floor_mg: float = 1.7,
+        config: AnalysisConfig | None = None,
+        placement: str = "limb",
+        baseline_mg: float | None = None,
+    ):
         cfg = config or AnalysisConfig()
         self.sensor = sensor
         self.config = cfg
         options = {"noise_floor_mg": noise_floor_mg, **cfg.analysis_options}
         decimate = max(1, int(fs // cfg.analysis_hz)) if cfg.analysis_hz else 1
-        self.stream = TremorAnalyzer(fs, window_s=cfg.window_s, hop_s=cfg.hop_s, sensor=sensor,
-                                     decimate=decimate, analysis_options=options)
-        self.activity = ActivityTracker(sensor, window_s=cfg.window_s, hop_s=cfg.hop_s, config=cfg.activity,
-                                        placement=placement, baseline_mg=baseline_mg)
+        self.stream = TremorAnalyzer(
+            fs,
+            window_s=cfg.window_s,
+            hop_s=cfg.hop_s,
+            sensor=sensor,
+            decimate=decimate,
+            analysis_options=options,
+        )
+        self.activity = ActivityTracker(
+            sensor,
+            window_s=cfg.window_s,
+            hop_s=cfg.hop_s,
+            config=cfg.activity,
+            placement=placement,
+            baseline_mg=baseline_mg,
+        )
         # The smallest swing of a rep's main axis that counts: half of what "still" allows
         # (a bench clip feels a fraction of the motion, and its threshold scales with it).
         gain = self.activity.motion_config.motion_gain

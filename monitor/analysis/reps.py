@@ -101,7 +101,7 @@ def _filtered(x: np.ndarray, fs: float, lo: float, hi: float) -> np.ndarray:
     gain = _edge((1.35 * hi - f) / (0.5 * hi))
     if lo > 0:
         gain *= _edge((f - 0.4 * lo) / (0.8 * lo))
-    return np.fft.irfft(spec * gain[:, None], n=xp.shape[0], axis=0)[pad:pad + n]
+    return np.fft.irfft(spec * gain[:, None], n=xp.shape[0], axis=0)[pad : pad + n]
 
 
 def _edge(x: np.ndarray) -> np.ndarray:
@@ -123,7 +123,7 @@ def _rhythm(x: np.ndarray, fs: float, lo_hz: float, hi_hz: float) -> tuple[float
     k1 = min(int(fs / lo_hz), n // 2)
     if k1 - k0 < 2:
         return None, 0.0
-    seg = ac[k0 - 1:k1 + 2]
+    seg = ac[k0 - 1 : k1 + 2]
     peaks = np.flatnonzero((seg[1:-1] >= seg[:-2]) & (seg[1:-1] >= seg[2:])) + k0
     if peaks.size == 0:
         return None, 0.0
@@ -140,9 +140,16 @@ def _rhythm(x: np.ndarray, fs: float, lo_hz: float, hi_hz: float) -> tuple[float
     return (best + max(-0.5, min(0.5, delta))) / fs, float(min(1.0, b))
 
 
-def count_reps(t: np.ndarray, x: np.ndarray, fs: float, *, threshold_mg: float = 15.0,
-               fraction: float = 0.3, min_periodicity: float = 0.25,
-               rep_hz: tuple[float, float] = (0.15, 1.6)) -> RepTrace:
+def count_reps(
+    t: np.ndarray,
+    x: np.ndarray,
+    fs: float,
+    *,
+    threshold_mg: float = 15.0,
+    fraction: float = 0.3,
+    min_periodicity: float = 0.25,
+    rep_hz: tuple[float, float] = (0.15, 1.6),
+) -> RepTrace:
     """Reps in ``x`` (``(N, 3)`` m/s^2 on a uniform grid ``t`` at ``fs``); see the module docstring."""
     n = x.shape[0]
     if n < max(8, int(2 * fs / rep_hz[1])):
@@ -159,7 +166,9 @@ def count_reps(t: np.ndarray, x: np.ndarray, fs: float, *, threshold_mg: float =
     s = y @ axis
     span = max(1, round(1.5 * period * fs))
     left = span // 2
-    envelope = sliding_window_view(np.pad(np.abs(s), (left, span - 1 - left), mode="edge"), span).max(axis=1)
+    envelope = sliding_window_view(
+        np.pad(np.abs(s), (left, span - 1 - left), mode="edge"), span
+    ).max(axis=1)
     swing = float(np.percentile(np.abs(s), 95))
     floor = max(threshold_mg * 1e-3 * G, 0.4 * fraction * swing)
     h = np.maximum(floor, fraction * envelope)
@@ -186,8 +195,15 @@ def count_reps(t: np.ndarray, x: np.ndarray, fs: float, *, threshold_mg: float =
     before = np.flatnonzero(s[:i] * s[min(i, n - 1)] <= 0)
     first = float(t[before[-1]]) if before.size else float(t[0])
     first = max(first, kept[0] - 0.5 * period)
-    return RepTrace(count, first, float(kept[2 * count - 1]), period, periodicity,
-                    (float(axis[0]), float(axis[1]), float(axis[2])), swing * 1000.0 / G)
+    return RepTrace(
+        count,
+        first,
+        float(kept[2 * count - 1]),
+        period,
+        periodicity,
+        (float(axis[0]), float(axis[1]), float(axis[2])),
+        swing * 1000.0 / G,
+    )
 
 
 class RepCounter:
@@ -198,20 +214,31 @@ class RepCounter:
     memory (the longest set that can be counted whole).
     """
 
-    def __init__(self, *, threshold_mg: float = 15.0, rate_hz: float = 25.0, keep_s: float = 300.0,
-                 fraction: float = 0.3, min_periodicity: float = 0.25,
-                 rep_hz: tuple[float, float] = (0.15, 1.6)):
+    def __init__(
+        self,
+        *,
+        threshold_mg: float = 15.0,
+        rate_hz: float = 25.0,
+        keep_s: float = 300.0,
+        fraction: float = 0.3,
+        min_periodicity: float = 0.25,
+        rep_hz: tuple[float, float] = (0.15, 1.6),
+    ):
         if rate_hz <= 2 * rep_hz[1] * 1.5:
             raise ValueError("rate_hz must be well above the fastest rep's band")
         self.threshold_mg = threshold_mg
         self.rate_hz = float(rate_hz)
-        self.options = {"threshold_mg": threshold_mg, "fraction": fraction,
-                        "min_periodicity": min_periodicity, "rep_hz": rep_hz}
+        self.options = {
+            "threshold_mg": threshold_mg,
+            "fraction": fraction,
+            "min_periodicity": min_periodicity,
+            "rep_hz": rep_hz,
+        }
         cap = int(keep_s * rate_hz) + 1
         self._t = np.empty(cap)
         self._x = np.empty((cap, 3))
-        self._n = 0                      # samples held
-        self._bin: int | None = None     # the bin being filled
+        self._n = 0  # samples held
+        self._bin: int | None = None  # the bin being filled
         self._sum = np.zeros(3)
         self._count = 0
         self._since: float = -math.inf
@@ -247,7 +274,11 @@ class RepCounter:
 
     def _bin_samples(self, t: np.ndarray, accel: np.ndarray) -> None:
         # a sample no sensor could produce (a corrupt read) is left out, not counted
-        good = np.isfinite(t) & np.isfinite(accel).all(axis=1) & (np.abs(accel) < MAX_ACCEL).all(axis=1)
+        good = (
+            np.isfinite(t)
+            & np.isfinite(accel).all(axis=1)
+            & (np.abs(accel) < MAX_ACCEL).all(axis=1)
+        )
         if not good.all():
             t, accel = t[good], accel[good]
         if t.size == 0:
@@ -274,12 +305,12 @@ class RepCounter:
             ids, means = ids[-cap:], means[-cap:]
         if self._n + ids.size > cap:
             keep = max(0, min(self._n, cap // 2, cap - ids.size))  # drop the oldest; amortised O(1)
-            self._t[:keep] = self._t[self._n - keep:self._n]
-            self._x[:keep] = self._x[self._n - keep:self._n]
+            self._t[:keep] = self._t[self._n - keep : self._n]
+            self._x[:keep] = self._x[self._n - keep : self._n]
             self._n = keep
         end = self._n + ids.size
-        self._t[self._n:end] = (ids + 0.5) / self.rate_hz
-        self._x[self._n:end] = means
+        self._t[self._n : end] = (ids + 0.5) / self.rate_hz
+        self._x[self._n : end] = means
         self._n = end
 
     def reset(self) -> None:
@@ -291,8 +322,8 @@ class RepCounter:
     def trace(self, start: float, end: float) -> RepTrace:
         """Reps between ``start`` and ``end`` (station-clock seconds)."""
         self._flush()
-        lo = int(np.searchsorted(self._t[:self._n], start, "left"))
-        hi = int(np.searchsorted(self._t[:self._n], end, "right"))
+        lo = int(np.searchsorted(self._t[: self._n], start, "left"))
+        hi = int(np.searchsorted(self._t[: self._n], end, "right"))
         key = (lo, hi, self._n, float(self._t[lo]) if lo < self._n else None)
         if self._cache is not None and self._cache[0] == key:
             return self._cache[1]

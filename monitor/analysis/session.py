@@ -14,8 +14,8 @@ flag of shaking that persists long after the workout::
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Mapping
 
 from .activity import HOLD, IDLE, RECOVERY, REPS, SensorStatus
 
@@ -24,11 +24,11 @@ _PRIORITY = {REPS: 3, HOLD: 2, RECOVERY: 1, IDLE: 0}
 
 @dataclass(frozen=True)
 class SessionConfig:
-    auto_start: bool = True       # the first set starts a session when none is running
-    auto_end_s: float = 900.0     # this long with no set ends the session
-    persist_ratio: float = 2.0    # "still shaking": at least this ratio to baseline ...
-    visible_mg: float = 7.0       # ... and at least visible amplitude (Wade et al. 1982)
-    dip_grace_s: float = 30.0     # a brief dip does not end "still shaking"
+    auto_start: bool = True  # the first set starts a session when none is running
+    auto_end_s: float = 900.0  # this long with no set ends the session
+    persist_ratio: float = 2.0  # "still shaking": at least this ratio to baseline ...
+    visible_mg: float = 7.0  # ... and at least visible amplitude (Wade et al. 1982)
+    dip_grace_s: float = 30.0  # a brief dip does not end "still shaking"
 
 
 @dataclass(frozen=True)
@@ -42,10 +42,10 @@ class SessionStatus:
     reps: int
     last_set_end: float | None
     duration_s: float | None
-    since_end_s: float | None     # time since the session ended (None while active or never)
-    elevated_s: float | None      # how long tremor has been elevated without a break, now
+    since_end_s: float | None  # time since the session ended (None while active or never)
+    elevated_s: float | None  # how long tremor has been elevated without a break, now
     elevated_sensors: tuple[str, ...]
-    ratio: float | None           # the highest ratio among exercised sensors
+    ratio: float | None  # the highest ratio among exercised sensors
     baseline_mg: float | None
     recovery_s: float | None
     fatigue_trend: float | None
@@ -54,7 +54,9 @@ class SessionStatus:
 class SessionTracker:
     """See the module docstring."""
 
-    def __init__(self, config: SessionConfig | None = None, *, exercised: Mapping[str, bool] | None = None):
+    def __init__(
+        self, config: SessionConfig | None = None, *, exercised: Mapping[str, bool] | None = None
+    ):
         self.cfg = config or SessionConfig()
         self.exercised = dict(exercised or {})
         self.started: float | None = None
@@ -63,8 +65,8 @@ class SessionTracker:
         self._last_set_end: float | None = None
         self._elevated_since: float | None = None
         self._last_elevated: float | None = None
-        self.new_session = False   # set for one update after a start, so trackers reset
-        self._auto: tuple[str, object] | None = None   # the set that started the session, if one did
+        self.new_session = False  # set for one update after a start, so trackers reset
+        self._auto: tuple[str, object] | None = None  # the set that started the session, if one did
 
     @property
     def active(self) -> bool:
@@ -86,13 +88,19 @@ class SessionTracker:
         return True
 
     def update(self, t: float, sensors: Mapping[str, SensorStatus]) -> SessionStatus:
-        worked = [s for name, s in sensors.items() if self.exercised.get(name, True)] or list(sensors.values())
+        worked = [s for name, s in sensors.items() if self.exercised.get(name, True)] or list(
+            sensors.values()
+        )
         for s in worked:
             for kind, what in s.events:
                 if kind == "set_started" and not self.active and self.cfg.auto_start:
                     self.start(s.set_start if s.set_start is not None else t)
                     self._auto = (s.sensor, what)
-                elif kind == "set_cancelled" and self._auto == (s.sensor, what) and self._last_set_end is None:
+                elif (
+                    kind == "set_cancelled"
+                    and self._auto == (s.sensor, what)
+                    and self._last_set_end is None
+                ):
                     # the "set" that started this session was not one: no session either
                     self.started = self.ended = None
                     self._auto = None
@@ -110,19 +118,31 @@ class SessionTracker:
         counts = [s.set_count - self._set_base.get(s.sensor, 0) for s in worked]
         # Only a still window's ratio to the rested baseline says "still shaking"; a moving
         # window graded against its set's own reps says nothing about rest.
-        elevated = tuple(s.sensor for s in sensors.values()
-                         if s.ratio is not None and s.rms_mg is not None and s.graded != "set"
-                         and s.ratio >= self.cfg.persist_ratio and s.rms_mg >= self.cfg.visible_mg)
+        elevated = tuple(
+            s.sensor
+            for s in sensors.values()
+            if s.ratio is not None
+            and s.rms_mg is not None
+            and s.graded != "set"
+            and s.ratio >= self.cfg.persist_ratio
+            and s.rms_mg >= self.cfg.visible_mg
+        )
         if elevated:
-            if self._elevated_since is None or (self._last_elevated is not None and t - self._last_elevated > self.cfg.dip_grace_s):
+            if self._elevated_since is None or (
+                self._last_elevated is not None and t - self._last_elevated > self.cfg.dip_grace_s
+            ):
                 self._elevated_since = t
             self._last_elevated = t
         elif self._last_elevated is None or t - self._last_elevated > self.cfg.dip_grace_s:
             self._elevated_since = None
         ratios = [s.ratio for s in worked if s.ratio is not None]
-        main = max(worked, key=lambda s: (s.ratio or 0.0), default=None)
+        main = max(worked, key=lambda s: s.ratio or 0.0, default=None)
         return SessionStatus(
-            t=t, active=self.active, started=self.started, ended=self.ended, state=state,
+            t=t,
+            active=self.active,
+            started=self.started,
+            ended=self.ended,
+            state=state,
             set_count=max(counts, default=0) if self.started is not None else 0,
             reps=max((s.reps for s in worked), default=0),
             last_set_end=self._last_set_end,

@@ -51,7 +51,9 @@ class WindowResult:
     @property
     def reliable(self) -> bool:
         """Tremor figures can be trusted: not moving, not disturbed, hardly anything bridged."""
-        return not self.metrics.moving and not self.disturbed and self.bridged <= 0.02 * self.metrics.n
+        return (
+            not self.metrics.moving and not self.disturbed and self.bridged <= 0.02 * self.metrics.n
+        )
 
 
 class TremorAnalyzer:
@@ -63,8 +65,17 @@ class TremorAnalyzer:
     floor) pass through ``analysis_options``.
     """
 
-    def __init__(self, fs: float, *, window_s: float = 2.5, hop_s: float = 0.5, sensor: str = "",
-                 max_gap_s: float = 0.05, decimate: int = 1, analysis_options: dict[str, Any] | None = None):
+    def __init__(
+        self,
+        fs: float,
+        *,
+        window_s: float = 2.5,
+        hop_s: float = 0.5,
+        sensor: str = "",
+        max_gap_s: float = 0.05,
+        decimate: int = 1,
+        analysis_options: dict[str, Any] | None = None,
+    ):
         if fs <= 0:
             raise ValueError("fs must be positive")
         if not 0 < hop_s <= window_s:
@@ -74,7 +85,7 @@ class TremorAnalyzer:
         self.fs_in = float(fs)
         self.dt_in = 1.0 / self.fs_in
         self.q = int(decimate)
-        self.fs = self.fs_in / self.q          # the analysis rate
+        self.fs = self.fs_in / self.q  # the analysis rate
         self.dt = 1.0 / self.fs
         self.window = int(round(window_s * self.fs))
         self.hop = max(1, int(round(hop_s * self.fs)))
@@ -87,17 +98,17 @@ class TremorAnalyzer:
         self._window_meta: list[tuple[float, int]] = []  # (end time, bridged samples)
         self.restarts = 0
         self.bridged_total = 0
-        self.rejected = 0      # windows left out because nothing could be made of them
+        self.rejected = 0  # windows left out because nothing could be made of them
         self.reset()
 
     def reset(self) -> None:
         """Forget the window (e.g. after the sensor was replaced)."""
-        self._end = 0          # analysis samples in _buf
-        self._filled = 0       # contiguous analysis samples since the last restart
+        self._end = 0  # analysis samples in _buf
+        self._filled = 0  # contiguous analysis samples since the last restart
         self._next_emit = self.window  # value of _filled at which the next window ends
-        self._grid_t: float | None = None   # time of the last input-grid sample
+        self._grid_t: float | None = None  # time of the last input-grid sample
         self._last: np.ndarray | None = None  # its value
-        self._pend = np.empty((0, 3))       # input samples waiting to fill a group of q
+        self._pend = np.empty((0, 3))  # input samples waiting to fill a group of q
         self._pend_bridged = np.zeros(0, dtype=bool)
 
     def feed(self, t: np.ndarray, accel: np.ndarray, lost: int = 0) -> list[WindowResult]:
@@ -107,8 +118,10 @@ class TremorAnalyzer:
             return []
         if accel.shape != (len(t), 3):
             raise ValueError(f"accel must be (N, 3) for N timestamps, got {accel.shape}")
-        if self._grid_t is not None and (t[0] - self._grid_t > self.max_gap_s + self.dt_in
-                                         or t[0] <= self._grid_t - self.max_gap_s):
+        if self._grid_t is not None and (
+            t[0] - self._grid_t > self.max_gap_s + self.dt_in
+            or t[0] <= self._grid_t - self.max_gap_s
+        ):
             # Too long a gap to invent data across (or time went backwards): start over.
             self.restarts += 1
             self.reset()
@@ -153,7 +166,11 @@ class TremorAnalyzer:
         """Input-grid samples in; whole groups of q averaged into the analysis buffer."""
         if self.q > 1:
             values = np.concatenate((self._pend, values)) if len(self._pend) else values
-            bridged = np.concatenate((self._pend_bridged, bridged)) if len(self._pend_bridged) else bridged
+            bridged = (
+                np.concatenate((self._pend_bridged, bridged))
+                if len(self._pend_bridged)
+                else bridged
+            )
             whole = len(values) // self.q * self.q
             self._pend, self._pend_bridged = values[whole:], bridged[whole:]
             values = values[:whole].reshape(-1, self.q, 3).mean(axis=1)
@@ -167,12 +184,12 @@ class TremorAnalyzer:
             if self._end == len(self._buf):
                 # Keep the last window at the front; amortised O(1) per sample.
                 keep = self.window
-                self._buf[:keep] = self._buf[self._end - keep:self._end]
-                self._bridged[:keep] = self._bridged[self._end - keep:self._end]
+                self._buf[:keep] = self._buf[self._end - keep : self._end]
+                self._bridged[:keep] = self._bridged[self._end - keep : self._end]
                 self._end = keep
             take = min(len(values) - i, len(self._buf) - self._end)
-            self._buf[self._end:self._end + take] = values[i:i + take]
-            self._bridged[self._end:self._end + take] = bridged[i:i + take]
+            self._buf[self._end : self._end + take] = values[i : i + take]
+            self._bridged[self._end : self._end + take] = bridged[i : i + take]
             self._end += take
             self._filled += take
             i += take
@@ -181,9 +198,13 @@ class TremorAnalyzer:
                 back = self._filled - self._next_emit
                 end = self._end - back
                 # Copy: the buffer moves on; the windows are analysed together in _emit.
-                self._windows.append(self._buf[end - self.window:end].copy())
-                self._window_meta.append((buffer_end_t - back * self.dt,
-                                          int(self._bridged[end - self.window:end].sum())))
+                self._windows.append(self._buf[end - self.window : end].copy())
+                self._window_meta.append(
+                    (
+                        buffer_end_t - back * self.dt,
+                        int(self._bridged[end - self.window : end].sum()),
+                    )
+                )
                 self._next_emit += self.hop
 
     def _emit(self) -> list[WindowResult]:

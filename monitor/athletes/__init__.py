@@ -14,5 +14,12 @@ from .desk import CheckedIn, CheckInDesk, CheckInRefused
 from .identity import GymSecret, load_secret, make_secret
 from .record import SessionRecorder
 
-__all__ = ["CheckInDesk", "CheckInRefused", "CheckedIn", "GymSecret", "SessionRecorder",
-           "load_secret", "make_secret"]
+__all__ = [
+    "CheckInDesk",
+    "CheckInRefused",
+    "CheckedIn",
+    "GymSecret",
+    "SessionRecorder",
+    "load_secret",
+    "make_secret",
+]

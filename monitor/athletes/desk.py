@@ -81,16 +81,16 @@ class CheckInRefused(ValueError):
 class CheckedIn:
     """The person checked in now. Times are the station's clock."""
 
-    athlete: str | None           # None: a guest (the button)
-    source: str                   # "tag", "button" or "command"
+    athlete: str | None  # None: a guest (the button)
+    source: str  # "tag", "button" or "command"
     since: float
     since_wall: float
-    profile: str                  # "pending", "applied" or "fresh"
+    profile: str  # "pending", "applied" or "fresh"
     wait_until: float
-    seeds: dict[str, float] = field(default_factory=dict)   # sensor -> baseline not yet applied
+    seeds: dict[str, float] = field(default_factory=dict)  # sensor -> baseline not yet applied
     cancel: Callable[[], None] | None = None
     applied_at: float | None = None
-    tag: str | None = None        # the id the tag gave (a second tap of it checks out)
+    tag: str | None = None  # the id the tag gave (a second tap of it checks out)
 
     @property
     def guest(self) -> bool:
@@ -109,7 +109,7 @@ class CheckInDesk:
         #: set by whoever talks to the broker (the uplink); None: profiles are never asked for
         self.fetch_profile: ProfileFetch | None = None
         self._records: list[m.SessionRecord] = []
-        self._announce: m.CheckIn | None = self._checkin_message()   # "nobody", at start
+        self._announce: m.CheckIn | None = self._checkin_message()  # "nobody", at start
         self._tapped = False
         self._rules_config = station.rules.cfg
         self._warned_secret = False
@@ -120,13 +120,15 @@ class CheckInDesk:
         Returns the athlete id (None for a tag that cannot identify anyone)."""
         self._tapped = True
         if tap.random_id:
-            log.info("a tag with a random id (a phone) was tapped: it cannot identify anyone; "
-                     "ignored")
+            log.info(
+                "a tag with a random id (a phone) was tapped: it cannot identify anyone; ignored"
+            )
             return None
         if self.secret is None:
             if not self._warned_secret:
-                log.error("a tag was tapped but no gym secret is configured "
-                          "([athletes] secret_file)")
+                log.error(
+                    "a tag was tapped but no gym secret is configured ([athletes] secret_file)"
+                )
                 self._warned_secret = True
             return None
         athlete = self.secret.athlete_id(tap.uid)
@@ -178,8 +180,15 @@ class CheckInDesk:
         now = st.clock.now()
         st.reset_analyses()
         self._rules(None)
-        c = CheckedIn(athlete, source, now, st.clock.wall(), "fresh", now + self.cfg.profile_wait_s,
-                      tag=athlete)
+        c = CheckedIn(
+            athlete,
+            source,
+            now,
+            st.clock.wall(),
+            "fresh",
+            now + self.cfg.profile_wait_s,
+            tag=athlete,
+        )
         self.current = c
         if athlete is not None and self.fetch_profile is not None:
             c.profile = "pending"
@@ -191,8 +200,13 @@ class CheckInDesk:
                 c.profile = "fresh"
         self._start(now, athlete=athlete, guest=athlete is None)
         self._announce = self._checkin_message()
-        log.info("%s checked in by %s at %s (profile %s)", athlete or "a guest", source,
-                 st.config.station.id, c.profile)
+        log.info(
+            "%s checked in by %s at %s (profile %s)",
+            athlete or "a guest",
+            source,
+            st.config.station.id,
+            c.profile,
+        )
 
     def check_out(self, reason: str) -> m.SessionRecord | None:
         """End the session of whoever is in (or the anonymous one running) for ``reason``."""
@@ -202,7 +216,7 @@ class CheckInDesk:
         if self.recorder is not None or st.session.active:
             if c is not None:
                 for analysis in st.analyses.values():
-                    analysis.activity.finish()   # the set or hold under way ends with the session
+                    analysis.activity.finish()  # the set or hold under way ends with the session
             now = st.clock.now()
             st.session.stop(now)
             record = self._finish(reason, now, checked_in=c is not None)
@@ -210,11 +224,12 @@ class CheckInDesk:
             if c.cancel is not None:
                 c.cancel()
             self.current = None
-            st.reset_analyses()   # whoever comes next learns afresh
+            st.reset_analyses()  # whoever comes next learns afresh
             self._rules(None)
             self._announce = self._checkin_message()
-            log.info("%s checked out at %s (%s)", c.athlete or "a guest", st.config.station.id,
-                     reason)
+            log.info(
+                "%s checked out at %s (%s)", c.athlete or "a guest", st.config.station.id, reason
+            )
         return record
 
     def shutdown(self) -> m.SessionRecord | None:
@@ -225,7 +240,7 @@ class CheckInDesk:
     def profile_arrived(self, checkin: CheckedIn, payload: bytes) -> None:
         """The retained profile of ``checkin``'s athlete (on the station's thread)."""
         if checkin is not self.current:
-            return   # that check-in is over
+            return  # that check-in is over
         if not payload:
             # Deleted while they train: the athlete was forgotten (the history service clears
             # the retained profile). The rest of the session is a guest's, recorded as one.
@@ -241,9 +256,11 @@ class CheckInDesk:
             log.warning("ignored a profile of %s sent for %s", profile.athlete, checkin.athlete)
             return
         placements = {i.name: i.placement for i in self.station.config.imus}
-        checkin.seeds = {sensor: float(profile.baselines_mg[placement])
-                         for sensor, placement in placements.items()
-                         if placement in profile.baselines_mg}
+        checkin.seeds = {
+            sensor: float(profile.baselines_mg[placement])
+            for sensor, placement in placements.items()
+            if placement in profile.baselines_mg
+        }
         self._rules(profile.thresholds)
         checkin.applied_at = self.station.clock.now()
         self._apply_seeds()
@@ -252,8 +269,9 @@ class CheckInDesk:
     def _forget(self, checkin: CheckedIn) -> None:
         if checkin.athlete is None:
             return
-        log.info("%s was forgotten while checked in: the session goes on as a guest's",
-                 checkin.athlete)
+        log.info(
+            "%s was forgotten while checked in: the session goes on as a guest's", checkin.athlete
+        )
         checkin.athlete = None
         checkin.seeds = {}
         checkin.profile = "fresh"
@@ -271,7 +289,7 @@ class CheckInDesk:
             # After its first window: the sensor's noise floor is known, and bounds the seed.
             if analysis is None or analysis.last is None:
                 continue
-            if analysis.baseline_mg is None:   # a baseline learnt already today stays
+            if analysis.baseline_mg is None:  # a baseline learnt already today stays
                 analysis.use_baseline(mg)
                 log.debug("%s starts from the profile's %.2f mg", sensor, mg)
             del c.seeds[sensor]
@@ -286,8 +304,9 @@ class CheckInDesk:
     def _rules(self, thresholds: m.Grades | None) -> None:
         cfg = self._rules_config
         if thresholds is not None:
-            cfg = replace(cfg, elevated_ratio=thresholds.elevated_ratio,
-                          high_ratio=thresholds.high_ratio)
+            cfg = replace(
+                cfg, elevated_ratio=thresholds.elevated_ratio, high_ratio=thresholds.high_ratio
+            )
         self.station.rules.cfg = cfg
 
     # -- every step ----------------------------------------------------------------------
@@ -308,19 +327,26 @@ class CheckInDesk:
             s = st.session
             if s.ended is not None and not s.active:
                 # The session ended by itself, auto_end_s after its last set.
-                self._finish("auto" if self._any_sets() else "timeout", s.ended,
-                             checked_in=c is not None)
+                self._finish(
+                    "auto" if self._any_sets() else "timeout", s.ended, checked_in=c is not None
+                )
                 if c is not None:
                     self.current = None
                     st.reset_analyses()
                     self._rules(None)
                     self._announce = self._checkin_message()
-                    log.info("%s checked out at %s (the session ended)", c.athlete or "a guest",
-                             st.config.station.id)
+                    log.info(
+                        "%s checked out at %s (the session ended)",
+                        c.athlete or "a guest",
+                        st.config.station.id,
+                    )
                 return
         if c is not None and now - c.since >= self.cfg.timeout_s and not self._any_sets():
-            log.info("%s checked in %.0f s ago and has not started a set", c.athlete or "a guest",
-                     now - c.since)
+            log.info(
+                "%s checked in %.0f s ago and has not started a set",
+                c.athlete or "a guest",
+                now - c.since,
+            )
             self.check_out("timeout")
         elif self.recorder is None and st.session.active and st.session.started is not None:
             # The first set started a session by itself: nobody checked in.
@@ -343,27 +369,45 @@ class CheckInDesk:
         if not already:
             st.session.start(t)
         placements = {i.name: i.placement for i in st.config.imus}
-        self.recorder = SessionRecorder(st.config.station.id, started=t, started_wall=self._wall(t),
-                                        athlete=athlete, guest=guest, placements=placements)
+        self.recorder = SessionRecorder(
+            st.config.station.id,
+            started=t,
+            started_wall=self._wall(t),
+            athlete=athlete,
+            guest=guest,
+            placements=placements,
+        )
 
     def _finish(self, reason: str, ended: float, *, checked_in: bool) -> m.SessionRecord | None:
         rec, self.recorder = self.recorder, None
         if rec is None:
             return None
         st = self.station
-        sets = {name: [s for s in a.activity.sets if s.end >= rec.started - 1e-6]
-                for name, a in st.analyses.items()}
+        sets = {
+            name: [s for s in a.activity.sets if s.end >= rec.started - 1e-6]
+            for name, a in st.analyses.items()
+        }
         try:
-            record = rec.record(ended_wall=self._wall(ended), reason=reason, sets=sets,
-                                to_wall=self._wall, hydration=self._hydration(),
-                                profile_update=self._profile_update() if checked_in else None,
-                                now_wall=st.clock.wall())
-        except m.MessageError:   # a bug: the session's figures are lost, the station goes on
+            record = rec.record(
+                ended_wall=self._wall(ended),
+                reason=reason,
+                sets=sets,
+                to_wall=self._wall,
+                hydration=self._hydration(),
+                profile_update=self._profile_update() if checked_in else None,
+                now_wall=st.clock.wall(),
+            )
+        except m.MessageError:  # a bug: the session's figures are lost, the station goes on
             log.exception("could not build the record of session %s", rec.id)
             return None
         self._records.append(record)
-        log.info("session %s ended (%s): %d set(s), %d alert(s)", record.id, reason,
-                 len(record.sets), len(record.alerts))
+        log.info(
+            "session %s ended (%s): %d set(s), %d alert(s)",
+            record.id,
+            reason,
+            len(record.sets),
+            len(record.alerts),
+        )
         return record
 
     def _any_sets(self) -> bool:
@@ -382,13 +426,16 @@ class CheckInDesk:
             for phase in ("pre", "post"):
                 w = getattr(tracker, phase, None)
                 if w is not None:
-                    weigh_ins.append(m.WeighInEntry(phase=phase, mass_g=w.mass_g,
-                                                    ts=self._wall(w.t)))
+                    weigh_ins.append(
+                        m.WeighInEntry(phase=phase, mass_g=w.mass_g, ts=self._wall(w.t))
+                    )
         return m.RecordHydration(
-            mode=cfg.mode, intake_ml=h.intake_ml if h is not None else None,
+            mode=cfg.mode,
+            intake_ml=h.intake_ml if h is not None else None,
             weigh_ins=tuple(weigh_ins),
             sweat_rate_l_per_h=h.sweat_rate_l_per_h if h is not None else None,
-            body_mass_loss_pct=h.body_mass_loss_pct if h is not None else None)
+            body_mass_loss_pct=h.body_mass_loss_pct if h is not None else None,
+        )
 
     def _profile_update(self) -> m.ProfileUpdate | None:
         """The athlete's rested baseline per placement as it is now, and their body mass."""
@@ -425,6 +472,12 @@ class CheckInDesk:
         c = self.current
         if c is None:
             return m.CheckIn(station=st.config.station.id, ts=st.clock.wall(), athlete=None)
-        return m.CheckIn(station=st.config.station.id, ts=st.clock.wall(), athlete=c.athlete,
-                         guest=c.guest, since_ts=c.since_wall, source=c.source,
-                         profile=c.profile)
+        return m.CheckIn(
+            station=st.config.station.id,
+            ts=st.clock.wall(),
+            athlete=c.athlete,
+            guest=c.guest,
+            since_ts=c.since_wall,
+            source=c.source,
+            profile=c.profile,
+        )

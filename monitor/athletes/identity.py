@@ -56,9 +56,12 @@ class GymSecret:
         data = read_small_file(path, key, limit=MAX_SECRET_BYTES)
         data = data[:-1] if data.endswith(b"\n") else data
         if len(data) < MIN_SECRET_BYTES:
-            raise ConfigError(key, f"{path}: holds {len(data)} bytes; a gym secret needs at least "
-                                   f"{MIN_SECRET_BYTES} (make one with: head -c 32 /dev/urandom | "
-                                   "base64 > FILE; chmod 600 FILE)")
+            raise ConfigError(
+                key,
+                f"{path}: holds {len(data)} bytes; a gym secret needs at least "
+                f"{MIN_SECRET_BYTES} (make one with: head -c 32 /dev/urandom | "
+                "base64 > FILE; chmod 600 FILE)",
+            )
         return cls(data)
 
     def athlete_id(self, uid: bytes) -> str:
@@ -106,9 +109,14 @@ def load_secret(config, *, simulate: bool, create: bool = True) -> GymSecret | N
         try:
             return make_secret(target)
         except OSError as err:
-            raise ConfigError("station.state_dir", f"cannot keep the simulated gym secret in "
-                                                   f"{target}: {err.strerror or err}") from None
-    raise ConfigError(KEY, "is required with an [nfc] reader: the file with the gym's secret "
-                           "that turns a tag into an athlete id, the same on every station (make "
-                           "one with: head -c 32 /dev/urandom | base64 > /etc/gym-monitor/"
-                           "gym-secret; chmod 600)")
+            raise ConfigError(
+                "station.state_dir",
+                f"cannot keep the simulated gym secret in {target}: {err.strerror or err}",
+            ) from None
+    raise ConfigError(
+        KEY,
+        "is required with an [nfc] reader: the file with the gym's secret "
+        "that turns a tag into an athlete id, the same on every station (make "
+        "one with: head -c 32 /dev/urandom | base64 > /etc/gym-monitor/"
+        "gym-secret; chmod 600)",
+    )

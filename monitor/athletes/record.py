@@ -54,10 +54,13 @@ class _Minute:
     def entry(self, sensor: str) -> m.TraceEntry:
         state = self.states.most_common(1)[0][0] if self.states else "idle"
         return m.TraceEntry(
-            ts=self.ts, sensor=sensor, state=state if state in STATES else "idle",
+            ts=self.ts,
+            sensor=sensor,
+            state=state if state in STATES else "idle",
             ratio_p50=statistics.median(self.ratios) if self.ratios else None,
             ratio_max=max(self.ratios) if self.ratios else None,
-            rms_mg_p50=statistics.median(self.rms) if self.rms else None)
+            rms_mg_p50=statistics.median(self.rms) if self.rms else None,
+        )
 
 
 @dataclass
@@ -74,8 +77,16 @@ class _AlertSeen:
 class SessionRecorder:
     """See the module docstring. ``placements`` maps each sensor to its placement."""
 
-    def __init__(self, station: str, *, started: float, started_wall: float, athlete: str | None,
-                 guest: bool, placements: Mapping[str, str]):
+    def __init__(
+        self,
+        station: str,
+        *,
+        started: float,
+        started_wall: float,
+        athlete: str | None,
+        guest: bool,
+        placements: Mapping[str, str],
+    ):
         self.station = station
         self.started = started
         self.started_wall = started_wall
@@ -97,7 +108,8 @@ class SessionRecorder:
         if current is None or minute > current.ts:
             if current is not None:
                 self._trace.setdefault(sensor, deque(maxlen=MAX_TRACE_MINUTES)).append(
-                    current.entry(sensor))
+                    current.entry(sensor)
+                )
             current = self._minutes[sensor] = _Minute(minute)
         elif minute < current.ts:
             return  # a late status of a minute already written
@@ -109,7 +121,8 @@ class SessionRecorder:
         fatigue = status.window.metrics.fatigue_ratio
         if fatigue is not None and math.isfinite(fatigue):
             self._fatigue.setdefault(sensor, deque(maxlen=FATIGUE_HISTORY)).append(
-                (status.t, float(fatigue)))
+                (status.t, float(fatigue))
+            )
 
     def alerts(self, events: Iterable) -> None:
         """Alert events (:class:`~monitor.alerts.Alert`) of a step: those raised in this session,
@@ -129,38 +142,84 @@ class SessionRecorder:
                 seen.by = a.by
 
     # -- at the end ------------------------------------------------------------------------
-    def record(self, *, ended_wall: float, reason: str, sets: Mapping[str, Iterable[SetRecord]],
-               to_wall: Callable[[float], float], hydration: m.RecordHydration | None = None,
-               profile_update: m.ProfileUpdate | None = None,
-               now_wall: float | None = None) -> m.SessionRecord:
+    def record(
+        self,
+        *,
+        ended_wall: float,
+        reason: str,
+        sets: Mapping[str, Iterable[SetRecord]],
+        to_wall: Callable[[float], float],
+        hydration: m.RecordHydration | None = None,
+        profile_update: m.ProfileUpdate | None = None,
+        now_wall: float | None = None,
+    ) -> m.SessionRecord:
         """The :class:`~monitor.mqtt.messages.SessionRecord` of the session, ended for
         ``reason``."""
-        found = sorted(((sensor, s) for sensor, ss in sets.items() for s in ss),
-                       key=lambda x: (x[1].start, x[0]))
+        found = sorted(
+            ((sensor, s) for sensor, ss in sets.items() for s in ss),
+            key=lambda x: (x[1].start, x[0]),
+        )
         entries, holds = [], []
         for index, (sensor, s) in enumerate(found, start=1):
             placement = self.placements.get(sensor, "limb")
             start, end = to_wall(s.start), to_wall(max(s.end, s.start))
-            entries.append(m.SetEntry(
-                index=index, kind=m.SetKind.HOLD if s.kind == HOLD else m.SetKind.REPS,
-                sensor=sensor, placement=placement, start_ts=max(start, 0.0), end_ts=max(end, 0.0),
-                reps=s.reps, ratio_median=s.ratio_median, ratio_peak=s.ratio_peak,
-                growth_per_min=s.growth_per_min, recovery_s=s.recovery_s))
+            entries.append(
+                m.SetEntry(
+                    index=index,
+                    kind=m.SetKind.HOLD if s.kind == HOLD else m.SetKind.REPS,
+                    sensor=sensor,
+                    placement=placement,
+                    start_ts=max(start, 0.0),
+                    end_ts=max(end, 0.0),
+                    reps=s.reps,
+                    ratio_median=s.ratio_median,
+                    ratio_peak=s.ratio_peak,
+                    growth_per_min=s.growth_per_min,
+                    recovery_s=s.recovery_s,
+                )
+            )
             if s.kind == HOLD:
-                holds.append(m.HoldEntry(
-                    index=index, sensor=sensor, start_ts=max(start, 0.0), end_ts=max(end, 0.0),
-                    duration_s=max(s.end - s.start, 0.0), ratio_peak=s.ratio_peak,
-                    fatigue_ratio_peak=self._fatigue_peak(sensor, s)))
-        alerts = tuple(m.AlertEntry(id=a.id, code=a.code, level=a.level, raised_ts=a.raised_ts,
-                                    cleared_ts=a.cleared_ts, acknowledged_ts=a.acknowledged_ts,
-                                    by=a.by) for a in self._alerts.values())
+                holds.append(
+                    m.HoldEntry(
+                        index=index,
+                        sensor=sensor,
+                        start_ts=max(start, 0.0),
+                        end_ts=max(end, 0.0),
+                        duration_s=max(s.end - s.start, 0.0),
+                        ratio_peak=s.ratio_peak,
+                        fatigue_ratio_peak=self._fatigue_peak(sensor, s),
+                    )
+                )
+        alerts = tuple(
+            m.AlertEntry(
+                id=a.id,
+                code=a.code,
+                level=a.level,
+                raised_ts=a.raised_ts,
+                cleared_ts=a.cleared_ts,
+                acknowledged_ts=a.acknowledged_ts,
+                by=a.by,
+            )
+            for a in self._alerts.values()
+        )
         trace = self._trace_entries()
         ended_wall = max(ended_wall, self.started_wall)
         record = m.SessionRecord(
-            ts=ended_wall if now_wall is None else now_wall, station=self.station, id=self.id,
-            athlete=self.athlete, guest=self.guest, started_ts=self.started_wall,
-            ended_ts=ended_wall, end_reason=reason, sets=tuple(entries), holds=tuple(holds),
-            alerts=alerts, hydration=hydration, trace=trace, profile_update=profile_update)
+            ts=ended_wall if now_wall is None else now_wall,
+            station=self.station,
+            id=self.id,
+            athlete=self.athlete,
+            guest=self.guest,
+            started_ts=self.started_wall,
+            ended_ts=ended_wall,
+            end_reason=reason,
+            sets=tuple(entries),
+            holds=tuple(holds),
+            alerts=alerts,
+            hydration=hydration,
+            trace=trace,
+            profile_update=profile_update,
+        )
         return _fitting(record)
 
     def _fatigue_peak(self, sensor: str, s: SetRecord) -> float | None:
@@ -182,6 +241,7 @@ def _fitting(record: m.SessionRecord) -> m.SessionRecord:
     while kept and len(record.to_json()) > MAX_RECORD_BYTES:
         record = replace(record, trace=record.trace[::2] if kept > 1 else ())
         kept = len(record.trace)
-        log.warning("session %s: its record keeps %d trace minute(s) to fit one message",
-                    record.id, kept)
+        log.warning(
+            "session %s: its record keeps %d trace minute(s) to fit one message", record.id, kept
+        )
     return record

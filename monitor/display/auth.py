@@ -77,8 +77,7 @@ class SessionStore:
 
     def create(self, name: str) -> StaffSession:
         now = self.clock()
-        session = StaffSession(secrets.token_urlsafe(32), name, secrets.token_urlsafe(32),
-                               now, now)
+        session = StaffSession(secrets.token_urlsafe(32), name, secrets.token_urlsafe(32), now, now)
         self._sessions[session.token] = session
         while len(self._sessions) > MAX_SESSIONS:
             self._sessions.popitem(last=False)  # the least recently used goes
@@ -112,8 +111,9 @@ class SessionStore:
 class FailureLimiter:
     """At most ``limit`` failures per key in a sliding ``window_s``; bounded memory."""
 
-    def __init__(self, limit: int, window_s: float, clock: Clock = time.monotonic,
-                 max_keys: int = 4096):
+    def __init__(
+        self, limit: int, window_s: float, clock: Clock = time.monotonic, max_keys: int = 4096
+    ):
         self.limit, self.window_s, self.clock, self.max_keys = limit, window_s, clock, max_keys
         self._fails: OrderedDict[str, deque[float]] = OrderedDict()
 
@@ -151,15 +151,16 @@ class FailureLimiter:
 class StaffAuth:
     """Logins, sessions and the checks that state-changing requests need."""
 
-    def __init__(self, config: DisplayConfig, directory: StaffDirectory, *,
-                 clock: Clock = time.monotonic):
+    def __init__(
+        self, config: DisplayConfig, directory: StaffDirectory, *, clock: Clock = time.monotonic
+    ):
         self.config = config
         self.directory = directory
         self.sessions = SessionStore(config.session_idle_s, config.session_max_s, clock)
-        self.by_client = FailureLimiter(config.login_failures_per_client, config.login_window_s,
-                                        clock)
-        self.by_name = FailureLimiter(config.login_failures_per_name, config.login_window_s,
-                                      clock)
+        self.by_client = FailureLimiter(
+            config.login_failures_per_client, config.login_window_s, clock
+        )
+        self.by_name = FailureLimiter(config.login_failures_per_name, config.login_window_s, clock)
         # argon2 is slow on purpose: two workers, so logins never starve the loop or the Pi.
         self._pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="display-login")
         self._pending = 0
@@ -194,11 +195,13 @@ class StaffAuth:
 
     def staff_page(self, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]):
         """Decorate a GET handler: staff only, others are sent to the login page."""
+
         @functools.wraps(handler)
         async def wrapper(request: web.Request) -> web.StreamResponse:
             if self.current(request) is None:
                 raise web.HTTPSeeOther(f"/login?next={quote(request.path_qs, safe='/')}")
             return await handler(request)
+
         return wrapper
 
     def _secure(self, request: web.Request) -> bool:
@@ -210,17 +213,28 @@ class StaffAuth:
     async def me(self, request: web.Request) -> web.Response:
         session = self.current(request)
         if session is None:
-            return web.json_response({"name": None, "accounts": self.directory.count > 0},
-                                     headers={"Cache-Control": "no-store"})
-        return web.json_response({"name": session.name, "csrf": session.csrf,
-                                  "expires_in_s": round(self.sessions.expires_in(session))},
-                                 headers={"Cache-Control": "no-store"})
+            return web.json_response(
+                {"name": None, "accounts": self.directory.count > 0},
+                headers={"Cache-Control": "no-store"},
+            )
+        return web.json_response(
+            {
+                "name": session.name,
+                "csrf": session.csrf,
+                "expires_in_s": round(self.sessions.expires_in(session)),
+            },
+            headers={"Cache-Control": "no-store"},
+        )
 
     async def login(self, request: web.Request) -> web.Response:
         body = await read_json(request)
         name, secret = body.get("name"), body.get("pin")
-        if not (isinstance(name, str) and isinstance(secret, str) and 0 < len(name) <= 64
-                and 0 < len(secret) <= MAX_SECRET):
+        if not (
+            isinstance(name, str)
+            and isinstance(secret, str)
+            and 0 < len(name) <= 64
+            and 0 < len(secret) <= MAX_SECRET
+        ):
             return refuse(400, 'need {"name": str, "pin": str}')
         client = request.remote or "?"
         name_key = name.strip().casefold()
@@ -243,8 +257,9 @@ class StaffAuth:
             self.by_name.fail(name_key)
             log.warning("failed login for %r from %s", name[:64], client)
             if self.directory.count == 0:
-                return refuse(401, "no staff accounts yet: add one with "
-                                   "'gym-monitor staff add NAME'")
+                return refuse(
+                    401, "no staff accounts yet: add one with 'gym-monitor staff add NAME'"
+                )
             return refuse(401, "wrong name or PIN")
         self.by_client.clear(client)
         self.by_name.clear(name_key)
@@ -253,11 +268,23 @@ class StaffAuth:
             self.sessions.drop(old)  # a login never continues someone else's session
         session = self.sessions.create(account)
         log.info("%s logged in from %s", account, client)
-        response = web.json_response({"ok": True, "name": account, "csrf": session.csrf,
-                                      "expires_in_s": round(self.config.session_idle_s)})
-        response.set_cookie(COOKIE, session.token, httponly=True, samesite="Strict", path="/",
-                            secure=self._secure(request),
-                            max_age=round(self.config.session_max_s))
+        response = web.json_response(
+            {
+                "ok": True,
+                "name": account,
+                "csrf": session.csrf,
+                "expires_in_s": round(self.config.session_idle_s),
+            }
+        )
+        response.set_cookie(
+            COOKIE,
+            session.token,
+            httponly=True,
+            samesite="Strict",
+            path="/",
+            secure=self._secure(request),
+            max_age=round(self.config.session_max_s),
+        )
         response.headers["Cache-Control"] = "no-store"
         return response
 
@@ -271,8 +298,7 @@ class StaffAuth:
 
 
 def _http(kind: type[web.HTTPException], message: str) -> web.HTTPException:
-    return kind(text=json.dumps({"ok": False, "error": message}),
-                content_type="application/json")
+    return kind(text=json.dumps({"ok": False, "error": message}), content_type="application/json")
 
 
 async def read_json(request: web.Request) -> dict[str, Any]:

@@ -37,8 +37,10 @@ from .staff import DEFAULT_STAFF_FILE
 MAX_CONFIG_BYTES = 256 * 1024
 PREFIX = re.compile(r"[A-Za-z0-9_-]+(/[A-Za-z0-9_-]+)*")
 STATION_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
-HOSTNAME = re.compile(r"(?=.{1,253}$)[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?"
-                      r"(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*\.?")
+HOSTNAME = re.compile(
+    r"(?=.{1,253}$)[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?"
+    r"(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*\.?"
+)
 WILDCARD_HOSTS = ("0.0.0.0", "::", "")
 
 
@@ -128,8 +130,16 @@ class _Table:
         self.seen.add(name)
         return _Table(self.data.get(name, {}), self.key(name))
 
-    def get(self, name: str, kind: type, default: Any, *, low: float | None = None,
-            high: float | None = None, check: Callable[[Any], str | None] | None = None) -> Any:
+    def get(
+        self,
+        name: str,
+        kind: type,
+        default: Any,
+        *,
+        low: float | None = None,
+        high: float | None = None,
+        check: Callable[[Any], str | None] | None = None,
+    ) -> Any:
         self.seen.add(name)
         if name not in self.data:
             return default
@@ -137,8 +147,13 @@ class _Table:
         if kind is float and isinstance(value, int) and not isinstance(value, bool):
             value = float(value)
         if not isinstance(value, kind) or (isinstance(value, bool) and kind is not bool):
-            want = {str: "a string", int: "a whole number", float: "a number",
-                    bool: "true or false", list: "a list"}[kind]
+            want = {
+                str: "a string",
+                int: "a whole number",
+                float: "a number",
+                bool: "true or false",
+                list: "a list",
+            }[kind]
             raise ConfigError(self.key(name), f"must be {want}, not {value!r:.60}")
         if isinstance(value, float) and not math.isfinite(value):
             raise ConfigError(self.key(name), f"must be a finite number, not {value!r}")
@@ -183,8 +198,11 @@ def _host_name(value: str) -> str | None:
 
 
 def _station_id(value: str) -> str | None:
-    return None if STATION_ID.fullmatch(value) else \
-        f"{value!r} is not a station id (letters, digits, - and _, up to 64)"
+    return (
+        None
+        if STATION_ID.fullmatch(value)
+        else f"{value!r} is not a station id (letters, digits, - and _, up to 64)"
+    )
 
 
 def _not_empty(value: str) -> str | None:
@@ -192,8 +210,11 @@ def _not_empty(value: str) -> str | None:
 
 
 def _prefix(value: str) -> str | None:
-    return None if PREFIX.fullmatch(value) else \
-        "must be words joined by '/', without '+', '#' or a leading '/'"
+    return (
+        None
+        if PREFIX.fullmatch(value)
+        else "must be words joined by '/', without '+', '#' or a leading '/'"
+    )
 
 
 def parse(data: dict[str, Any]) -> dict[str, Any]:
@@ -211,13 +232,15 @@ def parse(data: dict[str, Any]) -> dict[str, Any]:
     for key in ("tls_ca", "tls_cert", "tls_key"):
         out[key] = m.get(key, str, None, check=_not_empty)
     if "password" in m.data:
-        raise ConfigError(m.key("password"),
-                          "is not read from the TOML: put it in a file and set password_file")
+        raise ConfigError(
+            m.key("password"), "is not read from the TOML: put it in a file and set password_file"
+        )
     m.done()
 
     h = top.table("http")
-    out["http_host"] = h.get("host", str, d.http_host,
-                             check=lambda v: None if v in WILDCARD_HOSTS else _host_name(v))
+    out["http_host"] = h.get(
+        "host", str, d.http_host, check=lambda v: None if v in WILDCARD_HOSTS else _host_name(v)
+    )
     out["http_port"] = h.get("port", int, d.http_port, low=0, high=65535)
     hosts = h.strings("allowed_hosts", _host_name)
     if hosts is not None:
@@ -227,23 +250,29 @@ def parse(data: dict[str, Any]) -> dict[str, Any]:
     out["http_tls_key"] = h.get("tls_key", str, None, check=_not_empty)
     out["idle_timeout_s"] = h.get("idle_timeout_s", float, d.idle_timeout_s, low=1, high=3600)
     out["max_streams"] = h.get("max_streams", int, d.max_streams, low=1, high=5000)
-    out["max_streams_per_client"] = h.get("max_streams_per_client", int,
-                                          d.max_streams_per_client, low=1, high=5000)
+    out["max_streams_per_client"] = h.get(
+        "max_streams_per_client", int, d.max_streams_per_client, low=1, high=5000
+    )
     h.done()
 
     s = top.table("staff")
     out["staff_file"] = s.get("file", str, str(DEFAULT_STAFF_FILE), check=_not_empty)
-    out["session_idle_s"] = s.get("session_idle_s", float, d.session_idle_s, low=30,
-                                  high=7 * 86400)
-    out["session_max_s"] = s.get("session_max_s", float, d.session_max_s, low=60,
-                                 high=30 * 86400)
-    out["secure_cookies"] = s.get("secure_cookies", str, d.secure_cookies,
-                                  check=lambda v: None if v in ("auto", "always", "never")
-                                  else "must be 'auto', 'always' or 'never'")
-    out["login_failures_per_client"] = s.get("login_failures_per_client", int,
-                                             d.login_failures_per_client, low=1, high=1000)
-    out["login_failures_per_name"] = s.get("login_failures_per_name", int,
-                                           d.login_failures_per_name, low=1, high=1000)
+    out["session_idle_s"] = s.get("session_idle_s", float, d.session_idle_s, low=30, high=7 * 86400)
+    out["session_max_s"] = s.get("session_max_s", float, d.session_max_s, low=60, high=30 * 86400)
+    out["secure_cookies"] = s.get(
+        "secure_cookies",
+        str,
+        d.secure_cookies,
+        check=lambda v: (
+            None if v in ("auto", "always", "never") else "must be 'auto', 'always' or 'never'"
+        ),
+    )
+    out["login_failures_per_client"] = s.get(
+        "login_failures_per_client", int, d.login_failures_per_client, low=1, high=1000
+    )
+    out["login_failures_per_name"] = s.get(
+        "login_failures_per_name", int, d.login_failures_per_name, low=1, high=1000
+    )
     out["login_window_s"] = s.get("login_window_s", float, d.login_window_s, low=1, high=86400)
     s.done()
 
@@ -275,13 +304,15 @@ def load_config(path: Path | str) -> DisplayConfig:
     return finish(parse(read_toml(Path(path))), source=str(path))
 
 
-def finish(values: dict[str, Any], source: str = "",
-           from_options: frozenset[str] = frozenset()) -> DisplayConfig:
+def finish(
+    values: dict[str, Any], source: str = "", from_options: frozenset[str] = frozenset()
+) -> DisplayConfig:
     """Read the files the values point at and check what spans keys; ConfigError names the key.
 
     ``from_options`` are the fields set on the command line: a problem with one
     of them names the option, anything else names the file and its key.
     """
+
     def key(toml_key: str, option: str) -> str:
         field_name = _FIELD_OF_OPTION.get(option, "")
         if source and field_name not in from_options:
@@ -292,40 +323,55 @@ def finish(values: dict[str, Any], source: str = "",
     password_file = values.pop("password_file", None)
     if password_file:
         try:
-            password = read_small_file(password_file, key("mqtt.password_file",
-                                                          "--password-file"),
-                                       limit=4096).decode("utf-8").strip("\r\n")
+            password = (
+                read_small_file(
+                    password_file, key("mqtt.password_file", "--password-file"), limit=4096
+                )
+                .decode("utf-8")
+                .strip("\r\n")
+            )
         except UnicodeDecodeError:
-            raise ConfigError(key("mqtt.password_file", "--password-file"),
-                              f"{password_file} is not UTF-8 text") from None
+            raise ConfigError(
+                key("mqtt.password_file", "--password-file"), f"{password_file} is not UTF-8 text"
+            ) from None
         if not password:
-            raise ConfigError(key("mqtt.password_file", "--password-file"),
-                              f"{password_file} is empty")
+            raise ConfigError(
+                key("mqtt.password_file", "--password-file"), f"{password_file} is empty"
+            )
         if not values.get("username"):
-            raise ConfigError(key("mqtt.username", "--username"),
-                              "is required with a password file")
+            raise ConfigError(
+                key("mqtt.username", "--username"), "is required with a password file"
+            )
         values["password"] = password
-    for name, toml_key, option in (("tls_ca", "mqtt.tls_ca", "--tls-ca"),
-                                   ("tls_cert", "mqtt.tls_cert", "--tls-cert"),
-                                   ("tls_key", "mqtt.tls_key", "--tls-key"),
-                                   ("http_tls_cert", "http.tls_cert", "--http-tls-cert"),
-                                   ("http_tls_key", "http.tls_key", "--http-tls-key")):
+    for name, toml_key, option in (
+        ("tls_ca", "mqtt.tls_ca", "--tls-ca"),
+        ("tls_cert", "mqtt.tls_cert", "--tls-cert"),
+        ("tls_key", "mqtt.tls_key", "--tls-key"),
+        ("http_tls_cert", "http.tls_cert", "--http-tls-cert"),
+        ("http_tls_key", "http.tls_key", "--http-tls-key"),
+    ):
         path = values.get(name)
         if path and not Path(path).is_file():
             raise ConfigError(key(toml_key, option), f"{path} is not a readable file")
     if bool(values.get("tls_cert")) != bool(values.get("tls_key")):
         raise ConfigError(key("mqtt.tls_cert", "--tls-cert"), "tls_cert and tls_key go together")
     if bool(values.get("http_tls_cert")) != bool(values.get("http_tls_key")):
-        raise ConfigError(key("http.tls_cert", "--http-tls-cert"),
-                          "tls_cert and tls_key go together")
+        raise ConfigError(
+            key("http.tls_cert", "--http-tls-cert"), "tls_cert and tls_key go together"
+        )
     stations = values.get("stations", ())
     if values.get("max_stations", DisplayConfig.max_stations) <= len(stations):
-        raise ConfigError(key("board.max_stations", "--max-stations"),
-                          f"must be more than the {len(stations)} stations listed")
-    if values.get("session_idle_s", DisplayConfig.session_idle_s) > \
-            values.get("session_max_s", DisplayConfig.session_max_s):
-        raise ConfigError(key("staff.session_idle_s", "--session-idle-s"),
-                          "must not be longer than staff.session_max_s")
+        raise ConfigError(
+            key("board.max_stations", "--max-stations"),
+            f"must be more than the {len(stations)} stations listed",
+        )
+    if values.get("session_idle_s", DisplayConfig.session_idle_s) > values.get(
+        "session_max_s", DisplayConfig.session_max_s
+    ):
+        raise ConfigError(
+            key("staff.session_idle_s", "--session-idle-s"),
+            "must not be longer than staff.session_max_s",
+        )
     known = {f.name for f in fields(DisplayConfig)}
     return DisplayConfig(**{k: v for k, v in values.items() if k in known})
 
@@ -333,8 +379,10 @@ def finish(values: dict[str, Any], source: str = "",
 # --------------------------------------------------------------------------- command line
 
 
-DESCRIPTION = ("Serve the gym wall display: subscribe to the stations over MQTT and show "
-               "them live on a web page; staff log in to acknowledge alerts.")
+DESCRIPTION = (
+    "Serve the gym wall display: subscribe to the stations over MQTT and show "
+    "them live on a web page; staff log in to acknowledge alerts."
+)
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -347,23 +395,40 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--mqtt-host", help="broker host (127.0.0.1)")
     p.add_argument("--mqtt-port", type=int, help="broker port (1883)")
     p.add_argument("--username", help="broker user name")
-    p.add_argument("--password-file", type=Path,
-                   help="file holding the broker password (never give it on the command line)")
+    p.add_argument(
+        "--password-file",
+        type=Path,
+        help="file holding the broker password (never give it on the command line)",
+    )
     p.add_argument("--tls-ca", type=Path, help="CA certificate: connect with TLS and verify")
-    p.add_argument("--tls-cert", type=Path,
-                   help="client certificate for the broker (with --tls-key)")
+    p.add_argument(
+        "--tls-cert", type=Path, help="client certificate for the broker (with --tls-key)"
+    )
     p.add_argument("--tls-key", type=Path, help="client key for the broker")
     p.add_argument("--prefix", help="topic prefix (gym)")
-    p.add_argument("--http-host", help="address to serve the page on (127.0.0.1; "
-                   "0.0.0.0 for every interface)")
+    p.add_argument(
+        "--http-host", help="address to serve the page on (127.0.0.1; 0.0.0.0 for every interface)"
+    )
     p.add_argument("--http-port", type=int, help="HTTP port (8080; 0 = any free)")
-    p.add_argument("--allowed-host", action="append", dest="allowed_hosts", metavar="NAME",
-                   help="a host name screens use to reach the page (repeatable)")
+    p.add_argument(
+        "--allowed-host",
+        action="append",
+        dest="allowed_hosts",
+        metavar="NAME",
+        help="a host name screens use to reach the page (repeatable)",
+    )
     p.add_argument("--staff-file", type=Path, help=f"staff accounts ({DEFAULT_STAFF_FILE})")
-    p.add_argument("--stale-after", type=float,
-                   help="seconds without data before a station shows as stale (30)")
-    p.add_argument("--log-level", default="INFO",
-                   choices=["DEBUG", "INFO", "WARNING", "ERROR"], help="log level (INFO)")
+    p.add_argument(
+        "--stale-after",
+        type=float,
+        help="seconds without data before a station shows as stale (30)",
+    )
+    p.add_argument(
+        "--log-level",
+        default="INFO",
+        choices=["DEBUG", "INFO", "WARNING", "ERROR"],
+        help="log level (INFO)",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -378,23 +443,39 @@ def config_from_args(args: argparse.Namespace) -> DisplayConfig:
     Raises :class:`~monitor.errors.ConfigError` naming the key or option.
     """
     source = str(args.config) if getattr(args, "config", None) else ""
-    values = parse(read_toml(args.config)) if source else \
-        {"staff_file": str(DEFAULT_STAFF_FILE)}
+    values = parse(read_toml(args.config)) if source else {"staff_file": str(DEFAULT_STAFF_FILE)}
     options = {
-        "mqtt_host": args.mqtt_host, "mqtt_port": args.mqtt_port, "username": args.username,
-        "password_file": args.password_file, "tls_ca": args.tls_ca, "tls_cert": args.tls_cert,
-        "tls_key": args.tls_key, "prefix": args.prefix, "http_host": args.http_host,
-        "http_port": args.http_port, "staff_file": args.staff_file,
+        "mqtt_host": args.mqtt_host,
+        "mqtt_port": args.mqtt_port,
+        "username": args.username,
+        "password_file": args.password_file,
+        "tls_ca": args.tls_ca,
+        "tls_cert": args.tls_cert,
+        "tls_key": args.tls_key,
+        "prefix": args.prefix,
+        "http_host": args.http_host,
+        "http_port": args.http_port,
+        "staff_file": args.staff_file,
         "stale_after": args.stale_after,
         "allowed_hosts": tuple(args.allowed_hosts) if args.allowed_hosts else None,
     }
     for option, value, problem in (
-        ("--mqtt-port", args.mqtt_port, args.mqtt_port is not None
-         and not 1 <= args.mqtt_port <= 65535),
-        ("--http-port", args.http_port, args.http_port is not None
-         and not 0 <= args.http_port <= 65535),
-        ("--stale-after", args.stale_after, args.stale_after is not None
-         and not (math.isfinite(args.stale_after) and args.stale_after > 0)),
+        (
+            "--mqtt-port",
+            args.mqtt_port,
+            args.mqtt_port is not None and not 1 <= args.mqtt_port <= 65535,
+        ),
+        (
+            "--http-port",
+            args.http_port,
+            args.http_port is not None and not 0 <= args.http_port <= 65535,
+        ),
+        (
+            "--stale-after",
+            args.stale_after,
+            args.stale_after is not None
+            and not (math.isfinite(args.stale_after) and args.stale_after > 0),
+        ),
     ):
         if problem:
             raise ConfigError(option, f"{value} is out of range")
@@ -406,15 +487,19 @@ def config_from_args(args: argparse.Namespace) -> DisplayConfig:
     for name in args.allowed_hosts or ():
         if _host_name(name):
             raise ConfigError("--allowed-host", _host_name(name))
-    given = {k: str(v) if isinstance(v, Path) else v for k, v in options.items()
-             if v is not None}
+    given = {k: str(v) if isinstance(v, Path) else v for k, v in options.items() if v is not None}
     return finish({**values, **given}, source=source, from_options=frozenset(given))
 
 
 _FIELD_OF_OPTION = {
-    "--password-file": "password_file", "--username": "username", "--tls-ca": "tls_ca",
-    "--tls-cert": "tls_cert", "--tls-key": "tls_key", "--http-tls-cert": "http_tls_cert",
-    "--max-stations": "max_stations", "--session-idle-s": "session_idle_s",
+    "--password-file": "password_file",
+    "--username": "username",
+    "--tls-ca": "tls_ca",
+    "--tls-cert": "tls_cert",
+    "--tls-key": "tls_key",
+    "--http-tls-cert": "http_tls_cert",
+    "--max-stations": "max_stations",
+    "--session-idle-s": "session_idle_s",
 }
 
 
@@ -423,7 +508,11 @@ def run_from_args(args: argparse.Namespace) -> int:
     try:
         from .service import run_from_args as run
     except ImportError as err:
-        print(f"gym display: needs the display extra ({err.name} is missing): "
-              "pip install 'gym-tremor-monitor[display]'", file=sys.stderr, flush=True)
+        print(
+            f"gym display: needs the display extra ({err.name} is missing): "
+            "pip install 'gym-tremor-monitor[display]'",
+            file=sys.stderr,
+            flush=True,
+        )
         return 2
     return run(args)

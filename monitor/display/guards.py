@@ -101,8 +101,10 @@ def same_origin_problem(request: web.Request) -> str | None:
     origin = request.headers.get("Origin")
     if origin is not None:
         parts = urlsplit(origin)
-        if parts.scheme not in ("http", "https") or \
-                parts.netloc.lower() != request.headers.get("Host", "").lower():
+        if (
+            parts.scheme not in ("http", "https")
+            or parts.netloc.lower() != request.headers.get("Host", "").lower()
+        ):
             return "cross-origin request refused"
     if request.content_type != "application/json":
         return "send application/json"
@@ -115,13 +117,18 @@ def guard_middleware(config: DisplayConfig) -> Callable[..., Awaitable[web.Strea
     @web.middleware
     async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
         if not hosts.allows(request.headers.get("Host")):
-            log.warning("refused a request for host %r from %s",
-                        request.headers.get("Host", "")[:80], request.remote)
-            response: web.StreamResponse = refuse(421, "this display does not answer to that "
-                                                       "host name")
+            log.warning(
+                "refused a request for host %r from %s",
+                request.headers.get("Host", "")[:80],
+                request.remote,
+            )
+            response: web.StreamResponse = refuse(
+                421, "this display does not answer to that host name"
+            )
         elif request.method not in SAFE_METHODS and (problem := same_origin_problem(request)):
-            log.warning("refused %s %s from %s: %s", request.method, request.path,
-                        request.remote, problem)
+            log.warning(
+                "refused %s %s from %s: %s", request.method, request.path, request.remote, problem
+            )
             response = refuse(415 if problem.startswith("send") else 403, problem)
         else:
             try:

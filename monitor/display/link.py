@@ -53,9 +53,14 @@ class MqttLink:
     callback is logged and never stops paho's network loop.
     """
 
-    def __init__(self, config: DisplayConfig, loop: asyncio.AbstractEventLoop, *,
-                 on_messages: Callable[[list[Message]], None],
-                 on_link: Callable[[bool], None]):
+    def __init__(
+        self,
+        config: DisplayConfig,
+        loop: asyncio.AbstractEventLoop,
+        *,
+        on_messages: Callable[[list[Message]], None],
+        on_link: Callable[[bool], None],
+    ):
         self.config = config
         self.loop = loop
         self.on_messages = on_messages
@@ -66,8 +71,12 @@ class MqttLink:
         if config.username:
             self.client.username_pw_set(config.username, config.password)
         if config.tls_ca:
-            self.client.tls_set(ca_certs=config.tls_ca, certfile=config.tls_cert,
-                                keyfile=config.tls_key, cert_reqs=ssl.CERT_REQUIRED)
+            self.client.tls_set(
+                ca_certs=config.tls_ca,
+                certfile=config.tls_cert,
+                keyfile=config.tls_key,
+                cert_reqs=ssl.CERT_REQUIRED,
+            )
         self.client.reconnect_delay_set(
             min_delay=max(1, round(config.reconnect_min_s)),
             max_delay=max(1, round(config.reconnect_max_s)),
@@ -156,13 +165,13 @@ class MqttLink:
             else:
                 future.set_result(None)
 
-    async def publish_ack(self, station: str, alert_id: str, *, by: str,
-                          request_id: str) -> None:
+    async def publish_ack(self, station: str, alert_id: str, *, by: str, request_id: str) -> None:
         """Publish ``<prefix>/<station>/cmd/ack`` (QoS 1) and wait for the broker's PUBACK."""
         await self._command(station, "ack", ack_command(alert_id, by, request_id))
 
-    async def publish_session(self, station: str, *, action: str, athlete: str | None,
-                              request_id: str) -> None:
+    async def publish_session(
+        self, station: str, *, action: str, athlete: str | None, request_id: str
+    ) -> None:
         """Publish ``<prefix>/<station>/cmd/session`` (check ``athlete`` in, or out), QoS 1,
         and wait for the broker's PUBACK."""
         await self._command(station, "session", session_command(action, athlete, request_id))

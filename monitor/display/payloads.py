@@ -244,8 +244,9 @@ class Fields:
         if value is None and not required:
             return None
         if value not in options:
-            raise BadPayload(f"{self.where}: {key!r} should be one of {'/'.join(options)}, "
-                             f"got {value!r:.40}")
+            raise BadPayload(
+                f"{self.where}: {key!r} should be one of {'/'.join(options)}, got {value!r:.40}"
+            )
         return value
 
     def version(self) -> None:
@@ -351,9 +352,13 @@ def parse_checkin(f: Fields) -> CheckInInfo:
     athlete = f.text("athlete", 64)
     if athlete is not None and not ATHLETE_ID.fullmatch(athlete):
         raise BadPayload(f"{f.where}: 'athlete' is not an athlete id")
-    return CheckInInfo(athlete=athlete, guest=bool(f.flag("guest")), since_ts=f.num("since_ts"),
-                       source=f.choice("source", CHECKIN_SOURCES, required=False),
-                       profile=f.choice("profile", PROFILE_STATES, required=False))
+    return CheckInInfo(
+        athlete=athlete,
+        guest=bool(f.flag("guest")),
+        since_ts=f.num("since_ts"),
+        source=f.choice("source", CHECKIN_SOURCES, required=False),
+        profile=f.choice("profile", PROFILE_STATES, required=False),
+    )
 
 
 def parse_card(f: Fields, athlete: str) -> str:
@@ -392,5 +397,6 @@ def session_command(action: str, athlete: str | None, request_id: str) -> bytes:
 
 def ack_command(alert_id: str, by: str, request_id: str) -> bytes:
     """The payload of ``cmd/ack`` (the display writes this and ``cmd/session``)."""
-    return json.dumps({"v": 1, "id": alert_id, "by": by, "request_id": request_id},
-                      separators=(",", ":")).encode()
+    return json.dumps(
+        {"v": 1, "id": alert_id, "by": by, "request_id": request_id}, separators=(",", ":")
+    ).encode()

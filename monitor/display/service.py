@@ -47,8 +47,17 @@ from .staff import StaffDirectory
 from .state import Board
 from .web import DisplayApp, Streams
 
-__all__ = ["DESCRIPTION", "DisplayConfig", "DisplayService", "add_arguments", "build_parser",
-           "config_from_args", "main", "run_display", "run_from_args"]
+__all__ = [
+    "DESCRIPTION",
+    "DisplayConfig",
+    "DisplayService",
+    "add_arguments",
+    "build_parser",
+    "config_from_args",
+    "main",
+    "run_display",
+    "run_from_args",
+]
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -59,11 +68,17 @@ class DisplayService:
 
     def __init__(self, config: DisplayConfig, *, clock: Clock | None = None):
         self.config = config
-        self.board = Board(config.prefix, stale_after=config.stale_after,
-                           clock=clock or RealClock(), history_s=config.spark_history_s,
-                           bucket_s=config.spark_bucket_s, max_stations=config.max_stations,
-                           known=config.stations, evict_after=config.evict_after_s or None,
-                           ack_timeout=config.ack_timeout_s)
+        self.board = Board(
+            config.prefix,
+            stale_after=config.stale_after,
+            clock=clock or RealClock(),
+            history_s=config.spark_history_s,
+            bucket_s=config.spark_bucket_s,
+            max_stations=config.max_stations,
+            known=config.stations,
+            evict_after=config.evict_after_s or None,
+            ack_timeout=config.ack_timeout_s,
+        )
         self.staff = StaffDirectory(config.staff_file)
         self.loop: asyncio.AbstractEventLoop | None = None
         self.mqtt: MqttLink | None = None
@@ -98,6 +113,7 @@ class DisplayService:
 
         async def run() -> T:
             return fn(*args)
+
         return asyncio.run_coroutine_threadsafe(run(), self.loop).result(10)
 
     def start(self) -> str:
@@ -106,8 +122,9 @@ class DisplayService:
         Raises OSError when the address cannot be bound.
         """
         started: concurrent.futures.Future[None] = concurrent.futures.Future()
-        self._thread = threading.Thread(target=self._run, args=(started,), name="display-loop",
-                                        daemon=True)
+        self._thread = threading.Thread(
+            target=self._run, args=(started,), name="display-loop", daemon=True
+        )
         self._thread.start()
         started.result(timeout=30)
         return self.url
@@ -136,7 +153,7 @@ class DisplayService:
         asyncio.set_event_loop(loop)
         try:
             loop.run_until_complete(self._startup())
-        except BaseException as err:  # noqa: BLE001 - handed to the starting thread
+        except BaseException as err:
             started.set_exception(err)
             loop.run_until_complete(self._shutdown())
             loop.close()
@@ -154,15 +171,26 @@ class DisplayService:
         self.auth = StaffAuth(cfg, self.staff)
         self.mqtt = MqttLink(cfg, loop, on_messages=self._on_messages, on_link=self._on_link)
         app = DisplayApp(cfg, self.board, self.mqtt, self.auth, self.streams).build()
-        self._runner = web.AppRunner(app, access_log=None, keepalive_timeout=cfg.idle_timeout_s,
-                                     shutdown_timeout=2.0, handle_signals=False)
+        self._runner = web.AppRunner(
+            app,
+            access_log=None,
+            keepalive_timeout=cfg.idle_timeout_s,
+            shutdown_timeout=2.0,
+            handle_signals=False,
+        )
         await self._runner.setup()
         ssl_context = None
         if cfg.http_tls_cert:
             ssl_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
             ssl_context.load_cert_chain(cfg.http_tls_cert, cfg.http_tls_key)
-        site = web.TCPSite(self._runner, cfg.http_host or None, cfg.http_port,
-                           ssl_context=ssl_context, reuse_address=True, backlog=512)
+        site = web.TCPSite(
+            self._runner,
+            cfg.http_host or None,
+            cfg.http_port,
+            ssl_context=ssl_context,
+            reuse_address=True,
+            backlog=512,
+        )
         await site.start()
         server = getattr(site, "_server", None)
         sockets = server.sockets if server is not None else []
@@ -170,9 +198,13 @@ class DisplayService:
         self.streams.start()
         self._ticker = loop.create_task(self._tick(), name="ticker")
         self.mqtt.start()
-        log.info("serving on %s (hosts: %s%s; %d staff account(s))", self.url,
-                 ", ".join(sorted(cfg.host_names())),
-                 " and IP addresses" if cfg.allow_ip_hosts else "", self.staff.count)
+        log.info(
+            "serving on %s (hosts: %s%s; %d staff account(s))",
+            self.url,
+            ", ".join(sorted(cfg.host_names())),
+            " and IP addresses" if cfg.allow_ip_hosts else "",
+            self.staff.count,
+        )
 
     async def _shutdown(self) -> None:
         if self._ticker is not None:
@@ -254,12 +286,19 @@ def run_display(config: DisplayConfig) -> int:
     try:
         url = service.start()
     except OSError as err:
-        print(f"gym display: cannot serve on {config.http_host}:{config.http_port}: "
-              f"{err.strerror or err}", file=sys.stderr, flush=True)
+        print(
+            f"gym display: cannot serve on {config.http_host}:{config.http_port}: "
+            f"{err.strerror or err}",
+            file=sys.stderr,
+            flush=True,
+        )
         return 1
     except ssl.SSLError as err:
-        print(f"gym display: http.tls_cert/tls_key: cannot be used: {err}", file=sys.stderr,
-              flush=True)
+        print(
+            f"gym display: http.tls_cert/tls_key: cannot be used: {err}",
+            file=sys.stderr,
+            flush=True,
+        )
         return 2
     print(url, flush=True)
     notifier = _SystemdNotifier()
@@ -288,13 +327,17 @@ def run_from_args(args: argparse.Namespace) -> int:
     except ConfigError as err:
         source = str(args.config) if getattr(args, "config", None) else ""
         text = str(err)
-        prefix = f"{source}: " if source and not text.startswith(source) and \
-            not text.startswith("--") else ""
+        prefix = (
+            f"{source}: "
+            if source and not text.startswith(source) and not text.startswith("--")
+            else ""
+        )
         print(f"gym display: {prefix}{text}", file=sys.stderr, flush=True)
         return 2
     # force: under `gym-monitor display` the main CLI has configured logging already.
-    logging.basicConfig(level=args.log_level, format="%(levelname)s %(name)s: %(message)s",
-                        force=True)
+    logging.basicConfig(
+        level=args.log_level, format="%(levelname)s %(name)s: %(message)s", force=True
+    )
     return run_display(config)
 
 

@@ -79,8 +79,10 @@ class StaffMember:
 def check_name(name: str) -> str:
     name = name.strip()
     if not NAME.fullmatch(name):
-        raise StaffError(f"{name!r:.70} is not a usable name: 1 to 64 letters, digits, "
-                         "spaces or . ' - (starting with a letter or digit)")
+        raise StaffError(
+            f"{name!r:.70} is not a usable name: 1 to 64 letters, digits, "
+            "spaces or . ' - (starting with a letter or digit)"
+        )
     return name
 
 
@@ -109,11 +111,15 @@ def read_staff(path: Path) -> dict[str, StaffMember]:
         raise StaffError(f"{path}: is not a staff file (not JSON)") from None
     entries = data.get("staff") if isinstance(data, dict) else None
     if not isinstance(entries, list) or data.get("v") != 1:
-        raise StaffError(f"{path}: is not a staff file (want {{\"v\": 1, \"staff\": [...]}})")
+        raise StaffError(f'{path}: is not a staff file (want {{"v": 1, "staff": [...]}})')
     out: dict[str, StaffMember] = {}
     for i, entry in enumerate(entries):
-        if not (isinstance(entry, dict) and isinstance(entry.get("name"), str)
-                and isinstance(entry.get("hash"), str) and entry["hash"].startswith("$argon2")):
+        if not (
+            isinstance(entry, dict)
+            and isinstance(entry.get("name"), str)
+            and isinstance(entry.get("hash"), str)
+            and entry["hash"].startswith("$argon2")
+        ):
             raise StaffError(f"{path}: staff[{i}] needs a name and an argon2 hash")
         added = entry.get("added_ts")
         added = float(added) if isinstance(added, (int, float)) else 0.0
@@ -139,8 +145,13 @@ class StaffFile:
             os.close(fd)
 
     def _write(self, members: dict[str, StaffMember]) -> None:
-        data = {"v": 1, "staff": [{"name": m.name, "hash": m.hash, "added_ts": m.added_ts}
-                                  for m in sorted(members.values(), key=lambda m: m.name)]}
+        data = {
+            "v": 1,
+            "staff": [
+                {"name": m.name, "hash": m.hash, "added_ts": m.added_ts}
+                for m in sorted(members.values(), key=lambda m: m.name)
+            ],
+        }
         tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
         try:
@@ -165,8 +176,9 @@ class StaffFile:
         with self._locked() as members:
             key = name.casefold()
             if key in members and not replace:
-                raise StaffError(f"{members[key].name!r} already has an account "
-                                 "(use --replace to set a new PIN)")
+                raise StaffError(
+                    f"{members[key].name!r} already has an account (use --replace to set a new PIN)"
+                )
             member = StaffMember(name, hasher().hash(secret), round(time.time(), 3))
             members[key] = member
             self._write(members)
@@ -259,13 +271,20 @@ class StaffDirectory:
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     """``gym-monitor staff add|remove|list``."""
-    p.add_argument("--file", type=Path, default=DEFAULT_STAFF_FILE,
-                   help=f"the staff file ({DEFAULT_STAFF_FILE})")
+    p.add_argument(
+        "--file",
+        type=Path,
+        default=DEFAULT_STAFF_FILE,
+        help=f"the staff file ({DEFAULT_STAFF_FILE})",
+    )
     sub = p.add_subparsers(dest="staff_command", required=True)
     a = sub.add_parser("add", help="add a staff account (asks for a PIN or password)")
     a.add_argument("name", help="the name shown on the wall when this person acknowledges")
-    a.add_argument("--stdin", action="store_true",
-                   help="read the PIN from the first line of standard input (for scripts)")
+    a.add_argument(
+        "--stdin",
+        action="store_true",
+        help="read the PIN from the first line of standard input (for scripts)",
+    )
     a.add_argument("--replace", action="store_true", help="set a new PIN for an existing account")
     r = sub.add_parser("remove", help="remove a staff account")
     r.add_argument("name")
@@ -298,8 +317,10 @@ def run_from_args(args: argparse.Namespace) -> int:
         if args.staff_command == "add":
             name = check_name(args.name)
             member = store.add(name, _read_secret(args.stdin), replace=args.replace)
-            print(f"{args.file}: {member.name} can now log in to the wall display and acknowledge "
-                  "alerts (under systemd: systemctl restart gym-display)")
+            print(
+                f"{args.file}: {member.name} can now log in to the wall display and acknowledge "
+                "alerts (under systemd: systemctl restart gym-display)"
+            )
             return 0
         member = store.remove(args.name)
         print(f"{args.file}: removed {member.name} (under systemd: systemctl restart gym-display)")
@@ -308,8 +329,10 @@ def run_from_args(args: argparse.Namespace) -> int:
         print(f"gym-monitor staff: {err}", file=sys.stderr)
         return 1
     except PermissionError as err:
-        print(f"gym-monitor staff: {err.filename}: permission denied (run it with sudo)",
-              file=sys.stderr)
+        print(
+            f"gym-monitor staff: {err.filename}: permission denied (run it with sudo)",
+            file=sys.stderr,
+        )
         return 1
     except (EOFError, KeyboardInterrupt):
         print("gym-monitor staff: cancelled; nothing changed", file=sys.stderr)
@@ -318,6 +341,9 @@ def run_from_args(args: argparse.Namespace) -> int:
         print(f"gym-monitor staff: {err.filename or args.file}: {err.strerror}", file=sys.stderr)
         return 1
     except ImportError as err:
-        print(f"gym-monitor staff: needs the display extra ({err.name} is missing): "
-              "pip install 'gym-tremor-monitor[display]'", file=sys.stderr)
+        print(
+            f"gym-monitor staff: needs the display extra ({err.name} is missing): "
+            "pip install 'gym-tremor-monitor[display]'",
+            file=sys.stderr,
+        )
         return 1

@@ -228,7 +228,7 @@ class Board:
         self._removed: deque[tuple[int, str]] = deque(maxlen=MAX_REMOVALS_KEPT)
         self._recent_acks: deque[dict[str, Any]] = deque(maxlen=MAX_RECENT_ACKS)
         self._acks_seq = 0
-        self._cards: OrderedDict[str, str] = OrderedDict()   # athlete id -> display name
+        self._cards: OrderedDict[str, str] = OrderedDict()  # athlete id -> display name
         self._log_budget = log_budget_per_min
         self._log_window = (float("-inf"), 0)  # (window start, lines logged in it)
 
@@ -287,7 +287,7 @@ class Board:
         head = self.prefix + "/"
         if not topic.startswith(head):
             return None
-        station_id, _, kind = topic[len(head):].partition("/")
+        station_id, _, kind = topic[len(head) :].partition("/")
         if not station_id or not kind:
             return None
         if len(station_id) > MAX_STATION_ID:
@@ -314,8 +314,9 @@ class Board:
             wins = self._worth(victim) < self._worth(newcomer)
             if not (self.standing(newcomer) == LISTED or wins):
                 self.refused += 1
-                self._log_limited(f"board full ({self.max_stations} stations): "
-                                  f"{newcomer.id!r:.70} not shown")
+                self._log_limited(
+                    f"board full ({self.max_stations} stations): {newcomer.id!r:.70} not shown"
+                )
                 return False
             self._log_limited(f"board full: {victim.id!r:.70} makes way for {newcomer.id!r:.70}")
             self._remove(victim.id)
@@ -446,12 +447,19 @@ class Board:
 
     def _note_acknowledged(self, st: Station, alert: AlertInfo, before: AlertInfo | None) -> None:
         shown = before or alert
-        self._recent_acks.append({
-            "station": st.id,
-            "name": st.session.name if st.session and st.session.name else st.id,
-            "id": alert.id, "code": shown.code, "level": shown.level, "kind": shown.kind,
-            "message": shown.message, "by": alert.by, "ts": alert.ts,
-        })
+        self._recent_acks.append(
+            {
+                "station": st.id,
+                "name": st.session.name if st.session and st.session.name else st.id,
+                "id": alert.id,
+                "code": shown.code,
+                "level": shown.level,
+                "kind": shown.kind,
+                "message": shown.message,
+                "by": alert.by,
+                "ts": alert.ts,
+            }
+        )
         self._acks_seq = self.seq + 1  # _touch follows and makes it the current seq
 
     # ------------------------------------------------------------------ history
@@ -489,13 +497,16 @@ class Board:
             for pending in st.acks.values():
                 if pending.state == "waiting" and now - pending.sent > self.ack_timeout:
                     pending.state = "failed"
-                    pending.error = (f"the station did not confirm within "
-                                     f"{self.ack_timeout:g} s" +
-                                     ("" if st.confirmed else " (it is offline or silent)"))
+                    pending.error = f"the station did not confirm within {self.ack_timeout:g} s" + (
+                        "" if st.confirmed else " (it is offline or silent)"
+                    )
                     changed = True
             if self._evictable(st, now):
-                log.info("%r offline or silent for %.0f s: off the board", st.id,
-                         now - (st.last_seen or now))
+                log.info(
+                    "%r offline or silent for %.0f s: off the board",
+                    st.id,
+                    now - (st.last_seen or now),
+                )
                 self._remove(st.id)
                 moved.append(st.id)
                 continue
@@ -509,8 +520,11 @@ class Board:
             return False
         # Offline (its will, or it said so) or never said: a station that only went
         # quiet still says "online", and its will tells us when it is really gone.
-        return st.status != "online" and st.last_seen is not None \
+        return (
+            st.status != "online"
+            and st.last_seen is not None
             and now - st.last_seen > self.evict_after
+        )
 
     def set_link(self, up: bool) -> bool:
         """Record whether the MQTT link is up (shown on the page); True if it changed."""
@@ -524,8 +538,9 @@ class Board:
         st = self._stations.get(station_id)
         return st is not None and alert_id in st.active
 
-    def note_ack(self, station_id: str, alert_id: str, by: str = "display",
-                 request_id: str = "") -> bool:
+    def note_ack(
+        self, station_id: str, alert_id: str, by: str = "display", request_id: str = ""
+    ) -> bool:
         """Remember that ``by`` acknowledged an alert from a display.
 
         The alert stays active until the station confirms (it publishes the
@@ -601,13 +616,21 @@ class Board:
         c = st.checkin
         if c is None:
             return None
-        return {"name": self._cards.get(c.athlete) if c.athlete else None, "guest": c.guest,
-                "since_ts": c.since_ts, "source": c.source, "profile": c.profile}
+        return {
+            "name": self._cards.get(c.athlete) if c.athlete else None,
+            "guest": c.guest,
+            "since_ts": c.since_ts,
+            "source": c.source,
+            "profile": c.profile,
+        }
 
     def athletes(self) -> list[dict[str, Any]]:
         """Every athlete with a card, by name, and the station each is checked in at (for staff)."""
-        where = {st.checkin.athlete: st.id for st in self._stations.values()
-                 if st.checkin is not None and st.checkin.athlete}
+        where = {
+            st.checkin.athlete: st.id
+            for st in self._stations.values()
+            if st.checkin is not None and st.checkin.athlete
+        }
         named = ({"id": a, "name": n, "station": where.get(a)} for a, n in self._cards.items())
         return sorted(named, key=lambda x: (x["name"].casefold(), x["id"]))
 
@@ -671,8 +694,7 @@ class Board:
             "link_up": self.link_up,
             "refused": self.refused,
             "stations": [self.view(sid, full=False) for sid in sorted(changed)],
-            "removed": [sid for s, sid in self._removed
-                        if s > seq and sid not in self._stations],
+            "removed": [sid for s, sid in self._removed if s > seq and sid not in self._stations],
         }
         if self._acks_seq > seq:
             out["acks"] = self.recent_acks()

@@ -141,22 +141,31 @@ class Streams:
         client = request.remote or "?"
         if self.closing:
             return refuse(503, "the display is shutting down")
-        if len(self._queues) >= self.config.max_streams or \
-                self._per_client[client] >= self.config.max_streams_per_client:
+        if (
+            len(self._queues) >= self.config.max_streams
+            or self._per_client[client] >= self.config.max_streams_per_client
+        ):
             self.refused += 1
             if self.refused == 1 or self.refused % 100 == 0:
-                log.warning("refused a live stream from %s: %d open (limit %d, %d per client); "
-                            "%d refused so far", client, len(self._queues),
-                            self.config.max_streams, self.config.max_streams_per_client,
-                            self.refused)
+                log.warning(
+                    "refused a live stream from %s: %d open (limit %d, %d per client); "
+                    "%d refused so far",
+                    client,
+                    len(self._queues),
+                    self.config.max_streams,
+                    self.config.max_streams_per_client,
+                    self.refused,
+                )
             response = refuse(503, "too many live pages are open; retrying shortly")
             response.headers["Retry-After"] = "10"
             return response
-        response = web.StreamResponse(headers={
-            "Content-Type": "text/event-stream; charset=utf-8",
-            "Cache-Control": "no-store",
-            "X-Accel-Buffering": "no",  # should a proxy sit in front
-        })
+        response = web.StreamResponse(
+            headers={
+                "Content-Type": "text/event-stream; charset=utf-8",
+                "Cache-Control": "no-store",
+                "X-Accel-Buffering": "no",  # should a proxy sit in front
+            }
+        )
         queue: asyncio.Queue[bytes | None] = asyncio.Queue(STREAM_QUEUE)
         # Snapshot and registration with no await between: the next broadcast
         # covers everything after this snapshot.
@@ -186,12 +195,20 @@ class Streams:
 class DisplayApp:
     """The application's handlers, around the board, the broker link and the logins."""
 
-    def __init__(self, config: DisplayConfig, board: Board, link: MqttLink, auth: StaffAuth,
-                 streams: Streams):
-        self.config, self.board, self.link, self.auth, self.streams = \
-            config, board, link, auth, streams
-        self.static = {route: ((STATIC_DIR / name).read_bytes(), ctype)
-                       for route, (name, ctype) in STATIC_FILES.items()}
+    def __init__(
+        self, config: DisplayConfig, board: Board, link: MqttLink, auth: StaffAuth, streams: Streams
+    ):
+        self.config, self.board, self.link, self.auth, self.streams = (
+            config,
+            board,
+            link,
+            auth,
+            streams,
+        )
+        self.static = {
+            route: ((STATIC_DIR / name).read_bytes(), ctype)
+            for route, (name, ctype) in STATIC_FILES.items()
+        }
 
     def build(self) -> web.Application:
         app = web.Application(
@@ -211,47 +228,61 @@ class DisplayApp:
 
     async def static_file(self, request: web.Request) -> web.Response:
         body, ctype = self.static[request.path]
-        return web.Response(body=body, headers={"Content-Type": ctype,
-                                                "Cache-Control": "no-cache"})
+        return web.Response(body=body, headers={"Content-Type": ctype, "Cache-Control": "no-cache"})
 
     async def state(self, request: web.Request) -> web.Response:
-        return web.json_response(self.board.snapshot(), headers={"Cache-Control": "no-store"},
-                                 dumps=lambda o: json.dumps(o, separators=(",", ":")))
+        return web.json_response(
+            self.board.snapshot(),
+            headers={"Cache-Control": "no-store"},
+            dumps=lambda o: json.dumps(o, separators=(",", ":")),
+        )
 
     async def healthz(self, request: web.Request) -> web.Response:
-        return web.json_response({"ok": True, "link_up": self.board.link_up,
-                                  "streams": len(self.streams),
-                                  "streams_refused": self.streams.refused},
-                                 headers={"Cache-Control": "no-store"})
+        return web.json_response(
+            {
+                "ok": True,
+                "link_up": self.board.link_up,
+                "streams": len(self.streams),
+                "streams_refused": self.streams.refused,
+            },
+            headers={"Cache-Control": "no-store"},
+        )
 
     async def ack(self, request: web.Request) -> web.Response:
         session = self.auth.require_action(request)
         body = await read_json(request)
         station, alert_id = body.get("station"), body.get("id")
-        if not (isinstance(station, str) and isinstance(alert_id, str)
-                and ALERT_ID.fullmatch(alert_id) and 0 < len(station) <= 64):
+        if not (
+            isinstance(station, str)
+            and isinstance(alert_id, str)
+            and ALERT_ID.fullmatch(alert_id)
+            and 0 < len(station) <= 64
+        ):
             return refuse(400, 'need {"station": str, "id": str}')
         if not self.board.is_active(station, alert_id):
             return refuse(404, "no such active alert on that station", close=False)
         request_id = secrets.token_hex(8)
         try:
-            await self.link.publish_ack(station, alert_id, by=session.name,
-                                        request_id=request_id)
+            await self.link.publish_ack(station, alert_id, by=session.name, request_id=request_id)
         except AckError as err:
             return refuse(err.status, str(err), close=False)
         self.board.note_ack(station, alert_id, session.name, request_id)
         self.streams.changed()
-        log.info("%s acknowledged %s on %s (from %s)", session.name, alert_id, station,
-                 request.remote)
-        return web.json_response({"ok": True, "state": "waiting", "by": session.name,
-                                  "request_id": request_id}, status=202)
+        log.info(
+            "%s acknowledged %s on %s (from %s)", session.name, alert_id, station, request.remote
+        )
+        return web.json_response(
+            {"ok": True, "state": "waiting", "by": session.name, "request_id": request_id},
+            status=202,
+        )
 
     async def athletes(self, request: web.Request) -> web.Response:
         """The named athletes, for the check-in picker: staff only (names are not for the wall)."""
         if self.auth.current(request) is None:
             return refuse(401, "log in as staff first", close=False)
-        return web.json_response({"athletes": self.board.athletes()},
-                                 headers={"Cache-Control": "no-store"})
+        return web.json_response(
+            {"athletes": self.board.athletes()}, headers={"Cache-Control": "no-store"}
+        )
 
     async def session(self, request: web.Request) -> web.Response:
         """``{"station", "athlete"}``: check the athlete in there (whoever was in checks out);
@@ -260,24 +291,35 @@ class DisplayApp:
         body = await read_json(request)
         station, athlete = body.get("station"), body.get("athlete")
         action = body.get("action", "start")
-        if not (isinstance(station, str) and 0 < len(station) <= 64
-                and action in ("start", "checkout")
-                and (athlete is None or isinstance(athlete, str) and ATHLETE_ID.fullmatch(athlete))
-                and (athlete is not None) == (action == "start")):
-            return refuse(400, 'need {"station": str, "athlete": id} or {"station": str, '
-                               '"action": "checkout"}')
+        if not (
+            isinstance(station, str)
+            and 0 < len(station) <= 64
+            and action in ("start", "checkout")
+            and (athlete is None or (isinstance(athlete, str) and ATHLETE_ID.fullmatch(athlete)))
+            and (athlete is not None) == (action == "start")
+        ):
+            return refuse(
+                400,
+                'need {"station": str, "athlete": id} or {"station": str, "action": "checkout"}',
+            )
         if not self.board.has_station(station):
             return refuse(404, "no such station on the board", close=False)
         if athlete is not None and not self.board.knows_athlete(athlete):
             return refuse(404, "no athlete with that id has a name here", close=False)
         request_id = secrets.token_hex(8)
         try:
-            await self.link.publish_session(station, action=action, athlete=athlete,
-                                            request_id=request_id)
+            await self.link.publish_session(
+                station, action=action, athlete=athlete, request_id=request_id
+            )
         except AckError as err:
             return refuse(err.status, str(err), close=False)
-        log.info("%s %s at %s (from %s)", session.name,
-                 f"checked {athlete} in" if athlete else "checked out whoever was in", station,
-                 request.remote)
-        return web.json_response({"ok": True, "state": "sent", "request_id": request_id},
-                                 status=202)
+        log.info(
+            "%s %s at %s (from %s)",
+            session.name,
+            f"checked {athlete} in" if athlete else "checked out whoever was in",
+            station,
+            request.remote,
+        )
+        return web.json_response(
+            {"ok": True, "state": "sent", "request_id": request_id}, status=202
+        )

@@ -18,18 +18,26 @@ import sys
 from pathlib import Path
 
 DEFAULT_CONFIG = Path("/etc/gym-monitor/history.toml")
-DESCRIPTION = ("The gym's memory: store session records, alerts, hydration and the tremor "
-               "trace from MQTT, own the athletes' profiles, and serve the coach's pages.")
+DESCRIPTION = (
+    "The gym's memory: store session records, alerts, hydration and the tremor "
+    "trace from MQTT, own the athletes' profiles, and serve the coach's pages."
+)
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--config", type=Path, default=None,
-                   help=f"history.toml (default {DEFAULT_CONFIG} if it exists, else built-in "
-                        "defaults: SQLite in /var/lib/gym-history, broker on 127.0.0.1)")
+    p.add_argument(
+        "--config",
+        type=Path,
+        default=None,
+        help=f"history.toml (default {DEFAULT_CONFIG} if it exists, else built-in "
+        "defaults: SQLite in /var/lib/gym-history, broker on 127.0.0.1)",
+    )
     sub = p.add_subparsers(dest="history_command")
     sub.add_parser("run", help="run the service (the default)")
-    f = sub.add_parser("forget", help="delete everything kept about an athlete and clear their "
-                                      "retained profile and card")
+    f = sub.add_parser(
+        "forget",
+        help="delete everything kept about an athlete and clear their retained profile and card",
+    )
     f.add_argument("athlete")
     f.add_argument("--gym", help="the gym (a chain's central store; default: history.gym)")
     e = sub.add_parser("export", help="print everything kept about an athlete as JSON")
@@ -64,9 +72,11 @@ def run_from_args(args: argparse.Namespace) -> int:
         return 2
     if command == "forget":
         counts = forget_offline(config, athlete, args.gym)
-        print(f"forgot {athlete}: {sum(counts.values())} row(s) deleted "
-              f"({', '.join(f'{k} {v}' for k, v in counts.items() if v) or 'none kept'}); "
-              "retained profile and card cleared")
+        print(
+            f"forgot {athlete}: {sum(counts.values())} row(s) deleted "
+            f"({', '.join(f'{k} {v}' for k, v in counts.items() if v) or 'none kept'}); "
+            "retained profile and card cleared"
+        )
         return 0
     if command == "name":
         name_offline(config, athlete, args.display_name)
@@ -76,14 +86,16 @@ def run_from_args(args: argparse.Namespace) -> int:
     try:
         store.migrate()
         if command == "export":
-            json.dump(store.export(args.gym or config.gym, athlete), sys.stdout, indent=1,
-                      default=str)
+            json.dump(
+                store.export(args.gym or config.gym, athlete), sys.stdout, indent=1, default=str
+            )
             print()
         elif command == "prune":
             r = config.retention
             counts = store.prune(trace_days=r.trace_days, records_months=r.records_months)
-            print("deleted: " + (", ".join(f"{k} {v}" for k, v in counts.items() if v)
-                                 or "nothing"))
+            print(
+                "deleted: " + (", ".join(f"{k} {v}" for k, v in counts.items() if v) or "nothing")
+            )
         elif command == "migrate":
             print("database schema is up to date")
     finally:

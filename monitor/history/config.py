@@ -119,22 +119,31 @@ def parse(data: dict, source: str = "") -> HistoryConfig:
     state_dir = Path(h.get("state_dir", str, "/var/lib/gym-history"))
     database = h.get("database", str, "")
     if database and not re.match(r"(sqlite|postgresql)(\+\w+)?://", database):
-        raise ConfigError("history.database", "must be a sqlite:/// or postgresql+psycopg:// URL "
-                          f"(or empty for SQLite in the state directory), not {database!r}")
+        raise ConfigError(
+            "history.database",
+            "must be a sqlite:/// or postgresql+psycopg:// URL "
+            f"(or empty for SQLite in the state directory), not {database!r}",
+        )
     pw_file = h.get("database_password_file", str, "")
     publish = h.get("publish_profiles", bool, True)
     h.done()
 
     m = top.table("mqtt")
     mqtt = MqttSettings(
-        host=m.get("host", str, "127.0.0.1"), port=m.get("port", int, 1883, min=1, max=65535),
-        username=m.get("username", str, ""), password_file=m.get("password_file", str, ""),
-        tls_ca=m.get("tls_ca", str, ""), protocol=m.get("protocol", str, "v5",
-                                                         choices=("v5", "v311")),
+        host=m.get("host", str, "127.0.0.1"),
+        port=m.get("port", int, 1883, min=1, max=65535),
+        username=m.get("username", str, ""),
+        password_file=m.get("password_file", str, ""),
+        tls_ca=m.get("tls_ca", str, ""),
+        protocol=m.get("protocol", str, "v5", choices=("v5", "v311")),
         prefix=m.get("prefix", str, "gym", check=_prefix),
         chain_prefix=m.get("chain_prefix", str, "", check=lambda v: _prefix(v) if v else None),
-        client_id=m.get("client_id", str, "gym-history",
-                        check=lambda v: None if 0 < len(v) <= 64 else "must be 1-64 characters"),
+        client_id=m.get(
+            "client_id",
+            str,
+            "gym-history",
+            check=lambda v: None if 0 < len(v) <= 64 else "must be 1-64 characters",
+        ),
         session_expiry_s=m.get("session_expiry_s", int, 7 * 86400, min=60, max=2**32 - 1),
         keepalive=m.get("keepalive", int, 30, min=5, max=600),
     )
@@ -152,7 +161,8 @@ def parse(data: dict, source: str = "") -> HistoryConfig:
 
     w = top.table("web")
     web = WebSettings(
-        enabled=w.get("enabled", bool, True), host=w.get("host", str, "127.0.0.1"),
+        enabled=w.get("enabled", bool, True),
+        host=w.get("host", str, "127.0.0.1"),
         port=w.get("port", int, 8081, min=0, max=65535),
         display_url=w.get("display_url", str, "http://localhost:8080/"),
         require_login=w.get("require_login", bool, True),
@@ -163,9 +173,16 @@ def parse(data: dict, source: str = "") -> HistoryConfig:
     top.done()
     if top.problems:  # every mistake at once, one line each
         raise ConfigErrors(top.problems)
-    return HistoryConfig(gym=gym, state_dir=state_dir, database=database,
-                         database_password_file=pw_file, publish_profiles=publish, mqtt=mqtt,
-                         retention=retention, web=web)
+    return HistoryConfig(
+        gym=gym,
+        state_dir=state_dir,
+        database=database,
+        database_password_file=pw_file,
+        publish_profiles=publish,
+        mqtt=mqtt,
+        retention=retention,
+        web=web,
+    )
 
 
 def load(path: str | Path) -> HistoryConfig:

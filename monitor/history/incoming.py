@@ -37,8 +37,9 @@ def _read(kind: type[M], station: str, payload: bytes) -> M:
         raise BadMessage(str(err)) from None
     named = getattr(msg, "station", None)
     if named is not None and named != station:
-        raise BadMessage(f"{kind.schema_name}: names station {named!r} but came on "
-                         f"{station!r}'s topic")
+        raise BadMessage(
+            f"{kind.schema_name}: names station {named!r} but came on {station!r}'s topic"
+        )
     return msg
 
 
@@ -60,8 +61,9 @@ def session_record(station: str, payload: bytes) -> SessionRecord:
     msg = _read(messages.SessionRecord, station, payload)
     if msg.ended_ts < msg.started_ts:
         raise BadMessage("session_record: ends before it starts")
-    return SessionRecord(msg.id, station, msg.athlete, msg.guest, msg.started_ts, msg.ended_ts,
-                         msg.to_dict())
+    return SessionRecord(
+        msg.id, station, msg.athlete, msg.guest, msg.started_ts, msg.ended_ts, msg.to_dict()
+    )
 
 
 @dataclass(frozen=True)
@@ -84,8 +86,19 @@ ALERT_STATES = ("raised", "cleared", "acknowledged")
 
 def alert_event(station: str, payload: bytes) -> AlertEvent:
     m = _read(messages.AlertEvent, station, payload)
-    return AlertEvent(m.id, station, m.state.value, m.ts, m.code, m.level.value, m.red_flag,
-                      m.sensor, m.message, m.raised_ts, m.by)
+    return AlertEvent(
+        m.id,
+        station,
+        m.state.value,
+        m.ts,
+        m.code,
+        m.level.value,
+        m.red_flag,
+        m.sensor,
+        m.message,
+        m.raised_ts,
+        m.by,
+    )
 
 
 @dataclass(frozen=True)
@@ -102,12 +115,24 @@ class Presence:
 
 def presence(station: str, payload: bytes) -> Presence:
     m = _read(messages.CheckIn, station, payload)
-    return Presence(station, m.ts, m.athlete, m.guest, m.since_ts,
-                    m.source.value if m.source is not None else None)
+    return Presence(
+        station,
+        m.ts,
+        m.athlete,
+        m.guest,
+        m.since_ts,
+        m.source.value if m.source is not None else None,
+    )
 
 
-HYDRATION_FIELDS = ("mass_g", "intake_ml", "pre_mass_g", "post_mass_g", "body_mass_loss_pct",
-                    "sweat_rate_l_per_h")
+HYDRATION_FIELDS = (
+    "mass_g",
+    "intake_ml",
+    "pre_mass_g",
+    "post_mass_g",
+    "body_mass_loss_pct",
+    "sweat_rate_l_per_h",
+)
 
 
 @dataclass(frozen=True)
@@ -115,7 +140,7 @@ class HydrationSample:
     station: str
     ts: float
     mode: str | None
-    values: tuple[float | None, ...]   # HYDRATION_FIELDS, in order
+    values: tuple[float | None, ...]  # HYDRATION_FIELDS, in order
 
     def same_reading(self, other: HydrationSample | None) -> bool:
         """Equal figures: the periodic re-publication of an unchanged state."""
@@ -124,8 +149,12 @@ class HydrationSample:
 
 def hydration_sample(station: str, payload: bytes) -> HydrationSample:
     m = _read(messages.Hydration, station, payload)
-    return HydrationSample(station, m.ts, m.mode.value if m.mode is not None else None,
-                           tuple(getattr(m, k) for k in HYDRATION_FIELDS))
+    return HydrationSample(
+        station,
+        m.ts,
+        m.mode.value if m.mode is not None else None,
+        tuple(getattr(m, k) for k in HYDRATION_FIELDS),
+    )
 
 
 @dataclass(frozen=True)

@@ -99,7 +99,7 @@ class IngestStats:
     lag_max_s: float | None
     write_errors: int
     batches: int
-    write_s: float          # time spent in store.write, in all
+    write_s: float  # time spent in store.write, in all
 
 
 class TremorMinutes:
@@ -148,11 +148,18 @@ class TremorMinutes:
 
 def _minute(key: tuple[str, str, str], b: _Bucket) -> Item:
     gym, station, sensor = key
-    return Item(gym, TraceMinute(
-        station, sensor, b.minute_ts, b.count,
-        round(statistics.median(b.ratios), 3) if b.ratios else None,
-        round(max(b.ratios), 3) if b.ratios else None,
-        round(statistics.median(b.rms), 2) if b.rms else None))
+    return Item(
+        gym,
+        TraceMinute(
+            station,
+            sensor,
+            b.minute_ts,
+            b.count,
+            round(statistics.median(b.ratios), 3) if b.ratios else None,
+            round(max(b.ratios), 3) if b.ratios else None,
+            round(statistics.median(b.rms), 2) if b.rms else None,
+        ),
+    )
 
 
 class TopicMap:
@@ -178,10 +185,10 @@ class TopicMap:
         levels = topic.split("/")
         gym = self.gym
         if self.chain:
-            if levels[:self._chain_levels] != self.chain.split("/"):
+            if levels[: self._chain_levels] != self.chain.split("/"):
                 return None
             gym = levels[self._chain_levels] if len(levels) > self._chain_levels else ""
-            levels = levels[self._chain_levels + 1:]
+            levels = levels[self._chain_levels + 1 :]
             if not incoming.ATHLETE_ID.fullmatch(gym.lower()):
                 return None
         n = len(self._prefix_levels)
@@ -202,25 +209,39 @@ class TopicMap:
 class Ingest:
     """Subscribe, store, acknowledge; publish profiles and cards. See the module docstring."""
 
-    def __init__(self, config: HistoryConfig, store: HistoryStore, *,
-                 reconnect_min_s: float = 1.0, reconnect_max_s: float = 10.0):
+    def __init__(
+        self,
+        config: HistoryConfig,
+        store: HistoryStore,
+        *,
+        reconnect_min_s: float = 1.0,
+        reconnect_max_s: float = 10.0,
+    ):
         self.config = config
         self.store = store
         m = config.mqtt
         self.topics = TopicMap(m.prefix, config.gym, m.chain_prefix)
         self.publish_profiles = config.publish_profiles and not m.chain_prefix
         v5 = m.protocol == "v5"
-        self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=m.client_id,
-                                  protocol=mqtt.MQTTv5 if v5 else mqtt.MQTTv311,
-                                  clean_session=None if v5 else False, manual_ack=True)
+        self.client = mqtt.Client(
+            CallbackAPIVersion.VERSION2,
+            client_id=m.client_id,
+            protocol=mqtt.MQTTv5 if v5 else mqtt.MQTTv311,
+            clean_session=None if v5 else False,
+            manual_ack=True,
+        )
         if m.username:
-            password = (read_password_file(m.password_file, "mqtt.password_file")
-                        if m.password_file else None)
+            password = (
+                read_password_file(m.password_file, "mqtt.password_file")
+                if m.password_file
+                else None
+            )
             self.client.username_pw_set(m.username, password)
         if m.tls_ca:
             self.client.tls_set(ca_certs=m.tls_ca, cert_reqs=ssl.CERT_REQUIRED)
-        self.client.reconnect_delay_set(max(1, round(reconnect_min_s)),
-                                        max(1, round(reconnect_max_s)))
+        self.client.reconnect_delay_set(
+            max(1, round(reconnect_min_s)), max(1, round(reconnect_max_s))
+        )
         self.client.max_inflight_messages_set(100)
         self.client.on_connect = self._on_connect
         self.client.on_disconnect = self._on_disconnect
@@ -237,8 +258,7 @@ class Ingest:
         self._received = self._stored = self._duplicates = self._refused = 0
         self._write_errors = self._batches = 0
         self._write_s = 0.0
-        self._writer = threading.Thread(target=self._write_loop, name="history-writer",
-                                        daemon=True)
+        self._writer = threading.Thread(target=self._write_loop, name="history-writer", daemon=True)
         self._started = False
 
     # ------------------------------------------------------------------ lifecycle
@@ -265,7 +285,7 @@ class Ingest:
         """Store what has arrived, acknowledge it, disconnect (the session stays on the broker)."""
         if not self._started:
             return
-        self._closing = True          # later messages stay unacknowledged: redelivered next time
+        self._closing = True  # later messages stay unacknowledged: redelivered next time
         for item in self.tremor.flush():
             self._queue.put(_Entry(item, None, 0, self._generation))
         deadline = time.monotonic() + timeout
@@ -290,12 +310,25 @@ class Ingest:
     def stats(self) -> IngestStats:
         with self._lock:
             lags = sorted(self._lags)
+
         def q(p: float) -> float | None:
             return round(lags[min(len(lags) - 1, int(p * len(lags)))], 4) if lags else None
-        return IngestStats(self.connected, self._received, self._stored, self._duplicates,
-                           self._refused, self._queue.unfinished_tasks, self.tremor.samples,
-                           q(0.5), q(0.95), round(lags[-1], 4) if lags else None,
-                           self._write_errors, self._batches, round(self._write_s, 3))
+
+        return IngestStats(
+            self.connected,
+            self._received,
+            self._stored,
+            self._duplicates,
+            self._refused,
+            self._queue.unfinished_tasks,
+            self.tremor.samples,
+            q(0.5),
+            q(0.95),
+            round(lags[-1], 4) if lags else None,
+            self._write_errors,
+            self._batches,
+            round(self._write_s, 3),
+        )
 
     def reset_lags(self) -> None:
         with self._lock:
@@ -312,8 +345,10 @@ class Ingest:
 
     def publish_card(self, gym: str, athlete: str, display_name: str) -> None:
         if self.publish_profiles and gym == self.config.gym:
-            self._publish(self.topics.card_topic(athlete),
-                          messages.Card(athlete=athlete, display_name=display_name).to_json())
+            self._publish(
+                self.topics.card_topic(athlete),
+                messages.Card(athlete=athlete, display_name=display_name).to_json(),
+            )
 
     def clear_athlete(self, gym: str, athlete: str) -> None:
         """Empty retained profile and card: the broker forgets them too."""
@@ -333,20 +368,29 @@ class Ingest:
 
     def _on_connect(self, client, userdata, flags, reason_code, properties) -> None:
         if reason_code.is_failure:
-            log.error("broker %s:%s refused the history service: %s", self.config.mqtt.host,
-                      self.config.mqtt.port, reason_code)
+            log.error(
+                "broker %s:%s refused the history service: %s",
+                self.config.mqtt.host,
+                self.config.mqtt.port,
+                reason_code,
+            )
             return
         self._generation += 1
-        log.info("connected to %s:%s (session %s)", self.config.mqtt.host,
-                 self.config.mqtt.port, "resumed" if flags.session_present else "new")
+        log.info(
+            "connected to %s:%s (session %s)",
+            self.config.mqtt.host,
+            self.config.mqtt.port,
+            "resumed" if flags.session_present else "new",
+        )
         client.subscribe([(f, 1) for f in self.topics.filters()])
         self._connected.set()
         self._republish.set()
 
     def _on_disconnect(self, client, userdata, flags, reason_code, properties) -> None:
         if self._connected.is_set() and not self._closing:
-            log.warning("lost the broker (%s); the broker keeps our messages meanwhile",
-                        reason_code)
+            log.warning(
+                "lost the broker (%s); the broker keeps our messages meanwhile", reason_code
+            )
         self._connected.clear()
 
     def _on_message(self, client, userdata, message: mqtt.MQTTMessage) -> None:
@@ -354,10 +398,11 @@ class Ingest:
             if self._closing:
                 return  # not acknowledged: the broker sends it again at the next start
             self._received += 1
-            entry = _Entry(None, message.mid if message.qos else None, message.qos,
-                           self._generation)
+            entry = _Entry(
+                None, message.mid if message.qos else None, message.qos, self._generation
+            )
             where = self.topics.parse(message.topic)
-            if where is None or message.retain and not message.payload:
+            if where is None or (message.retain and not message.payload):
                 self._queue.put(entry)
                 return
             gym, station, kind = where
@@ -375,8 +420,7 @@ class Ingest:
                     self._queue.put(entry)
                 return
             entry.item = Item(gym, parsed)
-            entry.sent_ts = (parsed.record.get("ts") if kind == "session_record"
-                             else parsed.ts)
+            entry.sent_ts = parsed.record.get("ts") if kind == "session_record" else parsed.ts
             self._queue.put(entry)
         except Exception:  # a bug here must not stop paho's network loop
             log.exception("error handling %s", message.topic)
@@ -418,10 +462,14 @@ class Ingest:
                     self._batches += 1
                     retry = 0.2
                     break
-                except Exception as err:  # noqa: BLE001 -- any failure: keep, retry, never ack
+                except Exception as err:
                     self._write_errors += 1
-                    log.error("could not store %d message(s), retrying in %.1f s: %s",
-                              len(items), retry, err)
+                    log.error(
+                        "could not store %d message(s), retrying in %.1f s: %s",
+                        len(items),
+                        retry,
+                        err,
+                    )
                     if self._stop.wait(retry):
                         # Unacknowledged: the broker still holds them for the next start.
                         for _ in batch:

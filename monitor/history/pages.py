@@ -69,35 +69,67 @@ def csv_text(headers: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
     writer.writerow(headers)
     for row in rows:
         # A cell that a spreadsheet would run as a formula is quoted as text.
-        writer.writerow(["'" + c if isinstance(c, str) and c[:1] in "=+-@\t\r" else c
-                         for c in row])
+        writer.writerow(["'" + c if isinstance(c, str) and c[:1] in "=+-@\t\r" else c for c in row])
     return out.getvalue()
 
 
 # --------------------------------------------------------------------------- athletes
 
 
-ATHLETE_CSV = ("gym", "athlete", "display_name", "sessions", "first_session", "last_session",
-               "alerts")
+ATHLETE_CSV = (
+    "gym",
+    "athlete",
+    "display_name",
+    "sessions",
+    "first_session",
+    "last_session",
+    "alerts",
+)
 
 
 def athletes_page(rows: list[dict[str, Any]], *, display_url: str) -> str:
     body = table(
         ("Athlete", "Gym", "Sessions", "Last session", "Alerts"),
-        (((f'<a href="/athletes/{q(r["gym"])}/{q(r["athlete"])}">'
-          f'{escape(athlete_label(r["athlete"], r["display_name"]))}</a>'),
-          escape(r["gym"]), str(r["sessions"]), when(r["last_ts"]), str(r["alerts"]))
-         for r in rows), "athletes")
+        (
+            (
+                (
+                    f'<a href="/athletes/{q(r["gym"])}/{q(r["athlete"])}">'
+                    f"{escape(athlete_label(r['athlete'], r['display_name']))}</a>"
+                ),
+                escape(r["gym"]),
+                str(r["sessions"]),
+                when(r["last_ts"]),
+                str(r["alerts"]),
+            )
+            for r in rows
+        ),
+        "athletes",
+    )
     if not rows:
         body = '<p class="empty">No athlete has finished a session yet.</p>'
-    return page("Athletes", f'<p><a class="csv" href="/athletes.csv">CSV</a></p>{body}',
-                display_url=display_url)
+    return page(
+        "Athletes",
+        f'<p><a class="csv" href="/athletes.csv">CSV</a></p>{body}',
+        display_url=display_url,
+    )
 
 
 def athletes_csv(rows: list[dict[str, Any]]) -> str:
-    return csv_text(ATHLETE_CSV, ((r["gym"], r["athlete"], r["display_name"] or "", r["sessions"],
-                                   when(r["first_ts"]), when(r["last_ts"]), r["alerts"])
-                                  for r in rows))
+    return csv_text(
+        ATHLETE_CSV,
+        (
+            (
+                r["gym"],
+                r["athlete"],
+                r["display_name"] or "",
+                r["sessions"],
+                when(r["first_ts"]),
+                when(r["last_ts"]),
+                r["alerts"],
+            )
+            for r in rows
+        ),
+    )
 
 
 def _weekly(history: dict[str, Any], since: float) -> list[dict[str, Any]]:
@@ -117,72 +149,208 @@ def _weekly(history: dict[str, Any], since: float) -> list[dict[str, Any]]:
     out = []
     for w in sorted(weeks, reverse=True):
         d = weeks[w]
+
         def med(k: str, d: dict[str, list[float]] = d) -> float | None:
             return statistics.median(d[k]) if d[k] else None
-        out.append({"week_ts": since + w * WEEK, "sessions": len(d["sessions"]),
-                    "sets": len(d["ratio_median"]), "ratio_median": med("ratio_median"),
-                    "ratio_peak": max(d["ratio_peak"]) if d["ratio_peak"] else None,
-                    "growth_per_min": med("growth_per_min"), "recovery_s": med("recovery_s"),
-                    "sweat_rate_l_per_h": med("sweat"), "alerts": len(d["alerts"])})
+
+        out.append(
+            {
+                "week_ts": since + w * WEEK,
+                "sessions": len(d["sessions"]),
+                "sets": len(d["ratio_median"]),
+                "ratio_median": med("ratio_median"),
+                "ratio_peak": max(d["ratio_peak"]) if d["ratio_peak"] else None,
+                "growth_per_min": med("growth_per_min"),
+                "recovery_s": med("recovery_s"),
+                "sweat_rate_l_per_h": med("sweat"),
+                "alerts": len(d["alerts"]),
+            }
+        )
     return out
 
 
-def athlete_page(gym: str, athlete: str, display_name: str | None, profile: Any,
-                 history: dict[str, Any], *, since: float, until: float, weeks: int,
-                 display_url: str) -> str:
+def athlete_page(
+    gym: str,
+    athlete: str,
+    display_name: str | None,
+    profile: Any,
+    history: dict[str, Any],
+    *,
+    since: float,
+    until: float,
+    weeks: int,
+    display_url: str,
+) -> str:
     rng = (since, until)
     sets, holds = history["sets"], history["holds"]
     charts = [
-        time_chart([Series("median", [(x["start_ts"], x["ratio_median"]) for x in sets
-                                      if x["ratio_median"] is not None], css="s1"),
-                    Series("peak", [(x["start_ts"], x["ratio_peak"]) for x in sets
-                                    if x["ratio_peak"] is not None], css="s2")],
-                   title="Tremor ratio per set", y_label="x rested", x_range=rng,
-                   bands=((2.0, "elevated"), (4.0, "high"))),
-        time_chart([Series("growth", [(x["start_ts"], x["growth_per_min"]) for x in sets
-                                      if x["growth_per_min"] is not None], css="s3")],
-                   title="Within-set growth", y_label="ratio / min", x_range=rng, y_min=None),
-        time_chart([Series("recovery", [(x["start_ts"], x["recovery_s"]) for x in sets
-                                        if x["recovery_s"] is not None], css="s4")],
-                   title="Recovery time after each set", y_label="s", x_range=rng),
-        time_chart([Series("duration", [(h["start_ts"], h["duration_s"]) for h in holds
-                                        if h["duration_s"] is not None], css="s5"),
-                    Series("peak ratio x10", [(h["start_ts"], 10 * h["ratio_peak"])
-                                              for h in holds if h["ratio_peak"] is not None],
-                           css="s2")],
-                   title="Static holds", y_label="s", x_range=rng),
-        time_chart([Series("sweat rate", [(s["started_ts"], s["sweat_rate_l_per_h"])
-                                          for s in history["sessions"]
-                                          if s["sweat_rate_l_per_h"] is not None],
-                           kind="line", css="s6")],
-                   title="Sweat rate per session", y_label="l/h", x_range=rng),
-        time_chart([Series(level, _per_week([a for a in history["alerts"] if a["level"] == level],
-                                            since), kind="bars", css=f"alert-{level}")
-                    for level in ("caution", "warning", "urgent", "info")
-                    if any(a["level"] == level for a in history["alerts"])],
-                   title="Alerts per week", y_label="alerts", x_range=rng),
+        time_chart(
+            [
+                Series(
+                    "median",
+                    [
+                        (x["start_ts"], x["ratio_median"])
+                        for x in sets
+                        if x["ratio_median"] is not None
+                    ],
+                    css="s1",
+                ),
+                Series(
+                    "peak",
+                    [(x["start_ts"], x["ratio_peak"]) for x in sets if x["ratio_peak"] is not None],
+                    css="s2",
+                ),
+            ],
+            title="Tremor ratio per set",
+            y_label="x rested",
+            x_range=rng,
+            bands=((2.0, "elevated"), (4.0, "high")),
+        ),
+        time_chart(
+            [
+                Series(
+                    "growth",
+                    [
+                        (x["start_ts"], x["growth_per_min"])
+                        for x in sets
+                        if x["growth_per_min"] is not None
+                    ],
+                    css="s3",
+                )
+            ],
+            title="Within-set growth",
+            y_label="ratio / min",
+            x_range=rng,
+            y_min=None,
+        ),
+        time_chart(
+            [
+                Series(
+                    "recovery",
+                    [(x["start_ts"], x["recovery_s"]) for x in sets if x["recovery_s"] is not None],
+                    css="s4",
+                )
+            ],
+            title="Recovery time after each set",
+            y_label="s",
+            x_range=rng,
+        ),
+        time_chart(
+            [
+                Series(
+                    "duration",
+                    [
+                        (h["start_ts"], h["duration_s"])
+                        for h in holds
+                        if h["duration_s"] is not None
+                    ],
+                    css="s5",
+                ),
+                Series(
+                    "peak ratio x10",
+                    [
+                        (h["start_ts"], 10 * h["ratio_peak"])
+                        for h in holds
+                        if h["ratio_peak"] is not None
+                    ],
+                    css="s2",
+                ),
+            ],
+            title="Static holds",
+            y_label="s",
+            x_range=rng,
+        ),
+        time_chart(
+            [
+                Series(
+                    "sweat rate",
+                    [
+                        (s["started_ts"], s["sweat_rate_l_per_h"])
+                        for s in history["sessions"]
+                        if s["sweat_rate_l_per_h"] is not None
+                    ],
+                    kind="line",
+                    css="s6",
+                )
+            ],
+            title="Sweat rate per session",
+            y_label="l/h",
+            x_range=rng,
+        ),
+        time_chart(
+            [
+                Series(
+                    level,
+                    _per_week([a for a in history["alerts"] if a["level"] == level], since),
+                    kind="bars",
+                    css=f"alert-{level}",
+                )
+                for level in ("caution", "warning", "urgent", "info")
+                if any(a["level"] == level for a in history["alerts"])
+            ],
+            title="Alerts per week",
+            y_label="alerts",
+            x_range=rng,
+        ),
     ]
     names = ("ratio", "growth", "recovery", "holds", "sweat", "alerts")
     figures = "".join(f'<figure class="fig-{n}">{c}</figure>' for n, c in zip(names, charts))
-    weekly = table(("Week of", "Sessions", "Sets", "Median ratio", "Peak ratio",
-                    "Growth /min", "Recovery s", "Sweat l/h", "Alerts"),
-                   ((when(w["week_ts"], "%d %b %Y"), str(w["sessions"]), str(w["sets"]),
-                     num(w["ratio_median"], 2), num(w["ratio_peak"], 2),
-                     num(w["growth_per_min"], 2), num(w["recovery_s"], 0),
-                     num(w["sweat_rate_l_per_h"], 2), str(w["alerts"]))
-                    for w in _weekly(history, since)), "weekly")
-    sessions = table(("Session", "Station", "Sets", "Holds", "Peak ratio", "Sweat l/h",
-                      "Alerts"),
-                     ((f'<a href="/sessions/{q(gym)}/{q(s["id"])}">{when(s["started_ts"])}</a>',
-                       escape(s["station"]), str(s["set_count"]), str(s["hold_count"]),
-                       num(s["ratio_peak"], 2), num(s["sweat_rate_l_per_h"], 2),
-                       str(s["alert_count"]))
-                      for s in reversed(history["sessions"])), "sessions")
+    weekly = table(
+        (
+            "Week of",
+            "Sessions",
+            "Sets",
+            "Median ratio",
+            "Peak ratio",
+            "Growth /min",
+            "Recovery s",
+            "Sweat l/h",
+            "Alerts",
+        ),
+        (
+            (
+                when(w["week_ts"], "%d %b %Y"),
+                str(w["sessions"]),
+                str(w["sets"]),
+                num(w["ratio_median"], 2),
+                num(w["ratio_peak"], 2),
+                num(w["growth_per_min"], 2),
+                num(w["recovery_s"], 0),
+                num(w["sweat_rate_l_per_h"], 2),
+                str(w["alerts"]),
+            )
+            for w in _weekly(history, since)
+        ),
+        "weekly",
+    )
+    sessions = table(
+        ("Session", "Station", "Sets", "Holds", "Peak ratio", "Sweat l/h", "Alerts"),
+        (
+            (
+                f'<a href="/sessions/{q(gym)}/{q(s["id"])}">{when(s["started_ts"])}</a>',
+                escape(s["station"]),
+                str(s["set_count"]),
+                str(s["hold_count"]),
+                num(s["ratio_peak"], 2),
+                num(s["sweat_rate_l_per_h"], 2),
+                str(s["alert_count"]),
+            )
+            for s in reversed(history["sessions"])
+        ),
+        "sessions",
+    )
     base = f"/athletes/{q(gym)}/{q(athlete)}"
-    periods = " ".join(f'<a href="{base}?weeks={n}"{" class=on" if n == weeks else ""}>'
-                       f"{n} weeks</a>" for n in (4, 12, 26, 52))
-    baselines = ", ".join(f"{escape(k)} {v:.1f} mg" for k, v in
-                          sorted((profile.baselines_mg if profile else {}).items())) or "none yet"
+    periods = " ".join(
+        f'<a href="{base}?weeks={n}"{" class=on" if n == weeks else ""}>{n} weeks</a>'
+        for n in (4, 12, 26, 52)
+    )
+    baselines = (
+        ", ".join(
+            f"{escape(k)} {v:.1f} mg"
+            for k, v in sorted((profile.baselines_mg if profile else {}).items())
+        )
+        or "none yet"
+    )
     mass = f"{profile.body_mass_g / 1000:.1f} kg" if profile and profile.body_mass_g else "unknown"
     body = f"""
 <p class="period">{periods} &middot; <a class="csv" href="{base}.csv?weeks={weeks}">CSV</a>
@@ -194,7 +362,7 @@ def athlete_page(gym: str, athlete: str, display_name: str | None, profile: Any,
 <h2>Staff</h2>
 <form class="card-form" data-action="{base}/card" data-reload="1">
 <label>Name on the wall <input name="display_name" maxlength="40"
- value="{escape(display_name or '')}" required></label>
+ value="{escape(display_name or "")}" required></label>
 <button type="submit">Save</button> <span class="result" role="status"></span></form>
 <form class="forget-form" data-action="{base}/forget" data-confirm="{escape(athlete)}"
  data-done="/athletes">
@@ -213,19 +381,46 @@ def _per_week(alerts: list[dict[str, Any]], since: float) -> list[tuple[float, f
     return [(since + (w + 0.5) * WEEK, n) for w, n in sorted(counts.items())]
 
 
-SET_CSV = ("session_id", "station", "session_start", "set", "kind", "sensor", "start", "end",
-           "reps", "ratio_median", "ratio_peak", "growth_per_min", "recovery_s")
+SET_CSV = (
+    "session_id",
+    "station",
+    "session_start",
+    "set",
+    "kind",
+    "sensor",
+    "start",
+    "end",
+    "reps",
+    "ratio_median",
+    "ratio_peak",
+    "growth_per_min",
+    "recovery_s",
+)
 
 
 def athlete_csv(history: dict[str, Any]) -> str:
     by_id = {s["id"]: s for s in history["sessions"]}
-    return csv_text(SET_CSV, (
-        (x["session_id"], by_id.get(x["session_id"], {}).get("station", ""),
-         when(by_id.get(x["session_id"], {}).get("started_ts")), x["idx"], x["kind"],
-         x["sensor"], when(x["start_ts"], "%Y-%m-%d %H:%M:%S"),
-         when(x["end_ts"], "%Y-%m-%d %H:%M:%S"), x["reps"], x["ratio_median"], x["ratio_peak"],
-         x["growth_per_min"], x["recovery_s"])
-        for x in history["sets"]))
+    return csv_text(
+        SET_CSV,
+        (
+            (
+                x["session_id"],
+                by_id.get(x["session_id"], {}).get("station", ""),
+                when(by_id.get(x["session_id"], {}).get("started_ts")),
+                x["idx"],
+                x["kind"],
+                x["sensor"],
+                when(x["start_ts"], "%Y-%m-%d %H:%M:%S"),
+                when(x["end_ts"], "%Y-%m-%d %H:%M:%S"),
+                x["reps"],
+                x["ratio_median"],
+                x["ratio_peak"],
+                x["growth_per_min"],
+                x["recovery_s"],
+            )
+            for x in history["sets"]
+        ),
+    )
 
 
 # --------------------------------------------------------------------------- a session
@@ -243,57 +438,118 @@ def _states(trace: list[dict[str, Any]]) -> list[tuple[float, float, str]]:
     return out
 
 
-def session_page(gym: str, data: dict[str, Any], display_name: str | None, *,
-                 display_url: str) -> str:
+def session_page(
+    gym: str, data: dict[str, Any], display_name: str | None, *, display_url: str
+) -> str:
     s = data["session"]
     sensors = sorted({r["sensor"] for r in data["trace"]})
     main_sensor = sensors[0] if sensors else None
     trace = [r for r in data["trace"] if r["sensor"] == main_sensor]
     tl = Timeline(
-        start=s["started_ts"], end=s["ended_ts"], states=_states(trace),
-        blocks=[(x["start_ts"], x["end_ts"], "set", (f"set {x['idx']}: {x['reps'] or '?'} reps, "
-                 f"ratio {num(x['ratio_median'], 2)} (peak {num(x['ratio_peak'], 2)})"))
-                for x in data["sets"]]
-        + [(h["start_ts"], h["end_ts"], "hold", f"hold {h['idx']}: {num(h['duration_s'], 0)} s")
-           for h in data["holds"]],
+        start=s["started_ts"],
+        end=s["ended_ts"],
+        states=_states(trace),
+        blocks=[
+            (
+                x["start_ts"],
+                x["end_ts"],
+                "set",
+                (
+                    f"set {x['idx']}: {x['reps'] or '?'} reps, "
+                    f"ratio {num(x['ratio_median'], 2)} (peak {num(x['ratio_peak'], 2)})"
+                ),
+            )
+            for x in data["sets"]
+        ]
+        + [
+            (h["start_ts"], h["end_ts"], "hold", f"hold {h['idx']}: {num(h['duration_s'], 0)} s")
+            for h in data["holds"]
+        ],
         ratio=[(r["minute_ts"] + 30, r["ratio_p50"]) for r in trace if r["ratio_p50"] is not None],
-        ratio_max=[(r["minute_ts"] + 30, r["ratio_max"]) for r in trace
-                   if r["ratio_max"] is not None],
-        alerts=[(a["raised_ts"], a["level"], a["code"]) for a in data["alerts"]
-                if a["raised_ts"] is not None])
+        ratio_max=[
+            (r["minute_ts"] + 30, r["ratio_max"]) for r in trace if r["ratio_max"] is not None
+        ],
+        alerts=[
+            (a["raised_ts"], a["level"], a["code"])
+            for a in data["alerts"]
+            if a["raised_ts"] is not None
+        ],
+    )
     chart = timeline(tl, title=f"Session at {s['station']}")
-    who = ("guest" if s["athlete"] is None else
-           f'<a href="/athletes/{q(gym)}/{q(s["athlete"])}">'
-           f'{escape(athlete_label(s["athlete"], display_name))}</a>')
-    sets = table(("Set", "Kind", "Sensor", "Start", "Duration s", "Reps", "Median ratio",
-                  "Peak ratio", "Growth /min", "Recovery s"),
-                 ((str(x["idx"]), escape(x["kind"]), escape(x["sensor"] or ""),
-                   when(x["start_ts"], "%H:%M:%S"), num(x["end_ts"] - x["start_ts"], 0),
-                   str(x["reps"] or ""), num(x["ratio_median"], 2), num(x["ratio_peak"], 2),
-                   num(x["growth_per_min"], 2), num(x["recovery_s"], 0))
-                  for x in data["sets"]), "sets")
-    holds = table(("Hold", "Sensor", "Start", "Duration s", "Peak ratio", "Fatigue band peak"),
-                  ((str(h["idx"]), escape(h["sensor"] or ""), when(h["start_ts"], "%H:%M:%S"),
-                    num(h["duration_s"], 0), num(h["ratio_peak"], 2),
-                    num(h["fatigue_ratio_peak"], 2)) for h in data["holds"]), "holds")
+    who = (
+        "guest"
+        if s["athlete"] is None
+        else f'<a href="/athletes/{q(gym)}/{q(s["athlete"])}">'
+        f"{escape(athlete_label(s['athlete'], display_name))}</a>"
+    )
+    sets = table(
+        (
+            "Set",
+            "Kind",
+            "Sensor",
+            "Start",
+            "Duration s",
+            "Reps",
+            "Median ratio",
+            "Peak ratio",
+            "Growth /min",
+            "Recovery s",
+        ),
+        (
+            (
+                str(x["idx"]),
+                escape(x["kind"]),
+                escape(x["sensor"] or ""),
+                when(x["start_ts"], "%H:%M:%S"),
+                num(x["end_ts"] - x["start_ts"], 0),
+                str(x["reps"] or ""),
+                num(x["ratio_median"], 2),
+                num(x["ratio_peak"], 2),
+                num(x["growth_per_min"], 2),
+                num(x["recovery_s"], 0),
+            )
+            for x in data["sets"]
+        ),
+        "sets",
+    )
+    holds = table(
+        ("Hold", "Sensor", "Start", "Duration s", "Peak ratio", "Fatigue band peak"),
+        (
+            (
+                str(h["idx"]),
+                escape(h["sensor"] or ""),
+                when(h["start_ts"], "%H:%M:%S"),
+                num(h["duration_s"], 0),
+                num(h["ratio_peak"], 2),
+                num(h["fatigue_ratio_peak"], 2),
+            )
+            for h in data["holds"]
+        ),
+        "holds",
+    )
     alerts = alert_rows(data["alerts"], gym=None, with_athlete=False)
     rec = s
-    hyd = (f"Intake {num(rec['intake_ml'], 0)} ml; sweat rate {num(rec['sweat_rate_l_per_h'], 2)}"
-           f" l/h; body mass change {num(rec['body_mass_loss_pct'], 1)} %; weigh-ins: "
-           + ", ".join(f"{escape(w['phase'])} {w['mass_g'] / 1000:.1f} kg at "
-                       f"{when(w['ts'], '%H:%M')}" for w in data["weigh_ins"])
-           if rec["hydration_mode"] else "No scale at this station.")
+    hyd = (
+        f"Intake {num(rec['intake_ml'], 0)} ml; sweat rate {num(rec['sweat_rate_l_per_h'], 2)}"
+        f" l/h; body mass change {num(rec['body_mass_loss_pct'], 1)} %; weigh-ins: "
+        + ", ".join(
+            f"{escape(w['phase'])} {w['mass_g'] / 1000:.1f} kg at {when(w['ts'], '%H:%M')}"
+            for w in data["weigh_ins"]
+        )
+        if rec["hydration_mode"]
+        else "No scale at this station."
+    )
     body = f"""
-<p class="meta">{who} at <b>{escape(s['station'])}</b>, {when(s['started_ts'])} to
-{when(s['ended_ts'], '%H:%M')} ({num((s['ended_ts'] - s['started_ts']) / 60, 0)} min), ended by
-{escape(s['end_reason'] or '?')} &middot;
-<a class="csv" href="/sessions/{q(gym)}/{q(s['id'])}.csv">CSV</a></p>
+<p class="meta">{who} at <b>{escape(s["station"])}</b>, {when(s["started_ts"])} to
+{when(s["ended_ts"], "%H:%M")} ({num((s["ended_ts"] - s["started_ts"]) / 60, 0)} min), ended by
+{escape(s["end_reason"] or "?")} &middot;
+<a class="csv" href="/sessions/{q(gym)}/{q(s["id"])}.csv">CSV</a></p>
 <figure class="fig-timeline">{chart}</figure>
 <p class="legend-text">Bands: activity state per minute; blocks: sets and holds; lines: tremor
 ratio per minute (median, and peak in the lighter colour); triangles: alerts.</p>
 <h2>Sets</h2>{sets}
-<h2>Holds</h2>{holds if data['holds'] else '<p class="empty">No static holds.</p>'}
-<h2>Alerts</h2>{alerts if data['alerts'] else '<p class="empty">No alerts.</p>'}
+<h2>Holds</h2>{holds if data["holds"] else '<p class="empty">No static holds.</p>'}
+<h2>Alerts</h2>{alerts if data["alerts"] else '<p class="empty">No alerts.</p>'}
 <h2>Hydration</h2><p class="hydration">{hyd}</p>"""
     return page(f"Session {when(s['started_ts'])}", body, display_url=display_url)
 
@@ -302,54 +558,117 @@ TRACE_CSV = ("minute", "sensor", "state", "ratio_p50", "ratio_max", "rms_mg_p50"
 
 
 def session_csv(data: dict[str, Any]) -> str:
-    return csv_text(TRACE_CSV, ((when(r["minute_ts"]), r["sensor"], r["state"] or "",
-                                 r["ratio_p50"], r["ratio_max"], r["rms_mg_p50"], r["source"])
-                                for r in data["trace"]))
+    return csv_text(
+        TRACE_CSV,
+        (
+            (
+                when(r["minute_ts"]),
+                r["sensor"],
+                r["state"] or "",
+                r["ratio_p50"],
+                r["ratio_max"],
+                r["rms_mg_p50"],
+                r["source"],
+            )
+            for r in data["trace"]
+        ),
+    )
 
 
 # --------------------------------------------------------------------------- alerts
 
 
-def alert_rows(alerts: list[dict[str, Any]], *, gym: str | None, with_athlete: bool = True,
-               names: dict[tuple[str, str], str] | None = None) -> str:
+def alert_rows(
+    alerts: list[dict[str, Any]],
+    *,
+    gym: str | None,
+    with_athlete: bool = True,
+    names: dict[tuple[str, str], str] | None = None,
+) -> str:
     names = names or {}
     headers = ["Raised", "Station", "Level", "Alert", "Acknowledged", "By", "Cleared"]
     if with_athlete:
         headers.insert(2, "Athlete")
     rows = []
     for a in alerts:
-        row = [when(a["raised_ts"], "%Y-%m-%d %H:%M:%S"), escape(a["station"]),
-               f'<span class="level-{escape(a["level"])}">{escape(a["level"])}</span>',
-               escape(a["message"] or a["code"]), when(a["acknowledged_ts"], "%H:%M:%S"),
-               escape(a["acknowledged_by"] or ""), when(a["cleared_ts"], "%H:%M:%S")]
+        row = [
+            when(a["raised_ts"], "%Y-%m-%d %H:%M:%S"),
+            escape(a["station"]),
+            f'<span class="level-{escape(a["level"])}">{escape(a["level"])}</span>',
+            escape(a["message"] or a["code"]),
+            when(a["acknowledged_ts"], "%H:%M:%S"),
+            escape(a["acknowledged_by"] or ""),
+            when(a["cleared_ts"], "%H:%M:%S"),
+        ]
         if with_athlete:
             athlete = a["athlete"]
-            row.insert(2, "" if athlete is None else
-                       f'<a href="/athletes/{q(a["gym"])}/{q(athlete)}">'
-                       f'{escape(athlete_label(athlete, names.get((a["gym"], athlete))))}</a>')
+            row.insert(
+                2,
+                ""
+                if athlete is None
+                else f'<a href="/athletes/{q(a["gym"])}/{q(athlete)}">'
+                f"{escape(athlete_label(athlete, names.get((a['gym'], athlete))))}</a>",
+            )
         rows.append(row)
     return table(headers, rows, "alerts")
 
 
-ALERT_CSV = ("gym", "id", "station", "athlete", "session_id", "code", "level", "red_flag",
-             "message", "raised", "acknowledged", "acknowledged_by", "cleared")
+ALERT_CSV = (
+    "gym",
+    "id",
+    "station",
+    "athlete",
+    "session_id",
+    "code",
+    "level",
+    "red_flag",
+    "message",
+    "raised",
+    "acknowledged",
+    "acknowledged_by",
+    "cleared",
+)
 
 
-def alerts_page(alerts: list[dict[str, Any]], names: dict[tuple[str, str], str], *, days: int,
-                display_url: str) -> str:
-    periods = " ".join(f'<a href="/alerts?days={n}"{" class=on" if n == days else ""}>{n} days</a>'
-                       for n in (1, 7, 30, 365))
-    body = (f'<p class="period">{periods} &middot; '
-            f'<a class="csv" href="/alerts.csv?days={days}">CSV</a></p>'
-            + (alert_rows(alerts, gym=None, names=names) if alerts
-               else '<p class="empty">No alerts in this period.</p>'))
+def alerts_page(
+    alerts: list[dict[str, Any]], names: dict[tuple[str, str], str], *, days: int, display_url: str
+) -> str:
+    periods = " ".join(
+        f'<a href="/alerts?days={n}"{" class=on" if n == days else ""}>{n} days</a>'
+        for n in (1, 7, 30, 365)
+    )
+    body = (
+        f'<p class="period">{periods} &middot; '
+        f'<a class="csv" href="/alerts.csv?days={days}">CSV</a></p>'
+        + (
+            alert_rows(alerts, gym=None, names=names)
+            if alerts
+            else '<p class="empty">No alerts in this period.</p>'
+        )
+    )
     return page("Alert log", body, display_url=display_url)
 
 
 def alerts_csv(alerts: list[dict[str, Any]]) -> str:
     fmt = "%Y-%m-%d %H:%M:%S"
-    return csv_text(ALERT_CSV, ((a["gym"], a["id"], a["station"], a["athlete"] or "",
-                                 a["session_id"] or "", a["code"], a["level"], a["red_flag"],
-                                 a["message"] or "", when(a["raised_ts"], fmt),
-                                 when(a["acknowledged_ts"], fmt), a["acknowledged_by"] or "",
-                                 when(a["cleared_ts"], fmt)) for a in alerts))
+    return csv_text(
+        ALERT_CSV,
+        (
+            (
+                a["gym"],
+                a["id"],
+                a["station"],
+                a["athlete"] or "",
+                a["session_id"] or "",
+                a["code"],
+                a["level"],
+                a["red_flag"],
+                a["message"] or "",
+                when(a["raised_ts"], fmt),
+                when(a["acknowledged_ts"], fmt),
+                a["acknowledged_by"] or "",
+                when(a["cleared_ts"], fmt),
+            )
+            for a in alerts
+        ),
+    )

@@ -24,7 +24,8 @@ GYM = 64
 ID = 128
 
 sessions = sa.Table(
-    "sessions", metadata,
+    "sessions",
+    metadata,
     sa.Column("gym", sa.String(GYM), primary_key=True),
     sa.Column("id", sa.String(ID), primary_key=True),
     sa.Column("station", sa.String(64), nullable=False),
@@ -50,7 +51,8 @@ sa.Index("ix_sessions_station", sessions.c.gym, sessions.c.station, sessions.c.s
 sa.Index("ix_sessions_ended", sessions.c.ended_ts)
 
 sets = sa.Table(
-    "sets", metadata,
+    "sets",
+    metadata,
     sa.Column("gym", sa.String(GYM), primary_key=True),
     sa.Column("session_id", sa.String(ID), primary_key=True),
     sa.Column("idx", sa.Integer, primary_key=True),
@@ -69,7 +71,8 @@ sets = sa.Table(
 sa.Index("ix_sets_athlete", sets.c.gym, sets.c.athlete, sets.c.start_ts)
 
 holds = sa.Table(
-    "holds", metadata,
+    "holds",
+    metadata,
     sa.Column("gym", sa.String(GYM), primary_key=True),
     sa.Column("session_id", sa.String(ID), primary_key=True),
     sa.Column("idx", sa.Integer, primary_key=True),
@@ -84,7 +87,8 @@ holds = sa.Table(
 sa.Index("ix_holds_athlete", holds.c.gym, holds.c.athlete, holds.c.start_ts)
 
 alerts = sa.Table(
-    "alerts", metadata,
+    "alerts",
+    metadata,
     sa.Column("gym", sa.String(GYM), primary_key=True),
     sa.Column("id", sa.String(ID), primary_key=True),
     sa.Column("station", sa.String(64), nullable=False),
@@ -105,7 +109,8 @@ sa.Index("ix_alerts_athlete", alerts.c.gym, alerts.c.athlete, alerts.c.raised_ts
 
 # Each alert event once: the (id, state) pair subscribers deduplicate by (PAYLOADS.md).
 alert_events = sa.Table(
-    "alert_events", metadata,
+    "alert_events",
+    metadata,
     sa.Column("gym", sa.String(GYM), primary_key=True),
     sa.Column("id", sa.String(ID), primary_key=True),
     sa.Column("state", sa.String(16), primary_key=True),
@@ -117,7 +122,8 @@ alert_events = sa.Table(
 sa.Index("ix_alert_events_ts", alert_events.c.ts)
 
 hydration = sa.Table(
-    "hydration", metadata,
+    "hydration",
+    metadata,
     sa.Column("gym", sa.String(GYM), primary_key=True),
     sa.Column("station", sa.String(64), primary_key=True),
     sa.Column("ts", sa.Float, primary_key=True),
@@ -133,7 +139,8 @@ hydration = sa.Table(
 sa.Index("ix_hydration_athlete", hydration.c.gym, hydration.c.athlete, hydration.c.ts)
 
 weigh_ins = sa.Table(
-    "weigh_ins", metadata,
+    "weigh_ins",
+    metadata,
     sa.Column("gym", sa.String(GYM), primary_key=True),
     sa.Column("session_id", sa.String(ID), primary_key=True),
     sa.Column("phase", sa.String(8), primary_key=True),
@@ -145,7 +152,8 @@ weigh_ins = sa.Table(
 # The down-sampled tremor trace: one row per station, sensor and minute. Rows
 # from a session record replace the ones the store built from the live feed.
 trace = sa.Table(
-    "trace", metadata,
+    "trace",
+    metadata,
     sa.Column("gym", sa.String(GYM), primary_key=True),
     sa.Column("station", sa.String(64), primary_key=True),
     sa.Column("sensor", sa.String(64), primary_key=True),
@@ -163,7 +171,8 @@ sa.Index("ix_trace_athlete", trace.c.gym, trace.c.athlete, trace.c.minute_ts)
 sa.Index("ix_trace_minute", trace.c.minute_ts)
 
 checkins = sa.Table(
-    "checkins", metadata,
+    "checkins",
+    metadata,
     sa.Column("gym", sa.String(GYM), primary_key=True),
     sa.Column("station", sa.String(64), primary_key=True),
     sa.Column("since_ts", sa.Float, primary_key=True),
@@ -175,7 +184,8 @@ checkins = sa.Table(
 sa.Index("ix_checkins_athlete", checkins.c.gym, checkins.c.athlete)
 
 profiles = sa.Table(
-    "profiles", metadata,
+    "profiles",
+    metadata,
     sa.Column("gym", sa.String(GYM), primary_key=True),
     sa.Column("athlete", sa.String(64), primary_key=True),
     sa.Column("baselines_mg", Json, nullable=False),
@@ -185,7 +195,8 @@ profiles = sa.Table(
 )
 
 cards = sa.Table(
-    "cards", metadata,
+    "cards",
+    metadata,
     sa.Column("gym", sa.String(GYM), primary_key=True),
     sa.Column("athlete", sa.String(64), primary_key=True),
     sa.Column("display_name", sa.String(80), nullable=False),
@@ -193,5 +204,16 @@ cards = sa.Table(
 )
 
 #: Tables that hold rows about one athlete (what ``forget`` deletes, ``export`` shows).
-ATHLETE_TABLES = (sessions, sets, holds, alerts, alert_events, hydration, weigh_ins, trace,
-                  checkins, profiles, cards)
+ATHLETE_TABLES = (
+    sessions,
+    sets,
+    holds,
+    alerts,
+    alert_events,
+    hydration,
+    weigh_ins,
+    trace,
+    checkins,
+    profiles,
+    cards,
+)

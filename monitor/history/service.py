@@ -45,20 +45,23 @@ def open_store(config: HistoryConfig) -> HistoryStore:
         try:
             config.state_dir.mkdir(parents=True, exist_ok=True)
         except OSError as err:
-            raise ConfigError("history.state_dir", f"cannot create {config.state_dir}: "
-                              f"{err.strerror or err}") from None
+            raise ConfigError(
+                "history.state_dir", f"cannot create {config.state_dir}: {err.strerror or err}"
+            ) from None
     return HistoryStore(config.database_url, gym=config.gym)
 
 
 class HistoryService:
     """Everything of the history service in one process."""
 
-    def __init__(self, config: HistoryConfig, *, reconnect_min_s: float = 1.0,
-                 reconnect_max_s: float = 10.0):
+    def __init__(
+        self, config: HistoryConfig, *, reconnect_min_s: float = 1.0, reconnect_max_s: float = 10.0
+    ):
         self.config = config
         self.store = open_store(config)
-        self.ingest = Ingest(config, self.store, reconnect_min_s=reconnect_min_s,
-                             reconnect_max_s=reconnect_max_s)
+        self.ingest = Ingest(
+            config, self.store, reconnect_min_s=reconnect_min_s, reconnect_max_s=reconnect_max_s
+        )
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -72,10 +75,12 @@ class HistoryService:
         """Migrate, subscribe, start the retention job and the pages; the pages' URL."""
         try:
             revision = self.store.migrate()
-        except Exception as err:  # noqa: BLE001 -- whatever the driver says, one clear line
-            raise MonitorError(f"cannot open the history database "
-                               f"({self.store.engine.url.render_as_string(hide_password=True)}): "
-                               f"{err}") from None
+        except Exception as err:
+            raise MonitorError(
+                f"cannot open the history database "
+                f"({self.store.engine.url.render_as_string(hide_password=True)}): "
+                f"{err}"
+            ) from None
         log.info("history database at revision %s (%s)", revision, self.store.dialect)
         self.ingest.start()
         self._spawn("history-retention", self._retention)
@@ -101,8 +106,9 @@ class HistoryService:
             asyncio.set_event_loop(loop)
             try:
                 self._runner = loop.run_until_complete(
-                    serve(web_app.build(), self.config.web.host, self.config.web.port))
-            except BaseException as err:  # noqa: BLE001 -- reported to start()
+                    serve(web_app.build(), self.config.web.host, self.config.web.port)
+                )
+            except BaseException as err:
                 failure.append(err)
                 ready.set()
                 return
@@ -116,8 +122,10 @@ class HistoryService:
         self._spawn("history-web", run)
         ready.wait(30)
         if failure:
-            raise MonitorError(f"cannot serve the pages on {self.config.web.host}:"
-                               f"{self.config.web.port}: {failure[0]}")
+            raise MonitorError(
+                f"cannot serve the pages on {self.config.web.host}:"
+                f"{self.config.web.port}: {failure[0]}"
+            )
         sockets = [s for site in self._runner.sites for s in site._server.sockets]
         host, port = sockets[0].getsockname()[:2]
         host = f"[{host}]" if ":" in host else host
@@ -143,14 +151,17 @@ class HistoryService:
 
     def _retention(self) -> None:
         r = self.config.retention
-        while not self._stop.wait(min(5.0, r.interval_s) if self.last_prune is None
-                                  else r.interval_s):
+        while not self._stop.wait(
+            min(5.0, r.interval_s) if self.last_prune is None else r.interval_s
+        ):
             try:
-                self.last_prune = self.store.prune(trace_days=r.trace_days,
-                                                   records_months=r.records_months)
+                self.last_prune = self.store.prune(
+                    trace_days=r.trace_days, records_months=r.records_months
+                )
                 if any(self.last_prune.values()):
-                    log.info("retention: deleted %s", {k: v for k, v in self.last_prune.items()
-                                                      if v})
+                    log.info(
+                        "retention: deleted %s", {k: v for k, v in self.last_prune.items() if v}
+                    )
             except Exception:
                 log.exception("retention job failed; trying again next time")
 
@@ -172,19 +183,23 @@ class HistoryService:
 # --------------------------------------------------------------------------- offline actions
 
 
-def publish_once(config: HistoryConfig, messages: list[tuple[str, bytes]],
-                 timeout: float = 10.0) -> None:
+def publish_once(
+    config: HistoryConfig, messages: list[tuple[str, bytes]], timeout: float = 10.0
+) -> None:
     """Publish retained QoS 1 messages with a short-lived client (the command line's way).
 
     Its own client id, so the service's persistent session is left alone.
     """
     m = config.mqtt
-    client = mqtt.Client(CallbackAPIVersion.VERSION2,
-                         client_id=f"{m.client_id}-cli-{os.getpid()}",
-                         protocol=mqtt.MQTTv5 if m.protocol == "v5" else mqtt.MQTTv311)
+    client = mqtt.Client(
+        CallbackAPIVersion.VERSION2,
+        client_id=f"{m.client_id}-cli-{os.getpid()}",
+        protocol=mqtt.MQTTv5 if m.protocol == "v5" else mqtt.MQTTv311,
+    )
     if m.username:
-        client.username_pw_set(m.username, read_password_file(m.password_file)
-                               if m.password_file else None)
+        client.username_pw_set(
+            m.username, read_password_file(m.password_file) if m.password_file else None
+        )
     if m.tls_ca:
         client.tls_set(ca_certs=m.tls_ca)
     try:
@@ -214,8 +229,9 @@ def forget_offline(config: HistoryConfig, athlete: str, gym: str | None = None) 
         store.close()
     if config.publish_profiles and not config.mqtt.chain_prefix:
         topics = TopicMap(config.mqtt.prefix, config.gym)
-        publish_once(config, [(topics.profile_topic(athlete), b""),
-                              (topics.card_topic(athlete), b"")])
+        publish_once(
+            config, [(topics.profile_topic(athlete), b""), (topics.card_topic(athlete), b"")]
+        )
     return counts
 
 
@@ -227,8 +243,15 @@ def name_offline(config: HistoryConfig, athlete: str, display_name: str) -> None
     finally:
         store.close()
     topics = TopicMap(config.mqtt.prefix, config.gym)
-    publish_once(config, [(topics.card_topic(athlete), messages.Card(
-        athlete=athlete, display_name=display_name).to_json())])
+    publish_once(
+        config,
+        [
+            (
+                topics.card_topic(athlete),
+                messages.Card(athlete=athlete, display_name=display_name).to_json(),
+            )
+        ],
+    )
 
 
 # --------------------------------------------------------------------------- running it
@@ -254,8 +277,9 @@ def run_history(config: HistoryConfig) -> int:
     print(service.url or "history service running (no pages)", flush=True)
     _notify("READY=1")
     stop = threading.Event()
-    previous = {sig: signal.signal(sig, lambda *_: stop.set())
-                for sig in (signal.SIGTERM, signal.SIGINT)}
+    previous = {
+        sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGTERM, signal.SIGINT)
+    }
     try:
         while not stop.wait(1.0):
             pass

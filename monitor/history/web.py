@@ -45,13 +45,17 @@ log = logging.getLogger(__name__)
 
 STATIC_DIR = Path(__file__).with_name("static")
 DISPLAY_STATIC = Path(__file__).parent.parent / "display" / "static"
-OWN_STATIC = {"/history.css": ("history.css", "text/css; charset=utf-8"),
-              "/history.js": ("history.js", "text/javascript; charset=utf-8")}
+OWN_STATIC = {
+    "/history.css": ("history.css", "text/css; charset=utf-8"),
+    "/history.js": ("history.js", "text/javascript; charset=utf-8"),
+}
 # The display's login page and scripts, served as they are.
-SHARED_STATIC = {"/login": ("login.html", "text/html; charset=utf-8"),
-                 "/login.js": ("login.js", "text/javascript; charset=utf-8"),
-                 "/staff.js": ("staff.js", "text/javascript; charset=utf-8"),
-                 "/style.css": ("style.css", "text/css; charset=utf-8")}
+SHARED_STATIC = {
+    "/login": ("login.html", "text/html; charset=utf-8"),
+    "/login.js": ("login.js", "text/javascript; charset=utf-8"),
+    "/staff.js": ("staff.js", "text/javascript; charset=utf-8"),
+    "/style.css": ("style.css", "text/css; charset=utf-8"),
+}
 GYM = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
 DISPLAY_NAME = re.compile(r"[^\x00-\x1f\x7f<>]{1,40}")
 MAX_BODY = 4096
@@ -69,34 +73,46 @@ class Actions(Protocol):
 
 def display_config(settings: WebSettings) -> DisplayConfig:
     """The display's config type, filled in for this server's login and Host checks."""
-    return DisplayConfig(http_host=settings.host, http_port=settings.port,
-                         staff_file=settings.staff_file or None,
-                         allowed_hosts=settings.allowed_hosts)
+    return DisplayConfig(
+        http_host=settings.host,
+        http_port=settings.port,
+        staff_file=settings.staff_file or None,
+        allowed_hosts=settings.allowed_hosts,
+    )
 
 
 class HistoryWeb:
     """The pages' handlers around a store and the service's actions."""
 
-    def __init__(self, store: HistoryStore, actions: Actions, settings: WebSettings, *,
-                 stats: Callable[[], dict[str, Any]] | None = None,
-                 auth: StaffAuth | None = None):
+    def __init__(
+        self,
+        store: HistoryStore,
+        actions: Actions,
+        settings: WebSettings,
+        *,
+        stats: Callable[[], dict[str, Any]] | None = None,
+        auth: StaffAuth | None = None,
+    ):
         self.store, self.actions, self.settings = store, actions, settings
         self.stats = stats or (dict)
         self.dconfig = display_config(settings)
         if auth is None and settings.require_login:
             auth = StaffAuth(self.dconfig, StaffDirectory(settings.staff_file or None))
         self.auth = auth
-        self.static = {route: ((STATIC_DIR / name).read_bytes(), ctype)
-                       for route, (name, ctype) in OWN_STATIC.items()}
+        self.static = {
+            route: ((STATIC_DIR / name).read_bytes(), ctype)
+            for route, (name, ctype) in OWN_STATIC.items()
+        }
         for route, (name, ctype) in SHARED_STATIC.items():
             path = DISPLAY_STATIC / name
             if path.exists():
                 self.static[route] = (path.read_bytes(), ctype)
 
     def build(self) -> web.Application:
-        app = web.Application(middlewares=[security_headers_on_errors,
-                                           guard_middleware(self.dconfig)],
-                              client_max_size=MAX_BODY)
+        app = web.Application(
+            middlewares=[security_headers_on_errors, guard_middleware(self.dconfig)],
+            client_max_size=MAX_BODY,
+        )
         for route in self.static:
             app.router.add_get(route, self.static_file)
         staff = self.auth.staff_page if self.auth is not None else (lambda h: h)
@@ -142,21 +158,27 @@ class HistoryWeb:
 
     @staticmethod
     def _html(text: str) -> web.Response:
-        return web.Response(text=text, content_type=HTML, charset="utf-8",
-                            headers={"Cache-Control": "no-store"})
+        return web.Response(
+            text=text, content_type=HTML, charset="utf-8", headers={"Cache-Control": "no-store"}
+        )
 
     @staticmethod
     def _csv(text: str, name: str) -> web.Response:
-        return web.Response(text=text, content_type=CSV, charset="utf-8", headers={
-            "Cache-Control": "no-store",
-            "Content-Disposition": f'attachment; filename="{name}"'})
+        return web.Response(
+            text=text,
+            content_type=CSV,
+            charset="utf-8",
+            headers={
+                "Cache-Control": "no-store",
+                "Content-Disposition": f'attachment; filename="{name}"',
+            },
+        )
 
     # ------------------------------------------------------------------ pages
 
     async def static_file(self, request: web.Request) -> web.Response:
         body, ctype = self.static[request.path]
-        return web.Response(body=body, headers={"Content-Type": ctype,
-                                                "Cache-Control": "no-cache"})
+        return web.Response(body=body, headers={"Content-Type": ctype, "Cache-Control": "no-cache"})
 
     async def home(self, request: web.Request) -> web.Response:
         raise web.HTTPSeeOther("/athletes")
@@ -177,8 +199,13 @@ class HistoryWeb:
         if not history["sessions"] and profile is None and not self.store.knows(gym, athlete):
             return None
         name = self.store.cards(gym).get((gym, athlete))
-        return {"history": history, "profile": profile, "name": name, "since": since,
-                "until": until}
+        return {
+            "history": history,
+            "profile": profile,
+            "name": name,
+            "since": since,
+            "until": until,
+        }
 
     async def athlete(self, request: web.Request) -> web.Response:
         gym, athlete = self._ids(request)
@@ -186,9 +213,21 @@ class HistoryWeb:
         data = await self._run(self._athlete_data, gym, athlete, weeks)
         if data is None:
             raise web.HTTPNotFound(text="no such athlete")
-        return self._html(await self._run(lambda: pages.athlete_page(
-            gym, athlete, data["name"], data["profile"], data["history"], since=data["since"],
-            until=data["until"], weeks=weeks, display_url=self.settings.display_url)))
+        return self._html(
+            await self._run(
+                lambda: pages.athlete_page(
+                    gym,
+                    athlete,
+                    data["name"],
+                    data["profile"],
+                    data["history"],
+                    since=data["since"],
+                    until=data["until"],
+                    weeks=weeks,
+                    display_url=self.settings.display_url,
+                )
+            )
+        )
 
     async def athlete_csv(self, request: web.Request) -> web.Response:
         gym, athlete = self._ids(request)
@@ -201,10 +240,14 @@ class HistoryWeb:
     async def export(self, request: web.Request) -> web.Response:
         gym, athlete = self._ids(request)
         data = await self._run(self.store.export, gym, athlete)
-        return web.Response(text=json.dumps(data, indent=1, default=str),
-                            content_type="application/json", headers={
-                                "Cache-Control": "no-store",
-                                "Content-Disposition": f'attachment; filename="{athlete}.json"'})
+        return web.Response(
+            text=json.dumps(data, indent=1, default=str),
+            content_type="application/json",
+            headers={
+                "Cache-Control": "no-store",
+                "Content-Disposition": f'attachment; filename="{athlete}.json"',
+            },
+        )
 
     async def session(self, request: web.Request) -> web.Response:
         gym, session_id = request.match_info["gym"], request.match_info["session"]
@@ -220,18 +263,22 @@ class HistoryWeb:
             return self._csv(pages.session_csv(data), "session.csv")
         athlete = data["session"]["athlete"]
         name = (await self._run(self.store.cards, gym)).get((gym, athlete)) if athlete else None
-        return self._html(pages.session_page(gym, data, name,
-                                             display_url=self.settings.display_url))
+        return self._html(
+            pages.session_page(gym, data, name, display_url=self.settings.display_url)
+        )
 
     def _alerts(self, days: int) -> tuple[list[dict[str, Any]], dict[tuple[str, str], str]]:
-        return (self.store.alert_log(since_ts=time.time() - days * 86400, limit=2000),
-                self.store.cards())
+        return (
+            self.store.alert_log(since_ts=time.time() - days * 86400, limit=2000),
+            self.store.cards(),
+        )
 
     async def alerts(self, request: web.Request) -> web.Response:
         days = self._int(request, "days", 7, 1, 3650)
         rows, names = await self._run(self._alerts, days)
-        return self._html(pages.alerts_page(rows, names, days=days,
-                                            display_url=self.settings.display_url))
+        return self._html(
+            pages.alerts_page(rows, names, days=days, display_url=self.settings.display_url)
+        )
 
     async def alerts_csv(self, request: web.Request) -> web.Response:
         days = self._int(request, "days", 7, 1, 3650)
@@ -239,8 +286,9 @@ class HistoryWeb:
         return self._csv(pages.alerts_csv(rows), "alerts.csv")
 
     async def healthz(self, request: web.Request) -> web.Response:
-        return web.json_response({"ok": True, **self.stats()},
-                                 headers={"Cache-Control": "no-store"})
+        return web.json_response(
+            {"ok": True, **self.stats()}, headers={"Cache-Control": "no-store"}
+        )
 
     # ------------------------------------------------------------------ actions
 
@@ -267,8 +315,9 @@ class HistoryWeb:
         if body.get("confirm") != athlete:
             return refuse(400, "type the athlete id to confirm", close=False)
         counts = await self._run(self.actions.forget, gym, athlete)
-        log.info("%s made the store forget athlete %s (%d rows)", who, athlete,
-                 sum(counts.values()))
+        log.info(
+            "%s made the store forget athlete %s (%d rows)", who, athlete, sum(counts.values())
+        )
         return web.json_response({"ok": True, "deleted": counts})
 
 

@@ -24,7 +24,20 @@ from .nau7802 import Nau7802, ScaleReading
 from .pn532 import FirmwareVersion, Pn532, Tap
 
 __all__ = [
-    "Bus", "CalibrationError", "CalibrationStore", "Chip", "FirmwareVersion", "I2CDevice", "Imu",
-    "Lsm6ds", "Mpu6050", "Nau7802", "Pn532", "RetryPolicy", "SampleBlock", "ScaleCalibration",
-    "ScaleReading", "Tap",
+    "Bus",
+    "CalibrationError",
+    "CalibrationStore",
+    "Chip",
+    "FirmwareVersion",
+    "I2CDevice",
+    "Imu",
+    "Lsm6ds",
+    "Mpu6050",
+    "Nau7802",
+    "Pn532",
+    "RetryPolicy",
+    "SampleBlock",
+    "ScaleCalibration",
+    "ScaleReading",
+    "Tap",
 ]

@@ -76,8 +76,10 @@ class ScaleCalibration:
         object.__setattr__(self, "offset_counts", float(self.offset_counts))
         if self.counts_per_gram is not None:
             if not _finite(self.counts_per_gram) or self.counts_per_gram == 0:
-                raise ValueError(f"counts_per_gram must be a finite non-zero number, "
-                                 f"not {self.counts_per_gram!r}")
+                raise ValueError(
+                    f"counts_per_gram must be a finite non-zero number, "
+                    f"not {self.counts_per_gram!r}"
+                )
             object.__setattr__(self, "counts_per_gram", float(self.counts_per_gram))
         # The gains and LDO voltages are the chip's, checked where its register map is
         # (imported here: the driver module imports this one).
@@ -132,7 +134,9 @@ class CalibrationStore:
 
     def path(self, sensor_id: str) -> Path:
         if not isinstance(sensor_id, str) or not _SENSOR_ID.fullmatch(sensor_id):
-            raise ValueError(f"sensor id {sensor_id!r} must be 1-64 letters, digits, '.', '_' or '-'")
+            raise ValueError(
+                f"sensor id {sensor_id!r} must be 1-64 letters, digits, '.', '_' or '-'"
+            )
         return self.state_dir / f"scale-{sensor_id}.json"
 
     def load(self, sensor_id: str) -> ScaleCalibration | None:
@@ -143,14 +147,16 @@ class CalibrationStore:
         except FileNotFoundError:
             return None
         except (OSError, UnicodeDecodeError) as err:
-            raise CalibrationError(f"{path}: cannot be read ({err}); "
-                                   "tare and calibrate the scale again") from err
+            raise CalibrationError(
+                f"{path}: cannot be read ({err}); tare and calibrate the scale again"
+            ) from err
         try:
             return ScaleCalibration.from_json(json.loads(text))
         except (ValueError, TypeError) as err:  # JSONDecodeError is a ValueError
             raise CalibrationError(
                 f"{path}: not a usable scale calibration ({err}); tare and calibrate the scale again, "
-                "or delete the file") from err
+                "or delete the file"
+            ) from err
 
     def save(self, sensor_id: str, calibration: ScaleCalibration) -> Path:
         """Write ``calibration`` atomically (see the module docstring); returns the file's path."""

@@ -67,17 +67,25 @@ class Chip:
 
     stats: ChipStats
 
-    def __init__(self, bus: Bus, address: int, *, clock: Clock | None = None,
-                 retry: RetryPolicy | None = None, name: str | None = None,
-                 bus_name: str | int | None = None):
+    def __init__(
+        self,
+        bus: Bus,
+        address: int,
+        *,
+        clock: Clock | None = None,
+        retry: RetryPolicy | None = None,
+        name: str | None = None,
+        bus_name: str | int | None = None,
+    ):
         problem = self.check_address(address)
         if problem:
             raise ValueError(problem)
         self.clock = clock or RealClock()
         where = f" on bus {bus_name}" if bus_name is not None else ""
         self.name = name or f"{self.CHIP} at 0x{address:02X}{where}"
-        self.device = I2CDevice(bus, address, self.REGISTERS, name=self.name, clock=self.clock,
-                                retry=retry)
+        self.device = I2CDevice(
+            bus, address, self.REGISTERS, name=self.name, clock=self.clock, retry=retry
+        )
         self._healthy = False
 
     # -- facts, asked without a chip ------------------------------------------------

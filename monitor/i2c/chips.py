@@ -19,10 +19,14 @@ from .nau7802 import Nau7802
 from .pn532 import Pn532
 
 #: config chip name -> driver ("mpu6500" is the same family as "mpu6050", one driver)
-DRIVERS: dict[str, type[Chip]] = {"mpu6050": Mpu6050, "mpu6500": Mpu6050, "lsm6ds": Lsm6ds,
-                                  "nau7802": Nau7802, "pn532": Pn532}
+DRIVERS: dict[str, type[Chip]] = {
+    "mpu6050": Mpu6050,
+    "mpu6500": Mpu6050,
+    "lsm6ds": Lsm6ds,
+    "nau7802": Nau7802,
+    "pn532": Pn532,
+}
 IMU_DRIVERS: dict[str, type[Imu]] = {name: d for name, d in DRIVERS.items() if issubclass(d, Imu)}
-
 
 
 def _first_names() -> dict[type[Chip], str]:

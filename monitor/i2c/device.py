@@ -28,7 +28,9 @@ from .registers import RegisterMap, Values
 T = TypeVar("T")
 
 #: What a NACK, a stretched clock or a glitch looks like from i2c-dev.
-TRANSIENT_ERRNOS = frozenset({errno.EREMOTEIO, errno.ETIMEDOUT, errno.EIO, errno.EAGAIN, errno.ENXIO})
+TRANSIENT_ERRNOS = frozenset(
+    {errno.EREMOTEIO, errno.ETIMEDOUT, errno.EIO, errno.EAGAIN, errno.ENXIO}
+)
 
 #: What an adapter says when it cannot do combined (I2C_RDWR) transfers.
 UNSUPPORTED_ERRNOS = frozenset({errno.EOPNOTSUPP, errno.ENOTTY, errno.EINVAL})
@@ -42,9 +44,15 @@ class Bus(Protocol):
     """What drivers need of a bus: the subset of ``smbus2.SMBus`` they use."""
 
     def read_byte_data(self, i2c_addr: int, register: int, force: bool | None = None) -> int: ...
-    def write_byte_data(self, i2c_addr: int, register: int, value: int, force: bool | None = None) -> None: ...
-    def read_i2c_block_data(self, i2c_addr: int, register: int, length: int, force: bool | None = None) -> list[int]: ...
-    def write_i2c_block_data(self, i2c_addr: int, register: int, data: list[int], force: bool | None = None) -> None: ...
+    def write_byte_data(
+        self, i2c_addr: int, register: int, value: int, force: bool | None = None
+    ) -> None: ...
+    def read_i2c_block_data(
+        self, i2c_addr: int, register: int, length: int, force: bool | None = None
+    ) -> list[int]: ...
+    def write_i2c_block_data(
+        self, i2c_addr: int, register: int, data: list[int], force: bool | None = None
+    ) -> None: ...
     def i2c_rdwr(self, *i2c_msgs: i2c_msg) -> None: ...
 
 
@@ -196,7 +204,9 @@ class I2CDevice:
         if reg.size == 1:
             self.write_byte(reg.address, value)
         else:
-            self.transfer(self.bus.write_i2c_block_data, self.address, reg.address, list(reg.to_bytes(value)))
+            self.transfer(
+                self.bus.write_i2c_block_data, self.address, reg.address, list(reg.to_bytes(value))
+            )
 
     def read_burst(self, name: str, length: int) -> bytes:
         """``length`` bytes from register ``name`` on: a run of registers, or a FIFO port drained."""
@@ -209,7 +219,7 @@ class I2CDevice:
     def set(self, name: str, **fields: Any) -> int:
         """Write the register with exactly ``fields`` set, every other bit 0; returns the value.
 
-            dev.set("USER_CTRL", fifo_en=True)          # one write of 0x40
+        dev.set("USER_CTRL", fifo_en=True)          # one write of 0x40
         """
         value = self.registers.value(name, **fields)
         self.write(name, value)

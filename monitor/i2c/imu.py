@@ -186,9 +186,12 @@ class Imu(Chip, ABC):
             self._restart_timeline()
             return SampleBlock.empty(gyro=self.gyro_enabled, sensor=self.name)
         if n >= self.STUCK_SAMPLES and not np.ptp(accel, axis=0).any():
-            raise SensorStuck(f"{self.name} returns constant data: it is stuck; "
-                              "power-cycle it or check its supply", sensor=self.name,
-                              address=self.address)
+            raise SensorStuck(
+                f"{self.name} returns constant data: it is stuck; "
+                "power-cycle it or check its supply",
+                sensor=self.name,
+                address=self.address,
+            )
         lost = 0
         if discarded:
             # Everything since the last sample delivered is gone: what the FIFO held
@@ -196,7 +199,9 @@ class Imu(Chip, ABC):
             # is always too slow (and so never delivers) is still seen losing samples;
             # later gaps are measured from the reset.
             self.stats.fifo_resets += 1
-            if self._last_t is not None:  # before the first delivery there was no stream to lose from
+            if (
+                self._last_t is not None
+            ):  # before the first delivery there was no stream to lose from
                 lost = max(discarded, round((now - self._last_t) * self.rate_hz))
             self._restart_timeline()
             self._last_t = now

@@ -54,8 +54,17 @@ from .registers import Field, Flag, Lookup, Register, RegisterMap
 
 #: ODR_XL / ODR_G / BDR_XL / BDR_GY / ODR_FIFO code -> Hz (high-performance mode).
 ODR_CODES_HZ: dict[int, float] = {
-    0: 0.0, 1: 12.5, 2: 26.0, 3: 52.0, 4: 104.0, 5: 208.0,
-    6: 416.0, 7: 833.0, 8: 1666.0, 9: 3332.0, 10: 6664.0,
+    0: 0.0,
+    1: 12.5,
+    2: 26.0,
+    3: 52.0,
+    4: 104.0,
+    5: 208.0,
+    6: 416.0,
+    7: 833.0,
+    8: 1666.0,
+    9: 3332.0,
+    10: 6664.0,
 }
 ODR = Lookup({hz: code for code, hz in ODR_CODES_HZ.items()})
 RATES_HZ: tuple[float, ...] = tuple(hz for hz in ODR_CODES_HZ.values() if hz)
@@ -71,8 +80,15 @@ FS_G = Lookup({250: 0b00, 500: 0b01, 1000: 0b10, 2000: 0b11})
 GYRO_MDPS_PER_LSB: dict[int, float] = {125: 4.375, 250: 8.75, 500: 17.5, 1000: 35.0, 2000: 70.0}
 
 #: FIFO_MODE (FIFO_CTRL4 on the DSO, FIFO_CTRL5 on the DS3), the same codes on both.
-FIFO_MODE = Lookup({"bypass": 0b000, "fifo": 0b001, "continuous-to-fifo": 0b011,
-                    "bypass-to-continuous": 0b100, "continuous": 0b110})
+FIFO_MODE = Lookup(
+    {
+        "bypass": 0b000,
+        "fifo": 0b001,
+        "continuous-to-fifo": 0b011,
+        "bypass-to-continuous": 0b100,
+        "continuous": 0b110,
+    }
+)
 
 #: DEC_FIFO_XL / DEC_FIFO_GYRO (DS3 FIFO_CTRL3): decimation factor, 0 = not in the FIFO.
 DECIMATION = Lookup({0: 0, 1: 1, 2: 2, 3: 3, 4: 4, 8: 5, 16: 6, 32: 7})
@@ -86,30 +102,48 @@ TAG_MAX = 0x19
 
 _COMMON = (
     Register("WHO_AM_I", 0x0F, read_only=True),
-    Register("CTRL1_XL", 0x10, fields=(
-        Field("odr_xl", 0b1111_0000, ODR),
-        Field("fs_xl", 0b0000_1100, FS_XL),
-        Field("lpf2_xl_en", 0b0000_0010, Flag()),  # DSO; BW_XL[1:0] on the DS3
-    )),
-    Register("CTRL2_G", 0x11, fields=(
-        Field("odr_g", 0b1111_0000, ODR),
-        Field("fs_g", 0b0000_1100, FS_G),
-        Field("fs_125", 0b0000_0010, Flag()),
-    )),
-    Register("CTRL3_C", 0x12, reset=0x04, fields=(
-        Field("boot", 0b1000_0000, Flag()),
-        Field("bdu", 0b0100_0000, Flag()),
-        Field("h_lactive", 0b0010_0000, Flag()),
-        Field("pp_od", 0b0001_0000, Flag()),
-        Field("sim", 0b0000_1000, Flag()),
-        Field("if_inc", 0b0000_0100, Flag()),
-        Field("sw_reset", 0b0000_0001, Flag()),
-    )),
-    Register("STATUS_REG", 0x1E, read_only=True, fields=(
-        Field("tda", 0b0000_0100, Flag()),
-        Field("gda", 0b0000_0010, Flag()),
-        Field("xlda", 0b0000_0001, Flag()),
-    )),
+    Register(
+        "CTRL1_XL",
+        0x10,
+        fields=(
+            Field("odr_xl", 0b1111_0000, ODR),
+            Field("fs_xl", 0b0000_1100, FS_XL),
+            Field("lpf2_xl_en", 0b0000_0010, Flag()),  # DSO; BW_XL[1:0] on the DS3
+        ),
+    ),
+    Register(
+        "CTRL2_G",
+        0x11,
+        fields=(
+            Field("odr_g", 0b1111_0000, ODR),
+            Field("fs_g", 0b0000_1100, FS_G),
+            Field("fs_125", 0b0000_0010, Flag()),
+        ),
+    ),
+    Register(
+        "CTRL3_C",
+        0x12,
+        reset=0x04,
+        fields=(
+            Field("boot", 0b1000_0000, Flag()),
+            Field("bdu", 0b0100_0000, Flag()),
+            Field("h_lactive", 0b0010_0000, Flag()),
+            Field("pp_od", 0b0001_0000, Flag()),
+            Field("sim", 0b0000_1000, Flag()),
+            Field("if_inc", 0b0000_0100, Flag()),
+            Field("sw_reset", 0b0000_0001, Flag()),
+        ),
+    ),
+    Register(
+        "STATUS_REG",
+        0x1E,
+        read_only=True,
+        fields=(
+            Field("tda", 0b0000_0100, Flag()),
+            Field("gda", 0b0000_0010, Flag()),
+            Field("xlda", 0b0000_0001, Flag()),
+        ),
+    ),
     Register("OUT_TEMP", 0x20, size=2, byteorder="little", signed=True, read_only=True),
     Register("OUTX_L_G", 0x22, size=6, byteorder="little", read_only=True),
     Register("OUTX_L_XL", 0x28, size=6, byteorder="little", read_only=True),
@@ -118,68 +152,115 @@ _COMMON = (
 
 #: LSM6DSO / LSM6DSOX: tagged FIFO.
 DSO_REGISTERS = RegisterMap(
-    Register("FIFO_CTRL1", 0x07, fields=(
-        Field("wtm", 0b1111_1111),  # WTM[7:0]; WTM8 is in FIFO_CTRL2
-    )),
-    Register("FIFO_CTRL2", 0x08, fields=(
-        Field("stop_on_wtm", 0b1000_0000, Flag()),
-        Field("fifo_compr_rt_en", 0b0100_0000, Flag()),
-        Field("odrchg_en", 0b0001_0000, Flag()),
-        Field("uncoptr_rate", 0b0000_0110),
-        Field("wtm8", 0b0000_0001),
-    )),
-    Register("FIFO_CTRL3", 0x09, fields=(
-        Field("bdr_gy", 0b1111_0000, ODR),
-        Field("bdr_xl", 0b0000_1111, ODR),
-    )),
-    Register("FIFO_CTRL4", 0x0A, fields=(
-        Field("dec_ts_batch", 0b1100_0000),
-        Field("odr_t_batch", 0b0011_0000),
-        Field("fifo_mode", 0b0000_0111, FIFO_MODE),
-    )),
+    Register(
+        "FIFO_CTRL1",
+        0x07,
+        fields=(
+            Field("wtm", 0b1111_1111),  # WTM[7:0]; WTM8 is in FIFO_CTRL2
+        ),
+    ),
+    Register(
+        "FIFO_CTRL2",
+        0x08,
+        fields=(
+            Field("stop_on_wtm", 0b1000_0000, Flag()),
+            Field("fifo_compr_rt_en", 0b0100_0000, Flag()),
+            Field("odrchg_en", 0b0001_0000, Flag()),
+            Field("uncoptr_rate", 0b0000_0110),
+            Field("wtm8", 0b0000_0001),
+        ),
+    ),
+    Register(
+        "FIFO_CTRL3",
+        0x09,
+        fields=(
+            Field("bdr_gy", 0b1111_0000, ODR),
+            Field("bdr_xl", 0b0000_1111, ODR),
+        ),
+    ),
+    Register(
+        "FIFO_CTRL4",
+        0x0A,
+        fields=(
+            Field("dec_ts_batch", 0b1100_0000),
+            Field("odr_t_batch", 0b0011_0000),
+            Field("fifo_mode", 0b0000_0111, FIFO_MODE),
+        ),
+    ),
     *_COMMON,
-    Register("FIFO_STATUS2", 0x3B, read_only=True, fields=(
-        Field("fifo_wtm_ia", 0b1000_0000, Flag()),
-        Field("fifo_ovr_ia", 0b0100_0000, Flag()),
-        Field("fifo_full_ia", 0b0010_0000, Flag()),
-        Field("counter_bdr_ia", 0b0001_0000, Flag()),
-        Field("over_run_latched", 0b0000_1000, Flag()),
-        Field("diff_fifo_h", 0b0000_0011),
-    )),
-    Register("FIFO_DATA_OUT_TAG", 0x78, read_only=True, fields=(
-        Field("tag_sensor", 0b1111_1000),
-        Field("tag_cnt", 0b0000_0110),
-        Field("tag_parity", 0b0000_0001),
-    )),
+    Register(
+        "FIFO_STATUS2",
+        0x3B,
+        read_only=True,
+        fields=(
+            Field("fifo_wtm_ia", 0b1000_0000, Flag()),
+            Field("fifo_ovr_ia", 0b0100_0000, Flag()),
+            Field("fifo_full_ia", 0b0010_0000, Flag()),
+            Field("counter_bdr_ia", 0b0001_0000, Flag()),
+            Field("over_run_latched", 0b0000_1000, Flag()),
+            Field("diff_fifo_h", 0b0000_0011),
+        ),
+    ),
+    Register(
+        "FIFO_DATA_OUT_TAG",
+        0x78,
+        read_only=True,
+        fields=(
+            Field("tag_sensor", 0b1111_1000),
+            Field("tag_cnt", 0b0000_0110),
+            Field("tag_parity", 0b0000_0001),
+        ),
+    ),
     Register("FIFO_DATA_OUT", 0x79, size=6, byteorder="little", read_only=True),
 )
 
 #: LSM6DS3 / LSM6DS3H / LSM6DSL family: untagged FIFO of 16-bit words.
 DS3_REGISTERS = RegisterMap(
-    Register("FIFO_CTRL1", 0x06, fields=(
-        Field("fth", 0b1111_1111),  # FTH[7:0]; FTH[11:8] is in FIFO_CTRL2
-    )),
-    Register("FIFO_CTRL2", 0x07, fields=(
-        Field("timer_pedo_fifo_en", 0b1000_0000, Flag()),
-        Field("timer_pedo_fifo_drdy", 0b0100_0000, Flag()),
-        Field("fth_h", 0b0000_1111),
-    )),
-    Register("FIFO_CTRL3", 0x08, fields=(
-        Field("dec_fifo_gyro", 0b0011_1000, DECIMATION),
-        Field("dec_fifo_xl", 0b0000_0111, DECIMATION),
-    )),
-    Register("FIFO_CTRL5", 0x0A, fields=(
-        Field("odr_fifo", 0b0111_1000, ODR),
-        Field("fifo_mode", 0b0000_0111, FIFO_MODE),
-    )),
+    Register(
+        "FIFO_CTRL1",
+        0x06,
+        fields=(
+            Field("fth", 0b1111_1111),  # FTH[7:0]; FTH[11:8] is in FIFO_CTRL2
+        ),
+    ),
+    Register(
+        "FIFO_CTRL2",
+        0x07,
+        fields=(
+            Field("timer_pedo_fifo_en", 0b1000_0000, Flag()),
+            Field("timer_pedo_fifo_drdy", 0b0100_0000, Flag()),
+            Field("fth_h", 0b0000_1111),
+        ),
+    ),
+    Register(
+        "FIFO_CTRL3",
+        0x08,
+        fields=(
+            Field("dec_fifo_gyro", 0b0011_1000, DECIMATION),
+            Field("dec_fifo_xl", 0b0000_0111, DECIMATION),
+        ),
+    ),
+    Register(
+        "FIFO_CTRL5",
+        0x0A,
+        fields=(
+            Field("odr_fifo", 0b0111_1000, ODR),
+            Field("fifo_mode", 0b0000_0111, FIFO_MODE),
+        ),
+    ),
     *_COMMON,
-    Register("FIFO_STATUS2", 0x3B, read_only=True, fields=(
-        Field("wtm", 0b1000_0000, Flag()),
-        Field("over_run", 0b0100_0000, Flag()),
-        Field("fifo_full", 0b0010_0000, Flag()),
-        Field("fifo_empty", 0b0001_0000, Flag()),
-        Field("diff_fifo_h", 0b0000_1111),
-    )),
+    Register(
+        "FIFO_STATUS2",
+        0x3B,
+        read_only=True,
+        fields=(
+            Field("wtm", 0b1000_0000, Flag()),
+            Field("over_run", 0b0100_0000, Flag()),
+            Field("fifo_full", 0b0010_0000, Flag()),
+            Field("fifo_empty", 0b0001_0000, Flag()),
+            Field("diff_fifo_h", 0b0000_1111),
+        ),
+    ),
     Register("FIFO_STATUS3", 0x3C, read_only=True),  # FIFO_PATTERN[7:0]
     Register("FIFO_STATUS4", 0x3D, read_only=True),  # FIFO_PATTERN[9:8]
     Register("FIFO_DATA_OUT", 0x3E, size=2, byteorder="little", read_only=True),
@@ -199,11 +280,11 @@ class Family:
     who_am_i: int
     registers: RegisterMap
     tagged: bool
-    fifo_words: int        # FIFO capacity in words
-    word_bytes: int        # 7 (tag + X, Y, Z) or 2 (one axis)
-    diff_mask: int         # DIFF_FIFO bits of FIFO_STATUS1..2 read as a little-endian word
-    wtm_max: int           # largest watermark the WTM / FTH field holds
-    mode_register: str     # where FIFO_MODE lives
+    fifo_words: int  # FIFO capacity in words
+    word_bytes: int  # 7 (tag + X, Y, Z) or 2 (one axis)
+    diff_mask: int  # DIFF_FIFO bits of FIFO_STATUS1..2 read as a little-endian word
+    wtm_max: int  # largest watermark the WTM / FTH field holds
+    mode_register: str  # where FIFO_MODE lives
     gyro_odr_max: float
 
     @cached_property
@@ -225,16 +306,43 @@ class Family:
         return "FIFO_DATA_OUT_TAG" if self.tagged else "FIFO_DATA_OUT"
 
 
-LSM6DSO = Family("LSM6DSO/LSM6DSOX", 0x6C, DSO_REGISTERS, tagged=True, fifo_words=512,
-                 word_bytes=7, diff_mask=0x3FF, wtm_max=0x1FF, mode_register="FIFO_CTRL4",
-                 gyro_odr_max=6664.0)
+LSM6DSO = Family(
+    "LSM6DSO/LSM6DSOX",
+    0x6C,
+    DSO_REGISTERS,
+    tagged=True,
+    fifo_words=512,
+    word_bytes=7,
+    diff_mask=0x3FF,
+    wtm_max=0x1FF,
+    mode_register="FIFO_CTRL4",
+    gyro_odr_max=6664.0,
+)
 # 0x69 is the LSM6DS3 (8 KB, 4096 words) or the LSM6DS3H (4 KB): assume the smaller.
-LSM6DS3 = Family("LSM6DS3/LSM6DS3H", 0x69, DS3_REGISTERS, tagged=False, fifo_words=2048,
-                 word_bytes=2, diff_mask=0xFFF, wtm_max=0xFFF, mode_register="FIFO_CTRL5",
-                 gyro_odr_max=1666.0)
-LSM6DSL = Family("LSM6DSL/LSM6DSM/LSM6DS3TR-C", 0x6A, DS3_REGISTERS, tagged=False,
-                 fifo_words=2048, word_bytes=2, diff_mask=0x7FF, wtm_max=0x7FF,
-                 mode_register="FIFO_CTRL5", gyro_odr_max=6664.0)
+LSM6DS3 = Family(
+    "LSM6DS3/LSM6DS3H",
+    0x69,
+    DS3_REGISTERS,
+    tagged=False,
+    fifo_words=2048,
+    word_bytes=2,
+    diff_mask=0xFFF,
+    wtm_max=0xFFF,
+    mode_register="FIFO_CTRL5",
+    gyro_odr_max=1666.0,
+)
+LSM6DSL = Family(
+    "LSM6DSL/LSM6DSM/LSM6DS3TR-C",
+    0x6A,
+    DS3_REGISTERS,
+    tagged=False,
+    fifo_words=2048,
+    word_bytes=2,
+    diff_mask=0x7FF,
+    wtm_max=0x7FF,
+    mode_register="FIFO_CTRL5",
+    gyro_odr_max=6664.0,
+)
 FAMILIES: dict[int, Family] = {f.who_am_i: f for f in (LSM6DSO, LSM6DS3, LSM6DSL)}
 #: The most words any 0x69/0x6A chip's FIFO can hold (the LSM6DS3's 8 KB = 4096 words).
 LSM6DS3_CHIP_WORDS_MAX = 4096
@@ -259,8 +367,9 @@ TAGGED_WORD = np.dtype([("tag", "u1"), ("xyz", "<i2", (3,))])
 _VALID_TAG_BYTE = np.array([1 <= (b >> 3) <= TAG_MAX for b in range(256)])
 
 
-def decode_tagged(raw: bytes, *, gyro: bool, sensor: str = "LSM6DSO"
-                  ) -> tuple[np.ndarray, np.ndarray | None, bytes]:
+def decode_tagged(
+    raw: bytes, *, gyro: bool, sensor: str = "LSM6DSO"
+) -> tuple[np.ndarray, np.ndarray | None, bytes]:
     """Decode LSM6DSO FIFO words: (accel counts (N, 3), gyro counts or None, leftover bytes).
 
     Words whose tag is not the accelerometer (or gyroscope) are skipped, the
@@ -280,8 +389,11 @@ def decode_tagged(raw: bytes, *, gyro: bool, sensor: str = "LSM6DSO"
     tag_bytes = words["tag"]
     if not _VALID_TAG_BYTE[tag_bytes].all():
         bad = int(tag_bytes[~_VALID_TAG_BYTE[tag_bytes]][0]) >> 3
-        raise SensorStuck(f"{sensor}: FIFO word with tag 0x{bad:02X}, which no LSM6DSO sends: "
-                          "the data is garbage (stuck bus or a chip that reset itself)", sensor=sensor)
+        raise SensorStuck(
+            f"{sensor}: FIFO word with tag 0x{bad:02X}, which no LSM6DSO sends: "
+            "the data is garbage (stuck bus or a chip that reset itself)",
+            sensor=sensor,
+        )
     tags = tag_bytes >> 3
     is_xl = tags == TAG_XL_NC
     if not gyro:
@@ -332,6 +444,7 @@ def decode_untagged(raw: bytes, *, gyro: bool) -> tuple[np.ndarray, np.ndarray |
 
 # -- the driver -------------------------------------------------------------------------
 
+
 class Lsm6ds(Imu):
     """An ST LSM6DS3/LSM6DSL/LSM6DSO/LSM6DSOX accelerometer (and gyroscope), read by FIFO.
 
@@ -361,10 +474,21 @@ class Lsm6ds(Imu):
     RATES = "the lsm6ds runs at " + ", ".join(f"{hz:g}" for hz in RATES_HZ) + " Hz"
     FIFO_BYTES = LSM6DSO.fifo_words * LSM6DSO.word_bytes  # until identified: the DSO's 3.5 KB
 
-    def __init__(self, bus, address: int = ADDRESSES[0], *, rate_hz: float = 833.0,
-                 range_g: int = 4, gyro: bool = False, gyro_dps: int = 500, **kwargs):
+    def __init__(
+        self,
+        bus,
+        address: int = ADDRESSES[0],
+        *,
+        rate_hz: float = 833.0,
+        range_g: int = 4,
+        gyro: bool = False,
+        gyro_dps: int = 500,
+        **kwargs,
+    ):
         if gyro_dps not in GYRO_MDPS_PER_LSB:
-            raise ValueError(f"gyro_dps must be one of {tuple(GYRO_MDPS_PER_LSB)}, not {gyro_dps!r}")
+            raise ValueError(
+                f"gyro_dps must be one of {tuple(GYRO_MDPS_PER_LSB)}, not {gyro_dps!r}"
+            )
         self.gyro_dps = gyro_dps
         self.family: Family = LSM6DSO
         self.variant = "LSM6DS"
@@ -389,17 +513,24 @@ class Lsm6ds(Imu):
             raise SensorNotFound(
                 f"{self.name}: nothing answers at 0x{self.address:02X}: check the SA0/SDO strap "
                 "(low 0x6A, high 0x6B), the wiring (SDA, SCL, 3V3, GND; CS tied high for I2C) "
-                "and the bus number", sensor=self.name, address=self.address) from err
+                "and the bus number",
+                sensor=self.name,
+                address=self.address,
+            ) from err
         family = FAMILIES.get(who)
         if family is None:
             raise SensorNotFound(
                 f"{self.name}: WHO_AM_I is 0x{who:02X}, not an LSM6DS3 (0x69), LSM6DSL (0x6A) or "
                 "LSM6DSO/LSM6DSOX (0x6C): check the address (SA0/SDO low 0x6A, high 0x6B; another "
                 "chip may answer there), the wiring and that the chip is what the config says",
-                sensor=self.name, address=self.address)
+                sensor=self.name,
+                address=self.address,
+            )
         if self.gyro_enabled and self.rate_hz > family.gyro_odr_max:
-            raise ValueError(f"the {family.name} gyroscope runs at most at {family.gyro_odr_max:g} Hz, "
-                             f"not {self.rate_hz:g} Hz")
+            raise ValueError(
+                f"the {family.name} gyroscope runs at most at {family.gyro_odr_max:g} Hz, "
+                f"not {self.rate_hz:g} Hz"
+            )
         self.family = family
         self.variant = family.name
         self.device.registers = family.registers
@@ -423,8 +554,9 @@ class Lsm6ds(Imu):
         if fam.tagged:
             d.set("FIFO_CTRL1", wtm=wtm & 0xFF)
             d.set("FIFO_CTRL2", wtm8=wtm >> 8)
-            d.set("FIFO_CTRL3", bdr_xl=self.rate_hz,
-                  bdr_gy=self.rate_hz if self.gyro_enabled else 0.0)
+            d.set(
+                "FIFO_CTRL3", bdr_xl=self.rate_hz, bdr_gy=self.rate_hz if self.gyro_enabled else 0.0
+            )
         else:
             d.set("FIFO_CTRL1", fth=wtm & 0xFF)
             d.set("FIFO_CTRL2", fth_h=wtm >> 8)
@@ -441,9 +573,11 @@ class Lsm6ds(Imu):
         regs = fam.registers
         first = regs[fam.mode_register].address
         raw = self.device.read_burst(fam.mode_register, regs["CTRL1_XL"].address - first + 1)
-        return (raw[0] == regs.value(fam.mode_register, **self._fifo_mode("continuous"))
-                and raw[regs["WHO_AM_I"].address - first] == fam.who_am_i
-                and raw[-1] == regs.value("CTRL1_XL", **self._ctrl1_xl()))
+        return (
+            raw[0] == regs.value(fam.mode_register, **self._fifo_mode("continuous"))
+            and raw[regs["WHO_AM_I"].address - first] == fam.who_am_i
+            and raw[-1] == regs.value("CTRL1_XL", **self._ctrl1_xl())
+        )
 
     def _drain(self) -> tuple[np.ndarray, np.ndarray | None, int]:
         fam = self.family
@@ -458,13 +592,19 @@ class Lsm6ds(Imu):
             # An empty flag that disagrees with the count, or a pattern position
             # past the pattern, cannot come from a working chip.
             empty = bool(status[1] & DS3_FIFO_EMPTY)
-            sane = (empty == (count == 0) and count <= LSM6DS3_CHIP_WORDS_MAX
-                    and pattern < self._pattern_words())
+            sane = (
+                empty == (count == 0)
+                and count <= LSM6DS3_CHIP_WORDS_MAX
+                and pattern < self._pattern_words()
+            )
         if not sane:
             self._identify()  # a stuck or replaced chip shows up here, not as data
-            raise SensorStuck(f"{self.name}: FIFO status 0x{bytes(status).hex()} is impossible: "
-                              "power-cycle the sensor or check its wiring", sensor=self.name,
-                              address=self.address)
+            raise SensorStuck(
+                f"{self.name}: FIFO status 0x{bytes(status).hex()} is impossible: "
+                "power-cycle the sensor or check its wiring",
+                sensor=self.name,
+                address=self.address,
+            )
         per_sample = self._words_per_sample()
         if overrun or count >= OVERFLOW_FRACTION * fam.fifo_words:
             self._reset_fifo(bypass_first=True)
@@ -476,11 +616,14 @@ class Lsm6ds(Imu):
 
     def _drain_tagged(self, count: int) -> tuple[np.ndarray, np.ndarray | None, int]:
         raw = self.device.read_burst(self.family.data_out, count * 7) if count else b""
-        accel, gyro, self._leftover = decode_tagged(self._leftover + raw, gyro=self.gyro_enabled,
-                                                    sensor=self.name)
+        accel, gyro, self._leftover = decode_tagged(
+            self._leftover + raw, gyro=self.gyro_enabled, sensor=self.name
+        )
         return accel, gyro, 0
 
-    def _drain_untagged(self, count: int, pattern: int) -> tuple[np.ndarray, np.ndarray | None, int]:
+    def _drain_untagged(
+        self, count: int, pattern: int
+    ) -> tuple[np.ndarray, np.ndarray | None, int]:
         plen = self._pattern_words()
         skip = (plen - pattern) % plen  # words up to the next sample boundary
         n = (count - skip) // plen if count > skip else 0
@@ -488,7 +631,7 @@ class Lsm6ds(Imu):
             accel, gyro = self._empty()
             return accel, gyro, 0
         raw = self.device.read_burst(self.family.data_out, 2 * (skip + n * plen))
-        accel, gyro = decode_untagged(raw[2 * skip:], gyro=self.gyro_enabled)
+        accel, gyro = decode_untagged(raw[2 * skip :], gyro=self.gyro_enabled)
         return accel, gyro, 0
 
     def _accel_scale(self) -> float:
@@ -552,9 +695,12 @@ class Lsm6ds(Imu):
             if not getattr(self.device.get("CTRL3_C"), bit):
                 return
             self.clock.sleep(poll_s)
-        raise SensorStuck(f"{self.name}: CTRL3_C {bit.upper()} did not clear: the chip is not "
-                          "responding normally; power-cycle it", sensor=self.name, address=self.address)
+        raise SensorStuck(
+            f"{self.name}: CTRL3_C {bit.upper()} did not clear: the chip is not "
+            "responding normally; power-cycle it",
+            sensor=self.name,
+            address=self.address,
+        )
 
     def _empty(self) -> tuple[np.ndarray, np.ndarray | None]:
         return np.empty((0, 3)), (np.empty((0, 3)) if self.gyro_enabled else None)
-

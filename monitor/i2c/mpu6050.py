@@ -36,8 +36,12 @@ class Part:
     fifo_bytes: int  # the MPU-6500 family's FIFO is 512 bytes by default, the MPU-6050's 1024
 
 
-PARTS = (Part("MPU-6050", 0x68, 1024), Part("MPU-6500", 0x70, 512), Part("MPU-9250", 0x71, 512),
-         Part("MPU-9255", 0x73, 512))
+PARTS = (
+    Part("MPU-6050", 0x68, 1024),
+    Part("MPU-6500", 0x70, 512),
+    Part("MPU-9250", 0x71, 512),
+    Part("MPU-9255", 0x73, 512),
+)
 BY_WHO_AM_I = {p.who_am_i: p for p in PARTS}
 
 #: the internal sample rate with the digital low-pass on; SMPLRT_DIV divides it by 1..256
@@ -47,56 +51,90 @@ INTERNAL_RATE_HZ = 1000.0
 DLPF_BANDWIDTH_HZ = {1: 184, 2: 94, 3: 44, 4: 21, 5: 10, 6: 5}
 
 REGISTERS = RegisterMap(
-    Register("SMPLRT_DIV", 0x19, fields=(
-        Field("smplrt_div", 0b1111_1111),  # sample rate = internal rate / (1 + SMPLRT_DIV)
-    )),
-    Register("CONFIG", 0x1A, fields=(
-        Field("fifo_mode", 0b0100_0000, Flag()),  # MPU-6500 only: 1 = stop when full
-        Field("ext_sync_set", 0b0011_1000),
-        Field("dlpf_cfg", 0b0000_0111),
-    )),
-    Register("GYRO_CONFIG", 0x1B, fields=(
-        Field("fs_sel", 0b0001_1000, Lookup({250: 0, 500: 1, 1000: 2, 2000: 3})),
-    )),
-    Register("ACCEL_CONFIG", 0x1C, fields=(
-        Field("afs_sel", 0b0001_1000, Lookup({2: 0, 4: 1, 8: 2, 16: 3})),
-    )),
-    Register("FIFO_EN", 0x23, fields=(
-        Field("temp", 0b1000_0000, Flag()),
-        Field("xg", 0b0100_0000, Flag()),
-        Field("yg", 0b0010_0000, Flag()),
-        Field("zg", 0b0001_0000, Flag()),
-        Field("accel", 0b0000_1000, Flag()),
-        Field("slv2", 0b0000_0100, Flag()),
-        Field("slv1", 0b0000_0010, Flag()),
-        Field("slv0", 0b0000_0001, Flag()),
-    )),
-    Register("INT_ENABLE", 0x38, fields=(
-        Field("fifo_oflow_en", 0b0001_0000, Flag()),
-        Field("data_rdy_en", 0b0000_0001, Flag()),
-    )),
-    Register("INT_STATUS", 0x3A, read_only=True, fields=(
-        Field("fifo_oflow_int", 0b0001_0000, Flag()),
-        Field("data_rdy_int", 0b0000_0001, Flag()),
-    )),
-    Register("ACCEL_OUT", 0x3B, size=6, read_only=True),   # X, Y, Z, big-endian int16
+    Register(
+        "SMPLRT_DIV",
+        0x19,
+        fields=(
+            Field("smplrt_div", 0b1111_1111),  # sample rate = internal rate / (1 + SMPLRT_DIV)
+        ),
+    ),
+    Register(
+        "CONFIG",
+        0x1A,
+        fields=(
+            Field("fifo_mode", 0b0100_0000, Flag()),  # MPU-6500 only: 1 = stop when full
+            Field("ext_sync_set", 0b0011_1000),
+            Field("dlpf_cfg", 0b0000_0111),
+        ),
+    ),
+    Register(
+        "GYRO_CONFIG",
+        0x1B,
+        fields=(Field("fs_sel", 0b0001_1000, Lookup({250: 0, 500: 1, 1000: 2, 2000: 3})),),
+    ),
+    Register(
+        "ACCEL_CONFIG",
+        0x1C,
+        fields=(Field("afs_sel", 0b0001_1000, Lookup({2: 0, 4: 1, 8: 2, 16: 3})),),
+    ),
+    Register(
+        "FIFO_EN",
+        0x23,
+        fields=(
+            Field("temp", 0b1000_0000, Flag()),
+            Field("xg", 0b0100_0000, Flag()),
+            Field("yg", 0b0010_0000, Flag()),
+            Field("zg", 0b0001_0000, Flag()),
+            Field("accel", 0b0000_1000, Flag()),
+            Field("slv2", 0b0000_0100, Flag()),
+            Field("slv1", 0b0000_0010, Flag()),
+            Field("slv0", 0b0000_0001, Flag()),
+        ),
+    ),
+    Register(
+        "INT_ENABLE",
+        0x38,
+        fields=(
+            Field("fifo_oflow_en", 0b0001_0000, Flag()),
+            Field("data_rdy_en", 0b0000_0001, Flag()),
+        ),
+    ),
+    Register(
+        "INT_STATUS",
+        0x3A,
+        read_only=True,
+        fields=(
+            Field("fifo_oflow_int", 0b0001_0000, Flag()),
+            Field("data_rdy_int", 0b0000_0001, Flag()),
+        ),
+    ),
+    Register("ACCEL_OUT", 0x3B, size=6, read_only=True),  # X, Y, Z, big-endian int16
     Register("TEMP_OUT", 0x41, size=2, signed=True, read_only=True),
     Register("GYRO_OUT", 0x43, size=6, read_only=True),
-    Register("USER_CTRL", 0x6A, fields=(
-        Field("fifo_en", 0b0100_0000, Flag()),
-        Field("i2c_mst_en", 0b0010_0000, Flag()),
-        Field("i2c_if_dis", 0b0001_0000, Flag()),
-        Field("fifo_reset", 0b0000_0100, Flag()),
-        Field("i2c_mst_reset", 0b0000_0010, Flag()),
-        Field("sig_cond_reset", 0b0000_0001, Flag()),
-    )),
-    Register("PWR_MGMT_1", 0x6B, reset=0x40, fields=(
-        Field("device_reset", 0b1000_0000, Flag()),
-        Field("sleep", 0b0100_0000, Flag()),
-        Field("cycle", 0b0010_0000, Flag()),
-        Field("temp_dis", 0b0000_1000, Flag()),
-        Field("clksel", 0b0000_0111),
-    )),
+    Register(
+        "USER_CTRL",
+        0x6A,
+        fields=(
+            Field("fifo_en", 0b0100_0000, Flag()),
+            Field("i2c_mst_en", 0b0010_0000, Flag()),
+            Field("i2c_if_dis", 0b0001_0000, Flag()),
+            Field("fifo_reset", 0b0000_0100, Flag()),
+            Field("i2c_mst_reset", 0b0000_0010, Flag()),
+            Field("sig_cond_reset", 0b0000_0001, Flag()),
+        ),
+    ),
+    Register(
+        "PWR_MGMT_1",
+        0x6B,
+        reset=0x40,
+        fields=(
+            Field("device_reset", 0b1000_0000, Flag()),
+            Field("sleep", 0b0100_0000, Flag()),
+            Field("cycle", 0b0010_0000, Flag()),
+            Field("temp_dis", 0b0000_1000, Flag()),
+            Field("clksel", 0b0000_0111),
+        ),
+    ),
     Register("PWR_MGMT_2", 0x6C),
     Register("FIFO_COUNT", 0x72, size=2, read_only=True),
     Register("FIFO_R_W", 0x74),  # the FIFO's port: a burst read pops byte after byte
@@ -104,7 +142,7 @@ REGISTERS = RegisterMap(
 )
 
 CLKSEL_PLL_X_GYRO = 1  # the datasheet's recommended clock: more stable than the 8 MHz oscillator
-RESET_SETTLE_S = 0.1   # PWR_MGMT_1 DEVICE_RESET: the register map asks for 100 ms
+RESET_SETTLE_S = 0.1  # PWR_MGMT_1 DEVICE_RESET: the register map asks for 100 ms
 
 
 class Mpu6050(Imu):
@@ -126,12 +164,23 @@ class Mpu6050(Imu):
     IDENTITIES = MappingProxyType({p.who_am_i: p.name for p in PARTS})
     RANGES_G = REGISTERS.choices("ACCEL_CONFIG", "afs_sel")
     GYRO_DPS = REGISTERS.choices("GYRO_CONFIG", "fs_sel")
-    RATES = ("the MPU-6050/6500 runs at 1000 Hz divided by a whole number: "
-             "1000, 500, 250, 200, 125, 100, 50 ...")
+    RATES = (
+        "the MPU-6050/6500 runs at 1000 Hz divided by a whole number: "
+        "1000, 500, 250, 200, 125, 100, 50 ..."
+    )
     FIFO_BYTES = PARTS[0].fifo_bytes
 
-    def __init__(self, bus, address: int = ADDRESSES[0], *, rate_hz: float = 1000, range_g: int = 4,
-                 gyro: bool = False, gyro_dps: int = 500, **kwargs):
+    def __init__(
+        self,
+        bus,
+        address: int = ADDRESSES[0],
+        *,
+        rate_hz: float = 1000,
+        range_g: int = 4,
+        gyro: bool = False,
+        gyro_dps: int = 500,
+        **kwargs,
+    ):
         if gyro_dps not in self.GYRO_DPS:
             allowed = ", ".join(map(str, self.GYRO_DPS))
             raise ValueError(f"gyro_dps must be one of {allowed}, not {gyro_dps!r}")
@@ -161,7 +210,9 @@ class Mpu6050(Imu):
             raise SensorNotFound(
                 f"{self.name}: WHO_AM_I is 0x{who:02X}, not an MPU-6050/6500 (0x68 or 0x70): "
                 "check the address (AD0 pin: low 0x68, high 0x69) and that the chip is what the config says",
-                sensor=self.name, address=self.address)
+                sensor=self.name,
+                address=self.address,
+            )
         self.variant = part.name
         self.FIFO_BYTES = part.fifo_bytes
 
@@ -202,7 +253,11 @@ class Mpu6050(Imu):
             if count > self.FIFO_BYTES:
                 self._identify()  # a stuck or replaced chip shows up here, not as data
             self._reset_fifo()
-            return np.empty((0, 3)), (np.empty((0, 3)) if self.gyro_enabled else None), max(count // datum, 1)
+            return (
+                np.empty((0, 3)),
+                (np.empty((0, 3)) if self.gyro_enabled else None),
+                max(count // datum, 1),
+            )
         n = count // datum
         if n == 0:
             return np.empty((0, 3)), (np.empty((0, 3)) if self.gyro_enabled else None), 0

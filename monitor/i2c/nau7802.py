@@ -39,29 +39,51 @@ from .device import Bus, RetryPolicy
 from .registers import Field, Flag, Lookup, Register, RegisterMap
 
 REGISTERS = RegisterMap(
-    Register("PU_CTRL", 0x00, fields=(
-        Field("avdds", 0b1000_0000, Flag()),  # AVDD source: 1 = internal LDO, 0 = AVDD pin
-        Field("oscs", 0b0100_0000, Flag()),   # 1 = external crystal
-        Field("cr", 0b0010_0000, Flag()),     # read-only: a conversion is ready (not yet read)
-        Field("cs", 0b0001_0000, Flag()),     # cycle start: 1 = convert continuously
-        Field("pur", 0b0000_1000, Flag()),    # read-only: power-up ready
-        Field("pua", 0b0000_0100, Flag()),    # power up the analog side
-        Field("pud", 0b0000_0010, Flag()),    # power up the digital side
-        Field("rr", 0b0000_0001, Flag()),     # register reset: 1 holds every register at its reset value
-    )),
-    Register("CTRL1", 0x01, fields=(
-        Field("crp", 0b1000_0000, Flag()),       # DRDY pin polarity: 1 = active low
-        Field("drdy_sel", 0b0100_0000, Flag()),  # DRDY pin: 0 = conversion ready, 1 = clock out
-        Field("vldo", 0b0011_1000, Lookup({4.5: 0, 4.2: 1, 3.9: 2, 3.6: 3, 3.3: 4, 3.0: 5, 2.7: 6, 2.4: 7})),
-        Field("gains", 0b0000_0111, Lookup({1: 0, 2: 1, 4: 2, 8: 3, 16: 4, 32: 5, 64: 6, 128: 7})),
-    )),
-    Register("CTRL2", 0x02, fields=(
-        Field("chs", 0b1000_0000, Flag()),      # channel: 0 = VIN1, 1 = VIN2
-        Field("crs", 0b0111_0000, Lookup({10: 0, 20: 1, 40: 2, 80: 3, 320: 7})),  # 4..6 reserved
-        Field("cal_err", 0b0000_1000, Flag()),  # read-only: the last calibration failed
-        Field("cals", 0b0000_0100, Flag()),     # 1 starts a calibration; clears itself when done
-        Field("calmod", 0b0000_0011, Lookup({"internal": 0, "offset": 2, "gain": 3})),
-    )),
+    Register(
+        "PU_CTRL",
+        0x00,
+        fields=(
+            Field("avdds", 0b1000_0000, Flag()),  # AVDD source: 1 = internal LDO, 0 = AVDD pin
+            Field("oscs", 0b0100_0000, Flag()),  # 1 = external crystal
+            Field("cr", 0b0010_0000, Flag()),  # read-only: a conversion is ready (not yet read)
+            Field("cs", 0b0001_0000, Flag()),  # cycle start: 1 = convert continuously
+            Field("pur", 0b0000_1000, Flag()),  # read-only: power-up ready
+            Field("pua", 0b0000_0100, Flag()),  # power up the analog side
+            Field("pud", 0b0000_0010, Flag()),  # power up the digital side
+            Field(
+                "rr", 0b0000_0001, Flag()
+            ),  # register reset: 1 holds every register at its reset value
+        ),
+    ),
+    Register(
+        "CTRL1",
+        0x01,
+        fields=(
+            Field("crp", 0b1000_0000, Flag()),  # DRDY pin polarity: 1 = active low
+            Field("drdy_sel", 0b0100_0000, Flag()),  # DRDY pin: 0 = conversion ready, 1 = clock out
+            Field(
+                "vldo",
+                0b0011_1000,
+                Lookup({4.5: 0, 4.2: 1, 3.9: 2, 3.6: 3, 3.3: 4, 3.0: 5, 2.7: 6, 2.4: 7}),
+            ),
+            Field(
+                "gains", 0b0000_0111, Lookup({1: 0, 2: 1, 4: 2, 8: 3, 16: 4, 32: 5, 64: 6, 128: 7})
+            ),
+        ),
+    ),
+    Register(
+        "CTRL2",
+        0x02,
+        fields=(
+            Field("chs", 0b1000_0000, Flag()),  # channel: 0 = VIN1, 1 = VIN2
+            Field(
+                "crs", 0b0111_0000, Lookup({10: 0, 20: 1, 40: 2, 80: 3, 320: 7})
+            ),  # 4..6 reserved
+            Field("cal_err", 0b0000_1000, Flag()),  # read-only: the last calibration failed
+            Field("cals", 0b0000_0100, Flag()),  # 1 starts a calibration; clears itself when done
+            Field("calmod", 0b0000_0011, Lookup({"internal": 0, "offset": 2, "gain": 3})),
+        ),
+    ),
     # Calibration registers: ADC output = GCAL * (measurement - OCAL), GCAL 1.0 = 0x00800000.
     Register("OCAL1", 0x03, size=3, signed=True),
     Register("GCAL1", 0x06, size=4, reset=0x0080_0000),
@@ -70,25 +92,41 @@ REGISTERS = RegisterMap(
     Register("I2C_CONTROL", 0x11),
     # The conversion: 24-bit two's complement, MSB first.
     Register("ADCO", 0x12, size=3, signed=True, read_only=True),
-    Register("ADC", 0x15, fields=(       # reads back OTP[31:24] when PGA.rd_otp_sel = 1
-        Field("reg_chps", 0b0011_0000),  # chopper clock: 3 = off
-        Field("adc_vcm", 0b0000_1100),
-        Field("reg_chp", 0b0000_0011),
-    )),
-    Register("PGA", 0x1B, fields=(
-        Field("rd_otp_sel", 0b1000_0000, Flag()),
-        Field("ldomode", 0b0100_0000, Flag()),      # 0 = low-ESR capacitor on the LDO (better accuracy)
-        Field("pga_out_en", 0b0010_0000, Flag()),
-        Field("pga_bypass_en", 0b0001_0000, Flag()),
-        Field("pga_inv", 0b0000_1000, Flag()),
-        Field("pgachpdis", 0b0000_0001, Flag()),    # 1 disables the PGA chopper
-    )),
-    Register("POWER", 0x1C, fields=(
-        Field("pga_cap_en", 0b1000_0000, Flag()),   # decoupling capacitor across VIN2 (single-channel use)
-        Field("mstr_bias_curr", 0b0111_0000),
-        Field("adc_curr", 0b0000_1100),
-        Field("pga_curr", 0b0000_0011),
-    )),
+    Register(
+        "ADC",
+        0x15,
+        fields=(  # reads back OTP[31:24] when PGA.rd_otp_sel = 1
+            Field("reg_chps", 0b0011_0000),  # chopper clock: 3 = off
+            Field("adc_vcm", 0b0000_1100),
+            Field("reg_chp", 0b0000_0011),
+        ),
+    ),
+    Register(
+        "PGA",
+        0x1B,
+        fields=(
+            Field("rd_otp_sel", 0b1000_0000, Flag()),
+            Field(
+                "ldomode", 0b0100_0000, Flag()
+            ),  # 0 = low-ESR capacitor on the LDO (better accuracy)
+            Field("pga_out_en", 0b0010_0000, Flag()),
+            Field("pga_bypass_en", 0b0001_0000, Flag()),
+            Field("pga_inv", 0b0000_1000, Flag()),
+            Field("pgachpdis", 0b0000_0001, Flag()),  # 1 disables the PGA chopper
+        ),
+    ),
+    Register(
+        "POWER",
+        0x1C,
+        fields=(
+            Field(
+                "pga_cap_en", 0b1000_0000, Flag()
+            ),  # decoupling capacitor across VIN2 (single-channel use)
+            Field("mstr_bias_curr", 0b0111_0000),
+            Field("adc_curr", 0b0000_1100),
+            Field("pga_curr", 0b0000_0011),
+        ),
+    ),
     Register("REVISION_ID", 0x1F, reset=0x0F, read_only=True),  # the low nibble is 0xF
 )
 
@@ -99,8 +137,8 @@ RATES_SPS = REGISTERS.choices("CTRL2", "crs")
 
 CR = REGISTERS["PU_CTRL"].field("cr").mask
 PUR = REGISTERS["PU_CTRL"].field("pur").mask
-FULL_SCALE = 1 << 23        # counts at +-VREF/gain
-CHOPPER_OFF = 3             # ADC REG_CHPS: the chopper clock off (datasheet 9.1)
+FULL_SCALE = 1 << 23  # counts at +-VREF/gain
+CHOPPER_OFF = 3  # ADC REG_CHPS: the chopper clock off (datasheet 9.1)
 
 PUR_FIRST_CHECK_S = 0.0002  # PUR sets "after about 200 microseconds" (datasheet 9.1)
 PUR_POLL_S = 0.001
@@ -121,9 +159,9 @@ STUCK_CONVERSIONS = 32
 def adc_counts(data: bytes | bytearray | list[int]) -> int:
     """Decode ADCO_B2, ADCO_B1, ADCO_B0 (24-bit two's complement, MSB first).
 
-        adc_counts(b"\\x7f\\xff\\xff")   # -> 8388607
-        adc_counts(b"\\x80\\x00\\x00")   # -> -8388608
-        adc_counts(b"\\xff\\xff\\xff")   # -> -1
+    adc_counts(b"\\x7f\\xff\\xff")   # -> 8388607
+    adc_counts(b"\\x80\\x00\\x00")   # -> -8388608
+    adc_counts(b"\\xff\\xff\\xff")   # -> -1
     """
     if len(data) != 3:
         raise ValueError(f"a NAU7802 conversion is 3 bytes, not {len(data)}")
@@ -141,11 +179,15 @@ def checked_ldo(volts: Any) -> float | None:
     """``volts`` as one of the LDO voltages (to 0.1 V), None for an external AVDD; else ValueError."""
     if volts is None:
         return None
-    number = isinstance(volts, (int, float)) and not isinstance(volts, bool) and math.isfinite(volts)
+    number = (
+        isinstance(volts, (int, float)) and not isinstance(volts, bool) and math.isfinite(volts)
+    )
     if number and round(float(volts), 1) in LDO_VOLTS:
         return round(float(volts), 1)
-    raise ValueError(f"ldo_v must be one of {', '.join(map(str, LDO_VOLTS))} V "
-                     f"or None for an external AVDD, not {volts!r}")
+    raise ValueError(
+        f"ldo_v must be one of {', '.join(map(str, LDO_VOLTS))} V "
+        f"or None for an external AVDD, not {volts!r}"
+    )
 
 
 @dataclass(frozen=True)
@@ -163,13 +205,13 @@ class ScaleReading:
 @dataclass
 class ScaleStats(ChipStats):
     conversions: int = 0
-    empty_polls: int = 0        # bus polls that found no new conversion
-    discarded: int = 0          # conversions straddling a calibration, dropped
+    empty_polls: int = 0  # bus polls that found no new conversion
+    discarded: int = 0  # conversions straddling a calibration, dropped
     reinitialisations: int = 0  # brown-outs (or resets) noticed and recovered from
 
 
 class _Phase(enum.Enum):
-    SETTLING = "settling"        # powered up and converting; waiting before calibration
+    SETTLING = "settling"  # powered up and converting; waiting before calibration
     CALIBRATING = "calibrating"  # CALS set, waiting for it to clear
     RUNNING = "running"
 
@@ -243,14 +285,19 @@ class Nau7802(Chip):
             raise SensorNotFound(
                 f"nothing answers as {self.name}: check its wiring (SDA, SCL, 3.3 V, GND), "
                 "that `i2cdetect -y 1` shows 2a, and the bus number in the config",
-                sensor=self.name, address=self.address) from err
+                sensor=self.name,
+                address=self.address,
+            ) from err
         self._start()
         self._healthy = True
         deadline = self.clock.now() + SETTLE_S + self._cal_timeout + 1.0
         while not self._advance_startup():
             if self.clock.now() > deadline:  # a guard; _advance_startup has its own deadlines
-                raise SensorStuck(f"{self.name} did not finish starting up", sensor=self.name,
-                                  address=self.address)
+                raise SensorStuck(
+                    f"{self.name} did not finish starting up",
+                    sensor=self.name,
+                    address=self.address,
+                )
             self.clock.sleep(CAL_POLL_S)
         self._ever_ran = True
 
@@ -279,10 +326,14 @@ class Nau7802(Chip):
     def calibration(self, calibration: ScaleCalibration | None) -> None:
         if calibration is not None:
             if not isinstance(calibration, ScaleCalibration):
-                raise TypeError(f"calibration must be a ScaleCalibration, not {type(calibration).__name__}")
+                raise TypeError(
+                    f"calibration must be a ScaleCalibration, not {type(calibration).__name__}"
+                )
             if calibration.gain != self.gain:
-                raise ValueError(f"{self.name}: the calibration was made at gain {calibration.gain} but the "
-                                 f"scale runs at gain {self.gain}; tare and calibrate again")
+                raise ValueError(
+                    f"{self.name}: the calibration was made at gain {calibration.gain} but the "
+                    f"scale runs at gain {self.gain}; tare and calibrate again"
+                )
         self._calibration = calibration
 
     def read(self) -> ScaleReading | None:
@@ -334,7 +385,9 @@ class Nau7802(Chip):
         offset = self._average(samples)
         cal = self._calibration
         if cal is None:
-            cal = ScaleCalibration(offset, None, gain=self.gain, ldo_v=self.ldo_v, created=self.clock.wall())
+            cal = ScaleCalibration(
+                offset, None, gain=self.gain, ldo_v=self.ldo_v, created=self.clock.wall()
+            )
         else:
             cal = replace(cal, offset_counts=offset, created=self.clock.wall())
         self._calibration = cal
@@ -342,16 +395,28 @@ class Nau7802(Chip):
 
     def calibrate(self, known_mass_g: float, samples: int = 10) -> ScaleCalibration:
         """Set counts per gram from ``known_mass_g`` on the (tared) scale."""
-        if isinstance(known_mass_g, bool) or not isinstance(known_mass_g, (int, float)) or not known_mass_g > 0:
-            raise ValueError(f"known_mass_g must be a positive number of grams, not {known_mass_g!r}")
+        if (
+            isinstance(known_mass_g, bool)
+            or not isinstance(known_mass_g, (int, float))
+            or not known_mass_g > 0
+        ):
+            raise ValueError(
+                f"known_mass_g must be a positive number of grams, not {known_mass_g!r}"
+            )
         if self._calibration is None:
-            raise ValueError(f"{self.name}: tare the empty scale before calibrating with a known mass")
+            raise ValueError(
+                f"{self.name}: tare the empty scale before calibrating with a known mass"
+            )
         loaded = self._average(samples)
         delta = loaded - self._calibration.offset_counts
         if abs(delta) < 100:
-            raise ValueError(f"{self.name}: {known_mass_g:g} g moved the reading by only {delta:.0f} counts; "
-                             "is the mass on the scale, and is the load cell wired to VIN1?")
-        cal = replace(self._calibration, counts_per_gram=delta / known_mass_g, created=self.clock.wall())
+            raise ValueError(
+                f"{self.name}: {known_mass_g:g} g moved the reading by only {delta:.0f} counts; "
+                "is the mass on the scale, and is the load cell wired to VIN1?"
+            )
+        cal = replace(
+            self._calibration, counts_per_gram=delta / known_mass_g, created=self.clock.wall()
+        )
         self._calibration = cal
         return cal
 
@@ -366,7 +431,9 @@ class Nau7802(Chip):
     @property
     def _running_status(self) -> int:
         """PU_CTRL, less CR, while the chip runs our configuration."""
-        return REGISTERS.value("PU_CTRL", pud=True, pua=True, pur=True, cs=True, avdds=self.ldo_v is not None)
+        return REGISTERS.value(
+            "PU_CTRL", pud=True, pua=True, pur=True, cs=True, avdds=self.ldo_v is not None
+        )
 
     def _identify(self) -> None:
         rev = self.device.read("REVISION_ID")
@@ -374,13 +441,18 @@ class Nau7802(Chip):
             return
         if self._ever_ran:
             # It was a NAU7802 a moment ago: bytes like this mean a stuck bus or chip.
-            raise SensorStuck(f"{self.name} answers REVISION_ID 0x{rev:02X}: its bytes cannot be right; "
-                              "power-cycle it and check its supply and the I2C pull-ups",
-                              sensor=self.name, address=self.address)
+            raise SensorStuck(
+                f"{self.name} answers REVISION_ID 0x{rev:02X}: its bytes cannot be right; "
+                "power-cycle it and check its supply and the I2C pull-ups",
+                sensor=self.name,
+                address=self.address,
+            )
         raise SensorNotFound(
             f"{self.name}: REVISION_ID (0x1F) reads 0x{rev:02X}, not 0x_F as a NAU7802's does: check that "
             "the chip at this address is the load-cell ADC (a NAU7802 is always at 0x2A) and its wiring",
-            sensor=self.name, address=self.address)
+            sensor=self.name,
+            address=self.address,
+        )
 
     def _start(self) -> None:
         """Reset, power up, configure, start converting (datasheet 9.1); calibration follows later."""
@@ -402,10 +474,16 @@ class Nau7802(Chip):
         # live pull-up) shows here rather than as plausible-looking data later.
         got = d.read_burst("CTRL1", 2)
         if got != bytes((ctrl1, ctrl2)):
-            raise SensorStuck(f"{self.name} does not keep its settings (wrote CTRL1/CTRL2 "
-                              f"{ctrl1:02X} {ctrl2:02X}, read {got.hex(' ').upper()}): power-cycle it "
-                              "and check its supply", sensor=self.name, address=self.address)
-        d.set("PU_CTRL", pud=True, pua=True, cs=True, avdds=bool(ldo))  # CS = 1: convert continuously
+            raise SensorStuck(
+                f"{self.name} does not keep its settings (wrote CTRL1/CTRL2 "
+                f"{ctrl1:02X} {ctrl2:02X}, read {got.hex(' ').upper()}): power-cycle it "
+                "and check its supply",
+                sensor=self.name,
+                address=self.address,
+            )
+        d.set(
+            "PU_CTRL", pud=True, pua=True, cs=True, avdds=bool(ldo)
+        )  # CS = 1: convert continuously
         self._phase = _Phase.SETTLING
         self._phase_deadline = self.clock.now() + SETTLE_S
         self._last_seen = None
@@ -417,9 +495,12 @@ class Nau7802(Chip):
         self.clock.sleep(PUR_FIRST_CHECK_S)
         while not self.device.read("PU_CTRL") & PUR:
             if self.clock.now() >= deadline:
-                raise SensorStuck(f"{self.name} did not report power-up ready (PUR) within "
-                                  f"{PUR_TIMEOUT_S * 1000:.0f} ms of PUD: check its supply",
-                                  sensor=self.name, address=self.address)
+                raise SensorStuck(
+                    f"{self.name} did not report power-up ready (PUR) within "
+                    f"{PUR_TIMEOUT_S * 1000:.0f} ms of PUD: check its supply",
+                    sensor=self.name,
+                    address=self.address,
+                )
             self.clock.sleep(PUR_POLL_S)
 
     def _advance_startup(self) -> bool:
@@ -441,13 +522,20 @@ class Nau7802(Chip):
             status = REGISTERS.decode("CTRL2", ctrl2)
             if status.cals:
                 if now > self._phase_deadline:
-                    raise SensorStuck(f"{self.name}: offset calibration did not finish within "
-                                      f"{self._cal_timeout:.1f} s: power-cycle it",
-                                      sensor=self.name, address=self.address)
+                    raise SensorStuck(
+                        f"{self.name}: offset calibration did not finish within "
+                        f"{self._cal_timeout:.1f} s: power-cycle it",
+                        sensor=self.name,
+                        address=self.address,
+                    )
                 return False
             if status.cal_err:
-                raise SensorError(f"{self.name}: offset calibration failed (CAL_ERR): check the load "
-                                  "cell's wiring to VIN1", sensor=self.name, address=self.address)
+                raise SensorError(
+                    f"{self.name}: offset calibration failed (CAL_ERR): check the load "
+                    "cell's wiring to VIN1",
+                    sensor=self.name,
+                    address=self.address,
+                )
             self._phase = _Phase.RUNNING
             # The conversion in flight when calibration ended mixes both states.
             self._discard = 1
@@ -482,11 +570,18 @@ class Nau7802(Chip):
         if self._same_run < STUCK_CONVERSIONS:
             return
         if raw in (FULL_SCALE - 1, -FULL_SCALE):
-            raise SensorStuck(f"{self.name} reads full scale ({raw}) on every conversion: the load cell is "
-                              "overloaded or a bridge wire is off", sensor=self.name, address=self.address)
-        raise SensorStuck(f"{self.name} returned {raw} on {self._same_run} conversions in a row; a real "
-                          "24-bit ADC always shows noise: it is stuck; power-cycle it",
-                          sensor=self.name, address=self.address)
+            raise SensorStuck(
+                f"{self.name} reads full scale ({raw}) on every conversion: the load cell is "
+                "overloaded or a bridge wire is off",
+                sensor=self.name,
+                address=self.address,
+            )
+        raise SensorStuck(
+            f"{self.name} returned {raw} on {self._same_run} conversions in a row; a real "
+            "24-bit ADC always shows noise: it is stuck; power-cycle it",
+            sensor=self.name,
+            address=self.address,
+        )
 
     def _average(self, samples: int) -> float:
         if not isinstance(samples, int) or isinstance(samples, bool) or samples < 1:
@@ -506,7 +601,11 @@ class Nau7802(Chip):
                 continue
             restarts = min(self.stats.reinitialisations - restarts_before, 2)
             if self.clock.now() > start + base + restarts * startup:
-                raise SensorStuck(f"{self.name} gave {len(values)} of {samples} conversions in "
-                                  f"{self.clock.now() - start:.1f} s", sensor=self.name, address=self.address)
+                raise SensorStuck(
+                    f"{self.name} gave {len(values)} of {samples} conversions in "
+                    f"{self.clock.now() - start:.1f} s",
+                    sensor=self.name,
+                    address=self.address,
+                )
             self.clock.sleep(self.poll_interval)
         return sum(values) / len(values)

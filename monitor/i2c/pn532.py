@@ -99,7 +99,7 @@ class Command(enum.IntEnum):
 
 
 class SamMode(enum.IntEnum):
-    NORMAL = 0x01        # no SAM: the mode for a reader
+    NORMAL = 0x01  # no SAM: the mode for a reader
     VIRTUAL_CARD = 0x02
     WIRED_CARD = 0x03
     DUAL_CARD = 0x04
@@ -108,10 +108,10 @@ class SamMode(enum.IntEnum):
 class RfItem(enum.IntEnum):
     """RFConfiguration CfgItem values."""
 
-    FIELD = 0x01          # one byte: bit 1 RF on, bit 0 auto RF collision avoidance
+    FIELD = 0x01  # one byte: bit 1 RF on, bit 0 auto RF collision avoidance
     TIMINGS = 0x02
     MAX_RETRY_COM = 0x04
-    MAX_RETRIES = 0x05    # MxRtyATR, MxRtyPSL, MxRtyPassiveActivation (0xFF: forever)
+    MAX_RETRIES = 0x05  # MxRtyATR, MxRtyPSL, MxRtyPassiveActivation (0xFF: forever)
 
 
 RF_FIELD_ON = 0x02
@@ -168,12 +168,14 @@ def _checksum(values) -> int:
 def encode_frame(data: bytes, tfi: int = HOST_TO_PN532) -> bytes:
     """A normal information frame carrying ``data`` (an extended frame past 254 bytes).
 
-        encode_frame(bytes([0x02])).hex(" ")   # '00 00 ff 02 fe d4 02 2a 00' (GetFirmwareVersion)
+    encode_frame(bytes([0x02])).hex(" ")   # '00 00 ff 02 fe d4 02 2a 00' (GetFirmwareVersion)
     """
     body = bytes((tfi,)) + bytes(data)
     n = len(body)
     if n > MAX_FRAME_DATA:
-        raise ValueError(f"a PN532 frame carries at most {MAX_FRAME_DATA - 1} data bytes, not {n - 1}")
+        raise ValueError(
+            f"a PN532 frame carries at most {MAX_FRAME_DATA - 1} data bytes, not {n - 1}"
+        )
     if n <= 0xFF:
         header = bytes((0x00, 0x00, 0xFF, n, _checksum((n,))))
     else:
@@ -268,9 +270,9 @@ class TargetA:
     """An ISO/IEC 14443 type A target as InListPassiveTarget reports it."""
 
     tg: int
-    atqa: int        # SENS_RES
-    sak: int         # SEL_RES
-    uid: bytes       # NFCID1: 4, 7 or 10 bytes
+    atqa: int  # SENS_RES
+    sak: int  # SEL_RES
+    uid: bytes  # NFCID1: 4, 7 or 10 bytes
     ats: bytes = b""
 
 
@@ -294,13 +296,18 @@ def parse_targets_a(data: bytes) -> tuple[TargetA, ...]:
     for _ in range(count):
         if len(data) < i + 5:
             raise FrameError("target data cut short")
-        tg, atqa, sak, n = data[i], int.from_bytes(data[i + 1:i + 3], "big"), data[i + 3], data[i + 4]
+        tg, atqa, sak, n = (
+            data[i],
+            int.from_bytes(data[i + 1 : i + 3], "big"),
+            data[i + 3],
+            data[i + 4],
+        )
         if n not in UID_LENGTHS:
             raise FrameError(f"NFCID1 of {n} bytes; a type A UID has 4, 7 or 10")
         i += 5
         if len(data) < i + n:
             raise FrameError("UID cut short")
-        uid = data[i:i + n]
+        uid = data[i : i + n]
         i += n
         ats = b""
         if sak & SAK_ISO14443_4 and i < len(data):
@@ -308,7 +315,7 @@ def parse_targets_a(data: bytes) -> tuple[TargetA, ...]:
             ats_len = data[i]
             if ats_len < 1 or len(data) < i + ats_len:
                 raise FrameError("ATS cut short")
-            ats = data[i:i + ats_len]
+            ats = data[i : i + ats_len]
             i += ats_len
         targets.append(TargetA(tg, atqa, sak, bytes(uid), bytes(ats)))
     if i != len(data):
@@ -350,7 +357,7 @@ class _Failed(Exception):
     """An exchange that did not complete; the reason is for the stats and a fault message."""
 
 
-_WAIT = "wait"    # nothing more to do until the chip is ready
+_WAIT = "wait"  # nothing more to do until the chip is ready
 _MOVED = "moved"  # a step was made; the next may be possible at once
 
 
@@ -359,8 +366,8 @@ class _Exchange:
     command: Command
     params: bytes
     timeout_s: float
-    quick: bool        # its answer comes within a millisecond or two: worth a short wait
-    read_len: int      # status byte plus the frame bytes to read for the answer
+    quick: bool  # its answer comes within a millisecond or two: worth a short wait
+    read_len: int  # status byte plus the frame bytes to read for the answer
     phase: str = "send"
     sends: int = 0
     nacks: int = 0
@@ -379,16 +386,16 @@ LIST_ANSWER_LEN = _answer_len(1 + 1 + 1 + 2 + 1 + 1 + 10)
 @dataclass
 class Pn532Stats(ChipStats):
     polls: int = 0
-    exchanges: int = 0      # commands completed
-    listings: int = 0       # InListPassiveTarget answers
+    exchanges: int = 0  # commands completed
+    listings: int = 0  # InListPassiveTarget answers
     taps: int = 0
     removals: int = 0
-    resends: int = 0        # commands sent again for want of an ACK
-    nacks: int = 0          # NACKs sent for a damaged answer
-    aborts: int = 0         # ACKs sent to abort a command that took too long
+    resends: int = 0  # commands sent again for want of an ACK
+    nacks: int = 0  # NACKs sent for a damaged answer
+    aborts: int = 0  # ACKs sent to abort a command that took too long
     bad_frames: int = 0
     error_frames: int = 0
-    failures: int = 0       # exchanges given up
+    failures: int = 0  # exchanges given up
     recoveries: int = 0
 
 
@@ -400,8 +407,10 @@ class _Link:
         self.clock = clock
         self.stats = stats
         if not hasattr(device.bus, "i2c_rdwr"):
-            raise TypeError("the PN532 needs plain I2C reads and writes: give it a bus with "
-                            "i2c_rdwr (smbus2.SMBus on a Pi, or monitor.sim.SimBus)")
+            raise TypeError(
+                "the PN532 needs plain I2C reads and writes: give it a bus with "
+                "i2c_rdwr (smbus2.SMBus on a Pi, or monitor.sim.SimBus)"
+            )
 
     def write(self, data: bytes) -> None:
         self.device.transfer(self._write, bytes(data))
@@ -448,7 +457,9 @@ class _Link:
         except TruncatedFrame as err:
             longer = ex.read_len < err.needed + 1 <= MAX_FRAME_DATA + 10
             if longer:
-                ex.read_len = err.needed + 1  # longer than expected (an ATS): ask for it again, whole
+                ex.read_len = (
+                    err.needed + 1
+                )  # longer than expected (an ATS): ask for it again, whole
             return self._nack(ex, str(err), damaged=not longer)
         except FrameError as err:
             return self._nack(ex, str(err))
@@ -499,12 +510,20 @@ class _Link:
                 self.clock.sleep(READY_POLL_S)
 
 
-def _exchange(command: Command, params: bytes = b"", *, answer_bytes: int = 1,
-              timeout_s: float = QUICK_TIMEOUT_S, quick: bool = True) -> _Exchange:
+def _exchange(
+    command: Command,
+    params: bytes = b"",
+    *,
+    answer_bytes: int = 1,
+    timeout_s: float = QUICK_TIMEOUT_S,
+    quick: bool = True,
+) -> _Exchange:
     return _Exchange(command, bytes(params), timeout_s, quick, _answer_len(1 + answer_bytes))
 
 
-def read_firmware(bus: Bus, address: int = PN532_ADDRESS, *, clock: Clock | None = None) -> FirmwareVersion | None:
+def read_firmware(
+    bus: Bus, address: int = PN532_ADDRESS, *, clock: Clock | None = None
+) -> FirmwareVersion | None:
     """GetFirmwareVersion and nothing else, for ``gym-monitor probe``; None if no PN532 answers.
 
     The PN532 has no ID register: this is how it says who it is. It leaves
@@ -512,8 +531,14 @@ def read_firmware(bus: Bus, address: int = PN532_ADDRESS, *, clock: Clock | None
     about half a second when something else sits at the address).
     """
     clock = clock or RealClock()
-    device = I2CDevice(bus, address, RegisterMap(), name=f"PN532 at 0x{address:02X}", clock=clock,
-                       retry=RetryPolicy(attempts=2))
+    device = I2CDevice(
+        bus,
+        address,
+        RegisterMap(),
+        name=f"PN532 at 0x{address:02X}",
+        clock=clock,
+        retry=RetryPolicy(attempts=2),
+    )
     try:
         link = _Link(device, clock, Pn532Stats())
         return parse_firmware(link.call(_exchange(Command.GET_FIRMWARE_VERSION, answer_bytes=4)))
@@ -567,9 +592,13 @@ class Pn532(Chip):
         if not poll_interval_s > 0:
             raise ValueError(f"poll_interval_s must be positive, not {poll_interval_s!r}")
         if not (isinstance(max_retries, int) and 0 <= max_retries <= 0xFE):
-            raise ValueError(f"max_retries must be 0..254 (255 would wait for a card forever), not {max_retries!r}")
+            raise ValueError(
+                f"max_retries must be 0..254 (255 would wait for a card forever), not {max_retries!r}"
+            )
         if not (isinstance(absent_polls, int) and absent_polls >= 1):
-            raise ValueError(f"absent_polls must be a whole number of at least 1, not {absent_polls!r}")
+            raise ValueError(
+                f"absent_polls must be a whole number of at least 1, not {absent_polls!r}"
+            )
         super().__init__(bus, address, clock=clock, retry=retry, name=name, bus_name=bus_name)
         self.poll_interval_s = float(poll_interval_s)
         self.max_retries = max_retries
@@ -598,7 +627,9 @@ class Pn532(Chip):
             raise SensorNotFound(
                 f"no PN532 answers as {self.name} ({err}): check its wiring (SDA, SCL, 3.3 V, GND), that the "
                 "board's interface switches select I2C, that `i2cdetect -y 1` shows 24, and the bus number",
-                sensor=self.name, address=address) from err
+                sensor=self.name,
+                address=address,
+            ) from err
         self._healthy = True
         self._last_ok = self.clock.now()
 
@@ -650,15 +681,22 @@ class Pn532(Chip):
         # Normal mode (no SAM); the timeout byte only matters in virtual card mode;
         # 0x01 lets the PN532 drive its IRQ line, which costs nothing when it is not wired.
         sam = _exchange(Command.SAM_CONFIGURATION, bytes((SamMode.NORMAL, 0x14, 0x01)))
-        retries = _exchange(Command.RF_CONFIGURATION, bytes((RfItem.MAX_RETRIES, 0xFF, 0x01, self.max_retries)))
+        retries = _exchange(
+            Command.RF_CONFIGURATION, bytes((RfItem.MAX_RETRIES, 0xFF, 0x01, self.max_retries))
+        )
         return [sam, retries]
 
     def _field_off(self) -> _Exchange:
         return _exchange(Command.RF_CONFIGURATION, bytes((RfItem.FIELD, 0x00)))
 
     def _listing(self) -> _Exchange:
-        return _Exchange(Command.IN_LIST_PASSIVE_TARGET, bytes((1, BRTY_106_TYPE_A)), self.list_timeout_s,
-                         quick=False, read_len=self._list_read_len)
+        return _Exchange(
+            Command.IN_LIST_PASSIVE_TARGET,
+            bytes((1, BRTY_106_TYPE_A)),
+            self.list_timeout_s,
+            quick=False,
+            read_len=self._list_read_len,
+        )
 
     def _recover(self) -> None:
         # Not blocking: identify and configure as the next exchanges, done by later polls.
@@ -717,9 +755,12 @@ class Pn532(Chip):
         silent = self.clock.now() - self._last_ok
         # Two failures in a row, so that one lost answer after a long pause in polling is no fault.
         if silent > self.stuck_after_s and self._failure_run >= 2:
-            raise SensorStuck(f"{self.name} has completed no command in {silent:.1f} s ({err}): "
-                              "power-cycle it, and check its supply and the I2C pull-ups",
-                              sensor=self.name, address=self.address) from err
+            raise SensorStuck(
+                f"{self.name} has completed no command in {silent:.1f} s ({err}): "
+                "power-cycle it, and check its supply and the I2C pull-ups",
+                sensor=self.name,
+                address=self.address,
+            ) from err
         # A chip that reset itself forgets SAMConfiguration and MaxRetries (and then waits
         # for a card forever): configure it again before the next listing.
         if not self._queue:
@@ -729,12 +770,19 @@ class Pn532(Chip):
         if ex.command is Command.GET_FIRMWARE_VERSION:
             firmware = parse_firmware(data)
             if firmware.ic != PN532_IC:
-                raise SensorNotFound(f"{self.name}: GetFirmwareVersion says IC 0x{firmware.ic:02X}, not a "
-                                     "PN532 (0x32): check the address and the chip", sensor=self.name,
-                                     address=self.address)
+                raise SensorNotFound(
+                    f"{self.name}: GetFirmwareVersion says IC 0x{firmware.ic:02X}, not a "
+                    "PN532 (0x32): check the address and the chip",
+                    sensor=self.name,
+                    address=self.address,
+                )
             self.firmware = firmware
             return None
-        if ex.command is Command.RF_CONFIGURATION and ex.params[0] == RfItem.MAX_RETRIES and self._recovering:
+        if (
+            ex.command is Command.RF_CONFIGURATION
+            and ex.params[0] == RfItem.MAX_RETRIES
+            and self._recovering
+        ):
             self._recovering = False
             self.stats.recoveries += 1
             return None
@@ -767,4 +815,3 @@ class Pn532(Chip):
             return None
         self.stats.taps += 1
         return Tap(target.uid, self.clock.now(), target.atqa, target.sak, self.name)
-

@@ -24,21 +24,24 @@ from dataclasses import dataclass
 
 from .chips import DRIVERS, PROBE_NAME, candidates
 
-READ_BYTE_RANGES = (range(0x30, 0x38), range(0x50, 0x60))  # what i2cdetect reads rather than quick-writes
+READ_BYTE_RANGES = (
+    range(0x30, 0x38),
+    range(0x50, 0x60),
+)  # what i2cdetect reads rather than quick-writes
 
 
 @dataclass(frozen=True)
 class Found:
     address: int
-    chip: str | None = None       # config name of a known chip, or None
-    part: str | None = None       # e.g. "MPU-6500"
+    chip: str | None = None  # config name of a known chip, or None
+    part: str | None = None  # e.g. "MPU-6500"
     id_value: int | None = None
 
 
 @dataclass(frozen=True)
 class Expected:
-    role: str       # e.g. 'imu "wrist"' or 'scale'
-    chip: str       # config chip name
+    role: str  # e.g. 'imu "wrist"' or 'scale'
+    chip: str  # config chip name
     address: int
 
 

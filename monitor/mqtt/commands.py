@@ -156,7 +156,9 @@ def _json_type(value: Any) -> str:
         return "a boolean"
     if isinstance(value, (int, float)):
         return "a number"
-    return {str: "a string", list: "an array", dict: "an object"}.get(type(value), type(value).__name__)
+    return {str: "a string", list: "an array", dict: "an object"}.get(
+        type(value), type(value).__name__
+    )
 
 
 _KEYS: dict[str, tuple[frozenset[str], frozenset[str]]] = {
@@ -190,8 +192,10 @@ def _build(name: str, data: dict[str, Any], request_id: str | None) -> Command:
     required, optional = _KEYS[name]
     unknown = set(data) - required - optional - {"v", "request_id"}
     if unknown:
-        raise CommandError(f"unknown key{'s' if len(unknown) > 1 else ''} "
-                           f"{', '.join(sorted(map(repr, unknown)))} for {name}")
+        raise CommandError(
+            f"unknown key{'s' if len(unknown) > 1 else ''} "
+            f"{', '.join(sorted(map(repr, unknown)))} for {name}"
+        )
     missing = ({"v"} | required) - set(data)
     if missing:
         raise CommandError(f"missing {', '.join(sorted(map(repr, missing)))} for {name}")
@@ -206,20 +210,27 @@ def _build(name: str, data: dict[str, Any], request_id: str | None) -> Command:
         if isinstance(mass, bool) or not isinstance(mass, (int, float)):
             raise CommandError(f"mass_g must be a number, not {_json_type(mass)}")
         if not (math.isfinite(mass) and 0 < mass <= MAX_MASS_G):
-            raise CommandError(f"mass_g must be more than 0 and at most {MAX_MASS_G:g}, not {mass!r}")
+            raise CommandError(
+                f"mass_g must be more than 0 and at most {MAX_MASS_G:g}, not {mass!r}"
+            )
         return Calibrate(mass_g=float(mass), request_id=request_id)
     if name == "session":
         athlete = None
         if "athlete" in data:
-            athlete = _string(data, "athlete", _ATHLETE_ID,
-                              "an athlete id: 1 to 64 of a-z, 0-9, '_' or '-'")
-        return Session(action=_choice(data, "action", ("start", "stop", "checkout")),
-                       request_id=request_id, athlete=athlete)
+            athlete = _string(
+                data, "athlete", _ATHLETE_ID, "an athlete id: 1 to 64 of a-z, 0-9, '_' or '-'"
+            )
+        return Session(
+            action=_choice(data, "action", ("start", "stop", "checkout")),
+            request_id=request_id,
+            athlete=athlete,
+        )
     if name == "weigh_in":
-        return WeighIn(phase=_choice(data, "phase", ("pre", "post")),
-                       athlete=_string(data, "athlete", _ATHLETE,
-                                       "1 to 64 letters, digits, '.', '-' or '_'"),
-                       request_id=request_id)
+        return WeighIn(
+            phase=_choice(data, "phase", ("pre", "post")),
+            athlete=_string(data, "athlete", _ATHLETE, "1 to 64 letters, digits, '.', '-' or '_'"),
+            request_id=request_id,
+        )
     alert_id = _string(data, "id", _NO_CONTROL, "1 to 128 printable characters")
     if len(alert_id) > 128:
         raise CommandError("id must be 1 to 128 printable characters")

@@ -71,8 +71,11 @@ FORMS = ("entity", "device")
 STATE_FILE = "ha-discovery.json"
 #: Removals are sent again at every connect for this long (a broker down at the first try).
 RETIRE_KEEP_S = 30 * 24 * 3600.0
-ORIGIN = {"name": "gym-tremor-monitor", "sw_version": __version__,
-          "support_url": "https://github.com/gym-tremor-monitor/gym-tremor-monitor"}
+ORIGIN = {
+    "name": "gym-tremor-monitor",
+    "sw_version": __version__,
+    "support_url": "https://github.com/gym-tremor-monitor/gym-tremor-monitor",
+}
 #: Event types of the alert event entity: a raised alert by its level, then what became of it.
 EVENT_TYPES = ("info", "caution", "warning", "urgent", "cleared", "acknowledged")
 
@@ -124,10 +127,14 @@ class StationInfo:
     def from_config(cls, config: Any) -> StationInfo:
         """The station a :class:`monitor.config.Config` describes."""
         ha = getattr(config, "homeassistant", None)
-        return cls(config.station.id, name=config.station.display_name,
-                   sensors=tuple(SensorInfo(i.name, i.placement) for i in config.imus),
-                   scale=config.scale.mode if config.scale is not None else None,
-                   commands=getattr(ha, "commands", True), ack_by=getattr(ha, "ack_by", ""))
+        return cls(
+            config.station.id,
+            name=config.station.display_name,
+            sensors=tuple(SensorInfo(i.name, i.placement) for i in config.imus),
+            scale=config.scale.mode if config.scale is not None else None,
+            commands=getattr(ha, "commands", True),
+            ack_by=getattr(ha, "ack_by", ""),
+        )
 
 
 def sensor_levels(info: StationInfo) -> dict[str, str]:
@@ -172,17 +179,37 @@ def _value(key: str) -> str:
     return f"{{{{ value_json.{key} }}}}"
 
 
-def _sensor(object_id: str, name: str, topic: str, key: str, *, unit: str | None = None,
-            state_class: str | None = "measurement", device_class: str | None = None,
-            precision: int | None = None, icon: str | None = None,
-            options: Iterable[str] | None = None, **extra: Any) -> Entity:
-    config: dict[str, Any] = {"name": name, "state_topic": topic, "value_template": _value(key),
-                              "unit_of_measurement": unit, "state_class": state_class,
-                              "device_class": device_class,
-                              "suggested_display_precision": precision, "icon": icon}
+def _sensor(
+    object_id: str,
+    name: str,
+    topic: str,
+    key: str,
+    *,
+    unit: str | None = None,
+    state_class: str | None = "measurement",
+    device_class: str | None = None,
+    precision: int | None = None,
+    icon: str | None = None,
+    options: Iterable[str] | None = None,
+    **extra: Any,
+) -> Entity:
+    config: dict[str, Any] = {
+        "name": name,
+        "state_topic": topic,
+        "value_template": _value(key),
+        "unit_of_measurement": unit,
+        "state_class": state_class,
+        "device_class": device_class,
+        "suggested_display_precision": precision,
+        "icon": icon,
+    }
     if options is not None:
-        config |= {"device_class": "enum", "options": list(options), "state_class": None,
-                   "unit_of_measurement": None}
+        config |= {
+            "device_class": "enum",
+            "options": list(options),
+            "state_class": None,
+            "unit_of_measurement": None,
+        }
     return Entity("sensor", object_id, config | extra)
 
 
@@ -215,97 +242,267 @@ def entities(topics: Topics, info: StationInfo) -> list[Entity]:
         topic = ha.sensor(level)
         base = f"{st}_{level}"
         out += [
-            _sensor(f"{base}_tremor", f"{imu.name} tremor", topic, "rms_m_s2", unit="m/s²",
-                    precision=3, icon="mdi:vibrate"),
-            _sensor(f"{base}_tremor_ratio", f"{imu.name} tremor ratio", topic, "ratio",
-                    unit="×", precision=2, icon="mdi:chart-line"),
-            _sensor(f"{base}_tremor_frequency", f"{imu.name} tremor frequency", topic, "peak_hz",
-                    unit="Hz", device_class="frequency", precision=1, icon="mdi:sine-wave"),
-            _sensor(f"{base}_tremor_level", f"{imu.name} tremor level", topic, "level",
-                    options=[x.value for x in TremorLevel], icon="mdi:speedometer"),
+            _sensor(
+                f"{base}_tremor",
+                f"{imu.name} tremor",
+                topic,
+                "rms_m_s2",
+                unit="m/s²",
+                precision=3,
+                icon="mdi:vibrate",
+            ),
+            _sensor(
+                f"{base}_tremor_ratio",
+                f"{imu.name} tremor ratio",
+                topic,
+                "ratio",
+                unit="×",
+                precision=2,
+                icon="mdi:chart-line",
+            ),
+            _sensor(
+                f"{base}_tremor_frequency",
+                f"{imu.name} tremor frequency",
+                topic,
+                "peak_hz",
+                unit="Hz",
+                device_class="frequency",
+                precision=1,
+                icon="mdi:sine-wave",
+            ),
+            _sensor(
+                f"{base}_tremor_level",
+                f"{imu.name} tremor level",
+                topic,
+                "level",
+                options=[x.value for x in TremorLevel],
+                icon="mdi:speedometer",
+            ),
         ]
     station = ha.station
     out += [
-        _sensor(f"{st}_activity", "Activity", station, "state",
-                options=[x.value for x in ActivityState], icon="mdi:dumbbell"),
-        Entity("binary_sensor", f"{st}_session", {
-            "name": "Session", "state_topic": station, "device_class": "running",
-            "value_template": "{{ 'ON' if value_json.active else 'OFF' }}"}),
-        _sensor(f"{st}_sets", "Sets", station, "set_count", state_class="total_increasing",
-                icon="mdi:counter"),
+        _sensor(
+            f"{st}_activity",
+            "Activity",
+            station,
+            "state",
+            options=[x.value for x in ActivityState],
+            icon="mdi:dumbbell",
+        ),
+        Entity(
+            "binary_sensor",
+            f"{st}_session",
+            {
+                "name": "Session",
+                "state_topic": station,
+                "device_class": "running",
+                "value_template": "{{ 'ON' if value_json.active else 'OFF' }}",
+            },
+        ),
+        _sensor(
+            f"{st}_sets",
+            "Sets",
+            station,
+            "set_count",
+            state_class="total_increasing",
+            icon="mdi:counter",
+        ),
         # The reps of the set under way: counted live and refined, so they may go down.
         _sensor(f"{st}_reps", "Reps in set", station, "rep_count", icon="mdi:repeat"),
-        _sensor(f"{st}_alert_level", "Alert level", station, "alert_level",
-                options=[x.value for x in WorstLevel], icon="mdi:alert",
-                json_attributes_topic=station,
-                json_attributes_template=("{{ {'count': value_json.alert_count, "
-                                          "'ack_id': value_json.ack_id, "
-                                          "'alerts': value_json.alerts} | tojson }}")),
-        Entity("binary_sensor", f"{st}_urgent_alert", {
-            "name": "Urgent alert", "state_topic": station, "device_class": "problem",
-            "value_template": "{{ 'ON' if value_json.alert_level == 'urgent' else 'OFF' }}"}),
-        Entity("event", f"{st}_alert", {
-            "name": "Alert", "state_topic": topics.alert, "event_types": list(EVENT_TYPES),
-            "value_template": _EVENT_TEMPLATE, "icon": "mdi:bell-alert"}),
+        _sensor(
+            f"{st}_alert_level",
+            "Alert level",
+            station,
+            "alert_level",
+            options=[x.value for x in WorstLevel],
+            icon="mdi:alert",
+            json_attributes_topic=station,
+            json_attributes_template=(
+                "{{ {'count': value_json.alert_count, "
+                "'ack_id': value_json.ack_id, "
+                "'alerts': value_json.alerts} | tojson }}"
+            ),
+        ),
+        Entity(
+            "binary_sensor",
+            f"{st}_urgent_alert",
+            {
+                "name": "Urgent alert",
+                "state_topic": station,
+                "device_class": "problem",
+                "value_template": "{{ 'ON' if value_json.alert_level == 'urgent' else 'OFF' }}",
+            },
+        ),
+        Entity(
+            "event",
+            f"{st}_alert",
+            {
+                "name": "Alert",
+                "state_topic": topics.alert,
+                "event_types": list(EVENT_TYPES),
+                "value_template": _EVENT_TEMPLATE,
+                "icon": "mdi:bell-alert",
+            },
+        ),
     ]
     mode = info.scale_mode
     if mode == "bottle":
         out += [
-            _sensor(f"{st}_scale_mass", "Bottle mass", station, "mass_g", unit="g",
-                    device_class="weight", precision=0),
-            _sensor(f"{st}_intake", "Fluid intake", station, "intake_ml", unit="mL",
-                    device_class="volume", state_class="total_increasing", precision=0,
-                    icon="mdi:cup-water"),
-            _sensor(f"{st}_intake_rate", "Fluid intake rate", station, "intake_ml_per_h",
-                    unit="mL/h", precision=0, icon="mdi:cup-water"),
+            _sensor(
+                f"{st}_scale_mass",
+                "Bottle mass",
+                station,
+                "mass_g",
+                unit="g",
+                device_class="weight",
+                precision=0,
+            ),
+            _sensor(
+                f"{st}_intake",
+                "Fluid intake",
+                station,
+                "intake_ml",
+                unit="mL",
+                device_class="volume",
+                state_class="total_increasing",
+                precision=0,
+                icon="mdi:cup-water",
+            ),
+            _sensor(
+                f"{st}_intake_rate",
+                "Fluid intake rate",
+                station,
+                "intake_ml_per_h",
+                unit="mL/h",
+                precision=0,
+                icon="mdi:cup-water",
+            ),
         ]
     elif mode == "body":
         out += [
-            _sensor(f"{st}_scale_mass", "Scale mass", station, "mass_g", unit="g",
-                    device_class="weight", precision=0),
-            _sensor(f"{st}_pre_mass", "Body mass before", station, "pre_mass_g", unit="g",
-                    device_class="weight", precision=0),
-            _sensor(f"{st}_post_mass", "Body mass after", station, "post_mass_g", unit="g",
-                    device_class="weight", precision=0),
-            _sensor(f"{st}_body_mass_loss", "Body mass loss", station, "body_mass_loss_pct",
-                    unit="%", precision=1, icon="mdi:water-percent"),
-            _sensor(f"{st}_sweat_rate", "Sweat rate", station, "sweat_rate_l_per_h",
-                    unit="L/h", precision=2, icon="mdi:water"),
+            _sensor(
+                f"{st}_scale_mass",
+                "Scale mass",
+                station,
+                "mass_g",
+                unit="g",
+                device_class="weight",
+                precision=0,
+            ),
+            _sensor(
+                f"{st}_pre_mass",
+                "Body mass before",
+                station,
+                "pre_mass_g",
+                unit="g",
+                device_class="weight",
+                precision=0,
+            ),
+            _sensor(
+                f"{st}_post_mass",
+                "Body mass after",
+                station,
+                "post_mass_g",
+                unit="g",
+                device_class="weight",
+                precision=0,
+            ),
+            _sensor(
+                f"{st}_body_mass_loss",
+                "Body mass loss",
+                station,
+                "body_mass_loss_pct",
+                unit="%",
+                precision=1,
+                icon="mdi:water-percent",
+            ),
+            _sensor(
+                f"{st}_sweat_rate",
+                "Sweat rate",
+                station,
+                "sweat_rate_l_per_h",
+                unit="L/h",
+                precision=2,
+                icon="mdi:water",
+            ),
         ]
     if info.commands:
         session_cmd = topics.cmd("session")
         out += [
-            Entity("button", f"{st}_start_session", {
-                "name": "Start session", "command_topic": session_cmd,
-                "payload_press": '{"v":1,"action":"start"}', "icon": "mdi:play"}),
-            Entity("button", f"{st}_stop_session", {
-                "name": "Stop session", "command_topic": session_cmd,
-                "payload_press": '{"v":1,"action":"stop"}', "icon": "mdi:stop"}),
-            Entity("select", f"{st}_session_control", {
-                "name": "Session control", "options": ["stopped", "running"],
-                "state_topic": station, "command_topic": session_cmd,
-                "value_template": "{{ 'running' if value_json.active else 'stopped' }}",
-                "command_template": ('{"v":1,"action":"{{ \'start\' if value == \'running\' '
-                                     'else \'stop\' }}"}'),
-                "icon": "mdi:dumbbell"}),
+            Entity(
+                "button",
+                f"{st}_start_session",
+                {
+                    "name": "Start session",
+                    "command_topic": session_cmd,
+                    "payload_press": '{"v":1,"action":"start"}',
+                    "icon": "mdi:play",
+                },
+            ),
+            Entity(
+                "button",
+                f"{st}_stop_session",
+                {
+                    "name": "Stop session",
+                    "command_topic": session_cmd,
+                    "payload_press": '{"v":1,"action":"stop"}',
+                    "icon": "mdi:stop",
+                },
+            ),
+            Entity(
+                "select",
+                f"{st}_session_control",
+                {
+                    "name": "Session control",
+                    "options": ["stopped", "running"],
+                    "state_topic": station,
+                    "command_topic": session_cmd,
+                    "value_template": "{{ 'running' if value_json.active else 'stopped' }}",
+                    "command_template": (
+                        "{\"v\":1,\"action\":\"{{ 'start' if value == 'running' else 'stop' }}\"}"
+                    ),
+                    "icon": "mdi:dumbbell",
+                },
+            ),
         ]
         if mode is not None:
-            out.append(Entity("button", f"{st}_tare", {
-                "name": "Tare scale", "command_topic": topics.cmd("tare"),
-                "payload_press": '{"v":1}', "entity_category": "config",
-                "icon": "mdi:scale-balance"}))
+            out.append(
+                Entity(
+                    "button",
+                    f"{st}_tare",
+                    {
+                        "name": "Tare scale",
+                        "command_topic": topics.cmd("tare"),
+                        "payload_press": '{"v":1}',
+                        "entity_category": "config",
+                        "icon": "mdi:scale-balance",
+                    },
+                )
+            )
         if info.ack_by:
-            out.append(Entity("button", f"{st}_acknowledge", {
-                "name": "Acknowledge alert", "command_topic": topics.cmd("ack"),
-                "command_template": _ACK_TEMPLATE.replace("%s", json.dumps(info.ack_by)),
-                "icon": "mdi:check-circle"}))
+            out.append(
+                Entity(
+                    "button",
+                    f"{st}_acknowledge",
+                    {
+                        "name": "Acknowledge alert",
+                        "command_topic": topics.cmd("ack"),
+                        "command_template": _ACK_TEMPLATE.replace("%s", json.dumps(info.ack_by)),
+                        "icon": "mdi:check-circle",
+                    },
+                )
+            )
     return out
 
 
 def _device(info: StationInfo) -> dict[str, Any]:
-    return {"identifiers": [f"gym_tremor_{info.station}"], "name": info.name or info.station,
-            "manufacturer": info.manufacturer, "model": info.model,
-            "sw_version": info.sw_version}
+    return {
+        "identifiers": [f"gym_tremor_{info.station}"],
+        "name": info.name or info.station,
+        "manufacturer": info.manufacturer,
+        "model": info.model,
+        "sw_version": info.sw_version,
+    }
 
 
 def _clean(config: Mapping[str, Any]) -> dict[str, Any]:
@@ -313,25 +510,35 @@ def _clean(config: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _dump(body: Mapping[str, Any]) -> bytes:
-    return json.dumps(body, separators=(",", ":"), sort_keys=True,
-                      ensure_ascii=False).encode("utf-8")
+    return json.dumps(body, separators=(",", ":"), sort_keys=True, ensure_ascii=False).encode(
+        "utf-8"
+    )
 
 
 def _availability(topics: Topics) -> dict[str, Any]:
-    return {"availability_topic": topics.status, "payload_available": "online",
-            "payload_not_available": "offline"}
+    return {
+        "availability_topic": topics.status,
+        "payload_available": "online",
+        "payload_not_available": "offline",
+    }
 
 
-def entity_configs(topics: Topics, info: StationInfo, *,
-                   prefix: str = HA_PREFIX) -> dict[str, tuple[str, bytes]]:
+def entity_configs(
+    topics: Topics, info: StationInfo, *, prefix: str = HA_PREFIX
+) -> dict[str, tuple[str, bytes]]:
     """The per-entity form: ``{topic: (component, payload)}``."""
     common = _availability(topics) | {"device": _device(info), "origin": ORIGIN}
     out: dict[str, tuple[str, bytes]] = {}
     for e in entities(topics, info):
-        body = {"unique_id": f"gym_{e.object_id}", "object_id": e.object_id,
-                "qos": 1} | _clean(e.config) | common
+        body = (
+            {"unique_id": f"gym_{e.object_id}", "object_id": e.object_id, "qos": 1}
+            | _clean(e.config)
+            | common
+        )
         out[f"{prefix}/{e.component}/{topics.station}/{e.object_id}/config"] = (
-            e.component, _dump(body))
+            e.component,
+            _dump(body),
+        )
     return out
 
 
@@ -339,31 +546,43 @@ def device_topic(topics: Topics, prefix: str = HA_PREFIX) -> str:
     return f"{prefix}/device/{topics.station}/{topics.station}/config"
 
 
-def device_config(topics: Topics, info: StationInfo, *, removed: Mapping[str, str] = {},
-                  prefix: str = HA_PREFIX) -> tuple[str, bytes]:
+def device_config(
+    topics: Topics, info: StationInfo, *, removed: Mapping[str, str] = {}, prefix: str = HA_PREFIX
+) -> tuple[str, bytes]:
     """The device form: one config with every component (Home Assistant >= 2024.12).
 
     ``removed`` (object id -> component) are left in as ``{"platform": ...}``
     only, which is how that form removes a component.
     """
     components: dict[str, Any] = {
-        e.object_id: {"platform": e.component, "unique_id": f"gym_{e.object_id}",
-                      "object_id": e.object_id} | _clean(e.config)
-        for e in entities(topics, info)}
+        e.object_id: {
+            "platform": e.component,
+            "unique_id": f"gym_{e.object_id}",
+            "object_id": e.object_id,
+        }
+        | _clean(e.config)
+        for e in entities(topics, info)
+    }
     for object_id, component in removed.items():
         components.setdefault(object_id, {"platform": component})
-    body = {"device": _device(info), "origin": ORIGIN, "qos": 1,
-            "components": components} | _availability(topics)
+    body = {
+        "device": _device(info),
+        "origin": ORIGIN,
+        "qos": 1,
+        "components": components,
+    } | _availability(topics)
     return device_topic(topics, prefix), _dump(body)
 
 
-def discovery_messages(topics: Topics, info: StationInfo, *, prefix: str = HA_PREFIX,
-                       form: str = "entity") -> list[tuple[str, bytes]]:
+def discovery_messages(
+    topics: Topics, info: StationInfo, *, prefix: str = HA_PREFIX, form: str = "entity"
+) -> list[tuple[str, bytes]]:
     """Every discovery config for the station, as (topic, JSON payload) pairs (no removals)."""
     if form == "device":
         return [device_config(topics, info, prefix=prefix)]
-    return [(topic, data) for topic, (_, data) in entity_configs(topics, info,
-                                                                 prefix=prefix).items()]
+    return [
+        (topic, data) for topic, (_, data) in entity_configs(topics, info, prefix=prefix).items()
+    ]
 
 
 # --------------------------------------------------------------------------- what was announced
@@ -374,10 +593,13 @@ def legacy_topics(topics: Topics, info: StationInfo, prefix: str = HA_PREFIX) ->
     st = topics.station
     ids = [f"{st}_{slug(s.name)}_{k}" for s in info.imus for k in ("rms_mg", "ratio", "peak_hz")]
     ids += [f"{st}_session_{k}" for k in ("state", "set_count")]
-    ids += [f"{st}_hydration_{k}" for k in ("mass_g", "intake_ml", "body_mass_loss_pct",
-                                             "sweat_rate_l_per_h")]
-    return ([f"{prefix}/sensor/{st}/{i}/config" for i in ids]
-            + [f"{prefix}/binary_sensor/{st}/{st}_alert_urgent/config"])
+    ids += [
+        f"{st}_hydration_{k}"
+        for k in ("mass_g", "intake_ml", "body_mass_loss_pct", "sweat_rate_l_per_h")
+    ]
+    return [f"{prefix}/sensor/{st}/{i}/config" for i in ids] + [
+        f"{prefix}/binary_sensor/{st}/{st}_alert_urgent/config"
+    ]
 
 
 @dataclass
@@ -398,8 +620,12 @@ def _read_state(path: Path) -> dict[str, Any] | None:
     except FileNotFoundError:
         return None
     except (OSError, ValueError) as err:
-        log.warning("%s cannot be read (%s); entities of hardware removed from the config may "
-                    "stay in Home Assistant until deleted there", path, err)
+        log.warning(
+            "%s cannot be read (%s); entities of hardware removed from the config may "
+            "stay in Home Assistant until deleted there",
+            path,
+            err,
+        )
         return {}
     return data if isinstance(data, dict) else {}
 
@@ -413,9 +639,16 @@ def _write_state(path: Path, data: dict[str, Any]) -> None:
         log.warning("could not record the Home Assistant entities announced in %s: %s", path, err)
 
 
-def discovery_plan(topics: Topics, info: StationInfo, *, prefix: str = HA_PREFIX,
-                   form: str = "entity", state_dir: str | os.PathLike[str] | None = None,
-                   enabled: bool = True, now: float | None = None) -> DiscoveryPlan:
+def discovery_plan(
+    topics: Topics,
+    info: StationInfo,
+    *,
+    prefix: str = HA_PREFIX,
+    form: str = "entity",
+    state_dir: str | os.PathLike[str] | None = None,
+    enabled: bool = True,
+    now: float | None = None,
+) -> DiscoveryPlan:
     """The configs to announce and the ones to remove, remembering them in ``state_dir``.
 
     Without ``state_dir`` nothing is remembered and nothing removed. With
@@ -424,8 +657,8 @@ def discovery_plan(topics: Topics, info: StationInfo, *, prefix: str = HA_PREFIX
     if form not in FORMS:
         raise ValueError(f"discovery form must be one of {', '.join(FORMS)}, not {form!r}")
     now = time.time() if now is None else now
-    current: dict[str, str] = {}      # topic -> component
-    components: dict[str, str] = {}   # object id -> component (the device form's)
+    current: dict[str, str] = {}  # topic -> component
+    components: dict[str, str] = {}  # object id -> component (the device form's)
     if enabled:
         if form == "entity":
             current = {t: c for t, (c, _) in entity_configs(topics, info, prefix=prefix).items()}
@@ -448,8 +681,12 @@ def discovery_plan(topics: Topics, info: StationInfo, *, prefix: str = HA_PREFIX
         for t in state.get("topics", {}):
             retired.setdefault(t, now)
         for oid, value in dict(state.get("retired_components", {})).items():
-            if (isinstance(value, list) and len(value) == 2
-                    and isinstance(value[1], (int, float)) and now - value[1] < RETIRE_KEEP_S):
+            if (
+                isinstance(value, list)
+                and len(value) == 2
+                and isinstance(value[1], (int, float))
+                and now - value[1] < RETIRE_KEEP_S
+            ):
                 retired_components[oid] = value
         for oid, comp in dict(state.get("components", {})).items():
             retired_components.setdefault(oid, [comp, now])
@@ -460,10 +697,25 @@ def discovery_plan(topics: Topics, info: StationInfo, *, prefix: str = HA_PREFIX
     removed = sorted(retired)
     msgs: list[tuple[str, bytes]] = [(t, b"") for t in removed]
     if enabled and form == "device":
-        msgs.append(device_config(topics, info, prefix=prefix, removed={
-            oid: v[0] for oid, v in retired_components.items()}))
+        msgs.append(
+            device_config(
+                topics,
+                info,
+                prefix=prefix,
+                removed={oid: v[0] for oid, v in retired_components.items()},
+            )
+        )
     elif enabled:
         msgs += discovery_messages(topics, info, prefix=prefix, form=form)
-    _write_state(path, {"v": 1, "form": form, "topics": current, "components": components,
-                        "retired": retired, "retired_components": retired_components})
+    _write_state(
+        path,
+        {
+            "v": 1,
+            "form": form,
+            "topics": current,
+            "components": components,
+            "retired": retired,
+            "retired_components": retired_components,
+        },
+    )
     return DiscoveryPlan(msgs, removed)

@@ -36,8 +36,10 @@ def port_in_use(host: str, port: int) -> bool:
 
 #: amqtt's names for "send this session the retained messages that match this filter"
 #: (0.12 made it private).
-_RETAINED_FOR_SUBSCRIPTION = ("_publish_retained_messages_for_subscription",
-                              "publish_retained_messages_for_subscription")
+_RETAINED_FOR_SUBSCRIPTION = (
+    "_publish_retained_messages_for_subscription",
+    "publish_retained_messages_for_subscription",
+)
 
 
 def _broker_class():
@@ -54,8 +56,10 @@ def _broker_class():
 
     name = next((n for n in _RETAINED_FOR_SUBSCRIPTION if hasattr(Broker, n)), None)
     if name is None:
-        raise BrokerUnavailable("this amqtt version is not one the demo's broker knows "
-                                "(pip install 'amqtt>=0.11'), or use --broker HOST:PORT")
+        raise BrokerUnavailable(
+            "this amqtt version is not one the demo's broker knows "
+            "(pip install 'amqtt>=0.11'), or use --broker HOST:PORT"
+        )
     original = getattr(Broker, name)
 
     async def only_own_subscriptions(self, subscription, session):
@@ -78,20 +82,24 @@ class EmbeddedBroker:
         self._broker = None
         self._thread: threading.Thread | None = None
 
-    def start(self, timeout: float = 10.0) -> "EmbeddedBroker":
+    def start(self, timeout: float = 10.0) -> EmbeddedBroker:
         try:
             Broker = _broker_class()
         except ImportError:
-            raise BrokerUnavailable("the demo's broker needs amqtt: pip install 'gym-tremor-monitor[demo]', "
-                                    "or point the demo at Mosquitto with --broker HOST:PORT") from None
+            raise BrokerUnavailable(
+                "the demo's broker needs amqtt: pip install 'gym-tremor-monitor[demo]', "
+                "or point the demo at Mosquitto with --broker HOST:PORT"
+            ) from None
         if self.port == 0:
             with socket.socket() as s:
                 s.bind((self.host, 0))
                 self.port = s.getsockname()[1]
         elif port_in_use(self.host, self.port):
-            raise BrokerUnavailable(f"port {self.port} on {self.host} is taken: if that is Mosquitto, run the demo "
-                                    f"with --broker {self.host}:{self.port}; otherwise free the port or pick another "
-                                    "with --broker-port")
+            raise BrokerUnavailable(
+                f"port {self.port} on {self.host} is taken: if that is Mosquitto, run the demo "
+                f"with --broker {self.host}:{self.port}; otherwise free the port or pick another "
+                "with --broker-port"
+            )
         for name in ("amqtt", "transitions"):
             logging.getLogger(name).setLevel(logging.ERROR)
         config = {
@@ -120,7 +128,9 @@ class EmbeddedBroker:
         self._thread = threading.Thread(target=run, name="embedded-broker", daemon=True)
         self._thread.start()
         if not ready.wait(timeout) or failure:
-            raise BrokerUnavailable(f"the embedded broker did not start: {failure[0] if failure else 'timed out'}")
+            raise BrokerUnavailable(
+                f"the embedded broker did not start: {failure[0] if failure else 'timed out'}"
+            )
         return self
 
     def stop(self) -> None:
@@ -135,7 +145,7 @@ class EmbeddedBroker:
             self._thread.join(timeout=5)
         self._loop = self._broker = None
 
-    def __enter__(self) -> "EmbeddedBroker":
+    def __enter__(self) -> EmbeddedBroker:
         return self.start()
 
     def __exit__(self, *exc) -> None:

@@ -39,8 +39,13 @@ from .messages.homeassistant import SensorSummary, StationSummary, WorstLevel
 from .topics import HA_PREFIX, Topics
 
 #: Hydration keys whose change is news (the mass on the scale rides with the next summary).
-HYDRATION_NEWS = ("intake_ml", "pre_mass_g", "post_mass_g", "body_mass_loss_pct",
-                  "sweat_rate_l_per_h")
+HYDRATION_NEWS = (
+    "intake_ml",
+    "pre_mass_g",
+    "post_mass_g",
+    "body_mass_loss_pct",
+    "sweat_rate_l_per_h",
+)
 HYDRATION_KEYS = ("mass_g", "intake_ml", "intake_ml_per_h", *HYDRATION_NEWS[1:])
 #: Figures that change all the time: sent with each interval's summary only.
 LIVE_KEYS = ("mass_g", "intake_ml_per_h")
@@ -60,9 +65,9 @@ class _SensorState:
     ratio: list[float] = field(default_factory=list)
     peak: list[float] = field(default_factory=list)
     windows: int = 0
-    grades: list[int] = field(default_factory=list)   # ranks of the last LEVEL_WINDOWS windows
-    sent_at: float | None = None          # the last summary of the interval
-    level_at: float | None = None         # the last change of level sent between summaries
+    grades: list[int] = field(default_factory=list)  # ranks of the last LEVEL_WINDOWS windows
+    sent_at: float | None = None  # the last summary of the interval
+    level_at: float | None = None  # the last change of level sent between summaries
     sent_level: TremorLevel | None = None
     last: SensorSummary | None = None
 
@@ -84,8 +89,15 @@ class HomeAssistantFeed:
     the time: it publishes what is due through ``publish(topic, payload)``.
     """
 
-    def __init__(self, topics: Topics, info: StationInfo, publish: Publish, *,
-                 interval_s: float = 5.0, level_gap_s: float = LEVEL_GAP_S):
+    def __init__(
+        self,
+        topics: Topics,
+        info: StationInfo,
+        publish: Publish,
+        *,
+        interval_s: float = 5.0,
+        level_gap_s: float = LEVEL_GAP_S,
+    ):
         if not interval_s > 0:
             raise ValueError(f"interval_s must be positive, not {interval_s!r}")
         self.topics = topics
@@ -95,8 +107,9 @@ class HomeAssistantFeed:
         self.level_gap_s = level_gap_s
         ha = HaTopics(topics)
         levels = sensor_levels(info)
-        self.sensors = {s.name: _SensorState(ha.sensor(levels[s.name]), s.placement)
-                        for s in info.imus}
+        self.sensors = {
+            s.name: _SensorState(ha.sensor(levels[s.name]), s.placement) for s in info.imus
+        }
         self.station_topic = ha.station
         self._station: StationSummary | None = None
         self._station_news: tuple[Any, ...] | None = None
@@ -108,8 +121,16 @@ class HomeAssistantFeed:
         self.sent = 0
 
     # -- in ----------------------------------------------------------------------
-    def window(self, sensor: str, *, rms_mg: float | None, ratio: float | None,
-               peak_hz: float | None, level: str, measurable: bool = True) -> None:
+    def window(
+        self,
+        sensor: str,
+        *,
+        rms_mg: float | None,
+        ratio: float | None,
+        peak_hz: float | None,
+        level: str,
+        measurable: bool = True,
+    ) -> None:
         """One analysis window of ``sensor`` (its figures as the tremor topic has them)."""
         s = self.sensors.get(sensor)
         if s is None:
@@ -121,10 +142,18 @@ class HomeAssistantFeed:
                     xs.append(float(x))
         s.grades = [*s.grades, TremorLevel(level).rank][-LEVEL_WINDOWS:]
 
-    def station(self, *, state: str, active: bool, set_count: int, rep_count: int,
-                alerts: Sequence[Mapping[str, Any]] = (),
-                hydration: Mapping[str, Any] | None = None, ts: float | None = None,
-                session: object = None) -> None:
+    def station(
+        self,
+        *,
+        state: str,
+        active: bool,
+        set_count: int,
+        rep_count: int,
+        alerts: Sequence[Mapping[str, Any]] = (),
+        hydration: Mapping[str, Any] | None = None,
+        ts: float | None = None,
+        session: object = None,
+    ) -> None:
         """The station now: its session, its active alerts (payload dicts), its scale's figures.
 
         ``session`` identifies the session (its start time): within one session the
@@ -139,14 +168,27 @@ class HomeAssistantFeed:
             h["intake_ml"] = self._total("intake_ml", h["intake_ml"])
         briefs = tuple(StationSummary.brief(a) for a in alerts)
         summary = StationSummary(
-            station=self.topics.station, ts=time.time() if ts is None else ts,
-            state=ActivityState(state), active=active,
-            set_count=set_count, rep_count=rep_count,
-            alert_level=WorstLevel.of([a.level for a in briefs]), alert_count=len(briefs),
-            ack_id=briefs[0].id if briefs else None, alerts=briefs,
-            scale=self.info.scale_mode, **{k: h.get(k) for k in HYDRATION_KEYS})
-        news = (summary.state, summary.active, summary.set_count, summary.alert_level,
-                tuple(a.id for a in briefs), *(h.get(k) for k in HYDRATION_NEWS))
+            station=self.topics.station,
+            ts=time.time() if ts is None else ts,
+            state=ActivityState(state),
+            active=active,
+            set_count=set_count,
+            rep_count=rep_count,
+            alert_level=WorstLevel.of([a.level for a in briefs]),
+            alert_count=len(briefs),
+            ack_id=briefs[0].id if briefs else None,
+            alerts=briefs,
+            scale=self.info.scale_mode,
+            **{k: h.get(k) for k in HYDRATION_KEYS},
+        )
+        news = (
+            summary.state,
+            summary.active,
+            summary.set_count,
+            summary.alert_level,
+            tuple(a.id for a in briefs),
+            *(h.get(k) for k in HYDRATION_NEWS),
+        )
         if news != self._station_news:
             self._station_due = True
         self._station, self._station_news = summary, news
@@ -165,14 +207,24 @@ class HomeAssistantFeed:
             level = s.level()
             if s.sent_at is None or now - s.sent_at >= self.interval_s:
                 s.last = SensorSummary(
-                    station=self.topics.station, ts=wall, sensor=name,
-                    placement=Placement(s.placement), rms_mg=_median(s.rms),
-                    ratio=_median(s.ratio), ratio_max=max(s.ratio) if s.ratio else None,
-                    peak_hz=_median(s.peak), level=level, windows=s.windows)
+                    station=self.topics.station,
+                    ts=wall,
+                    sensor=name,
+                    placement=Placement(s.placement),
+                    rms_mg=_median(s.rms),
+                    ratio=_median(s.ratio),
+                    ratio_max=max(s.ratio) if s.ratio else None,
+                    peak_hz=_median(s.peak),
+                    level=level,
+                    windows=s.windows,
+                )
                 s.rms, s.ratio, s.peak, s.windows = [], [], [], 0
                 s.sent_at = now
-            elif (level != s.sent_level and s.last is not None
-                  and (s.level_at is None or now - s.level_at >= self.level_gap_s)):
+            elif (
+                level != s.sent_level
+                and s.last is not None
+                and (s.level_at is None or now - s.level_at >= self.level_gap_s)
+            ):
                 # The level at once, the figures as they were: only the level entity changes
                 # between summaries, so the figures' entities keep one state per interval.
                 s.last = dataclasses.replace(s.last, ts=wall, level=level)
@@ -214,15 +266,23 @@ class HomeAssistantFeed:
         ha = getattr(config, "homeassistant", None)
         enabled = config.mqtt.ha_discovery
         info = StationInfo.from_config(config)
-        plan = discovery_plan(publisher.topics, info,
-                              prefix=getattr(ha, "discovery_prefix", HA_PREFIX),
-                              form=getattr(ha, "discovery", "entity"),
-                              state_dir=config.station.state_dir, enabled=enabled)
+        plan = discovery_plan(
+            publisher.topics,
+            info,
+            prefix=getattr(ha, "discovery_prefix", HA_PREFIX),
+            form=getattr(ha, "discovery", "entity"),
+            state_dir=config.station.state_dir,
+            enabled=enabled,
+        )
         publisher.set_discovery(plan.messages)
         if not enabled:
             return None
-        feed = cls(publisher.topics, info, publisher.publish_live_state,
-                   interval_s=getattr(ha, "interval_s", 5.0))
+        feed = cls(
+            publisher.topics,
+            info,
+            publisher.publish_live_state,
+            interval_s=getattr(ha, "interval_s", 5.0),
+        )
         return _StationFeed(feed, station)
 
 
@@ -238,16 +298,27 @@ class _StationFeed:
         for report in step.sensors:
             for status in report.statuses:
                 metrics = getattr(getattr(status, "window", None), "metrics", None)
-                self.feed.window(status.sensor, rms_mg=status.rms_mg, ratio=status.ratio,
-                                 peak_hz=status.peak_hz, level=status.level,
-                                 measurable=getattr(metrics, "measurable", True))
+                self.feed.window(
+                    status.sensor,
+                    rms_mg=status.rms_mg,
+                    ratio=status.ratio,
+                    peak_hz=status.peak_hz,
+                    level=status.level,
+                    measurable=getattr(metrics, "measurable", True),
+                )
         s = step.session
         hydration = None
         if st.config.scale is not None and getattr(st, "hydration", None) is not None:
             hydration = st.hydration.figures()
         if s is not None:
-            self.feed.station(state=s.state, active=s.active, set_count=s.set_count,
-                              rep_count=s.reps, hydration=hydration, ts=st.clock.wall(),
-                              session=s.started,
-                              alerts=[a.payload() for a in st.alerts.active()])
+            self.feed.station(
+                state=s.state,
+                active=s.active,
+                set_count=s.set_count,
+                rep_count=s.reps,
+                hydration=hydration,
+                ts=st.clock.wall(),
+                session=s.started,
+                alerts=[a.payload() for a in st.alerts.active()],
+            )
         return self.feed.flush(st.clock.now(), st.clock.wall())

@@ -79,8 +79,14 @@ log = logging.getLogger(__name__)
 ALERT = "alert"
 SESSION_RECORD = "session_record"
 #: Default priority by kind: alerts and session records before state before metrics.
-PRIORITIES = {ALERT: 2, SESSION_RECORD: 2, "session": 1, "hydration": 1, "alerts_active": 1,
-              "athlete": 1}
+PRIORITIES = {
+    ALERT: 2,
+    SESSION_RECORD: 2,
+    "session": 1,
+    "hydration": 1,
+    "alerts_active": 1,
+    "athlete": 1,
+}
 DEFAULT_PRIORITY = 0
 #: Rows of this priority or more are never dropped (alerts and session records).
 KEEP = 2
@@ -141,10 +147,10 @@ class OutboxStats:
     resent: Mapping[str, int] = field(default_factory=dict)
     dropped: Mapping[str, int] = field(default_factory=dict)
     coalesced: Mapping[str, int] = field(default_factory=dict)
-    held: int = 0                                   # rows in memory now (the disk refused them)
-    held_total: Mapping[str, int] = field(default_factory=dict)   # rows ever held, by kind
-    salvaged: int = 0                               # rows read back from a damaged file
-    in_memory: bool = False                         # no file at all: the outbox is RAM only
+    held: int = 0  # rows in memory now (the disk refused them)
+    held_total: Mapping[str, int] = field(default_factory=dict)  # rows ever held, by kind
+    salvaged: int = 0  # rows read back from a damaged file
+    in_memory: bool = False  # no file at all: the outbox is RAM only
 
 
 @dataclass
@@ -188,9 +194,15 @@ class Outbox:
     report a full disk.
     """
 
-    def __init__(self, path: str | os.PathLike[str], *, max_rows: int = 10_000,
-                 max_bytes: int = 16 * 1024 * 1024, max_inflight: int = 20,
-                 page_limit: int | None = None):
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        max_rows: int = 10_000,
+        max_bytes: int = 16 * 1024 * 1024,
+        max_inflight: int = 20,
+        page_limit: int | None = None,
+    ):
         if max_rows < 1 or max_bytes < 1 or max_inflight < 1:
             raise ValueError("max_rows, max_bytes and max_inflight must be at least 1")
         self.path = Path(path)
@@ -206,9 +218,9 @@ class Outbox:
         self._dropped: Counter[str] = Counter()
         self._coalesced: Counter[str] = Counter()
         self._held_total: Counter[str] = Counter()
-        self._memory: dict[int, OutboxMessage] = {}   # negative id -> row the disk refused
+        self._memory: dict[int, OutboxMessage] = {}  # negative id -> row the disk refused
         self._next_memory_id = -1
-        self._undeleted: dict[int, int] = {}      # acknowledged rows whose DELETE failed -> size
+        self._undeleted: dict[int, int] = {}  # acknowledged rows whose DELETE failed -> size
         self._last_bound_warning = float("-inf")  # monotonic() starts near 0 on a Pi
         self._last_full_report = float("-inf")
         self._last_room_report = float("-inf")
@@ -218,22 +230,26 @@ class Outbox:
         self._db = self._open(page_limit)
         try:
             self._rows, self._bytes, self._replay_upto = self._counts()
-        except sqlite3.Error as err:   # damage quick_check did not see: never a restart loop
+        except sqlite3.Error as err:  # damage quick_check did not see: never a restart loop
             self._db.close()
             self._db = self._replace_damaged(str(err), page_limit)
             self._rows, self._bytes, self._replay_upto = self._counts()
-        self._inflight: dict[int, _Flight] = {}   # row id -> flight, mid known or not yet
-        self._by_mid: dict[int, int] = {}         # paho mid -> row id
-        self._early: set[int] = set()             # PUBACKs that beat handed() (see there)
-        self._held: set[int] = set()              # alerts the broker refused; retried on reconnect
+        self._inflight: dict[int, _Flight] = {}  # row id -> flight, mid known or not yet
+        self._by_mid: dict[int, int] = {}  # paho mid -> row id
+        self._early: set[int] = set()  # PUBACKs that beat handed() (see there)
+        self._held: set[int] = set()  # alerts the broker refused; retried on reconnect
         if self._rows and not self.salvaged:
-            log.info("outbox %s: %d message(s) from before the restart will be sent again",
-                     self.path, self._rows)
+            log.info(
+                "outbox %s: %d message(s) from before the restart will be sent again",
+                self.path,
+                self._rows,
+            )
 
     def _counts(self) -> tuple[int, int, int]:
         """Rows, bytes, and the highest id (rows up to it were left by an earlier run: a replay)."""
         rows, nbytes, top = self._db.execute(
-            "SELECT COUNT(*), COALESCE(SUM(size), 0), COALESCE(MAX(id), 0) FROM outbox").fetchone()
+            "SELECT COUNT(*), COALESCE(SUM(size), 0), COALESCE(MAX(id), 0) FROM outbox"
+        ).fetchone()
         return rows, nbytes, top
 
     # ------------------------------------------------------------ opening
@@ -242,7 +258,9 @@ class Outbox:
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as err:
-            return self._memory_db(page_limit, f"cannot create its directory: {err.strerror or err}")
+            return self._memory_db(
+                page_limit, f"cannot create its directory: {err.strerror or err}"
+            )
         problem = self._file_problem()
         if problem is None:
             try:
@@ -263,22 +281,31 @@ class Outbox:
         opens it again, and what this run also sent from it goes out twice at most.
         """
         rows = _salvage(self.path)[0]
-        db = self._memory_db(page_limit, f"the disk is full, the file cannot be opened for writing ({err}); "
-                                         f"its {len(rows)} message(s) are taken into memory and the file is "
-                                         "left in place")
+        db = self._memory_db(
+            page_limit,
+            f"the disk is full, the file cannot be opened for writing ({err}); "
+            f"its {len(rows)} message(s) are taken into memory and the file is "
+            "left in place",
+        )
         self._insert_rows(db, rows)
         return db
 
     def _insert_rows(self, db: sqlite3.Connection, rows: list[tuple]) -> None:
         for row in rows:
             try:
-                db.execute("INSERT INTO outbox (topic, payload, qos, retain, kind, priority, created, size) "
-                           "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                           (row[1], row[2], row[3], row[4], row[5], row[6], row[7], _size(row[1], row[2])))
+                db.execute(
+                    "INSERT INTO outbox (topic, payload, qos, retain, kind, priority, created, size) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    (row[1], row[2], row[3], row[4], row[5], row[6], row[7], _size(row[1], row[2])),
+                )
                 self.salvaged += 1
             except sqlite3.Error as err:
-                log.critical("outbox %s: a salvaged message on %s could not be stored: %s",
-                             self.path, row[1], err)
+                log.critical(
+                    "outbox %s: a salvaged message on %s could not be stored: %s",
+                    self.path,
+                    row[1],
+                    err,
+                )
 
     def _file_problem(self) -> str | None:
         """What is visibly wrong with the file and its WAL before SQLite opens them, if anything."""
@@ -288,7 +315,7 @@ class Outbox:
                 st = os.lstat(p)
             except FileNotFoundError:
                 if suffix == "":
-                    return None   # a new outbox
+                    return None  # a new outbox
                 continue
             except OSError as err:
                 return f"{p.name} cannot be examined: {err.strerror or err}"
@@ -314,13 +341,24 @@ class Outbox:
                     src.replace(Path(f"{aside}{suffix}"))
                     moved.append(src.name)
                 except OSError as err:
-                    log.error("outbox %s: cannot move %s aside: %s", self.path, src.name,
-                              err.strerror or err)
+                    log.error(
+                        "outbox %s: cannot move %s aside: %s",
+                        self.path,
+                        src.name,
+                        err.strerror or err,
+                    )
         alerts = sum(1 for r in rows if r[5] == ALERT)
-        log.critical("outbox %s is damaged (%s); moved %s to %s and started a new one; %d message(s) "
-                     "salvaged (%d alert(s)) %s and will be sent; anything else queued in it is lost",
-                     self.path, problem, ", ".join(moved) or "nothing", aside.name, len(rows), alerts,
-                     how)
+        log.critical(
+            "outbox %s is damaged (%s); moved %s to %s and started a new one; %d message(s) "
+            "salvaged (%d alert(s)) %s and will be sent; anything else queued in it is lost",
+            self.path,
+            problem,
+            ", ".join(moved) or "nothing",
+            aside.name,
+            len(rows),
+            alerts,
+            how,
+        )
         try:
             db = self._connect(self.path, page_limit, check=False)
         except sqlite3.Error as err:
@@ -329,8 +367,12 @@ class Outbox:
         return db
 
     def _memory_db(self, page_limit: int | None, why: str) -> sqlite3.Connection:
-        log.critical("outbox %s: %s; the outbox runs in memory: alerts are sent while the broker is up "
-                     "but a restart loses what is queued. Fix the state directory.", self.path, why)
+        log.critical(
+            "outbox %s: %s; the outbox runs in memory: alerts are sent while the broker is up "
+            "but a restart loses what is queued. Fix the state directory.",
+            self.path,
+            why,
+        )
         self.in_memory = True
         return self._connect(Path(":memory:"), page_limit, check=False)
 
@@ -346,8 +388,11 @@ class Outbox:
                     raise sqlite3.DatabaseError(f"quick_check: {verdict}")
             mode = db.execute("PRAGMA journal_mode=WAL").fetchone()[0]
             if str(path) != ":memory:" and str(mode).lower() != "wal":
-                log.warning("outbox %s: WAL mode unavailable (got %s); alerts are still "
-                            "fsynced on insert", path, mode)
+                log.warning(
+                    "outbox %s: WAL mode unavailable (got %s); alerts are still fsynced on insert",
+                    path,
+                    mode,
+                )
             db.execute("PRAGMA synchronous=NORMAL")
             if page_limit is not None:
                 db.execute(f"PRAGMA max_page_count={int(page_limit)}")
@@ -360,8 +405,17 @@ class Outbox:
 
     # ------------------------------------------------------------ adding
 
-    def add(self, topic: str, payload: bytes, *, kind: str, qos: int = 1, retain: bool = False,
-            priority: int | None = None, coalesce: bool = False) -> int | None:
+    def add(
+        self,
+        topic: str,
+        payload: bytes,
+        *,
+        kind: str,
+        qos: int = 1,
+        retain: bool = False,
+        priority: int | None = None,
+        coalesce: bool = False,
+    ) -> int | None:
         """Store one message; return its row id, or None if a non-alert had to be dropped.
 
         ``coalesce=True`` (retained state) first deletes older unsent rows of
@@ -382,14 +436,14 @@ class Outbox:
             try:
                 row = self._try_add(topic, payload, kind, qos, retain, prio, size, coalesce)
             except _Unwritable as err:
-                if not _is_full(err.err):   # a full disk was reported on the way
+                if not _is_full(err.err):  # a full disk was reported on the way
                     self._report_full(err.err)
                 if prio >= KEEP or coalesce:
                     return self._hold(topic, payload, kind, qos, retain, prio, coalesce)
                 self._dropped[kind] += 1
                 self._full_dropped += 1
                 return None
-            if coalesce:   # an older state held in memory must not be sent after this one
+            if coalesce:  # an older state held in memory must not be sent after this one
                 for row_id, m in list(self._memory.items()):
                     if m.kind == kind and m.topic == topic and row_id not in self._inflight:
                         del self._memory[row_id]
@@ -397,8 +451,17 @@ class Outbox:
             self._room_again()
             return row
 
-    def _try_add(self, topic: str, payload: bytes, kind: str, qos: int, retain: bool, prio: int,
-                 size: int, coalesce: bool) -> int | None:
+    def _try_add(
+        self,
+        topic: str,
+        payload: bytes,
+        kind: str,
+        qos: int,
+        retain: bool,
+        prio: int,
+        size: int,
+        coalesce: bool,
+    ) -> int | None:
         try:
             return self._add_durably(topic, payload, kind, qos, retain, prio, size, coalesce)
         except sqlite3.Error as err:
@@ -412,8 +475,16 @@ class Outbox:
                 first = err
         raise _Unwritable(first)
 
-    def _hold(self, topic: str, payload: bytes, kind: str, qos: int, retain: bool, prio: int,
-              coalesce: bool) -> int:
+    def _hold(
+        self,
+        topic: str,
+        payload: bytes,
+        kind: str,
+        qos: int,
+        retain: bool,
+        prio: int,
+        coalesce: bool,
+    ) -> int:
         if coalesce:
             for row_id, m in list(self._memory.items()):
                 if m.kind == kind and m.topic == topic and row_id not in self._inflight:
@@ -421,7 +492,9 @@ class Outbox:
                     self._coalesced[kind] += 1
         row_id = self._next_memory_id
         self._next_memory_id -= 1
-        self._memory[row_id] = OutboxMessage(row_id, topic, payload, qos, retain, kind, prio, time.time())
+        self._memory[row_id] = OutboxMessage(
+            row_id, topic, payload, qos, retain, kind, prio, time.time()
+        )
         self._held_total[kind] += 1
         if kind == ALERT and self._full_since is None:
             self._full_since = time.monotonic()
@@ -435,11 +508,18 @@ class Outbox:
         self._last_full_report = now
         held = Counter(m.kind for m in self._memory.values())
         what = "the disk is full" if _is_full(err) else "the file does not take writes"
-        log.error("outbox %s: %s (%s); %d alert(s) held in memory now (%d since the start), sent "
-                  "directly while the broker is up and lost if the station stops before the broker "
-                  "has them; %d state message(s) held; %d metric(s) dropped to make room", self.path,
-                  what, err, held[ALERT], self._held_total[ALERT], sum(held.values()) - held[ALERT],
-                  self._full_dropped)
+        log.error(
+            "outbox %s: %s (%s); %d alert(s) held in memory now (%d since the start), sent "
+            "directly while the broker is up and lost if the station stops before the broker "
+            "has them; %d state message(s) held; %d metric(s) dropped to make room",
+            self.path,
+            what,
+            err,
+            held[ALERT],
+            self._held_total[ALERT],
+            sum(held.values()) - held[ALERT],
+            self._full_dropped,
+        )
 
     def _room_again(self) -> None:
         """No alert waits in memory any more: say so (at most once a minute)."""
@@ -448,8 +528,11 @@ class Outbox:
         now = time.monotonic()
         if now - self._last_room_report >= FULL_REPORT_S:
             self._last_room_report = now
-            log.warning("outbox %s has room again after %.0f s: no alert is held in memory now",
-                        self.path, now - self._full_since)
+            log.warning(
+                "outbox %s has room again after %.0f s: no alert is held in memory now",
+                self.path,
+                now - self._full_since,
+            )
         self._full_since = None
 
     def _migrate(self) -> None:
@@ -461,25 +544,47 @@ class Outbox:
             return
         self._last_migrate = now
         moved = 0
-        for row_id in sorted(self._memory, reverse=True):   # -1, -2, ...: oldest first
+        for row_id in sorted(self._memory, reverse=True):  # -1, -2, ...: oldest first
             if row_id in self._inflight:
                 continue
             m = self._memory[row_id]
             try:
-                self._add_durably(m.topic, m.payload, m.kind, m.qos, m.retain, m.priority,
-                                  _size(m.topic, m.payload), m.priority < KEEP and m.retain)
+                self._add_durably(
+                    m.topic,
+                    m.payload,
+                    m.kind,
+                    m.qos,
+                    m.retain,
+                    m.priority,
+                    _size(m.topic, m.payload),
+                    m.priority < KEEP and m.retain,
+                )
             except sqlite3.Error:
                 break
             del self._memory[row_id]
             self._held.discard(row_id)
             moved += 1
         if moved:
-            log.warning("outbox %s: %d message(s) held in memory are stored in the file now; %d still "
-                        "in memory", self.path, moved, len(self._memory))
+            log.warning(
+                "outbox %s: %d message(s) held in memory are stored in the file now; %d still "
+                "in memory",
+                self.path,
+                moved,
+                len(self._memory),
+            )
             self._room_again()
 
-    def _add_durably(self, topic: str, payload: bytes, kind: str, qos: int, retain: bool,
-                     prio: int, size: int, coalesce: bool) -> int | None:
+    def _add_durably(
+        self,
+        topic: str,
+        payload: bytes,
+        kind: str,
+        qos: int,
+        retain: bool,
+        prio: int,
+        size: int,
+        coalesce: bool,
+    ) -> int | None:
         alert = prio >= KEEP
         if alert:
             self._db.execute("PRAGMA synchronous=FULL")  # fsync the WAL at this commit
@@ -489,22 +594,36 @@ class Outbox:
             if alert:
                 self._db.execute("PRAGMA synchronous=NORMAL")
 
-    def _insert(self, topic: str, payload: bytes, kind: str, qos: int, retain: bool,
-                prio: int, size: int, coalesce: bool) -> int | None:
+    def _insert(
+        self,
+        topic: str,
+        payload: bytes,
+        kind: str,
+        qos: int,
+        retain: bool,
+        prio: int,
+        size: int,
+        coalesce: bool,
+    ) -> int | None:
         db = self._db
         busy = self._busy()
         superseded: list[tuple[int, int]] = []
         try:
             db.execute("BEGIN IMMEDIATE")
             if coalesce:
-                superseded = [(r, s) for r, s in db.execute(
-                    "SELECT id, size FROM outbox WHERE kind = ? AND topic = ?", (kind, topic))
-                    if r not in busy]
+                superseded = [
+                    (r, s)
+                    for r, s in db.execute(
+                        "SELECT id, size FROM outbox WHERE kind = ? AND topic = ?", (kind, topic)
+                    )
+                    if r not in busy
+                ]
                 db.executemany("DELETE FROM outbox WHERE id = ?", [(r,) for r, _ in superseded])
             cur = db.execute(
                 "INSERT INTO outbox (topic, payload, qos, retain, kind, priority, created, size) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (topic, payload, qos, int(retain), kind, prio, time.time(), size))
+                (topic, payload, qos, int(retain), kind, prio, time.time(), size),
+            )
             row_id = cur.lastrowid
             rows = self._rows - len(superseded) + 1
             nbytes = self._bytes - sum(s for _, s in superseded) + size
@@ -528,9 +647,14 @@ class Outbox:
         for _, vkind, _ in victims:
             self._dropped[vkind] += 1
         if victims:
-            log.warning("outbox %s: over its bound (%d rows / %d bytes); dropped %d oldest "
-                        "non-alert message(s)", self.path, self.max_rows, self.max_bytes,
-                        len(victims))
+            log.warning(
+                "outbox %s: over its bound (%d rows / %d bytes); dropped %d oldest "
+                "non-alert message(s)",
+                self.path,
+                self.max_rows,
+                self.max_bytes,
+                len(victims),
+            )
         self._retry_deletes()
         if any(v[0] == row_id for v in victims):
             return None
@@ -547,7 +671,9 @@ class Outbox:
             # Pages of candidates, fully fetched before any DELETE runs on this connection.
             page = self._db.execute(
                 "SELECT id, kind, size FROM outbox WHERE priority < ? AND id > ? ORDER BY id "
-                "LIMIT ?", (KEEP, after, max(rows - self.max_rows, 0) + len(busy) + 64)).fetchall()
+                "LIMIT ?",
+                (KEEP, after, max(rows - self.max_rows, 0) + len(busy) + 64),
+            ).fetchall()
             if not page:
                 break
             for row_id, kind, size in page:
@@ -563,9 +689,15 @@ class Outbox:
             now = time.monotonic()
             if now - self._last_bound_warning > 60.0:
                 self._last_bound_warning = now
-                log.error("outbox %s: %d rows / %d bytes of ALERTS waiting, over the bound of "
-                          "%d rows / %d bytes; keeping every alert (is the broker unreachable?)",
-                          self.path, rows, nbytes, self.max_rows, self.max_bytes)
+                log.error(
+                    "outbox %s: %d rows / %d bytes of ALERTS waiting, over the bound of "
+                    "%d rows / %d bytes; keeping every alert (is the broker unreachable?)",
+                    self.path,
+                    rows,
+                    nbytes,
+                    self.max_rows,
+                    self.max_bytes,
+                )
         return victims
 
     def _drop_for_space(self) -> int:
@@ -573,10 +705,14 @@ class Outbox:
         busy = self._busy()
         db = self._db
         try:
-            candidates = [(r, k, s) for r, k, s in db.execute(
-                "SELECT id, kind, size FROM outbox WHERE priority < ? ORDER BY id", (KEEP,))
-                if r not in busy]
-            victims = candidates[:max(10, len(candidates) // 10)]
+            candidates = [
+                (r, k, s)
+                for r, k, s in db.execute(
+                    "SELECT id, kind, size FROM outbox WHERE priority < ? ORDER BY id", (KEEP,)
+                )
+                if r not in busy
+            ]
+            victims = candidates[: max(10, len(candidates) // 10)]
             if not victims:
                 return 0
             db.execute("BEGIN IMMEDIATE")
@@ -588,7 +724,7 @@ class Outbox:
                     db.execute("ROLLBACK")
                 except sqlite3.Error:
                     pass
-            return 0   # reported by the caller's once-a-minute line
+            return 0  # reported by the caller's once-a-minute line
         self._rows -= len(victims)
         self._bytes -= sum(s for _, _, s in victims)
         for _, kind, _ in victims:
@@ -621,12 +757,14 @@ class Outbox:
             candidates: list[tuple[tuple[int, int, int], OutboxMessage]] = []
             try:
                 for row in self._db.execute(
-                        f"SELECT {_COLUMNS} FROM outbox ORDER BY priority DESC, id LIMIT ?",
-                        (room + len(skip),)):
+                    f"SELECT {_COLUMNS} FROM outbox ORDER BY priority DESC, id LIMIT ?",
+                    (room + len(skip),),
+                ):
                     if row[0] in skip:
                         continue
-                    msg = OutboxMessage(row[0], row[1], bytes(row[2]), row[3], bool(row[4]),
-                                        row[5], row[6], row[7])
+                    msg = OutboxMessage(
+                        row[0], row[1], bytes(row[2]), row[3], bool(row[4]), row[5], row[6], row[7]
+                    )
                     candidates.append(((-msg.priority, 0, msg.id), msg))
             except sqlite3.Error as err:
                 log.error("outbox %s: cannot read queued messages: %s", self.path, err)
@@ -713,11 +851,18 @@ class Outbox:
         if row_id < 0:
             return self._memory.get(row_id)
         try:
-            row = self._db.execute(f"SELECT {_COLUMNS} FROM outbox WHERE id = ?", (row_id,)).fetchone()
+            row = self._db.execute(
+                f"SELECT {_COLUMNS} FROM outbox WHERE id = ?", (row_id,)
+            ).fetchone()
         except sqlite3.Error:
             return None
-        return None if row is None else OutboxMessage(
-            row[0], row[1], bytes(row[2]), row[3], bool(row[4]), row[5], row[6], row[7])
+        return (
+            None
+            if row is None
+            else OutboxMessage(
+                row[0], row[1], bytes(row[2]), row[3], bool(row[4]), row[5], row[6], row[7]
+            )
+        )
 
     def _delete(self, row_id: int, size: int) -> None:
         if row_id < 0:
@@ -730,8 +875,12 @@ class Outbox:
         except sqlite3.Error as err:
             # Remembered, so it is not sent again and again; deleted once the file takes writes.
             if not self._undeleted:
-                log.error("outbox %s: could not delete acknowledged row %d: %s (tried again later)",
-                          self.path, row_id, err)
+                log.error(
+                    "outbox %s: could not delete acknowledged row %d: %s (tried again later)",
+                    self.path,
+                    row_id,
+                    err,
+                )
             self._undeleted[row_id] = size
             return
         if cur.rowcount:
@@ -767,7 +916,8 @@ class Outbox:
             # Everything already in the file is a re-send from the new client's point of view.
             try:
                 self._replay_upto = self._db.execute(
-                    "SELECT COALESCE(MAX(id), 0) FROM outbox").fetchone()[0]
+                    "SELECT COALESCE(MAX(id), 0) FROM outbox"
+                ).fetchone()[0]
             except sqlite3.Error:
                 pass
 
@@ -797,31 +947,51 @@ class Outbox:
 
     def stats(self) -> OutboxStats:
         with self._lock:
-            return OutboxStats(pending=self.pending, pending_bytes=self._bytes + sum(
-                _size(m.topic, m.payload) for m in self._memory.values()),
-                inflight=len(self._inflight), stored=dict(self._stored),
-                acked=dict(self._acked), resent=dict(self._resent),
-                dropped=dict(self._dropped), coalesced=dict(self._coalesced),
-                held=len(self._memory), held_total=dict(self._held_total),
-                salvaged=self.salvaged, in_memory=self.in_memory)
+            return OutboxStats(
+                pending=self.pending,
+                pending_bytes=self._bytes
+                + sum(_size(m.topic, m.payload) for m in self._memory.values()),
+                inflight=len(self._inflight),
+                stored=dict(self._stored),
+                acked=dict(self._acked),
+                resent=dict(self._resent),
+                dropped=dict(self._dropped),
+                coalesced=dict(self._coalesced),
+                held=len(self._memory),
+                held_total=dict(self._held_total),
+                salvaged=self.salvaged,
+                in_memory=self.in_memory,
+            )
 
     def messages(self, kind: str | None = None) -> list[OutboxMessage]:
         """Every row not yet acknowledged (of ``kind``, if given), in send order."""
         with self._lock:
-            query = f"SELECT {_COLUMNS} FROM outbox" + (" WHERE kind = ?" if kind else "") + \
-                " ORDER BY priority DESC, id"
+            query = (
+                f"SELECT {_COLUMNS} FROM outbox"
+                + (" WHERE kind = ?" if kind else "")
+                + " ORDER BY priority DESC, id"
+            )
             try:
                 found = self._db.execute(query, (kind,) if kind else ()).fetchall()
             except sqlite3.Error as err:
                 log.error("outbox %s: cannot read queued messages: %s", self.path, err)
                 found = []
-            rows = [OutboxMessage(r[0], r[1], bytes(r[2]), r[3], bool(r[4]), r[5], r[6], r[7])
-                    for r in found if r[0] not in self._undeleted]
+            rows = [
+                OutboxMessage(r[0], r[1], bytes(r[2]), r[3], bool(r[4]), r[5], r[6], r[7])
+                for r in found
+                if r[0] not in self._undeleted
+            ]
             keyed = [((-m.priority, 0, m.id), m) for m in rows]
-            keyed += [((-m.priority, 1, -m.id), m) for m in self._memory.values() if kind in (None, m.kind)]
+            keyed += [
+                ((-m.priority, 1, -m.id), m)
+                for m in self._memory.values()
+                if kind in (None, m.kind)
+            ]
             return [m for _, m in sorted(keyed, key=lambda k: k[0])]
 
-    def replace_kind(self, kind: str, rows: list[tuple[str, bytes]], *, retain: bool = False) -> None:
+    def replace_kind(
+        self, kind: str, rows: list[tuple[str, bytes]], *, retain: bool = False
+    ) -> None:
         """Replace every unsent row of ``kind`` with ``rows`` (topic, payload), in this order, at once.
 
         For a station that starts again: its saved list of unacknowledged alerts and
@@ -836,14 +1006,19 @@ class Outbox:
             db = self._db
             try:
                 db.execute("BEGIN IMMEDIATE")
-                old = db.execute("SELECT COUNT(*), COALESCE(SUM(size), 0) FROM outbox WHERE kind = ?",
-                                 (kind,)).fetchone()
+                old = db.execute(
+                    "SELECT COUNT(*), COALESCE(SUM(size), 0) FROM outbox WHERE kind = ?", (kind,)
+                ).fetchone()
                 db.execute("DELETE FROM outbox WHERE kind = ?", (kind,))
                 now = time.time()
                 db.executemany(
                     "INSERT INTO outbox (topic, payload, qos, retain, kind, priority, created, size) "
                     "VALUES (?, ?, 1, ?, ?, ?, ?, ?)",
-                    [(t, bytes(p), int(retain), kind, prio, now, _size(t, bytes(p))) for t, p in rows])
+                    [
+                        (t, bytes(p), int(retain), kind, prio, now, _size(t, bytes(p)))
+                        for t, p in rows
+                    ],
+                )
                 db.execute("COMMIT")
             except BaseException:
                 if db.in_transaction:
@@ -868,9 +1043,13 @@ class Outbox:
             self._migrate()
             if self._memory and report_held:
                 kinds = Counter(m.kind for m in self._memory.values())
-                log.error("outbox %s: %d alert(s) and %d state message(s) held in memory (the disk "
-                          "was full) were not acknowledged by the broker and are lost with this stop",
-                          self.path, kinds[ALERT], sum(kinds.values()) - kinds[ALERT])
+                log.error(
+                    "outbox %s: %d alert(s) and %d state message(s) held in memory (the disk "
+                    "was full) were not acknowledged by the broker and are lost with this stop",
+                    self.path,
+                    kinds[ALERT],
+                    sum(kinds.values()) - kinds[ALERT],
+                )
             try:
                 self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
             except sqlite3.Error:
@@ -890,11 +1069,12 @@ class Outbox:
 
 # ---------------------------------------------------------------- salvage
 
+
 def _salvage(path: Path) -> tuple[list[tuple], str]:
     """Rows that can still be read from a damaged outbox file, in id order, and how they were read."""
     try:
         rows = salvage_rows(path)
-    except Exception as err:   # salvaging is a bonus: it must never stop the station
+    except Exception as err:  # salvaging is a bonus: it must never stop the station
         log.error("outbox %s: salvaging failed: %s", path, err)
         rows = []
     return rows, "page by page" if rows else "(nothing could be read)"

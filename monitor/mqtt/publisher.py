@@ -57,9 +57,9 @@ from pathlib import Path
 from typing import Any, Self
 
 import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
-from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
 
 from ..errors import ConfigError, MonitorError
 from ..files import read_small_file, regular_file_problem
@@ -104,8 +104,9 @@ class PublisherStats:
 MAX_PASSWORD_FILE = 4096
 
 
-def read_password_file(path: str | os.PathLike[str], key: str = "mqtt.password_file",
-                       *, warn: bool = True) -> str:
+def read_password_file(
+    path: str | os.PathLike[str], key: str = "mqtt.password_file", *, warn: bool = True
+) -> str:
     """The password in ``path`` (trailing newline stripped); ConfigError naming the file if not.
 
     A directory, a FIFO or a device is refused without reading (monitor.files).
@@ -115,8 +116,11 @@ def read_password_file(path: str | os.PathLike[str], key: str = "mqtt.password_f
         data = read_small_file(p, key, limit=MAX_PASSWORD_FILE)
     except ConfigError as err:
         if "permission denied" in err.problem:
-            raise ConfigError(key, f"{p}: cannot be read (permission denied); it should belong to "
-                                   "the user the station runs as, mode 600") from None
+            raise ConfigError(
+                key,
+                f"{p}: cannot be read (permission denied); it should belong to "
+                "the user the station runs as, mode 600",
+            ) from None
         raise
     try:
         text = data.decode("utf-8")
@@ -151,22 +155,36 @@ class MqttPublisher:
     keeps retrying (``reconnect_min_s`` doubling up to ``reconnect_max_s``).
     """
 
-    def __init__(self, station_id: str, *, host: str, port: int = 1883, prefix: str = "gym",
-                 username: str | None = None, password_file: str | os.PathLike[str] | None = None,
-                 tls_ca: str | os.PathLike[str] | None = None,
-                 tls_cert: str | os.PathLike[str] | None = None,
-                 tls_key: str | os.PathLike[str] | None = None, protocol: str = "v5",
-                 outbox: Outbox,
-                 client_id: str | None = None, keepalive: int = 30,
-                 on_command: CommandHandler | None = None,
-                 discovery: StationInfo | None = None, ha_discovery: bool = True,
-                 discovery_prefix: str = HA_PREFIX,
-                 reconnect_min_s: float = 0.5, reconnect_max_s: float = 2.0,
-                 flush_timeout_s: float = 5.0):
+    def __init__(
+        self,
+        station_id: str,
+        *,
+        host: str,
+        port: int = 1883,
+        prefix: str = "gym",
+        username: str | None = None,
+        password_file: str | os.PathLike[str] | None = None,
+        tls_ca: str | os.PathLike[str] | None = None,
+        tls_cert: str | os.PathLike[str] | None = None,
+        tls_key: str | os.PathLike[str] | None = None,
+        protocol: str = "v5",
+        outbox: Outbox,
+        client_id: str | None = None,
+        keepalive: int = 30,
+        on_command: CommandHandler | None = None,
+        discovery: StationInfo | None = None,
+        ha_discovery: bool = True,
+        discovery_prefix: str = HA_PREFIX,
+        reconnect_min_s: float = 0.5,
+        reconnect_max_s: float = 2.0,
+        flush_timeout_s: float = 5.0,
+    ):
         self.station = validate_station_id(station_id)
         self.topics = Topics(prefix, station_id)
         if protocol not in PROTOCOLS:
-            raise ConfigError("mqtt.protocol", f"must be one of {', '.join(PROTOCOLS)}, not {protocol!r}")
+            raise ConfigError(
+                "mqtt.protocol", f"must be one of {', '.join(PROTOCOLS)}, not {protocol!r}"
+            )
         if password_file is not None and not username:
             raise ConfigError("mqtt.username", "is required when mqtt.password_file is set")
         if (tls_cert is None) != (tls_key is None):
@@ -177,9 +195,13 @@ class MqttPublisher:
         self.on_command = on_command
         self.flush_timeout_s = flush_timeout_s
         self.discovery_prefix = discovery_prefix
-        self._discovery = (discovery_messages(self.topics, discovery or StationInfo(station_id),
-                                              prefix=discovery_prefix)
-                           if ha_discovery else [])
+        self._discovery = (
+            discovery_messages(
+                self.topics, discovery or StationInfo(station_id), prefix=discovery_prefix
+            )
+            if ha_discovery
+            else []
+        )
 
         self._client = mqtt.Client(
             CallbackAPIVersion.VERSION2,
@@ -192,15 +214,19 @@ class MqttPublisher:
             self._client.username_pw_set(username, password)
         if tls_ca or tls_cert:
             try:
-                self._client.tls_set(ca_certs=_check_file("mqtt.tls_ca", tls_ca),
-                                     certfile=_check_file("mqtt.tls_cert", tls_cert),
-                                     keyfile=_check_file("mqtt.tls_key", tls_key),
-                                     cert_reqs=ssl.CERT_REQUIRED)
+                self._client.tls_set(
+                    ca_certs=_check_file("mqtt.tls_ca", tls_ca),
+                    certfile=_check_file("mqtt.tls_cert", tls_cert),
+                    keyfile=_check_file("mqtt.tls_key", tls_key),
+                    cert_reqs=ssl.CERT_REQUIRED,
+                )
             except ConfigError:
                 raise
             except (ssl.SSLError, OSError, ValueError) as err:
-                raise ConfigError("mqtt.tls_ca", f"cannot use the TLS files ({tls_ca}, "
-                                  f"{tls_cert}, {tls_key}): {err}") from None
+                raise ConfigError(
+                    "mqtt.tls_ca",
+                    f"cannot use the TLS files ({tls_ca}, {tls_cert}, {tls_key}): {err}",
+                ) from None
         # The broker says "offline" for us if we vanish without a DISCONNECT.
         self._client.will_set(self.topics.status, "offline", qos=1, retain=True)
         self._client.reconnect_delay_set(min_delay=reconnect_min_s, max_delay=reconnect_max_s)
@@ -218,8 +244,8 @@ class MqttPublisher:
         self._ready = False
         self._connected_at = 0.0
         self._online_mid: int | None = None
-        self._last_state: dict[str, bytes] = {}   # topic -> latest retained payload
-        self._profiles: dict[str, Callable[[bytes], None]] = {}   # profile topic -> deliver
+        self._last_state: dict[str, bytes] = {}  # topic -> latest retained payload
+        self._profiles: dict[str, Callable[[bytes], None]] = {}  # profile topic -> deliver
         self._started = False
         self._closing = False
         self._closed = False
@@ -227,10 +253,12 @@ class MqttPublisher:
         self._commands: queue.Queue[tuple[str, bytes] | None] = queue.Queue(COMMAND_QUEUE)
         self._connects = self._tremor_sent = self._tremor_dropped = 0
         self._commands_ok = self._commands_failed = self._commands_rejected = 0
-        self._sender = threading.Thread(target=self._send_loop, name=f"mqtt-send-{station_id}",
-                                        daemon=True)
-        self._command_thread = threading.Thread(target=self._command_loop,
-                                                name=f"mqtt-cmd-{station_id}", daemon=True)
+        self._sender = threading.Thread(
+            target=self._send_loop, name=f"mqtt-send-{station_id}", daemon=True
+        )
+        self._command_thread = threading.Thread(
+            target=self._command_loop, name=f"mqtt-cmd-{station_id}", daemon=True
+        )
         # A fresh client holds none of the outbox's rows: all of them are to be sent.
         outbox.forget_inflight()
 
@@ -278,9 +306,13 @@ class MqttPublisher:
         stored = self.outbox.pending - self.outbox.held
         held = self.outbox.held
         if held:
-            log.error("MQTT closed; %d message(s) left in the outbox file for the next start, and %d "
-                      "held in memory (the disk is full) that the broker never acknowledged: those "
-                      "are lost", stored, held)
+            log.error(
+                "MQTT closed; %d message(s) left in the outbox file for the next start, and %d "
+                "held in memory (the disk is full) that the broker never acknowledged: those "
+                "are lost",
+                stored,
+                held,
+            )
         else:
             log.info("MQTT closed; %d message(s) left in the outbox for the next start", stored)
 
@@ -307,9 +339,15 @@ class MqttPublisher:
         return self._connected
 
     def stats(self) -> PublisherStats:
-        return PublisherStats(self._connected, self._connects, self._tremor_sent,
-                              self._tremor_dropped, self._commands_ok, self._commands_failed,
-                              self._commands_rejected)
+        return PublisherStats(
+            self._connected,
+            self._connects,
+            self._tremor_sent,
+            self._tremor_dropped,
+            self._commands_ok,
+            self._commands_failed,
+            self._commands_rejected,
+        )
 
     # ------------------------------------------------------------ publishing
 
@@ -394,6 +432,7 @@ class MqttPublisher:
                 connected = self._connected
             if wanted and connected and not self._closed:
                 self._client.unsubscribe(topic)
+
         return cancel
 
     def republish_discovery(self) -> None:
@@ -420,16 +459,21 @@ class MqttPublisher:
 
     # ------------------------------------------------------------ paho callbacks (paho's thread)
 
-    def _on_connect(self, client: mqtt.Client, userdata: Any, flags: Any, reason_code: Any,
-                    properties: Any) -> None:
+    def _on_connect(
+        self, client: mqtt.Client, userdata: Any, flags: Any, reason_code: Any, properties: Any
+    ) -> None:
         if reason_code.is_failure:
             text = str(reason_code)
             if text != self._refusal_logged:  # once per reason, not every retry
                 self._refusal_logged = text
-                hint = (" (check mqtt.username, the password file and the broker's password_file)"
-                        if "authori" in text.lower() or "password" in text.lower() else "")
-                log.error("broker %s:%s refused the connection: %s%s", self.host, self.port,
-                          text, hint)
+                hint = (
+                    " (check mqtt.username, the password file and the broker's password_file)"
+                    if "authori" in text.lower() or "password" in text.lower()
+                    else ""
+                )
+                log.error(
+                    "broker %s:%s refused the connection: %s%s", self.host, self.port, text, hint
+                )
             return
         self._refusal_logged = None
         log.info("connected to %s:%s as %s", self.host, self.port, self.station)
@@ -452,26 +496,37 @@ class MqttPublisher:
         self.republish_discovery()
         self._wake.set()
 
-    def _on_disconnect(self, client: mqtt.Client, userdata: Any, flags: Any, reason_code: Any,
-                       properties: Any) -> None:
+    def _on_disconnect(
+        self, client: mqtt.Client, userdata: Any, flags: Any, reason_code: Any, properties: Any
+    ) -> None:
         with self._lock:
             was, self._connected, self._ready = self._connected, False, False
         if was and not self._closing:
-            log.warning("lost the broker %s:%s (%s); reconnecting, alerts wait in the outbox",
-                        self.host, self.port, reason_code)
+            log.warning(
+                "lost the broker %s:%s (%s); reconnecting, alerts wait in the outbox",
+                self.host,
+                self.port,
+                reason_code,
+            )
 
-    def _on_publish(self, client: mqtt.Client, userdata: Any, mid: int, reason_code: Any,
-                    properties: Any) -> None:
+    def _on_publish(
+        self, client: mqtt.Client, userdata: Any, mid: int, reason_code: Any, properties: Any
+    ) -> None:
         try:
             if mid == self._online_mid:
                 self._ready = True
             if getattr(reason_code, "is_failure", False):
                 row = self.outbox.refused(mid)
                 if row is not None:
-                    log.error("broker refused %s (%s); %s. Check the ACL: the station's broker "
-                              "user must be named after its station id", row.topic, reason_code,
-                              "the alert is kept and retried after reconnecting"
-                              if row.kind == ALERT else "dropped")
+                    log.error(
+                        "broker refused %s (%s); %s. Check the ACL: the station's broker "
+                        "user must be named after its station id",
+                        row.topic,
+                        reason_code,
+                        "the alert is kept and retried after reconnecting"
+                        if row.kind == ALERT
+                        else "dropped",
+                    )
             else:
                 self.outbox.acked(mid)
             self._wake.set()
@@ -495,14 +550,21 @@ class MqttPublisher:
                 return
             if message.retain:
                 # A retained command would run again on every reconnect.
-                log.warning("ignored retained command on %s; clear it with an empty retained "
-                            "message", message.topic)
+                log.warning(
+                    "ignored retained command on %s; clear it with an empty retained message",
+                    message.topic,
+                )
                 return
             try:
                 self._commands.put_nowait((name, bytes(message.payload), _response_to(message)))
             except queue.Full:
-                self._reply(name, False, "station busy: too many commands waiting", None,
-                            _response_to(message))
+                self._reply(
+                    name,
+                    False,
+                    "station busy: too many commands waiting",
+                    None,
+                    _response_to(message),
+                )
         except Exception:
             log.exception("error handling message on %s", message.topic)
 
@@ -515,8 +577,11 @@ class MqttPublisher:
             if self._closed and (self._closing or not self._connected):
                 return
             with self._lock:
-                if (self._connected and not self._ready
-                        and time.monotonic() - self._connected_at > READY_FALLBACK_S):
+                if (
+                    self._connected
+                    and not self._ready
+                    and time.monotonic() - self._connected_at > READY_FALLBACK_S
+                ):
                     self._ready = True
                 ready = self._ready
             if ready:
@@ -572,8 +637,9 @@ class MqttPublisher:
         except Exception as err:
             self._commands_failed += 1
             log.exception("command %s failed", name)
-            reply(False, f"{name} failed: {err}" if str(err) else f"{name} failed",
-                  command.request_id)
+            reply(
+                False, f"{name} failed: {err}" if str(err) else f"{name} failed", command.request_id
+            )
             return
         if isinstance(result, str) and result:
             self._commands_failed += 1
@@ -586,10 +652,16 @@ class MqttPublisher:
             self._commands_ok += 1
             reply(True, None, command.request_id)
 
-    def _reply(self, name: str, ok: bool, error: str | None, request_id: str | None,
-               response: Response = None) -> None:
+    def _reply(
+        self,
+        name: str,
+        ok: bool,
+        error: str | None,
+        request_id: str | None,
+        response: Response = None,
+    ) -> None:
         if error is not None and len(error) > MAX_ERROR_TEXT:
-            error = error[:MAX_ERROR_TEXT - 1] + "…"
+            error = error[: MAX_ERROR_TEXT - 1] + "…"
         payload = command_result_payload(self.station, ok=ok, error=error, request_id=request_id)
         self._client.publish(self.topics.cmd_result(name), encode(payload), qos=1)
         if response is not None:
@@ -599,8 +671,9 @@ class MqttPublisher:
             topic, correlation = response
             home = self.topics.cmd_result(name)
             if topic != home and not topic.startswith(home + "/"):
-                log.warning("ignored response topic %r of %s: replies go under %s", topic[:100],
-                            name, home)
+                log.warning(
+                    "ignored response topic %r of %s: replies go under %s", topic[:100], name, home
+                )
                 return
             props = Properties(PacketTypes.PUBLISH)
             if correlation is not None:

@@ -45,18 +45,18 @@ def _value(serial: int, buf: bytes, pos: int) -> tuple[object, int]:
         n = (1, 2, 3, 4, 6, 8)[serial - 1]
         if pos + n > len(buf):
             raise IndexError
-        return int.from_bytes(buf[pos:pos + n], "big", signed=True), pos + n
+        return int.from_bytes(buf[pos : pos + n], "big", signed=True), pos + n
     if serial == 7:
         if pos + 8 > len(buf):
             raise IndexError
-        return struct.unpack(">d", buf[pos:pos + 8])[0], pos + 8
+        return struct.unpack(">d", buf[pos : pos + 8])[0], pos + 8
     if serial in (8, 9):
         return serial - 8, pos
     if serial >= 12:
         n = (serial - 12) // 2
         if pos + n > len(buf):
             raise IndexError
-        raw = bytes(buf[pos:pos + n])
+        raw = bytes(buf[pos : pos + n])
         return (raw if serial % 2 == 0 else raw.decode("utf-8")), pos + n
     raise ValueError(f"reserved serial type {serial}")
 
@@ -78,9 +78,15 @@ def _outbox_row(rowid: int, values: list[object]) -> Row | None:
     if len(values) != 9 or values[0] is not None:
         return None
     _, topic, payload, qos, retain, kind, priority, created, _size = values
-    if not (isinstance(topic, str) and isinstance(payload, (bytes, str)) and qos in (0, 1, 2)
-            and retain in (0, 1) and isinstance(kind, str) and isinstance(priority, int)
-            and isinstance(created, (int, float))):
+    if not (
+        isinstance(topic, str)
+        and isinstance(payload, (bytes, str))
+        and qos in (0, 1, 2)
+        and retain in (0, 1)
+        and isinstance(kind, str)
+        and isinstance(priority, int)
+        and isinstance(created, (int, float))
+    ):
         return None
     if isinstance(payload, str):
         payload = payload.encode("utf-8")
@@ -94,15 +100,15 @@ class _Pages:
         self.size = _page_size(main) or _wal_page_size(wal) or 4096
         self.pages: dict[int, bytes] = {}
         for n in range(len(main) // self.size):
-            self.pages[n + 1] = main[n * self.size:(n + 1) * self.size]
+            self.pages[n + 1] = main[n * self.size : (n + 1) * self.size]
         if _wal_page_size(wal) == self.size:
             frame = 24 + self.size
             salt = wal[16:24]
             for off in range(32, len(wal) - frame + 1, frame):
-                number = int.from_bytes(wal[off:off + 4], "big")
-                if not number or wal[off + 8:off + 16] != salt:
-                    break   # frames of an earlier generation of the WAL, or garbage
-                self.pages[number] = wal[off + 24:off + frame]
+                number = int.from_bytes(wal[off : off + 4], "big")
+                if not number or wal[off + 8 : off + 16] != salt:
+                    break  # frames of an earlier generation of the WAL, or garbage
+                self.pages[number] = wal[off + 24 : off + frame]
 
     def get(self, number: int) -> bytes | None:
         return self.pages.get(number)
@@ -139,7 +145,7 @@ def _free_pages(pages: _Pages) -> set[int]:
             break
         count = int.from_bytes(page[4:8], "big")
         for i in range(min(count, (len(page) - 8) // 4)):
-            free.add(int.from_bytes(page[8 + 4 * i:12 + 4 * i], "big"))
+            free.add(int.from_bytes(page[8 + 4 * i : 12 + 4 * i], "big"))
         trunk = int.from_bytes(page[0:4], "big")
     return free
 
@@ -149,24 +155,24 @@ def _cells(pages: _Pages, number: int, page: bytes) -> list[tuple[int, bytes]]:
     head = 100 if number == 1 else 0
     if page[head] != 0x0D:
         return []
-    usable = pages.size   # reserved bytes per page are 0 for the outbox
-    count = int.from_bytes(page[head + 3:head + 5], "big")
+    usable = pages.size  # reserved bytes per page are 0 for the outbox
+    count = int.from_bytes(page[head + 3 : head + 5], "big")
     out = []
     for i in range(count):
         try:
-            ptr = int.from_bytes(page[head + 8 + 2 * i:head + 10 + 2 * i], "big")
+            ptr = int.from_bytes(page[head + 8 + 2 * i : head + 10 + 2 * i], "big")
             length, pos = _varint(page, ptr)
             rowid, pos = _varint(page, pos)
             max_local = usable - 35
             if length <= max_local:
-                out.append((rowid, bytes(page[pos:pos + length])))
+                out.append((rowid, bytes(page[pos : pos + length])))
                 continue
             min_local = (usable - 12) * 32 // 255 - 23
             local = min_local + (length - min_local) % (usable - 4)
             if local > max_local:
                 local = min_local
-            data = bytearray(page[pos:pos + local])
-            nxt = int.from_bytes(page[pos + local:pos + local + 4], "big")
+            data = bytearray(page[pos : pos + local])
+            nxt = int.from_bytes(page[pos + local : pos + local + 4], "big")
             hops = 0
             while len(data) < length and nxt and hops < 10_000:
                 over = pages.get(nxt)
@@ -184,6 +190,7 @@ def _cells(pages: _Pages, number: int, page: bytes) -> list[tuple[int, bytes]]:
 
 def salvage_rows(path: Path) -> list[Row]:
     """Every outbox row that can be read from ``path`` (and its ``-wal``), in id order."""
+
     def read(p: Path) -> bytes:
         try:
             if not p.is_file():

@@ -39,8 +39,10 @@ class TopicError(MonitorError, ValueError):
 def validate_station_id(station: str) -> str:
     """Return ``station`` if it is a usable station id, else raise TopicError."""
     if not isinstance(station, str) or not STATION_ID.fullmatch(station):
-        raise TopicError(f"station id {station!r} must be 1 to 64 letters, digits, '-' or '_', "
-                         "starting with a letter or digit (it becomes an MQTT topic level)")
+        raise TopicError(
+            f"station id {station!r} must be 1 to 64 letters, digits, '-' or '_', "
+            "starting with a letter or digit (it becomes an MQTT topic level)"
+        )
     return station
 
 
@@ -54,10 +56,17 @@ def validate_prefix(prefix: str) -> str:
         raise TopicError(f"topic prefix must be a string, not {prefix!r}")
     cleaned = prefix.strip("/")
     levels = cleaned.split("/")
-    if (not cleaned or any(not level for level in levels) or any(c in cleaned for c in "+#\0")
-            or cleaned.startswith("$") or len(cleaned.encode()) > 512):
-        raise TopicError(f"topic prefix {prefix!r} must be non-empty levels separated by '/', "
-                         "without '+', '#' or a leading '$'")
+    if (
+        not cleaned
+        or any(not level for level in levels)
+        or any(c in cleaned for c in "+#\0")
+        or cleaned.startswith("$")
+        or len(cleaned.encode()) > 512
+    ):
+        raise TopicError(
+            f"topic prefix {prefix!r} must be non-empty levels separated by '/', "
+            "without '+', '#' or a leading '$'"
+        )
     return cleaned
 
 
@@ -131,7 +140,7 @@ class Topics:
         head = f"{self.base}/cmd/"
         if not topic.startswith(head):
             return None
-        name = topic[len(head):]
+        name = topic[len(head) :]
         return name if name and "/" not in name else None
 
 

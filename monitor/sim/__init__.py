@@ -20,7 +20,21 @@ from .pn532 import Pn532Sim, Tag, TagSchedule
 from .scenarios import MASS_SCENARIOS, SCENARIOS, BodyScale, BottleDock, Placement, Scenario
 
 __all__ = [
-    "MASS_SCENARIOS", "SCENARIOS", "BodyScale", "BottleDock", "BusStats", "Lsm6dsSim", "Mpu6050Sim",
-    "Nau7802Sim", "Placement", "Pn532Sim", "Scenario", "SimBus", "SimChip", "SimClock", "Tag",
-    "TagSchedule", "Transfer",
+    "MASS_SCENARIOS",
+    "SCENARIOS",
+    "BodyScale",
+    "BottleDock",
+    "BusStats",
+    "Lsm6dsSim",
+    "Mpu6050Sim",
+    "Nau7802Sim",
+    "Placement",
+    "Pn532Sim",
+    "Scenario",
+    "SimBus",
+    "SimChip",
+    "SimClock",
+    "Tag",
+    "TagSchedule",
+    "Transfer",
 ]

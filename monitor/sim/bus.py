@@ -94,7 +94,7 @@ class Transfer:
 
 @dataclass
 class _Fault:
-    kind: str                 # "errno", "vanish", "stick"
+    kind: str  # "errno", "vanish", "stick"
     code: int = errno.EREMOTEIO
     count: int | None = None  # transfers left, None = no count limit
     until: float | None = None  # chip-clock time it ends, None = until cleared
@@ -104,7 +104,9 @@ class _Fault:
 class SimBus:
     """A simulated I2C bus; see the module docstring."""
 
-    def __init__(self, bus: int | str | None = None, *, clock: Clock | None = None, log_size: int = 4096):
+    def __init__(
+        self, bus: int | str | None = None, *, clock: Clock | None = None, log_size: int = 4096
+    ):
         self.bus_id = bus
         self.clock = clock
         self.stats = BusStats()
@@ -144,7 +146,9 @@ class SimBus:
 
     def stick(self, address: int, value: int = 0x00, duration: float | None = None) -> None:
         """The chip ACKs but every byte read is ``value`` and writes are lost."""
-        self._add_fault(address, _Fault("stick", value=value & 0xFF, until=self._until(address, duration)))
+        self._add_fault(
+            address, _Fault("stick", value=value & 0xFF, until=self._until(address, duration))
+        )
 
     def brownout(self, address: int) -> None:
         """The chip resets itself to power-on values, as after a supply dip."""
@@ -187,8 +191,15 @@ class SimBus:
         return None
 
     # -- the transaction core ----------------------------------------------------
-    def _transact(self, address: int, kind: str, register: int | None, wire_bytes: int, op,
-                  messages: list | None = None):
+    def _transact(
+        self,
+        address: int,
+        kind: str,
+        register: int | None,
+        wire_bytes: int,
+        op,
+        messages: list | None = None,
+    ):
         """Run ``op(chip)`` as one transaction at ``address``, with faults and accounting.
 
         ``messages``, when given, is filled by ``op`` and logged with the transfer."""
@@ -214,25 +225,45 @@ class SimBus:
                 data = op(chip)
             self.stats.count(address, wire_bytes)
             if self.log.maxlen != 0:  # a benchmark turns the log off (log_size=0)
-                self.log.append(Transfer(address, kind, register, bytes(data or b""), wire_bytes,
-                                         messages=tuple(messages or ())))
+                self.log.append(
+                    Transfer(
+                        address,
+                        kind,
+                        register,
+                        bytes(data or b""),
+                        wire_bytes,
+                        messages=tuple(messages or ()),
+                    )
+                )
             return data
 
     # -- smbus2.SMBus interface ----------------------------------------------
     def read_byte_data(self, i2c_addr: int, register: int, force: bool | None = None) -> int:
-        return self._transact(i2c_addr, "read_byte_data", register, 4, lambda c: c.read(register, 1))[0]
+        return self._transact(
+            i2c_addr, "read_byte_data", register, 4, lambda c: c.read(register, 1)
+        )[0]
 
-    def write_byte_data(self, i2c_addr: int, register: int, value: int, force: bool | None = None) -> None:
+    def write_byte_data(
+        self, i2c_addr: int, register: int, value: int, force: bool | None = None
+    ) -> None:
         data = bytes((value & 0xFF,))
-        self._transact(i2c_addr, "write_byte_data", register, 3, lambda c: c.write(register, data) or data)
+        self._transact(
+            i2c_addr, "write_byte_data", register, 3, lambda c: c.write(register, data) or data
+        )
 
     def read_word_data(self, i2c_addr: int, register: int, force: bool | None = None) -> int:
-        data = self._transact(i2c_addr, "read_word_data", register, 5, lambda c: c.read(register, 2))
+        data = self._transact(
+            i2c_addr, "read_word_data", register, 5, lambda c: c.read(register, 2)
+        )
         return data[0] | (data[1] << 8)  # SMBus words are little-endian on the wire
 
-    def write_word_data(self, i2c_addr: int, register: int, value: int, force: bool | None = None) -> None:
+    def write_word_data(
+        self, i2c_addr: int, register: int, value: int, force: bool | None = None
+    ) -> None:
         data = bytes((value & 0xFF, (value >> 8) & 0xFF))
-        self._transact(i2c_addr, "write_word_data", register, 4, lambda c: c.write(register, data) or data)
+        self._transact(
+            i2c_addr, "write_word_data", register, 4, lambda c: c.write(register, data) or data
+        )
 
     def read_byte(self, i2c_addr: int, force: bool | None = None) -> int:
         return self._transact(i2c_addr, "read_byte", None, 2, lambda c: c.read_current(1))[0]
@@ -242,26 +273,41 @@ class SimBus:
         def op(c):
             c.pointer = value & 0xFF
             return bytes((value & 0xFF,))
+
         self._transact(i2c_addr, "write_byte", None, 2, op)
 
     def write_quick(self, i2c_addr: int, force: bool | None = None) -> None:
         self._transact(i2c_addr, "write_quick", None, 1, lambda c: b"")
 
-    def read_i2c_block_data(self, i2c_addr: int, register: int, length: int, force: bool | None = None) -> list[int]:
+    def read_i2c_block_data(
+        self, i2c_addr: int, register: int, length: int, force: bool | None = None
+    ) -> list[int]:
         if length > SMBUS_BLOCK_MAX:
             raise ValueError(f"Desired block length over {SMBUS_BLOCK_MAX} bytes")
         if length < 0:
             raise ValueError("length must not be negative")
-        data = self._transact(i2c_addr, "read_i2c_block_data", register, 3 + length,
-                              lambda c: c.read(register, length))
+        data = self._transact(
+            i2c_addr,
+            "read_i2c_block_data",
+            register,
+            3 + length,
+            lambda c: c.read(register, length),
+        )
         return list(data)
 
-    def write_i2c_block_data(self, i2c_addr: int, register: int, data: Iterable[int], force: bool | None = None) -> None:
+    def write_i2c_block_data(
+        self, i2c_addr: int, register: int, data: Iterable[int], force: bool | None = None
+    ) -> None:
         payload = bytes(int(b) & 0xFF for b in data)
         if len(payload) > SMBUS_BLOCK_MAX:
             raise ValueError(f"Data length cannot exceed {SMBUS_BLOCK_MAX} bytes")
-        self._transact(i2c_addr, "write_i2c_block_data", register, 2 + len(payload),
-                       lambda c: c.write(register, payload) or payload)
+        self._transact(
+            i2c_addr,
+            "write_i2c_block_data",
+            register,
+            2 + len(payload),
+            lambda c: c.write(register, payload) or payload,
+        )
 
     def i2c_rdwr(self, *i2c_msgs: i2c_msg) -> None:
         """Combined transfer: messages joined by repeated starts, as one transaction.
@@ -282,7 +328,9 @@ class SimBus:
         wire = sum(1 + m.len for m in i2c_msgs)
         first = i2c_msgs[0]
         framed = callable(getattr(self._chips.get(address), "i2c_write", None))
-        register = first.buf[0][0] if not first.flags & I2C_M_RD and first.len and not framed else None
+        register = (
+            first.buf[0][0] if not first.flags & I2C_M_RD and first.len and not framed else None
+        )
         messages: list[tuple[str, bytes]] = []
 
         def op(c):

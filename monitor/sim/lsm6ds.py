@@ -94,16 +94,16 @@ ODR_FIFO = _fields(DS3_REGISTERS, "FIFO_CTRL5")["odr_fifo"]
 WTM8 = _fields(DSO_REGISTERS, "FIFO_CTRL2")["wtm8"].mask
 FTH_H = _fields(DS3_REGISTERS, "FIFO_CTRL2")["fth_h"].mask
 
-SW_RESET_S = 50e-6   # SW_RESET clears itself within tens of microseconds
-BOOT_S = 0.010       # BOOT: reloading the trimming values takes about 10 ms
+SW_RESET_S = 50e-6  # SW_RESET clears itself within tens of microseconds
+BOOT_S = 0.010  # BOOT: reloading the trimming values takes about 10 ms
 
 
 @dataclass(frozen=True)
 class Variant:
-    family: Family                        # what the driver knows: WHO_AM_I, FIFO architecture
-    fifo_words: int                       # FIFO capacity in words (7-byte tagged / 16-bit)
-    accel_noise_ug: dict[int, float]      # noise density, ug/sqrt(Hz), per full scale (g)
-    gyro_noise_mdps: float                # rate noise density, mdps/sqrt(Hz)
+    family: Family  # what the driver knows: WHO_AM_I, FIFO architecture
+    fifo_words: int  # FIFO capacity in words (7-byte tagged / 16-bit)
+    accel_noise_ug: dict[int, float]  # noise density, ug/sqrt(Hz), per full scale (g)
+    gyro_noise_mdps: float  # rate noise density, mdps/sqrt(Hz)
 
     @property
     def who_am_i(self) -> int:
@@ -132,8 +132,16 @@ class Lsm6dsSim(SamplingChip):
 
     name = "LSM6DSO"
 
-    def __init__(self, motion, *, clock: Clock | None = None, variant: str = "LSM6DSO",
-                 seed: int = 0, noise: bool = True, rate_error: float = 0.0):
+    def __init__(
+        self,
+        motion,
+        *,
+        clock: Clock | None = None,
+        variant: str = "LSM6DSO",
+        seed: int = 0,
+        noise: bool = True,
+        rate_error: float = 0.0,
+    ):
         if variant not in VARIANTS:
             raise ValueError(f"variant must be one of {', '.join(VARIANTS)}, not {variant!r}")
         self.variant = self.name = variant
@@ -154,7 +162,7 @@ class Lsm6dsSim(SamplingChip):
         self.rate_error = rate_error
         self._rng = np.random.default_rng(seed)
         self.fifo = bytearray()
-        self.overflows = 0           # times the FIFO overwrote (or, in FIFO mode, refused) data
+        self.overflows = 0  # times the FIFO overwrote (or, in FIFO mode, refused) data
         self.soft_resets = 0
         self._clear_state()
         super().__init__(clock=clock)
@@ -163,10 +171,10 @@ class Lsm6dsSim(SamplingChip):
     def _clear_state(self) -> None:
         self.fifo = bytearray()
         self._sampler = SampleClock()
-        self._slot = 0               # DSO batch slot counter (TAG_CNT is its low 2 bits)
-        self._pattern_pos = 0        # DS3: pattern index of the word at the head of the FIFO
-        self._ovr = False            # FIFO_OVR_IA / OVER_RUN: full and overwritten
-        self._ovr_latched = False    # DSO OVER_RUN_LATCHED: until FIFO_STATUS2 is read
+        self._slot = 0  # DSO batch slot counter (TAG_CNT is its low 2 bits)
+        self._pattern_pos = 0  # DS3: pattern index of the word at the head of the FIFO
+        self._ovr = False  # FIFO_OVR_IA / OVER_RUN: full and overwritten
+        self._ovr_latched = False  # DSO OVER_RUN_LATCHED: until FIFO_STATUS2 is read
         self._busy_until: dict[int, float] = {}
 
     def power_on_reset(self) -> None:
@@ -241,14 +249,14 @@ class Lsm6dsSim(SamplingChip):
         out = bytearray()
         if offset:  # finish the word already in the output registers
             take = min(length, wb - offset)
-            out += self.regs[base + offset:base + offset + take]
+            out += self.regs[base + offset : base + offset + take]
             offset = (offset + take) % wb
             length -= take
         if length:
             whole, rest = divmod(length, wb)
             words = self._pop(whole + (1 if rest else 0))
             out += words[:length]
-            self.regs[base:base + wb] = words[-wb:]
+            self.regs[base : base + wb] = words[-wb:]
             offset = rest
         self.pointer = base + offset
         return bytes(out)
@@ -333,7 +341,7 @@ class Lsm6dsSim(SamplingChip):
                 sigma_g = self.spec.accel_noise_ug[fs] * 1e-6 * math.sqrt(rate / 2)
                 counts += self._rng.normal(0.0, sigma_g * per_g, counts.shape)
             accel = _counts(counts)
-            self.regs[OUTX_L_XL:OUTX_L_XL + 6] = accel[-1].astype("<i2").tobytes()
+            self.regs[OUTX_L_XL : OUTX_L_XL + 6] = accel[-1].astype("<i2").tobytes()
             self.regs[STATUS_REG] |= XLDA
         if self.gyro_on:
             ctrl2 = self.regs[CTRL2_G]
@@ -348,7 +356,7 @@ class Lsm6dsSim(SamplingChip):
                 sigma_dps = self.spec.gyro_noise_mdps * 1e-3 * math.sqrt(rate / 2)
                 counts += self._rng.normal(0.0, sigma_dps * per_dps, counts.shape)
             gyro = _counts(counts)
-            self.regs[OUTX_L_G:OUTX_L_G + 6] = gyro[-1].astype("<i2").tobytes()
+            self.regs[OUTX_L_G : OUTX_L_G + 6] = gyro[-1].astype("<i2").tobytes()
             self.regs[STATUS_REG] |= GDA
         if FIFO_MODE.get(self.regs[FIFO_MODE_REG]) == "bypass":
             return  # nothing is stored
@@ -373,15 +381,19 @@ class Lsm6dsSim(SamplingChip):
         """Whether the FIFO stores a sensor: its batch rate (DSO), decimation and ODR_FIFO (DS3)."""
         if self.spec.tagged:
             return bool(self.regs[DSO_FIFO_CTRL3] & bdr.mask)
-        return bool(self.regs[DS3_FIFO_CTRL3] & dec.mask
-                    and self.regs[FIFO_MODE_REG] & ODR_FIFO.mask)
+        return bool(
+            self.regs[DS3_FIFO_CTRL3] & dec.mask and self.regs[FIFO_MODE_REG] & ODR_FIFO.mask
+        )
 
     def _tagged_words(self, accel, gyro, n: int, skipped: int) -> bytes:
         slots = self._slot + skipped + np.arange(n)
         self._slot += skipped + n
         cnt = ((slots & 0b11) << 1).astype(np.uint8)
-        present = [(tag, data) for tag, data in ((TAG_GYRO_NC, gyro), (TAG_XL_NC, accel))
-                   if data is not None]
+        present = [
+            (tag, data)
+            for tag, data in ((TAG_GYRO_NC, gyro), (TAG_XL_NC, accel))
+            if data is not None
+        ]
         words = np.empty((n, len(present)), TAGGED_WORD)  # one row per batch slot
         for column, (tag, data) in enumerate(present):
             words["tag"][:, column] = (tag << 3) | cnt
@@ -397,11 +409,11 @@ class Lsm6dsSim(SamplingChip):
             return
         self.overflows += 1
         if mode == "fifo":  # stops when full, the newest data are lost
-            del self.fifo[self.capacity_words * wb:]
+            del self.fifo[self.capacity_words * wb :]
             return
         unit = 1 if self.spec.tagged else 3  # whole words (DSO) or whole data sets (DS3)
         drop = -(-excess // unit) * unit
-        del self.fifo[:drop * wb]  # continuous: the newest overwrite the oldest
+        del self.fifo[: drop * wb]  # continuous: the newest overwrite the oldest
         self._pattern_pos = (self._pattern_pos + drop) % self._pattern_words()
         self._ovr = self._ovr_latched = True
 

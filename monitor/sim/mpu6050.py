@@ -25,8 +25,8 @@ from ..i2c.mpu6050 import DLPF_BANDWIDTH_HZ, INTERNAL_RATE_HZ, PARTS, REGISTERS
 from ..i2c.registers import Field
 from .chip import SamplingChip
 
-ACCEL_NOISE_G_PER_RTHZ = 400e-6   # MPU-6050 datasheet: 400 ug/sqrt(Hz)
-GYRO_NOISE_DPS_PER_RTHZ = 0.005   # MPU-6050 datasheet: 0.005 dps/sqrt(Hz)
+ACCEL_NOISE_G_PER_RTHZ = 400e-6  # MPU-6050 datasheet: 400 ug/sqrt(Hz)
+GYRO_NOISE_DPS_PER_RTHZ = 0.005  # MPU-6050 datasheet: 0.005 dps/sqrt(Hz)
 #: the gyroscope's internal rate, used when the digital low-pass is off (DLPF_CFG 0 or 7)
 GYRO_RATE_NO_DLPF_HZ = 8000.0
 
@@ -67,8 +67,16 @@ class Mpu6050Sim(SamplingChip):
     name = "MPU-6050"
     READ_ONLY = REGISTERS.read_only_addresses()
 
-    def __init__(self, motion, *, clock: Clock | None = None, variant: str = "MPU-6050",
-                 seed: int = 0, noise: bool = True, rate_error: float = 0.0):
+    def __init__(
+        self,
+        motion,
+        *,
+        clock: Clock | None = None,
+        variant: str = "MPU-6050",
+        seed: int = 0,
+        noise: bool = True,
+        rate_error: float = 0.0,
+    ):
         if variant not in VARIANTS:
             raise ValueError(f"variant must be one of {', '.join(VARIANTS)}")
         self.variant = self.name = variant
@@ -148,19 +156,21 @@ class Mpu6050Sim(SamplingChip):
     def _sample(self, t: np.ndarray, skipped: int) -> None:
         n = len(t)
         rate = self.sample_rate
-        afs = AFS_SEL.get(self.regs[ACCEL_CONFIG])          # 2, 4, 8, 16 g
+        afs = AFS_SEL.get(self.regs[ACCEL_CONFIG])  # 2, 4, 8, 16 g
         accel_g = np.asarray(self.motion.accel(t), dtype=float) * (1.0 / G)
         if self.noise:
             # float32 noise: the samples are quantised to int16 anyway, and it is twice as fast
-            accel_g += self._rng.standard_normal(accel_g.shape, dtype=np.float32) * (ACCEL_NOISE_G_PER_RTHZ * math.sqrt(rate / 2))
+            accel_g += self._rng.standard_normal(accel_g.shape, dtype=np.float32) * (
+                ACCEL_NOISE_G_PER_RTHZ * math.sqrt(rate / 2)
+            )
         accel = _counts(accel_g, 32768.0 / afs)
         enabled = self.regs[FIFO_EN]
         gyro_axes = [axis for axis, bit in enumerate(GYRO_IN_FIFO) if enabled & bit]
         # The gyroscope is only simulated when something will read it.
         gyro = self._gyro(t, rate) if gyro_axes else None
-        self.regs[ACCEL_XOUT_H:ACCEL_XOUT_H + 6] = accel[-1].astype(">i2").tobytes()
+        self.regs[ACCEL_XOUT_H : ACCEL_XOUT_H + 6] = accel[-1].astype(">i2").tobytes()
         if gyro is not None:
-            self.regs[GYRO_XOUT_H:GYRO_XOUT_H + 6] = gyro[-1].astype(">i2").tobytes()
+            self.regs[GYRO_XOUT_H : GYRO_XOUT_H + 6] = gyro[-1].astype(">i2").tobytes()
         self.regs[INT_STATUS] |= DATA_RDY
         if not (self.regs[USER_CTRL] & FIFO_ENABLED) or not enabled & SENSORS_IN_FIFO:
             return

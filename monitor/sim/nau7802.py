@@ -48,17 +48,18 @@ OCAL1, GCAL1, ADCO_B2 = R["OCAL1"], R["GCAL1"], R["ADCO"]
 ADCO_B0 = REGISTERS["ADCO"].addresses[-1]
 
 _PU = {f.name: f.mask for f in REGISTERS["PU_CTRL"].fields}
-RR, PUD, PUA, PUR, CS, CR, AVDDS = (_PU[n] for n in ("rr", "pud", "pua", "pur", "cs", "cr",
-                                                    "avdds"))
+RR, PUD, PUA, PUR, CS, CR, AVDDS = (
+    _PU[n] for n in ("rr", "pud", "pua", "pur", "cs", "cr", "avdds")
+)
 CALS, CAL_ERR = REGISTERS["CTRL2"].field("cals").mask, REGISTERS["CTRL2"].field("cal_err").mask
 CRS, CALMOD = REGISTERS["CTRL2"].field("crs"), REGISTERS["CTRL2"].field("calmod")
 GAINS, VLDO = REGISTERS["CTRL1"].field("gains"), REGISTERS["CTRL1"].field("vldo")
-GCAL_ONE = REGISTERS["GCAL1"].reset   # a gain calibration of 1.0
+GCAL_ONE = REGISTERS["GCAL1"].reset  # a gain calibration of 1.0
 
 PUR_DELAY_S = 200e-6
 CAL_PERIODS = 4
-INPUT_NOISE_V_10SPS = 50e-9   # input-referred RMS at 10 SPS, gain 128
-ADC_NOISE_V = 1e-6            # at the ADC input, i.e. divided by the gain when referred to the input
+INPUT_NOISE_V_10SPS = 50e-9  # input-referred RMS at 10 SPS, gain 128
+ADC_NOISE_V = 1e-6  # at the ADC input, i.e. divided by the gain when referred to the input
 
 
 def _mass_source(load: Any) -> Callable[[np.ndarray], np.ndarray]:
@@ -70,7 +71,9 @@ def _mass_source(load: Any) -> Callable[[np.ndarray], np.ndarray]:
         return fn
     if callable(load):
         return load
-    raise TypeError(f"load must be a number of grams, a callable of time or have mass_g(t), not {load!r}")
+    raise TypeError(
+        f"load must be a number of grams, a callable of time or have mass_g(t), not {load!r}"
+    )
 
 
 class Nau7802Sim(SimChip):
@@ -85,9 +88,19 @@ class Nau7802Sim(SimChip):
     RESET = REGISTERS.reset_bytes()
     READ_ONLY = REGISTERS.read_only_addresses()
 
-    def __init__(self, load: Any = 0.0, *, clock: Clock | None = None, seed: int = 0, noise: bool = True,
-                 capacity_g: float = 5000.0, sensitivity_mv_per_v: float = 1.0,
-                 offset_g: float | None = None, avdd_v: float = 3.3, chip_offset_v: float | None = None):
+    def __init__(
+        self,
+        load: Any = 0.0,
+        *,
+        clock: Clock | None = None,
+        seed: int = 0,
+        noise: bool = True,
+        capacity_g: float = 5000.0,
+        sensitivity_mv_per_v: float = 1.0,
+        offset_g: float | None = None,
+        avdd_v: float = 3.3,
+        chip_offset_v: float | None = None,
+    ):
         if capacity_g <= 0:
             raise ValueError("capacity_g must be positive")
         self.load = load
@@ -100,8 +113,8 @@ class Nau7802Sim(SimChip):
         if chip_offset_v is None:
             chip_offset_v = float(self._rng.uniform(-20e-6, 20e-6))
         self.chip_offset_v = float(chip_offset_v)
-        self.conversions = 0   # every conversion the chip made
-        self.overwritten = 0   # conversions replaced before anyone read them
+        self.conversions = 0  # every conversion the chip made
+        self.overwritten = 0  # conversions replaced before anyone read them
         self.calibrations = 0
         self._pur_at: float | None = None
         self._next_conv_t: float | None = None
@@ -194,7 +207,9 @@ class Nau7802Sim(SimChip):
         now = self.clock.now()
         cal_err = old & CAL_ERR
         if self.calibrating:
-            self.regs[CTRL2] = (value | CALS) & ~CAL_ERR | cal_err  # a calibration cannot be stopped
+            self.regs[CTRL2] = (
+                value | CALS
+            ) & ~CAL_ERR | cal_err  # a calibration cannot be stopped
             return
         self.regs[CTRL2] = value & ~(CALS | CAL_ERR) | cal_err
         if (value ^ old) & CRS.mask and self._next_conv_t is not None:
@@ -235,14 +250,14 @@ class Nau7802Sim(SimChip):
             self._set_ocal(self._volts_to_counts(self.chip_offset_v + residual))
         elif mode == "offset":  # system offset: whatever is on the inputs now becomes zero
             self._set_ocal(self._measurement(t, noise_v=residual))
-        elif mode == "gain":    # system gain: what is on the inputs now becomes full scale
+        elif mode == "gain":  # system gain: what is on the inputs now becomes full scale
             signal = self._measurement(t, noise_v=residual) - self._ocal()
             if signal <= 0 or (FULL_SCALE - 1) / signal >= 256:
                 error = True
             else:
                 gcal = round((FULL_SCALE - 1) / signal * GCAL_ONE)
-                self.regs[GCAL1:GCAL1 + 4] = int(gcal).to_bytes(4, "big")
-        else:            # CALMOD 01 is reserved
+                self.regs[GCAL1 : GCAL1 + 4] = int(gcal).to_bytes(4, "big")
+        else:  # CALMOD 01 is reserved
             error = True
         self.regs[CTRL2] &= ~(CALS | CAL_ERR)
         if error:
@@ -252,7 +267,9 @@ class Nau7802Sim(SimChip):
 
     # -- the signal chain ----------------------------------------------------------
     def _noise_v(self, averaged: int = 1) -> float:
-        rms = math.hypot(INPUT_NOISE_V_10SPS * math.sqrt(self.rate_sps / 10), ADC_NOISE_V / self.gain)
+        rms = math.hypot(
+            INPUT_NOISE_V_10SPS * math.sqrt(self.rate_sps / 10), ADC_NOISE_V / self.gain
+        )
         return float(self._rng.normal(0.0, rms / math.sqrt(averaged)))
 
     def _volts_to_counts(self, input_v: float) -> float:
@@ -267,19 +284,19 @@ class Nau7802Sim(SimChip):
         return self._volts_to_counts(bridge_v + self.chip_offset_v + noise_v)
 
     def _ocal(self) -> int:
-        return int.from_bytes(bytes(self.regs[OCAL1:OCAL1 + 3]), "big", signed=True)
+        return int.from_bytes(bytes(self.regs[OCAL1 : OCAL1 + 3]), "big", signed=True)
 
     def _set_ocal(self, counts: float) -> None:
         value = max(-FULL_SCALE, min(FULL_SCALE - 1, round(counts)))
-        self.regs[OCAL1:OCAL1 + 3] = int(value).to_bytes(3, "big", signed=True)
+        self.regs[OCAL1 : OCAL1 + 3] = int(value).to_bytes(3, "big", signed=True)
 
     def _output_counts(self, t: float, period: float) -> int:
-        gcal = int.from_bytes(bytes(self.regs[GCAL1:GCAL1 + 4]), "big") / GCAL_ONE
+        gcal = int.from_bytes(bytes(self.regs[GCAL1 : GCAL1 + 4]), "big") / GCAL_ONE
         out = gcal * (self._measurement(t) - self._ocal())
         return int(max(-FULL_SCALE, min(FULL_SCALE - 1, round(out))))
 
     def _store_adco(self, counts: int) -> None:
-        self.regs[ADCO_B2:ADCO_B2 + 3] = int(counts).to_bytes(3, "big", signed=True)
+        self.regs[ADCO_B2 : ADCO_B2 + 3] = int(counts).to_bytes(3, "big", signed=True)
 
     # -- for tests ---------------------------------------------------------------
     @property

@@ -76,7 +76,7 @@ EXEC_S = 0.001
 ATTEMPT_S = 0.005
 ACTIVATION_S = 0.002
 CASCADE_S = 0.0015
-RATS_S = 0.002           # the ATS of an ISO/IEC 14443-4 card
+RATS_S = 0.002  # the ATS of an ISO/IEC 14443-4 card
 FIRMWARE = (0x32, 0x01, 0x06, 0x07)  # PN532, v1.6, ISO 14443A/B and ISO 18092
 ERROR_FRAME = encode_frame(b"", tfi=ERROR_TFI)
 
@@ -102,7 +102,9 @@ class Tag:
         if self.atqa is None:
             object.__setattr__(self, "atqa", {4: 0x0004, 7: 0x0044, 10: 0x0084}[len(uid)])
         if self.sak is None:
-            object.__setattr__(self, "sak", SAK_ISO14443_4 if self.ats else (0x08 if len(uid) == 4 else 0x00))
+            object.__setattr__(
+                self, "sak", SAK_ISO14443_4 if self.ats else (0x08 if len(uid) == 4 else 0x00)
+            )
 
     @property
     def cascade_levels(self) -> int:
@@ -162,12 +164,12 @@ class _Job:
     started: float
     ack_read: float | None = None
     done_at: float | None = None
-    answer: bytes | None = None          # the response data after the TFI
+    answer: bytes | None = None  # the response data after the TFI
     lost: bool = False
     set_up: bool = False
     attempt_t: float = 0.0
     attempts_left: float = 0
-    pending: tuple | None = None          # the activation attempt under way: (tag or None, end)
+    pending: tuple | None = None  # the activation attempt under way: (tag or None, end)
 
 
 @dataclass
@@ -186,8 +188,14 @@ class Pn532Sim(SimChip):
 
     name = "PN532"
 
-    def __init__(self, tags: Any = None, *, clock: Clock | None = None, firmware: tuple[int, ...] = FIRMWARE,
-                 log_size: int = 4096):
+    def __init__(
+        self,
+        tags: Any = None,
+        *,
+        clock: Clock | None = None,
+        firmware: tuple[int, ...] = FIRMWARE,
+        log_size: int = 4096,
+    ):
         self.tags = tags
         self.firmware = tuple(firmware)
         self.faults = _Faults()
@@ -196,7 +204,7 @@ class Pn532Sim(SimChip):
         #: every command the chip accepted: (time, command code, parameters)
         self.commands: deque[tuple[float, int, bytes]] = deque(maxlen=log_size)
         self.listings = 0
-        self.lost_mid_read = 0   # selections a card left half way through
+        self.lost_mid_read = 0  # selections a card left half way through
         super().__init__(clock=clock)
 
     @property
@@ -210,12 +218,12 @@ class Pn532Sim(SimChip):
     def power_on_reset(self) -> None:
         super().power_on_reset()
         self.max_retries = list(DEFAULT_MAX_RETRIES)
-        self.sam_mode: int | None = None      # None: still in LowVbat mode, as after power-up
+        self.sam_mode: int | None = None  # None: still in LowVbat mode, as after power-up
         self.field_on = False
         self.active_uid: bytes | None = None  # selected by a listing and powered since
         self._job: _Job | None = None
-        self._out: bytes | None = None        # the frame waiting to be read
-        self._out_at = 0.0                    # ... from this time on
+        self._out: bytes | None = None  # the frame waiting to be read
+        self._out_at = 0.0  # ... from this time on
         self._out_is_ack = False
         self._last_answer: bytes | None = None
 
@@ -328,8 +336,17 @@ class Pn532Sim(SimChip):
             return
         if job.answer is None:
             self._run(job, now)
-        if job.answer is not None and job.done_at is not None and job.ack_read is not None and self._out is None:
-            frame = encode_frame(job.answer, tfi=PN532_TO_HOST) if job.answer != b"\x7f" else ERROR_FRAME
+        if (
+            job.answer is not None
+            and job.done_at is not None
+            and job.ack_read is not None
+            and self._out is None
+        ):
+            frame = (
+                encode_frame(job.answer, tfi=PN532_TO_HOST)
+                if job.answer != b"\x7f"
+                else ERROR_FRAME
+            )
             self._last_answer = frame
             self._present(self._garbled(frame), max(job.done_at, job.ack_read), ack=False)
 
@@ -363,7 +380,12 @@ class Pn532Sim(SimChip):
             if not p:
                 return error
             item, values = p[0], p[1:]
-            sizes: dict[int, int] = {RfItem.FIELD: 1, RfItem.TIMINGS: 3, RfItem.MAX_RETRY_COM: 1, RfItem.MAX_RETRIES: 3}
+            sizes: dict[int, int] = {
+                RfItem.FIELD: 1,
+                RfItem.TIMINGS: 3,
+                RfItem.MAX_RETRY_COM: 1,
+                RfItem.MAX_RETRIES: 3,
+            }
             if item in sizes and len(values) != sizes[item]:
                 return error
             if item == RfItem.FIELD:
@@ -414,7 +436,12 @@ class Pn532Sim(SimChip):
             job.attempt_t = end
             if found is not None:
                 self.listings += 1
-                data = bytes((1, 1)) + found.atqa.to_bytes(2, "big") + bytes((found.sak, len(found.uid))) + found.uid
+                data = (
+                    bytes((1, 1))
+                    + found.atqa.to_bytes(2, "big")
+                    + bytes((found.sak, len(found.uid)))
+                    + found.uid
+                )
                 if found.sak & SAK_ISO14443_4:
                     data += found.ats or b"\x05\x78\x80\x70\x02"
                 job.answer, job.done_at = bytes((Command.IN_LIST_PASSIVE_TARGET + 1,)) + data, end
@@ -432,7 +459,11 @@ class Pn532Sim(SimChip):
         if tag.uid == self.active_uid:
             self.active_uid = None  # ACTIVE: ignores REQA and falls back to IDLE
             return None, ta + ATTEMPT_S
-        duration = ACTIVATION_S + CASCADE_S * tag.cascade_levels + (RATS_S if (tag.sak or 0) & SAK_ISO14443_4 else 0.0)
+        duration = (
+            ACTIVATION_S
+            + CASCADE_S * tag.cascade_levels
+            + (RATS_S if (tag.sak or 0) & SAK_ISO14443_4 else 0.0)
+        )
         if self.faults.remove_mid_read:
             away = self.faults.remove_mid_read.pop(0)
             left = ta + ACTIVATION_S + CASCADE_S
@@ -447,8 +478,15 @@ class Pn532Sim(SimChip):
         return tag, end
 
 
-def taking_turns(athletes: int = 3, *, seed: int = 0, turn_s: float = 60.0, hold_s: float = 0.6,
-                 first_s: float = 5.0, repeat: bool = True) -> TagSchedule:
+def taking_turns(
+    athletes: int = 3,
+    *,
+    seed: int = 0,
+    turn_s: float = 60.0,
+    hold_s: float = 0.6,
+    first_s: float = 5.0,
+    repeat: bool = True,
+) -> TagSchedule:
     """Athletes sharing a station in turns, each with a tag of their own.
 
     Turn ``k`` belongs to athlete ``k % athletes``: their tag is held on the
@@ -463,9 +501,15 @@ def taking_turns(athletes: int = 3, *, seed: int = 0, turn_s: float = 60.0, hold
         raise ValueError("need at least one athlete and turns of at least 4 holds")
     rng = random.Random(seed)
     # 0x04 is NXP's manufacturer code; a 4-byte UID must not start 0x08 (random ID) or 0x88 (cascade tag).
-    tags = [Tag(bytes((0x04,)) + rng.randbytes(6)) if i
-            else Tag(bytes((rng.choice([b for b in range(256) if b not in (0x08, 0x88)]),)) + rng.randbytes(3))
-            for i in range(athletes)]
+    tags = [
+        Tag(bytes((0x04,)) + rng.randbytes(6))
+        if i
+        else Tag(
+            bytes((rng.choice([b for b in range(256) if b not in (0x08, 0x88)]),))
+            + rng.randbytes(3)
+        )
+        for i in range(athletes)
+    ]
     taps = []
     for k in range(athletes):
         start = first_s + k * turn_s

@@ -34,8 +34,10 @@ COMPANION = "companion"
 
 #: the load cells of each build (hardware/load-cells.md): a 5 kg bar under a bottle
 #: dock; four 50 kg half bridges under a body scale
-LOAD_CELLS = {"bottle": {"capacity_g": 5_000.0, "sensitivity_mv_per_v": 1.0},
-              "body": {"capacity_g": 200_000.0, "sensitivity_mv_per_v": 1.0}}
+LOAD_CELLS = {
+    "bottle": {"capacity_g": 5_000.0, "sensitivity_mv_per_v": 1.0},
+    "body": {"capacity_g": 200_000.0, "sensitivity_mv_per_v": 1.0},
+}
 #: the known mass an installer calibrates each build with
 CALIBRATION_MASS_G = {"bottle": 1_000.0, "body": 20_000.0}
 
@@ -72,7 +74,10 @@ def _motion(config: Config, index: int, loop: bool):
     if imu.scenario == COMPANION:
         worked = [i for i, c in enumerate(config.imus) if c.exercised and c.scenario != COMPANION]
         if not worked:
-            raise ConfigError(f"imu[{index}].scenario", "'companion' needs another sensor with an exercised scenario")
+            raise ConfigError(
+                f"imu[{index}].scenario",
+                "'companion' needs another sensor with an exercised scenario",
+            )
         leader = _scenario(config, worked[0])
         source, period = leader.companion, leader.duration
     else:
@@ -101,21 +106,39 @@ def simulated_bus(config: Config, clock: Clock, *, loop: bool = True) -> SimBus:
         if imu.chip == "lsm6ds":
             chip = Lsm6dsSim(motion, clock=clock, seed=seed)
         else:
-            chip = Mpu6050Sim(motion, clock=clock, seed=seed, variant="MPU-6500" if imu.chip == "mpu6500" else "MPU-6050")
+            chip = Mpu6050Sim(
+                motion,
+                clock=clock,
+                seed=seed,
+                variant="MPU-6500" if imu.chip == "mpu6500" else "MPU-6050",
+            )
         bus.attach(imu.address, chip)
     if config.scale is not None:
         factory = MASS_SCENARIOS.get(config.scale.scenario)
         if factory is None:
-            raise ConfigError("scale.scenario", f"must be one of {', '.join(sorted(MASS_SCENARIOS))}, not {config.scale.scenario!r}")
+            raise ConfigError(
+                "scale.scenario",
+                f"must be one of {', '.join(sorted(MASS_SCENARIOS))}, not {config.scale.scenario!r}",
+            )
         load = factory(seed=config.station.seed * 100 + 50)
         duration = getattr(load, "duration", None) or 3600.0
         cell = LOAD_CELLS[config.scale.mode]
-        bus.attach(config.scale.address, Nau7802Sim(Repeating(load, duration) if loop else load, clock=clock,
-                                                    seed=config.station.seed, capacity_g=cell["capacity_g"],
-                                                    sensitivity_mv_per_v=cell["sensitivity_mv_per_v"]))
+        bus.attach(
+            config.scale.address,
+            Nau7802Sim(
+                Repeating(load, duration) if loop else load,
+                clock=clock,
+                seed=config.station.seed,
+                capacity_g=cell["capacity_g"],
+                sensitivity_mv_per_v=cell["sensitivity_mv_per_v"],
+            ),
+        )
     if config.nfc is not None:
         # Three athletes taking turns, tapping in and out; bus.chip(0x24).tags takes any other rota.
-        bus.attach(config.nfc.address, Pn532Sim(taking_turns(seed=config.station.seed, repeat=loop), clock=clock))
+        bus.attach(
+            config.nfc.address,
+            Pn532Sim(taking_turns(seed=config.station.seed, repeat=loop), clock=clock),
+        )
     return bus
 
 
@@ -135,7 +158,13 @@ def calibrate_scale(bus: SimBus, config: Config, clock: Clock, known_g: float | 
     if not isinstance(chip, Nau7802Sim):
         raise TypeError(f"the simulated bus has no NAU7802 at 0x{config.scale.address:02X}")
     scenario_load = chip.load
-    scale = Nau7802(bus, config.scale.address, gain=config.scale.gain, rate_sps=config.scale.rate_sps, clock=clock)
+    scale = Nau7802(
+        bus,
+        config.scale.address,
+        gain=config.scale.gain,
+        rate_sps=config.scale.rate_sps,
+        clock=clock,
+    )
     try:
         chip.load = 0.0
         scale.tare(samples=5)

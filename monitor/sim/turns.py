@@ -41,10 +41,23 @@ class TakingTurns:
     the turn; the tag is tapped at the start and just before the end.
     """
 
-    def __init__(self, athletes: int = 3, *, seed: int = 0, turn_s: float = 75.0,
-                 first_s: float = 5.0, hold_s: float = 0.6, rest_s: float = 20.0, reps: int = 10,
-                 rep_hz: float = 0.5, load: float = 0.7, tremor_mg: Sequence[float] = TREMOR_MG,
-                 placement: str = "limb", repeat: bool = True, start_s: float = 0.0):
+    def __init__(
+        self,
+        athletes: int = 3,
+        *,
+        seed: int = 0,
+        turn_s: float = 75.0,
+        first_s: float = 5.0,
+        hold_s: float = 0.6,
+        rest_s: float = 20.0,
+        reps: int = 10,
+        rep_hz: float = 0.5,
+        load: float = 0.7,
+        tremor_mg: Sequence[float] = TREMOR_MG,
+        placement: str = "limb",
+        repeat: bool = True,
+        start_s: float = 0.0,
+    ):
         if len(tremor_mg) < athletes:
             raise ValueError(f"need a rested tremor for each of the {athletes} athletes")
         if rest_s + reps / rep_hz + 10.0 > turn_s:
@@ -55,16 +68,25 @@ class TakingTurns:
         self.repeat = repeat
         self.start_s = float(start_s)
         self.period = self.first_s + athletes * self.turn_s
-        self.schedule: TagSchedule = taking_turns(athletes, seed=seed, turn_s=turn_s, hold_s=hold_s,
-                                                  first_s=first_s, repeat=repeat)
+        self.schedule: TagSchedule = taking_turns(
+            athletes, seed=seed, turn_s=turn_s, hold_s=hold_s, first_s=first_s, repeat=repeat
+        )
         self.scenarios: list[Scenario] = []
         orientation: Any = "random"
         for i in range(athletes):
-            s = (Scenario((seed, i), placement=placement, orientation=orientation,
-                          tremor_mg=float(tremor_mg[i]), name=f"athlete {i + 1}")
-                 .rest(rest_s).reps(reps, rep_hz=rep_hz, load=load)
-                 .rest(max(turn_s - rest_s - reps / rep_hz, 1.0)))
-            orientation = s.orientation   # the same strap for everyone
+            s = (
+                Scenario(
+                    (seed, i),
+                    placement=placement,
+                    orientation=orientation,
+                    tremor_mg=float(tremor_mg[i]),
+                    name=f"athlete {i + 1}",
+                )
+                .rest(rest_s)
+                .reps(reps, rep_hz=rep_hz, load=load)
+                .rest(max(turn_s - rest_s - reps / rep_hz, 1.0))
+            )
+            orientation = s.orientation  # the same strap for everyone
             self.scenarios.append(s)
 
     # -- whose turn ---------------------------------------------------------------------
@@ -91,7 +113,6 @@ class TakingTurns:
     def athlete_at(self, t: float) -> int:
         """Whose turn it is at ``t`` (0-based)."""
         return int(self._split(np.array([float(t)]))[0][0])
-
 
     def baseline_mg(self, athlete: int) -> float:
         """The rested tremor athlete ``athlete``'s sensor sees: what their baseline should be."""
@@ -121,21 +142,30 @@ class TakingTurns:
     def install(self, bus, config, sensors: Sequence[str] | None = None) -> list[str]:
         """Give ``bus``'s PN532 these tags and the named IMUs (default: the config's first
         exercised limb sensor) this motion. Returns the sensors that take turns."""
-        names = list(sensors) if sensors is not None else [
-            next((i.name for i in config.imus if i.exercised and i.placement == "limb"),
-                 config.imus[0].name)]
+        names = (
+            list(sensors)
+            if sensors is not None
+            else [
+                next(
+                    (i.name for i in config.imus if i.exercised and i.placement == "limb"),
+                    config.imus[0].name,
+                )
+            ]
+        )
         for imu in config.imus:
             if imu.name in names:
                 bus.chip(imu.address).motion = self
         if config.nfc is not None:
             chip = bus.chip(config.nfc.address)
             if isinstance(chip, Pn532Sim):
-                chip.tags = self   # its tag_at: the rota, on the station's clock
+                chip.tags = self  # its tag_at: the rota, on the station's clock
         return names
 
     def __repr__(self) -> str:
-        return (f"<TakingTurns {self.athletes} athletes, turns of {self.turn_s:g} s"
-                f"{', repeating' if self.repeat else ''}>")
+        return (
+            f"<TakingTurns {self.athletes} athletes, turns of {self.turn_s:g} s"
+            f"{', repeating' if self.repeat else ''}>"
+        )
 
 
 def first_checkout_s(turns: TakingTurns) -> float:

@@ -82,8 +82,11 @@ def access_token(refresh_id: str, jwt_key: str, days: int = 3650) -> str:
     """An HS256 JWT as Home Assistant issues for a long-lived token (``iss`` = refresh token id)."""
     now = int(time.time())
     header = _b64(json.dumps({"alg": "HS256", "typ": "JWT"}, separators=(",", ":")).encode())
-    claims = _b64(json.dumps({"iss": refresh_id, "iat": now, "exp": now + days * 86400},
-                             separators=(",", ":")).encode())
+    claims = _b64(
+        json.dumps(
+            {"iss": refresh_id, "iat": now, "exp": now + days * 86400}, separators=(",", ":")
+        ).encode()
+    )
     signing = f"{header}.{claims}".encode()
     signature = hmac.new(jwt_key.encode(), signing, hashlib.sha256).digest()
     return f"{header}.{claims}.{_b64(signature)}"
@@ -92,9 +95,16 @@ def access_token(refresh_id: str, jwt_key: str, days: int = 3650) -> str:
 class HomeAssistant:
     """One Home Assistant process with its own config directory, HTTP port and recorder file."""
 
-    def __init__(self, config_dir: Path, *, mqtt: MqttLogin, hass: str | None = None,
-                 port: int | None = None, log_level: str = "warning",
-                 recorder_commit_s: int = 1):
+    def __init__(
+        self,
+        config_dir: Path,
+        *,
+        mqtt: MqttLogin,
+        hass: str | None = None,
+        port: int | None = None,
+        log_level: str = "warning",
+        recorder_commit_s: int = 1,
+    ):
         self.hass = hass or find_hass()
         if self.hass is None:
             raise FileNotFoundError("Home Assistant is not installed (bash .ci/setup test)")
@@ -108,12 +118,17 @@ class HomeAssistant:
         self._proc: subprocess.Popen[bytes] | None = None
         self.token = self._write_config(log_level, recorder_commit_s)
 
-    def http(self, method: str, path: str, body: Any = None, timeout: float = 10.0
-             ) -> tuple[int, bytes]:
+    def http(
+        self, method: str, path: str, body: Any = None, timeout: float = 10.0
+    ) -> tuple[int, bytes]:
         """One request to its HTTP API with the token: (status, body)."""
         data = None if body is None else json.dumps(body).encode()
-        req = urllib.request.Request(f"{self.url}{path}", data=data, method=method, headers={
-            "Authorization": f"Bearer {self.token}", "Content-Type": "application/json"})
+        req = urllib.request.Request(
+            f"{self.url}{path}",
+            data=data,
+            method=method,
+            headers={"Authorization": f"Bearer {self.token}", "Content-Type": "application/json"},
+        )
         try:
             with urllib.request.urlopen(req, timeout=timeout) as r:
                 return r.status, r.read()
@@ -135,39 +150,87 @@ class HomeAssistant:
             "api:\n"
             "websocket_api:\n"
             f"recorder:\n  db_url: sqlite:///{self.db_path}\n  commit_interval: {commit_s}\n"
-            f"logger:\n  default: {log_level}\n")
+            f"logger:\n  default: {log_level}\n"
+        )
         storage = self.dir / ".storage"
         storage.mkdir(exist_ok=True)
         now = datetime.now(UTC).isoformat()
         user_id, _cred_id, refresh_id = (uuid.uuid4().hex for _ in range(3))
         jwt_key = secrets.token_hex(64)
-        auth = {"version": 1, "minor_version": 1, "key": "auth", "data": {
-            "users": [{"id": user_id, "group_ids": ["system-admin"], "is_owner": True,
-                       "is_active": True, "name": "Test", "system_generated": False,
-                       "local_only": False}],
-            "groups": [{"id": "system-admin", "name": "Administrators"},
-                       {"id": "system-users", "name": "Users"},
-                       {"id": "system-read-only", "name": "Read Only"}],
-            "credentials": [],
-            "refresh_tokens": [{
-                "id": refresh_id, "user_id": user_id, "client_id": None,
-                "client_name": "tests", "client_icon": None,
-                "token_type": "long_lived_access_token", "created_at": now,
-                "access_token_expiration": 3650 * 86400, "token": secrets.token_hex(64),
-                "jwt_key": jwt_key, "last_used_at": None, "last_used_ip": None,
-                "expire_at": None, "credential_id": None, "version": None}],
-        }}
-        entries = {"version": 1, "minor_version": 1, "key": "core.config_entries", "data": {
-            "entries": [{
-                "entry_id": uuid.uuid4().hex, "version": 1, "minor_version": 1,
-                "domain": "mqtt", "title": "Mosquitto",
-                "data": {"broker": self.mqtt.host, "port": self.mqtt.port,
-                         "username": self.mqtt.username, "password": self.mqtt.password,
-                         "protocol": self.mqtt.protocol, "discovery": True,
-                         "discovery_prefix": "homeassistant"},
-                "options": {}, "pref_disable_new_entities": False,
-                "pref_disable_polling": False, "source": "user", "unique_id": None,
-                "disabled_by": None}]}}
+        auth = {
+            "version": 1,
+            "minor_version": 1,
+            "key": "auth",
+            "data": {
+                "users": [
+                    {
+                        "id": user_id,
+                        "group_ids": ["system-admin"],
+                        "is_owner": True,
+                        "is_active": True,
+                        "name": "Test",
+                        "system_generated": False,
+                        "local_only": False,
+                    }
+                ],
+                "groups": [
+                    {"id": "system-admin", "name": "Administrators"},
+                    {"id": "system-users", "name": "Users"},
+                    {"id": "system-read-only", "name": "Read Only"},
+                ],
+                "credentials": [],
+                "refresh_tokens": [
+                    {
+                        "id": refresh_id,
+                        "user_id": user_id,
+                        "client_id": None,
+                        "client_name": "tests",
+                        "client_icon": None,
+                        "token_type": "long_lived_access_token",
+                        "created_at": now,
+                        "access_token_expiration": 3650 * 86400,
+                        "token": secrets.token_hex(64),
+                        "jwt_key": jwt_key,
+                        "last_used_at": None,
+                        "last_used_ip": None,
+                        "expire_at": None,
+                        "credential_id": None,
+                        "version": None,
+                    }
+                ],
+            },
+        }
+        entries = {
+            "version": 1,
+            "minor_version": 1,
+            "key": "core.config_entries",
+            "data": {
+                "entries": [
+                    {
+                        "entry_id": uuid.uuid4().hex,
+                        "version": 1,
+                        "minor_version": 1,
+                        "domain": "mqtt",
+                        "title": "Mosquitto",
+                        "data": {
+                            "broker": self.mqtt.host,
+                            "port": self.mqtt.port,
+                            "username": self.mqtt.username,
+                            "password": self.mqtt.password,
+                            "protocol": self.mqtt.protocol,
+                            "discovery": True,
+                            "discovery_prefix": "homeassistant",
+                        },
+                        "options": {},
+                        "pref_disable_new_entities": False,
+                        "pref_disable_polling": False,
+                        "source": "user",
+                        "unique_id": None,
+                        "disabled_by": None,
+                    }
+                ]
+            },
+        }
         for name, data in (("auth", auth), ("core.config_entries", entries)):
             path = storage / name
             path.write_text(json.dumps(data, indent=1))
@@ -186,13 +249,15 @@ class HomeAssistant:
         with open(self.dir / "stdout.log", "ab") as out:
             self._proc = subprocess.Popen(
                 [self.hass, "-c", str(self.dir), "--skip-pip", "--log-file", str(self.log_path)],
-                stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
-                start_new_session=True)
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self._proc.poll() is not None:
-                raise RuntimeError(f"hass exited with {self._proc.returncode}:\n"
-                                   f"{self._tail()}")
+                raise RuntimeError(f"hass exited with {self._proc.returncode}:\n{self._tail()}")
             try:
                 status, data = self.http("GET", "/api/config", timeout=2)
                 config = json.loads(data) if status == 200 else {}
@@ -255,8 +320,10 @@ class HomeAssistant:
         import aiohttp
 
         async def call() -> Any:
-            async with aiohttp.ClientSession() as s, s.ws_connect(
-                    f"{self.url}/api/websocket") as ws:
+            async with (
+                aiohttp.ClientSession() as s,
+                s.ws_connect(f"{self.url}/api/websocket") as ws,
+            ):
                 await ws.receive_json()
                 await ws.send_json({"type": "auth", "access_token": self.token})
                 ok = await ws.receive_json()
@@ -270,12 +337,16 @@ class HomeAssistant:
                 if not reply.get("success"):
                     raise RuntimeError(f"{message['type']} failed: {reply}")
                 return reply.get("result")
+
         return asyncio.run(call())
 
     def registry(self, platform: str = "mqtt") -> dict[str, dict[str, Any]]:
         """The entity registry's entries of ``platform``, by entity id."""
-        return {e["entity_id"]: e for e in self.ws({"type": "config/entity_registry/list"})
-                if e.get("platform") == platform}
+        return {
+            e["entity_id"]: e
+            for e in self.ws({"type": "config/entity_registry/list"})
+            if e.get("platform") == platform
+        }
 
     def log_text(self) -> str:
         try:
@@ -299,5 +370,6 @@ class HomeAssistant:
         with sqlite3.connect(f"file:{self.db_path}?mode=ro", uri=True, timeout=10) as db:
             rows = db.execute(
                 "SELECT m.entity_id, COUNT(*) FROM states s JOIN states_meta m "
-                "ON s.metadata_id = m.metadata_id GROUP BY m.entity_id").fetchall()
+                "ON s.metadata_id = m.metadata_id GROUP BY m.entity_id"
+            ).fetchall()
         return dict(rows)

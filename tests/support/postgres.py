@@ -43,8 +43,10 @@ def find_bindir() -> Path | None:
     explicit = os.environ.get("PG_BINDIR")
     if explicit:
         return Path(explicit) if (Path(explicit) / "initdb").exists() else None
-    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"),
-                   key=lambda p: int(Path(p).parts[-3]) if Path(p).parts[-3].isdigit() else 0)
+    found = sorted(
+        glob.glob("/usr/lib/postgresql/*/bin/initdb"),
+        key=lambda p: int(Path(p).parts[-3]) if Path(p).parts[-3].isdigit() else 0,
+    )
     if found:
         return Path(found[-1]).parent
     initdb = shutil.which("initdb")
@@ -82,22 +84,46 @@ class PostgresServer:
             try:
                 self._user = pwd.getpwnam(name)
             except KeyError:
-                raise FileNotFoundError(f"running as root and there is no {name!r} user to run "
-                                        "PostgreSQL as (set $PG_USER)") from None
+                raise FileNotFoundError(
+                    f"running as root and there is no {name!r} user to run "
+                    "PostgreSQL as (set $PG_USER)"
+                ) from None
             os.chown(self.root, self._user.pw_uid, self._user.pw_gid)
         self._initdb()
 
     def _as_user(self, argv: list[str]) -> list[str]:
         if self._user is None:
             return argv
-        return ["setpriv", f"--reuid={self._user.pw_uid}", f"--regid={self._user.pw_gid}",
-                "--init-groups", "--"] + argv
+        return [
+            "setpriv",
+            f"--reuid={self._user.pw_uid}",
+            f"--regid={self._user.pw_gid}",
+            "--init-groups",
+            "--",
+        ] + argv
 
     def _initdb(self) -> None:
         run = subprocess.run(
-            self._as_user([str(self.bindir / "initdb"), "-D", str(self.datadir), "-U", SUPERUSER,
-                           "-A", "trust", "-E", "UTF8", "--locale=C.UTF-8", "--no-sync"]),
-            check=False, capture_output=True, text=True, cwd=self.root)
+            self._as_user(
+                [
+                    str(self.bindir / "initdb"),
+                    "-D",
+                    str(self.datadir),
+                    "-U",
+                    SUPERUSER,
+                    "-A",
+                    "trust",
+                    "-E",
+                    "UTF8",
+                    "--locale=C.UTF-8",
+                    "--no-sync",
+                ]
+            ),
+            check=False,
+            capture_output=True,
+            text=True,
+            cwd=self.root,
+        )
         if run.returncode != 0:
             raise PostgresError(f"initdb failed:\n{run.stdout[-1500:]}\n{run.stderr[-1500:]}")
 
@@ -121,23 +147,42 @@ class PostgresServer:
     def start(self, timeout: float = 30.0) -> Self:
         if self.running:
             return self
-        options = ["-c", f"listen_addresses={self.host}", "-p", str(self.port),
-                   "-c", f"unix_socket_directories={self.root}", "-c", "max_connections=60"]
+        options = [
+            "-c",
+            f"listen_addresses={self.host}",
+            "-p",
+            str(self.port),
+            "-c",
+            f"unix_socket_directories={self.root}",
+            "-c",
+            "max_connections=60",
+        ]
         if not self.durable:
-            options += ["-c", "fsync=off", "-c", "synchronous_commit=off",
-                        "-c", "full_page_writes=off"]
+            options += [
+                "-c",
+                "fsync=off",
+                "-c",
+                "synchronous_commit=off",
+                "-c",
+                "full_page_writes=off",
+            ]
         with open(self.log_path, "ab") as log:
             if self._user is not None:
                 os.chown(self.log_path, self._user.pw_uid, self._user.pw_gid)
             self._proc = subprocess.Popen(
                 self._as_user([str(self.bindir / "postgres"), "-D", str(self.datadir), *options]),
-                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                start_new_session=True, cwd=self.root)
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                cwd=self.root,
+            )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self._proc.poll() is not None:
-                raise PostgresError(f"postgres exited with {self._proc.returncode}:\n"
-                                    f"{self.log_text()[-2000:]}")
+                raise PostgresError(
+                    f"postgres exited with {self._proc.returncode}:\n{self.log_text()[-2000:]}"
+                )
             if self._ready():
                 return self
             time.sleep(0.1)
@@ -148,8 +193,9 @@ class PostgresServer:
         import psycopg
 
         try:
-            with psycopg.connect(host=self.host, port=self.port, user=SUPERUSER,
-                                 dbname="postgres", connect_timeout=1):
+            with psycopg.connect(
+                host=self.host, port=self.port, user=SUPERUSER, dbname="postgres", connect_timeout=1
+            ):
                 return True
         except psycopg.OperationalError:
             return False
@@ -159,8 +205,9 @@ class PostgresServer:
         import psycopg
 
         name = name or f"t_{uuid.uuid4().hex[:12]}"
-        with psycopg.connect(host=self.host, port=self.port, user=SUPERUSER, dbname="postgres",
-                             autocommit=True) as conn:
+        with psycopg.connect(
+            host=self.host, port=self.port, user=SUPERUSER, dbname="postgres", autocommit=True
+        ) as conn:
             conn.execute(f'CREATE DATABASE "{name}"')
         return self.url(name)
 

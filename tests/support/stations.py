@@ -42,8 +42,9 @@ class StationDriver:
         from gpiozero.pins.mock import MockFactory
 
         clock = SimClock()  # its wall() starts at the real time now
-        runner = StationRunner(config, simulate=True, clock=clock, pin_factory=MockFactory(),
-                               **kwargs)
+        runner = StationRunner(
+            config, simulate=True, clock=clock, pin_factory=MockFactory(), **kwargs
+        )
         runner.start()
         with self._lock:
             self.runners[name] = runner
@@ -64,7 +65,7 @@ class StationDriver:
                 try:
                     runner.cycle()
                     runner.clock.sleep(STEP_S)
-                except Exception as err:  # noqa: BLE001 - reported by the tests
+                except Exception as err:
                     self.errors.append(f"{name}: {err!r}")
             pause = STEP_S / self.speed - (time.monotonic() - t0)
             self._stop.wait(max(pause, 0.001))

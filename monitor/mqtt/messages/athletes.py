@@ -208,7 +208,7 @@ class SessionRecord(FromStation):
     guest: bool = False
     started_ts: float = spec(minimum=0)
     ended_ts: float = spec(minimum=0)
-    end_reason: EndReason | None = spec(None, nullable=False)  # noqa: RUF009
+    end_reason: EndReason | None = spec(None, nullable=False)
     sets: tuple[SetEntry, ...]
     holds: tuple[HoldEntry, ...] = ()
     alerts: tuple[AlertEntry, ...] = ()
@@ -237,7 +237,7 @@ class Profile(Stamped):
         exclusive_minimum=0, doc="rested tremor per placement, milli-g"
     )
     body_mass_g: float | None = spec(None, exclusive_minimum=0)
-    thresholds: Grades | None = spec(None, doc="null unless a coach set them")  # noqa: RUF009
+    thresholds: Grades | None = spec(None, doc="null unless a coach set them")
     updated_ts: float | None = spec(None, nullable=False, minimum=0)
 
 

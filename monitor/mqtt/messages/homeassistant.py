@@ -67,13 +67,13 @@ class SensorSummary(FromStation):
     )
 
     sensor: str = spec(min_length=1)
-    placement: Placement | None = spec(Placement.LIMB, nullable=False)  # noqa: RUF009
+    placement: Placement | None = spec(Placement.LIMB, nullable=False)
     rms_mg: float | None = spec(None, minimum=0, doc="median tremor-band RMS, milli-g")
     rms_m_s2: float | None = spec(None, minimum=0, doc="the same in m/s^2")
     ratio: float | None = spec(None, minimum=0, doc="median ratio to the rested baseline")
     ratio_max: float | None = spec(None, minimum=0, doc="highest ratio in the interval")
     peak_hz: float | None = spec(None, minimum=0, doc="median dominant tremor frequency")
-    level: TremorLevel = spec(TremorLevel.NONE)  # noqa: RUF009
+    level: TremorLevel = spec(TremorLevel.NONE)
     windows: int = spec(0, minimum=0, doc="analysis windows summarised")
 
     def __post_init__(self) -> None:
@@ -113,11 +113,11 @@ class StationSummary(FromStation):
         "gym/<station>/ha/station: the station's summary for Home Assistant (retained, QoS 1)"
     )
 
-    state: ActivityState = spec(ActivityState.IDLE)  # noqa: RUF009
+    state: ActivityState = spec(ActivityState.IDLE)
     active: bool = False
     set_count: int = spec(0, minimum=0, doc="sets this session; never goes down within one")
     rep_count: int = spec(0, minimum=0, doc="reps of the set under way (revised as it goes)")
-    alert_level: WorstLevel = spec(WorstLevel.NONE)  # noqa: RUF009
+    alert_level: WorstLevel = spec(WorstLevel.NONE)
     alert_count: int = spec(0, minimum=0)
     ack_id: str | None = spec(
         None, min_length=1, doc="the alert Home Assistant's Acknowledge button acknowledges"
@@ -125,8 +125,9 @@ class StationSummary(FromStation):
     alerts: tuple[AlertBrief, ...] = ()
     scale: HydrationMode | None = None
     mass_g: float | None = None
-    intake_ml: float | None = spec(None, minimum=0,
-                                   doc="drunk this session; never goes down within one")
+    intake_ml: float | None = spec(
+        None, minimum=0, doc="drunk this session; never goes down within one"
+    )
     intake_ml_per_h: float | None = None
     pre_mass_g: float | None = None
     post_mass_g: float | None = None

@@ -73,7 +73,7 @@ class Tremor(FromStation):
     title: ClassVar[str] = "gym/<station>/tremor: one sensor's tremor metrics (QoS 0)"
 
     sensor: str = spec(min_length=1)
-    placement: Placement | None = spec(Placement.LIMB, nullable=False)  # noqa: RUF009
+    placement: Placement | None = spec(Placement.LIMB, nullable=False)
     exercised: bool | None = spec(True, nullable=False)
     rms_mg: float | None = spec(
         None, minimum=0, doc="tremor-band RMS, milli-g; null when not measurable"
@@ -105,7 +105,7 @@ class SessionReport(FromStation):
     )
 
     name: str | None = spec("", nullable=False)
-    state: ActivityState | None = spec(None, nullable=False)  # noqa: RUF009
+    state: ActivityState | None = spec(None, nullable=False)
     active: bool | None = spec(False, nullable=False)
     started_ts: float | None = spec(None, minimum=0)
     ended_ts: float | None = spec(None, minimum=0)
@@ -116,7 +116,7 @@ class SessionReport(FromStation):
     ratio: float | None = spec(None, minimum=0)
     recovery_s: float | None = spec(None, minimum=0)
     fatigue_trend: float | None = None
-    thresholds: Grades = spec(DEFAULT_GRADES, doc="the tremor grades this station applies")  # noqa: RUF009
+    thresholds: Grades = spec(DEFAULT_GRADES, doc="the tremor grades this station applies")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -126,7 +126,7 @@ class Hydration(FromStation):
     schema_name: ClassVar[str] = "hydration"
     title: ClassVar[str] = "gym/<station>/hydration: scale-derived figures (retained, QoS 1)"
 
-    mode: HydrationMode | None = spec(None, nullable=False)  # noqa: RUF009
+    mode: HydrationMode | None = spec(None, nullable=False)
     mass_g: float | None = None
     intake_ml: float | None = None
     intake_ml_per_h: float | None = None

@@ -104,11 +104,20 @@ class Scenario:
     two minutes, Lippold 1981); ``peak_g`` the voluntary acceleration of a rep.
     """
 
-    def __init__(self, seed: int | Sequence[int] = 0, *, placement: str | Placement = "limb",
-                 orientation: str | ArrayLike = "random", tremor_mg: float = 10.0,
-                 tremor_hz: float | None = None, fatigue_hz: float | None = None,
-                 recovery_tau: float = 120.0, max_fatigue: float = 10.0, peak_g: float = 0.5,
-                 name: str = ""):
+    def __init__(
+        self,
+        seed: int | Sequence[int] = 0,
+        *,
+        placement: str | Placement = "limb",
+        orientation: str | ArrayLike = "random",
+        tremor_mg: float = 10.0,
+        tremor_hz: float | None = None,
+        fatigue_hz: float | None = None,
+        recovery_tau: float = 120.0,
+        max_fatigue: float = 10.0,
+        peak_g: float = 0.5,
+        name: str = "",
+    ):
         if tremor_mg < 0 or recovery_tau <= 0 or max_fatigue < 1 or peak_g < 0:
             raise ValueError("tremor_mg >= 0, recovery_tau > 0, max_fatigue >= 1, peak_g >= 0")
         self.seed = seed
@@ -128,9 +137,11 @@ class Scenario:
         self.fatigue_hz = drawn_fatigue if fatigue_hz is None else float(fatigue_hz)
         spread = rng.uniform(0.25, 0.4, 2)
         self._physiological = Lines.draw(
-            rng, self.tremor_hz + spread[0] * np.array([-1.0, 0.0, 1.0]), TREMOR_WEIGHTS)
+            rng, self.tremor_hz + spread[0] * np.array([-1.0, 0.0, 1.0]), TREMOR_WEIGHTS
+        )
         self._fatigue = Lines.draw(
-            rng, self.fatigue_hz + spread[1] * np.array([-1.0, 0.0, 1.0]), TREMOR_WEIGHTS)
+            rng, self.fatigue_hz + spread[1] * np.array([-1.0, 0.0, 1.0]), TREMOR_WEIGHTS
+        )
         self._sway = Lines.draw(rng, rng.uniform(0.1, 0.6, 3), EVEN_WEIGHTS)
         self._ambient = Lines.draw(rng, rng.uniform(20.0, 24.0, 3), EVEN_WEIGHTS)
 
@@ -148,8 +159,10 @@ class Scenario:
 
     def __repr__(self) -> str:
         label = f" {self.name!r}" if self.name else ""
-        return (f"<Scenario{label} seed={self.seed!r} placement={self.placement.name!r} "
-                f"duration={self._end:g}s blocks={len(self._blocks)}>")
+        return (
+            f"<Scenario{label} seed={self.seed!r} placement={self.placement.name!r} "
+            f"duration={self._end:g}s blocks={len(self._blocks)}>"
+        )
 
     # -- the source interface -------------------------------------------------------
 
@@ -181,8 +194,16 @@ class Scenario:
         does not fade but stays at the level the session left it."""
         return self._relax("recovery", seconds, persistent=persistent)
 
-    def reps(self, reps: int = 10, *, sets: int = 1, rep_hz: float = 0.5, load: float = 0.7,
-             rest: float = 90.0, peak_g: float | None = None) -> Scenario:
+    def reps(
+        self,
+        reps: int = 10,
+        *,
+        sets: int = 1,
+        rep_hz: float = 0.5,
+        load: float = 0.7,
+        rest: float = 90.0,
+        peak_g: float | None = None,
+    ) -> Scenario:
         """``sets`` sets of ``reps`` reps at ``rep_hz``, ``rest`` seconds apart.
 
         ``load`` is the fraction of one-rep max (0..1]; it sets how high tremor climbs.
@@ -194,8 +215,12 @@ class Scenario:
         for n in range(sets):
             if n:
                 self.rest(rest)
-            self._one_set(int(reps), float(rep_hz), float(load),
-                          self.peak_g if peak_g is None else float(peak_g))
+            self._one_set(
+                int(reps),
+                float(rep_hz),
+                float(load),
+                self.peak_g if peak_g is None else float(peak_g),
+            )
         return self
 
     def stand(self, seconds: float) -> Scenario:
@@ -222,8 +247,16 @@ class Scenario:
         # drawn from their own stream: adding a walk never changes the rest of a scenario
         rng = np.random.default_rng([*np.atleast_1d(self.seed).tolist(), 11, len(self._blocks)])
         side = unit(np.cross(self._posture.up, rng.normal(size=3)))
-        self._add(gait.name, seconds, 1.0, self.recovery_tau, Q_REST, self.recovery_tau,
-                  gait=gait, move_dir=side)
+        self._add(
+            gait.name,
+            seconds,
+            1.0,
+            self.recovery_tau,
+            Q_REST,
+            self.recovery_tau,
+            gait=gait,
+            move_dir=side,
+        )
         return self
 
     def hold(self, seconds: float, *, load: float = 0.6) -> Scenario:
@@ -237,29 +270,45 @@ class Scenario:
         self._sets.append(SetTruth(start, self._end, "hold", 0, 0.0, load))
         return self
 
-    def fall(self, *, lying: float = 60.0, free_fall_s: float | None = None,
-             impact_g: float | None = None) -> Scenario:
+    def fall(
+        self,
+        *,
+        lying: float = 60.0,
+        free_fall_s: float | None = None,
+        impact_g: float | None = None,
+    ) -> Scenario:
         """A fall or faint, then ``lying`` seconds still on the floor.
 
         Only a worn sensor falls with the athlete, so a bench placement refuses this.
         The timeline stays lying afterwards (later blocks keep the lying posture).
         """
         if not self.placement.worn:
-            raise ValueError("a bench-clipped sensor does not fall with the athlete; "
-                             "use placement='limb' or 'body'")
+            raise ValueError(
+                "a bench-clipped sensor does not fall with the athlete; "
+                "use placement='limb' or 'body'"
+            )
         start = self._end
-        spec = FallSpec.draw(self._rng, start, self._posture.up, free_fall_s=free_fall_s,
-                             impact_g=impact_g)
+        spec = FallSpec.draw(
+            self._rng, start, self._posture.up, free_fall_s=free_fall_s, impact_g=impact_g
+        )
         self._specs.append(spec)
-        self._add("fall", spec.impact - start, 1.0, self.recovery_tau, Q_REST,
-                  self.recovery_tau, segment=False)
+        self._add(
+            "fall",
+            spec.impact - start,
+            1.0,
+            self.recovery_tau,
+            Q_REST,
+            self.recovery_tau,
+            segment=False,
+        )
         self._posture = Posture(spec.up_after, LYING_TREMOR_GAIN, 0.1)
-        self._add("lying", lying, 1.0, self.recovery_tau, Q_REST, self.recovery_tau,
-                  segment=False)
+        self._add("lying", lying, 1.0, self.recovery_tau, Q_REST, self.recovery_tau, segment=False)
         settled = spec.impact + 0.3  # the impact rings for ~0.3 s
         self._segments += [Segment(start, settled, "fall"), Segment(settled, self._end, "lying")]
-        self._events += [Event(start, "fall", duration=spec.impact - start),
-                         Event(spec.impact, "impact", value=spec.impact_g)]
+        self._events += [
+            Event(start, "fall", duration=spec.impact - start),
+            Event(spec.impact, "impact", value=spec.impact_g),
+        ]
         return self
 
     # -- disturbances -------------------------------------------------------------------
@@ -274,9 +323,16 @@ class Scenario:
         self._changed()
         return self
 
-    def treadmill(self, seconds: float, *, at: float | None = None, cadence_hz: float = 2.8,
-                  footfall_mg: float = 6.0, motor_hz: float = 25.0,
-                  motor_mg: float = 2.0) -> Scenario:
+    def treadmill(
+        self,
+        seconds: float,
+        *,
+        at: float | None = None,
+        cadence_hz: float = 2.8,
+        footfall_mg: float = 6.0,
+        motor_hz: float = 25.0,
+        motor_mg: float = 2.0,
+    ) -> Scenario:
         """Someone runs on the next treadmill for ``seconds`` from ``at`` (default: now).
 
         Amplitudes are peak mg at a bench clip: footfalls at ``cadence_hz`` and five
@@ -285,19 +341,30 @@ class Scenario:
         at = self._end if at is None else float(at)
         if seconds <= 0:
             raise ValueError("seconds must be positive")
-        spec = TreadmillSpec.draw(self._rng, at, at + seconds, cadence_hz=cadence_hz,
-                                  footfall_mg=footfall_mg, motor_hz=motor_hz,
-                                  motor_mg=motor_mg)
+        spec = TreadmillSpec.draw(
+            self._rng,
+            at,
+            at + seconds,
+            cadence_hz=cadence_hz,
+            footfall_mg=footfall_mg,
+            motor_hz=motor_hz,
+            motor_mg=motor_mg,
+        )
         self._specs.append(spec)
         self._changed()
         return self
 
     # -- a second sensor on the same athlete -------------------------------------------
 
-    def other_body_part(self, *, coupling: float = 0.0, seed: int | Sequence[int] | None = None,
-                        placement: str | Placement = "limb",
-                        orientation: str | ArrayLike = "random",
-                        tremor_mg: float | None = None) -> Scenario:
+    def other_body_part(
+        self,
+        *,
+        coupling: float = 0.0,
+        seed: int | Sequence[int] | None = None,
+        placement: str | Placement = "limb",
+        orientation: str | ArrayLike = "random",
+        tremor_mg: float | None = None,
+    ) -> Scenario:
         """The source for a sensor on a body part that is *not* exercising.
 
         It follows the same session (segments, sets, falls, floor vibration) but never
@@ -310,10 +377,16 @@ class Scenario:
         """
         if seed is None:
             seed = (*np.atleast_1d(self.seed).tolist(), 1)
-        other = Scenario(seed, placement=placement, orientation=orientation,
-                         tremor_mg=self.tremor_mg if tremor_mg is None else tremor_mg,
-                         recovery_tau=self.recovery_tau, max_fatigue=self.max_fatigue,
-                         peak_g=self.peak_g, name=f"{self.name or 'scenario'}: other body part")
+        other = Scenario(
+            seed,
+            placement=placement,
+            orientation=orientation,
+            tremor_mg=self.tremor_mg if tremor_mg is None else tremor_mg,
+            recovery_tau=self.recovery_tau,
+            max_fatigue=self.max_fatigue,
+            peak_g=self.peak_g,
+            name=f"{self.name or 'scenario'}: other body part",
+        )
         other._blocks = [b.unexercised(coupling) for b in self._blocks]
         other._segments = list(self._segments)
         other._sets = list(self._sets)
@@ -358,17 +431,37 @@ class Scenario:
         peak = peak_g * rng.uniform(0.9, 1.1)
         start = self._end
         ceiling = 1.0 + (self.max_fatigue - 1.0) * load
-        self._add("reps", reps / rep_hz, ceiling, REPS_TAU, Q_REST + REPS_Q_GAIN * load,
-                  REPS_TAU, rep_hz=rep_hz, peak_g=peak, move_dir=move_dir,
-                  turn_axis=turn_axis, turn_rate=swing * math.pi * rep_hz)
+        self._add(
+            "reps",
+            reps / rep_hz,
+            ceiling,
+            REPS_TAU,
+            Q_REST + REPS_Q_GAIN * load,
+            REPS_TAU,
+            rep_hz=rep_hz,
+            peak_g=peak,
+            move_dir=move_dir,
+            turn_axis=turn_axis,
+            turn_rate=swing * math.pi * rep_hz,
+        )
         self._sets.append(SetTruth(start, self._end, "reps", reps, rep_hz, load))
         # The jerk at each turn, from a stream of its own: the rest of the scenario stays as drawn.
         jerk = np.random.default_rng([*np.atleast_1d(self.seed).tolist(), 7, len(self._sets)])
         voluntary = peak * math.sqrt(float(REP_HARMONICS @ REP_HARMONICS) / 2.0)
         self._specs.append(TurnsSpec.draw(jerk, start, rep_hz, reps, voluntary, move_dir))
 
-    def _add(self, kind: str, seconds: float, p_target: float, p_tau: float, q_target: float,
-             q_tau: float, *, segment: bool = True, **motion: Any) -> None:
+    def _add(
+        self,
+        kind: str,
+        seconds: float,
+        p_target: float,
+        p_tau: float,
+        q_target: float,
+        q_tau: float,
+        *,
+        segment: bool = True,
+        **motion: Any,
+    ) -> None:
         if not seconds > 0:
             raise ValueError(f"{kind}: seconds must be positive, not {seconds!r}")
         start, end = self._end, self._end + float(seconds)
@@ -422,14 +515,21 @@ class Scenario:
             k=np.array([[b.p[2], b.q[2]] for b in self._blocks]),
         )
         truth = TremorTruth(
-            duration=self._end, placement=self.placement.name, orientation=self.orientation,
-            tremor_hz=self.tremor_hz, fatigue_hz=self.fatigue_hz,
+            duration=self._end,
+            placement=self.placement.name,
+            orientation=self.orientation,
+            tremor_hz=self.tremor_hz,
+            fatigue_hz=self.fatigue_hz,
             baseline_mg=self.tremor_mg * self.placement.tremor_gain * math.hypot(1.0, Q_REST),
-            segments=tuple(self._segments), sets=tuple(self._sets),
+            segments=tuple(self._segments),
+            sets=tuple(self._sets),
             events=tuple(sorted(self._events, key=lambda e: e.t)),
-            disturbances=tuple(disturbances), envelope=envelope)
-        return CompiledMotion(pieces, OverlayTrack(accel_items, "accel"),
-                         OverlayTrack(gyro_items, "gyro"), truth)
+            disturbances=tuple(disturbances),
+            envelope=envelope,
+        )
+        return CompiledMotion(
+            pieces, OverlayTrack(accel_items, "accel"), OverlayTrack(gyro_items, "gyro"), truth
+        )
 
     def _posture_of(self, block: Block) -> Posture:
         return block.posture if self.placement.worn else UPRIGHT
@@ -450,9 +550,12 @@ class Scenario:
         whole = self._piece(block, clip=clip)
         if whole.steady or not (last or block.start + settle < block.end):
             return [whole]
-        settled = replace(block, start=block.start + settle,
-                          p=(value_at(block.p, settle), 0.0, 0.0),
-                          q=(value_at(block.q, settle), 0.0, 0.0))
+        settled = replace(
+            block,
+            start=block.start + settle,
+            p=(value_at(block.p, settle), 0.0, 0.0),
+            q=(value_at(block.q, settle), 0.0, 0.0),
+        )
         tail = self._piece(settled, clip=False)
         # The cut must not shift the reps' or the turn's phase: keep the block's origin.
         if block.peak_g > 0 or block.gait is not None:
@@ -471,11 +574,14 @@ class Scenario:
             hz = block.rep_hz * np.arange(1, 4)
             # The phase makes every set start at zero acceleration: no step at its edges.
             vectors = np.outer(REP_HARMONICS, rotation @ block.move_dir)
-            parts.append((hz, -hz * block.start,
-                          vectors * block.peak_g * G0 * placement.motion_gain))
+            parts.append(
+                (hz, -hz * block.start, vectors * block.peak_g * G0 * placement.motion_gain)
+            )
         if block.gait is not None and placement.worn and block.move_dir is not None:
             # feet strike the whole body: a worn sensor feels its gait in full
-            parts.append(gait_columns(block.gait, rotation, posture.up, block.move_dir, block.start, 1.0))
+            parts.append(
+                gait_columns(block.gait, rotation, posture.up, block.move_dir, block.start, 1.0)
+            )
         if placement.ambient_mg > 0:
             parts.append(self._ambient.columns(rotation, placement.ambient_mg * MG))
         hz, cycles, vectors = (np.concatenate(column) for column in zip(*parts))
@@ -485,7 +591,20 @@ class Scenario:
         k = np.array([block.p[2], block.q[2]])
         turn = None
         if block.turn_rate > 0 and placement.rotation_gain > 0 and block.turn_axis is not None:
-            turn = (block.rep_hz, -block.rep_hz * block.start,
-                    block.turn_rate * placement.rotation_gain * (rotation @ block.turn_axis))
-        return Piece(block.start, hz, cycles, vectors, a, b, k, G0 * rotation @ posture.up,
-                      clip=clip, turn=turn)
+            turn = (
+                block.rep_hz,
+                -block.rep_hz * block.start,
+                block.turn_rate * placement.rotation_gain * (rotation @ block.turn_axis),
+            )
+        return Piece(
+            block.start,
+            hz,
+            cycles,
+            vectors,
+            a,
+            b,
+            k,
+            G0 * rotation @ posture.up,
+            clip=clip,
+            turn=turn,
+        )

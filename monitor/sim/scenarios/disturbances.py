@@ -38,8 +38,9 @@ TREADMILL_HARMONICS = (1.0, 0.7, 0.5, 0.35, 0.25, 0.15)
 class Ring:
     """Damped sinusoids starting at ``start``: an impact ringing down."""
 
-    def __init__(self, start: float, hz: np.ndarray, tau: np.ndarray, vectors: np.ndarray,
-                 length: float):
+    def __init__(
+        self, start: float, hz: np.ndarray, tau: np.ndarray, vectors: np.ndarray, length: float
+    ):
         self.start, self.end = float(start), float(start) + float(length)
         self._w = 2.0 * np.pi * np.asarray(hz, dtype=float)
         self._decay = -1.0 / np.asarray(tau, dtype=float)
@@ -55,8 +56,15 @@ class Ring:
 class Vibration:
     """Steady sinusoids between ``start`` and ``end``, faded in and out over ``ramp`` s."""
 
-    def __init__(self, start: float, end: float, hz: np.ndarray, phase: np.ndarray,
-                 vectors: np.ndarray, ramp: float):
+    def __init__(
+        self,
+        start: float,
+        end: float,
+        hz: np.ndarray,
+        phase: np.ndarray,
+        vectors: np.ndarray,
+        ramp: float,
+    ):
         self.start, self.end = float(start), float(end)
         self._hz = np.asarray(hz, dtype=float)
         self._cycles = np.asarray(phase, dtype=float) / (2.0 * np.pi)
@@ -75,8 +83,15 @@ class FreeFall:
     falling, it reads (nearly) nothing. The drop takes ``onset`` s (knees buckling).
     """
 
-    def __init__(self, start: float, end: float, gravity: np.ndarray, residual: float,
-                 turn: np.ndarray, onset: float = 0.1):
+    def __init__(
+        self,
+        start: float,
+        end: float,
+        gravity: np.ndarray,
+        residual: float,
+        turn: np.ndarray,
+        onset: float = 0.1,
+    ):
         self.start, self.end = float(start), float(end)
         self._lost = (1.0 - residual) * np.asarray(gravity, dtype=float)
         self._turn = np.asarray(turn, dtype=float)
@@ -97,8 +112,17 @@ class Impact:
     so the overlay ramps it in from zero over the pulse instead of stepping.
     """
 
-    def __init__(self, start: float, gravity: np.ndarray, pulse: np.ndarray, pulse_s: float,
-                 ring: np.ndarray, ring_hz: float, spin: np.ndarray, length: float = 0.3):
+    def __init__(
+        self,
+        start: float,
+        gravity: np.ndarray,
+        pulse: np.ndarray,
+        pulse_s: float,
+        ring: np.ndarray,
+        ring_hz: float,
+        spin: np.ndarray,
+        length: float = 0.3,
+    ):
         self.start, self.end = float(start), float(start) + length
         self._gravity = np.asarray(gravity, dtype=float)
         self._pulse = np.asarray(pulse, dtype=float)
@@ -166,14 +190,31 @@ class TreadmillSpec:
     ramp: float = 5.0  # s to speed up and slow down
 
     @classmethod
-    def draw(cls, rng: np.random.Generator, start: float, end: float, *, cadence_hz: float,
-             footfall_mg: float, motor_hz: float, motor_mg: float) -> TreadmillSpec:
+    def draw(
+        cls,
+        rng: np.random.Generator,
+        start: float,
+        end: float,
+        *,
+        cadence_hz: float,
+        footfall_mg: float,
+        motor_hz: float,
+        motor_mg: float,
+    ) -> TreadmillSpec:
         n = len(TREADMILL_HARMONICS) + 1
         phases = rng.uniform(0.0, 2.0 * np.pi, n)
         directions = np.array([0.0, 0.0, 1.0]) + 0.3 * rng.normal(size=(n, 3))
         directions /= np.linalg.norm(directions, axis=1, keepdims=True)
-        return cls(float(start), float(end), cadence_hz, footfall_mg, motor_hz, motor_mg,
-                   phases, directions)
+        return cls(
+            float(start),
+            float(end),
+            cadence_hz,
+            footfall_mg,
+            motor_hz,
+            motor_mg,
+            phases,
+            directions,
+        )
 
     def lines(self, floor_gain: float) -> tuple[np.ndarray, np.ndarray]:
         """(frequencies Hz, peak amplitudes mg) at a sensor with ``floor_gain``."""
@@ -189,8 +230,13 @@ class TreadmillSpec:
 
     def truth(self, floor_gain: float) -> Disturbance:
         hz, mg = self.lines(floor_gain)
-        return Disturbance(self.start, self.end, "treadmill",
-                           tuple(float(f) for f in hz), tuple(float(m) for m in mg))
+        return Disturbance(
+            self.start,
+            self.end,
+            "treadmill",
+            tuple(float(f) for f in hz),
+            tuple(float(m) for m in mg),
+        )
 
 
 @dataclass(frozen=True, eq=False)
@@ -208,8 +254,15 @@ class FallSpec:
     ring_dir: np.ndarray
 
     @classmethod
-    def draw(cls, rng: np.random.Generator, start: float, up_before: np.ndarray, *,
-             free_fall_s: float | None, impact_g: float | None) -> FallSpec:
+    def draw(
+        cls,
+        rng: np.random.Generator,
+        start: float,
+        up_before: np.ndarray,
+        *,
+        free_fall_s: float | None,
+        impact_g: float | None,
+    ) -> FallSpec:
         duration = rng.uniform(0.35, 0.5) if free_fall_s is None else float(free_fall_s)
         peak = rng.uniform(3.0, 6.0) if impact_g is None else float(impact_g)
         # Lying: "up" turns 70-110 degrees about a random horizontal body axis.
@@ -219,9 +272,17 @@ class FallSpec:
         up_after = _rotate(up_before, axis, tilt)
         impact_dir = up_after + 0.25 * rng.normal(size=3)
         ring_dir = rng.normal(size=3)
-        return cls(float(start), float(start) + duration, rng.uniform(0.05, 0.15), peak,
-                   rng.uniform(15.0, 25.0), np.asarray(up_before, dtype=float), up_after,
-                   impact_dir / np.linalg.norm(impact_dir), ring_dir / np.linalg.norm(ring_dir))
+        return cls(
+            float(start),
+            float(start) + duration,
+            rng.uniform(0.05, 0.15),
+            peak,
+            rng.uniform(15.0, 25.0),
+            np.asarray(up_before, dtype=float),
+            up_after,
+            impact_dir / np.linalg.norm(impact_dir),
+            ring_dir / np.linalg.norm(ring_dir),
+        )
 
     @property
     def turn_axis(self) -> np.ndarray:
@@ -234,17 +295,30 @@ class FallSpec:
         # A half-sine rate profile that integrates to the tumble angle over the fall.
         peak_rate = angle * np.pi / (2.0 * duration)
         axis = rotation @ self.turn_axis
-        fall = FreeFall(self.start, self.impact, G0 * rotation @ self.up_before,
-                        self.residual_g, axis * peak_rate)
-        impact = Impact(self.impact, G0 * rotation @ self.up_after,
-                        self.impact_g * G0 * rotation @ self.impact_dir, pulse_s=0.05,
-                        ring=0.3 * self.impact_g * G0 * rotation @ self.ring_dir,
-                        ring_hz=self.ring_hz, spin=3.0 * axis)
+        fall = FreeFall(
+            self.start,
+            self.impact,
+            G0 * rotation @ self.up_before,
+            self.residual_g,
+            axis * peak_rate,
+        )
+        impact = Impact(
+            self.impact,
+            G0 * rotation @ self.up_after,
+            self.impact_g * G0 * rotation @ self.impact_dir,
+            pulse_s=0.05,
+            ring=0.3 * self.impact_g * G0 * rotation @ self.ring_dir,
+            ring_hz=self.ring_hz,
+            spin=3.0 * axis,
+        )
         return fall, impact
 
 
 def _rotate(v: np.ndarray, axis: np.ndarray, angle: float) -> np.ndarray:
     """Rodrigues: ``v`` turned by ``angle`` radians about unit ``axis``."""
     v = np.asarray(v, dtype=float)
-    return (v * math.cos(angle) + np.cross(axis, v) * math.sin(angle)
-            + axis * (axis @ v) * (1.0 - math.cos(angle)))
+    return (
+        v * math.cos(angle)
+        + np.cross(axis, v) * math.sin(angle)
+        + axis * (axis @ v) * (1.0 - math.cos(angle))
+    )

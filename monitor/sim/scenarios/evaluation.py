@@ -74,9 +74,20 @@ class Piece:
         "vectors",
     )
 
-    def __init__(self, start: float, hz: np.ndarray, cycles: np.ndarray, vectors: np.ndarray,
-                 a: np.ndarray, b: np.ndarray, k: np.ndarray, gravity: np.ndarray, *,
-                 clip: bool, turn: tuple[float, float, np.ndarray] | None):
+    def __init__(
+        self,
+        start: float,
+        hz: np.ndarray,
+        cycles: np.ndarray,
+        vectors: np.ndarray,
+        a: np.ndarray,
+        b: np.ndarray,
+        k: np.ndarray,
+        gravity: np.ndarray,
+        *,
+        clip: bool,
+        turn: tuple[float, float, np.ndarray] | None,
+    ):
         self.start = start
         self.hz, self.cycles = hz, cycles
         self.steady = not b.any()
@@ -114,8 +125,13 @@ class Piece:
 class CompiledMotion:
     """The tables one :class:`Scenario` evaluates from, built on first use."""
 
-    def __init__(self, pieces: list[Piece], accel_overlays: OverlayTrack,
-                 gyro_overlays: OverlayTrack, truth: TremorTruth):
+    def __init__(
+        self,
+        pieces: list[Piece],
+        accel_overlays: OverlayTrack,
+        gyro_overlays: OverlayTrack,
+        truth: TremorTruth,
+    ):
         self.pieces = pieces
         self.starts = [p.start for p in pieces]
         self.starts_array = np.array(self.starts)
@@ -132,7 +148,7 @@ class CompiledMotion:
             return self._block(t, method, overlays)
         out = np.empty((n, 3))
         for i in range(0, n, BLOCK):
-            out[i:i + BLOCK] = self._block(t[i:i + BLOCK], method, overlays)
+            out[i : i + BLOCK] = self._block(t[i : i + BLOCK], method, overlays)
         return out
 
     def _block(self, t: np.ndarray, method: str, overlays: OverlayTrack) -> np.ndarray:

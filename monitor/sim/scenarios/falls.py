@@ -65,7 +65,7 @@ IMPACT_G: dict[str, tuple[float, float]] = {
 }
 """Peak |a| of a fall's main impact, g, drawn uniformly."""
 
-UP = np.array([0.0, 0.0, 1.0])   # body frame: x forward, y left, z up (the thigh: along it)
+UP = np.array([0.0, 0.0, 1.0])  # body frame: x forward, y left, z up (the thigh: along it)
 X, Y = np.array([1.0, 0.0, 0.0]), np.array([0.0, 1.0, 0.0])
 
 
@@ -98,8 +98,11 @@ class Pulse:
         shape = np.where((x > 0) & (x < 1), np.sin(np.pi * np.clip(x, 0, 1)), 0.0)
         if self.ring:
             age = np.maximum(t - self.t - self.width / 2, 0.0)
-            shape = shape + np.where(age > 0, self.ring * np.exp(-age / 0.04)
-                                     * np.sin(2 * np.pi * self.ring_hz * age), 0.0)
+            shape = shape + np.where(
+                age > 0,
+                self.ring * np.exp(-age / 0.04) * np.sin(2 * np.pi * self.ring_hz * age),
+                0.0,
+            )
         return shape[:, None] * self.vector
 
 
@@ -129,8 +132,12 @@ class Wobble:
 
     def at(self, t: np.ndarray) -> np.ndarray:
         age = t - self.t
-        shape = np.where(age > 0, np.exp(-np.maximum(age, 0) / self.tau)
-                         * np.sin(2 * np.pi * self.hz * np.maximum(age, 0)), 0.0)
+        shape = np.where(
+            age > 0,
+            np.exp(-np.maximum(age, 0) / self.tau)
+            * np.sin(2 * np.pi * self.hz * np.maximum(age, 0)),
+            0.0,
+        )
         return shape[:, None] * self.vector
 
 
@@ -215,8 +222,13 @@ class Movements:
     person sways a little throughout (a few mg below 0.6 Hz, a little tremor).
     """
 
-    def __init__(self, seed: int | Sequence[int] = 0, *, site: str = "chest",
-                 orientation: str | ArrayLike = "random"):
+    def __init__(
+        self,
+        seed: int | Sequence[int] = 0,
+        *,
+        site: str = "chest",
+        orientation: str | ArrayLike = "random",
+    ):
         if site not in SITES:
             raise ValueError(f"site must be one of {', '.join(SITES)}, not {site!r}")
         self.seed = seed
@@ -225,7 +237,7 @@ class Movements:
         self.orientation = rotation_matrix(orientation, self._rng.normal(size=4))
         self._sway_hz = self._rng.uniform(0.15, 0.6, 3)
         self._sway_phase = self._rng.uniform(0, 2 * np.pi, 3)
-        self._sway_dirs = self._rng.normal(size=(3, 3)) * 0.004   # about 4 mg
+        self._sway_dirs = self._rng.normal(size=(3, 3)) * 0.004  # about 4 mg
         self._tremor_hz = self._rng.uniform(8.0, 11.0)
         self._tremor_dir = self._rng.normal(size=3) * 0.002
         self._motions: list[Motion] = []
@@ -241,8 +253,13 @@ class Movements:
     @property
     def truth(self) -> MovementTruth:
         events = tuple(sorted((e for m in self._motions for e in m.events), key=lambda e: e.t))
-        return MovementTruth(self._end, self.site, self.orientation, events,
-                             tuple((m.kind, m.start, m.end) for m in self._motions))
+        return MovementTruth(
+            self._end,
+            self.site,
+            self.orientation,
+            events,
+            tuple((m.kind, m.start, m.end) for m in self._motions),
+        )
 
     def accel(self, t: ArrayLike) -> np.ndarray:
         """Specific force in the sensor frame, gravity included: (N, 3) m/s^2."""
@@ -271,8 +288,14 @@ class Movements:
         """Stay where the last step left the person (lying after a fall) for ``seconds``."""
         return self._wait(seconds)
 
-    def fall(self, kind: str = "forward", *, impact_g: float | None = None,
-             drop_s: float | None = None, ends_up: ArrayLike | None = None) -> Movements:
+    def fall(
+        self,
+        kind: str = "forward",
+        *,
+        impact_g: float | None = None,
+        drop_s: float | None = None,
+        ends_up: ArrayLike | None = None,
+    ) -> Movements:
         """A fall of one of :data:`FALL_KINDS`, from the current (standing) posture.
 
         ``impact_g`` (the main hit's peak |a|) and ``drop_s`` (loss of balance to the
@@ -301,23 +324,42 @@ class Movements:
         up_hit = _rotate(self._up, axis, at_hit * turn)
         up_end = _rotate(self._up, axis, turn)
         depth = 1.0 - rng.uniform(0.15, 0.75)  # the lowest |a|, as in MobiFall
-        dips = (Dip(t0 + drop / 2, rng.uniform(0.1, 0.2), drop / 3),
-                Dip(hit - rng.uniform(0.08, 0.25), depth - 0.15, rng.uniform(0.03, 0.07)))
+        dips = (
+            Dip(t0 + drop / 2, rng.uniform(0.1, 0.2), drop / 3),
+            Dip(hit - rng.uniform(0.08, 0.25), depth - 0.15, rng.uniform(0.03, 0.07)),
+        )
         # Two hits: knees then trunk or hands, or hands then hip; the first is the larger.
         other = rng.uniform(1.3, max(1.4, peak - 0.3))
         pulses = (self._hit(hit, up_hit, peak), self._hit(second, up_end, other))
         # Settling and rolling on the floor: MobiFall's |a| varies by 0.01-0.12 g (std)
         # from 1 to 2.5 s after the impact.
-        wobble = Wobble(second + 0.1, self._direction(up_end, 1.0) * rng.uniform(0.05, 0.45),
-                        rng.uniform(0.8, 2.5), rng.uniform(0.6, 1.5))
+        wobble = Wobble(
+            second + 0.1,
+            self._direction(up_end, 1.0) * rng.uniform(0.05, 0.45),
+            rng.uniform(0.8, 2.5),
+            rng.uniform(0.6, 1.5),
+        )
         end = second + 4.0
         events = (Event(t0, "fall", duration=drop), Event(hit, "impact", value=peak))
-        self._add(Motion(f"fall_{kind}", t0, end, self._up, axis, tuple(keys), dips, pulses,
-                         (wobble,), events))
+        self._add(
+            Motion(
+                f"fall_{kind}",
+                t0,
+                end,
+                self._up,
+                axis,
+                tuple(keys),
+                dips,
+                pulses,
+                (wobble,),
+                events,
+            )
+        )
         return self
 
-    def jumps(self, count: int = 5, *, landing_g: float | None = None,
-              gap: float | None = None) -> Movements:
+    def jumps(
+        self, count: int = 5, *, landing_g: float | None = None, gap: float | None = None
+    ) -> Movements:
         """``count`` countermovement jumps: squat, push off, fly 0.25-0.4 s at near 0 g,
         land at 2.5-4.5 g (trunk) or 2.2-3.5 g (thigh) and absorb it, ``gap`` s apart."""
         rng = self._rng
@@ -331,16 +373,32 @@ class Movements:
             land = push + 0.1 + flight
             low, high = (2.2, 3.5) if self.site == "thigh" else (2.5, 4.5)
             peak = rng.uniform(low, high) if landing_g is None else float(landing_g)
-            keys = ((t0, 0.0), (push - 0.1, flex), (push + 0.1, 0.0), (land, 0.0),
-                    (land + 0.2, 0.7 * flex), (land + 0.6, 0.0))
-            dips = (Dip(t0 + 0.12, rng.uniform(0.2, 0.35), 0.06),
-                    Dip(push + 0.1 + flight / 2 - 0.03, 1.0 - rng.uniform(0.03, 0.15), 0.02,
-                        flat=flight - 0.06))
-            pulses = (Pulse(push, self._up * rng.uniform(0.8, 1.4), 0.2),
-                      self._hit(land, self._up, peak, width=(0.05, 0.09)))
+            keys = (
+                (t0, 0.0),
+                (push - 0.1, flex),
+                (push + 0.1, 0.0),
+                (land, 0.0),
+                (land + 0.2, 0.7 * flex),
+                (land + 0.6, 0.0),
+            )
+            dips = (
+                Dip(t0 + 0.12, rng.uniform(0.2, 0.35), 0.06),
+                Dip(
+                    push + 0.1 + flight / 2 - 0.03,
+                    1.0 - rng.uniform(0.03, 0.15),
+                    0.02,
+                    flat=flight - 0.06,
+                ),
+            )
+            pulses = (
+                Pulse(push, self._up * rng.uniform(0.8, 1.4), 0.2),
+                self._hit(land, self._up, peak, width=(0.05, 0.09)),
+            )
             end = land + 0.9
-            events = (Event(push + 0.1, "jump", duration=flight),
-                      Event(land, "landing", value=peak))
+            events = (
+                Event(push + 0.1, "jump", duration=flight),
+                Event(land, "landing", value=peak),
+            )
             self._add(Motion("jump", t0, end, self._up, axis, keys, dips, pulses, (), events))
             self._wait(rng.uniform(0.3, 1.0) if gap is None else float(gap))
         return self
@@ -361,14 +419,31 @@ class Movements:
             turn = math.radians(rng.uniform(5, 20))
             keys = ((t0 + 0.1, 0.0), (contact - 0.2, lean), (contact + 0.5, turn))
         up_end = _rotate(self._up, axis, turn)
-        dips = (Dip(contact - rng.uniform(0.12, 0.25), rng.uniform(0.2, 0.45),
-                    rng.uniform(0.06, 0.1)),)
+        dips = (
+            Dip(contact - rng.uniform(0.12, 0.25), rng.uniform(0.2, 0.45), rng.uniform(0.06, 0.1)),
+        )
         pulses = (self._hit(contact, up_end, peak, width=(0.08, 0.12)),)
-        wobble = Wobble(contact + 0.1, self._direction(up_end, 1.0) * rng.uniform(0.01, 0.04),
-                        rng.uniform(1.5, 3.0), 0.3)
+        wobble = Wobble(
+            contact + 0.1,
+            self._direction(up_end, 1.0) * rng.uniform(0.01, 0.04),
+            rng.uniform(1.5, 3.0),
+            0.3,
+        )
         events = (Event(contact, "sit", value=peak),)
-        self._add(Motion("sit_down_hard", t0, contact + 1.5, self._up, axis, keys, dips, pulses,
-                         (wobble,), events))
+        self._add(
+            Motion(
+                "sit_down_hard",
+                t0,
+                contact + 1.5,
+                self._up,
+                axis,
+                keys,
+                dips,
+                pulses,
+                (wobble,),
+                events,
+            )
+        )
         return self
 
     def stand_up(self) -> Movements:
@@ -381,8 +456,20 @@ class Movements:
         turn = math.acos(float(np.clip(self._up @ UP, -1, 1)))
         keys = ((t0, 0.0), (t0 + 1.2, turn))
         pulses = (Pulse(t0 + 0.6, self._up * 0.2, 0.5),)
-        self._add(Motion("stand_up", t0, t0 + 1.5, self._up, axis, keys, (), pulses, (),
-                         (Event(t0, "stand_up"),)))
+        self._add(
+            Motion(
+                "stand_up",
+                t0,
+                t0 + 1.5,
+                self._up,
+                axis,
+                keys,
+                (),
+                pulses,
+                (),
+                (Event(t0, "stand_up"),),
+            )
+        )
         return self
 
     def lie_down(self) -> Movements:
@@ -391,7 +478,7 @@ class Movements:
         sensor, seated already, hardly turns."""
         rng, t0 = self._rng, self._end
         slow = rng.uniform(1.2, 2.0)
-        if self.site == "thigh":   # seated already: a little more; standing: to horizontal
+        if self.site == "thigh":  # seated already: a little more; standing: to horizontal
             seated = self._up @ UP < 0.5
             axis = _turn_to(UP, self._up)[0] if seated else Y
             turn = math.radians(rng.uniform(5, 15) if seated else rng.uniform(80, 90))
@@ -400,8 +487,20 @@ class Movements:
         keys = ((t0, 0.0), (t0 + slow, turn))
         up_end = _rotate(self._up, axis, turn)
         pulses = (self._hit(t0 + slow, up_end, rng.uniform(1.1, 1.4), width=(0.1, 0.15)),)
-        self._add(Motion("lie_down", t0, t0 + slow + 1.0, self._up, axis, keys, (), pulses, (),
-                         (Event(t0, "lie_down"),)))
+        self._add(
+            Motion(
+                "lie_down",
+                t0,
+                t0 + slow + 1.0,
+                self._up,
+                axis,
+                keys,
+                (),
+                pulses,
+                (),
+                (Event(t0, "lie_down"),),
+            )
+        )
         return self
 
     # -- internals ------------------------------------------------------------------
@@ -420,13 +519,13 @@ class Movements:
     def _fall_turn(self, kind: str) -> tuple[np.ndarray, float]:
         """The axis the body turns about and how far, for a fall of ``kind`` at this site."""
         rng = self._rng
-        yaw = math.radians(rng.uniform(-20, 20))   # falls are never quite straight
-        if kind in ("forward", "knees"):             # ends face down: up is the back
+        yaw = math.radians(rng.uniform(-20, 20))  # falls are never quite straight
+        if kind in ("forward", "knees"):  # ends face down: up is the back
             axis, turn = -Y, rng.uniform(70, 100)
-        elif kind == "backward":                     # ends on the back (legs may go up)
+        elif kind == "backward":  # ends on the back (legs may go up)
             axis = Y
             turn = rng.uniform(80, 150) if self.site == "thigh" else rng.uniform(65, 100)
-        else:                                        # ends on one side
+        else:  # ends on one side
             axis, turn = (X if rng.random() < 0.5 else -X), rng.uniform(60, 95)
         axis = _rotate(axis, UP, yaw)
         return axis / np.linalg.norm(axis), math.radians(turn)
@@ -435,16 +534,22 @@ class Movements:
         v = around + spread * self._rng.normal(size=3)
         return v / np.linalg.norm(v)
 
-    def _hit(self, t: float, up: np.ndarray, peak_g: float,
-             width: tuple[float, float] = (0.04, 0.08)) -> Pulse:
+    def _hit(
+        self, t: float, up: np.ndarray, peak_g: float, width: tuple[float, float] = (0.04, 0.08)
+    ) -> Pulse:
         """An impact whose |a| peaks near ``peak_g``: the floor pushes mostly along ``up``."""
         rng = self._rng
         direction = self._direction(up, 0.3)
         # |up + k d| = peak  ->  k = -(u.d) + sqrt((u.d)^2 + peak^2 - 1)
         ud = float(up @ direction)
         k = -ud + math.sqrt(ud * ud + peak_g * peak_g - 1.0)
-        return Pulse(t, direction * k, rng.uniform(*width), ring_hz=rng.uniform(10, 20),
-                     ring=rng.uniform(0.05, 0.2))
+        return Pulse(
+            t,
+            direction * k,
+            rng.uniform(*width),
+            ring_hz=rng.uniform(10, 20),
+            ring=rng.uniform(0.05, 0.2),
+        )
 
     def _steady(self, t: np.ndarray) -> np.ndarray:
         """The posture between motions (each motion's end posture holds until the next)."""
@@ -506,8 +611,9 @@ class RealFall:
         return out
 
 
-def real_fall(seed: int = 0, *, kind: str | None = None, lying: float = 120.0,
-              **options: Any) -> RealFall:
+def real_fall(
+    seed: int = 0, *, kind: str | None = None, lying: float = 120.0, **options: Any
+) -> RealFall:
     """Body-worn: rest, a set, a short rest, then a real-shaped fall of ``kind`` (drawn
     from :data:`FALL_KINDS` by the seed if not given) and ``lying`` seconds on the floor.
     ``site`` (chest, waist, thigh) shapes the fall; other options go to the Scenario."""
@@ -517,15 +623,17 @@ def real_fall(seed: int = 0, *, kind: str | None = None, lying: float = 120.0,
     kind = kind or FALL_KINDS[int(rng.integers(len(FALL_KINDS)))]
     low, high = IMPACT_G[site]
     drop, peak = float(rng.uniform(0.5, 0.9)), float(rng.uniform(low, high))
-    session = (Scenario(seed, name=f"real_fall_{kind}", **options)
-               .rest(60).reps(10, load=0.7).rest(30))
+    session = (
+        Scenario(seed, name=f"real_fall_{kind}", **options).rest(60).reps(10, load=0.7).rest(30)
+    )
     start = session.duration
     session.fall(lying=lying, free_fall_s=drop, impact_g=peak)
     # The lying posture is the session's: read it back, and let the fall end there.
     t = np.linspace(start + 20.0, start + 21.0, 201)
     lying_up = session.accel(t).mean(axis=0) @ session.orientation
-    movements = Movements([*np.atleast_1d(seed).tolist(), 1], site=site,
-                          orientation=session.orientation)
+    movements = Movements(
+        [*np.atleast_1d(seed).tolist(), 1], site=site, orientation=session.orientation
+    )
     movements.fall(kind, impact_g=peak, drop_s=drop, ends_up=lying_up)
     return RealFall(session, movements, start, start + movements.duration)
 
@@ -543,6 +651,7 @@ def _turn_to(up: np.ndarray, target: ArrayLike) -> tuple[np.ndarray, float]:
 def _named(kind: str):
     def make(seed: int = 0, **options: Any) -> RealFall:
         return real_fall(seed, kind=kind, **options)
+
     make.__doc__ = f"{real_fall.__doc__.splitlines()[0]} (kind {kind!r})"
     return make
 

@@ -49,7 +49,7 @@ BURST_LINES = 5
 #: amplitude spectrum of the bursts ~ f^-BURST_SLOPE: most of it near 3 Hz, like the real band
 BURST_SLOPE = 1.3
 BURST_TAU_S = (0.08, 0.25)
-BURST_JITTER = 0.35           # rep to rep, natural log of amplitude
+BURST_JITTER = 0.35  # rep to rep, natural log of amplitude
 BURST_LENGTH_S = 1.0
 STRIKE_S = 0.015
 
@@ -57,8 +57,9 @@ STRIKE_S = 0.015
 class Burst:
     """Damped sinusoids from ``start``: one turn's jerk ringing down (an overlay item)."""
 
-    def __init__(self, start: float, hz: np.ndarray, tau: np.ndarray, phase: np.ndarray,
-                 vectors: np.ndarray):
+    def __init__(
+        self, start: float, hz: np.ndarray, tau: np.ndarray, phase: np.ndarray, vectors: np.ndarray
+    ):
         self.start, self.end = float(start), float(start) + BURST_LENGTH_S
         self._w = 2.0 * np.pi * hz
         self._decay = -1.0 / tau
@@ -69,7 +70,11 @@ class Burst:
         age = (t - self.start)[:, None]
         # a raised-cosine attack over 20 ms: no step at the burst's start
         attack = np.clip(age / 0.02, 0.0, 1.0)
-        columns = np.exp(age * self._decay) * np.sin(age * self._w + self._phase) * (0.5 - 0.5 * np.cos(np.pi * attack))
+        columns = (
+            np.exp(age * self._decay)
+            * np.sin(age * self._w + self._phase)
+            * (0.5 - 0.5 * np.cos(np.pi * attack))
+        )
         return mix(columns, self._vectors)
 
 
@@ -80,35 +85,48 @@ class TurnsSpec:
     start: float
     rep_hz: float
     reps: int
-    share: float                  # target 3-18 Hz RMS / 0.3-3 Hz RMS of the set
-    voluntary_rms_g: float        # the set's 0.3-3 Hz RMS at the body, g
+    share: float  # target 3-18 Hz RMS / 0.3-3 Hz RMS of the set
+    voluntary_rms_g: float  # the set's 0.3-3 Hz RMS at the body, g
     move_dir: np.ndarray
     draws: np.random.Generator
 
     @classmethod
-    def draw(cls, rng: np.random.Generator, start: float, rep_hz: float, reps: int,
-             voluntary_rms_g: float, move_dir: np.ndarray) -> TurnsSpec:
-        share = float(np.clip(REP_SHARE_MEDIAN * math.exp(REP_SHARE_SIGMA * rng.normal()), *REP_SHARE_RANGE))
+    def draw(
+        cls,
+        rng: np.random.Generator,
+        start: float,
+        rep_hz: float,
+        reps: int,
+        voluntary_rms_g: float,
+        move_dir: np.ndarray,
+    ) -> TurnsSpec:
+        share = float(
+            np.clip(REP_SHARE_MEDIAN * math.exp(REP_SHARE_SIGMA * rng.normal()), *REP_SHARE_RANGE)
+        )
         share *= (rep_hz / REP_HZ_REF) ** REP_SHARE_RATE_EXP
-        return cls(start, rep_hz, reps, share, voluntary_rms_g, np.asarray(move_dir, dtype=float), rng)
+        return cls(
+            start, rep_hz, reps, share, voluntary_rms_g, np.asarray(move_dir, dtype=float), rng
+        )
 
     def build(self, rotation: np.ndarray, motion_gain: float) -> list[Burst]:
         rng = np.random.default_rng(self.draws.integers(1 << 62))  # the same bursts every build
         turns = 2 * self.reps
-        rate = 2.0 * self.rep_hz                       # turns per second
+        rate = 2.0 * self.rep_hz  # turns per second
         target = self.share * self.voluntary_rms_g * G0 * motion_gain  # m/s^2 RMS in 3-18 Hz
         lo, hi = BURST_HZ
         bursts = []
         for k in range(turns):
             hz = np.exp(rng.uniform(math.log(lo), math.log(hi), BURST_LINES))
             tau = rng.uniform(*BURST_TAU_S, BURST_LINES)
-            weight = hz ** -BURST_SLOPE * np.exp(BURST_JITTER * rng.normal())
+            weight = hz**-BURST_SLOPE * np.exp(BURST_JITTER * rng.normal())
             # power of one damped line ~ A^2 tau / 4; the average over turns must be target^2
             scale = target * math.sqrt(4.0 / (rate * float(np.sum(weight**2 * tau))))
             directions = unit(self.move_dir + 0.6 * rng.normal(size=(BURST_LINES, 3)))
             vectors = (directions @ rotation.T) * (scale * weight)[:, None]
             at = self.start + (k / 2.0 + 0.25) / self.rep_hz + rng.normal(0.0, 0.03)
-            bursts.append(Burst(max(at, self.start), hz, tau, rng.uniform(0, 2 * np.pi, BURST_LINES), vectors))
+            bursts.append(
+                Burst(max(at, self.start), hz, tau, rng.uniform(0, 2 * np.pi, BURST_LINES), vectors)
+            )
         return bursts
 
 
@@ -122,10 +140,10 @@ class Gait:
 
     name: str
     step_hz: float
-    stance: float      # share of a step with the foot loaded (running < 0.5: flight)
-    bounce: float      # 0..1: how far the stance pulse swings the vertical force
-    strike_g: float    # heel strike at the start of stance
-    swing_g: float     # gravity's reading swung by the thigh or arm, once a stride
+    stance: float  # share of a step with the foot loaded (running < 0.5: flight)
+    bounce: float  # 0..1: how far the stance pulse swings the vertical force
+    strike_g: float  # heel strike at the start of stance
+    swing_g: float  # gravity's reading swung by the thigh or arm, once a stride
 
     @classmethod
     def walking(cls, step_hz: float = 1.8) -> Gait:
@@ -141,7 +159,7 @@ class Gait:
         n = 512
         phase = np.arange(n) / n
         pulse = np.where(phase < self.stance, np.sin(np.pi * phase / self.stance), 0.0)
-        pulse /= pulse.mean()                           # a step's mean force is body weight
+        pulse /= pulse.mean()  # a step's mean force is body weight
         force = (1.0 - self.bounce) + self.bounce * pulse
         # a heel strike lasts some 15 ms (sigma): in phase units that is 0.015 s * step_hz
         force += self.strike_g * np.exp(-0.5 * ((phase - 0.03) / (STRIKE_S * self.step_hz)) ** 2)
@@ -153,8 +171,9 @@ class Gait:
         return k * self.step_hz, np.abs(c), (np.angle(c) + np.pi / 2) / (2 * np.pi)
 
 
-def gait_columns(gait: Gait, rotation: np.ndarray, up: np.ndarray, side: np.ndarray,
-                 start: float, gain: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def gait_columns(
+    gait: Gait, rotation: np.ndarray, up: np.ndarray, side: np.ndarray, start: float, gain: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The gait as sinusoid columns (hz, cycles, sensor-frame vectors) for a block's piece."""
     hz, amp, cycles = gait.lines()
     vertical = rotation @ up
@@ -182,8 +201,15 @@ class Shift:
     """A shift of weight: a smooth sway of the body one way and back, and the small
     ringing of the feet settling (an overlay item)."""
 
-    def __init__(self, start: float, duration: float, sway: np.ndarray, ring_hz: np.ndarray,
-                 ring_tau: np.ndarray, ring: np.ndarray):
+    def __init__(
+        self,
+        start: float,
+        duration: float,
+        sway: np.ndarray,
+        ring_hz: np.ndarray,
+        ring_tau: np.ndarray,
+        ring: np.ndarray,
+    ):
         self.start, self.end = float(start), float(start) + duration + 1.0
         self._d = duration
         self._sway = sway
@@ -196,7 +222,11 @@ class Shift:
         x = np.clip(age / self._d, 0.0, 1.0)
         out = np.outer(np.sin(2.0 * np.pi * x) * np.sin(np.pi * x), self._sway)
         settle = np.maximum(age - 0.5 * self._d, 0.0)[:, None]
-        columns = np.exp(settle * self._decay) * np.sin(settle * self._w) * (age >= 0.5 * self._d)[:, None]
+        columns = (
+            np.exp(settle * self._decay)
+            * np.sin(settle * self._w)
+            * (age >= 0.5 * self._d)[:, None]
+        )
         return out + mix(columns, self._ring)
 
 
@@ -217,7 +247,9 @@ class StandingSpec:
             horizontal = unit(np.cross(self.up, rng.normal(size=3)))
             sway = rotation @ horizontal * rng.uniform(*SHIFT_MG) * 1e-3 * G0 * motion_gain
             hz = rng.uniform(3.0, 9.0, 3)
-            ring = (unit(rng.normal(size=(3, 3))) @ rotation.T) * (rng.uniform(*SHIFT_RING_MG) * 1e-3 * G0 * motion_gain)
+            ring = (unit(rng.normal(size=(3, 3))) @ rotation.T) * (
+                rng.uniform(*SHIFT_RING_MG) * 1e-3 * G0 * motion_gain
+            )
             shifts.append(Shift(t, duration, sway, hz, rng.uniform(0.1, 0.4, 3), ring))
             t += duration + rng.uniform(*SHIFT_EVERY_S)
         return shifts

@@ -61,35 +61,51 @@ def stationary(seed: int = 0, *, seconds: float = 3600.0, **options: Any) -> Sce
     return Scenario(seed, name="stationary", **options).rest(seconds)
 
 
-def strength_session(seed: int = 0, *, sets: int = 5, reps: int = 10, rep_hz: float = 0.5,
-                     load: float = 0.7, rest_s: float = 90.0, **options: Any) -> Scenario:
+def strength_session(
+    seed: int = 0,
+    *,
+    sets: int = 5,
+    reps: int = 10,
+    rep_hz: float = 0.5,
+    load: float = 0.7,
+    rest_s: float = 90.0,
+    **options: Any,
+) -> Scenario:
     """Warm-up rest, ``sets`` sets of reps with short rests (fatigue accumulates), then a
     10 min cool-down in which tremor returns to baseline. About 20 min."""
-    return (Scenario(seed, name="strength_session", **options)
-            .rest(120)
-            .reps(reps, sets=sets, rep_hz=rep_hz, load=load, rest=rest_s)
-            .recovery(600))
+    return (
+        Scenario(seed, name="strength_session", **options)
+        .rest(120)
+        .reps(reps, sets=sets, rep_hz=rep_hz, load=load, rest=rest_s)
+        .recovery(600)
+    )
 
 
 def static_holds(seed: int = 0, **options: Any) -> Scenario:
     """Planks and wall sits: no reps, tremor climbing fast, 4-7 Hz dominant late in a hold."""
-    return (Scenario(seed, name="static_holds", **options)
-            .rest(120)
-            .hold(45, load=0.6).rest(90)
-            .hold(60, load=0.6).rest(90)
-            .hold(45, load=0.7)
-            .recovery(600))
+    return (
+        Scenario(seed, name="static_holds", **options)
+        .rest(120)
+        .hold(45, load=0.6)
+        .rest(90)
+        .hold(60, load=0.6)
+        .rest(90)
+        .hold(45, load=0.7)
+        .recovery(600)
+    )
 
 
 def recovery(seed: int = 0, *, persistent: bool = False, **options: Any) -> Scenario:
     """Hard sets and a hold, then 25 min of recovery: the tremor fades within ~10 min,
     or, with ``persistent=True``, stays visible (red flag after 15 min)."""
     name = "persistent_tremor" if persistent else "recovery"
-    return (Scenario(seed, name=name, **options)
-            .rest(120)
-            .reps(12, sets=3, rep_hz=0.6, load=0.8, rest=60)
-            .hold(60, load=0.8)
-            .recovery(1500, persistent=persistent))
+    return (
+        Scenario(seed, name=name, **options)
+        .rest(120)
+        .reps(12, sets=3, rep_hz=0.6, load=0.8, rest=60)
+        .hold(60, load=0.8)
+        .recovery(1500, persistent=persistent)
+    )
 
 
 def persistent_tremor(seed: int = 0, **options: Any) -> Scenario:
@@ -124,24 +140,30 @@ def neighbour_vibration(seed: int = 0, **options: Any) -> Scenario:
 def fall(seed: int = 0, **options: Any) -> Scenario:
     """Body-worn: rest, a set, a short rest, then a fall and two minutes lying still."""
     options.setdefault("placement", "body")
-    return (Scenario(seed, name="fall", **options)
-            .rest(60).reps(10, load=0.7).rest(30).fall(lying=120))
+    return (
+        Scenario(seed, name="fall", **options).rest(60).reps(10, load=0.7).rest(30).fall(lying=120)
+    )
 
 
 def set_to_failure(seed: int = 0, **options: Any) -> Scenario:
     """A long, heavy set taken to failure: 24 slow reps (0.4 Hz, 0.25 g) at full load after a
     rest. Tremor grows about fivefold within the set (Lippold 1981: up to tenfold after two
     minutes of maximal effort), far beyond what the reps' own jerk puts in the band."""
-    return (Scenario(seed, name="set_to_failure", **options)
-            .rest(120).reps(24, rep_hz=0.4, load=1.0, peak_g=0.25).recovery(300))
+    return (
+        Scenario(seed, name="set_to_failure", **options)
+        .rest(120)
+        .reps(24, rep_hz=0.4, load=1.0, peak_g=0.25)
+        .recovery(300)
+    )
 
 
 def everyday(seed: int = 0, **options: Any) -> Scenario:
     """Body-worn, no training at all: standing with shifts of weight, a walk, standing, a
     jog, standing. Nothing here is a set, a hold or tremor to alert on."""
     options.setdefault("placement", "body")
-    return (Scenario(seed, name="everyday", **options)
-            .stand(120).walk(90).stand(60).jog(40).stand(120))
+    return (
+        Scenario(seed, name="everyday", **options).stand(120).walk(90).stand(60).jog(40).stand(120)
+    )
 
 
 SCENARIOS: dict[str, Callable[..., Scenario]] = {
@@ -199,8 +221,15 @@ class Hydration:
     truth: HydrationTruth
 
 
-def bottle_session(seed: int = 0, *, seconds: float = 3600.0, intake_ml: float = 500.0,
-                   knocks: int = 2, start: float = 120.0, **options: Any) -> BottleDock:
+def bottle_session(
+    seed: int = 0,
+    *,
+    seconds: float = 3600.0,
+    intake_ml: float = 500.0,
+    knocks: int = 2,
+    start: float = 120.0,
+    **options: Any,
+) -> BottleDock:
     """A dock through a session: sips adding up to ``intake_ml`` spread over it, a
     refill when the bottle runs low, and ``knocks`` bumps. The bottle starts part-full
     (250-400 mL of 600) unless ``water_ml`` is given; ``options`` go to BottleDock."""
@@ -229,16 +258,25 @@ def bottle_session(seed: int = 0, *, seconds: float = 3600.0, intake_ml: float =
     return dock
 
 
-def weigh_ins(seed: int = 0, *, seconds: float = 3600.0, pre_kg: float = 70.0,
-              post_kg: float = 69.1) -> BodyScale:
+def weigh_ins(
+    seed: int = 0, *, seconds: float = 3600.0, pre_kg: float = 70.0, post_kg: float = 69.1
+) -> BodyScale:
     """A body scale with a weigh-in at the start (20 s) and at the end of a session."""
-    return (BodyScale(seed)
-            .weigh_in(20.0, pre_kg, label="pre")
-            .weigh_in(seconds - 40.0, post_kg, label="post"))
+    return (
+        BodyScale(seed)
+        .weigh_in(20.0, pre_kg, label="pre")
+        .weigh_in(seconds - 40.0, post_kg, label="post")
+    )
 
 
-def hydration_session(seed: int = 0, *, seconds: float = 3600.0, pre_kg: float = 70.0,
-                      post_kg: float = 69.1, intake_ml: float = 500.0) -> Hydration:
+def hydration_session(
+    seed: int = 0,
+    *,
+    seconds: float = 3600.0,
+    pre_kg: float = 70.0,
+    post_kg: float = 69.1,
+    intake_ml: float = 500.0,
+) -> Hydration:
     """Weigh-ins and a bottle dock that agree: 70.0 kg before, 69.1 kg after, 0.5 L
     drunk, so 1.4 L of sweat over the session (about 1.4 L/h for an hour)::
 
@@ -249,8 +287,9 @@ def hydration_session(seed: int = 0, *, seconds: float = 3600.0, pre_kg: float =
     scale = weigh_ins(seed, seconds=seconds, pre_kg=pre_kg, post_kg=post_kg)
     dock = bottle_session(seed, seconds=seconds, intake_ml=intake_ml)
     pre, post = scale.truth.weigh_ins
-    truth = HydrationTruth(pre.mass_g, post.mass_g, dock.truth.total_intake_ml,
-                           (post.start - pre.start) / 3600.0)
+    truth = HydrationTruth(
+        pre.mass_g, post.mass_g, dock.truth.total_intake_ml, (post.start - pre.start) / 3600.0
+    )
     return Hydration(scale, dock, truth)
 
 

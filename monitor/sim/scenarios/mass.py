@@ -48,8 +48,15 @@ class _Ring:
 class _Sway:
     """Standing on a scale: the reading sways with the body, faded in and out."""
 
-    def __init__(self, start: float, end: float, amps_g: np.ndarray, hz: np.ndarray,
-                 phase: np.ndarray, ramp: float = 0.5):
+    def __init__(
+        self,
+        start: float,
+        end: float,
+        amps_g: np.ndarray,
+        hz: np.ndarray,
+        phase: np.ndarray,
+        ramp: float = 0.5,
+    ):
         self.start, self.end = start, end
         self._amps, self._w, self._phase, self._ramp = amps_g, 2.0 * np.pi * hz, phase, ramp
 
@@ -80,8 +87,11 @@ class _Trace:
 
     def __call__(self, t: np.ndarray) -> np.ndarray:
         if self._compiled is None:
-            self._compiled = (np.array(self.knots_t), np.array(self.knots_g),
-                              OverlayTrack(self.transients, "mass_g"))
+            self._compiled = (
+                np.array(self.knots_t),
+                np.array(self.knots_g),
+                OverlayTrack(self.transients, "mass_g"),
+            )
         knots_t, knots_g, transients = self._compiled
         out = np.interp(t, knots_t, knots_g)
         if transients and t.shape[0]:
@@ -118,8 +128,11 @@ class DockTruth:
 
     def water_ml_at(self, t: ArrayLike) -> np.ndarray:
         """Water in the bottle at each time, mL (a refill counts from its return)."""
-        changes = sorted((e.t, -e.value) if e.kind == "sip" else (e.t + e.duration, e.value)
-                         for e in self.events if e.kind in ("sip", "refill"))
+        changes = sorted(
+            (e.t, -e.value) if e.kind == "sip" else (e.t + e.duration, e.value)
+            for e in self.events
+            if e.kind in ("sip", "refill")
+        )
         times = np.array([c[0] for c in changes])
         levels = self.initial_ml + np.concatenate(([0.0], np.cumsum([c[1] for c in changes])))
         return levels[np.searchsorted(times, as_times(t), "right")]
@@ -154,8 +167,14 @@ class BottleDock:
         dock.truth.total_intake_ml
     """
 
-    def __init__(self, seed: int | None = 0, *, bottle_g: float = 150.0,
-                 capacity_ml: float = 600.0, water_ml: float | None = None):
+    def __init__(
+        self,
+        seed: int | None = 0,
+        *,
+        bottle_g: float = 150.0,
+        capacity_ml: float = 600.0,
+        water_ml: float | None = None,
+    ):
         self._rng = np.random.default_rng(seed)
         self.bottle_g = float(bottle_g)
         self.capacity_ml = float(capacity_ml)
@@ -181,15 +200,15 @@ class BottleDock:
 
     @property
     def truth(self) -> DockTruth:
-        return DockTruth(self.bottle_g, self._initial_ml,
-                         tuple(sorted(self._events, key=lambda e: e.t)))
+        return DockTruth(
+            self.bottle_g, self._initial_ml, tuple(sorted(self._events, key=lambda e: e.t))
+        )
 
     def mass_g(self, t: ArrayLike) -> np.ndarray:
         """Grams on the load cell at times ``t``."""
         return self._trace(as_times(t))
 
-    def lift(self, at: float, seconds: float | None = None, *, sip_ml: float = 0.0
-             ) -> BottleDock:
+    def lift(self, at: float, seconds: float | None = None, *, sip_ml: float = 0.0) -> BottleDock:
         """Lift the bottle off the dock for ``seconds``, drink ``sip_ml``, put it back."""
         seconds = self._rng.uniform(3.0, 8.0) if seconds is None else float(seconds)
         if seconds < LIFT_S + PUT_DOWN_S + 0.1:
@@ -202,14 +221,16 @@ class BottleDock:
             self._events.append(Event(float(at) + seconds / 2, "sip", value=float(sip_ml)))
         return self
 
-    def sip(self, at: float, ml: float | None = None, *, seconds: float | None = None
-            ) -> BottleDock:
+    def sip(
+        self, at: float, ml: float | None = None, *, seconds: float | None = None
+    ) -> BottleDock:
         """A sip the way people take one: lift, drink ``ml`` (20-60 mL), put back."""
         ml = self._rng.uniform(20.0, 60.0) if ml is None else float(ml)
         return self.lift(at, seconds, sip_ml=min(ml, self._water))
 
-    def refill(self, at: float, *, away_s: float | None = None, to_ml: float | None = None
-               ) -> BottleDock:
+    def refill(
+        self, at: float, *, away_s: float | None = None, to_ml: float | None = None
+    ) -> BottleDock:
         """Take the bottle to the fountain and back with ``to_ml`` (default: full)."""
         away_s = self._rng.uniform(20.0, 60.0) if away_s is None else float(away_s)
         to_ml = self.capacity_ml if to_ml is None else float(to_ml)
@@ -271,8 +292,10 @@ class ScaleTruth:
 
     @property
     def events(self) -> tuple[Event, ...]:
-        return tuple(Event(w.start, "weigh_in", value=w.mass_g, duration=w.end - w.start)
-                     for w in self.weigh_ins)
+        return tuple(
+            Event(w.start, "weigh_in", value=w.mass_g, duration=w.end - w.start)
+            for w in self.weigh_ins
+        )
 
     def events_of(self, kind: str) -> tuple[Event, ...]:
         return tuple(e for e in self.events if e.kind == kind)
@@ -320,8 +343,9 @@ class BodyScale:
         """Grams on the load cell at times ``t``."""
         return self._trace(as_times(t))
 
-    def weigh_in(self, at: float, mass_kg: float, *, stand_s: float | None = None,
-                 label: str = "") -> BodyScale:
+    def weigh_in(
+        self, at: float, mass_kg: float, *, stand_s: float | None = None, label: str = ""
+    ) -> BodyScale:
         """Step on at ``at``, stand ``stand_s`` seconds (6-10 drawn), step off."""
         rng = self._rng
         stand_s = rng.uniform(6.0, 10.0) if stand_s is None else float(stand_s)
@@ -338,8 +362,16 @@ class BodyScale:
         trace.level(off + self.STEP_OFF_S, 0.0)
         # Sway scales a little with size; 3 lines give about +-50 g peaks at 70 kg.
         amps = np.array([25.0, 15.0, 10.0]) * np.sqrt(m / 70_000.0)
-        trace.add(_Sway(at + 0.6, off + 0.5, amps, rng.uniform(0.5, 2.0, 3),
-                        rng.uniform(0.0, 2.0 * np.pi, 3)))
-        self._weigh_ins.append(WeighIn(at, at + self.STEP_ON_S, off,
-                                       off + self.STEP_OFF_S, m, label))
+        trace.add(
+            _Sway(
+                at + 0.6,
+                off + 0.5,
+                amps,
+                rng.uniform(0.5, 2.0, 3),
+                rng.uniform(0.0, 2.0 * np.pi, 3),
+            )
+        )
+        self._weigh_ins.append(
+            WeighIn(at, at + self.STEP_ON_S, off, off + self.STEP_OFF_S, m, label)
+        )
         return self

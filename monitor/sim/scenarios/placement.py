@@ -52,8 +52,15 @@ class Placement:
     @classmethod
     def bench(cls, tremor_gain: float = 0.15) -> Placement:
         """Clipped to the bench: tremor through the bench, little motion, the whole floor."""
-        return cls("bench", tremor_gain=tremor_gain, motion_gain=0.1, rotation_gain=0.0,
-                   floor_gain=1.0, ambient_mg=0.3, worn=False)
+        return cls(
+            "bench",
+            tremor_gain=tremor_gain,
+            motion_gain=0.1,
+            rotation_gain=0.0,
+            floor_gain=1.0,
+            ambient_mg=0.3,
+            worn=False,
+        )
 
     @classmethod
     def named(cls, value: str | Placement) -> Placement:
@@ -85,16 +92,22 @@ def rotation_matrix(orientation: str | ArrayLike, quaternion: np.ndarray) -> np.
         if orientation == "upright":
             return np.eye(3)
         if orientation != "random":
-            raise ValueError(f"orientation must be 'random', 'upright' or a 3x3 rotation, "
-                             f"not {orientation!r}")
+            raise ValueError(
+                f"orientation must be 'random', 'upright' or a 3x3 rotation, not {orientation!r}"
+            )
         w, x, y, z = quaternion / np.linalg.norm(quaternion)
-        return np.array([
-            [1 - 2 * (y * y + z * z), 2 * (x * y - z * w), 2 * (x * z + y * w)],
-            [2 * (x * y + z * w), 1 - 2 * (x * x + z * z), 2 * (y * z - x * w)],
-            [2 * (x * z - y * w), 2 * (y * z + x * w), 1 - 2 * (x * x + y * y)],
-        ])
+        return np.array(
+            [
+                [1 - 2 * (y * y + z * z), 2 * (x * y - z * w), 2 * (x * z + y * w)],
+                [2 * (x * y + z * w), 1 - 2 * (x * x + z * z), 2 * (y * z - x * w)],
+                [2 * (x * z - y * w), 2 * (y * z + x * w), 1 - 2 * (x * x + y * y)],
+            ]
+        )
     matrix = np.array(orientation, dtype=float)
-    if matrix.shape != (3, 3) or not np.allclose(matrix @ matrix.T, np.eye(3), atol=1e-6) \
-            or np.linalg.det(matrix) < 0:
+    if (
+        matrix.shape != (3, 3)
+        or not np.allclose(matrix @ matrix.T, np.eye(3), atol=1e-6)
+        or np.linalg.det(matrix) < 0
+    ):
         raise ValueError("orientation must be a proper 3x3 rotation matrix")
     return matrix

@@ -63,7 +63,8 @@ class OverlayTrack:
         self._items = sorted(items, key=lambda item: item.start)  # type: ignore[attr-defined]
         self._starts = [float(item.start) for item in self._items]  # type: ignore[attr-defined]
         self._longest = max(
-            (item.end - item.start for item in self._items), default=0.0  # type: ignore[attr-defined]
+            (item.end - item.start for item in self._items),
+            default=0.0,  # type: ignore[attr-defined]
         )
         self._method = method
 

@@ -60,10 +60,16 @@ class Block:
         """The same stretch for a body part that does not move, its tremor coupled by
         ``coupling`` (0: stays at baseline, 1: rises exactly like the working part)."""
         (pa, pb, pk), (qa, qb, qk) = self.p, self.q
-        return replace(self, p=(1.0 + coupling * (pa - 1.0), coupling * pb, pk),
-                       q=(Q_REST + coupling * (qa - Q_REST), coupling * qb, qk),
-                       rep_hz=0.0, peak_g=0.0, turn_axis=None, turn_rate=0.0,
-                       move_dir=None if self.gait is None else self.move_dir)  # both walk
+        return replace(
+            self,
+            p=(1.0 + coupling * (pa - 1.0), coupling * pb, pk),
+            q=(Q_REST + coupling * (qa - Q_REST), coupling * qb, qk),
+            rep_hz=0.0,
+            peak_g=0.0,
+            turn_axis=None,
+            turn_rate=0.0,
+            move_dir=None if self.gait is None else self.move_dir,
+        )  # both walk
 
 
 def approach(x0: float, target: float, tau: float) -> tuple[float, float, float]:

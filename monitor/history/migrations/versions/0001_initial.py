@@ -30,7 +30,7 @@ def upgrade() -> None:
         sa.Column("station", sa.String(length=64), nullable=False),
         sa.Column("athlete", sa.String(length=64), nullable=True),
         sa.Column("by", sa.String(length=128), nullable=True),
-        sa.PrimaryKeyConstraint("gym", "id", "state")
+        sa.PrimaryKeyConstraint("gym", "id", "state"),
     )
     op.create_index("ix_alert_events_ts", "alert_events", ["ts"])
 
@@ -50,7 +50,7 @@ def upgrade() -> None:
         sa.Column("cleared_ts", sa.Float(), nullable=True),
         sa.Column("acknowledged_ts", sa.Float(), nullable=True),
         sa.Column("acknowledged_by", sa.String(length=128), nullable=True),
-        sa.PrimaryKeyConstraint("gym", "id")
+        sa.PrimaryKeyConstraint("gym", "id"),
     )
     op.create_index("ix_alerts_athlete", "alerts", ["gym", "athlete", "raised_ts"])
     op.create_index("ix_alerts_raised", "alerts", ["gym", "raised_ts"])
@@ -61,7 +61,7 @@ def upgrade() -> None:
         sa.Column("athlete", sa.String(length=64), nullable=False),
         sa.Column("display_name", sa.String(length=80), nullable=False),
         sa.Column("updated_ts", sa.Float(), nullable=False),
-        sa.PrimaryKeyConstraint("gym", "athlete")
+        sa.PrimaryKeyConstraint("gym", "athlete"),
     )
     op.create_table(
         "checkins",
@@ -72,7 +72,7 @@ def upgrade() -> None:
         sa.Column("guest", sa.Boolean(), nullable=False),
         sa.Column("source", sa.String(length=16), nullable=True),
         sa.Column("until_ts", sa.Float(), nullable=True),
-        sa.PrimaryKeyConstraint("gym", "station", "since_ts")
+        sa.PrimaryKeyConstraint("gym", "station", "since_ts"),
     )
     op.create_index("ix_checkins_athlete", "checkins", ["gym", "athlete"])
 
@@ -88,7 +88,7 @@ def upgrade() -> None:
         sa.Column("duration_s", sa.Float(), nullable=True),
         sa.Column("ratio_peak", sa.Float(), nullable=True),
         sa.Column("fatigue_ratio_peak", sa.Float(), nullable=True),
-        sa.PrimaryKeyConstraint("gym", "session_id", "idx")
+        sa.PrimaryKeyConstraint("gym", "session_id", "idx"),
     )
     op.create_index("ix_holds_athlete", "holds", ["gym", "athlete", "start_ts"])
 
@@ -105,7 +105,7 @@ def upgrade() -> None:
         sa.Column("post_mass_g", sa.Float(), nullable=True),
         sa.Column("body_mass_loss_pct", sa.Float(), nullable=True),
         sa.Column("sweat_rate_l_per_h", sa.Float(), nullable=True),
-        sa.PrimaryKeyConstraint("gym", "station", "ts")
+        sa.PrimaryKeyConstraint("gym", "station", "ts"),
     )
     op.create_index("ix_hydration_athlete", "hydration", ["gym", "athlete", "ts"])
 
@@ -117,7 +117,7 @@ def upgrade() -> None:
         sa.Column("body_mass_g", sa.Float(), nullable=True),
         sa.Column("thresholds", JSON, nullable=True),
         sa.Column("updated_ts", sa.Float(), nullable=False),
-        sa.PrimaryKeyConstraint("gym", "athlete")
+        sa.PrimaryKeyConstraint("gym", "athlete"),
     )
     op.create_table(
         "sessions",
@@ -139,7 +139,7 @@ def upgrade() -> None:
         sa.Column("body_mass_loss_pct", sa.Float(), nullable=True),
         sa.Column("received_ts", sa.Float(), nullable=False),
         sa.Column("record", JSON, nullable=False),
-        sa.PrimaryKeyConstraint("gym", "id")
+        sa.PrimaryKeyConstraint("gym", "id"),
     )
     op.create_index("ix_sessions_athlete", "sessions", ["gym", "athlete", "started_ts"])
     op.create_index("ix_sessions_ended", "sessions", ["ended_ts"])
@@ -161,7 +161,7 @@ def upgrade() -> None:
         sa.Column("ratio_peak", sa.Float(), nullable=True),
         sa.Column("growth_per_min", sa.Float(), nullable=True),
         sa.Column("recovery_s", sa.Float(), nullable=True),
-        sa.PrimaryKeyConstraint("gym", "session_id", "idx")
+        sa.PrimaryKeyConstraint("gym", "session_id", "idx"),
     )
     op.create_index("ix_sets_athlete", "sets", ["gym", "athlete", "start_ts"])
 
@@ -179,7 +179,7 @@ def upgrade() -> None:
         sa.Column("ratio_p50", sa.Float(), nullable=True),
         sa.Column("ratio_max", sa.Float(), nullable=True),
         sa.Column("rms_mg_p50", sa.Float(), nullable=True),
-        sa.PrimaryKeyConstraint("gym", "station", "sensor", "minute_ts")
+        sa.PrimaryKeyConstraint("gym", "station", "sensor", "minute_ts"),
     )
     op.create_index("ix_trace_athlete", "trace", ["gym", "athlete", "minute_ts"])
     op.create_index("ix_trace_minute", "trace", ["minute_ts"])
@@ -192,7 +192,7 @@ def upgrade() -> None:
         sa.Column("ts", sa.Float(), nullable=False),
         sa.Column("athlete", sa.String(length=64), nullable=True),
         sa.Column("mass_g", sa.Float(), nullable=False),
-        sa.PrimaryKeyConstraint("gym", "session_id", "phase", "ts")
+        sa.PrimaryKeyConstraint("gym", "session_id", "phase", "ts"),
     )
 
 
