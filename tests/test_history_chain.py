@@ -14,16 +14,14 @@ import re
 import time
 from pathlib import Path
 
-import mosquitto as broker_helpers  # tests/mosquitto.py
 import pytest
-from mosquitto import write_password_files
-from support.postgres import postgres_fixture
-from test_history_ingest import Station, wait_until
 
 from monitor.history.config import HistoryConfig, MqttSettings, WebSettings
 from monitor.history.service import HistoryService
+from tests.support.mosquitto import write_password_files
+from tests.support.postgres import postgres_fixture
+from tests.test_history_ingest import Station, wait_until
 
-mosquitto_factory = broker_helpers.mosquitto_factory
 postgres = postgres_fixture()
 EXAMPLE = Path(__file__).resolve().parents[1] / "config" / "mosquitto" / "bridge.conf.example"
 GYMS = ("leeds", "york")

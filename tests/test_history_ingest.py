@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import statistics
 import subprocess
 import sys
 import threading
@@ -17,17 +18,17 @@ import time
 import uuid
 from pathlib import Path
 
-import mosquitto as broker_helpers  # tests/mosquitto.py
 import paho.mqtt.client as mqtt
 import pytest
+import sqlalchemy as sa
 from paho.mqtt.enums import CallbackAPIVersion
 
-from monitor.history import synthetic
+from monitor.history import schema, synthetic
 from monitor.history.config import HistoryConfig, MqttSettings, WebSettings
 from monitor.history.service import HistoryService
+from monitor.mqtt.messages import TremorLevel
+from monitor.mqtt.messages.homeassistant import SensorSummary
 
-mosquitto = broker_helpers.mosquitto
-mosquitto_factory = broker_helpers.mosquitto_factory
 REPO = Path(__file__).resolve().parents[1]
 T0 = time.time() - 30 * 86400
 
@@ -325,3 +326,113 @@ def test_tremor_feed_is_kept_as_one_row_per_sensor_and_minute(mosquitto, tmp_pat
     assert rows[0]["ratio_p50"] == pytest.approx(sorted(ratios[:120])[59:61][0], abs=0.02)
     assert rows[0]["source"] == "live"
     station.close()
+
+
+def summary(station, sensor, ts, ratio, ratio_max, rms, windows=10, level="normal"):
+    """A Home Assistant summary as the station's feed builds it (the format's own class)."""
+    return SensorSummary(
+        station=station,
+        sensor=sensor,
+        ts=ts,
+        ratio=ratio,
+        ratio_max=ratio_max,
+        rms_mg=rms,
+        level=TremorLevel(level),
+        windows=windows,
+    ).to_json()
+
+
+def tremor(station, sensor, ts, ratio):
+    return json.dumps(
+        {
+            "v": 1,
+            "ts": ts,
+            "station": station,
+            "sensor": sensor,
+            "placement": "limb",
+            "rms_mg": 8 * ratio,
+            "ratio": ratio,
+            "level": "normal",
+        }
+    ).encode()
+
+
+def test_summaries_make_the_minutes_and_their_stations_tremor_goes_unread(mosquitto, tmp_path):
+    """live_trace "auto": a station's Home Assistant summaries, its 2 Hz feed only without them."""
+    minute0 = (int(T0) // 60 + 1) * 60.0
+    both, bare = Station(mosquitto, "bench-1"), Station(mosquitto, "rack-2")
+    # Retained before the service subscribes: the broker hands it over, it is not counted.
+    both.send(
+        "ha/sensor/wrist", summary("bench-1", "wrist", minute0 + 1, 99.0, 99.0, 9e3), retain=True
+    )
+    service = HistoryService(make_config(mosquitto, tmp_path, client_id="history-live"))
+    service.start()
+    assert service.ingest.wait_connected(10)
+    medians = [1.0 + 0.1 * k for k in range(12)]
+    try:
+        for k, ratio in enumerate(medians):  # a minute of summaries, every 5 s
+            ts = minute0 + 5 * k + 4.6
+            both.send(
+                "ha/sensor/wrist",
+                summary("bench-1", "wrist", ts, ratio, ratio + 1, 8 * ratio),
+                retain=True,
+            )
+            if k == 3:  # the level changed: the same figures again, a new level
+                both.send(
+                    "ha/sensor/wrist",
+                    summary(
+                        "bench-1", "wrist", ts + 1, ratio, ratio + 1, 8 * ratio, level="elevated"
+                    ),
+                    retain=True,
+                )
+            for half in range(10):  # its tremor feed: dropped unread, summaries come
+                both.send("tremor", tremor("bench-1", "wrist", ts - half / 2, 50.0), qos=0)
+                bare.send("tremor", tremor("rack-2", "wrist", ts - half / 2, 2.0), qos=0)
+        both.send("ha/sensor/wrist", summary("bench-1", "wrist", minute0 + 64, 1.0, 1.0, 8.0))
+        wait_until(
+            lambda: (
+                service.ingest.stats().tremor_skipped == 120
+                and service.ingest.stats().tremor_samples == 12 + 1 + 120
+            ),
+            what="the live feeds",
+        )
+    finally:
+        service.stop()
+    with service.store.engine.connect() as conn:
+        rows = {
+            (r["station"], r["minute_ts"]): r
+            for r in conn.execute(sa.select(schema.trace)).mappings()
+        }
+    one = rows[("bench-1", minute0)]
+    assert one["count"] == 120 and one["source"] == "live"
+    assert one["ratio_p50"] == pytest.approx(statistics.median(medians), abs=1e-3)
+    assert one["ratio_max"] == pytest.approx(max(medians) + 1, abs=1e-3)
+    assert one["rms_mg_p50"] == pytest.approx(8 * statistics.median(medians), abs=0.01)
+    two = rows[("rack-2", minute0)]
+    assert two["count"] == 120 and two["ratio_p50"] == two["ratio_max"] == 2.0
+    both.close()
+    bare.close()
+
+
+def test_the_broker_keeps_no_live_feed_for_the_service_while_it_is_away(mosquitto, tmp_path):
+    """Live feeds are read at QoS 0: records wait for the service, 2 Hz readings do not."""
+    config = make_config(mosquitto, tmp_path, client_id="history-away")
+    service = HistoryService(config)
+    service.start()
+    assert service.ingest.wait_connected(10)
+    service.stop()
+    station = Station(mosquitto)
+    for i in range(40):
+        station.send("tremor", tremor("bench-1", "wrist", T0 + i / 2, 1.5), qos=1)
+        station.send("ha/sensor/wrist", summary("bench-1", "wrist", T0 + i, 1.5, 2.0, 12.0))
+    rec = station.record("a1", T0)
+    again = HistoryService(config)
+    again.start()
+    try:
+        wait_until(lambda: again.store.counts()["sessions"] == 1, what="the record")
+        time.sleep(0.5)
+        assert again.ingest.stats().tremor_samples == 0
+        assert again.store.session("leeds", rec["id"]) is not None
+    finally:
+        again.stop()
+        station.close()

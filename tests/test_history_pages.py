@@ -9,22 +9,24 @@ from __future__ import annotations
 
 import http.client
 import json
+import os
+import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
+from urllib.parse import quote
 
-import display_support as ds  # tests/display_support.py: Chromium and broker fixtures
 import pytest
-from test_history_ingest import Station, Watcher, wait_until
 
 from monitor.display.staff import StaffFile
 from monitor.history.config import HistoryConfig, MqttSettings, WebSettings
 from monitor.history.service import HistoryService
+from tests.support import display as ds  # Chromium and broker fixtures
+from tests.test_history_ingest import Station, Watcher, wait_until
 
 # The fixtures, registered in this module by name.
 browser, new_page = ds.browser, ds.new_page
-mosquitto, mosquitto_factory = ds.mosquitto, ds.mosquitto_factory
 expect, REPO = ds.expect, ds.REPO
 SHOTS = ds.ARTIFACTS / "history"
 NAME, PIN = "Coach Bo", "correct horse 42"
@@ -236,9 +238,8 @@ UNIT = REPO / "systemd" / "gym-history.service"
 
 
 def test_history_unit_runs_the_cli_with_its_config_as_a_credential():
-    from test_systemd_units import parse_unit
-
     from monitor.cli import build_parser
+    from tests.test_systemd_units import parse_unit
 
     service = parse_unit(UNIT.read_text())["Service"]
     argv = service["ExecStart"][0].split()[1:]
@@ -330,12 +331,12 @@ def test_cli_export_and_forget_without_the_service(mosquitto, tmp_path):
     store.close()
     cli = [sys.executable, "-m", "monitor.cli", "history", "--config", str(toml)]
     out = subprocess.run(
-        cli + ["export", "c3"], capture_output=True, text=True, timeout=60, cwd=REPO, check=True
+        [*cli, "export", "c3"], capture_output=True, text=True, timeout=60, cwd=REPO, check=True
     ).stdout
     assert json.loads(out)["tables"]["sessions"][0]["id"] == rec.id
     watcher = Watcher(mosquitto, "gym/_athletes/#")
     subprocess.run(
-        cli + ["name", "c3", "Cleo"],
+        [*cli, "name", "c3", "Cleo"],
         capture_output=True,
         text=True,
         timeout=60,
@@ -344,13 +345,62 @@ def test_cli_export_and_forget_without_the_service(mosquitto, tmp_path):
     )
     watcher.wait_for("gym/_athletes/c3/card", lambda d: b"Cleo" in d)
     done = subprocess.run(
-        cli + ["forget", "c3"], capture_output=True, text=True, timeout=60, cwd=REPO, check=True
+        [*cli, "forget", "c3"], capture_output=True, text=True, timeout=60, cwd=REPO, check=True
     ).stdout
     assert "forgot c3" in done
     watcher.wait_for("gym/_athletes/c3/card", lambda d: d == b"")
     watcher.close()
     again = subprocess.run(
-        cli + ["export", "c3"], capture_output=True, text=True, timeout=60, cwd=REPO, check=True
+        [*cli, "export", "c3"], capture_output=True, text=True, timeout=60, cwd=REPO, check=True
     ).stdout
     assert all(not rows for rows in json.loads(again)["tables"].values())
     assert Path(state / "history.sqlite3").exists()
+
+
+# --------------------------------------------------------------------------- the render worker
+
+
+def _logged_in(url: str) -> dict[str, str]:
+    host = url.split("//")[1].rstrip("/")
+    body = json.dumps({"name": NAME, "pin": PIN}).encode()
+    status, headers, _ = _raw(
+        url,
+        "POST",
+        "/api/login",
+        {"Host": host, "Content-Type": "application/json", "Origin": f"http://{host}"},
+        body,
+    )
+    assert status == 200
+    return {"Host": host, "Cookie": headers["Set-Cookie"].split(";")[0]}
+
+
+def test_a_page_shows_what_came_since_it_was_last_rendered(history, mosquitto):
+    who = _logged_in(history.url)
+    status, _, before = _raw(history.url, "GET", "/athletes/leeds/a1", who)
+    assert status == 200
+    station = Station(mosquitto, "rack-7")
+    try:
+        rec = station.record("a1", time.time() - 3600, seed=99)
+        wait_until(lambda: history.store.session("leeds", rec["id"]) is not None, what="it")
+    finally:
+        station.close()
+    link = f'href="/sessions/leeds/{quote(rec["id"], safe="")}"'.encode()
+    assert link not in before
+    status, _, after = _raw(history.url, "GET", "/athletes/leeds/a1", who)
+    assert status == 200 and link in after
+
+
+def test_pages_are_rendered_in_a_worker_process_that_is_replaced_if_killed(history):
+    renderer = history._renderer
+    assert renderer is not None and not renderer.in_process  # the default: one worker
+    who = _logged_in(history.url)
+    first = set(renderer._pool._processes)
+    assert first and os.getpid() not in first
+    for pid in first:
+        os.kill(pid, signal.SIGKILL)
+    status, _, body = _raw(history.url, "GET", "/athletes/leeds/b2?weeks=12", who)
+    assert status == 200 and b"fig-ratio" in body
+    again = set(renderer._pool._processes)
+    assert again and not again & first
+    status, _, body = _raw(history.url, "GET", "/alerts?days=365", who)
+    assert status == 200 and b"persists" in body

@@ -14,11 +14,11 @@ import pytest
 import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from support.postgres import postgres_fixture
 
 from monitor.history import incoming, schema, synthetic
 from monitor.history.incoming import BadMessage
 from monitor.history.store import DAY, HistoryStore, Item, TraceMinute
+from tests.support.postgres import postgres_fixture
 
 postgres = postgres_fixture()
 GYM = "leeds"
@@ -226,6 +226,56 @@ HEAD = b'{"v":1,"ts":1,"station":"bench-1","id":"x",'
 def test_bad_session_records_are_refused_with_the_reason(payload, why):
     with pytest.raises(BadMessage, match=why):
         incoming.session_record("bench-1", payload)
+
+
+LIVE = b'{"v":1,"ts":1700000000.5,"station":"bench-1","sensor":"wrist","placement":"limb",'
+
+
+@pytest.mark.parametrize("read", [incoming.tremor_sample, incoming.sensor_summary])
+@pytest.mark.parametrize(
+    "payload, why",
+    [
+        (b"\xff\xfe", "not JSON"),
+        (b"[1, 2]", "JSON object"),
+        (b'{"v":1,"ts":1,"sensor":"wrist","ratio":NaN}', "NaN is not valid JSON"),
+        (b'{"v":1,"ts":1,"sensor":"wrist","ratio":Infinity}', "Infinity is not valid JSON"),
+        (b'{"v":true,"ts":1,"sensor":"wrist"}', "'v' must be 1"),
+        (b'{"v":1,"ts":true,"sensor":"wrist"}', "'ts' must be a Unix time"),
+        (b'{"v":1,"ts":-5,"sensor":"wrist"}', "'ts' must be a Unix time"),
+        (b'{"v":1,"ts":"1","sensor":"wrist"}', "'ts' must be a Unix time"),
+        (b'{"v":1,"ts":1,"sensor":""}', "'sensor' must be 1-64"),
+        (b'{"v":1,"ts":1,"sensor":"a\\nb"}', "'sensor' must be 1-64"),
+        (b'{"v":1,"ts":1,"sensor":"' + b"w" * 65 + b'"}', "'sensor' must be 1-64"),
+        (b'{"v":1,"ts":1,"station":"rack-2","sensor":"wrist"}', "names station 'rack-2'"),
+        (b'{"v":1,"ts":1,"sensor":"wrist","ratio":-1}', "'ratio' must be a number"),
+        (b'{"v":1,"ts":1,"sensor":"wrist","rms_mg":"8"}', "'rms_mg' must be a number"),
+        (b'{"v":1,"ts":1,"sensor":"wrist","rms_mg":1e300}', "'rms_mg' must be a number"),
+        (b'{"v":1,"ts":1,"sensor":"wrist","pad":"' + b"x" * 5000 + b'"}', "the limit is"),
+        (b"[" * 100_000 + b"]" * 100_000, "the limit is"),
+        (b"[" * 2000 + b"]" * 2000, "not JSON"),  # too deep for the parser, within the limit
+    ],
+)
+def test_live_readings_are_refused_with_the_reason(read, payload, why):
+    with pytest.raises(BadMessage, match=why):
+        read("bench-1", payload)
+
+
+def test_live_readings_keep_their_figures_and_leave_other_keys_unread():
+    t = incoming.tremor_sample("bench-1", LIVE + b'"ratio":2.5,"rms_mg":20,"extra":{"x":[1]}}')
+    assert (t.sensor, t.ts, t.ratio, t.ratio_max, t.rms_mg, t.windows) == (
+        "wrist",
+        1700000000.5,
+        2.5,
+        2.5,
+        20.0,
+        1,
+    )
+    h = incoming.sensor_summary(
+        "bench-1", LIVE + b'"ratio":1.5,"ratio_max":3,"rms_mg":null,"windows":10}'
+    )
+    assert (h.ratio, h.ratio_max, h.rms_mg, h.windows) == (1.5, 3.0, None, 10)
+    with pytest.raises(BadMessage, match="'windows'"):
+        incoming.sensor_summary("bench-1", LIVE + b'"windows":1.5}')
 
 
 def test_postgres_store_survives_a_server_restart(postgres):

@@ -25,7 +25,7 @@ PAD_L, PAD_R, PAD_T, PAD_B = 48, 12, 14, 26
 
 @dataclass(frozen=True)
 class Series:
-    """``points`` are (x, y); ``kind`` is ``dots``, ``line`` or ``bars``; ``css`` names the class."""
+    """``points`` are (x, y); ``kind`` is ``dots``, ``line`` or ``bars``; ``css``: the class."""
 
     name: str
     points: Sequence[tuple[float, float]]

@@ -66,8 +66,8 @@ def run_from_args(args: argparse.Namespace) -> int:
     command = args.history_command or "run"
     if command == "run":
         return run_history(config)
-    athlete = getattr(args, "athlete", None)
-    if athlete is not None and not ATHLETE_ID.fullmatch(athlete):
+    athlete = str(getattr(args, "athlete", ""))  # "": a command that names nobody
+    if hasattr(args, "athlete") and not ATHLETE_ID.fullmatch(athlete):
         print(f"gym-monitor history: {athlete!r} is not an athlete id", file=sys.stderr)
         return 2
     if command == "forget":

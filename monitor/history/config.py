@@ -21,6 +21,8 @@ from ..mqtt.topics import TopicError, validate_prefix
 
 GYM_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
 SQLITE_FILE = "history.sqlite3"
+#: ``[history] live_trace``: the feeds the per-minute trace is read from (config/history.toml).
+LIVE_TRACE = ("auto", "summary", "tremor", "off")
 
 
 def _gym_id(value: str) -> str | None:
@@ -74,6 +76,8 @@ class WebSettings:
     require_login: bool = True
     staff_file: str = ""
     allowed_hosts: tuple[str, ...] = ()
+    #: Processes that read and render the pages (0: the service's own threads).
+    render_workers: int = 1
 
 
 @dataclass(frozen=True)
@@ -83,6 +87,8 @@ class HistoryConfig:
     database: str = ""
     database_password_file: str = ""
     publish_profiles: bool = True
+    #: What the per-minute trace outside session records is read from (ingest.LIVE_KINDS).
+    live_trace: str = "auto"
     mqtt: MqttSettings = field(default_factory=MqttSettings)
     retention: RetentionSettings = field(default_factory=RetentionSettings)
     web: WebSettings = field(default_factory=WebSettings)
@@ -126,6 +132,7 @@ def parse(data: dict, source: str = "") -> HistoryConfig:
         )
     pw_file = h.get("database_password_file", str, "")
     publish = h.get("publish_profiles", bool, True)
+    live_trace = h.get("live_trace", str, "auto", choices=LIVE_TRACE)
     h.done()
 
     m = top.table("mqtt")
@@ -168,6 +175,7 @@ def parse(data: dict, source: str = "") -> HistoryConfig:
         require_login=w.get("require_login", bool, True),
         staff_file=w.get("staff_file", str, "/etc/gym-monitor/staff.json"),
         allowed_hosts=tuple(w.get("allowed_hosts", list, [], check=_host_names)),
+        render_workers=w.get("render_workers", int, 1, min=0, max=8),
     )
     w.done()
     top.done()
@@ -179,6 +187,7 @@ def parse(data: dict, source: str = "") -> HistoryConfig:
         database=database,
         database_password_file=pw_file,
         publish_profiles=publish,
+        live_trace=live_trace,
         mqtt=mqtt,
         retention=retention,
         web=web,

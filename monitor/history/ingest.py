@@ -15,8 +15,17 @@ Delivery is what makes the store trustworthy, so it is spelt out here:
   reconnect is not acknowledged on the new connection (the broker resends
   it, and that copy is acknowledged), so a recycled packet id is never
   acknowledged for the wrong message.
-* ``tremor`` (QoS 0, 2 Hz per sensor) is not stored as it comes: it is folded
-  into one row per sensor and minute (median and peak ratio, median RMS).
+* The **live trace** (minutes outside a session record, and of a session not
+  yet recorded) is folded into one row per sensor and minute in memory and
+  written once per minute. ``[history] live_trace`` says what it is read from
+  (config/history.toml): by default (``auto``) each station's Home Assistant
+  summaries (``ha/sensor/<imu>``: every 5 s, the interval's median and peak
+  ratio and median RMS), and its 2 Hz ``tremor`` only while it sends none (a
+  station with Home Assistant off, a chain whose bridges forward ``tremor``).
+  A summary replaces ten tremor messages, which are dropped on their topic,
+  unread. Both feeds are subscribed at QoS 0: the broker keeps nothing of them
+  for the service while it is away (a session record carries its own trace),
+  so they can never crowd the persistent session's queue of records and alerts.
 
 The writer also publishes what the store decides: the retained athlete
 profiles (``<prefix>/_athletes/<id>/profile``) and cards, again after every
@@ -44,6 +53,7 @@ from paho.mqtt.properties import Properties
 
 from ..mqtt import messages
 from ..mqtt.publisher import read_password_file
+from ..mqtt.topics import STATION_ID
 from . import incoming
 from .config import HistoryConfig
 from .incoming import BadMessage
@@ -51,18 +61,30 @@ from .store import HistoryStore, Item, Profile, TraceMinute
 
 log = logging.getLogger(__name__)
 
-#: The topics stored, and the parser for each (tremor is folded into minutes).
+#: The topics stored, and the parser for each (the live feeds are folded into minutes).
 KINDS: dict[str, Callable[[str, bytes], Any]] = {
     "session_record": incoming.session_record,
     "alert": incoming.alert_event,
     "athlete": incoming.presence,
     "hydration": incoming.hydration_sample,
     "tremor": incoming.tremor_sample,
+    "ha/sensor": incoming.sensor_summary,
+}
+#: Kinds read for the live trace only (subscribed at QoS 0), by ``live_trace`` setting.
+LIVE_KINDS = {
+    "auto": ("ha/sensor", "tremor"),
+    "summary": ("ha/sensor",),
+    "tremor": ("tremor",),
+    "off": (),
 }
 ATHLETES_LEVEL = "_athletes"
 BATCH_MAX = 1000
 #: A minute's tremor bucket is written once nothing came for it this long.
 BUCKET_IDLE_S = 65.0
+#: ``auto``: a station that sent a summary this recently is read from its summaries only.
+SUMMARY_FRESH_S = 20.0
+#: A refused live message is logged once per station and this many seconds.
+REFUSAL_LOG_S = 60.0
 RETRY_MAX_S = 10.0
 LAG_WINDOW = 20000
 
@@ -81,6 +103,7 @@ class _Bucket:
     minute_ts: float
     ratios: list[float] = field(default_factory=list)
     rms: list[float] = field(default_factory=list)
+    ratio_max: float | None = None
     count: int = 0
     touched: float = 0.0
 
@@ -93,7 +116,8 @@ class IngestStats:
     duplicates: int
     refused: int
     pending: int
-    tremor_samples: int
+    tremor_samples: int  # live readings folded into the trace (tremor messages, summaries)
+    tremor_skipped: int  # tremor messages dropped unread (their station sends summaries)
     lag_p50_s: float | None
     lag_p95_s: float | None
     lag_max_s: float | None
@@ -103,15 +127,38 @@ class IngestStats:
 
 
 class TremorMinutes:
-    """Folds the 2 Hz tremor feed into one :class:`TraceMinute` per sensor and minute."""
+    """Folds live readings into one :class:`TraceMinute` per sensor and minute.
+
+    A reading is a tremor message (one window) or a Home Assistant summary (the
+    median of ``windows`` windows and their peak): a minute's ``ratio_p50`` and
+    ``rms_mg_p50`` are the medians of what came in it, ``ratio_max`` the peak,
+    ``count`` the windows. A summary sent again between intervals only because
+    the level changed carries the interval's figures unchanged: it is not
+    counted twice.
+    """
 
     def __init__(self) -> None:
         self._buckets: dict[tuple[str, str, str], _Bucket] = {}
+        self._last_summary: dict[tuple[str, str, str], tuple[Any, ...]] = {}
         self._lock = threading.Lock()
         self.samples = 0
         self.late = 0
 
     def add(self, gym: str, sample: incoming.TremorSample, now: float) -> list[Item]:
+        """Fold a tremor message in; the minutes this closed, as items to store."""
+        return self._add(gym, sample, now)
+
+    def add_summary(self, gym: str, sample: incoming.TremorSample, now: float) -> list[Item]:
+        """Fold a summary in (a level's repeat and an empty interval are left out)."""
+        key = (gym, sample.station, sample.sensor)
+        figures = (sample.ratio, sample.ratio_max, sample.rms_mg, sample.windows)
+        with self._lock:
+            if sample.windows == 0 or self._last_summary.get(key) == figures:
+                return []
+            self._last_summary[key] = figures
+        return self._add(gym, sample, now)
+
+    def _add(self, gym: str, sample: incoming.TremorSample, now: float) -> list[Item]:
         minute = math.floor(sample.ts / 60) * 60.0
         key = (gym, sample.station, sample.sensor)
         done: list[Item] = []
@@ -125,12 +172,15 @@ class TremorMinutes:
                 if bucket is not None:
                     done.append(_minute(key, bucket))
                 bucket = self._buckets[key] = _Bucket(minute)
-            bucket.count += 1
+            bucket.count += sample.windows
             bucket.touched = now
             if sample.ratio is not None:
                 bucket.ratios.append(sample.ratio)
             if sample.rms_mg is not None:
                 bucket.rms.append(sample.rms_mg)
+            peak = sample.ratio_max
+            if peak is not None and (bucket.ratio_max is None or peak > bucket.ratio_max):
+                bucket.ratio_max = peak
         return done
 
     def idle(self, now: float, idle_s: float = BUCKET_IDLE_S) -> list[Item]:
@@ -156,7 +206,7 @@ def _minute(key: tuple[str, str, str], b: _Bucket) -> Item:
             b.minute_ts,
             b.count,
             round(statistics.median(b.ratios), 3) if b.ratios else None,
-            round(max(b.ratios), 3) if b.ratios else None,
+            round(b.ratio_max, 3) if b.ratio_max is not None else None,
             round(statistics.median(b.rms), 2) if b.rms else None,
         ),
     )
@@ -170,16 +220,24 @@ class TopicMap:
     gyms' bridges republish them, and takes the gym from the topic.
     """
 
-    def __init__(self, prefix: str, gym: str, chain_prefix: str = ""):
+    def __init__(self, prefix: str, gym: str, chain_prefix: str = "", live_trace: str = "auto"):
         self.prefix = prefix.strip("/")
         self.gym = gym
         self.chain = chain_prefix.strip("/")
         self._chain_levels = len(self.chain.split("/")) if self.chain else 0
         self._prefix_levels = self.prefix.split("/")
+        self.live = LIVE_KINDS[live_trace]
+        self.kinds = {k for k in KINDS if k not in LIVE_KINDS["auto"]} | set(self.live)
 
-    def filters(self) -> list[str]:
+    def filters(self) -> list[tuple[str, int]]:
+        """(topic filter, QoS): the stored kinds at QoS 1, the live feeds at QoS 0."""
         head = f"{self.chain}/+/{self.prefix}" if self.chain else self.prefix
-        return [f"{head}/+/{kind}" for kind in KINDS]
+        out = [(f"{head}/+/{kind}", 1) for kind in KINDS if kind not in LIVE_KINDS["auto"]]
+        if "tremor" in self.live:
+            out.append((f"{head}/+/tremor", 0))
+        if "ha/sensor" in self.live:
+            out.append((f"{head}/+/ha/sensor/+", 0))
+        return out
 
     def parse(self, topic: str) -> tuple[str, str, str] | None:
         levels = topic.split("/")
@@ -192,11 +250,17 @@ class TopicMap:
             if not incoming.ATHLETE_ID.fullmatch(gym.lower()):
                 return None
         n = len(self._prefix_levels)
-        if levels[:n] != self._prefix_levels or len(levels) != n + 2:
+        if levels[:n] != self._prefix_levels:
             return None
-        station, kind = levels[n], levels[n + 1]
-        if station == ATHLETES_LEVEL or kind not in KINDS:
+        if len(levels) == n + 2:
+            kind = levels[n + 1]
+        elif len(levels) == n + 4 and levels[n + 1 : n + 3] == ["ha", "sensor"]:
+            kind = "ha/sensor"  # the IMU's level is a slug: the payload names the sensor
+        else:
             return None
+        station = levels[n]
+        if kind not in self.kinds or station == ATHLETES_LEVEL or not STATION_ID.fullmatch(station):
+            return None  # a station id longer than a column holds would fail every write
         return gym, station, kind
 
     def profile_topic(self, athlete: str) -> str:
@@ -220,7 +284,7 @@ class Ingest:
         self.config = config
         self.store = store
         m = config.mqtt
-        self.topics = TopicMap(m.prefix, config.gym, m.chain_prefix)
+        self.topics = TopicMap(m.prefix, config.gym, m.chain_prefix, config.live_trace)
         self.publish_profiles = config.publish_profiles and not m.chain_prefix
         v5 = m.protocol == "v5"
         self.client = mqtt.Client(
@@ -257,6 +321,10 @@ class Ingest:
         self._lock = threading.Lock()
         self._received = self._stored = self._duplicates = self._refused = 0
         self._write_errors = self._batches = 0
+        self._tremor_skipped = 0
+        # auto: (gym, station) -> monotonic time of its latest summary.
+        self._summaries: dict[tuple[str, str], float] = {}
+        self._refusals_logged: dict[tuple[str, str], float] = {}
         self._write_s = 0.0
         self._writer = threading.Thread(target=self._write_loop, name="history-writer", daemon=True)
         self._started = False
@@ -322,6 +390,7 @@ class Ingest:
             self._refused,
             self._queue.unfinished_tasks,
             self.tremor.samples,
+            self._tremor_skipped,
             q(0.5),
             q(0.95),
             round(lags[-1], 4) if lags else None,
@@ -382,7 +451,7 @@ class Ingest:
             self.config.mqtt.port,
             "resumed" if flags.session_present else "new",
         )
-        client.subscribe([(f, 1) for f in self.topics.filters()])
+        client.subscribe(self.topics.filters())
         self._connected.set()
         self._republish.set()
 
@@ -403,27 +472,59 @@ class Ingest:
             )
             where = self.topics.parse(message.topic)
             if where is None or (message.retain and not message.payload):
-                self._queue.put(entry)
+                if entry.mid is not None:
+                    self._queue.put(entry)
                 return
             gym, station, kind = where
+            if kind in LIVE_KINDS["auto"]:
+                self._on_live(entry, gym, station, kind, message)
+                return
             try:
-                parsed = KINDS[kind](station, message.payload)
+                parsed = KINDS[kind](station, bytes(message.payload))
             except BadMessage as err:
                 self._refused += 1
                 log.warning("refused %s: %s", message.topic, err)
                 self._queue.put(entry)  # still acknowledged, in order: it would fail again
-                return
-            if kind == "tremor":
-                for item in self.tremor.add(gym, parsed, time.time()):
-                    self._queue.put(_Entry(item, None, 0, entry.generation))
-                if entry.mid is not None:  # delivered at QoS 1 (amqtt does): acknowledged in turn
-                    self._queue.put(entry)
                 return
             entry.item = Item(gym, parsed)
             entry.sent_ts = parsed.record.get("ts") if kind == "session_record" else parsed.ts
             self._queue.put(entry)
         except Exception:  # a bug here must not stop paho's network loop
             log.exception("error handling %s", message.topic)
+
+    def _on_live(
+        self, entry: _Entry, gym: str, station: str, kind: str, message: mqtt.MQTTMessage
+    ) -> None:
+        """A tremor message or a summary: into its minute (nothing to store yet)."""
+        now = time.monotonic()
+        payload: bytes | None = bytes(message.payload)
+        if kind == "tremor":
+            fresh = self._summaries.get((gym, station))
+            if fresh is not None and now - fresh < SUMMARY_FRESH_S:
+                self._tremor_skipped += 1  # its summaries carry this minute
+                payload = None
+        elif message.retain:
+            payload = None  # the broker's copy from before we subscribed: already counted
+        if payload is not None:
+            try:
+                sample = KINDS[kind](station, payload)
+            except BadMessage as err:
+                self._refused += 1
+                last = self._refusals_logged.get((station, kind))
+                if last is None or now - last >= REFUSAL_LOG_S:  # a 2 Hz feed: not every one
+                    self._refusals_logged[(station, kind)] = now
+                    log.warning("refused %s (again within a minute: not logged): %s", kind, err)
+            else:
+                wall = time.time()
+                if kind == "tremor":
+                    done = self.tremor.add(gym, sample, wall)
+                else:
+                    self._summaries[(gym, station)] = now
+                    done = self.tremor.add_summary(gym, sample, wall)
+                for item in done:
+                    self._queue.put(_Entry(item, None, 0, entry.generation))
+        if entry.mid is not None:  # delivered at QoS 1 (amqtt may): acknowledged in turn
+            self._queue.put(entry)
 
     # ------------------------------------------------------------------ the writer
 

@@ -294,7 +294,9 @@ def athlete_page(
         ),
     ]
     names = ("ratio", "growth", "recovery", "holds", "sweat", "alerts")
-    figures = "".join(f'<figure class="fig-{n}">{c}</figure>' for n, c in zip(names, charts))
+    figures = "".join(
+        f'<figure class="fig-{n}">{c}</figure>' for n, c in zip(names, charts, strict=True)
+    )
     weekly = table(
         (
             "Week of",

@@ -66,6 +66,7 @@ class HistoryService:
         self._threads: list[threading.Thread] = []
         self._loop: asyncio.AbstractEventLoop | None = None
         self._runner: Any = None
+        self._renderer: Any = None
         self.url: str | None = None
         self.last_prune: dict[str, int] | None = None
 
@@ -94,9 +95,13 @@ class HistoryService:
         self._threads.append(thread)
 
     def _start_web(self) -> str:
+        from .render import Renderer
         from .web import HistoryWeb, serve
 
-        web_app = HistoryWeb(self.store, self, self.config.web, stats=self.stats)
+        self._renderer = Renderer(self.store, self.config.web.render_workers)
+        web_app = HistoryWeb(
+            self.store, self, self.config.web, stats=self.stats, renderer=self._renderer
+        )
         ready = threading.Event()
         failure: list[BaseException] = []
         loop = asyncio.new_event_loop()
@@ -138,6 +143,8 @@ class HistoryService:
         self.ingest.stop()
         for thread in self._threads:
             thread.join(timeout=10)
+        if self._renderer is not None:
+            self._renderer.close()
         self.store.close()
 
     def __enter__(self) -> Self:

@@ -21,11 +21,12 @@ from __future__ import annotations
 import logging
 import math
 import statistics
+import threading
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
@@ -81,7 +82,7 @@ class Profile:
         return messages.Profile(
             ts=time.time() if ts is None else ts,
             athlete=self.athlete,
-            baselines_mg=dict(self.baselines_mg),
+            baselines_mg={messages.Placement(k): v for k, v in self.baselines_mg.items()},
             body_mass_g=self.body_mass_g,
             thresholds=messages.Grades(**self.thresholds) if self.thresholds else None,
             updated_ts=self.updated_ts,
@@ -95,6 +96,8 @@ class WriteResult:
     profiles: list[Profile] = field(default_factory=list)
     stored: int = 0  # rows that were new (not duplicates)
     duplicates: int = 0
+    #: (gym, athlete) whose page this batch changed (a session, an alert, the profile).
+    athletes: set[tuple[str, str]] = field(default_factory=set)
 
 
 def sqlite_url(path: str | Path) -> str:
@@ -126,6 +129,9 @@ class HistoryStore:
             sa.event.listen(self.engine, "connect", _sqlite_pragmas)
         # (gym, station) -> (since_ts, until_ts, athlete) of its latest check-in.
         self._checkins: dict[tuple[str, str], tuple[float, float | None, str | None]] = {}
+        # (gym, athlete) -> how many committed changes touched what their page shows.
+        self._versions: dict[tuple[str, str], int] = {}
+        self._versions_lock = threading.Lock()
         self._prepare()
 
     # ------------------------------------------------------------------ lifecycle
@@ -192,16 +198,28 @@ class HistoryStore:
         except BaseException:
             self._checkins.clear()  # what it learnt in a rolled-back batch is void
             raise
+        self._changed(result.athletes)
         return result
+
+    def version(self, gym: str, athlete: str) -> int:
+        """A number that changes whenever a commit of this store changes what the athlete's
+        page shows (sessions, alerts, profile, name): a rendered page keeps while it stays."""
+        with self._versions_lock:
+            return self._versions.get((gym, athlete), 0)
+
+    def _changed(self, athletes: Iterable[tuple[str, str]]) -> None:
+        with self._versions_lock:
+            for key in athletes:
+                self._versions[key] = self._versions.get(key, 0) + 1
 
     def _write_run(self, conn: sa.Connection, run: list[Item], result: WriteResult) -> None:
         msg = run[0].message
         if isinstance(msg, SessionRecord):
-            for item in run:
-                self._record(conn, item.gym, item.message, result)
+            for item in run:  # a run is of one kind (see write)
+                self._record(conn, item.gym, cast(SessionRecord, item.message), result)
         elif isinstance(msg, Presence):
             for item in run:
-                self._presence(conn, item.gym, item.message, result)
+                self._presence(conn, item.gym, cast(Presence, item.message), result)
         elif isinstance(msg, AlertEvent):
             self._alert_events(conn, run, result)
         elif isinstance(msg, HydrationSample):
@@ -230,6 +248,18 @@ class HistoryStore:
             .order_by(c.since_ts.desc())
             .limit(1)
         )
+        self._u_checkout = (
+            sa.update(s.checkins)
+            .where(
+                c.gym == sa.bindparam("g"),
+                c.station == sa.bindparam("st"),
+                c.until_ts.is_(None),
+                c.since_ts < sa.bindparam("end"),
+            )
+            .values(until_ts=sa.bindparam("end"))
+        )
+        # RETURNING, because a driver may report -1 rows for ON CONFLICT DO NOTHING.
+        self._i_checkin = self._insert(s.checkins).on_conflict_do_nothing().returning(c.since_ts)
         self._i_session = (
             self._insert(s.sessions).on_conflict_do_nothing().returning(s.sessions.c.id)
         )
@@ -357,6 +387,8 @@ class HistoryStore:
         self._count(result, int(inserted))
         if not inserted:
             return  # the whole record is stored already: its parts too
+        if rec.athlete is not None:
+            result.athletes.add((gym, rec.athlete))
         who = {"gym": gym, "session_id": rec.id, "athlete": rec.athlete}
         if sets:
             conn.execute(
@@ -528,9 +560,10 @@ class HistoryStore:
         )
 
     def _alert_events(self, conn: sa.Connection, run: list[Item], result: WriteResult) -> None:
-        rows, alerts = [], {}
+        rows: list[dict[str, Any]] = []
+        alerts: dict[tuple[str, str, str], dict[str, Any]] = {}
         for item in run:
-            ev: AlertEvent = item.message
+            ev = cast(AlertEvent, item.message)
             athlete = self._athlete_at(conn, item.gym, ev.station, ev.raised_ts or ev.ts)
             rows.append(
                 {
@@ -572,44 +605,31 @@ class HistoryStore:
                     have[k] = v
         if merged:
             conn.execute(self._u_alert, list(merged.values()))
+        result.athletes.update((r["gym"], r["athlete"]) for r in fresh if r["athlete"])
 
     def _presence(self, conn: sa.Connection, gym: str, p: Presence, result: WriteResult) -> None:
-        c = s.checkins.c
         someone = p.athlete is not None or p.guest
         end = p.since_ts if someone and p.since_ts is not None else p.ts
         # Whoever was checked in before is not any more.
-        closed = conn.execute(
-            sa.update(s.checkins)
-            .where(
-                c.gym == gym,
-                c.station == p.station,
-                c.until_ts.is_(None),
-                c.since_ts < end,
-            )
-            .values(until_ts=end)
-        ).rowcount
+        closed = conn.execute(self._u_checkout, {"g": gym, "st": p.station, "end": end}).rowcount
         inserted = False
         if someone and p.since_ts is not None:
-            inserted = self._new(
-                conn,
-                self._insert(s.checkins)
-                .values(
-                    gym=gym,
-                    station=p.station,
-                    since_ts=p.since_ts,
-                    athlete=p.athlete,
-                    guest=p.guest,
-                    source=p.source,
-                )
-                .on_conflict_do_nothing(),
-            )
+            row = {
+                "gym": gym,
+                "station": p.station,
+                "since_ts": p.since_ts,
+                "athlete": p.athlete,
+                "guest": p.guest,
+                "source": p.source,
+            }
+            inserted = conn.execute(self._i_checkin, row).first() is not None
         self._checkins.pop((gym, p.station), None)  # looked up afresh next time
         self._count(result, int(bool(inserted or closed)))
 
     def _hydration(self, conn: sa.Connection, run: list[Item], result: WriteResult) -> None:
         rows = []
         for item in run:
-            h: HydrationSample = item.message
+            h = cast(HydrationSample, item.message)
             rows.append(
                 {
                     "gym": item.gym,
@@ -617,7 +637,7 @@ class HistoryStore:
                     "ts": h.ts,
                     "mode": h.mode,
                     "athlete": self._athlete_at(conn, item.gym, h.station, h.ts),
-                    **dict(zip(HYDRATION_COLUMNS, h.values)),
+                    **dict(zip(HYDRATION_COLUMNS, h.values, strict=True)),
                 }
             )
         self._count(result, len(conn.execute(self._i_hydration, rows).all()), len(rows))
@@ -626,7 +646,7 @@ class HistoryStore:
         # Never over a row that came from a session record: that one is the station's own.
         rows = []
         for item in run:
-            m: TraceMinute = item.message
+            m = cast(TraceMinute, item.message)
             rows.append(
                 {
                     "gym": item.gym,
@@ -644,13 +664,6 @@ class HistoryStore:
                 }
             )
         self._count(result, len(conn.execute(self._i_trace_live, rows).all()), len(rows))
-
-    @staticmethod
-    def _new(conn: sa.Connection, stmt: Any) -> bool:
-        """Run an insert that skips duplicates; True if it inserted. (RETURNING, because
-        a driver may report -1 rows for ``ON CONFLICT DO NOTHING``.)"""
-        table = stmt.table
-        return conn.execute(stmt.returning(*table.primary_key.columns)).first() is not None
 
     # ------------------------------------------------------------------ profiles and cards
 
@@ -696,6 +709,7 @@ class HistoryStore:
                 old.updated_ts,
             )
             self._save_profile(conn, profile)
+        self._changed([(gym, athlete)])
         return profile
 
     def set_card(self, gym: str, athlete: str, display_name: str) -> None:
@@ -712,6 +726,15 @@ class HistoryStore:
                     },
                 )
             )
+        self._changed([(gym, athlete)])
+
+    def card(self, gym: str, athlete: str) -> str | None:
+        """The athlete's display name, if staff gave one."""
+        c = s.cards.c
+        with self.engine.connect() as conn:
+            return conn.execute(
+                sa.select(c.display_name).where(c.gym == gym, c.athlete == athlete)
+            ).scalar_one_or_none()
 
     def cards(self, gym: str | None = None) -> dict[tuple[str, str], str]:
         q = sa.select(s.cards.c.gym, s.cards.c.athlete, s.cards.c.display_name)
@@ -731,6 +754,7 @@ class HistoryStore:
                 counts[table.name] = conn.execute(
                     sa.delete(table).where(table.c.gym == gym, table.c.athlete == athlete)
                 ).rowcount
+        self._changed([(gym, athlete)])
         return counts
 
     def export(self, gym: str, athlete: str) -> dict[str, Any]:
@@ -879,17 +903,15 @@ class HistoryStore:
             ss.body_mass_loss_pct,
         ]
         with self.engine.connect() as conn:
-            sessions = [
-                dict(r)
-                for r in conn.execute(
+            sessions = _dicts(
+                conn.execute(
                     sa.select(*cols)
                     .where(ss.gym == gym, ss.athlete == athlete, ss.started_ts >= since_ts)
                     .order_by(ss.started_ts)
-                ).mappings()
-            ]
-            sets = [
-                dict(r)
-                for r in conn.execute(
+                )
+            )
+            sets = _dicts(
+                conn.execute(
                     sa.select(
                         st.session_id,
                         st.idx,
@@ -905,11 +927,10 @@ class HistoryStore:
                     )
                     .where(st.gym == gym, st.athlete == athlete, st.start_ts >= since_ts)
                     .order_by(st.start_ts)
-                ).mappings()
-            ]
-            holds = [
-                dict(r)
-                for r in conn.execute(
+                )
+            )
+            holds = _dicts(
+                conn.execute(
                     sa.select(
                         h.session_id,
                         h.idx,
@@ -921,11 +942,10 @@ class HistoryStore:
                     )
                     .where(h.gym == gym, h.athlete == athlete, h.start_ts >= since_ts)
                     .order_by(h.start_ts)
-                ).mappings()
-            ]
-            alerts = [
-                dict(r)
-                for r in conn.execute(
+                )
+            )
+            alerts = _dicts(
+                conn.execute(
                     sa.select(
                         a.id,
                         a.station,
@@ -940,8 +960,8 @@ class HistoryStore:
                     )
                     .where(a.gym == gym, a.athlete == athlete, a.raised_ts >= since_ts)
                     .order_by(a.raised_ts)
-                ).mappings()
-            ]
+                )
+            )
         return {"sessions": sessions, "sets": sets, "holds": holds, "alerts": alerts}
 
     def session(self, gym: str, session_id: str) -> dict[str, Any] | None:
@@ -1071,6 +1091,13 @@ ALERT_COLUMNS = (
     "acknowledged_ts",
     "acknowledged_by",
 )
+
+
+def _dicts(result: sa.CursorResult[Any]) -> list[dict[str, Any]]:
+    """Rows as dicts: a year of an athlete's sets is ~2000 rows, and zipping plain tuples
+    with the column names is several times quicker than a mapping per row."""
+    keys = tuple(result.keys())
+    return [dict(zip(keys, row, strict=True)) for row in result.all()]
 
 
 def _alert_row(gym: str, **values: Any) -> dict[str, Any]:

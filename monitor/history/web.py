@@ -16,16 +16,22 @@ Routes (all GET pages are staff only; ``.csv`` beside each page)::
     POST /athletes/<gym>/<athlete>/forget  {"confirm": "<athlete>"}
     /healthz                           counters, no personal data
 
-Database reads run in a worker thread, so a slow query never stalls the loop.
+Each page is read and rendered by a :class:`~.render.Renderer` (a worker
+process by default, ``[web] render_workers``), so neither a slow query nor
+the ingest ever stalls the loop, and a page never stalls the ingest. An
+athlete's page is kept once rendered until the store commits a change to
+what it shows (a session, an alert, the profile, the name) or for
+``PAGE_MAX_AGE_S`` (its weeks are counted from now).
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import re
+import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol
@@ -36,9 +42,10 @@ from ..display.auth import StaffAuth, read_json
 from ..display.config import DisplayConfig
 from ..display.guards import guard_middleware, refuse, security_headers_on_errors
 from ..display.staff import StaffDirectory
-from . import pages
+from . import render as views
 from .config import WebSettings
 from .incoming import ATHLETE_ID
+from .render import Renderer
 from .store import HistoryStore
 
 log = logging.getLogger(__name__)
@@ -61,6 +68,36 @@ DISPLAY_NAME = re.compile(r"[^\x00-\x1f\x7f<>]{1,40}")
 MAX_BODY = 4096
 HTML = "text/html"
 CSV = "text/csv"
+#: An athlete's rendered page is kept at most this long (its time axis ends at "now").
+PAGE_MAX_AGE_S = 300.0
+PAGE_CACHE_SIZE = 64
+
+
+class PageCache:
+    """Rendered athlete pages, each kept while the store's version of that athlete holds."""
+
+    def __init__(self, size: int = PAGE_CACHE_SIZE, max_age_s: float = PAGE_MAX_AGE_S):
+        self.size, self.max_age_s = size, max_age_s
+        self._pages: OrderedDict[tuple[Any, ...], tuple[int, float, str]] = OrderedDict()
+        self._lock = threading.Lock()
+        self.hits = self.misses = 0
+
+    def get(self, key: tuple[Any, ...], version: int) -> str | None:
+        with self._lock:
+            kept = self._pages.get(key)
+            if kept is None or kept[0] != version or time.monotonic() - kept[1] > self.max_age_s:
+                self.misses += 1
+                return None
+            self._pages.move_to_end(key)
+            self.hits += 1
+            return kept[2]
+
+    def put(self, key: tuple[Any, ...], version: int, text: str) -> None:
+        with self._lock:
+            self._pages[key] = (version, time.monotonic(), text)
+            self._pages.move_to_end(key)
+            while len(self._pages) > self.size:
+                self._pages.popitem(last=False)
 
 
 class Actions(Protocol):
@@ -92,8 +129,11 @@ class HistoryWeb:
         *,
         stats: Callable[[], dict[str, Any]] | None = None,
         auth: StaffAuth | None = None,
+        renderer: Renderer | None = None,
     ):
         self.store, self.actions, self.settings = store, actions, settings
+        self.render = renderer or Renderer(store, workers=0)
+        self.pages = PageCache()
         self.stats = stats or (dict)
         self.dconfig = display_config(settings)
         if auth is None and settings.require_login:
@@ -141,6 +181,7 @@ class HistoryWeb:
     # ------------------------------------------------------------------ helpers
 
     async def _run(self, fn: Callable[..., Any], *args: Any) -> Any:
+        """A store action in a thread (the loop never waits on the database)."""
         return await asyncio.get_running_loop().run_in_executor(None, fn, *args)
 
     def _ids(self, request: web.Request) -> tuple[str, str]:
@@ -184,64 +225,38 @@ class HistoryWeb:
         raise web.HTTPSeeOther("/athletes")
 
     async def athletes(self, request: web.Request) -> web.Response:
-        rows = await self._run(self.store.athletes)
-        return self._html(pages.athletes_page(rows, display_url=self.settings.display_url))
+        return self._html(await self.render.text(views.athletes_page, self.settings.display_url))
 
     async def athletes_csv(self, request: web.Request) -> web.Response:
-        rows = await self._run(self.store.athletes)
-        return self._csv(pages.athletes_csv(rows), "athletes.csv")
-
-    def _athlete_data(self, gym: str, athlete: str, weeks: int) -> dict[str, Any] | None:
-        until = time.time()
-        since = until - weeks * pages.WEEK
-        history = self.store.athlete_history(gym, athlete, since)
-        profile = self.store.profile(gym, athlete)
-        if not history["sessions"] and profile is None and not self.store.knows(gym, athlete):
-            return None
-        name = self.store.cards(gym).get((gym, athlete))
-        return {
-            "history": history,
-            "profile": profile,
-            "name": name,
-            "since": since,
-            "until": until,
-        }
+        return self._csv(await self.render.text(views.athletes_csv), "athletes.csv")
 
     async def athlete(self, request: web.Request) -> web.Response:
         gym, athlete = self._ids(request)
         weeks = self._int(request, "weeks", 12, 1, 104)
-        data = await self._run(self._athlete_data, gym, athlete, weeks)
-        if data is None:
-            raise web.HTTPNotFound(text="no such athlete")
-        return self._html(
-            await self._run(
-                lambda: pages.athlete_page(
-                    gym,
-                    athlete,
-                    data["name"],
-                    data["profile"],
-                    data["history"],
-                    since=data["since"],
-                    until=data["until"],
-                    weeks=weeks,
-                    display_url=self.settings.display_url,
-                )
+        key = (gym, athlete, weeks)
+        version = self.store.version(gym, athlete)  # before reading: a later change shows
+        text = self.pages.get(key, version)
+        if text is None:
+            text = await self.render(
+                views.athlete_page, gym, athlete, weeks, self.settings.display_url
             )
-        )
+            if text is None:
+                raise web.HTTPNotFound(text="no such athlete")
+            self.pages.put(key, version, text)
+        return self._html(text)
 
     async def athlete_csv(self, request: web.Request) -> web.Response:
         gym, athlete = self._ids(request)
         weeks = self._int(request, "weeks", 12, 1, 520)
-        data = await self._run(self._athlete_data, gym, athlete, weeks)
-        if data is None:
+        text = await self.render(views.athlete_csv, gym, athlete, weeks)
+        if text is None:
             raise web.HTTPNotFound(text="no such athlete")
-        return self._csv(pages.athlete_csv(data["history"]), f"{athlete}-sets.csv")
+        return self._csv(text, f"{athlete}-sets.csv")
 
     async def export(self, request: web.Request) -> web.Response:
         gym, athlete = self._ids(request)
-        data = await self._run(self.store.export, gym, athlete)
         return web.Response(
-            text=json.dumps(data, indent=1, default=str),
+            text=await self.render.text(views.export_json, gym, athlete),
             content_type="application/json",
             headers={
                 "Cache-Control": "no-store",
@@ -256,34 +271,23 @@ class HistoryWeb:
             session_id = session_id[:-4]
         if not GYM.fullmatch(gym) or not 0 < len(session_id) <= 128:
             raise web.HTTPNotFound(text="no such session")
-        data = await self._run(self.store.session, gym, session_id)
-        if data is None:
-            raise web.HTTPNotFound(text="no such session")
         if csv:
-            return self._csv(pages.session_csv(data), "session.csv")
-        athlete = data["session"]["athlete"]
-        name = (await self._run(self.store.cards, gym)).get((gym, athlete)) if athlete else None
-        return self._html(
-            pages.session_page(gym, data, name, display_url=self.settings.display_url)
-        )
-
-    def _alerts(self, days: int) -> tuple[list[dict[str, Any]], dict[tuple[str, str], str]]:
-        return (
-            self.store.alert_log(since_ts=time.time() - days * 86400, limit=2000),
-            self.store.cards(),
-        )
+            text = await self.render(views.session_csv, gym, session_id)
+        else:
+            text = await self.render(views.session_page, gym, session_id, self.settings.display_url)
+        if text is None:
+            raise web.HTTPNotFound(text="no such session")
+        return self._csv(text, "session.csv") if csv else self._html(text)
 
     async def alerts(self, request: web.Request) -> web.Response:
         days = self._int(request, "days", 7, 1, 3650)
-        rows, names = await self._run(self._alerts, days)
         return self._html(
-            pages.alerts_page(rows, names, days=days, display_url=self.settings.display_url)
+            await self.render.text(views.alerts_page, days, self.settings.display_url)
         )
 
     async def alerts_csv(self, request: web.Request) -> web.Response:
         days = self._int(request, "days", 7, 1, 3650)
-        rows, _ = await self._run(self._alerts, days)
-        return self._csv(pages.alerts_csv(rows), "alerts.csv")
+        return self._csv(await self.render.text(views.alerts_csv, days), "alerts.csv")
 
     async def healthz(self, request: web.Request) -> web.Response:
         return web.json_response(
