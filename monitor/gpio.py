@@ -9,17 +9,17 @@ amber      a ``caution`` or ``warning`` alert is active; *blinking*
            amber means a sensor fault (the station cannot see)
 red        an ``urgent`` alert is active; the buzzer beeps three
            times every ten seconds until the alert is acknowledged
-           (:meth:`StatusPanel.silence`) or cleared. Red without the
-           buzzer (level ``silenced``): staff acknowledged an urgent
-           alert whose condition still holds; if it still holds when
-           the silence ends, the alert is raised again and the buzzer
-           sounds again
+           or cleared. Red without the buzzer (level ``silenced``):
+           staff acknowledged an urgent alert whose condition still
+           holds; if it still holds when the silence ends, the alert
+           is raised again and the buzzer sounds again
 button     short press: start / stop a session;
            hold for two seconds: tare the scale
 =========  ==========================================================
 
-The panel is a gpiozero :class:`~gpiozero.CompositeDevice`, so it is built
-from gpiozero's own devices and tested with gpiozero's own mock pins::
+The panel is a gpiozero :class:`~gpiozero.CompositeDevice` of gpiozero's own
+devices (:class:`~gpiozero.TrafficLights`, :class:`~gpiozero.Buzzer`,
+:class:`~gpiozero.Button`), and is tested with gpiozero's own mock pins::
 
     from gpiozero import Device
     from gpiozero.pins.mock import MockFactory
@@ -32,8 +32,9 @@ from gpiozero's own devices and tested with gpiozero's own mock pins::
     panel.show("ok")                          # green on, buzzer stops
     panel.close()                             # everything off, pins released
 
-A station configured without GPIO uses :class:`NullPanel`, which has the
-same API and touches no hardware.
+:func:`open_panel` builds the panel a config's ``[gpio]`` table asks for; a
+station configured without GPIO gets a :class:`NullPanel`, which has the same
+API and touches no hardware.
 """
 
 from __future__ import annotations
@@ -41,9 +42,12 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
-from typing import Any, Protocol, Self
+from typing import Any, Self
 
-from gpiozero import LED, Button, Buzzer, CompositeDevice, DigitalInputDevice
+from gpiozero import Button, Buzzer, CompositeDevice, DigitalInputDevice, TrafficLights
+
+from .config import GpioConfig
+from .errors import ConfigError
 
 log = logging.getLogger(__name__)
 
@@ -52,17 +56,20 @@ log = logging.getLogger(__name__)
 #: level of its worst active alert straight in
 LEVELS = ("off", "ok", "info", "caution", "warning", "urgent", "silenced", "fault")
 
+#: the lamp each level lights (none for ``off``; ``fault`` blinks amber)
+LAMP = {"ok": "green", "caution": "amber", "warning": "amber", "urgent": "red", "silenced": "red"}
+
 Callback = Callable[[], Any]
 
 
 def _check_level(level: str) -> str:
     if level not in LEVELS:
         raise ValueError(f"panel level must be one of {', '.join(LEVELS)}, not {level!r}")
-    return level
+    return "ok" if level == "info" else level
 
 
 class StatusPanel(CompositeDevice):
-    """Green, amber and red LEDs, a buzzer and a button, as one gpiozero device.
+    """Traffic lights, a buzzer and a button, as one gpiozero device.
 
     Pins are BCM numbers (``17`` is GPIO17, header pin 11). Every LED is
     wired from the pin through a resistor to ground; the button from the pin
@@ -72,14 +79,18 @@ class StatusPanel(CompositeDevice):
         panel.on_short_press = lambda: print("session start/stop")
         panel.on_long_press = lambda: print("tare")
         panel.show("caution")          # amber on
-        panel.green.is_lit             # False: each part is a gpiozero device
+        panel.lights.green.is_lit      # False: each part is a gpiozero device
         panel.close()
+
+    The children are :attr:`lights` (a :class:`~gpiozero.TrafficLights`; its
+    LEDs are also :attr:`green`, :attr:`amber` and :attr:`red`), :attr:`buzzer`
+    and :attr:`button`.
 
     A short press calls :attr:`on_short_press` on release. Holding the button
     for *hold_time* seconds calls :attr:`on_long_press` once, as soon as the
-    time is up (the button still held), and then not the short-press action
-    on release. Handlers run in gpiozero's threads: keep them quick, or hand
-    the work to the main loop.
+    time is up (the button still held: gpiozero's ``when_held``), and then not
+    the short-press action on release. Handlers run in gpiozero's threads: keep
+    them quick, or hand the work to the main loop.
 
     *imu_int*, if given, is exposed as :attr:`imu_int`, a
     :class:`~gpiozero.DigitalInputDevice` (active high, like the MPU-6050's
@@ -125,7 +136,6 @@ class StatusPanel(CompositeDevice):
         self.on_long_press: Callback | None = None
         self._lock = threading.RLock()
         self._level = "off"
-        self._silenced = False
         self._pattern = (beep_on, beep_off, beeps, beep_every)
         self._alarm: threading.Thread | None = None
         self._alarm_stop = threading.Event()
@@ -146,8 +156,8 @@ class StatusPanel(CompositeDevice):
         btn.when_released = self._released
 
     @classmethod
-    def from_config(cls, gpio: Any, *, pin_factory: Any = None) -> StatusPanel:
-        """Build from the config's ``[gpio]`` table (:class:`monitor.config.GpioConfig`)::
+    def from_config(cls, gpio: GpioConfig, *, pin_factory: Any = None) -> StatusPanel:
+        """Build from the config's ``[gpio]`` table::
 
             panel = StatusPanel.from_config(config.gpio)
 
@@ -161,7 +171,7 @@ class StatusPanel(CompositeDevice):
             button=gpio.button_pin,
             imu_int=gpio.imu_int_pin or None,
             hold_time=gpio.long_press_s,
-            buzzer_active_high=getattr(gpio, "buzzer_active_high", True),
+            buzzer_active_high=gpio.buzzer_active_high,
             pin_factory=pin_factory,
         )
 
@@ -174,6 +184,21 @@ class StatusPanel(CompositeDevice):
             if name == "imu_int":
                 return None
             raise
+
+    @property
+    def green(self) -> Any:
+        """The green :class:`~gpiozero.LED` of :attr:`lights`."""
+        return self.lights.green
+
+    @property
+    def amber(self) -> Any:
+        """The amber :class:`~gpiozero.LED` of :attr:`lights`."""
+        return self.lights.amber
+
+    @property
+    def red(self) -> Any:
+        """The red :class:`~gpiozero.LED` of :attr:`lights`."""
+        return self.lights.red
 
     # ------------------------------------------------------------------ lights
 
@@ -193,31 +218,19 @@ class StatusPanel(CompositeDevice):
             panel.show("fault")   # amber blinks: a sensor stopped answering
             panel.show("fault")   # nothing changes
         """
-        level = "ok" if _check_level(level) == "info" else level
+        level = _check_level(level)
         with self._lock:
             self._check_open()
             if level == self._level:
                 return
-            if self._level == "urgent":
-                self._silenced = False  # the next urgent alert must be heard
             self._level = level
             self._stop_alarm()
-            lit = {
-                "ok": "green",
-                "caution": "amber",
-                "warning": "amber",
-                "urgent": "red",
-                "silenced": "red",
-            }.get(level)
-            for name in ("green", "amber", "red"):
-                led = getattr(self, name)
-                if name == lit:
-                    led.on()
-                else:
-                    led.off()
+            lit = LAMP.get(level)
+            # TrafficLights' value is (red, amber, green); setting it stops a blink.
+            self.lights.value = (lit == "red", lit == "amber", lit == "green")
             if level == "fault":
                 self.amber.blink(on_time=0.5, off_time=0.5, background=True)
-            elif level == "urgent" and not self._silenced:
+            elif level == "urgent":
                 self._start_alarm()
 
     def beep(self, seconds: float = 0.08) -> None:
@@ -225,19 +238,7 @@ class StatusPanel(CompositeDevice):
         with self._lock:
             self._check_open()
             if self._alarm is None:
-                self.buzzer.blink(on_time=seconds, off_time=0.01, n=1, background=True)
-
-    def silence(self) -> None:
-        """Stop the buzzer but keep the red light, until the level leaves ``urgent``.
-
-        For an urgent alert that staff have seen and are dealing with::
-
-            panel.show("urgent")   # beeping
-            panel.silence()        # quiet, red still on
-        """
-        with self._lock:
-            self._silenced = True
-            self._stop_alarm()
+                self.buzzer.beep(on_time=seconds, off_time=0.01, n=1, background=True)
 
     def _start_alarm(self) -> None:
         self._alarm_stop.clear()
@@ -246,10 +247,10 @@ class StatusPanel(CompositeDevice):
 
     def _alarm_loop(self) -> None:
         on, off, beeps, every = self._pattern
-        # gpiozero blinks one group of beeps in its own thread; this loop only
-        # starts a group every `every` seconds until told to stop.
+        # gpiozero beeps one group in its own thread; this loop only starts a
+        # group every `every` seconds until told to stop.
         while True:
-            self.buzzer.blink(on_time=on, off_time=off, n=beeps, background=True)
+            self.buzzer.beep(on_time=on, off_time=off, n=beeps, background=True)
             if self._alarm_stop.wait(every):
                 return
 
@@ -312,8 +313,8 @@ class StatusPanel(CompositeDevice):
         with lock:
             if getattr(self, "_all", None):
                 self._stop_alarm()
-                for name in ("green", "amber", "red", "buzzer"):
-                    getattr(self, name).off()
+                self.lights.off()
+                self.buzzer.off()
                 self._level = "off"
             super().close()
 
@@ -335,41 +336,36 @@ def _build(
     buzzer_active_high: bool,
 ) -> dict[str, Any]:
     """Construct the child devices; if one fails, release those already made."""
-    makers: dict[str, Callable[[int], Any]] = {
-        "green": lambda p: LED(p, pin_factory=pin_factory),
-        "amber": lambda p: LED(p, pin_factory=pin_factory),
-        "red": lambda p: LED(p, pin_factory=pin_factory),
-        "buzzer": lambda p: Buzzer(p, active_high=buzzer_active_high, pin_factory=pin_factory),
+    makers: dict[str, Callable[[], Any]] = {
+        "lights": lambda: TrafficLights(
+            red=pins["red"], amber=pins["amber"], green=pins["green"], pin_factory=pin_factory
+        ),
+        "buzzer": lambda: Buzzer(
+            pins["buzzer"], active_high=buzzer_active_high, pin_factory=pin_factory
+        ),
         # The button switches to ground; debounce so contact chatter on
         # release is not read as a second press (which would stop the session).
-        "button": lambda p: Button(
-            p, pull_up=True, bounce_time=bounce_time, hold_time=hold_time, pin_factory=pin_factory
+        "button": lambda: Button(
+            pins["button"],
+            pull_up=True,
+            bounce_time=bounce_time,
+            hold_time=hold_time,
+            pin_factory=pin_factory,
         ),
-        "imu_int": lambda p: DigitalInputDevice(p, pull_up=False, pin_factory=pin_factory),
     }
+    if "imu_int" in pins:
+        makers["imu_int"] = lambda: DigitalInputDevice(
+            pins["imu_int"], pull_up=False, pin_factory=pin_factory
+        )
     made: dict[str, Any] = {}
     try:
-        for role, pin in pins.items():
-            made[role] = makers[role](pin)
+        for role, make in makers.items():
+            made[role] = make()
     except BaseException:
         for device in made.values():
             device.close()
         raise
     return made
-
-
-class Panel(Protocol):
-    """What the station needs from a panel: :class:`StatusPanel` and :class:`NullPanel` both fit."""
-
-    on_short_press: Callback | None
-    on_long_press: Callback | None
-
-    @property
-    def level(self) -> str: ...
-    def show(self, level: str) -> None: ...
-    def beep(self) -> None: ...
-    def silence(self) -> None: ...
-    def close(self) -> None: ...
 
 
 class NullPanel:
@@ -397,12 +393,9 @@ class NullPanel:
         return self._level
 
     def show(self, level: str) -> None:
-        self._level = "ok" if _check_level(level) == "info" else level
+        self._level = _check_level(level)
 
-    def silence(self) -> None:
-        pass
-
-    def beep(self) -> None:
+    def beep(self, seconds: float = 0.08) -> None:
         pass
 
     def close(self) -> None:
@@ -416,8 +409,33 @@ class NullPanel:
         self.close()
 
 
-def open_panel(gpio: Any | None, *, pin_factory: Any = None) -> StatusPanel | NullPanel:
-    """The panel for the config's ``[gpio]`` table: a :class:`NullPanel` when it is absent or disabled."""
+def open_panel(
+    gpio: GpioConfig | None, *, simulate: bool = False, pin_factory: Any = None
+) -> StatusPanel | NullPanel:
+    """The panel the config's ``[gpio]`` table asks for: a :class:`NullPanel` when it is absent
+    or disabled, else a :class:`StatusPanel` on its pins::
+
+        panel = open_panel(config.gpio, simulate=runner.simulate)
+
+    A simulated station with no *pin_factory* given gets gpiozero's mock pins (it has no
+    header either). No GPIO library, or a pin another program holds, is a
+    :class:`~monitor.errors.ConfigError` naming the key.
+    """
     if gpio is None or not gpio.enabled:
         return NullPanel()
-    return StatusPanel.from_config(gpio, pin_factory=pin_factory)
+    if pin_factory is None and simulate:
+        from gpiozero.pins.mock import MockFactory
+
+        pin_factory = MockFactory()
+    from gpiozero.exc import BadPinFactory, GPIOPinInUse
+
+    try:
+        return StatusPanel.from_config(gpio, pin_factory=pin_factory)
+    except BadPinFactory:
+        raise ConfigError(
+            "gpio.enabled",
+            "no GPIO library found: install python3-lgpio, or set enabled = false "
+            "on a machine without GPIO",
+        ) from None
+    except GPIOPinInUse as err:
+        raise ConfigError("gpio", str(err)) from None

@@ -111,10 +111,10 @@ def test_showing_urgent_every_step_does_not_restart_the_pattern(panel, mock_fact
     assert 4 <= rising_edges(buzzer) <= 6
 
 
-def test_silence_keeps_red_and_next_urgent_beeps_again(panel, mock_factory):
+def test_silenced_keeps_red_and_next_urgent_beeps_again(panel, mock_factory):
     buzzer = mock_factory.pin(PINS["buzzer"])
     panel.show("urgent")
-    panel.silence()
+    panel.show("silenced")  # staff acknowledged it while it still holds
     edges = rising_edges(buzzer)
     time.sleep(0.8)
     assert rising_edges(buzzer) == edges
@@ -242,13 +242,13 @@ def test_one_pin_for_two_parts_is_refused_and_nothing_is_left_reserved(mock_fact
 
 def test_null_panel_has_the_same_api(panel):
     null = NullPanel()
-    for name in ("show", "silence", "close", "level", "on_short_press", "on_long_press", "imu_int"):
+    for name in ("show", "beep", "close", "level", "on_short_press", "on_long_press", "imu_int"):
         assert hasattr(panel, name) and hasattr(null, name), name
     null.on_short_press = lambda: None
     null.on_long_press = lambda: None
     null.show("urgent")
     assert null.level == "urgent"
-    null.silence()
+    null.beep()
     with pytest.raises(ValueError):
         null.show("red")
     assert null.imu_int is None
