@@ -14,7 +14,10 @@ repeats by id and state)::
     state = AlertStateFile(state_dir / "alerts.json")
     saved = state.load()            # None the first time, or when the file was damaged
     ...
-    state.save(manager.snapshot(t, wall), pending=unacknowledged + [e.payload() for e in step.alerts])
+    state.save(
+        manager.snapshot(t, wall),
+        pending=unacknowledged + [e.payload() for e in step.alerts],
+    )
 
 Saving is atomic (a temporary file, fsync, rename, fsync of the directory):
 after a power cut the file is the old one or the new one. A file that cannot
@@ -25,15 +28,17 @@ A full disk makes :meth:`save` log once a minute and return False.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from .errors import ConfigError
-from .files import read_small_file
+from .files import fsync_dir, read_small_file
 
 log = logging.getLogger(__name__)
 
@@ -90,7 +95,7 @@ class AlertStateFile:
     def save(
         self,
         snapshot: dict[str, Any],
-        pending: list[dict[str, Any]] = (),
+        pending: Sequence[dict[str, Any]] = (),
         *,
         truncated: bool = False,
     ) -> bool:
@@ -122,13 +127,11 @@ class AlertStateFile:
             finally:
                 os.close(fd)
             os.replace(tmp, self.path)
-            _fsync_dir(self.path.parent)
+            fsync_dir(self.path.parent)
         except OSError as err:
             self.failures += 1
-            try:
+            with contextlib.suppress(OSError):
                 tmp.unlink(missing_ok=True)
-            except OSError:
-                pass
             now = time.monotonic()
             if now - self._last_error >= ERROR_EVERY_S:
                 self._last_error = now
@@ -142,16 +145,3 @@ class AlertStateFile:
             return False
         self.saves += 1
         return True
-
-
-def _fsync_dir(folder: Path) -> None:
-    try:
-        fd = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)

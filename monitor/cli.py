@@ -29,7 +29,10 @@ def _load_config(path: str | None) -> Config:
 
 
 def _positive(text: str) -> float:
-    """argparse type: a finite number above 0 (``--seconds -5`` or ``--speed 0`` is a mistake, said so)."""
+    """argparse type: a finite number above 0.
+
+    ``--seconds -5`` or ``--speed 0`` is a mistake, and the error says so.
+    """
     try:
         value = float(text)
     except ValueError:

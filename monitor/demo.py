@@ -212,9 +212,8 @@ class SimulatedStation:
                 ratio = f" {status.ratio:.1f}x" if status.ratio is not None else ""
                 mg = f"{status.rms_mg:5.1f} mg" if status.rms_mg is not None else "   -- mg"
                 tremor = f" {status.state:<8} {mg}{ratio}"
-            parts.append(
-                f"{rep.name} {station.rate(rep.name):4.0f}/s a={latest_accel_text(rep.latest)}{tremor}"
-            )
+            rate = station.rate(rep.name)
+            parts.append(f"{rep.name} {rate:4.0f}/s a={latest_accel_text(rep.latest)}{tremor}")
         sess = station.last_session
         if sess is not None and sess.started is not None:
             parts.append(f"sets {sess.set_count}")
@@ -283,7 +282,10 @@ def run_demo(
     names = {}
     turns = demo_turns(configs[0]) if configs else None
     if turns is not None:
-        names = {secret.athlete_id(uid): name for uid, (name, _) in zip(turns.uids, ATHLETES)}
+        names = {
+            secret.athlete_id(uid): name
+            for uid, (name, _) in zip(turns.uids, ATHLETES, strict=True)
+        }
     if port_in_use("127.0.0.1", http_port):
         http_port = 0  # another page is being served there; take any free port
     # A staff account of its own, so a newcomer can acknowledge alerts on the wall.
@@ -305,10 +307,8 @@ def run_demo(
     sims = [SimulatedStation(cfg, clock, names) for cfg in configs]
     for s in sims:
         s.start()
-    print(
-        f"{stations} simulated stations{f' at {speed:g}x' if speed != 1 else ''} publishing to {where}",
-        file=out,
-    )
+    pace = f" at {speed:g}x" if speed != 1 else ""
+    print(f"{stations} simulated stations{pace} publishing to {where}", file=out)
     print(f"wall display: {url}", file=out)
     print(f"to acknowledge alerts there: Staff login, name demo, PIN {demo_pin}", file=out)
     if history is not None and history.url:

@@ -35,8 +35,9 @@ def _kind(mode: int) -> str:
 def read_small_file(
     path: str | os.PathLike[str], key: str, *, limit: int, named: bool = True
 ) -> bytes:
-    """The bytes of the regular file ``path``, at most ``limit`` of them; ConfigError naming ``key``.
+    """The bytes of the regular file ``path``, at most ``limit`` of them.
 
+    A problem (missing, not a regular file, too long) is a ConfigError naming ``key``;
     ``named=False`` leaves the path out of the problem (when ``key`` is the path itself).
     """
     p = Path(path)
@@ -93,3 +94,21 @@ def regular_file_problem(path: str | os.PathLike[str]) -> str | None:
     if not os.access(p, os.R_OK):
         return f"{p}: cannot be read (permission denied)"
     return None
+
+
+def fsync_dir(folder: str | os.PathLike[str]) -> None:
+    """Make a rename in ``folder`` durable (after ``os.replace``); never raises.
+
+    Not every platform can open or fsync a directory: there the rename is as
+    durable as the platform makes it.
+    """
+    try:
+        fd = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)

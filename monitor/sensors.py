@@ -12,9 +12,9 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
-from .bus import LateBus  # noqa: F401  (re-exported: it lived here before monitor.bus)
+from .bus import LateBus as LateBus  # re-exported: it lived here before monitor.bus
 from .clock import Clock
 from .config import Config, ImuConfig, NfcConfig, ScaleConfig
 from .errors import SensorError
@@ -25,7 +25,14 @@ from .i2c.pn532 import Pn532, Tap
 
 log = logging.getLogger(__name__)
 
-D = TypeVar("D")
+
+class Driver(Protocol):
+    """What a slot needs of a driver: one ``read()`` per loop iteration."""
+
+    def read(self) -> Any: ...
+
+
+D = TypeVar("D", bound=Driver)
 
 
 @dataclass(frozen=True)
@@ -85,7 +92,10 @@ class SensorSlot(Generic[D]):
         self._next_try = now + self.retry_s
 
     def poll(self, delivered: Callable[[Any], bool]) -> Any:
-        """The driver's ``read()``, or None while faulted; a SensorError becomes the slot's fault."""
+        """The driver's ``read()``, or None while faulted.
+
+        A SensorError becomes the slot's fault.
+        """
         driver = self.get()
         if driver is None:
             return None

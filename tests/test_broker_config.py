@@ -490,7 +490,7 @@ def test_the_shipped_mosquitto_conf_runs_as_installed(secrets, tmp_path):
         assert one_connection(broker.host, tls_port, "display", "x") == []
 
 
-# --------------------------------------------------------------------------- athletes' profiles and cards
+# ------------------------------------------------------------------ athletes' profiles and cards
 
 
 ATHLETE_TOPICS = ("gym/_athletes/a3k7/profile", "gym/_athletes/a3k7/card")

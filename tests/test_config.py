@@ -1,4 +1,7 @@
-"""The station's TOML file: every key documented with its true default, every mistake one clear line."""
+"""The station's TOML file.
+
+Every key documented with its true default, every mistake one clear line.
+"""
 
 import dataclasses
 import os

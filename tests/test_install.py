@@ -267,7 +267,10 @@ def _debian_python_ready() -> str | None:
             "(bash .ci/setup test installs them)"
         )
     if not (WHEELHOUSE / "SHA256SUMS").exists():
-        return "no wheelhouse: bash .ci/setup test builds build/wheelhouse (requirements/wheelhouse.sh)"
+        return (
+            "no wheelhouse: bash .ci/setup test builds build/wheelhouse "
+            "(requirements/wheelhouse.sh)"
+        )
     return None
 
 
@@ -329,7 +332,8 @@ def test_offline_install_then_an_upgrade_that_keeps_config_and_state(tmp_path):
             venv,
             (
                 "import json, setuptools, wheel, numpy, paho.mqtt, importlib.metadata as m;"
-                "print(json.dumps({'setuptools': setuptools.__version__, 'wheel': wheel.__version__,"
+                "print(json.dumps({'setuptools': setuptools.__version__,"
+                "'wheel': wheel.__version__,"
                 "'numpy': numpy.__version__, 'numpy_from': numpy.__file__,"
                 "'paho-mqtt': m.version('paho-mqtt'), 'project': m.version('gym-tremor-monitor')}))"
             ),

@@ -26,14 +26,14 @@ def make(clock, bus, motion=None, address=0x68, **kwargs):
 
 def run(imu, clock, seconds):
     blocks = []
-    for _ in range(int(round(seconds / imu.poll_interval))):
+    for _ in range(round(seconds / imu.poll_interval)):
         clock.sleep(imu.poll_interval)
         blocks.append(imu.read())
     return blocks
 
 
 def test_configuration_follows_the_register_map(clock, bus):
-    sim, imu = make(clock, bus, rate_hz=500, range_g=8)
+    sim, _imu = make(clock, bus, rate_hz=500, range_g=8)
     writes = [(w.register, w.value) for w in sim.writes]
     assert writes == [
         (0x6B, 0x80),  # PWR_MGMT_1: DEVICE_RESET
@@ -67,7 +67,7 @@ def test_rates_the_chip_cannot_run_are_refused(clock, bus, rate):
 
 def test_decodes_counts_like_the_datasheet(clock, bus):
     # +-4 g is 8192 LSB/g: gravity alone along z reads ~8192 counts.
-    sim, imu = make(clock, bus, SineMotion(amp_mg=0), noise=False, rate_hz=1000, range_g=4)
+    _sim, imu = make(clock, bus, SineMotion(amp_mg=0), noise=False, rate_hz=1000, range_g=4)
     clock.sleep(0.05)
     block = imu.read()
     assert block.accel[:, 2] == pytest.approx(np.full(len(block), 8192 * 4 * G / 32768), abs=1e-9)
@@ -75,7 +75,7 @@ def test_decodes_counts_like_the_datasheet(clock, bus):
 
 
 def test_sinusoid_is_recovered_with_its_amplitude_and_frequency(clock, bus):
-    sim, imu = make(clock, bus, SineMotion(hz=8, amp_mg=50), rate_hz=1000, range_g=4, gyro=True)
+    _sim, imu = make(clock, bus, SineMotion(hz=8, amp_mg=50), rate_hz=1000, range_g=4, gyro=True)
     blocks = run(imu, clock, 4.0)
     t = np.concatenate([b.t for b in blocks])
     x = np.concatenate([b.accel[:, 0] for b in blocks])
@@ -96,7 +96,7 @@ def test_sinusoid_is_recovered_with_its_amplitude_and_frequency(clock, bus):
 def test_timestamps_sit_on_the_sample_times(clock, bus):
     # The simulated chip samples at k ms after the FIFO starts; the driver's
     # times must match the true sample times of the motion within a period.
-    sim, imu = make(clock, bus, SineMotion(hz=8, amp_mg=500), noise=False, rate_hz=1000, range_g=4)
+    _sim, imu = make(clock, bus, SineMotion(hz=8, amp_mg=500), noise=False, rate_hz=1000, range_g=4)
     blocks = run(imu, clock, 2.0)
     t = np.concatenate([b.t for b in blocks[2:]])
     x = np.concatenate([b.accel[:, 0] for b in blocks[2:]])
@@ -113,7 +113,7 @@ def test_all_samples_arrive_without_loss(clock, bus):
 
 
 def test_overflow_is_prevented_and_lost_samples_counted(clock, bus):
-    sim, imu = make(clock, bus, rate_hz=1000, range_g=4)
+    _sim, imu = make(clock, bus, rate_hz=1000, range_g=4)
     run(imu, clock, 1.0)
     clock.sleep(0.5)  # a stalled loop: 500 samples, FIFO holds 170
     stalled = imu.read()
@@ -143,7 +143,7 @@ def test_mpu6500_has_a_512_byte_fifo(clock, bus):
 def test_wrong_chip_is_reported_with_what_to_check(clock, bus):
     bus.attach(0x68, Mpu6050Sim(SineMotion(), clock=clock))
     bus.chip(0x68).regs[0x75] = 0x12
-    with pytest.raises(SensorNotFound, match="WHO_AM_I is 0x12.*AD0"):
+    with pytest.raises(SensorNotFound, match=r"WHO_AM_I is 0x12.*AD0"):
         Mpu6050(bus, 0x68, rate_hz=1000, clock=clock)
 
 
@@ -154,7 +154,7 @@ def test_missing_chip_is_gone_not_hung(clock, bus):
 
 
 def test_transient_nacks_are_retried(clock, bus):
-    sim, imu = make(clock, bus, rate_hz=1000)
+    _sim, imu = make(clock, bus, rate_hz=1000)
     run(imu, clock, 0.5)
     bus.fail(0x68, count=2)
     block = (clock.sleep(0.1), imu.read())[1]
@@ -163,7 +163,7 @@ def test_transient_nacks_are_retried(clock, bus):
 
 
 def test_gone_chip_raises_then_recovers(clock, bus):
-    sim, imu = make(clock, bus, rate_hz=1000)
+    _sim, imu = make(clock, bus, rate_hz=1000)
     run(imu, clock, 0.5)
     bus.vanish(0x68, duration=1.0)
     with pytest.raises(SensorGone):
@@ -176,7 +176,7 @@ def test_gone_chip_raises_then_recovers(clock, bus):
 
 
 def test_brownout_is_noticed_and_reconfigured(clock, bus):
-    sim, imu = make(clock, bus, rate_hz=1000)
+    _sim, imu = make(clock, bus, rate_hz=1000)
     run(imu, clock, 0.5)
     bus.brownout(0x68)
     blocks = run(imu, clock, 1.0)
@@ -186,7 +186,7 @@ def test_brownout_is_noticed_and_reconfigured(clock, bus):
 
 @pytest.mark.parametrize("value", [0x00, 0xFF])
 def test_stuck_chip_raises_a_sensor_error(clock, bus, value):
-    sim, imu = make(clock, bus, rate_hz=1000)
+    _sim, imu = make(clock, bus, rate_hz=1000)
     run(imu, clock, 0.5)
     bus.stick(0x68, value)
     with pytest.raises(SensorError):
@@ -205,7 +205,7 @@ def test_burst_reads_fall_back_to_smbus_blocks(clock):
             raise OSError(95, "Operation not supported")
 
     bus = NoRdwrBus()
-    sim, imu = make(clock, bus, rate_hz=1000)
+    _sim, imu = make(clock, bus, rate_hz=1000)
     bus.stats.reset()
     blocks = run(imu, clock, 1.0)
     assert sum(len(b) for b in blocks) == pytest.approx(1000, abs=2)
@@ -215,7 +215,7 @@ def test_burst_reads_fall_back_to_smbus_blocks(clock):
 
 
 def test_bus_efficiency_at_1khz(clock, bus):
-    sim, imu = make(clock, bus, rate_hz=1000, range_g=4)
+    _sim, imu = make(clock, bus, rate_hz=1000, range_g=4)
     run(imu, clock, 1.0)
     bus.stats.reset()
     blocks = run(imu, clock, 60.0)
@@ -284,7 +284,7 @@ def test_every_part_the_simulator_plays_is_one_the_driver_knows(clock, bus, part
 
 def test_a_brownout_is_told_from_pwr_mgmt_1_alone(clock, bus):
     # Asleep after a brown-out says enough: FIFO_EN is only read from a chip that is awake.
-    sim, imu = make(clock, bus, rate_hz=1000)
+    _sim, imu = make(clock, bus, rate_hz=1000)
     run(imu, clock, 0.5)
     bus.brownout(0x68)
     bus.log.clear()

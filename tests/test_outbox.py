@@ -149,7 +149,7 @@ def test_bound_drops_oldest_metrics_never_alerts(path, caplog):
 
 def test_byte_bound(path):
     with Outbox(path, max_bytes=400) as ob:
-        for i in range(10):
+        for _ in range(10):
             ob.add("gym/b/x", b"x" * 50, kind="metric")
         st = ob.stats()
         assert st.pending_bytes <= 400 and st.pending == 400 // (50 + len("gym/b/x"))
@@ -417,7 +417,8 @@ def test_a_damaged_file_is_moved_aside_salvaged_and_replaced(path, caplog, name)
     with caplog.at_level(logging.INFO, logger="monitor.mqtt.outbox"), Outbox(path) as ob:
         assert not ob.in_memory
         got = [m.payload for m in ob.messages()]
-        # whatever was salvaged is a prefix-free, in-order subset of what was queued, nothing invented
+        # whatever was salvaged is a prefix-free, in-order subset of what was queued,
+        # nothing invented
         queued = [alert(i) + b" " * 200 for i in range(300)]
         assert got == [p for p in queued if p in set(got)]
         ob.add("gym/b/alert", b"after", kind="alert")

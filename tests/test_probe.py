@@ -15,7 +15,9 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 class Eeprom(SimChip):
-    RESET = {0x00: 0xAA}
+    def power_on_reset(self) -> None:
+        super().power_on_reset()
+        self.regs[0x00] = 0xAA
 
 
 def test_scan_finds_what_answers_and_identifies_known_chips():

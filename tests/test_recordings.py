@@ -228,7 +228,7 @@ def test_header_csv_is_read_in_seconds_and_metres_per_second_squared(tmp_path):
 def test_a_header_csv_with_a_bad_row_says_so(tmp_path):
     path = tmp_path / "bad.csv"
     path.write_text("t_s,ax,ay,az\n0.0,1,2,3\n0.1,one,2,3\n")
-    with pytest.raises(ValueError, match="bad.csv"):
+    with pytest.raises(ValueError, match=r"bad\.csv"):
         load_recording(path)
 
 

@@ -85,7 +85,7 @@ def windows_of(rec, fs: float = 100.0) -> np.ndarray:
     w = sliding_windows(accel, int(2.5 * fs), int(0.5 * fs))
     metrics, feats = analyze_many(w, fs), motion_features(w, fs)
     out = np.empty(len(metrics), dtype=FIGURES)
-    for i, (m, f) in enumerate(zip(metrics, feats)):
+    for i, (m, f) in enumerate(zip(metrics, feats, strict=True)):
         vol, trem = m.band_rms_mg["voluntary"], m.band_rms_mg["tremor"]
         out[i] = (
             vol,

@@ -9,7 +9,9 @@ from monitor.sim import SimBus, SimChip, SimClock
 
 
 class Eeprom(SimChip):
-    RESET = {0x0F: 0xA5}
+    def power_on_reset(self) -> None:
+        super().power_on_reset()
+        self.regs[0x0F] = 0xA5
 
 
 @pytest.fixture

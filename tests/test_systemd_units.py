@@ -223,7 +223,10 @@ def test_systemd_analyze_verify_is_silent(unit, tmp_path):
 
 @needs_analyze
 def test_verify_catches_what_this_test_relies_on(tmp_path):
-    """verify must complain (even if it exits 0) about a misspelt key: otherwise the test above proves nothing."""
+    """verify must complain (even if it exits 0) about a misspelt key.
+
+    Otherwise the test above proves nothing.
+    """
     bad = tmp_path / "typo.service"
     bad.write_text("[Service]\nType=notify\nNoNewPrivilege=yes\nExecStart=/bin/true\n")
     run = subprocess.run(

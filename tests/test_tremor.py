@@ -21,7 +21,6 @@ from monitor.analysis import tremor
 from monitor.analysis.tremor import (
     DEFAULT_BANDS,
     Bands,
-    G,
     TremorMetrics,
     analyze,
     analyze_many,
@@ -156,14 +155,14 @@ def test_peak_refinement_is_well_under_a_bin():
     fs, n = 1000.0, 2500  # 0.4 Hz bins
     rng = np.random.default_rng(11)
     for hz in np.linspace(3.6, 17.4, 40):
-        m = analyze(tone(fs, n, hz, 30.0, rng) + [0.0, 0.0, G], fs, noise_floor_mg=0.0)
+        m = analyze(tone(fs, n, hz, 30.0, rng) + np.array([0.0, 0.0, G]), fs, noise_floor_mg=0.0)
         assert m.peak_hz == pytest.approx(hz, abs=0.05 * m.resolution_hz)
 
 
 def test_welch_segments_tile_a_long_window():
-    m = analyze(np.zeros((10_000, 3)) + [0, 0, G], 1000.0, segment_s=4.0)
+    m = analyze(np.zeros((10_000, 3)) + np.array([0, 0, G]), 1000.0, segment_s=4.0)
     assert (m.nperseg, m.segments) == (4000, 4)  # 0-4, 2-6, 4-8, 6-10 s
-    m = analyze(np.zeros((5_000, 3)) + [0, 0, G], 1000.0, segment_s=4.0)
+    m = analyze(np.zeros((5_000, 3)) + np.array([0, 0, G]), 1000.0, segment_s=4.0)
     assert m.segments == 2 and m.nperseg + m.nperseg // 2 <= 5000 < m.nperseg + m.nperseg // 2 + 2
 
 
@@ -193,7 +192,7 @@ def _integrate(freqs, psd, lo, hi):
     """Rectangle rule, each bin a strip df wide; edge strips count in proportion."""
     df = freqs[1] - freqs[0]
     total = 0.0
-    for f, p in zip(freqs[1:], psd[1:]):  # DC excluded: gravity
+    for f, p in zip(freqs[1:], psd[1:], strict=True):  # DC excluded: gravity
         overlap = min(f + df / 2, hi) - max(f - df / 2, lo)
         if overlap > 0:
             total += p * overlap
@@ -291,7 +290,7 @@ def test_analyze_many_gives_the_same_numbers_as_analyze():
     batch = analyze_many(windows, 1000.0)
 
     assert len(batch) == 8
-    for window, m in zip(windows, batch):
+    for window, m in zip(windows, batch, strict=True):
         single = analyze(window, 1000.0).as_dict()
         many = m.as_dict()
         for bands in ("band_power", "band_rms_mg"):  # approx() compares flat mappings only

@@ -32,6 +32,7 @@ whether to run uncalibrated and tell the staff.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -42,6 +43,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import MonitorError
+from ..files import fsync_dir
 
 FORMAT_VERSION = 1
 _SENSOR_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
@@ -140,7 +142,10 @@ class CalibrationStore:
         return self.state_dir / f"scale-{sensor_id}.json"
 
     def load(self, sensor_id: str) -> ScaleCalibration | None:
-        """The saved calibration, None if there is none; CalibrationError if the file is unusable."""
+        """The saved calibration, None if there is none.
+
+        CalibrationError if the file is unusable.
+        """
         path = self.path(sensor_id)
         try:
             text = path.read_text(encoding="utf-8")
@@ -154,8 +159,8 @@ class CalibrationStore:
             return ScaleCalibration.from_json(json.loads(text))
         except (ValueError, TypeError) as err:  # JSONDecodeError is a ValueError
             raise CalibrationError(
-                f"{path}: not a usable scale calibration ({err}); tare and calibrate the scale again, "
-                "or delete the file"
+                f"{path}: not a usable scale calibration ({err}); "
+                "tare and calibrate the scale again, or delete the file"
             ) from err
 
     def save(self, sensor_id: str, calibration: ScaleCalibration) -> Path:
@@ -176,36 +181,18 @@ class CalibrationStore:
         except BaseException:
             # Whatever went wrong, the old file is untouched; do not leave the
             # half-done temporary behind to pile up.
-            try:
+            with contextlib.suppress(FileNotFoundError):
                 os.unlink(tmp)
-            except FileNotFoundError:
-                pass
             raise
-        _fsync_dir(self.state_dir)
+        fsync_dir(self.state_dir)
         return path
 
     def _remove_leftovers(self, path: Path) -> None:
         # A power cut between mkstemp and os.replace leaves a temporary file.
         # load() never reads them; tidy them up the next time we write.
         for stale in self.state_dir.glob(f".{path.name}.*.tmp"):
-            try:
+            with contextlib.suppress(OSError):
                 stale.unlink()
-            except OSError:
-                pass
-
-
-def _fsync_dir(directory: Path) -> None:
-    """Make a rename in ``directory`` durable. Not every platform can open a directory."""
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 def _finite(value: Any) -> bool:

@@ -209,7 +209,10 @@ class I2CDevice:
             )
 
     def read_burst(self, name: str, length: int) -> bytes:
-        """``length`` bytes from register ``name`` on: a run of registers, or a FIFO port drained."""
+        """``length`` bytes from register ``name`` on.
+
+        A run of registers, or a FIFO port drained.
+        """
         return self.read_bytes(self.registers[name].address, length)
 
     def get(self, name: str) -> Values:
@@ -226,7 +229,7 @@ class I2CDevice:
         return value
 
     def update(self, name: str, **fields: Any) -> int:
-        """Change ``fields`` and keep the register's other bits (read, modify, write); returns the value.
+        """Change ``fields``, keep the register's other bits (read-modify-write); return the value.
 
         The read is skipped when ``fields`` cover every bit of the register.
         """

@@ -28,8 +28,6 @@ from ..errors import SensorStuck
 from .chip import Chip, ChipStats
 from .device import Bus, RetryPolicy
 
-STANDARD_GRAVITY = 9.80665  # m/s^2 per g
-
 
 @dataclass(frozen=True, eq=False)
 class SampleBlock:
@@ -139,7 +137,10 @@ class Imu(Chip, ABC):
 
     @abstractmethod
     def _drain(self) -> tuple[np.ndarray, np.ndarray | None, int]:
-        """Read what the FIFO holds: (accel counts (N,3), gyro counts or None, samples discarded)."""
+        """Read what the FIFO holds.
+
+        Returns (accel counts (N,3), gyro counts or None, samples discarded).
+        """
 
     @abstractmethod
     def _accel_scale(self) -> float:
@@ -161,7 +162,9 @@ class Imu(Chip, ABC):
 
     @property
     def poll_interval(self) -> float:
-        """A read interval that keeps the FIFO clear of overflow: at most 60 % full, at most 10 reads/s.
+        """A read interval that keeps the FIFO clear of overflow.
+
+        At most 60 % full, at most 10 reads/s.
 
         Fewer, longer reads cost fewer bytes of addressing per sample; 60 % leaves
         the rest of the FIFO for a late loop iteration.
@@ -264,7 +267,7 @@ class Imu(Chip, ABC):
         if start is None:
             start = now - (n - 0.5) * p
             if self._last_t is not None:
-                lost = max(0, int(math.floor((start - self._last_t) / p + 0.5)) - 1)
+                lost = max(0, math.floor((start - self._last_t) / p + 0.5) - 1)
         t = start + p * np.arange(n)
         self._next_t = float(t[-1] + p)
         self._last_t = float(t[-1])

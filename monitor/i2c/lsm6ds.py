@@ -47,7 +47,8 @@ from types import MappingProxyType
 import numpy as np
 
 from ..errors import SensorGone, SensorNotFound, SensorStuck
-from .imu import STANDARD_GRAVITY, Imu
+from ..units import G
+from .imu import Imu
 from .registers import Field, Flag, Lookup, Register, RegisterMap
 
 # -- values the datasheets table ------------------------------------------------
@@ -363,7 +364,8 @@ RATE_TOLERANCE = 0.05
 
 #: One tagged FIFO word as numpy sees it: the tag byte, then X, Y, Z little-endian int16.
 TAGGED_WORD = np.dtype([("tag", "u1"), ("xyz", "<i2", (3,))])
-#: Tag bytes whose TAG_SENSOR (bits 7:3) is one ST defines (0x01..0x19), whatever TAG_CNT and parity.
+#: Tag bytes whose TAG_SENSOR (bits 7:3) is one ST defines (0x01..0x19),
+#: whatever TAG_CNT and parity.
 _VALID_TAG_BYTE = np.array([1 <= (b >> 3) <= TAG_MAX for b in range(256)])
 
 
@@ -635,7 +637,7 @@ class Lsm6ds(Imu):
         return accel, gyro, 0
 
     def _accel_scale(self) -> float:
-        return ACCEL_MG_PER_LSB[self.range_g] * 1e-3 * STANDARD_GRAVITY
+        return ACCEL_MG_PER_LSB[self.range_g] * 1e-3 * G
 
     def _gyro_scale(self) -> float:
         return math.radians(GYRO_MDPS_PER_LSB[self.gyro_dps] * 1e-3)
@@ -643,7 +645,10 @@ class Lsm6ds(Imu):
     # -- public ---------------------------------------------------------------
     @property
     def datum_bytes(self) -> int:
-        """Bytes one sample occupies in the FIFO: 7 (or 14 with the gyroscope) tagged, 6 (12) untagged."""
+        """Bytes one sample occupies in the FIFO.
+
+        7 (or 14 with the gyroscope) tagged, 6 (12) untagged.
+        """
         return self._words_per_sample() * self.family.word_bytes
 
     def _power_down(self) -> None:

@@ -23,7 +23,8 @@ from types import MappingProxyType
 import numpy as np
 
 from ..errors import SensorNotFound
-from .imu import STANDARD_GRAVITY, Imu
+from ..units import G
+from .imu import Imu
 from .registers import Field, Flag, Lookup, Register, RegisterMap
 
 
@@ -209,7 +210,8 @@ class Mpu6050(Imu):
         if part is None:
             raise SensorNotFound(
                 f"{self.name}: WHO_AM_I is 0x{who:02X}, not an MPU-6050/6500 (0x68 or 0x70): "
-                "check the address (AD0 pin: low 0x68, high 0x69) and that the chip is what the config says",
+                "check the address (AD0 pin: low 0x68, high 0x69) "
+                "and that the chip is what the config says",
                 sensor=self.name,
                 address=self.address,
             )
@@ -268,7 +270,7 @@ class Mpu6050(Imu):
         return accel, gyro, 0
 
     def _accel_scale(self) -> float:
-        return self.range_g * STANDARD_GRAVITY / 32768.0
+        return self.range_g * G / 32768.0
 
     def _gyro_scale(self) -> float:
         return np.deg2rad(self.gyro_dps / 32768.0)

@@ -176,7 +176,10 @@ def checked_gain(gain: Any) -> int:
 
 
 def checked_ldo(volts: Any) -> float | None:
-    """``volts`` as one of the LDO voltages (to 0.1 V), None for an external AVDD; else ValueError."""
+    """``volts`` as one of the LDO voltages (to 0.1 V), None for an external AVDD.
+
+    Anything else is a ValueError.
+    """
     if volts is None:
         return None
     number = (
@@ -448,14 +451,18 @@ class Nau7802(Chip):
                 address=self.address,
             )
         raise SensorNotFound(
-            f"{self.name}: REVISION_ID (0x1F) reads 0x{rev:02X}, not 0x_F as a NAU7802's does: check that "
-            "the chip at this address is the load-cell ADC (a NAU7802 is always at 0x2A) and its wiring",
+            f"{self.name}: REVISION_ID (0x1F) reads 0x{rev:02X}, not 0x_F as a NAU7802's does: "
+            "check that the chip at this address is the load-cell ADC "
+            "(a NAU7802 is always at 0x2A) and its wiring",
             sensor=self.name,
             address=self.address,
         )
 
     def _start(self) -> None:
-        """Reset, power up, configure, start converting (datasheet 9.1); calibration follows later."""
+        """Reset, power up, configure, start converting (datasheet 9.1).
+
+        Calibration follows later.
+        """
         d = self.device
         d.set("PU_CTRL", rr=True)
         d.set("PU_CTRL", pud=True)

@@ -190,8 +190,8 @@ def parse_frame(buf: bytes) -> Frame:
     Preamble bytes (any number of 0x00) are skipped. Bytes after the
     postamble are ignored, since an I2C read may ask for more than the frame.
 
-        parse_frame(bytes.fromhex("0000ff00ff00")).kind                  # 'ack'
-        parse_frame(bytes.fromhex("0000ff06fad50332010607e800")).data     # b'\\x03\\x32\\x01\\x06\\x07'
+        parse_frame(bytes.fromhex("0000ff00ff00")).kind  # 'ack'
+        parse_frame(bytes.fromhex("0000ff06fad50332010607e800")).data  # bytes 03 32 01 06 07
     """
     buf = bytes(buf)
     i = 0
@@ -593,7 +593,8 @@ class Pn532(Chip):
             raise ValueError(f"poll_interval_s must be positive, not {poll_interval_s!r}")
         if not (isinstance(max_retries, int) and 0 <= max_retries <= 0xFE):
             raise ValueError(
-                f"max_retries must be 0..254 (255 would wait for a card forever), not {max_retries!r}"
+                "max_retries must be 0..254 (255 would wait for a card forever), "
+                f"not {max_retries!r}"
             )
         if not (isinstance(absent_polls, int) and absent_polls >= 1):
             raise ValueError(
@@ -625,8 +626,10 @@ class Pn532(Chip):
                 self._complete(ex, self._link.call(ex))
         except (SensorGone, _Failed, FrameError) as err:
             raise SensorNotFound(
-                f"no PN532 answers as {self.name} ({err}): check its wiring (SDA, SCL, 3.3 V, GND), that the "
-                "board's interface switches select I2C, that `i2cdetect -y 1` shows 24, and the bus number",
+                f"no PN532 answers as {self.name} ({err}): "
+                "check its wiring (SDA, SCL, 3.3 V, GND), "
+                "that the board's interface switches select I2C, "
+                "that `i2cdetect -y 1` shows 24, and the bus number",
                 sensor=self.name,
                 address=address,
             ) from err
@@ -736,7 +739,8 @@ class Pn532(Chip):
             if result is _MOVED:
                 continue
             if result is _WAIT:
-                # An ACK, a quick command's answer and an answer NACKed for come within a millisecond.
+                # An ACK, a quick command's answer and an answer NACKed for
+                # come within a millisecond.
                 if (ex.phase == "ack" or ex.quick or ex.nacks) and waited < SHORT_WAIT_S:
                     self.clock.sleep(READY_POLL_S)
                     waited += READY_POLL_S

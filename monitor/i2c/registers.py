@@ -37,6 +37,7 @@ class Lookup:
     """Human value <-> raw bits through a table, e.g. range in g -> AFS_SEL."""
 
     table: Mapping[Any, int]
+    _reverse: Mapping[int, Any] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "table", MappingProxyType(dict(self.table)))
@@ -52,7 +53,7 @@ class Lookup:
     def decode(self, raw: int) -> Any:
         # A reserved bit pattern decodes to itself rather than failing: the
         # driver decides whether an unexpected value means a reset chip.
-        return self._reverse.get(raw, raw)  # type: ignore[attr-defined]
+        return self._reverse.get(raw, raw)
 
     @property
     def choices(self) -> tuple[Any, ...]:

@@ -25,7 +25,7 @@ Choices that Home Assistant's statistics depend on:
 * tremor amplitude is in **m/s²** (the RMS of the tremor band): ``mg`` is
   milligrams to Home Assistant, which would file it as a mass; m/s² is SI,
   converts to nothing else and needs no device class. The ratio to the rested
-  baseline (unit ``×``) is the figure the grades and alerts use;
+  baseline (its unit the multiplication sign) is the figure the grades and alerts use;
 * sets and fluid intake restart at 0 every session: ``total_increasing``,
   whose statistics count a drop as the start of a new cycle, never as a
   negative amount (the feed never lets them go down within a session: Home
@@ -256,7 +256,7 @@ def entities(topics: Topics, info: StationInfo) -> list[Entity]:
                 f"{imu.name} tremor ratio",
                 topic,
                 "ratio",
-                unit="×",
+                unit="\N{MULTIPLICATION SIGN}",
                 precision=2,
                 icon="mdi:chart-line",
             ),
@@ -666,8 +666,9 @@ def discovery_plan(
             current = {device_topic(topics, prefix): "device"}
             components = {e.object_id: e.component for e in entities(topics, info)}
     if state_dir is None:
-        msgs = discovery_messages(topics, info, prefix=prefix, form=form) if enabled else []
-        return DiscoveryPlan(msgs)
+        return DiscoveryPlan(
+            discovery_messages(topics, info, prefix=prefix, form=form) if enabled else []
+        )
     path = Path(state_dir) / STATE_FILE
     state = _read_state(path)
     retired: dict[str, float] = {}

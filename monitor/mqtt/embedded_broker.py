@@ -11,11 +11,13 @@ reaches the network::
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import errno
 import logging
 import socket
 import threading
 import warnings
+from typing import Any
 
 from ..errors import MonitorError
 
@@ -79,7 +81,7 @@ class EmbeddedBroker:
         self.host = host
         self.port = port
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._broker = None
+        self._broker: Any = None  # amqtt's Broker (amqtt ships no type information)
         self._thread: threading.Thread | None = None
 
     def start(self, timeout: float = 10.0) -> EmbeddedBroker:
@@ -116,8 +118,8 @@ class EmbeddedBroker:
             try:
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore", DeprecationWarning)
-                    self._broker = Broker(config, loop=loop)
-                loop.run_until_complete(self._broker.start())
+                    broker = self._broker = Broker(config, loop=loop)
+                loop.run_until_complete(broker.start())
             except BaseException as err:  # reported to start()'s caller
                 failure.append(err)
                 ready.set()
@@ -136,10 +138,8 @@ class EmbeddedBroker:
     def stop(self) -> None:
         if self._loop is None or self._broker is None:
             return
-        try:
+        with contextlib.suppress(Exception):  # already stopping; nothing left to save
             asyncio.run_coroutine_threadsafe(self._broker.shutdown(), self._loop).result(5)
-        except Exception:  # already stopping; nothing left to save
-            pass
         self._loop.call_soon_threadsafe(self._loop.stop)
         if self._thread is not None:
             self._thread.join(timeout=5)

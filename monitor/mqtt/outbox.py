@@ -59,6 +59,7 @@ instead of piling into paho's memory.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import sqlite3
@@ -95,10 +96,13 @@ FULL_REPORT_S = 60.0
 MIGRATE_EVERY_S = 1.0
 
 _COLUMNS = "id, topic, payload, qos, retain, kind, priority, created"
+# A row as it is written: the columns a reader gets, and its size for the bound.
+_INSERT = "INSERT INTO outbox (topic, payload, qos, retain, kind, priority, created, size) VALUES "
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS outbox (
-    id       INTEGER PRIMARY KEY AUTOINCREMENT,  -- AUTOINCREMENT: ids never reused, so id order is age
+    -- AUTOINCREMENT: ids are never reused, so id order is age
+    id       INTEGER PRIMARY KEY AUTOINCREMENT,
     topic    TEXT    NOT NULL,
     payload  BLOB    NOT NULL,
     qos      INTEGER NOT NULL,
@@ -180,6 +184,13 @@ def _disk_full(folder: Path, below: int = 256 * 1024) -> bool:
     except OSError:
         return False
     return st.f_bavail * st.f_frsize < below
+
+
+def _rollback(db: sqlite3.Connection) -> None:
+    """Undo the open transaction, if any; a ROLLBACK that fails has nothing left to undo."""
+    if db.in_transaction:
+        with contextlib.suppress(sqlite3.Error):
+            db.execute("ROLLBACK")
 
 
 def _size(topic: str, payload: bytes) -> int:
@@ -294,8 +305,7 @@ class Outbox:
         for row in rows:
             try:
                 db.execute(
-                    "INSERT INTO outbox (topic, payload, qos, retain, kind, priority, created, size) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    _INSERT + "(?, ?, ?, ?, ?, ?, ?, ?)",
                     (row[1], row[2], row[3], row[4], row[5], row[6], row[7], _size(row[1], row[2])),
                 )
                 self.salvaged += 1
@@ -536,7 +546,10 @@ class Outbox:
         self._full_since = None
 
     def _migrate(self) -> None:
-        """Move rows held in memory (not with paho now) into the file, oldest first, while it takes them."""
+        """Move rows held in memory (not with paho now) into the file.
+
+        Oldest first, while the file takes them.
+        """
         if not self._memory:
             return
         now = time.monotonic()
@@ -620,8 +633,7 @@ class Outbox:
                 ]
                 db.executemany("DELETE FROM outbox WHERE id = ?", [(r,) for r, _ in superseded])
             cur = db.execute(
-                "INSERT INTO outbox (topic, payload, qos, retain, kind, priority, created, size) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                _INSERT + "(?, ?, ?, ?, ?, ?, ?, ?)",
                 (topic, payload, qos, int(retain), kind, prio, time.time(), size),
             )
             row_id = cur.lastrowid
@@ -631,11 +643,7 @@ class Outbox:
             db.executemany("DELETE FROM outbox WHERE id = ?", [(r,) for r, _, _ in victims])
             db.execute("COMMIT")
         except BaseException:
-            if db.in_transaction:
-                try:
-                    db.execute("ROLLBACK")
-                except sqlite3.Error:
-                    pass
+            _rollback(db)
             raise
         # Counters change only once the commit has happened.
         self._rows = rows - len(victims)
@@ -719,11 +727,7 @@ class Outbox:
             db.executemany("DELETE FROM outbox WHERE id = ?", [(r,) for r, _, _ in victims])
             db.execute("COMMIT")
         except sqlite3.Error:
-            if db.in_transaction:
-                try:
-                    db.execute("ROLLBACK")
-                except sqlite3.Error:
-                    pass
+            _rollback(db)
             return 0  # reported by the caller's once-a-minute line
         self._rows -= len(victims)
         self._bytes -= sum(s for _, _, s in victims)
@@ -914,12 +918,10 @@ class Outbox:
             self._early.clear()
             self._held.clear()
             # Everything already in the file is a re-send from the new client's point of view.
-            try:
+            with contextlib.suppress(sqlite3.Error):
                 self._replay_upto = self._db.execute(
                     "SELECT COALESCE(MAX(id), 0) FROM outbox"
                 ).fetchone()[0]
-            except sqlite3.Error:
-                pass
 
     # ------------------------------------------------------------ looking
 
@@ -992,7 +994,7 @@ class Outbox:
     def replace_kind(
         self, kind: str, rows: list[tuple[str, bytes]], *, retain: bool = False
     ) -> None:
-        """Replace every unsent row of ``kind`` with ``rows`` (topic, payload), in this order, at once.
+        """Replace every unsent row of ``kind`` with ``rows`` (topic, payload), in order, at once.
 
         For a station that starts again: its saved list of unacknowledged alerts and
         what the file still holds are put back in the order they were raised. Nothing
@@ -1012,8 +1014,7 @@ class Outbox:
                 db.execute("DELETE FROM outbox WHERE kind = ?", (kind,))
                 now = time.time()
                 db.executemany(
-                    "INSERT INTO outbox (topic, payload, qos, retain, kind, priority, created, size) "
-                    "VALUES (?, ?, 1, ?, ?, ?, ?, ?)",
+                    _INSERT + "(?, ?, 1, ?, ?, ?, ?, ?)",
                     [
                         (t, bytes(p), int(retain), kind, prio, now, _size(t, bytes(p)))
                         for t, p in rows
@@ -1021,11 +1022,7 @@ class Outbox:
                 )
                 db.execute("COMMIT")
             except BaseException:
-                if db.in_transaction:
-                    try:
-                        db.execute("ROLLBACK")
-                    except sqlite3.Error:
-                        pass
+                _rollback(db)
                 raise
             self._rows += len(rows) - old[0]
             self._bytes += sum(_size(t, bytes(p)) for t, p in rows) - old[1]
@@ -1050,11 +1047,12 @@ class Outbox:
                     kinds[ALERT],
                     sum(kinds.values()) - kinds[ALERT],
                 )
-            try:
+            # A checkpoint is housekeeping; the WAL replays on next open anyway.
+            with contextlib.suppress(sqlite3.Error):
                 self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-            except sqlite3.Error:
-                pass  # a checkpoint is housekeeping; the WAL replays on next open anyway
             self._db.close()
+            # None marks a closed outbox; every method checks for it under the lock before
+            # it touches the file, so the attribute keeps the type of an open one.
             self._db = None  # type: ignore[assignment]
 
     def __enter__(self) -> Self:
@@ -1071,7 +1069,10 @@ class Outbox:
 
 
 def _salvage(path: Path) -> tuple[list[tuple], str]:
-    """Rows that can still be read from a damaged outbox file, in id order, and how they were read."""
+    """Rows that can still be read from a damaged outbox file.
+
+    In id order, with how they were read.
+    """
     try:
         rows = salvage_rows(path)
     except Exception as err:  # salvaging is a bonus: it must never stop the station

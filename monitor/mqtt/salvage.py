@@ -10,7 +10,8 @@ columns: NULL rowid alias, topic, payload, qos, retain, kind, priority,
 created, size) are kept. Pages on the free list (deleted rows) are skipped, and
 a page's newest copy in the WAL wins over the main file's::
 
-    rows = salvage_rows(Path("outbox.sqlite3"))     # [(id, topic, payload, qos, retain, kind, priority, created)]
+    rows = salvage_rows(Path("outbox.sqlite3"))
+    # [(id, topic, payload, qos, retain, kind, priority, created), ...]
 
 Nothing here raises on bad bytes: a cell that does not decode is skipped.
 """
@@ -136,7 +137,7 @@ def _free_pages(pages: _Pages) -> set[int]:
         return set()
     free: set[int] = set()
     trunk = int.from_bytes(first[32:36], "big")
-    seen = set()
+    seen: set[int] = set()
     while trunk and trunk not in seen and len(seen) < 100_000:
         seen.add(trunk)
         free.add(trunk)
@@ -151,7 +152,10 @@ def _free_pages(pages: _Pages) -> set[int]:
 
 
 def _cells(pages: _Pages, number: int, page: bytes) -> list[tuple[int, bytes]]:
-    """(rowid, payload) of each cell of a table leaf page; overflow chains followed while they read."""
+    """(rowid, payload) of each cell of a table leaf page.
+
+    Overflow chains are followed while they read.
+    """
     head = 100 if number == 1 else 0
     if page[head] != 0x0D:
         return []

@@ -28,7 +28,8 @@ STATION_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
 COMMAND_NAMES = ("tare", "calibrate", "session", "weigh_in", "ack")
 #: Home Assistant's default discovery prefix and its birth/last-will topic.
 HA_PREFIX = "homeassistant"
-#: The level under the prefix where athletes' profiles and cards live (no station id starts with "_").
+#: The level under the prefix where athletes' profiles and cards live
+#: (no station id starts with "_").
 ATHLETES = "_athletes"
 
 

@@ -88,7 +88,8 @@ class Transfer:
     data: bytes
     wire_bytes: int
     error: int | None = None
-    #: an i2c_rdwr transfer's messages as they crossed the wire: ("w", bytes written) or ("r", bytes read)
+    #: an i2c_rdwr transfer's messages as they crossed the wire:
+    #: ("w", bytes written) or ("r", bytes read)
     messages: tuple[tuple[str, bytes], ...] = ()
 
 
@@ -141,7 +142,10 @@ class SimBus:
         self._add_fault(address, _Fault("errno", code=code, count=count))
 
     def vanish(self, address: int, duration: float | None = None) -> None:
-        """The chip stops answering (NACK) for ``duration`` s of clock time, or until :meth:`restore`."""
+        """The chip stops answering (NACK).
+
+        For ``duration`` s of clock time, or until :meth:`restore`.
+        """
         self._add_fault(address, _Fault("vanish", until=self._until(address, duration)))
 
     def stick(self, address: int, value: int = 0x00, duration: float | None = None) -> None:
@@ -387,7 +391,8 @@ class _StuckChip:
     def read(self, register: int, length: int) -> bytes:
         return bytes((self.value,)) * length
 
-    read_current = lambda self, length: bytes((self.value,)) * length  # noqa: E731
+    def read_current(self, length: int) -> bytes:
+        return bytes((self.value,)) * length
 
     def write(self, register: int, data: bytes) -> None:
         return None

@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import math
 from collections import deque
+from collections.abc import Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
 
 import numpy as np
 
@@ -50,7 +52,7 @@ class SampleClock:
             return _NO_TIMES, 0
         if now < self.next_t:
             return _NO_TIMES, 0
-        n = int(math.floor((now - self.next_t) / period)) + 1
+        n = math.floor((now - self.next_t) / period) + 1
         first = self.next_t
         self.next_t = first + n * period
         k = min(n, keep)
@@ -68,7 +70,7 @@ class SimChip:
     """A register-level chip model. Subclasses set ``RESET`` and override hooks."""
 
     #: register -> value after power-on or reset
-    RESET: dict[int, int] = {}
+    RESET: Mapping[int, int] = MappingProxyType({})
     #: registers a write from the bus must not change
     READ_ONLY: frozenset[int] = frozenset()
     name = "chip"
@@ -176,7 +178,8 @@ class SamplingChip(SimChip):
     def update(self, now: float) -> None:
         rate = self._running_rate()
         if not rate:
-            self._sampler.restart()  # stopped: its first sample comes a period after it starts again
+            # stopped: its first sample comes a period after it starts again
+            self._sampler.restart()
             return
         t, skipped = self._sampler.due(now, rate, keep=self._samples_kept())
         if len(t):

@@ -40,7 +40,6 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..clock import Clock
-from ..i2c.imu import STANDARD_GRAVITY as G
 from ..i2c.lsm6ds import (
     ACCEL_MG_PER_LSB,
     DS3_REGISTERS,
@@ -56,6 +55,7 @@ from ..i2c.lsm6ds import (
     Family,
 )
 from ..i2c.registers import Field, RegisterMap
+from ..units import G
 from .chip import SampleClock, SamplingChip
 
 # Register addresses: the same on every variant unless named (DSO_, DS3_).

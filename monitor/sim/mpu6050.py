@@ -20,9 +20,9 @@ import math
 import numpy as np
 
 from ..clock import Clock
-from ..i2c.imu import STANDARD_GRAVITY as G
 from ..i2c.mpu6050 import DLPF_BANDWIDTH_HZ, INTERNAL_RATE_HZ, PARTS, REGISTERS
 from ..i2c.registers import Field
+from ..units import G
 from .chip import SamplingChip
 
 ACCEL_NOISE_G_PER_RTHZ = 400e-6  # MPU-6050 datasheet: 400 ug/sqrt(Hz)

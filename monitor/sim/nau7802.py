@@ -141,7 +141,8 @@ class Nau7802Sim(SimChip):
 
     @property
     def rate_sps(self) -> int:
-        # Reserved CRS codes 4..6 (which decode to themselves) behave as 10 SPS, as Linux's driver assumes.
+        # Reserved CRS codes 4..6 (which decode to themselves) behave as 10 SPS,
+        # as Linux's driver assumes.
         sps = CRS.get(self.regs[CTRL2])
         return sps if sps in RATES_SPS else RATES_SPS[0]
 
@@ -229,7 +230,7 @@ class Nau7802Sim(SimChip):
         if now < self._next_conv_t:
             return
         period = 1.0 / self.rate_sps
-        n = int(math.floor((now - self._next_conv_t) / period)) + 1
+        n = math.floor((now - self._next_conv_t) / period) + 1
         last_t = self._next_conv_t + (n - 1) * period
         self._next_conv_t += n * period
         # No FIFO: only the newest conversion survives, so only it is computed.

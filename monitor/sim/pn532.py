@@ -241,8 +241,10 @@ class Pn532Sim(SimChip):
         self.faults.lose_answers += count
 
     def remove_mid_read(self, away_s: float = 0.0) -> None:
-        """The card in the field leaves during the next selection (after its first cascade
-        level) and stays away ``away_s`` seconds; 0: it is back at once, as at the edge of the field."""
+        """The card in the field leaves during the next selection (after its first cascade level).
+
+        It stays away ``away_s`` seconds; 0: it is back at once, as at the edge of the field.
+        """
         self.faults.remove_mid_read.append(float(away_s))
 
     def hang(self, duration: float, *, reset: bool = False) -> None:
@@ -451,7 +453,10 @@ class Pn532Sim(SimChip):
         job.answer, job.done_at = bytes((Command.IN_LIST_PASSIVE_TARGET + 1, 0)), job.attempt_t
 
     def _attempt(self, ta: float) -> tuple[Tag | None, float]:
-        """One activation attempt starting at ``ta``: the card selected (or None) and when it ends."""
+        """One activation attempt starting at ``ta``.
+
+        Returns the card selected (or None) and when the attempt ends.
+        """
         tag = self.tag_at(ta)
         if tag is None:
             self.active_uid = None
@@ -500,7 +505,8 @@ def taking_turns(
     if athletes < 1 or turn_s < 4 * hold_s:
         raise ValueError("need at least one athlete and turns of at least 4 holds")
     rng = random.Random(seed)
-    # 0x04 is NXP's manufacturer code; a 4-byte UID must not start 0x08 (random ID) or 0x88 (cascade tag).
+    # 0x04 is NXP's manufacturer code;
+    # a 4-byte UID must not start 0x08 (random ID) or 0x88 (cascade tag).
     tags = [
         Tag(bytes((0x04,)) + rng.randbytes(6))
         if i

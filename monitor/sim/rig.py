@@ -90,7 +90,7 @@ def _scenario(config: Config, index: int):
     imu = config.imus[index]
     factory = SCENARIOS.get(imu.scenario)
     if factory is None:
-        names = ", ".join(sorted(SCENARIOS) + [COMPANION])
+        names = ", ".join([*sorted(SCENARIOS), COMPANION])
         raise ConfigError(f"imu[{index}].scenario", f"must be one of {names}, not {imu.scenario!r}")
     options = {} if imu.scenario == "fall" else {"placement": imu.placement}
     return factory(seed=config.station.seed * 100 + index, **options)
@@ -116,9 +116,10 @@ def simulated_bus(config: Config, clock: Clock, *, loop: bool = True) -> SimBus:
     if config.scale is not None:
         factory = MASS_SCENARIOS.get(config.scale.scenario)
         if factory is None:
+            choices = ", ".join(sorted(MASS_SCENARIOS))
             raise ConfigError(
                 "scale.scenario",
-                f"must be one of {', '.join(sorted(MASS_SCENARIOS))}, not {config.scale.scenario!r}",
+                f"must be one of {choices}, not {config.scale.scenario!r}",
             )
         load = factory(seed=config.station.seed * 100 + 50)
         duration = getattr(load, "duration", None) or 3600.0

@@ -97,7 +97,7 @@ class TakingTurns:
     @property
     def uids(self) -> list[bytes]:
         """Each athlete's tag UID, in turn order."""
-        return list(dict.fromkeys(tag.uid for _, _, tag in self.schedule.taps))
+        return list(dict.fromkeys(tag.uid for _, _, tag in self.schedule.taps if tag is not None))
 
     def _split(self, t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Each time's athlete and the time within their turn (negative: warming up)."""

@@ -56,7 +56,7 @@ from .disturbances import DropSpec, FallSpec, TreadmillSpec
 from .evaluation import EVEN_WEIGHTS, REP_HARMONICS, TREMOR_WEIGHTS, CompiledMotion, Lines, Piece
 from .kinetics import Gait, StandingSpec, TurnsSpec, gait_columns
 from .placement import UPRIGHT, Placement, Posture, rotation_matrix
-from .sources import G0, MG, OverlayTrack, as_times, unit
+from .sources import G0, MG, OverlayTrack, Timed, as_times, unit
 from .timeline import (
     HOLD_Q_GAIN,
     HOLD_Q_TAU,
@@ -149,7 +149,7 @@ class Scenario:
         self._segments: list[Segment] = []
         self._sets: list[SetTruth] = []
         self._events: list[Event] = []
-        self._specs: list[DropSpec | TreadmillSpec | FallSpec] = []
+        self._specs: list[DropSpec | TreadmillSpec | FallSpec | StandingSpec | TurnsSpec] = []
         self._end = 0.0
         self._p, self._q = 1.0, Q_REST
         self._posture = UPRIGHT
@@ -486,8 +486,8 @@ class Scenario:
         for i, block in enumerate(self._blocks):
             last = i == len(self._blocks) - 1
             pieces += self._pieces(block, clip=(i == 0), last=last)
-        accel_items: list[object] = []
-        gyro_items: list[object] = []
+        accel_items: list[Timed] = []
+        gyro_items: list[Timed] = []
         disturbances = []
         rotation, floor = self.orientation, self.placement.floor_gain
         for spec in self._specs:
@@ -584,7 +584,7 @@ class Scenario:
             )
         if placement.ambient_mg > 0:
             parts.append(self._ambient.columns(rotation, placement.ambient_mg * MG))
-        hz, cycles, vectors = (np.concatenate(column) for column in zip(*parts))
+        hz, cycles, vectors = (np.concatenate(column) for column in zip(*parts, strict=True))
         amp = self.tremor_mg * placement.tremor_gain * posture.tremor_gain
         a = amp * np.array([block.p[0], block.q[0]])
         b = amp * np.array([block.p[1], block.q[1]])

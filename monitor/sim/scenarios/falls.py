@@ -38,6 +38,7 @@ then one of these falls in place of the textbook one.
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -166,7 +167,7 @@ class Motion:
         """Angle turned (rad) and its rate (rad/s) at ``t``."""
         angle = np.full(len(t), self.keys[0][1])
         rate = np.zeros(len(t))
-        for (t0, a0), (t1, a1) in zip(self.keys, self.keys[1:]):
+        for (t0, a0), (t1, a1) in itertools.pairwise(self.keys):
             x, dx = _smoothstep((t - t0) / (t1 - t0))
             inside = t >= t0
             angle = np.where(inside, a0 + (a1 - a0) * x, angle)
@@ -180,7 +181,8 @@ class Motion:
         for dip in self.dips:
             support -= dip.at(t)
         f = np.maximum(support, 0.02)[:, None] * _rotate(self.up_from, self.axis, angle)
-        for part in (*self.pulses, *self.wobbles):
+        parts: tuple[Pulse | Wobble, ...] = (*self.pulses, *self.wobbles)
+        for part in parts:
             f += part.at(t)
         # Whatever is still moving fades out over the last 0.3 s: no step at the end.
         fade = np.clip((self.end - t) / 0.3, 0.0, 1.0)[:, None]
@@ -640,19 +642,20 @@ def real_fall(
 
 def _turn_to(up: np.ndarray, target: ArrayLike) -> tuple[np.ndarray, float]:
     """The axis and angle that turn ``up`` onto the direction of ``target``."""
-    target = np.asarray(target, dtype=float) / np.linalg.norm(target)
-    axis = np.cross(up, target)
+    direction = np.asarray(target, dtype=float) / np.linalg.norm(target)
+    axis = np.cross(up, direction)
     norm = np.linalg.norm(axis)
     if norm < 1e-9:
         return X, 0.0
-    return axis / norm, math.acos(float(np.clip(up @ target, -1.0, 1.0)))
+    return axis / norm, math.acos(float(np.clip(up @ direction, -1.0, 1.0)))
 
 
 def _named(kind: str):
     def make(seed: int = 0, **options: Any) -> RealFall:
         return real_fall(seed, kind=kind, **options)
 
-    make.__doc__ = f"{real_fall.__doc__.splitlines()[0]} (kind {kind!r})"
+    summary = (real_fall.__doc__ or "A fall shaped like a real one.").splitlines()[0]
+    make.__doc__ = f"{summary} (kind {kind!r})"
     return make
 
 

@@ -179,7 +179,8 @@ SCENARIOS: dict[str, Callable[..., Scenario]] = {
     "fall": fall,
     "set_to_failure": set_to_failure,
     "everyday": everyday,
-    **FALL_SCENARIOS,  # real_fall_forward, _knees, _backward, _sideways: falls shaped like real ones
+    # real_fall_forward, _knees, _backward, _sideways: falls shaped like real ones
+    **FALL_SCENARIOS,
 }
 """Motion scenarios by name: ``SCENARIOS[name](seed=..., **options) -> Scenario``."""
 

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import ArrayLike
 
-from .sources import OverlayTrack, as_times, raised_cosine
+from .sources import OverlayTrack, Timed, as_times, raised_cosine
 from .truth import Event
 
 LIFT_S = 0.3  # hand takes the bottle's weight off the dock
@@ -71,7 +71,7 @@ class _Trace:
     def __init__(self, start_g: float):
         self.knots_t: list[float] = [0.0]
         self.knots_g: list[float] = [start_g]
-        self.transients: list[object] = []
+        self.transients: list[Timed] = []
         self._compiled: tuple[np.ndarray, np.ndarray, OverlayTrack] | None = None
 
     def level(self, t: float, g: float) -> None:
@@ -81,7 +81,7 @@ class _Trace:
         self.knots_g.append(g)
         self._compiled = None
 
-    def add(self, transient: object) -> None:
+    def add(self, transient: Timed) -> None:
         self.transients.append(transient)
         self._compiled = None
 

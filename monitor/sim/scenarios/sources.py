@@ -23,8 +23,10 @@ from typing import Protocol, runtime_checkable
 import numpy as np
 from numpy.typing import ArrayLike
 
-G0 = 9.80665
-"""Standard gravity, m/s^2: what an accelerometer at rest reads."""
+from ...units import G
+
+G0 = G
+"""Standard gravity, m/s^2 (:data:`monitor.units.G`): what an accelerometer at rest reads."""
 
 MG = G0 / 1000.0
 """One milli-g in m/s^2."""
@@ -50,6 +52,16 @@ def as_times(t: ArrayLike) -> np.ndarray:
     return t.reshape(1) if t.ndim == 0 else t
 
 
+class Timed(Protocol):
+    """An item of an :class:`OverlayTrack`: it acts on ``[start, end)`` seconds."""
+
+    @property
+    def start(self) -> float: ...
+
+    @property
+    def end(self) -> float: ...
+
+
 class OverlayTrack:
     """Short additive signals (impacts, vibrations, knocks) placed on a timeline.
 
@@ -59,13 +71,10 @@ class OverlayTrack:
     that touches none costs two comparisons.
     """
 
-    def __init__(self, items: Sequence[object], method: str):
-        self._items = sorted(items, key=lambda item: item.start)  # type: ignore[attr-defined]
-        self._starts = [float(item.start) for item in self._items]  # type: ignore[attr-defined]
-        self._longest = max(
-            (item.end - item.start for item in self._items),
-            default=0.0,  # type: ignore[attr-defined]
-        )
+    def __init__(self, items: Sequence[Timed], method: str):
+        self._items = sorted(items, key=lambda item: item.start)
+        self._starts = [float(item.start) for item in self._items]
+        self._longest = max((item.end - item.start for item in self._items), default=0.0)
         self._method = method
 
     def __bool__(self) -> bool:
@@ -77,10 +86,10 @@ class OverlayTrack:
         lo = bisect_left(self._starts, first - self._longest)
         hi = bisect_right(self._starts, last)
         for item in self._items[lo:hi]:
-            if item.end <= first:  # type: ignore[attr-defined]
+            if item.end <= first:
                 continue
-            a = int(np.searchsorted(t, item.start, "left"))  # type: ignore[attr-defined]
-            b = int(np.searchsorted(t, item.end, "left"))  # type: ignore[attr-defined]
+            a = int(np.searchsorted(t, item.start, "left"))
+            b = int(np.searchsorted(t, item.end, "left"))
             if a < b:
                 out[a:b] += getattr(item, self._method)(t[a:b])
 

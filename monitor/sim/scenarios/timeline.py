@@ -25,6 +25,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
+from .kinetics import Gait
 from .placement import UPRIGHT, Posture
 
 Q_REST = 0.15
@@ -54,7 +55,7 @@ class Block:
     move_dir: np.ndarray | None = None
     turn_axis: np.ndarray | None = None
     turn_rate: float = 0.0  # rad/s peak
-    gait: object | None = None  # a kinetics.Gait while walking or jogging
+    gait: Gait | None = None  # while walking or jogging
 
     def unexercised(self, coupling: float) -> Block:
         """The same stretch for a body part that does not move, its tremor coupled by
