@@ -690,3 +690,30 @@ def test_board_settings_that_cannot_work_are_refused():
         Board(max_stations=2, known=["a", "b"])
     with pytest.raises(ValueError):
         Board(ack_timeout=0)
+
+
+# --------------------------------------------------------------------------- grades
+
+
+def test_the_grades_in_force_reach_the_page(board):
+    """The guides of a sparkline sit at the station's thresholds, never at the page's own."""
+    from monitor.grades import ELEVATED_RATIO, HIGH_RATIO
+
+    snap = board.snapshot()
+    assert snap["grades"] == {"elevated_ratio": ELEVATED_RATIO, "high_ratio": HIGH_RATIO}
+    board.handle("gym/bench-1/session", j({"v": 1, "name": "Bench 1"}))
+    assert board.view("bench-1")["session"]["thresholds"] == snap["grades"]
+    coached = {"elevated_ratio": 1.5, "high_ratio": 2.5}
+    board.handle("gym/bench-1/session", j({"v": 1, "name": "Bench 1", "thresholds": coached}))
+    assert board.view("bench-1")["session"]["thresholds"] == coached
+    # Thresholds that cannot grade anything are refused with the rest of the message.
+    bad = {"elevated_ratio": 3.0, "high_ratio": 2.0}
+    assert board.handle("gym/bench-1/session", j({"v": 1, "thresholds": bad})) is None
+    assert board.ignored == 1
+    assert board.view("bench-1")["session"]["thresholds"] == coached
+
+
+def test_the_level_shown_is_the_stations_not_recomputed(board):
+    # A coach's thresholds graded 2.5x as high on the station: the wall says what it said.
+    board.handle("gym/bench-1/tremor", tremor(2.5, level="high"))
+    assert board.view("bench-1")["tremor"]["level"] == "high"

@@ -1,52 +1,107 @@
-"""Reading what stations publish: every payload the display accepts, parsed in one place.
+"""What the wall keeps of each message a station publishes, read through the message format.
 
-Anything that arrives from outside is distrusted: a payload that is not JSON,
-has a field of the wrong type, an unknown level, a non-finite number, or is
-simply too big raises :class:`BadPayload` naming what was wrong, and the
-caller logs it and moves on. The values are frozen dataclasses with a
-``view()`` that turns them into plain JSON for the page::
+Every payload is parsed by its class in :mod:`monitor.mqtt.messages`
+(``from_json``: the one strict reader, its enums and its limits); anything
+that is not right raises :class:`BadPayload` naming what was wrong, and the
+caller logs it and moves on. What the board keeps is smaller than what
+arrives: texts are clipped to what a tile shows, and what the wall never
+shows (alert evidence, frequency bands) is left behind, so memory stays
+bounded however large the payloads. The records are frozen dataclasses
+with a ``view()`` that turns them into plain JSON for the page::
 
-    fields = decode_json(b'{"v": 1, "id": "a1", "level": "urgent"}', "alert")
-    alert = parse_alert(fields)                 # AlertInfo(id="a1", level="urgent", ...)
+    alert = parse_alert(b'{"v": 1, "id": "a1", "code": "fall", "level": "urgent",'
+                        b' "message": "Possible fall"}')
+    alert.level                                 # AlertLevel.URGENT
     alert.kind                                  # "physiology" (a sensor fault is "equipment")
 
 The contract lives in ``monitor/mqtt/PAYLOADS.md``; version 1 may gain keys,
-so keys this module does not know are ignored.
+which the reader ignores.
 """
 
 from __future__ import annotations
 
-import json
-import math
 import re
-from collections.abc import Iterable
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, fields
+from typing import Any, TypeVar
 
 from ..errors import MonitorError
+from ..grades import TremorLevel
+from ..mqtt.messages import (
+    MAX_BYTES,
+    ActiveAlerts,
+    ActivityState,
+    AlertEvent,
+    AlertLevel,
+    AlertState,
+    Card,
+    CheckIn,
+    CheckinSource,
+    CommandResult,
+    Grades,
+    Hydration,
+    HydrationMode,
+    Message,
+    MessageError,
+    ProfileState,
+    SessionReport,
+    Tremor,
+)
+from ..mqtt.messages.codec import _Invalid, decode
+from ..mqtt.messages.values import ATHLETE_PATTERN
 
-TREMOR_LEVELS = ("none", "normal", "elevated", "high")
-ALERT_LEVELS = ("info", "caution", "warning", "urgent")
-ALERT_STATES = ("raised", "cleared", "acknowledged")
-HYDRATION_MODES = ("bottle", "body")
-CHECKIN_SOURCES = ("tag", "button", "command")
-PROFILE_STATES = ("applied", "fresh", "pending")
-#: An athlete id: one topic level, pseudonymous (monitor/mqtt/messages/values.py: ATHLETE_PATTERN).
-ATHLETE_ID = re.compile(r"[a-z0-9_-]{1,64}")
+#: An athlete id: one topic level, pseudonymous (the message format's rule).
+ATHLETE_ID = re.compile(ATHLETE_PATTERN)
 # Alerts about the equipment, not the athlete: shown in their own colour and words.
 EQUIPMENT_CODE_PREFIXES = ("sensor.",)
 
-MAX_PAYLOAD_BYTES = 64 * 1024
-
-LEVEL_RANK = {name: rank for rank, name in enumerate(TREMOR_LEVELS)}
-ALERT_RANK = {name: rank for rank, name in enumerate(ALERT_LEVELS)}
+MAX_PAYLOAD_BYTES = MAX_BYTES
+_ACTIVITY_STATES = frozenset(ActivityState)
 
 
 class BadPayload(MonitorError, ValueError):
     """A message the board refuses: what was wrong, for the log line."""
 
 
-# --------------------------------------------------------------------------- values
+M = TypeVar("M", bound=Message)
+
+
+def _decode(cls: type[Message], payload: bytes) -> dict[str, Any]:
+    """The JSON object of a payload, by the message format's one strict decoder.
+
+    The topic names the station, never the payload: its ``station`` key is not
+    read (a tile shows what arrived on the station's topics, whatever it says).
+    """
+    try:
+        obj = decode(payload, cls.max_bytes)
+    except _Invalid as err:
+        raise BadPayload(f"{cls.schema_name}: {err}") from None
+    obj.pop("station", None)
+    return obj
+
+
+def _build(cls: type[M], obj: dict[str, Any]) -> M:
+    try:
+        return cls.from_dict(obj)
+    except MessageError as err:
+        raise BadPayload(str(err)) from None
+
+
+def _read(cls: type[M], payload: bytes) -> M:
+    return _build(cls, _decode(cls, payload))
+
+
+def clip(text: str | None, limit: int) -> str | None:
+    """``text`` cut to ``limit`` characters (the last one an ellipsis): a tile shows no more."""
+    if text is None or len(text) <= limit:
+        return text
+    return text[: limit - 1] + "\u2026"
+
+
+def _plain(record: Any) -> dict[str, Any]:
+    return {f.name: getattr(record, f.name) for f in fields(record)}
+
+
+# --------------------------------------------------------------------------- records
 
 
 @dataclass(frozen=True)
@@ -56,7 +111,7 @@ class TremorReading:
     sensor: str
     placement: str | None
     exercised: bool | None
-    level: str
+    level: TremorLevel
     rms_mg: float | None
     peak_hz: float | None
     ratio: float | None
@@ -66,23 +121,15 @@ class TremorReading:
     received: float  # board clock (monotonic), to judge which sensors are current
 
     def view(self) -> dict[str, Any]:
-        return {
-            "sensor": self.sensor,
-            "placement": self.placement,
-            "exercised": self.exercised,
-            "level": self.level,
-            "rms_mg": self.rms_mg,
-            "peak_hz": self.peak_hz,
-            "ratio": self.ratio,
-            "measurable": self.measurable,
-            "moving": self.moving,
-            "ts": self.ts,
-        }
+        out = _plain(self)
+        del out["received"]
+        return out
 
 
 @dataclass(frozen=True)
 class SessionInfo:
-    """Activity state and session figures (the retained ``session`` message)."""
+    """Activity state and session figures (the retained ``session`` message), and the
+    tremor grades the station applies (the page draws its guides at them)."""
 
     name: str | None
     state: str | None
@@ -97,16 +144,19 @@ class SessionInfo:
     recovery_s: float | None
     fatigue_trend: float | None
     ts: float | None
+    thresholds: Grades
 
     def view(self) -> dict[str, Any]:
-        return {k: getattr(self, k) for k in self.__dataclass_fields__}
+        out = _plain(self)
+        out["thresholds"] = self.thresholds.to_dict()
+        return out
 
 
 @dataclass(frozen=True)
 class HydrationInfo:
     """Scale-derived figures (the retained ``hydration`` message)."""
 
-    mode: str | None
+    mode: HydrationMode | None
     mass_g: float | None
     intake_ml: float | None
     intake_ml_per_h: float | None
@@ -115,7 +165,7 @@ class HydrationInfo:
     ts: float | None
 
     def view(self) -> dict[str, Any]:
-        return {k: getattr(self, k) for k in self.__dataclass_fields__}
+        return _plain(self)
 
 
 @dataclass(frozen=True)
@@ -127,8 +177,8 @@ class AlertInfo:
 
     id: str
     code: str
-    level: str
-    state: str
+    level: AlertLevel
+    state: AlertState
     red_flag: bool
     sensor: str | None
     message: str
@@ -139,7 +189,7 @@ class AlertInfo:
 
     @property
     def rank(self) -> int:
-        return ALERT_RANK[self.level]
+        return self.level.rank
 
     @property
     def kind(self) -> str:
@@ -147,7 +197,7 @@ class AlertInfo:
         return "equipment" if self.code.startswith(EQUIPMENT_CODE_PREFIXES) else "physiology"
 
     def view(self, **extra: Any) -> dict[str, Any]:
-        out = {k: getattr(self, k) for k in self.__dataclass_fields__}
+        out = _plain(self)
         out["kind"] = self.kind
         out.update(extra)
         return out
@@ -161,8 +211,8 @@ class CheckInInfo:
     athlete: str | None
     guest: bool
     since_ts: float | None
-    source: str | None
-    profile: str | None
+    source: CheckinSource | None
+    profile: ProfileState | None
 
     @property
     def nobody(self) -> bool:
@@ -181,101 +231,6 @@ class AckResult:
 # --------------------------------------------------------------------------- parsing
 
 
-class Fields:
-    """Typed reads from one JSON object; a wrong type raises :class:`BadPayload`.
-
-    Missing keys and JSON ``null`` both read as ``None`` (the contract's
-    ``|null``), so only a value that is present *and* wrong is refused.
-    """
-
-    def __init__(self, obj: Any, where: str):
-        if not isinstance(obj, dict):
-            raise BadPayload(f"{where}: expected a JSON object")
-        self.obj = obj
-        self.where = where
-
-    def _bad(self, key: str, want: str) -> BadPayload:
-        return BadPayload(f"{self.where}: {key!r} should be {want}, got {self.obj[key]!r:.40}")
-
-    def num(self, key: str) -> float | None:
-        value = self.obj.get(key)
-        if value is None:
-            return None
-        # bool is an int in Python; true/false as a number is a sender bug.
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise self._bad(key, "a number or null")
-        try:
-            value = float(value)
-        except OverflowError:  # an integer too big for a float: 1 followed by 400 zeros
-            raise self._bad(key, "a finite number") from None
-        if not math.isfinite(value):
-            raise self._bad(key, "a finite number")
-        return value
-
-    def count(self, key: str) -> int | None:
-        value = self.num(key)
-        if value is None:
-            return None
-        if value < 0 or value != int(value):
-            raise self._bad(key, "a whole number >= 0")
-        return int(value)
-
-    def text(self, key: str, limit: int, *, required: bool = False) -> str | None:
-        value = self.obj.get(key)
-        if value is None:
-            if required:
-                raise BadPayload(f"{self.where}: {key!r} is missing")
-            return None
-        if not isinstance(value, str):
-            raise self._bad(key, "a string")
-        # Truncate rather than refuse: a long advice text is still worth showing.
-        return value if len(value) <= limit else value[: limit - 1] + "\u2026"
-
-    def flag(self, key: str) -> bool | None:
-        value = self.obj.get(key)
-        if value is None:
-            return None
-        if not isinstance(value, bool):
-            raise self._bad(key, "true or false")
-        return value
-
-    def choice(self, key: str, options: Iterable[str], *, required: bool = True) -> str | None:
-        value = self.obj.get(key)
-        if value is None and not required:
-            return None
-        if value not in options:
-            raise BadPayload(
-                f"{self.where}: {key!r} should be one of {'/'.join(options)}, got {value!r:.40}"
-            )
-        return value
-
-    def version(self) -> None:
-        v = self.obj.get("v")
-        # Newer schema versions only add fields ("extend rather than rename"), so
-        # anything >= 1 is read with the fields this board knows.
-        if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-            raise BadPayload(f"{self.where}: 'v' should be a schema version >= 1, got {v!r:.20}")
-
-
-def _reject_constant(name: str) -> float:
-    raise BadPayload(f"non-finite number {name} in JSON")
-
-
-def decode_json(payload: bytes, where: str) -> Fields:
-    """Parse a payload into typed fields, refusing anything oversized or odd."""
-    if len(payload) > MAX_PAYLOAD_BYTES:
-        raise BadPayload(f"{where}: {len(payload)} bytes is over the {MAX_PAYLOAD_BYTES} limit")
-    try:
-        obj = json.loads(payload, parse_constant=_reject_constant)
-    except BadPayload:
-        raise
-    except (ValueError, RecursionError) as err:  # includes JSON and UTF-8 decode errors
-        raise BadPayload(f"{where}: not JSON ({type(err).__name__})") from None
-    fields = Fields(obj, where)
-    fields.version()
-    return fields
-
-
 def parse_status(payload: bytes) -> str | None:
     """``online`` / ``offline``; None for an empty (deleted) retained message."""
     text = payload.decode("utf-8", "replace").strip().strip('"').lower()
@@ -284,119 +239,130 @@ def parse_status(payload: bytes) -> str | None:
     return text or None
 
 
-def parse_tremor(f: Fields, received: float) -> TremorReading:
-    level = f.choice("level", TREMOR_LEVELS)
-    measurable = f.flag("measurable")
+def parse_tremor(payload: bytes, received: float) -> TremorReading:
+    t = _read(Tremor, payload)
     return TremorReading(
-        sensor=f.text("sensor", 32) or "sensor",
-        placement=f.text("placement", 32),
-        exercised=f.flag("exercised"),
-        level=level,
-        rms_mg=f.num("rms_mg"),
-        peak_hz=f.num("peak_hz"),
-        ratio=f.num("ratio"),
-        measurable=(level != "none") if measurable is None else measurable,
-        moving=bool(f.flag("moving")),
-        ts=f.num("ts"),
+        sensor=clip(t.sensor, 32) or "sensor",
+        placement=t.placement,
+        exercised=t.exercised,
+        level=t.level,
+        rms_mg=t.rms_mg,
+        peak_hz=t.peak_hz,
+        ratio=t.ratio,
+        measurable=(t.level != TremorLevel.NONE) if t.measurable is None else t.measurable,
+        moving=t.moving,
+        ts=t.ts,
         received=received,
     )
 
 
-def parse_session(f: Fields) -> SessionInfo:
+def parse_session(payload: bytes) -> SessionInfo:
+    """The session; an activity state this display does not know yet (a newer station's) is
+    shown as the station wrote it rather than costing the whole message."""
+    obj = _decode(SessionReport, payload)
+    state = obj.get("state")
+    if isinstance(state, str) and state not in _ACTIVITY_STATES:
+        obj["state"] = None
+    else:
+        state = None
+    s = _build(SessionReport, obj)
     return SessionInfo(
-        name=f.text("name", 48),
-        state=f.text("state", 24),
-        active=f.flag("active"),
-        set_count=f.count("set_count"),
-        rep_count=f.count("rep_count"),
-        started_ts=f.num("started_ts"),
-        ended_ts=f.num("ended_ts"),
-        last_set_end_ts=f.num("last_set_end_ts"),
-        baseline_mg=f.num("baseline_mg"),
-        ratio=f.num("ratio"),
-        recovery_s=f.num("recovery_s"),
-        fatigue_trend=f.num("fatigue_trend"),
-        ts=f.num("ts"),
+        name=clip(s.name, 48),
+        state=s.state or clip(state, 24),
+        active=s.active,
+        set_count=s.set_count,
+        rep_count=s.rep_count,
+        started_ts=s.started_ts,
+        ended_ts=s.ended_ts,
+        last_set_end_ts=s.last_set_end_ts,
+        baseline_mg=s.baseline_mg,
+        ratio=s.ratio,
+        recovery_s=s.recovery_s,
+        fatigue_trend=s.fatigue_trend,
+        ts=s.ts,
+        thresholds=s.thresholds,
     )
 
 
-def parse_hydration(f: Fields) -> HydrationInfo:
+def parse_hydration(payload: bytes) -> HydrationInfo:
+    h = _read(Hydration, payload)
     return HydrationInfo(
-        mode=f.choice("mode", HYDRATION_MODES, required=False),
-        mass_g=f.num("mass_g"),
-        intake_ml=f.num("intake_ml"),
-        intake_ml_per_h=f.num("intake_ml_per_h"),
-        body_mass_loss_pct=f.num("body_mass_loss_pct"),
-        sweat_rate_l_per_h=f.num("sweat_rate_l_per_h"),
-        ts=f.num("ts"),
+        mode=h.mode,
+        mass_g=h.mass_g,
+        intake_ml=h.intake_ml,
+        intake_ml_per_h=h.intake_ml_per_h,
+        body_mass_loss_pct=h.body_mass_loss_pct,
+        sweat_rate_l_per_h=h.sweat_rate_l_per_h,
+        ts=h.ts,
     )
 
 
-def parse_alert(f: Fields) -> AlertInfo:
+def _alert_info(a: AlertEvent) -> AlertInfo:
     return AlertInfo(
-        id=f.text("id", 128, required=True) or "",
-        code=f.text("code", 64) or "",
-        level=f.choice("level", ALERT_LEVELS),
-        state=f.choice("state", ALERT_STATES, required=False) or "raised",
-        red_flag=bool(f.flag("red_flag")),
-        sensor=f.text("sensor", 32),
-        message=f.text("message", 300) or "",
-        advice=f.text("advice", 600) or "",
-        raised_ts=f.num("raised_ts"),
-        ts=f.num("ts"),
-        by=f.text("by", 64),
+        id=clip(a.id, 128) or "",
+        code=clip(a.code, 64) or "",
+        level=a.level,
+        state=a.state,
+        red_flag=a.red_flag,
+        sensor=clip(a.sensor, 32),
+        message=clip(a.message, 300) or "",
+        advice=clip(a.advice, 600) or "",
+        raised_ts=a.raised_ts,
+        ts=a.ts,
+        by=clip(a.by, 64),
     )
 
 
-def parse_checkin(f: Fields) -> CheckInInfo:
-    athlete = f.text("athlete", 64)
-    if athlete is not None and not ATHLETE_ID.fullmatch(athlete):
-        raise BadPayload(f"{f.where}: 'athlete' is not an athlete id")
+def parse_alert(payload: bytes) -> AlertInfo:
+    return _alert_info(_read(AlertEvent, payload))
+
+
+def parse_active(payload: bytes) -> list[AlertInfo | BadPayload]:
+    """Each entry of an ``alerts/active`` list, or what was wrong with it.
+
+    The envelope must be right; then each entry is read on its own, so one bad
+    entry does not hide the others.
+    """
+    obj = _decode(ActiveAlerts, payload)
+    entries = obj.get("alerts")
+    _build(ActiveAlerts, {**obj, "alerts": [], "acknowledged": []})
+    if not isinstance(entries, list):
+        raise BadPayload(f"{ActiveAlerts.schema_name}: alerts must be an array")
+    out: list[AlertInfo | BadPayload] = []
+    for i, entry in enumerate(entries):
+        if isinstance(entry, dict):
+            # Each entry is an alert event; those a station writes carry "v" as every one does.
+            entry = {"v": obj["v"], **entry}
+            entry.pop("station", None)
+        try:
+            out.append(_alert_info(AlertEvent.from_dict(entry)))
+        except MessageError as err:
+            out.append(BadPayload(f"alerts/active[{i}]: {err}"))
+    return out
+
+
+def parse_checkin(payload: bytes) -> CheckInInfo:
+    c = _read(CheckIn, payload)
     return CheckInInfo(
-        athlete=athlete,
-        guest=bool(f.flag("guest")),
-        since_ts=f.num("since_ts"),
-        source=f.choice("source", CHECKIN_SOURCES, required=False),
-        profile=f.choice("profile", PROFILE_STATES, required=False),
+        athlete=c.athlete,
+        guest=c.guest,
+        since_ts=c.since_ts,
+        source=c.source,
+        profile=c.profile,
     )
 
 
-def parse_card(f: Fields, athlete: str) -> str:
+def parse_card(payload: bytes, athlete: str) -> str:
     """The display name of a ``card`` published for ``athlete``."""
-    if f.text("athlete", 64) != athlete:
-        raise BadPayload(f"{f.where}: 'athlete' does not match the topic")
-    name = (f.text("display_name", 64, required=True) or "").strip()
+    card = _read(Card, payload)
+    if card.athlete != athlete:
+        raise BadPayload("card: athlete does not match the topic")
+    name = card.display_name.strip()
     if not name or not name.isprintable():
-        raise BadPayload(f"{f.where}: 'display_name' should be printable text")
+        raise BadPayload("card: display_name should be printable text")
     return name
 
 
-def parse_active(f: Fields) -> list[Any]:
-    """The raw entries of an ``alerts/active`` list (each parsed on its own by the caller)."""
-    entries = f.obj.get("alerts")
-    if not isinstance(entries, list):
-        raise BadPayload("alerts/active: 'alerts' should be a list")
-    return entries
-
-
 def parse_ack_result(payload: bytes) -> AckResult:
-    f = decode_json(payload, "cmd/ack/result")
-    ok = f.flag("ok")
-    if ok is None:
-        raise BadPayload("cmd/ack/result: 'ok' is missing")
-    return AckResult(ok=ok, error=f.text("error", 200), request_id=f.text("request_id", 64))
-
-
-def session_command(action: str, athlete: str | None, request_id: str) -> bytes:
-    """The payload of ``cmd/session`` a display sends: check ``athlete`` in ("start"), or out."""
-    body: dict[str, Any] = {"v": 1, "action": action, "request_id": request_id}
-    if athlete is not None:
-        body["athlete"] = athlete
-    return json.dumps(body, separators=(",", ":")).encode()
-
-
-def ack_command(alert_id: str, by: str, request_id: str) -> bytes:
-    """The payload of ``cmd/ack`` (the display writes this and ``cmd/session``)."""
-    return json.dumps(
-        {"v": 1, "id": alert_id, "by": by, "request_id": request_id}, separators=(",", ":")
-    ).encode()
+    r = _read(CommandResult, payload)
+    return AckResult(ok=r.ok, error=clip(r.error, 200), request_id=clip(r.request_id, 64))

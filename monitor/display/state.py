@@ -14,7 +14,8 @@ clock, so time can be tested without waiting::
     board.refresh()                                     # -> ["bench-1"] (now stale)
     board.view("bench-1")["stale"]                      # -> True
 
-Payloads are parsed by :mod:`monitor.display.payloads`; a malformed one is
+Payloads are read through the message format (:mod:`monitor.mqtt.messages`,
+by way of :mod:`monitor.display.payloads`, which keeps what a tile shows); a malformed one is
 ignored with a log line (rate limited, so a misbehaving client cannot flood
 the journal) and never raises. Memory is bounded by caps on stations,
 sensors, alerts, events and history points.
@@ -64,18 +65,17 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..clock import Clock, RealClock
+from ..mqtt.messages import DEFAULT_GRADES, AlertLevel, AlertState
+from ..mqtt.topics import ATHLETES
 from .payloads import (
     ATHLETE_ID,
-    LEVEL_RANK,
     MAX_PAYLOAD_BYTES,
     AlertInfo,
     BadPayload,
     CheckInInfo,
-    Fields,
     HydrationInfo,
     SessionInfo,
     TremorReading,
-    decode_json,
     parse_ack_result,
     parse_active,
     parse_alert,
@@ -97,7 +97,7 @@ MAX_REMOVALS_KEPT = 1024
 MAX_RECENT_ACKS = 20
 MAX_CARDS = 5000
 #: The topic level under the prefix where athletes' profiles and cards live.
-ATHLETES_LEVEL = "_athletes"
+ATHLETES_LEVEL = ATHLETES
 
 __all__ = ["MAX_SENSORS", "MAX_STATION_ID", "BadPayload", "Board"]
 
@@ -157,7 +157,7 @@ class Station:
         return self.status == "online" and not self.stale and not self.awaiting_list
 
     def holds_serious_alert(self) -> bool:
-        return any(a.level == "urgent" or a.red_flag for a in self.active.values())
+        return any(a.level is AlertLevel.URGENT or a.red_flag for a in self.active.values())
 
     def alert_rank(self) -> int:
         """0 with no active alert, else 1 + the worst level's rank."""
@@ -344,7 +344,7 @@ class Board:
     def _on_tremor(self, st: Station, payload: bytes) -> bool:
         if not payload:
             return False
-        reading = parse_tremor(decode_json(payload, "tremor"), self.clock.now())
+        reading = parse_tremor(payload, self.clock.now())
         if reading.sensor not in st.tremor and len(st.tremor) >= MAX_SENSORS:
             raise BadPayload(f"more than {MAX_SENSORS} sensors on one station")
         st.tremor[reading.sensor] = reading
@@ -352,15 +352,15 @@ class Board:
         return True
 
     def _on_session(self, st: Station, payload: bytes) -> bool:
-        st.session = parse_session(decode_json(payload, "session")) if payload else None
+        st.session = parse_session(payload) if payload else None
         return True
 
     def _on_hydration(self, st: Station, payload: bytes) -> bool:
-        st.hydration = parse_hydration(decode_json(payload, "hydration")) if payload else None
+        st.hydration = parse_hydration(payload) if payload else None
         return True
 
     def _on_athlete(self, st: Station, payload: bytes) -> bool:
-        checkin = parse_checkin(decode_json(payload, "athlete")) if payload else None
+        checkin = parse_checkin(payload) if payload else None
         st.checkin = None if checkin is None or checkin.nobody else checkin
         return True
 
@@ -373,7 +373,7 @@ class Board:
         if not ATHLETE_ID.fullmatch(athlete):
             raise BadPayload("a card for something that is not an athlete id")
         if payload:
-            name = parse_card(decode_json(payload, "card"), athlete)
+            name = parse_card(payload, athlete)
             if self._cards.get(athlete) == name:
                 return None
             self._cards[athlete] = name
@@ -391,7 +391,7 @@ class Board:
     def _on_alert(self, st: Station, payload: bytes) -> bool:
         if not payload:
             return False
-        alert = parse_alert(decode_json(payload, "alert"))
+        alert = parse_alert(payload)
         key = (alert.id, alert.state)
         if key in st.seen_events:
             return False  # the contract: drop duplicates by (id, state)
@@ -399,7 +399,7 @@ class Board:
         while len(st.seen_events) > MAX_SEEN_EVENTS:
             st.seen_events.popitem(last=False)
         st.events.append(alert)
-        if alert.state == "raised":
+        if alert.state is AlertState.RAISED:
             if alert.id not in st.active and len(st.active) >= MAX_ACTIVE_ALERTS:
                 # Keep the most serious ones when a station floods us.
                 weakest = min(st.active.values(), key=lambda a: a.rank)
@@ -410,19 +410,18 @@ class Board:
             return True
         before = st.active.pop(alert.id, None)
         st.acks.pop(alert.id, None)
-        if alert.state == "acknowledged":
+        if alert.state is AlertState.ACKNOWLEDGED:
             self._note_acknowledged(st, alert, before)
         return True
 
     def _on_active(self, st: Station, payload: bytes) -> bool:
         alerts: list[AlertInfo] = []
         if payload:
-            f = decode_json(payload, "alerts/active")
-            for i, entry in enumerate(parse_active(f)[: MAX_ACTIVE_ALERTS * 4]):
-                try:
-                    alerts.append(parse_alert(Fields(entry, f"alerts/active[{i}]")))
-                except BadPayload as err:  # one bad entry should not hide the others
-                    self._ignore(f"ignored an entry from {st.id!r}: {err}")
+            for entry in parse_active(payload)[: MAX_ACTIVE_ALERTS * 4]:
+                if isinstance(entry, BadPayload):  # one bad entry should not hide the others
+                    self._ignore(f"ignored an entry from {st.id!r}: {entry}")
+                else:
+                    alerts.append(entry)
             alerts.sort(key=lambda a: -a.rank)
             alerts = alerts[:MAX_ACTIVE_ALERTS]
         st.active = {a.id: a for a in alerts}
@@ -661,7 +660,7 @@ class Board:
         current = [r for r in st.tremor.values() if newest - r.received <= self.stale_after]
         worst = max(
             current,
-            key=lambda r: (LEVEL_RANK[r.level], r.ratio or 0.0, r.rms_mg or 0.0),
+            key=lambda r: (r.level.rank, r.ratio or 0.0, r.rms_mg or 0.0),
         )
         return worst.view()
 
@@ -678,6 +677,8 @@ class Board:
             "stale_after": self.stale_after,
             "history_s": self.history_s,
             "bucket_s": self.bucket_s,
+            # The grades a station applies unless its session says others (the guides).
+            "grades": DEFAULT_GRADES.to_dict(),
             "ignored": self.ignored,
             "refused": self.refused,
             "max_stations": self.max_stations,

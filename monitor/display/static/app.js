@@ -86,6 +86,7 @@
     streamUp: false,      // this page <-> display service
     acks: [],             // acknowledgements the stations confirmed, newest first
     refused: 0,           // messages from stations the board had no room for
+    grades: null,         // the thresholds stations apply unless their session says others
   };
   const tiles = new Map();       // id -> {root, parts...}
   const pendingAcks = new Set(); // "station\u0000alert" being sent
@@ -196,6 +197,7 @@
     model.offset = data.now - Date.now() / 1000;
     model.staleAfter = data.stale_after;
     model.historyS = data.history_s;
+    model.grades = data.grades || null;
     model.linkUp = data.link_up;
     model.acks = data.acks || [];
     model.refused = data.refused || 0;
@@ -293,11 +295,10 @@
 
     t.spark = svg("svg", { class: "spark", viewBox: "0 0 100 40", preserveAspectRatio: "none",
       "aria-hidden": "true" });
-    // Guides at 2x and 4x, the elevated and high thresholds.
-    t.spark.append(
-      svg("line", { class: "guide guide-2x", x1: 0, x2: 100, y1: 20, y2: 20 }),
-      svg("line", { class: "guide guide-4x", x1: 0, x2: 100, y1: 10.5, y2: 10.5 }),
-    );
+    // Guides at the elevated and high thresholds (placed by renderSpark).
+    t.guideElevated = svg("line", { class: "guide guide-elevated", x1: 0, x2: 100 });
+    t.guideHigh = svg("line", { class: "guide guide-high", x1: 0, x2: 100 });
+    t.spark.append(t.guideElevated, t.guideHigh);
     t.line = svg("polyline", { class: "trace", points: "", fill: "none",
       "vector-effect": "non-scaling-stroke" });
     t.spark.append(t.line);
@@ -426,10 +427,31 @@
 
   /*
    * Sparkline of the last minutes: ratio to baseline on a log scale (0.5x at
-   * the bottom, 8x at the top, guides at 2x and 4x); stations without a
+   * the bottom, 8x at the top, guides at the grade thresholds the station
+   * applies: its session's, else the server's defaults); stations without a
    * baseline plot tremor RMS on a log scale from 1 to 300 mg instead.
    */
+  function sparkY(frac) {
+    return 40 - Math.min(Math.max(frac, 0), 1) * 38 - 1;
+  }
+
+  function ratioFrac(r) {
+    return (Math.log2(Math.max(r, 0.5)) + 1) / 4;    // log2(0.5)=-1 .. log2(8)=3
+  }
+
+  function placeGuide(line, ratio) {
+    const ok = isNum(ratio);
+    setAttr(line, "visibility", ok ? "visible" : "hidden");
+    if (!ok) return;
+    const y = sparkY(ratioFrac(ratio)).toFixed(1);
+    setAttr(line, "y1", y);
+    setAttr(line, "y2", y);
+  }
+
   function renderSpark(t, st) {
+    const grades = (st.session && st.session.thresholds) || model.grades || {};
+    placeGuide(t.guideElevated, grades.elevated_ratio);
+    placeGuide(t.guideHigh, grades.high_ratio);
     const points = st.spark || [];
     const useRatio = points.some((p) => isNum(p[1]));
     t.spark.classList.toggle("spark-rms", !useRatio);
@@ -440,13 +462,12 @@
       if (x < 0) continue;
       let frac;
       if (useRatio) {
-        const r = isNum(p[1]) ? p[1] : 0.5;
-        frac = (Math.log2(Math.max(r, 0.5)) + 1) / 4;    // log2(0.5)=-1 .. log2(8)=3
+        frac = ratioFrac(isNum(p[1]) ? p[1] : 0.5);
       } else {
         const v = isNum(p[2]) ? p[2] : 1;
         frac = Math.log10(Math.max(v, 1)) / Math.log10(300);
       }
-      const y = 40 - Math.min(Math.max(frac, 0), 1) * 38 - 1;
+      const y = sparkY(frac);
       coords.push(x.toFixed(1) + "," + y.toFixed(1));
     }
     setAttr(t.line, "points", coords.join(" "));
