@@ -8,12 +8,16 @@ here needs a lock shared with paho::
 
     link = MqttLink(config, loop, on_messages=board_feed, on_link=link_changed)
     link.start()
-    await link.publish_ack("bench-1", "bench-1:1732435200:0007", by="Alice", request_id="r1")
+    await link.send("bench-1", Ack(id="bench-1:1732435200:0007", by="Alice", request_id="r1"))
+
+Topics come from :class:`monitor.mqtt.topics.Topics` and payloads from the
+command classes of :mod:`monitor.mqtt.messages`, as the station reads them.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import socket
 import ssl
@@ -27,8 +31,9 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
 from ..errors import MonitorError
+from ..mqtt.messages import Ack, SessionCommand
+from ..mqtt.topics import TopicError, Topics
 from .config import DisplayConfig
-from .payloads import ack_command, session_command
 
 log = logging.getLogger(__name__)
 
@@ -112,10 +117,8 @@ class MqttLink:
     # ------------------------------------------------------------ paho's thread
 
     def _call(self, fn: Callable[..., Any], *args: Any) -> None:
-        try:
+        with contextlib.suppress(RuntimeError):  # the loop has closed: we are stopping
             self.loop.call_soon_threadsafe(fn, *args)
-        except RuntimeError:  # the loop has closed: we are stopping
-            pass
 
     def _on_connect(self, client, userdata, flags, reason_code, properties) -> None:
         if reason_code.is_failure:
@@ -165,21 +168,16 @@ class MqttLink:
             else:
                 future.set_result(None)
 
-    async def publish_ack(self, station: str, alert_id: str, *, by: str, request_id: str) -> None:
-        """Publish ``<prefix>/<station>/cmd/ack`` (QoS 1) and wait for the broker's PUBACK."""
-        await self._command(station, "ack", ack_command(alert_id, by, request_id))
-
-    async def publish_session(
-        self, station: str, *, action: str, athlete: str | None, request_id: str
-    ) -> None:
-        """Publish ``<prefix>/<station>/cmd/session`` (check ``athlete`` in, or out), QoS 1,
-        and wait for the broker's PUBACK."""
-        await self._command(station, "session", session_command(action, athlete, request_id))
-
-    async def _command(self, station: str, name: str, payload: bytes) -> None:
+    async def send(self, station: str, command: Ack | SessionCommand) -> None:
+        """Publish ``command`` on ``<prefix>/<station>/cmd/<name>`` (QoS 1): an ack, or a
+        check-in or check-out; wait for the broker's PUBACK."""
+        try:
+            topic = Topics(self.prefix, station).cmd(command.name)
+        except TopicError as err:
+            raise AckError(400, str(err)) from None
         if not self.connected:
             raise AckError(503, "the display is not connected to the broker")
-        info = self.client.publish(f"{self.prefix}/{station}/cmd/{name}", payload, qos=1)
+        info = self.client.publish(topic, command.to_json(), qos=1)
         if info.rc != mqtt.MQTT_ERR_SUCCESS:
             raise AckError(503, f"could not send: {mqtt.error_string(info.rc)}")
         if info.mid in self._early:
@@ -190,6 +188,6 @@ class MqttLink:
         try:
             await asyncio.wait_for(future, PUBLISH_TIMEOUT_S)
         except TimeoutError:
-            raise AckError(504, f"the broker did not confirm the {name} command") from None
+            raise AckError(504, f"the broker did not confirm the {command.name} command") from None
         finally:
             self._waiting.pop(info.mid, None)

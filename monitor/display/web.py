@@ -20,9 +20,9 @@ names, same-origin for anything that changes state, security headers).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
-import re
 import secrets
 import time
 from collections import Counter
@@ -31,11 +31,11 @@ from typing import Any
 
 from aiohttp import web
 
+from ..mqtt.messages import Ack, MessageError, SessionAction, SessionCommand
 from .auth import StaffAuth, read_json
 from .config import DisplayConfig
 from .guards import guard_middleware, refuse, security_headers_on_errors
 from .link import AckError, MqttLink
-from .payloads import ATHLETE_ID
 from .state import Board
 
 log = logging.getLogger(__name__)
@@ -52,7 +52,6 @@ STATIC_FILES = {
 }
 MAX_BODY = 4096
 STREAM_QUEUE = 32  # pushes a slow page may fall behind before it is dropped (it reconnects)
-ALERT_ID = re.compile(r"[^\x00-\x1f\x7f]{1,128}")
 
 
 def sse(name: str, data: Any, retry_ms: int | None = None) -> bytes:
@@ -96,10 +95,8 @@ class Streams:
             queue.put_nowait(None) if not queue.full() else None
         if self._task is not None:
             self._task.cancel()
-            try:
+            with contextlib.suppress(asyncio.CancelledError):
                 await self._task
-            except asyncio.CancelledError:
-                pass
 
     async def _broadcast(self) -> None:
         last_push = 0.0
@@ -156,9 +153,9 @@ class Streams:
                     self.config.max_streams_per_client,
                     self.refused,
                 )
-            response = refuse(503, "too many live pages are open; retrying shortly")
-            response.headers["Retry-After"] = "10"
-            return response
+            busy = refuse(503, "too many live pages are open; retrying shortly")
+            busy.headers["Retry-After"] = "10"
+            return busy
         response = web.StreamResponse(
             headers={
                 "Content-Type": "text/event-stream; charset=utf-8",
@@ -251,22 +248,23 @@ class DisplayApp:
     async def ack(self, request: web.Request) -> web.Response:
         session = self.auth.require_action(request)
         body = await read_json(request)
-        station, alert_id = body.get("station"), body.get("id")
-        if not (
-            isinstance(station, str)
-            and isinstance(alert_id, str)
-            and ALERT_ID.fullmatch(alert_id)
-            and 0 < len(station) <= 64
-        ):
-            return refuse(400, 'need {"station": str, "id": str}')
-        if not self.board.is_active(station, alert_id):
-            return refuse(404, "no such active alert on that station", close=False)
+        station: Any = body.get("station")
+        alert_id: Any = body.get("id")
         request_id = secrets.token_hex(8)
         try:
-            await self.link.publish_ack(station, alert_id, by=session.name, request_id=request_id)
+            # The command as the station reads it: a bad id is refused here, not there.
+            command = Ack(id=alert_id, by=session.name, request_id=request_id)
+        except MessageError:
+            command = None
+        if command is None or not (isinstance(station, str) and 0 < len(station) <= 64):
+            return refuse(400, 'need {"station": str, "id": str}')
+        if not self.board.is_active(station, command.id):
+            return refuse(404, "no such active alert on that station", close=False)
+        try:
+            await self.link.send(station, command)
         except AckError as err:
             return refuse(err.status, str(err), close=False)
-        self.board.note_ack(station, alert_id, session.name, request_id)
+        self.board.note_ack(station, command.id, session.name, request_id)
         self.streams.changed()
         log.info(
             "%s acknowledged %s on %s (from %s)", session.name, alert_id, station, request.remote
@@ -291,12 +289,17 @@ class DisplayApp:
         body = await read_json(request)
         station, athlete = body.get("station"), body.get("athlete")
         action = body.get("action", "start")
+        request_id = secrets.token_hex(8)
+        try:
+            command = SessionCommand(action=action, athlete=athlete, request_id=request_id)
+        except MessageError:
+            command = None
         if not (
-            isinstance(station, str)
+            command is not None
+            and isinstance(station, str)
             and 0 < len(station) <= 64
-            and action in ("start", "checkout")
-            and (athlete is None or (isinstance(athlete, str) and ATHLETE_ID.fullmatch(athlete)))
-            and (athlete is not None) == (action == "start")
+            and command.action in (SessionAction.START, SessionAction.CHECKOUT)
+            and (athlete is not None) == command.starts
         ):
             return refuse(
                 400,
@@ -306,11 +309,8 @@ class DisplayApp:
             return refuse(404, "no such station on the board", close=False)
         if athlete is not None and not self.board.knows_athlete(athlete):
             return refuse(404, "no athlete with that id has a name here", close=False)
-        request_id = secrets.token_hex(8)
         try:
-            await self.link.publish_session(
-                station, action=action, athlete=athlete, request_id=request_id
-            )
+            await self.link.send(station, command)
         except AckError as err:
             return refuse(err.status, str(err), close=False)
         log.info(
