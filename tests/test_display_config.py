@@ -152,3 +152,51 @@ def test_defaults_are_loopback_with_this_machines_names():
     assert config.http_host == "127.0.0.1"
     names = config.host_names()
     assert {"localhost", "127.0.0.1"} <= names
+
+
+def test_the_prefix_and_station_ids_follow_the_stations_rules(tmp_path):
+    """One rule for a topic prefix and a station id: the topics module's, as the station uses."""
+    from monitor.mqtt.topics import TopicError, validate_prefix, validate_station_id
+
+    path = tmp_path / "display.toml"
+    for prefix in ("gym", "chain/gym-a", "/gym/", "gym/#", "$SYS/gym", "a//b", "+"):
+        path.write_text(f'[mqtt]\nprefix = "{prefix}"\n')
+        try:
+            want = validate_prefix(prefix)
+        except TopicError:
+            with pytest.raises(ConfigError, match=r"mqtt\.prefix"):
+                load_config(path)
+        else:
+            assert load_config(path).prefix == want
+    for station in ("bench-1", "_athletes", "-x", "x" * 65):
+        path.write_text(f'[board]\nstations = ["{station}"]\n')
+        try:
+            validate_station_id(station)
+        except TopicError:
+            with pytest.raises(ConfigError, match=r"board.stations\[0\]"):
+                load_config(path)
+        else:
+            assert load_config(path).stations == (station,)
+
+
+def test_the_password_file_is_read_as_the_station_reads_it(tmp_path):
+    path = tmp_path / "display.toml"
+    secret = tmp_path / "mqtt-password"
+    secret.write_text("hunter2\n")
+    secret.chmod(0o600)
+    path.write_text(f'[mqtt]\nusername = "display"\npassword_file = "{secret}"\n')
+    assert load_config(path).password == "hunter2"
+    secret.write_text("two\nlines\n")
+    with pytest.raises(ConfigError, match=r"mqtt\.password_file.*one line"):
+        load_config(path)
+
+
+def test_the_login_cookie_is_named_in_the_file(tmp_path):
+    path = tmp_path / "display.toml"
+    assert load_config(REPO / "config" / "display.toml").session_cookie == "gym_staff"
+    path.write_text('[staff]\ncookie_name = "gym_wall_2"\n')
+    assert load_config(path).session_cookie == "gym_wall_2"
+    path.write_text('[staff]\ncookie_name = "a;b"\n')
+    with pytest.raises(ConfigError, match=r"staff\.cookie_name"):
+        load_config(path)
+    assert "\ncookie_name =" in (REPO / "config" / "display.toml").read_text()

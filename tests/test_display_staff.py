@@ -98,3 +98,51 @@ def test_the_command_line_for_scripts_and_people(tmp_path):
         broken = gym("staff", "--file", str(target), "list")
         assert broken.returncode == 1 and broken.stderr.count("\n") == 1
         assert "Traceback" not in broken.stderr
+
+
+@pytest.mark.parametrize("second_cookie, both_kept", [("gym_coach", True), ("gym_staff", False)])
+def test_two_servers_on_one_host_keep_their_logins_apart(tmp_path, second_cookie, both_kept):
+    """Browsers send a host's cookies to every port: the wall (8080) and the coach's pages
+    (8081) share the login code, so each must name its cookie; with one name the second
+    login would end the first."""
+    import asyncio
+
+    from aiohttp import ClientSession, CookieJar, web
+
+    from monitor.display.auth import StaffAuth
+    from monitor.display.config import DisplayConfig
+
+    path = tmp_path / "staff.json"
+    StaffFile(path).add("Alice", "493817")
+
+    async def run() -> list[str | None]:
+        runners, auths, urls = [], [], []
+        try:
+            for cookie in (DisplayConfig().session_cookie, second_cookie):
+                auth = StaffAuth(DisplayConfig(session_cookie=cookie), StaffDirectory(path))
+                app = web.Application()
+                auth.add_routes(app)
+                runner = web.AppRunner(app)
+                await runner.setup()
+                await web.TCPSite(runner, "127.0.0.1", 0).start()
+                runners.append(runner)
+                auths.append(auth)
+                urls.append(f"http://127.0.0.1:{runner.addresses[0][1]}")
+            async with ClientSession(cookie_jar=CookieJar(unsafe=True)) as browser:
+                for url in urls:
+                    login = {"name": "Alice", "pin": "493817"}
+                    async with browser.post(f"{url}/api/login", json=login) as reply:
+                        assert reply.status == 200
+                names = []
+                for url in urls:
+                    async with browser.get(f"{url}/api/me") as reply:
+                        names.append((await reply.json())["name"])
+                return names
+        finally:
+            for runner in runners:
+                await runner.cleanup()
+            for auth in auths:
+                auth.close()
+
+    names = asyncio.run(run())
+    assert names == (["Alice", "Alice"] if both_kept else [None, "Alice"])

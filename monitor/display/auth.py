@@ -19,7 +19,10 @@ How it holds together:
   failures counted per client address and per name: past the limit the answer
   is 429 with ``Retry-After`` and no hash is even computed;
 * a session is a random token in a cookie (``HttpOnly``, ``SameSite=Strict``,
-  ``Secure`` when served over TLS), kept only in memory, ending after
+  ``Secure`` when served over TLS) named by ``session_cookie`` in the config
+  (``gym_staff`` on the wall display; browsers send cookies to every port of
+  a host, so another server using this login on the same host, such as the
+  coach's pages, must name its own), kept only in memory, ending after
   ``session_idle_s`` without use or ``session_max_s`` in all, at logout, or
   when the account is removed from the staff file;
 * every state-changing request must carry the session's CSRF token in an
@@ -51,7 +54,6 @@ from .staff import MAX_SECRET, StaffDirectory
 
 log = logging.getLogger(__name__)
 
-COOKIE = "gym_staff"
 CSRF_HEADER = "X-CSRF-Token"
 MAX_SESSIONS = 1000
 MAX_PENDING_LOGINS = 8  # argon2 checks waiting for a worker; beyond this, "busy"
@@ -156,6 +158,7 @@ class StaffAuth:
     ):
         self.config = config
         self.directory = directory
+        self.cookie = config.session_cookie
         self.sessions = SessionStore(config.session_idle_s, config.session_max_s, clock)
         self.by_client = FailureLimiter(
             config.login_failures_per_client, config.login_window_s, clock
@@ -176,7 +179,7 @@ class StaffAuth:
     # ------------------------------------------------------------ who is asking
 
     def current(self, request: web.Request) -> StaffSession | None:
-        session = self.sessions.get(request.cookies.get(COOKIE))
+        session = self.sessions.get(request.cookies.get(self.cookie))
         if session is not None and not self.directory.exists(session.name):
             log.info("%s's account is gone: session ended", session.name)
             self.sessions.drop(session.token)
@@ -263,7 +266,7 @@ class StaffAuth:
             return refuse(401, "wrong name or PIN")
         self.by_client.clear(client)
         self.by_name.clear(name_key)
-        old = request.cookies.get(COOKIE)
+        old = request.cookies.get(self.cookie)
         if old:
             self.sessions.drop(old)  # a login never continues someone else's session
         session = self.sessions.create(account)
@@ -277,7 +280,7 @@ class StaffAuth:
             }
         )
         response.set_cookie(
-            COOKIE,
+            self.cookie,
             session.token,
             httponly=True,
             samesite="Strict",
@@ -293,7 +296,7 @@ class StaffAuth:
         self.sessions.drop(session.token)
         log.info("%s logged out", session.name)
         response = web.json_response({"ok": True})
-        response.del_cookie(COOKIE, path="/")
+        response.del_cookie(self.cookie, path="/")
         return response
 
 

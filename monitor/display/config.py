@@ -32,11 +32,14 @@ from typing import Any
 
 from ..errors import ConfigError
 from ..files import read_small_file
+from ..mqtt.publisher import read_password_file
+from ..mqtt.topics import TopicError, validate_prefix, validate_station_id
 from .staff import DEFAULT_STAFF_FILE
 
 MAX_CONFIG_BYTES = 256 * 1024
-PREFIX = re.compile(r"[A-Za-z0-9_-]+(/[A-Za-z0-9_-]+)*")
-STATION_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
+#: The session cookie of the wall display; another server using its login names its own.
+SESSION_COOKIE = "gym_staff"
+COOKIE_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
 HOSTNAME = re.compile(
     r"(?=.{1,253}$)[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?"
     r"(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*\.?"
@@ -77,6 +80,8 @@ class DisplayConfig:
     session_idle_s: float = 900.0
     session_max_s: float = 12 * 3600.0
     secure_cookies: str = "auto"  # "auto" (when served over TLS), "always", "never"
+    # Cookies ignore ports: two servers on one host sharing this login need two names.
+    session_cookie: str = SESSION_COOKIE
     login_failures_per_client: int = 5
     login_failures_per_name: int = 10
     login_window_s: float = 300.0
@@ -121,7 +126,8 @@ class _Table:
     def __init__(self, data: Any, path: str):
         if not isinstance(data, dict):
             raise ConfigError(path or "(top level)", "must be a table")
-        self.data, self.path, self.seen = data, path, set()
+        self.data, self.path = data, path
+        self.seen: set[str] = set()
 
     def key(self, name: str) -> str:
         return f"{self.path}.{name}" if self.path else name
@@ -157,9 +163,10 @@ class _Table:
             raise ConfigError(self.key(name), f"must be {want}, not {value!r:.60}")
         if isinstance(value, float) and not math.isfinite(value):
             raise ConfigError(self.key(name), f"must be a finite number, not {value!r}")
-        if low is not None and value < low:
+        number: Any = value  # checked to be a number wherever bounds are given
+        if low is not None and number < low:
             raise ConfigError(self.key(name), f"must be at least {low:g}, not {value!r}")
-        if high is not None and value > high:
+        if high is not None and number > high:
             raise ConfigError(self.key(name), f"must be at most {high:g}, not {value!r}")
         problem = check(value) if check else None
         if problem:
@@ -198,11 +205,11 @@ def _host_name(value: str) -> str | None:
 
 
 def _station_id(value: str) -> str | None:
-    return (
-        None
-        if STATION_ID.fullmatch(value)
-        else f"{value!r} is not a station id (letters, digits, - and _, up to 64)"
-    )
+    try:
+        validate_station_id(value)
+    except TopicError as err:
+        return str(err)
+    return None
 
 
 def _not_empty(value: str) -> str | None:
@@ -210,11 +217,15 @@ def _not_empty(value: str) -> str | None:
 
 
 def _prefix(value: str) -> str | None:
-    return (
-        None
-        if PREFIX.fullmatch(value)
-        else "must be words joined by '/', without '+', '#' or a leading '/'"
-    )
+    try:
+        validate_prefix(value)
+    except TopicError as err:
+        return str(err)
+    return None
+
+
+def _cookie_name(value: str) -> str | None:
+    return None if COOKIE_NAME.fullmatch(value) else "must be 1 to 64 of A-Z, a-z, 0-9, - and _"
 
 
 def parse(data: dict[str, Any]) -> dict[str, Any]:
@@ -226,7 +237,8 @@ def parse(data: dict[str, Any]) -> dict[str, Any]:
     m = top.table("mqtt")
     out["mqtt_host"] = m.get("host", str, d.mqtt_host, check=_not_empty)
     out["mqtt_port"] = m.get("port", int, d.mqtt_port, low=1, high=65535)
-    out["prefix"] = m.get("prefix", str, d.prefix, check=_prefix)
+    prefix = m.get("prefix", str, None, check=_prefix)
+    out["prefix"] = validate_prefix(prefix) if prefix is not None else d.prefix
     out["username"] = m.get("username", str, None, check=_not_empty)
     out["password_file"] = m.get("password_file", str, None, check=_not_empty)
     for key in ("tls_ca", "tls_cert", "tls_key"):
@@ -274,6 +286,7 @@ def parse(data: dict[str, Any]) -> dict[str, Any]:
         "login_failures_per_name", int, d.login_failures_per_name, low=1, high=1000
     )
     out["login_window_s"] = s.get("login_window_s", float, d.login_window_s, low=1, high=86400)
+    out["session_cookie"] = s.get("cookie_name", str, d.session_cookie, check=_cookie_name)
     s.done()
 
     b = top.table("board")
@@ -322,22 +335,7 @@ def finish(
     values = dict(values)
     password_file = values.pop("password_file", None)
     if password_file:
-        try:
-            password = (
-                read_small_file(
-                    password_file, key("mqtt.password_file", "--password-file"), limit=4096
-                )
-                .decode("utf-8")
-                .strip("\r\n")
-            )
-        except UnicodeDecodeError:
-            raise ConfigError(
-                key("mqtt.password_file", "--password-file"), f"{password_file} is not UTF-8 text"
-            ) from None
-        if not password:
-            raise ConfigError(
-                key("mqtt.password_file", "--password-file"), f"{password_file} is empty"
-            )
+        password = read_password_file(password_file, key("mqtt.password_file", "--password-file"))
         if not values.get("username"):
             raise ConfigError(
                 key("mqtt.username", "--username"), "is required with a password file"
@@ -480,13 +478,14 @@ def config_from_args(args: argparse.Namespace) -> DisplayConfig:
         if problem:
             raise ConfigError(option, f"{value} is out of range")
     if args.prefix is not None:
-        prefix = args.prefix.strip("/")
-        if _prefix(prefix):
-            raise ConfigError("--prefix", f"{args.prefix!r} is not a usable topic prefix")
-        options["prefix"] = prefix
+        try:
+            options["prefix"] = validate_prefix(args.prefix)
+        except TopicError:
+            raise ConfigError("--prefix", f"{args.prefix!r} is not a usable topic prefix") from None
     for name in args.allowed_hosts or ():
-        if _host_name(name):
-            raise ConfigError("--allowed-host", _host_name(name))
+        host_problem = _host_name(name)
+        if host_problem:
+            raise ConfigError("--allowed-host", host_problem)
     given = {k: str(v) if isinstance(v, Path) else v for k, v in options.items() if v is not None}
     return finish({**values, **given}, source=source, from_options=frozenset(given))
 
