@@ -163,3 +163,44 @@ def test_watchdog_interval(monkeypatch, usec, pid, expected):
             value = {"self": str(os.getpid()), "other": str(os.getpid() + 1)}.get(value, value)
             monkeypatch.setenv(name, value)
     assert SystemdNotifier.watchdog_interval() == expected
+
+
+def test_the_wall_display_tells_systemd_through_this_notifier(systemd, tmp_path):
+    """``gym-monitor display`` under Type=notify: READY once serving, STOPPING on SIGTERM."""
+    import signal
+    import subprocess
+    import sys
+
+    repo = Path(__file__).resolve().parents[1]
+    free = socket.socket()
+    free.bind(("127.0.0.1", 0))
+    broker_port = free.getsockname()[1]  # nobody listens: the display comes up regardless
+    free.close()
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "monitor.display",
+            "--http-port",
+            "0",
+            "--mqtt-port",
+            str(broker_port),
+            "--staff-file",
+            str(tmp_path / "staff.json"),
+        ],
+        cwd=repo,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        systemd.settimeout(30)
+        assert systemd.recv(64) == b"READY=1"
+        assert proc.stdout is not None and proc.stdout.readline().startswith("http://127.0.0.1:")
+        proc.send_signal(signal.SIGTERM)
+        assert systemd.recv(64) == b"STOPPING=1"
+        assert proc.wait(timeout=30) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()

@@ -20,10 +20,8 @@ import argparse
 import asyncio
 import concurrent.futures
 import logging
-import os
 import resource
 import signal
-import socket
 import ssl
 import sys
 import threading
@@ -34,6 +32,7 @@ from aiohttp import web
 
 from ..clock import Clock, RealClock
 from ..errors import ConfigError
+from ..notify import SystemdNotifier
 from .auth import StaffAuth
 from .config import (
     DESCRIPTION,
@@ -246,25 +245,6 @@ class DisplayService:
 # --------------------------------------------------------------------------- process
 
 
-class _SystemdNotifier:
-    """Tell systemd we are ready (Type=notify); a no-op when NOTIFY_SOCKET is unset."""
-
-    def __init__(self) -> None:
-        self.address = os.environ.get("NOTIFY_SOCKET")
-
-    def notify(self, message: str) -> None:
-        if not self.address:
-            return
-        address = self.address
-        if address.startswith("@"):  # abstract namespace socket
-            address = "\0" + address[1:]
-        try:
-            with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
-                sock.sendto(message.encode(), address)
-        except OSError as err:
-            log.debug("sd_notify failed: %s", err)
-
-
 def _enough_file_descriptors(config: DisplayConfig) -> None:
     """Each open page is a socket: lift the soft limit so max_streams pages fit."""
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
@@ -301,8 +281,8 @@ def run_display(config: DisplayConfig) -> int:
         )
         return 2
     print(url, flush=True)
-    notifier = _SystemdNotifier()
-    notifier.notify("READY=1")
+    notifier = SystemdNotifier()  # Type=notify: systemd calls the display started now
+    notifier.ready()
     stop = threading.Event()
 
     def on_signal(signum: int, frame: object) -> None:
@@ -313,8 +293,9 @@ def run_display(config: DisplayConfig) -> int:
         while not stop.wait(1.0):
             pass
     finally:
-        notifier.notify("STOPPING=1")
+        notifier.stopping()
         service.stop()
+        notifier.close()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
     return 0
