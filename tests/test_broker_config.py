@@ -1,6 +1,6 @@
 """The broker as a gym runs it (config/mosquitto/), attacked with valid credentials.
 
-Each test starts a real Mosquitto (tests/mosquitto.py) with the shipped settings, the
+Each test starts a real Mosquitto (tests/support/mosquitto.py) with the shipped settings, the
 shipped ACL and a password file made by mosquitto_passwd; TLS certificates come from
 config/mosquitto/make-certs.sh, the script the installer runs. The clients are real
 paho clients and the station's own :class:`MqttPublisher`.
@@ -16,15 +16,13 @@ import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-import mosquitto as broker_helpers  # tests/mosquitto.py
 import paho.mqtt.client as mqtt
 import pytest
-from mosquitto import MosquittoBroker
 from paho.mqtt.enums import CallbackAPIVersion
 
 from monitor.mqtt import MqttPublisher, Outbox, alert_payload, alerts_active_payload
-
-mosquitto_factory = broker_helpers.mosquitto_factory
+from tests.support import mosquitto as broker_helpers
+from tests.support.mosquitto import MosquittoBroker
 
 #: Users of the shipped ACL, two stations, and "auditor": a test-only user that reads
 #: everything (the shipped ACL gives nobody "#"), to see what really got through.

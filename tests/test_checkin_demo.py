@@ -18,12 +18,12 @@ import urllib.error
 import urllib.request
 
 import paho.mqtt.client as mqtt
-from display_support import REPO
 from paho.mqtt.enums import CallbackAPIVersion
 
 from monitor.mqtt.messages import Card, Profile, SessionRecord
+from tests.support.display import REPO
 
-pytest_plugins = ["display_support"]
+pytest_plugins = ["tests.support.display"]
 
 SPEED = 4.0
 

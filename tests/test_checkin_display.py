@@ -12,14 +12,14 @@ import threading
 import time
 
 import paho.mqtt.client as mqtt
-from display_support import HttpClient, expect, login, tile, wait_until
 from paho.mqtt.enums import CallbackAPIVersion
 
 from monitor.clock import SimClock
 from monitor.display.state import Board
 from monitor.mqtt.messages import Card, CheckIn
+from tests.support.display import HttpClient, expect, login, tile, wait_until
 
-pytest_plugins = ["display_support"]
+pytest_plugins = ["tests.support.display"]
 
 SAM, JO = "asamsamsamsamsamsams", "m-jo"
 

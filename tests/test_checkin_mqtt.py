@@ -14,20 +14,19 @@ import time
 import uuid
 from pathlib import Path
 
-import mosquitto as broker_helpers  # tests/mosquitto.py
 import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
-from test_athletes import Log, turns_station
 
 from monitor.config import MqttConfig
 from monitor.mqtt import Outbox, schemas
 from monitor.mqtt.messages import MESSAGES, Profile
 from monitor.runner import StationRunner
+from tests.support import mosquitto as broker_helpers
+from tests.test_athletes import Log, turns_station
 
 ROOT = Path(__file__).resolve().parents[1]
 USERS = ("bench-1", "display", "integrator", "history")
-mosquitto_factory = broker_helpers.mosquitto_factory
 
 
 def password(user: str) -> str:

@@ -16,10 +16,8 @@ import time
 import tomllib
 from pathlib import Path
 
-import mosquitto as broker_helpers
 import paho.mqtt.client as mqtt
 import pytest
-from mosquitto import gym_config, write_password_files
 from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
@@ -40,8 +38,9 @@ from monitor.mqtt.discovery import (
 from monitor.mqtt.homeassistant import HomeAssistantFeed
 from monitor.mqtt.messages import SensorSummary, StationSummary
 from monitor.mqtt.topics import Topics
+from monitor.units import G
+from tests.support.mosquitto import gym_config, write_password_files
 
-mosquitto_factory = broker_helpers.mosquitto_factory
 ROOT = Path(__file__).resolve().parents[1]
 T = Topics("gym", "bench-1")
 FULL = StationInfo(
@@ -250,7 +249,7 @@ def test_the_feed_sends_a_summary_every_interval_not_at_the_hop_rate():
     station = [d for topic, d in sent if topic == "gym/bench-1/ha/station"]
     assert 23 <= len(wrist) <= 25 and 23 <= len(station) <= 25  # 120 s / 5 s
     assert wrist[-1]["rms_mg"] == 11.0 and wrist[-1]["windows"] == 10
-    assert wrist[-1]["rms_m_s2"] == pytest.approx(11.0 * 9.80665e-3, rel=1e-4)
+    assert wrist[-1]["rms_m_s2"] == pytest.approx(11.0 * G / 1000, rel=1e-4)
     # The IMU that never reported reads "not known", never a number it did not measure.
     clip = [d for topic, d in sent if topic == "gym/bench-1/ha/sensor/bench_clip"]
     assert clip and all(d["rms_mg"] is None and d["level"] == "none" for d in clip)

@@ -24,7 +24,9 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from display_support import (
+
+from monitor.display.service import main
+from tests.support.display import (
     ARTIFACTS,
     REPO,
     STAFF_NAME,
@@ -35,10 +37,8 @@ from display_support import (
     tile,
 )
 
-from monitor.display.service import main
-
 # The fake stations, the service, Chromium and the broker, as fixtures.
-pytest_plugins = ["display_support"]
+pytest_plugins = ["tests.support.display"]
 
 
 def classes(*names: str) -> re.Pattern[str]:

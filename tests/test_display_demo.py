@@ -9,10 +9,10 @@ import sys
 import time
 import urllib.request
 
-from display_support import REPO
+from tests.support.display import REPO
 
 # The fake stations, the service, Chromium and the broker, as fixtures.
-pytest_plugins = ["display_support"]
+pytest_plugins = ["tests.support.display"]
 
 
 def test_a_newcomer_can_log_in_to_the_demo_wall(mosquitto, tmp_path):

@@ -14,7 +14,9 @@ import time
 import uuid
 
 import paho.mqtt.client as mqtt
-from display_support import (
+from paho.mqtt.enums import CallbackAPIVersion
+
+from tests.support.display import (
     ARTIFACTS,
     STAFF_NAME,
     AckListener,
@@ -24,10 +26,9 @@ from display_support import (
     wait_active,
     wait_until,
 )
-from paho.mqtt.enums import CallbackAPIVersion
 
 # The fake stations, the service, Chromium and the broker, as fixtures.
-pytest_plugins = ["display_support"]
+pytest_plugins = ["tests.support.display"]
 
 
 def test_an_ack_the_station_never_confirms_says_so(display_factory, stations, new_page, mosquitto):

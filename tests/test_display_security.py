@@ -22,7 +22,9 @@ import time
 from collections.abc import Iterator
 
 import pytest
-from display_support import (
+
+from monitor.display.staff import StaffFile
+from tests.support.display import (
     CHROMIUM,
     CHROMIUM_ARGS,
     STAFF_NAME,
@@ -34,10 +36,8 @@ from display_support import (
     wait_active,
 )
 
-from monitor.display.staff import StaffFile
-
 # The fake stations, the service, Chromium and the broker, as fixtures.
-pytest_plugins = ["display_support"]
+pytest_plugins = ["tests.support.display"]
 
 ALERT = "bench-1:1732435200:0001"
 

@@ -18,11 +18,12 @@ import urllib.error
 import urllib.request
 
 import pytest
-from display_crowd import StreamCrowd, pids_cgroup, remove_cgroup, tasks_of
-from display_support import ARTIFACTS, REPO, expect
+
+from tests.support.display import ARTIFACTS, REPO, expect
+from tests.support.display_crowd import StreamCrowd, pids_cgroup, remove_cgroup, tasks_of
 
 # The fake stations, the service, Chromium and the broker, as fixtures.
-pytest_plugins = ["display_support"]
+pytest_plugins = ["tests.support.display"]
 
 STREAMS = 500
 TASKS_MAX = 64

@@ -11,12 +11,9 @@ import threading
 import time
 from collections.abc import Callable
 
-import mosquitto as broker_helpers  # tests/mosquitto.py
 import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
-
-mosquitto_factory = broker_helpers.mosquitto_factory
 
 pytest.importorskip("amqtt")
 

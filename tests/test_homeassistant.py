@@ -18,9 +18,6 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from mosquitto import MosquittoBroker, find_mosquitto, gym_config, write_password_files
-from support.homeassistant import HomeAssistant, MqttLogin, find_hass
-from support.stations import StationDriver
 
 from monitor.config import (
     Config,
@@ -32,18 +29,19 @@ from monitor.config import (
 )
 from monitor.mqtt.discovery import StationInfo, entities
 from monitor.mqtt.topics import Topics
+from tests.support.homeassistant import STARTUP_NOTICES as EXPECTED
+from tests.support.homeassistant import HomeAssistant, MqttLogin, find_hass
+from tests.support.mosquitto import (
+    MosquittoBroker,
+    find_mosquitto,
+    gym_config,
+    password,
+    write_password_files,
+)
+from tests.support.stations import StationDriver
 
 USERS = ("bench-a", "bench-b", "bench-c", "homeassistant", "integrator")
 STAFF = "Front desk"
-#: What Home Assistant 2024.3 itself says at every start here: not about anything of ours.
-EXPECTED = (
-    "Skipping pip installation of required modules",
-    "Support for the running Python version 3.11",
-)
-
-
-def password(user: str) -> str:
-    return f"pw-{user}-secret"
 
 
 def station_config(

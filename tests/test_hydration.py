@@ -39,20 +39,13 @@ from monitor.analysis.hydration import (
     StableDetector,
     make_tracker,
 )
-from monitor.clock import SimClock
-from monitor.i2c.nau7802 import Nau7802
-from monitor.sim.bus import SimBus
-from monitor.sim.nau7802 import Nau7802Sim
 from monitor.sim.scenarios.library import bottle_session, hydration_session
 from monitor.sim.scenarios.mass import BodyScale, BottleDock
+from tests.support.scale import BODY_CELL, run_chain
 
 ROOT = Path(__file__).resolve().parents[1]
 SPS = 10.0
 DT = 1.0 / SPS
-
-#: a 5 kg bottle-dock load cell (the simulator's default) and a 200 kg body scale
-DOCK_CELL = {"capacity_g": 5_000.0, "sensitivity_mv_per_v": 1.0}
-BODY_CELL = {"capacity_g": 200_000.0, "sensitivity_mv_per_v": 2.0, "offset_g": 4_000.0}
 
 
 # -- synthetic readings -------------------------------------------------------------
@@ -574,28 +567,7 @@ def test_intake_is_the_sum_of_the_drops_between_lifts(levels, away):
     assert kinds(bottle.events).count(SIP) == sum(d >= cfg.min_sip_ml for d in drops)
 
 
-# -- the real chain: scenario -> Nau7802Sim -> SimBus -> Nau7802 -> tracker --------------
-def run_chain(source, seconds: float, tracker, *, known_g: float, seed: int = 0, cell=DOCK_CELL):
-    """Tare the empty scale, calibrate with ``known_g``, then weigh ``source`` until
-    ``seconds`` on the sim clock, feeding each reading to ``tracker``. Returns the
-    (t, mass_g) readings and the tracker's intake after each one (bottle only)."""
-    clock = SimClock()
-    bus = SimBus()
-    sim = bus.attach(0x2A, Nau7802Sim(0.0, clock=clock, seed=seed, **cell))
-    scale = Nau7802(bus, clock=clock)
-    scale.tare()
-    sim.load = known_g
-    scale.calibrate(known_g)
-    sim.load = source
-    assert clock.now() < 5.0  # the scenarios' first happenings come later
-    log = []
-    while clock.now() < seconds:
-        r = scale.read()
-        if r is not None:
-            tracker.feed(r.t, r.mass_g)
-            log.append((r.t, r.mass_g, getattr(tracker, "intake_ml", 0.0)))
-        clock.sleep(scale.poll_interval)
-    return np.array(log)
+# -- the real chain (tests.support.scale): scenario -> Nau7802Sim -> Nau7802 -> tracker ---
 
 
 @pytest.fixture(scope="module")

@@ -21,10 +21,11 @@ import time
 import tomllib
 from pathlib import Path
 
-import mosquitto as broker_helpers  # tests/mosquitto.py
 import pytest
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
+
+from tests.support import mosquitto as broker_helpers
 
 ROOT = Path(__file__).resolve().parents[1]
 INSTALL = ROOT / "systemd" / "install.sh"

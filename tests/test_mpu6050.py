@@ -2,7 +2,6 @@
 
 import numpy as np
 import pytest
-from conftest import G, SineMotion
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -10,6 +9,8 @@ from monitor.errors import SensorError, SensorGone, SensorNotFound
 from monitor.i2c import Mpu6050
 from monitor.i2c.mpu6050 import PARTS
 from monitor.sim import Mpu6050Sim, SimBus, SimClock
+from monitor.units import G
+from tests.support.signals import SineMotion
 
 
 def make(clock, bus, motion=None, address=0x68, **kwargs):

@@ -1,6 +1,6 @@
 """The station's MQTT layer against a real Mosquitto with the repo's own ACL.
 
-Each test starts Mosquitto (tests/mosquitto.py) on a free port with
+Each test starts Mosquitto (tests/support/mosquitto.py) on a free port with
 ``config/mosquitto/acl`` and a password file made by ``mosquitto_passwd -b``
 in a temporary directory, and talks to it with real paho clients: the
 station's :class:`MqttPublisher`, and subscribers logged in as the display,
@@ -22,10 +22,8 @@ import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-import mosquitto as broker_helpers  # tests/mosquitto.py
 import paho.mqtt.client as mqtt
 import pytest
-from mosquitto import MosquittoBroker
 from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
@@ -44,25 +42,12 @@ from monitor.mqtt import (
 )
 from monitor.mqtt.commands import Calibrate, Tare
 from monitor.mqtt.topics import Topics
-
-mosquitto_factory = broker_helpers.mosquitto_factory
+from tests.support import mosquitto as broker_helpers
+from tests.support.mosquitto import MosquittoBroker, password
 
 ROOT = Path(__file__).resolve().parents[1]
-ACL = ROOT / "config" / "mosquitto" / "acl"
-USERS = ("bench-1", "bench-2", "display", "operator", "integrator", "homeassistant")
-
-
-def password(user: str) -> str:
-    return f"pw-{user}-secret"
-
-
-@pytest.fixture
-def secrets(tmp_path: Path) -> Path:
-    """A mosquitto password file for USERS, and one password file per user for clients."""
-    try:
-        return broker_helpers.write_password_files(tmp_path / "secrets", USERS, password)
-    except FileNotFoundError as err:
-        pytest.skip(str(err))
+ACL = broker_helpers.SHIPPED_ACL
+# ``secrets``: a password file for broker_helpers.USERS (a fixture of tests/support/mosquitto.py).
 
 
 BrokerMaker = Callable[..., MosquittoBroker]

@@ -17,28 +17,28 @@ from pathlib import Path
 import paho.mqtt.client as mqtt
 import pytest
 from gpiozero.pins.mock import MockFactory
-from mosquitto import gym_config, mosquitto_factory  # noqa: F401
 from paho.mqtt.enums import CallbackAPIVersion
-from test_mqtt_integration import ACL, password, secrets  # noqa: F401
 
 from monitor.alerts import AlertConfig
 from monitor.clock import SimClock
 from monitor.config import Config, GpioConfig, ImuConfig, MqttConfig, StationConfig
 from monitor.notify import SystemdNotifier
 from monitor.runner import StationRunner
+from tests.support.mosquitto import SHIPPED_ACL as ACL
+from tests.support.mosquitto import gym_config, password
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture
-def broker(mosquitto_factory, secrets):  # noqa: F811
+def broker(mosquitto_factory, secrets):
     return mosquitto_factory(gym_config(secrets / "passwd", acl_file=ACL), allow_anonymous=False)
 
 
 class Listener:
     """A real paho client that records everything under gym/#."""
 
-    def __init__(self, broker, secrets, user="integrator"):  # noqa: F811
+    def __init__(self, broker, secrets, user="integrator"):
         self.messages: list[tuple[str, bytes, bool]] = []
         self.client = mqtt.Client(
             CallbackAPIVersion.VERSION2, client_id=f"listener-{user}-{time.monotonic_ns()}"
@@ -67,7 +67,7 @@ class Listener:
         self.client.disconnect()
 
 
-def station_config(broker, secrets, tmp_path, scenario="fall", placement="body", **alerts):  # noqa: F811
+def station_config(broker, secrets, tmp_path, scenario="fall", placement="body", **alerts):
     return Config(
         station=StationConfig(
             id="bench-1", name="Bench 1", simulate=True, state_dir=tmp_path / "state", seed=1
@@ -186,7 +186,7 @@ def test_a_fall_reaches_the_broker_and_the_leds_is_acknowledged_by_name_and_soun
     assert runner.panel.closed  # close() turns every LED and the buzzer off (tests/test_gpio.py)
 
 
-def test_bad_commands_are_answered_and_the_station_keeps_going(broker, secrets, tmp_path):  # noqa: F811
+def test_bad_commands_are_answered_and_the_station_keeps_going(broker, secrets, tmp_path):
     clock = SimClock()
     runner = StationRunner(
         station_config(broker, secrets, tmp_path, scenario="rest", placement="limb"),
@@ -233,7 +233,7 @@ def test_bad_commands_are_answered_and_the_station_keeps_going(broker, secrets, 
         op.close()
 
 
-def test_sigterm_publishes_offline_and_leaves_nothing_unsent(broker, secrets, tmp_path):  # noqa: F811
+def test_sigterm_publishes_offline_and_leaves_nothing_unsent(broker, secrets, tmp_path):
     state = tmp_path / "state"
     cfg = tmp_path / "monitor.toml"
     cfg.write_text(f"""

@@ -22,20 +22,19 @@ from pathlib import Path
 
 import pytest
 from gpiozero.pins.mock import MockFactory
-from mosquitto import mosquitto_factory  # noqa: F401
-from test_mqtt_integration import ACL, password, secrets  # noqa: F401
-from test_station_e2e import Listener
 
 from monitor.alerts import AlertConfig
 from monitor.clock import SimClock
 from monitor.config import Config, GpioConfig, ImuConfig, MqttConfig, StationConfig
 from monitor.runner import StationRunner
+from tests.support.disk import fill, mount_tmpfs, unmount
+from tests.support.mosquitto import SHIPPED_ACL as ACL
+from tests.test_station_e2e import Listener
 
 ROOT = Path(__file__).resolve().parents[1]
 
 CHILD = """
 import logging, os, signal, sys, threading, time
-sys.path.insert(0, {root!r})
 from monitor.alerts import AlertConfig
 from monitor.clock import SimClock
 from monitor.config import load
@@ -96,13 +95,13 @@ password_file = "{pw}"
 
 
 @pytest.fixture
-def broker(mosquitto_factory, secrets):  # noqa: F811
+def broker(mosquitto_factory, secrets):
     return mosquitto_factory(
         f"password_file {secrets / 'passwd'}\nacl_file {ACL}\n", allow_anonymous=False
     )
 
 
-def spawn(tmp_path: Path, broker, secrets, scenario: str, mode: str, name: str) -> subprocess.Popen:  # noqa: F811
+def spawn(tmp_path: Path, broker, secrets, scenario: str, mode: str, name: str) -> subprocess.Popen:
     cfg = tmp_path / f"{name}.toml"
     cfg.write_text(
         TOML.format(
@@ -114,7 +113,7 @@ def spawn(tmp_path: Path, broker, secrets, scenario: str, mode: str, name: str) 
         )
     )
     script = tmp_path / "child.py"
-    script.write_text(CHILD.format(root=str(ROOT)))
+    script.write_text(CHILD.format())
     return subprocess.Popen(
         [sys.executable, str(script), str(cfg), mode, str(tmp_path / "squeeze")],
         cwd=ROOT,
@@ -203,7 +202,7 @@ def test_a_sigkilled_station_comes_back_clears_what_no_longer_holds_and_keeps_th
     late.close()
 
 
-def test_events_saved_but_maybe_not_stored_are_sent_again_at_start(broker, secrets, tmp_path):  # noqa: F811
+def test_events_saved_but_maybe_not_stored_are_sent_again_at_start(broker, secrets, tmp_path):
     """A kill between saving the alert state and the outbox's commit: the next start sends them."""
     state = tmp_path / "state"
     state.mkdir()
@@ -297,7 +296,7 @@ def test_a_damaged_alert_state_is_moved_aside_and_the_station_starts(tmp_path, c
 # ------------------------------------------------------------------ commands and a loop that never ends
 
 
-def config(broker, secrets, tmp_path, scenario="rest") -> Config:  # noqa: F811
+def config(broker, secrets, tmp_path, scenario="rest") -> Config:
     return Config(
         station=StationConfig(id="bench-1", simulate=True, state_dir=tmp_path / "state", seed=2),
         imus=(
@@ -398,7 +397,7 @@ def test_session_commands_in_any_order_and_floods_never_end_the_loop(
         op.close()
 
 
-def test_no_failing_part_ends_the_loop_and_alerts_still_go_out(broker, secrets, tmp_path, caplog):  # noqa: F811
+def test_no_failing_part_ends_the_loop_and_alerts_still_go_out(broker, secrets, tmp_path, caplog):
     clock = SimClock()
     runner = StationRunner(
         config(broker, secrets, tmp_path), simulate=True, clock=clock, pin_factory=MockFactory()
@@ -451,32 +450,11 @@ def test_no_failing_part_ends_the_loop_and_alerts_still_go_out(broker, secrets, 
 def tiny_disk(tmp_path):
     """A real 16 MiB filesystem (tmpfs) for the state directory, so it can really be filled."""
     mnt = tmp_path / "tiny"
-    mnt.mkdir()
-    done = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=16m,mode=0755", "tmpfs", str(mnt)],
-        capture_output=True,
-        text=True,
-    )
-    if done.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here (needs root): {done.stderr.strip()}")
+    reason = mount_tmpfs(mnt, size_mb=16)
+    if reason is not None:
+        pytest.skip(f"cannot mount a tmpfs here (needs root): {reason}")
     yield mnt
-    subprocess.run(["umount", "-l", str(mnt)], capture_output=True)
-
-
-def fill(folder: Path) -> None:
-    """Write until the filesystem says ENOSPC."""
-    try:
-        with open(folder / "filler", "ab") as f:
-            while True:
-                f.write(b"\0" * 4096)
-                f.flush()
-    except OSError:
-        pass
-    for i in range(1000):  # the last few bytes too
-        try:
-            (folder / f"crumb-{i}").write_bytes(b"x" * 64)
-        except OSError:
-            break
+    unmount(mnt)
 
 
 def test_a_full_disk_holds_alerts_in_memory_sends_them_directly_and_flushes_them_at_stop(
@@ -622,13 +600,13 @@ class Unreachable:
     host = "127.0.0.1"
 
     def __init__(self):
-        from mosquitto import free_port
+        from tests.support.net import free_port
 
         self.port = free_port(self.host)
 
 
 @pytest.mark.parametrize("damage", ["zero length", "deleted", "garbage"])
-def test_an_outbox_destroyed_after_a_sigkill_loses_no_alert(broker, secrets, tmp_path, damage):  # noqa: F811
+def test_an_outbox_destroyed_after_a_sigkill_loses_no_alert(broker, secrets, tmp_path, damage):
     first = spawn(tmp_path, Unreachable(), secrets, "rest", "flap", "first")
     try:
         deadline = time.monotonic() + 60

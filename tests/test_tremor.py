@@ -27,22 +27,10 @@ from monitor.analysis.tremor import (
     sliding_windows,
     welch,
 )
+from monitor.units import G
+from tests.support.signals import MPU6050_DENSITY_UG, random_direction, random_rotation
 
-MPU6050_DENSITY_UG = 400.0  # ug/sqrt(Hz), per axis
 LSM6DS3_DENSITY_UG = 94.0  # gives its ~0.4 mg over 2-20 Hz
-
-
-def random_rotation(rng: np.random.Generator) -> np.ndarray:
-    q, r = np.linalg.qr(rng.normal(size=(3, 3)))
-    q *= np.sign(np.diag(r))
-    if np.linalg.det(q) < 0:
-        q[:, 0] *= -1
-    return q
-
-
-def random_direction(rng: np.random.Generator) -> np.ndarray:
-    v = rng.normal(size=3)
-    return v / np.linalg.norm(v)
 
 
 def tone(fs: float, n: int, hz: float, rms_mg: float, rng: np.random.Generator) -> np.ndarray:

@@ -32,7 +32,6 @@ import os
 import re
 import secrets
 import signal
-import socket
 import sqlite3
 import subprocess
 import time
@@ -44,8 +43,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Self
 
+from .net import free_port
+
 ROOT = Path(__file__).resolve().parents[2]
 HA_VENV = ROOT / ".ha-venv"
+#: What Home Assistant 2024.3 itself says at every start here: not about anything of ours.
+STARTUP_NOTICES = (
+    "Skipping pip installation of required modules",
+    "Support for the running Python version 3.11",
+)
 #: Log lines at these levels count as problems.
 PROBLEM = re.compile(r"^\S+ \S+ (WARNING|ERROR|CRITICAL) ")
 
@@ -57,12 +63,6 @@ def find_hass() -> str | None:
         if candidate and os.access(candidate, os.X_OK):
             return candidate
     return None
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""Run a real PostgreSQL server for tests and benchmarks, as tests/mosquitto.py runs Mosquitto.
+"""A real PostgreSQL server for tests and benchmarks, as tests/support/mosquitto.py runs Mosquitto.
 
 Debian's ``postgresql`` package provides the binaries (``/usr/lib/postgresql/<v>/bin``);
 each server gets its own data directory made by ``initdb`` in a temporary
@@ -23,13 +23,14 @@ import os
 import pwd
 import shutil
 import signal
-import socket
 import subprocess
 import tempfile
 import time
 import uuid
 from pathlib import Path
 from typing import Self
+
+from .net import free_port
 
 SUPERUSER = "gym"
 
@@ -51,12 +52,6 @@ def find_bindir() -> Path | None:
         return Path(found[-1]).parent
     initdb = shutil.which("initdb")
     return Path(os.path.realpath(initdb)).parent if initdb else None
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 class PostgresServer:
@@ -100,7 +95,8 @@ class PostgresServer:
             f"--regid={self._user.pw_gid}",
             "--init-groups",
             "--",
-        ] + argv
+            *argv,
+        ]
 
     def _initdb(self) -> None:
         run = subprocess.run(

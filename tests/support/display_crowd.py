@@ -10,13 +10,16 @@ Server-Sent-Events connections, each reading everything the display sends
     crowd.close()
 
 Also :func:`pids_cgroup`, a cgroup that caps a process's tasks the way
-systemd's ``TasksMax=`` does (``pids.max``), when this machine lets us make one.
+systemd's ``TasksMax=`` does (``pids.max``), when this machine lets us make one, and
+:func:`display_command`, the display service as systemd starts it, inside that cgroup.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
+import sys
 import threading
 import time
 import uuid
@@ -105,10 +108,8 @@ def pids_cgroup(limit: int) -> Path | None:
             (group / "pids.max").write_text(f"{limit}\n")
             return group
         except OSError:
-            try:
+            with contextlib.suppress(OSError):
                 group.rmdir()
-            except OSError:
-                pass
     return None
 
 
@@ -126,3 +127,22 @@ def remove_cgroup(group: Path | None) -> None:
 def tasks_of(pid: int) -> int:
     """Threads of a process right now (what TasksMax counts for a one-process service)."""
     return len(os.listdir(f"/proc/{pid}/task"))
+
+
+def display_command(config: Path, cgroup: Path | None) -> list[str]:
+    """``python -m monitor.display --config <config>``, joining ``cgroup`` first if given.
+
+    The shell joins the cgroup before Python starts, so every thread it makes counts.
+    """
+    command = [
+        sys.executable,
+        "-m",
+        "monitor.display",
+        "--config",
+        str(config),
+        "--log-level",
+        "WARNING",
+    ]
+    if cgroup is None:
+        return command
+    return ["sh", "-c", f'echo $$ > "{cgroup / "cgroup.procs"}" && exec "$@"', "sh", *command]

@@ -7,8 +7,10 @@ a real staff file; the browser is Debian's Chromium driven by Playwright (no
 
 Test modules register the fixtures as a plugin, and import the helpers::
 
-    pytest_plugins = ["display_support"]
-    from display_support import STAFF_NAME, AckListener, expect, login, tile
+    pytest_plugins = ["tests.support.display"]
+    from tests.support.display import STAFF_NAME, AckListener, expect, login, tile
+
+The broker fixtures (``mosquitto``, ``mosquitto_factory``) come from tests/conftest.py.
 """
 
 from __future__ import annotations
@@ -24,20 +26,16 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-import mosquitto as broker_helpers  # tests/mosquitto.py
 import paho.mqtt.client as mqtt
 import pytest
-from mosquitto import MosquittoBroker
 from paho.mqtt.enums import CallbackAPIVersion
 
 from monitor.display.service import DisplayConfig, DisplayService
 from monitor.display.staff import StaffFile
 
-# The broker fixtures, registered with this plugin's own.
-mosquitto = broker_helpers.mosquitto
-mosquitto_factory = broker_helpers.mosquitto_factory
+from .mosquitto import MosquittoBroker
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 ARTIFACTS = REPO / "test-artifacts"
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = [

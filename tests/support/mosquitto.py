@@ -17,18 +17,18 @@ ACL (``allow_anonymous=False`` drops the default ``allow_anonymous true``)::
     broker = MosquittoBroker(tmp_path, allow_anonymous=False,
                              extra_config=f"password_file {pw}\\nacl_file {acl}\\n")
 
-In pytest, use the fixtures (import them into a test module or a conftest)::
-
-    from mosquitto import mosquitto, mosquitto_factory  # noqa: F401
+In pytest, the fixtures are there for every test (tests/conftest.py registers this
+module as a plugin)::
 
     def test_something(mosquitto):                 # a started anonymous broker
         ...
 
-    def test_with_auth(mosquitto_factory):
-        broker = mosquitto_factory(extra_config="...", allow_anonymous=False)
+    def test_with_auth(mosquitto_factory, secrets):
+        broker = mosquitto_factory(gym_config(secrets / "passwd"), allow_anonymous=False)
 
 Both skip the test, saying why, when no ``mosquitto`` binary is installed
 (looked up as ``$MOSQUITTO``, then on ``PATH``, then ``/usr/sbin/mosquitto``).
+``secrets`` is a password file for :data:`USERS`, each with its :func:`password`.
 
 The broker a gym runs is ``config/mosquitto/``: :func:`gym_config` turns it into
 extra configuration for a test broker (the shipped settings, such as client ids
@@ -54,7 +54,6 @@ import os
 import pwd
 import shutil
 import signal
-import socket
 import subprocess
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -64,9 +63,11 @@ from typing import Self
 
 import pytest
 
+from .net import accepts, free_port
+
 SBIN_FALLBACKS = ("/usr/sbin/mosquitto", "/usr/local/sbin/mosquitto")
 
-BROKER_CONFIG = Path(__file__).resolve().parents[1] / "config" / "mosquitto"
+BROKER_CONFIG = Path(__file__).resolve().parents[2] / "config" / "mosquitto"
 SHIPPED_CONF = BROKER_CONFIG / "mosquitto.conf"
 SHIPPED_ACL = BROKER_CONFIG / "acl"
 MAKE_CERTS = BROKER_CONFIG / "make-certs.sh"
@@ -126,6 +127,15 @@ def find_mosquitto_passwd() -> str | None:
     )
 
 
+#: Two stations and the roles of the shipped ACL: whom a broker test usually lets in.
+USERS = ("bench-1", "bench-2", "display", "operator", "integrator", "homeassistant")
+
+
+def password(user: str) -> str:
+    """The test password of ``user``: what :func:`write_password_files` is usually given."""
+    return f"pw-{user}-secret"
+
+
 def write_password_files(
     folder: Path, users: Iterable[str], password: Callable[[str], str], *, append: bool = False
 ) -> Path:
@@ -151,7 +161,8 @@ def write_password_files(
 
 
 def write_acl(folder: Path, extra: str, base: Path = SHIPPED_ACL) -> Path:
-    """``folder/acl``: the shipped ACL with ``extra`` lines after it (rights for test-only users)."""
+    """``folder/acl``: the shipped ACL with ``extra`` lines after it (rights for test-only
+    users)."""
     folder.mkdir(parents=True, exist_ok=True)
     acl = folder / "acl"
     acl.write_text(base.read_text() + "\n# --- added by the test\n" + extra.strip() + "\n")
@@ -160,7 +171,8 @@ def write_acl(folder: Path, extra: str, base: Path = SHIPPED_ACL) -> Path:
 
 @dataclass(frozen=True)
 class Pki:
-    """The gym's CA certificate and the broker's certificate and key, as make-certs.sh makes them."""
+    """The gym's CA certificate and the broker's certificate and key, as make-certs.sh makes
+    them."""
 
     ca: Path
     cert: Path
@@ -169,7 +181,7 @@ class Pki:
 
 
 def make_pki(folder: Path, *names: str) -> Pki:
-    """Run ``config/mosquitto/make-certs.sh`` (what the installer runs) for ``names`` into ``folder``.
+    """Run ``config/mosquitto/make-certs.sh`` (as the installer does) for ``names`` into ``folder``.
 
     Raises FileNotFoundError when openssl is not installed.
     """
@@ -253,21 +265,6 @@ def localize(conf_text: str, *, root: Path, port: int, tls_port: int) -> str:
         .replace("\npersistence true\n", "\npersistence false\n")
     )
     return text + f"\nuser {user}\nlog_dest stderr\nlog_type all\nlog_timestamp true\n"
-
-
-def free_port(host: str = "127.0.0.1") -> int:
-    """A TCP port nobody listens on right now (the OS picks it)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((host, 0))
-        return sock.getsockname()[1]
-
-
-def _accepts(host: str, port: int) -> bool:
-    try:
-        with socket.create_connection((host, port), timeout=0.2):
-            return True
-    except OSError:
-        return False
 
 
 class MosquittoBroker:
@@ -373,7 +370,7 @@ class MosquittoBroker:
                     f"mosquitto exited with {self._proc.returncode} on start:\n"
                     f"{self.log_text()[-2000:]}"
                 )
-            if _accepts(self.host, self.port):
+            if accepts(self.host, self.port):
                 return self
             time.sleep(0.02)
         self.kill()
@@ -395,7 +392,7 @@ class MosquittoBroker:
             proc.wait(timeout)
         # The port must be free again before a restart can bind it.
         deadline = time.monotonic() + timeout
-        while _accepts(self.host, self.port) and time.monotonic() < deadline:
+        while accepts(self.host, self.port) and time.monotonic() < deadline:
             time.sleep(0.02)
 
     def kill(self) -> None:
@@ -472,3 +469,12 @@ def mosquitto_factory(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Brok
 def mosquitto(mosquitto_factory: BrokerFactory) -> MosquittoBroker:
     """A started anonymous broker on a free loopback port, closed after the test."""
     return mosquitto_factory()
+
+
+@pytest.fixture
+def secrets(tmp_path: Path) -> Path:
+    """A password file for :data:`USERS`, and ``<user>.pw`` holding each one's :func:`password`."""
+    try:
+        return write_password_files(tmp_path / "secrets", USERS, password)
+    except FileNotFoundError as err:
+        pytest.skip(str(err))
