@@ -1,6 +1,6 @@
 """Alert quality and speed: false alarms per hour of ordinary training, onset-to-broker latency.
 
-    .venv/bin/python bench/bench_alerts.py [--seeds 3] [--onsets 10]
+    .venv/bin/python -m bench.bench_alerts [--seeds 3] [--onsets 10]
 
 False alarms: ordinary training (strength sessions and static holds strapped
 on a limb, a bench clip with dropped weights, a bench next to a treadmill, an
@@ -24,12 +24,10 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-import _path  # noqa: F401
 import numpy as np
 
 from monitor.clock import SimClock
@@ -37,9 +35,8 @@ from monitor.config import Config, ImuConfig, MqttConfig, StationConfig
 from monitor.runner import StationRunner
 from monitor.sim.rig import simulated_bus
 from monitor.station import Station
+from monitor.units import G
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-G = 9.80665
 ORDINARY = (
     ("strength_session", "limb"),
     ("static_holds", "limb"),
@@ -138,8 +135,9 @@ class OnsetDuringReps:
 
 def onset_latencies(n: int) -> tuple[list[float], list[float]]:
     import paho.mqtt.client as mqtt
-    from mosquitto import MosquittoBroker
     from paho.mqtt.enums import CallbackAPIVersion
+
+    from tests.support.mosquitto import MosquittoBroker
 
     station_s, broker_s = [], []
     with tempfile.TemporaryDirectory() as tmp, MosquittoBroker(Path(tmp)) as broker:
@@ -205,12 +203,13 @@ def main() -> None:
     for code, (n, bad) in sorted(by_code.items()):
         print(f"  {code:<18} raised {n:3d}, false {bad}")
     print(
-        f"  false alarms: {false} = {false / hours:.2f} per hour (target <= 0.5); alerts raised {raised}"
+        f"  false alarms: {false} = {false / hours:.2f} per hour (target <= 0.5); "
+        f"alerts raised {raised}"
     )
     hours, raised, false, by_code = false_alarms(args.seeds, MORE)
     print(
-        f"Everyday movement and a set to failure, {hours:.2f} simulated hours ({args.seeds} seeds x "
-        f"{', '.join(name for name, _ in MORE)})"
+        f"Everyday movement and a set to failure, {hours:.2f} simulated hours "
+        f"({args.seeds} seeds x {', '.join(name for name, _ in MORE)})"
     )
     for code, (n, bad) in sorted(by_code.items()):
         print(f"  {code:<18} raised {n:3d}, false {bad}")
@@ -221,16 +220,20 @@ def main() -> None:
     station_s, broker_s = onset_latencies(args.onsets)
     total = np.array(station_s) + np.array(broker_s)
     print(
-        f"Tremor onset (10 -> 60 mg mid-set) to the alert received from Mosquitto, {len(total)} of {args.onsets} onsets:"
+        f"Tremor onset (10 -> 60 mg mid-set) to the alert received from Mosquitto, {len(total)} of "
+        f"{args.onsets} onsets:"
     )
     print(
-        f"  station (analysis + rule): median {np.median(station_s):.2f} s, max {np.max(station_s):.2f} s"
+        f"  station (analysis + rule): median {np.median(station_s):.2f} s, max "
+        f"{np.max(station_s):.2f} s"
     )
     print(
-        f"  publish -> subscriber:     median {1e3 * np.median(broker_s):.1f} ms, max {1e3 * np.max(broker_s):.1f} ms"
+        f"  publish -> subscriber:     median {1e3 * np.median(broker_s):.1f} ms, max "
+        f"{1e3 * np.max(broker_s):.1f} ms"
     )
     print(
-        f"  total:                     median {np.median(total):.2f} s, max {np.max(total):.2f} s (target <= 2 s)"
+        f"  total:                     median {np.median(total):.2f} s, max {np.max(total):.2f} s "
+        "(target <= 2 s)"
     )
 
 

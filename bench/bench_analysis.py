@@ -1,6 +1,6 @@
 """Tremor onset latency and streaming throughput, through the real chain.
 
-    .venv/bin/python bench/bench_analysis.py [--seeds 10]
+    .venv/bin/python -m bench.bench_analysis [--seeds 10]
 
 Latency: a simulated MPU-6050 on a SimBus, read by the driver at the station's
 poll interval, through the streaming analysis (2.5 s windows, 0.5 s hop).
@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import time
 
-import _path  # noqa: F401
 import numpy as np
 
 from monitor.analysis.pipeline import SensorAnalysis
@@ -25,8 +24,7 @@ from monitor.analysis.stream import TremorAnalyzer
 from monitor.clock import SimClock
 from monitor.i2c import Mpu6050
 from monitor.sim import SCENARIOS, Mpu6050Sim, SimBus
-
-G = 9.80665
+from monitor.units import G
 
 
 class StepTremor:
@@ -125,15 +123,18 @@ def main() -> None:
     holds = np.array([x for s in range(1, 1 + max(2, args.seeds // 3)) for x in hold_latencies(s)])
     print("Onset latency, acquisition + analysis (2.5 s windows, 0.5 s hop, polled every 0.1 s)")
     print(
-        f"  abrupt tremor onset -> first window >= 2x: median {np.median(steps):.2f} s, max {steps.max():.2f} s"
+        f"  abrupt tremor onset -> first window >= 2x: median {np.median(steps):.2f} s, max "
+        f"{steps.max():.2f} s"
         f"  ({len(steps)} onsets; target <= 1.5 s)"
     )
     print(
-        f"  static holds, true 2x crossing -> first window >= 2x: median {np.median(holds):.2f} s, max {holds.max():.2f} s"
+        f"  static holds, true 2x crossing -> first window >= 2x: median {np.median(holds):.2f} s, "
+        f"max {holds.max():.2f} s"
         f"  ({len(holds)} holds)"
     )
     print(
-        "Throughput, one hour of 1 kHz three-axis data through TremorAnalyzer (2.5 s windows, 0.5 s hop)"
+        "Throughput, one hour of 1 kHz three-axis data through TremorAnalyzer "
+        "(2.5 s windows, 0.5 s hop)"
     )
     for label, block, q in (
         ("live-sized blocks (0.1 s), at 1 kHz", 0.1, 1),

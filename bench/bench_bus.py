@@ -1,6 +1,6 @@
 """I2C bus efficiency and acquisition cost, measured on the simulated chips.
 
-    .venv/bin/python bench/bench_bus.py [--minutes 10] [--hour-seconds 3600]
+    .venv/bin/python -m bench.bench_bus [--minutes 10] [--hour-seconds 3600]
 
 Prints, per driver: bytes on the wire per accelerometer sample and
 transactions per second, polled as a station polls (at ``imu.poll_interval``),
@@ -18,8 +18,6 @@ import sys
 import time
 import types
 
-import _path  # noqa: F401
-
 from monitor.clock import SimClock
 from monitor.i2c import Mpu6050
 from monitor.i2c.lsm6ds import Lsm6ds
@@ -30,7 +28,7 @@ from monitor.sim.scenarios import SCENARIOS, BottleDock
 
 def poll(imu, clock, seconds: float) -> int:
     samples = 0
-    steps = int(round(seconds / imu.poll_interval))
+    steps = round(seconds / imu.poll_interval)
     for _ in range(steps):
         clock.sleep(imu.poll_interval)
         samples += len(imu.read())
@@ -95,7 +93,7 @@ def acquisition_hour(hour_s: float) -> dict[str, float]:
     interval = min(i.poll_interval for i in imus)
     samples = readings = 0
     t0 = time.process_time()
-    for _ in range(int(round(hour_s / interval))):
+    for _ in range(round(hour_s / interval)):
         clock.sleep(interval)
         for imu in imus:
             samples += len(imu.read())
@@ -163,7 +161,8 @@ def main() -> None:
     ]
     peer, peer_cpu = peer_efficiency(args.peer_seconds)
     print(
-        f"Bus efficiency ({args.minutes:g} simulated minutes per row, polled at the driver's poll_interval)"
+        f"Bus efficiency ({args.minutes:g} simulated minutes per row, polled at the driver's "
+        "poll_interval)"
     )
     print(f"{'driver':<55} {'bytes/sample':>12} {'transactions/s':>15} {'samples/s':>10}")
     for name, bps, tps, sps in rows + ([peer] if peer else []):
@@ -171,21 +170,25 @@ def main() -> None:
     if peer:
         ours = rows[0]
         print(
-            f"ratio, peer / ours at 1 kHz: {peer[1] / ours[1]:.2f}x the bytes, {peer[2] / ours[2]:.0f}x the transactions"
+            f"ratio, peer / ours at 1 kHz: {peer[1] / ours[1]:.2f}x the bytes, "
+            f"{peer[2] / ours[2]:.0f}x the transactions"
             f" (peer CPU {peer_cpu * 1e6:.0f} us per sample on the simulator)"
         )
     else:
         print(peer_cpu)
     print(
-        "floors: 6 bytes/sample (three int16); LSM6DSO 7 (tag byte); targets MPU-6050 <= 6.5 B/sample, <= 40 tx/s"
+        "floors: 6 bytes/sample (three int16); LSM6DSO 7 (tag byte); targets MPU-6050 <= 6.5 "
+        "B/sample, <= 40 tx/s"
     )
     r = acquisition_hour(args.hour_seconds)
     print(
-        f"\nAcquisition of {r['simulated_s'] / 3600:g} simulated hour: 2 x MPU-6050 at 1 kHz + NAU7802 at 10 SPS,"
+        f"\nAcquisition of {r['simulated_s'] / 3600:g} simulated hour: 2 x MPU-6050 at 1 kHz + "
+        "NAU7802 at 10 SPS,"
         f" drivers + simulated chips + scenarios"
     )
     print(
-        f"  CPU {r['cpu_s']:.2f} s for {r['samples']} IMU samples and {r['scale_readings']} scale readings,"
+        f"  CPU {r['cpu_s']:.2f} s for {r['samples']} IMU samples and "
+        f"{r['scale_readings']} scale readings,"
         f" {r['lost']} samples lost (target: under 10 s)"
     )
 

@@ -1,6 +1,6 @@
 """Check-in: from a tag placed on the reader to the athlete's profile applied on the station.
 
-    .venv/bin/python bench/bench_checkin.py [--taps 40] [--athletes 8] [--every 1.5]
+    .venv/bin/python -m bench.bench_checkin [--taps 40] [--athletes 8] [--every 1.5]
 
 The real station runner (MPU-6050 at 1 kHz and a PN532, both simulated at the
 register/frame level, on the real clock) publishes to a real Mosquitto in which
@@ -29,7 +29,6 @@ import threading
 import time
 from pathlib import Path
 
-import _path  # noqa: F401 -- run from a checkout
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
@@ -49,7 +48,7 @@ from monitor.runner import StationRunner
 from monitor.sim.pn532 import Tag, TagSchedule
 from monitor.sim.rig import simulated_bus
 from monitor.sim.scenarios.athlete import Scenario
-from tests.mosquitto import MosquittoBroker
+from tests.support.mosquitto import MosquittoBroker
 
 HOLD_S = 0.6
 

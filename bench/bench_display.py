@@ -1,8 +1,8 @@
 """Wall display under a full gym: latency to the screen, CPU and memory of the service.
 
-    .venv/bin/python bench/bench_display.py [--stations 50] [--hz 4] [--seconds 30]
+    .venv/bin/python -m bench.bench_display [--stations 50] [--hz 4] [--seconds 30]
 
-Starts a real Mosquitto (tests/mosquitto.py), the display service as its own
+Starts a real Mosquitto (tests/support/mosquitto.py), the display service as its own
 process (``python -m monitor.display``, so its CPU time is its own), and
 headless Chromium (Playwright, Debian's /usr/bin/chromium) on the page with
 ``?bench=1``. Simulated stations publish realistic ``tremor`` messages at
@@ -36,44 +36,16 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
-
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
-from tests.mosquitto import MosquittoBroker
+from tests.support.display import CHROMIUM, CHROMIUM_ARGS
+from tests.support.mosquitto import MosquittoBroker
+from tests.support.process import cpu_seconds, rss_mib
 
-CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
+ROOT = Path(__file__).resolve().parents[1]
+
 BASELINE_MG = 8.0
-
-
-# --------------------------------------------------------------------------- /proc
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process so far."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    # After the ")" that ends the command name, utime and stime are fields 12 and 13.
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def rss_mib(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
 
 
 # --------------------------------------------------------------------------- stations

@@ -1,6 +1,6 @@
 """Wall display with many open pages: does the page still load, and how fast?
 
-    .venv/bin/python bench/bench_display_streams.py [--streams 500] [--stations 50] [--hz 4]
+    .venv/bin/python -m bench.bench_display_streams [--streams 500] [--stations 50] [--hz 4]
 
 Starts a real Mosquitto, the display as its own process (``python -m
 monitor.display``) inside a pids cgroup capped at 64 tasks when the machine
@@ -25,10 +25,16 @@ import time
 import urllib.request
 from pathlib import Path
 
-from bench_display import StationGroup, cpu_seconds, percentile, rss_mib, say
-
-from tests.display_crowd import StreamCrowd, pids_cgroup, remove_cgroup, tasks_of
-from tests.mosquitto import MosquittoBroker
+from bench.bench_display import StationGroup, percentile, say
+from tests.support.display_crowd import (
+    StreamCrowd,
+    display_command,
+    pids_cgroup,
+    remove_cgroup,
+    tasks_of,
+)
+from tests.support.mosquitto import MosquittoBroker
+from tests.support.process import cpu_seconds, rss_mib
 
 ROOT = Path(__file__).resolve().parents[1]
 TASKS_MAX = 64
@@ -59,24 +65,9 @@ def main() -> int:
         f'[mqtt]\nport = {broker.port}\n[staff]\nfile = "{work / "staff.json"}"\n'
     )
     cgroup = pids_cgroup(TASKS_MAX)
-    command = [
-        sys.executable,
-        "-m",
-        "monitor.display",
-        "--config",
-        str(config),
-        "--log-level",
-        "WARNING",
-    ]
-    if cgroup is not None:
-        command = [
-            "sh",
-            "-c",
-            f'echo $$ > "{cgroup / "cgroup.procs"}" && exec "$@"',
-            "sh",
-            *command,
-        ]
-    service = subprocess.Popen(command, stdout=subprocess.PIPE, text=True, cwd=ROOT)
+    service = subprocess.Popen(
+        display_command(config, cgroup), stdout=subprocess.PIPE, text=True, cwd=ROOT
+    )
     groups: list[StationGroup] = []
     crowd = None
     try:

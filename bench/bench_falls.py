@@ -1,6 +1,6 @@
 """Fall detection: real falls caught, false alarms in everyday movement and gym work, cost.
 
-    .venv/bin/python bench/bench_falls.py [--root ../shared/data/realdata/mobifall] [--seeds 40]
+    .venv/bin/python -m bench.bench_falls [--root ../shared/data/realdata/mobifall] [--seeds 40]
 
 Real recordings (MobiFall, phone in the trouser pocket, so the thigh preset): every trial
 through a fresh detector in 0.1 s blocks, as the station feeds it. A fall trial counts
@@ -22,13 +22,13 @@ import argparse
 import time
 from pathlib import Path
 
-import _path  # noqa: F401
 import numpy as np
 
 from monitor.analysis.fall import SITES, FallConfig, FallDetector
 from monitor.analysis.fall_eval import Outcome, Report, evaluate, run, trials
 from monitor.sim import SCENARIOS
 from monitor.sim.scenarios.falls import FALL_KINDS, Movements
+from monitor.units import G
 
 ROOT = Path(__file__).resolve().parents[2] / "shared" / "data" / "realdata" / "mobifall"
 
@@ -139,7 +139,7 @@ def cost() -> None:
     rng = np.random.default_rng(0)
     n = 30_000
     t = np.arange(n) / 1000.0
-    quiet = np.tile([0.0, 0.0, 9.80665], (n, 1)) + rng.normal(0, 0.05, (n, 3))
+    quiet = np.tile([0.0, 0.0, G], (n, 1)) + rng.normal(0, 0.05, (n, 3))
     m = Movements(1, site="chest").stand(5).jumps(6).stand(3).sit_down_hard().stand(5)
     moving = m.accel(t[t < m.duration])
     for label, accel in (("quiet", quiet), ("jumps and sitting", moving)):

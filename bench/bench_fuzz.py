@@ -1,6 +1,6 @@
-"""A long fuzz run: the oracles of tests/test_fuzz.py against tens of thousands of seeded random inputs.
+"""A long fuzz run: the oracles of tests/test_fuzz.py against thousands of seeded random inputs.
 
-    .venv/bin/python bench/bench_fuzz.py [--seed 1] [--scale 1.0] [--only config_bytes,commands,...]
+    .venv/bin/python -m bench.bench_fuzz [--seed 1] [--scale 1.0] [--only config_bytes,commands,...]
 
 Each target is an input generator (plain ``random.Random``, seeded, so a crash can be
 replayed) and the oracle from tests/test_fuzz.py that says what must hold:
@@ -43,13 +43,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import _path  # noqa: F401
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tests"))
-
-import test_fuzz as oracles  # noqa: E402  (tests/test_fuzz.py: the properties)
+from monitor.units import G
+from tests.support import fuzz as oracles  # the properties, as tests/test_fuzz.py checks them
 
 #: inputs per target at --scale 1 (10,900 in all)
 COUNTS = {
@@ -62,7 +59,6 @@ COUNTS = {
     "analyze": 1500,
     "stream": 500,
 }
-G = 9.80665
 
 
 # =============================================================================== generators
@@ -155,7 +151,7 @@ def config_docs(rng: random.Random) -> tuple:
             table = doc.setdefault(section, {})
             if not isinstance(table, dict):
                 continue
-        key = rng.choice(oracles.KNOWN.get(section, ["y"]) + ["typo", "ratee_hz"])
+        key = rng.choice([*oracles.KNOWN.get(section, ["y"]), "typo", "ratee_hz"])
         if rng.random() < 0.15:
             table.pop(key, None)
         else:

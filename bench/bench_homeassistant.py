@@ -1,6 +1,6 @@
 """Home Assistant against three stations: its log, its recorder, and what got a value.
 
-A real Mosquitto (tests/mosquitto.py, the shipped settings and ACL), a real
+A real Mosquitto (tests/support/mosquitto.py, the shipped settings and ACL), a real
 Home Assistant core (``.ha-venv``, tests/support/homeassistant.py) and three
 simulated stations running in real time (tests/support/stations.py):
 ``station-1`` with two IMUs and a bottle dock, ``station-2`` worn on the body
@@ -14,8 +14,8 @@ way and comes back. Near the end every button is pressed once. Printed:
   its SQLite file, with the wall display's tremor rate measured alongside;
 * entities announced vs entities that ever got a value (target equal).
 
-    python bench/bench_homeassistant.py              # 10 minutes
-    python bench/bench_homeassistant.py --minutes 2
+    python -m bench.bench_homeassistant              # 10 minutes
+    python -m bench.bench_homeassistant --minutes 2
 """
 
 from __future__ import annotations
@@ -28,7 +28,6 @@ import time
 from collections import Counter
 from pathlib import Path
 
-import _path  # noqa: F401
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
@@ -42,19 +41,11 @@ from monitor.config import (
 )
 from monitor.mqtt.discovery import StationInfo, entities
 from monitor.mqtt.topics import Topics
-from tests.mosquitto import MosquittoBroker, gym_config, write_password_files
-from tests.support.homeassistant import HomeAssistant, MqttLogin
+from tests.support.homeassistant import STARTUP_NOTICES, HomeAssistant, MqttLogin
+from tests.support.mosquitto import MosquittoBroker, gym_config, password, write_password_files
 from tests.support.stations import StationDriver
 
 STAFF = "Front desk"
-EXPECTED = (
-    "Skipping pip installation of required modules",
-    "Support for the running Python version 3.11",
-)
-
-
-def password(user: str) -> str:
-    return f"pw-{user}-bench"
 
 
 def config(tmp: Path, broker: MosquittoBroker, station: str, imus, scale=None) -> Config:
@@ -186,7 +177,7 @@ def main() -> None:
         hours = (time.monotonic() - run_start) / 3600
         # The stations' own time: the feed's interval is in it, as on a Pi in a gym.
         station_hours = (driver.runners["station-1"].clock.now() - sim_start) / 3600
-        problems = [p for p in ha.problems() if not any(x in p for x in EXPECTED)]
+        problems = [p for p in ha.problems() if not any(x in p for x in STARTUP_NOTICES)]
         announced = {}
         for cfg in configs.values():
             announced |= entity_ids(cfg)

@@ -2,7 +2,7 @@
 
 Run from the repository root::
 
-    .venv/bin/python bench/bench_hydration.py [seeds]
+    .venv/bin/python -m bench.bench_hydration [seeds]
 
 Each seed is an hour of :func:`~monitor.sim.scenarios.library.hydration_session`
 (a pre weigh-in of 70.0 kg, a post of 69.1 kg, 500 mL drunk from a bottle dock
@@ -15,44 +15,17 @@ against the truth; then the worst of each.
 
 from __future__ import annotations
 
-import sys
+import argparse
 import time
-from pathlib import Path
-
-try:
-    import monitor  # noqa: F401
-except ImportError:  # run as a script from a checkout
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from monitor.analysis.hydration import KNOCK, REFILL, SIP, BodyScaleTracker, BottleTracker
-from monitor.clock import SimClock
-from monitor.i2c.nau7802 import Nau7802
-from monitor.sim.bus import SimBus
-from monitor.sim.nau7802 import Nau7802Sim
 from monitor.sim.scenarios.library import hydration_session
-
-DOCK_CELL = {"capacity_g": 5_000.0, "sensitivity_mv_per_v": 1.0}
-BODY_CELL = {"capacity_g": 200_000.0, "sensitivity_mv_per_v": 2.0, "offset_g": 4_000.0}
+from tests.support.scale import BODY_CELL, DOCK_CELL, run_chain
 
 
-def run(source, seconds, tracker, *, known_g, seed, cell):
-    """Tare, calibrate with ``known_g``, then weigh ``source`` into ``tracker``."""
-    clock = SimClock()
-    bus = SimBus()
-    sim = bus.attach(0x2A, Nau7802Sim(0.0, clock=clock, seed=seed, **cell))
-    scale = Nau7802(bus, clock=clock)
-    scale.tare()
-    sim.load = known_g
-    scale.calibrate(known_g)
-    sim.load = source
-    n = 0
-    while clock.now() < seconds:
-        r = scale.read()
-        if r is not None:
-            tracker.feed(r.t, r.mass_g)
-            n += 1
-        clock.sleep(scale.poll_interval)
-    return n
+def run(source, seconds, tracker, *, known_g, seed, cell) -> int:
+    """Tare, calibrate with ``known_g``, then weigh ``source`` into ``tracker``; readings made."""
+    return len(run_chain(source, seconds, tracker, known_g=known_g, seed=seed, cell=cell))
 
 
 def main(seeds: int = 10) -> None:
@@ -94,7 +67,8 @@ def main(seeds: int = 10) -> None:
     print()
     print(
         f"worst over {seeds} seeds: intake {worst['intake']:.1f} mL, sip count {worst['sips']}, "
-        f"weigh-in {worst['weigh']:.1f} g, loss {worst['loss']:.3f} points, sweat rate {worst['sweat']:.2f} %"
+        f"weigh-in {worst['weigh']:.1f} g, loss {worst['loss']:.3f} points, sweat rate "
+        f"{worst['sweat']:.2f} %"
     )
     print(
         f"{2 * seeds} simulated hours ({readings} readings, driver and simulator included) "
@@ -103,4 +77,6 @@ def main(seeds: int = 10) -> None:
 
 
 if __name__ == "__main__":
-    main(int(sys.argv[1]) if len(sys.argv) > 1 else 10)
+    ap = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    ap.add_argument("seeds", type=int, nargs="?", default=10, help="one simulated hour each (10)")
+    main(ap.parse_args().seeds)

@@ -1,10 +1,10 @@
 """Alerts delivered out of alerts raised, across broker restarts.
 
-    .venv/bin/python bench/bench_mqtt.py [--restarts 20] [--rate 20] [--seed 1]
+    .venv/bin/python -m bench.bench_mqtt [--restarts 20] [--rate 20] [--seed 1]
 
 A station (:class:`monitor.mqtt.MqttPublisher` with its SQLite outbox)
 streams alerts at ``--rate`` per second while a real Mosquitto
-(tests/mosquitto.py, persistence on so sessions survive) is stopped
+(tests/support/mosquitto.py, persistence on so sessions survive) is stopped
 (SIGTERM) and started again ``--restarts`` times at random moments, down
 0.5-3 s each. A subscriber with a persistent session (MQTT 5, clean_start
 false, QoS 1) counts unique alert ids, duplicates and missing ones.
@@ -28,52 +28,37 @@ import threading
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
-
-import paho.mqtt.client as mqtt
-from paho.mqtt.enums import CallbackAPIVersion
-from paho.mqtt.packettypes import PacketTypes
-from paho.mqtt.properties import Properties
-
 from monitor.mqtt import MqttPublisher, Outbox, alert_payload
-from tests.mosquitto import MosquittoBroker
+from tests.support.mosquitto import MosquittoBroker
+from tests.support.witness import Witness
 
 STATION = "bench-1"
 
 
 class Counter:
-    """Persistent-session subscriber: every alert id it sees, with the wall time it saw it."""
+    """A witness with a persistent session: every alert number it sees, with when it saw it."""
 
     def __init__(self, broker: MosquittoBroker):
         self.lock = threading.Lock()
         self.received: list[tuple[float, int]] = []  # (monotonic time, alert number)
-        self.client = mqtt.Client(
-            CallbackAPIVersion.VERSION2, client_id="bench-alert-counter", protocol=mqtt.MQTTv5
+        self.witness = Witness(
+            broker,
+            [f"gym/{STATION}/alert"],
+            client_id="bench-alert-counter",
+            on_message=self._on_message,
         )
-        self.client.reconnect_delay_set(0.1, 0.5)
-        self.client.on_connect = lambda c, u, f, rc, p: c.subscribe(f"gym/{STATION}/alert", qos=1)
-        self.client.on_message = self._on_message
-        props = Properties(PacketTypes.CONNECT)
-        props.SessionExpiryInterval = 3600
-        self.client.connect_async(
-            broker.host, broker.port, keepalive=10, clean_start=False, properties=props
-        )
-        self.client.loop_start()
 
-    def _on_message(self, client, userdata, message) -> None:
-        number = int(json.loads(message.payload)["id"].rsplit(":", 1)[1])
+    def _on_message(self, topic: str, payload: bytes, at: float) -> None:
+        number = int(json.loads(payload)["id"].rsplit(":", 1)[1])
         with self.lock:
-            self.received.append((time.monotonic(), number))
+            self.received.append((at, number))
 
     def snapshot(self) -> list[tuple[float, int]]:
         with self.lock:
             return list(self.received)
 
     def close(self) -> None:
-        self.client.disconnect()
-        self.client.loop_stop()
+        self.witness.close()
 
 
 def main() -> int:

@@ -1,6 +1,6 @@
 """NFC check-in: from a tag placed on the reader to its UID delivered by Pn532.poll().
 
-    .venv/bin/python bench/bench_nfc.py [--taps 300] [--seed 1]
+    .venv/bin/python -m bench.bench_nfc [--taps 300] [--seed 1]
 
 Runs the real driver against the simulated PN532 on a simulated clock, polled
 as the station polls (every ``imu.poll_interval`` of an MPU-6050 at 1 kHz, and
@@ -22,8 +22,6 @@ import argparse
 import random
 import statistics
 
-import _path  # noqa: F401
-
 from monitor.clock import SimClock
 from monitor.i2c import Mpu6050, Pn532
 from monitor.sim import Mpu6050Sim, Pn532Sim, SimBus, Tag
@@ -42,7 +40,8 @@ def station_cadence() -> float:
 def session(
     taps: int, cadence: float, interval: float, hold_s: float, seed: int, fault: str | None = None
 ):
-    """``taps`` taps at random phases against the loop; returns latencies, misses and bus figures."""
+    """``taps`` taps at random phases against the loop; returns latencies, misses and bus
+    figures."""
     rng = random.Random(seed)
     schedule, t = [], 1.0
     for k in range(taps):
@@ -103,7 +102,8 @@ def pct(values: list[float], q: float) -> float:
 def line(label: str, r: dict) -> str:
     lat = r["latencies"]
     return (
-        f"{label:<34} {statistics.median(lat) * 1e3:7.0f} {pct(lat, 0.95) * 1e3:6.0f} {max(lat) * 1e3:6.0f}"
+        f"{label:<34} {statistics.median(lat) * 1e3:7.0f} {pct(lat, 0.95) * 1e3:6.0f} "
+        f"{max(lat) * 1e3:6.0f}"
         f" {r['missed']:5d} {r['extra']:5d} {r['bytes_per_poll']:7.1f} {r['tx_per_poll']:5.2f}"
         f" {r['bytes_per_s']:7.0f} {r['tx_per_s']:5.1f} {r['longest_poll'] * 1e3:6.1f}"
     )
@@ -121,7 +121,8 @@ def main() -> None:
         f"{args.taps} taps held 1 s at random phases; simulated clock\n"
     )
     header = (
-        f"{'loop / listing interval':<34} {'p50 ms':>7} {'p95':>6} {'max':>6} {'miss':>5} {'extra':>5}"
+        f"{'loop / listing interval':<34} {'p50 ms':>7} {'p95':>6} {'max':>6}"
+        f" {'miss':>5} {'extra':>5}"
         f" {'B/poll':>7} {'tx/p':>5} {'B/s':>7} {'tx/s':>5} {'poll ms':>6}"
     )
     print("tag present -> UID delivered by poll()")
@@ -141,7 +142,8 @@ def main() -> None:
     for hold in (0.05, 0.1, 0.15, 0.2, 0.3):
         r = session(args.taps, station, 0.2, hold, args.seed)
         print(
-            f"  held {hold * 1e3:4.0f} ms: {args.taps - r['missed']:4d} caught ({100 * (1 - r['missed'] / args.taps):5.1f} %)"
+            f"  held {hold * 1e3:4.0f} ms: {args.taps - r['missed']:4d} caught "
+            f"({100 * (1 - r['missed'] / args.taps):5.1f} %)"
         )
 
     print("\nwith a fault on every tap, station loop / 200 ms")

@@ -1,6 +1,6 @@
 """The station on real recordings: reps, sets, tremor and hold alerts, baselines, falls.
 
-    .venv/bin/python bench/bench_realdata.py [--data ../shared/data/realdata] [--jobs 2]
+    .venv/bin/python -m bench.bench_realdata [--data ../shared/data/realdata] [--jobs 2]
 
 Every figure comes from :func:`monitor.replay.replay`, the same door as
 ``gym-monitor replay``: each recording drives a simulated chip that the station
@@ -41,11 +41,11 @@ from collections import defaultdict
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
-import _path  # noqa: F401
 import numpy as np
 
-from monitor.analysis.tremor import G, analyze
+from monitor.analysis.tremor import analyze
 from monitor.replay import replay
+from monitor.units import G
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = ROOT.parent / "shared" / "data" / "realdata"
@@ -114,9 +114,8 @@ def spar(data: Path, pool, limit: int | None) -> None:
     print(f"    {'exercise':<9}{'sets':>5}{'MAE':>7}{'bias':>7}{'worst':>7}   target MAE <= 1")
     for ex, e in sorted(errors.items()):
         e = np.array(e)
-        print(
-            f"    {ex:<9}{len(e):5d}{np.mean(np.abs(e)):7.2f}{np.mean(e):+7.2f}{int(e[np.argmax(np.abs(e))]):+7d}"
-        )
+        worst = int(e[np.argmax(np.abs(e))])
+        print(f"    {ex:<9}{len(e):5d}{np.mean(np.abs(e)):7.2f}{np.mean(e):+7.2f}{worst:+7d}")
     every = np.concatenate([np.array(e) for e in errors.values()])
     print(f"    {'all':<9}{len(every):5d}{np.mean(np.abs(every)):7.2f}{np.mean(every):+7.2f}")
     found = np.array(found)
@@ -160,7 +159,8 @@ def mobifall(data: Path, pool, limit: int | None, site: str) -> None:
     given = {r["path"]: r for r in results if r["baseline"] is not None}
     hours = sum(learnt[str(f)]["duration_s"] for f in adl) / 3600
     print(
-        f"\nMobiFall: {len(falls)} falls, {len(adl)} everyday-movement trials ({hours * 60:.1f} min), "
+        f"\nMobiFall: {len(falls)} falls, {len(adl)} everyday-movement trials "
+        f"({hours * 60:.1f} min), "
         f"phone in the trouser pocket: placement body, site {site}"
     )
 
@@ -172,18 +172,22 @@ def mobifall(data: Path, pool, limit: int | None, site: str) -> None:
         n = sum(sum(a.startswith(TREMOR_CODES) for a in res[str(f)]["alerts"]) for f in adl)
         trials = sum(any(a.startswith(TREMOR_CODES) for a in res[str(f)]["alerts"]) for f in adl)
         print(
-            f"    {name:<40} {n} alerts = {n / hours:.2f} per hour; trials with one: {pct(trials, len(adl))}"
+            f"    {name:<40} {n} alerts = {n / hours:.2f} per hour; trials with one: "
+            f"{pct(trials, len(adl))}"
             "   target <= 0.5 per hour"
         )
     kinds = defaultdict(list)
     for f in adl:
         kinds[info[str(f)]["activity"]].append(f)
     print("    by activity (baseline given at the floor): alerts / trials")
+
+    def tremor_alerts(trial) -> int:
+        return sum(1 for a in given[str(trial)]["alerts"] if a.startswith(TREMOR_CODES))
+
     print(
         "     "
         + "  ".join(
-            f"{k} {sum(len([a for a in given[str(f)]['alerts'] if a.startswith(TREMOR_CODES)]) for f in v)}/{len(v)}"
-            for k, v in sorted(kinds.items())
+            f"{k} {sum(tremor_alerts(f) for f in v)}/{len(v)}" for k, v in sorted(kinds.items())
         )
     )
 
@@ -230,7 +234,8 @@ def mobifall(data: Path, pool, limit: int | None, site: str) -> None:
         spec.append(f"{k} {100.0 * quiet / len(v):.0f} %")
     print("    specificity by activity: " + ", ".join(spec))
     print(
-        f"    false fall alarms in everyday movement: {false} = {false / hours:.2f} per hour   target <= 0.1 per hour"
+        f"    false fall alarms in everyday movement: {false} = {false / hours:.2f} per hour   "
+        "target <= 0.1 per hour"
     )
 
 

@@ -1,6 +1,6 @@
 """The station's footprint: memory over a simulated hour, CPU share in real time.
 
-    .venv/bin/python bench/bench_station.py [--cpu-seconds 60]
+    .venv/bin/python -m bench.bench_station [--cpu-seconds 60]
 
 Both run `gym-monitor run`'s StationRunner with simulate = true in a child
 process (two IMUs at 1 kHz, the scale at 10 SPS, MQTT to a real Mosquitto,
@@ -21,10 +21,7 @@ import tempfile
 import time
 from pathlib import Path
 
-import _path  # noqa: F401
-
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tests"))
 
 CONFIG = """
 [station]
@@ -91,14 +88,14 @@ def main() -> None:
     if args.child_hour:
         child_hour(args.child_hour)
         return
-    from mosquitto import MosquittoBroker
+    from tests.support.mosquitto import MosquittoBroker
 
     with tempfile.TemporaryDirectory() as tmp, MosquittoBroker(Path(tmp)) as broker:
         cfg = Path(tmp) / "monitor.toml"
         cfg.write_text(CONFIG.format(state=Path(tmp) / "state", port=broker.port))
         t0 = time.time()
         out = subprocess.run(
-            [sys.executable, __file__, "--child-hour", str(cfg)],
+            [sys.executable, "-m", "bench.bench_station", "--child-hour", str(cfg)],
             capture_output=True,
             text=True,
             cwd=ROOT,
@@ -108,12 +105,14 @@ def main() -> None:
         rss = [s["rss_kib"] / 1024 for s in samples]
         settled = rss[2:] if len(rss) > 4 else rss
         print(
-            f"Memory of a simulated station over one simulated hour ({time.time() - t0:.0f} s wall), "
+            "Memory of a simulated station over one simulated hour "
+            f"({time.time() - t0:.0f} s wall), "
             "2 IMUs at 1 kHz + scale, MQTT, mock LEDs"
         )
         print("  RSS MiB every 5 min: " + " ".join(f"{r:.1f}" for r in rss))
         print(
-            f"  peak {max(rss):.1f} MiB (target <= 80 MB); growth from 10 min to 60 min {settled[-1] - settled[0]:+.1f} MiB"
+            f"  peak {max(rss):.1f} MiB (target <= 80 MB); growth from 10 min to 60 min "
+            f"{settled[-1] - settled[0]:+.1f} MiB"
         )
 
         state2 = Path(tmp) / "state2"
@@ -135,11 +134,12 @@ def main() -> None:
             f"CPU share in real time over {w1 - w0:.0f} s: {share:.2f} % of one core "
             "(station + simulated chips and scenarios; target <= 3 %)"
         )
-    from bench_bus import acquisition_hour
+    from bench.bench_bus import acquisition_hour
 
     sim = acquisition_hour(600)
     print(
-        f"  of which acquisition through the simulated chips (same sensors): {100 * sim['cpu_s'] / 600:.2f} % "
+        "  of which acquisition through the simulated chips (same sensors): "
+        f"{100 * sim['cpu_s'] / 600:.2f} % "
         "(bench_bus.py's run, scaled): a Pi reading real chips spends only the driver's part of it"
     )
 

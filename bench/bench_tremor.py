@@ -2,7 +2,7 @@
 
 Run from the repository root::
 
-    .venv/bin/python bench/bench_tremor.py
+    .venv/bin/python -m bench.bench_tremor
 
 Prints three sections:
 
@@ -19,6 +19,7 @@ synthetic data is made outside the timed region.
 
 from __future__ import annotations
 
+import argparse
 import importlib.util
 import math
 import sys
@@ -28,31 +29,14 @@ from pathlib import Path
 
 import numpy as np
 
-try:
-    import monitor  # noqa: F401
-except ImportError:  # run as a script from a checkout: bench/ is on sys.path, the root is not
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from monitor.analysis.tremor import analyze, analyze_many, sliding_windows
+from monitor.units import G
+from tests.support.signals import MPU6050_DENSITY_UG, random_direction, random_rotation
 
-from monitor.analysis.tremor import G, analyze, analyze_many, sliding_windows
-
-MPU6050_DENSITY_UG = 400.0
 SEED = 2024
 
 
 # ------------------------------------------------------------------ synthetic sensor
-
-
-def random_rotation(rng: np.random.Generator) -> np.ndarray:
-    q, r = np.linalg.qr(rng.normal(size=(3, 3)))
-    q *= np.sign(np.diag(r))
-    if np.linalg.det(q) < 0:
-        q[:, 0] *= -1
-    return q
-
-
-def random_direction(rng: np.random.Generator) -> np.ndarray:
-    v = rng.normal(size=3)
-    return v / np.linalg.norm(v)
 
 
 def sensor_window(fs, n, rng, hz, rms_mg, *, voluntary_mg=0.0, t0=0.0):
@@ -113,7 +97,8 @@ def accuracy() -> None:
         rms = np.array([m.band_rms_mg["tremor"] for m in metrics])
         if fs == 1000.0:
             print(
-                f"   noise alone in 3-18 Hz: {floor:.2f} mg; measurable above 2x = {2 * floor:.2f} mg"
+                f"   noise alone in 3-18 Hz: {floor:.2f} mg; "
+                f"measurable above 2x = {2 * floor:.2f} mg"
             )
             print(header)
         snr = mg_true / floor
@@ -207,7 +192,8 @@ def throughput(repeats: int = 3) -> None:
         best, median = min(walls), float(np.median(walls))
         print(
             f"   {label:<28} {count} windows  best {best:6.3f} s = {3600 / best:5.0f}x real time"
-            f"  ({best / count * 1e6:4.0f} us/window); median {median:6.3f} s = {3600 / median:5.0f}x"
+            f"  ({best / count * 1e6:4.0f} us/window); median {median:6.3f} s = "
+            f"{3600 / median:5.0f}x"
         )
     print("   target: >= 3000x (1 h in <= 1.2 s)")
     print()
@@ -312,11 +298,12 @@ def versus_pdkit() -> None:
     ours_batch_s = (time.perf_counter() - t0) / len(windows)
     assert all(
         math.isclose(a.band_power["tremor"], b.band_power["tremor"], rel_tol=1e-9)
-        for a, b in zip(single, ours)
+        for a, b in zip(single, ours, strict=True)
     )
 
     print(
-        f"   time per window: PDkit {their_s * 1e6:7.0f} us | ours analyze {ours_single_s * 1e6:5.0f} us"
+        f"   time per window: PDkit {their_s * 1e6:7.0f} us | ours analyze "
+        f"{ours_single_s * 1e6:5.0f} us"
         f" ({their_s / ours_single_s:4.0f}x faster) | analyze_many {ours_batch_s * 1e6:4.0f} us"
         f" ({their_s / ours_batch_s:4.0f}x faster)"
     )
@@ -324,8 +311,10 @@ def versus_pdkit() -> None:
     diff = np.abs(our_peak - theirs)
     bin_hz = fs / n
     print(
-        f"   peak, ours vs PDkit: median |diff| {np.nanmedian(diff):.3f} Hz, p95 {np.nanpercentile(diff, 95):.2f},"
-        f" max {np.nanmax(diff):.2f}; within one bin ({bin_hz:.1f} Hz): {np.mean(diff <= bin_hz):.0%}"
+        f"   peak, ours vs PDkit: median |diff| {np.nanmedian(diff):.3f} Hz, p95 "
+        f"{np.nanpercentile(diff, 95):.2f},"
+        f" max {np.nanmax(diff):.2f}; within one bin ({bin_hz:.1f} Hz): "
+        f"{np.mean(diff <= bin_hz):.0%}"
     )
     ours_ok = np.abs(our_peak - truth) <= 0.25
     theirs_ok = np.abs(theirs - truth) <= bin_hz / 2 + 1e-9
@@ -351,4 +340,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
+    argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0]).parse_args()
     main()

@@ -1,4 +1,4 @@
-"""The chaos harness (bench/chaos.py), short: nothing the design says must arrive may be lost.
+"""The chaos harness (bench/chaos), short: nothing the design says must arrive may be lost.
 
 One run, shared by the tests below: two stations in threads and one subprocess station on
 simulated chips, nine simulated minutes at 15x (about 40 s of wall time), against a real
@@ -19,15 +19,12 @@ writer that writes in place.
 from __future__ import annotations
 
 import random
-import sys
 from collections import Counter
-from pathlib import Path
 
 import pytest
-from mosquitto import find_mosquitto, find_mosquitto_passwd
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
-import chaos
+from bench import chaos
+from tests.support.mosquitto import find_mosquitto, find_mosquitto_passwd
 
 TARGET_S = chaos.RECOVERY_TARGET_S  # 2 s
 
@@ -148,7 +145,11 @@ def test_damaged_outboxes_are_moved_aside_and_lose_nothing(report):
 def test_floods_of_session_commands_never_end_a_loop(report):
     f = report.floods
     assert f["floods"] == 2 and f["commands"] >= 600 and f["presses"] >= 20, f
-    assert f["replies"].get("ok", 0) >= 50 and f["replies"].get("busy", 0) >= 1, f["replies"]
+    # Each command sent gets exactly one reply, "ok" or "busy", however loaded the machine: none
+    # is lost (how many run rather than find the queue full depends on the load, not the station).
+    assert set(f["sent"]) == {"bench-1", "bench-2", chaos.KILLED_ID}, f
+    assert f["answered"] == f["sent"], f
+    assert f["replies"].get("ok", 0) >= 1 and f["replies"].get("busy", 0) >= 1, f["replies"]
     assert not f["other_replies"], f["other_replies"]
     assert not any(report.loop_errors.values()), report.loop_errors
 

@@ -1,8 +1,0 @@
-"""Lets a benchmark run from a checkout without installing: `python bench/bench_x.py`."""
-
-import sys
-from pathlib import Path
-
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
