@@ -18,7 +18,7 @@ import pytest
 
 from monitor.history.config import HistoryConfig, MqttSettings, WebSettings
 from monitor.history.service import HistoryService
-from tests.support.mosquitto import write_password_files
+from tests.support.mosquitto import gym_config, write_password_files
 from tests.support.postgres import postgres_fixture
 from tests.test_history_ingest import Station, wait_until
 
@@ -54,9 +54,7 @@ def chain(mosquitto_factory, tmp_path):
         )
         + "user history\ntopic read chain/#\n"
     )
-    central = mosquitto_factory(
-        f"password_file {secrets / 'passwd'}\nacl_file {acl}\n", allow_anonymous=False
-    )
+    central = mosquitto_factory(gym_config(secrets / "passwd", acl_file=acl), allow_anonymous=False)
     gyms = {g: mosquitto_factory(bridge_config(g, central.port)) for g in GYMS}
     return central, gyms, secrets
 
