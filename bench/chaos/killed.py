@@ -64,9 +64,7 @@ keepalive = {keepalive}
 
 
 class JournalHandler(logging.Handler):
-    """Writes each alert event the runner journals (``monitor.alert``, before storing it) as a JSON
-    line.
-    """
+    """Writes every alert event the runner journals (``monitor.alert``, before storing) as JSON."""
 
     def __init__(self, note: Callable[..., None]):
         super().__init__(logging.INFO)
@@ -203,9 +201,7 @@ def _child_stats(drivers: dict[int, tuple[str, Any]], sim_s: float) -> dict[str,
 
 
 def damage_outbox(path: Path, kind: str) -> None:
-    """Damage an outbox file (and its WAL) the way ``kind`` says: what a power cut or a bad card
-    does.
-    """
+    """Damage an outbox file (and its WAL) as ``kind`` says, as a power cut or a bad card does."""
     wal = Path(f"{path}-wal")
     if kind in ("half", "page two") and path.is_file():
         # After a SIGKILL the rows may all be in the WAL: fold it into the file first, so
@@ -360,9 +356,7 @@ class KilledStation:
             unmount(self.state)
 
     def read_journal(self) -> tuple[list[dict], dict[int, dict], list[dict], list[dict]]:
-        """(alert events, the last stats per process, completed faults, other notes); a torn line is
-        skipped.
-        """
+        """(alert events, last stats per process, finished faults, notes); torn lines skipped."""
         events, stats, faults, notes = [], {}, [], []
         for line in self.journal.read_text(encoding="utf-8").splitlines():
             try:

@@ -80,8 +80,7 @@ class Ledger:
 
     def summary(self) -> dict[str, dict[str, int]]:
         """Per station: raised, delivered (unique), received (all copies), duplicates, lost,
-        unrecorded.
-        """
+        unrecorded."""
         with self._lock:
             out: dict[str, dict[str, int]] = defaultdict(lambda: Counter())
             for key, r in self.raised.items():

@@ -32,9 +32,7 @@ def station_config(
     secrets: Path,
     station_id: str | None = None,
 ) -> Config:
-    """The index-th chaos station: alternating scenarios that raise alerts, two chips or a scale
-    each.
-    """
+    """The index-th chaos station: scenarios that raise alerts, two chips or a scale each."""
     sid = station_id or f"bench-{index + 1}"
     kind = index % 3
     if kind == 0:  # static holds on a wrist: tremor, hold fatigue, fatigue trend; a bottle dock

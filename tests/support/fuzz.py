@@ -316,9 +316,7 @@ def check_block(block, limit: float, capacity: int) -> None:
 def check_imu_garbage(
     chip: str, variant: str, range_g: int, fifo: bytes, regs: dict[int, int]
 ) -> None:
-    """A working IMU whose FIFO and registers are then filled with junk: SensorError or sane
-    samples.
-    """
+    """A working IMU, then junk in its FIFO and registers: SensorError or sane samples."""
     clock = SimClock()
     bus = SimBus(clock=clock)
     if chip == "mpu6050":
@@ -357,9 +355,7 @@ class Jumpy:
 
 
 def check_scale(masses: list[float], step_s: float, regs: dict[int, int]) -> None:
-    """A wildly jumping load (and junk in the registers): SensorError, or counts a 24-bit ADC can
-    give.
-    """
+    """A wildly jumping load, junk in the registers: SensorError, or counts a 24-bit ADC gives."""
     clock = SimClock()
     bus = SimBus(clock=clock)
     sim = Nau7802Sim(Jumpy(masses, step_s), clock=clock)
