@@ -1,13 +1,16 @@
 """What the wall keeps of each message a station publishes, read through the message format.
 
-Every payload is parsed by its class in :mod:`monitor.mqtt.messages`
-(``from_json``: the one strict reader, its enums and its limits); anything
-that is not right raises :class:`BadPayload` naming what was wrong, and the
-caller logs it and moves on. What the board keeps is smaller than what
-arrives: texts are clipped to what a tile shows, and what the wall never
-shows (alert evidence, frequency bands) is left behind, so memory stays
-bounded however large the payloads. The records are frozen dataclasses
-with a ``view()`` that turns them into plain JSON for the page::
+Every payload is parsed by its class in :mod:`monitor.mqtt.messages` (the
+one strict decoder, its classes, enums and limits); anything that is not
+right raises :class:`BadPayload` naming what was wrong, and the caller logs
+it and moves on. Two things are the wall's own: the station is the one the
+topic names (a payload's ``station`` key is not read), and an activity state
+this display does not know yet is shown as written. What the board keeps is
+smaller than what arrives: texts are clipped to what a tile shows, and what
+the wall never shows (alert evidence, frequency bands) is left behind, so
+memory stays bounded however large the payloads. Retained messages are kept
+as their own fields (:class:`Shown`), readings and alerts as small records;
+each has a ``view()`` that turns it into plain JSON for the page::
 
     alert = parse_alert(b'{"v": 1, "id": "a1", "code": "fall", "level": "urgent",'
                         b' "message": "Possible fall"}')
@@ -21,8 +24,10 @@ which the reader ignores.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, fields
-from typing import Any, TypeVar
+from types import MappingProxyType
+from typing import Any, Self, TypeVar
 
 from ..errors import MonitorError
 from ..grades import TremorLevel
@@ -35,18 +40,16 @@ from ..mqtt.messages import (
     AlertState,
     Card,
     CheckIn,
-    CheckinSource,
     CommandResult,
-    Grades,
+    Entry,
     Hydration,
-    HydrationMode,
     Message,
     MessageError,
-    ProfileState,
     SessionReport,
     Tremor,
 )
 from ..mqtt.messages.codec import _Invalid, decode
+from ..mqtt.messages.fields import layout
 from ..mqtt.messages.values import ATHLETE_PATTERN
 
 #: An athlete id: one topic level, pseudonymous (the message format's rule).
@@ -127,45 +130,34 @@ class TremorReading:
 
 
 @dataclass(frozen=True)
-class SessionInfo:
-    """Activity state and session figures (the retained ``session`` message), and the
-    tremor grades the station applies (the page draws its guides at them)."""
+class Shown:
+    """A retained message as the page reads it: the message's own fields (never a second
+    list of them) as plain JSON, ``station`` aside (the topic names it)."""
 
-    name: str | None
-    state: str | None
-    active: bool | None
-    set_count: int | None
-    rep_count: int | None
-    started_ts: float | None
-    ended_ts: float | None
-    last_set_end_ts: float | None
-    baseline_mg: float | None
-    ratio: float | None
-    recovery_s: float | None
-    fatigue_trend: float | None
-    ts: float | None
-    thresholds: Grades
+    fields: Mapping[str, Any]
+
+    @classmethod
+    def of(cls, message: Message, **clipped: Any) -> Self:
+        out: dict[str, Any] = {}
+        for f in layout(type(message)):
+            if f.name != "station":
+                value = getattr(message, f.name)
+                out[f.name] = value.to_dict() if isinstance(value, Entry) else value
+        return cls(MappingProxyType(out | clipped))
 
     def view(self) -> dict[str, Any]:
-        out = _plain(self)
-        out["thresholds"] = self.thresholds.to_dict()
-        return out
+        return dict(self.fields)
 
 
 @dataclass(frozen=True)
-class HydrationInfo:
-    """Scale-derived figures (the retained ``hydration`` message)."""
+class SessionInfo(Shown):
+    """Activity state and session figures (the retained ``session`` message), with the
+    tremor grades the station applies (the page draws its guides at them)."""
 
-    mode: HydrationMode | None
-    mass_g: float | None
-    intake_ml: float | None
-    intake_ml_per_h: float | None
-    body_mass_loss_pct: float | None
-    sweat_rate_l_per_h: float | None
-    ts: float | None
-
-    def view(self) -> dict[str, Any]:
-        return _plain(self)
+    @property
+    def name(self) -> str | None:
+        name: str | None = self.fields["name"]
+        return name
 
 
 @dataclass(frozen=True)
@@ -201,31 +193,6 @@ class AlertInfo:
         out["kind"] = self.kind
         out.update(extra)
         return out
-
-
-@dataclass(frozen=True)
-class CheckInInfo:
-    """Who is checked in at a station (the retained ``athlete`` message). ``athlete`` is a
-    pseudonymous id, None for a guest; the wall shows the name from the athlete's card."""
-
-    athlete: str | None
-    guest: bool
-    since_ts: float | None
-    source: CheckinSource | None
-    profile: ProfileState | None
-
-    @property
-    def nobody(self) -> bool:
-        return self.athlete is None and not self.guest
-
-
-@dataclass(frozen=True)
-class AckResult:
-    """A station's reply on ``cmd/ack/result``."""
-
-    ok: bool
-    error: str | None
-    request_id: str | None
 
 
 # --------------------------------------------------------------------------- parsing
@@ -266,35 +233,11 @@ def parse_session(payload: bytes) -> SessionInfo:
     else:
         state = None
     s = _build(SessionReport, obj)
-    return SessionInfo(
-        name=clip(s.name, 48),
-        state=s.state or clip(state, 24),
-        active=s.active,
-        set_count=s.set_count,
-        rep_count=s.rep_count,
-        started_ts=s.started_ts,
-        ended_ts=s.ended_ts,
-        last_set_end_ts=s.last_set_end_ts,
-        baseline_mg=s.baseline_mg,
-        ratio=s.ratio,
-        recovery_s=s.recovery_s,
-        fatigue_trend=s.fatigue_trend,
-        ts=s.ts,
-        thresholds=s.thresholds,
-    )
+    return SessionInfo.of(s, name=clip(s.name, 48), state=s.state or clip(state, 24))
 
 
-def parse_hydration(payload: bytes) -> HydrationInfo:
-    h = _read(Hydration, payload)
-    return HydrationInfo(
-        mode=h.mode,
-        mass_g=h.mass_g,
-        intake_ml=h.intake_ml,
-        intake_ml_per_h=h.intake_ml_per_h,
-        body_mass_loss_pct=h.body_mass_loss_pct,
-        sweat_rate_l_per_h=h.sweat_rate_l_per_h,
-        ts=h.ts,
-    )
+def parse_hydration(payload: bytes) -> Shown:
+    return Shown.of(_read(Hydration, payload))
 
 
 def _alert_info(a: AlertEvent) -> AlertInfo:
@@ -341,15 +284,9 @@ def parse_active(payload: bytes) -> list[AlertInfo | BadPayload]:
     return out
 
 
-def parse_checkin(payload: bytes) -> CheckInInfo:
-    c = _read(CheckIn, payload)
-    return CheckInInfo(
-        athlete=c.athlete,
-        guest=c.guest,
-        since_ts=c.since_ts,
-        source=c.source,
-        profile=c.profile,
-    )
+def parse_checkin(payload: bytes) -> CheckIn:
+    """Who is checked in (``athlete`` an id, None for a guest or nobody)."""
+    return _read(CheckIn, payload)
 
 
 def parse_card(payload: bytes, athlete: str) -> str:
@@ -363,6 +300,5 @@ def parse_card(payload: bytes, athlete: str) -> str:
     return name
 
 
-def parse_ack_result(payload: bytes) -> AckResult:
-    r = _read(CommandResult, payload)
-    return AckResult(ok=r.ok, error=clip(r.error, 200), request_id=clip(r.request_id, 64))
+def parse_ack_result(payload: bytes) -> CommandResult:
+    return _read(CommandResult, payload)

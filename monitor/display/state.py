@@ -65,17 +65,17 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..clock import Clock, RealClock
-from ..mqtt.messages import DEFAULT_GRADES, AlertLevel, AlertState
+from ..mqtt.messages import DEFAULT_GRADES, AlertLevel, AlertState, CheckIn
 from ..mqtt.topics import ATHLETES
 from .payloads import (
     ATHLETE_ID,
     MAX_PAYLOAD_BYTES,
     AlertInfo,
     BadPayload,
-    CheckInInfo,
-    HydrationInfo,
     SessionInfo,
+    Shown,
     TremorReading,
+    clip,
     parse_ack_result,
     parse_active,
     parse_alert,
@@ -135,8 +135,8 @@ class Station:
     last_seen_wall: float | None = None
     tremor: dict[str, TremorReading] = field(default_factory=dict)
     session: SessionInfo | None = None
-    hydration: HydrationInfo | None = None
-    checkin: CheckInInfo | None = None
+    hydration: Shown | None = None
+    checkin: CheckIn | None = None
     active: dict[str, AlertInfo] = field(default_factory=dict)
     acks: dict[str, PendingAck] = field(default_factory=dict)
     stale: bool = False
@@ -439,7 +439,9 @@ class Board:
                 if result.ok:
                     return None  # the acknowledged event follows and settles it
                 pending.state = "failed"
-                pending.error = f"the station refused: {result.error or 'no reason given'}"
+                pending.error = (
+                    f"the station refused: {clip(result.error, 200) or 'no reason given'}"
+                )
                 self._touch(st)
                 return station_id
         return None
