@@ -6,9 +6,10 @@
 #
 #   requirements/station.txt   the station: [project] dependencies
 #   requirements/display.txt   the wall display: the same plus the "display" extra
+#   requirements/history.txt   the history service: the same plus the "history" extra
 #   requirements/build.txt     setuptools and wheel that build the project (from build.in)
 #
-# numpy is left out of the station and display locks on purpose: the Pi takes it from
+# numpy is left out of the station, display and history locks on purpose: the Pi takes it from
 # Debian (python3-numpy), because PyPI has no numpy wheels for 32-bit Raspberry Pi OS
 # (armv7l) and bookworm's 1.24 meets numpy>=1.24. README.md beside this file says more.
 #
@@ -22,7 +23,7 @@ upgrade=()
 for arg in "$@"; do
     case "$arg" in
         --upgrade) upgrade=(--upgrade) ;;
-        -h|--help) sed -n '2,18p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,19p' "$0"; exit 0 ;;
         *) echo "lock.sh: unknown option $arg (see --help)" >&2; exit 2 ;;
     esac
 done
@@ -47,6 +48,13 @@ compile() {
         --no-emit-trusted-host --no-emit-find-links --index-url https://pypi.org/simple \
         "${upgrade[@]}" "$@" 2>"$tmp/log" || { cat "$tmp/log" >&2; exit 1; }
     local out="${*: -2:1}"
+    # The project itself (an extra that pulls in another, history -> display, names it):
+    # installed from the release after the lock, never from the lock (a path, no hash).
+    awk '/^# WARNING: pip install will require the following package to be hashed/ { next }
+         /^# Consider using a hashable URL/ { next }
+         /^gym-tremor-monitor @ / { own = 1; next }
+         own && /^    / { next }
+         { own = 0; print }' "$out" >"$tmp/lock" && cat "$tmp/lock" >"$out"
     if grep -q '^# numpy$' "$out"; then
         sed -i 's|^# numpy$|# numpy  (Debian'"'"'s python3-numpy: requirements/README.md)|' "$out"
     fi
@@ -58,5 +66,7 @@ compile --unsafe-package numpy --constraint requirements/build.in \
     --output-file requirements/station.txt pyproject.toml
 compile --unsafe-package numpy --constraint requirements/build.in --extra display \
     --output-file requirements/display.txt pyproject.toml
+compile --unsafe-package numpy --constraint requirements/build.in --extra history \
+    --output-file requirements/history.txt pyproject.toml
 echo "locked: $(ls requirements/*.txt | tr '\n' ' ')"
 echo "next: bash requirements/wheelhouse.sh (checks every pin has a wheel for the Pi's platforms)"

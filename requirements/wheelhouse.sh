@@ -5,7 +5,7 @@
 #
 # then carry this checkout and DIR to the Pi and run
 #
-#   sudo bash systemd/install.sh --wheelhouse DIR [--display]
+#   sudo bash systemd/install.sh --wheelhouse DIR [--display] [--history]
 #
 # Wheels are fetched for Raspberry Pi OS bookworm (CPython 3.11, glibc 2.36), binary
 # wheels only, each checked against the hashes in requirements/<lock>.txt:
@@ -13,8 +13,11 @@
 #     requirements/station.txt and build.txt;
 #   DISPLAY_PLATFORMS (default "aarch64": PyPI has no 32-bit ARM wheels of cffi and
 #     argon2-cffi-bindings, which the display's staff logins use; "x86_64" for a display
-#     on a PC) get display.txt and build.txt.
-# Set either to "" to skip it. A platform that misses a wheel is named with the first
+#     on a PC) get display.txt and build.txt;
+#   HISTORY_PLATFORMS (default: those of the display, the small server both run on) get
+#     history.txt and build.txt (psycopg-binary, like the display's argon2, has no 32-bit
+#     ARM wheels).
+# Set any of them to "" to skip it. A platform that misses a wheel is named with the first
 # package missing, the other platforms are still fetched, and the script exits 1.
 # Needs PyPI; any Python 3 with pip ($PYTHON).
 set -euo pipefail
@@ -22,6 +25,7 @@ cd "$(dirname "$0")/.."
 dir="${1:-build/wheelhouse}"
 read -r -a station_platforms <<<"${STATION_PLATFORMS-aarch64 armv7l}"
 read -r -a display_platforms <<<"${DISPLAY_PLATFORMS-aarch64}"
+read -r -a history_platforms <<<"${HISTORY_PLATFORMS-${DISPLAY_PLATFORMS-aarch64}}"
 PYTHON="${PYTHON:-python3}"
 
 # No pip configuration of this machine (extra indexes, local wheels, constraints): PyPI only.
@@ -54,10 +58,12 @@ fetch() {  # fetch PLATFORM LOCK...
     fi
 }
 # One pip run per platform, with every lock that platform gets (build.txt always).
-for platform in $(printf '%s\n' "${station_platforms[@]}" "${display_platforms[@]}" | awk 'NF && !seen[$0]++'); do
+for platform in $(printf '%s\n' "${station_platforms[@]}" "${display_platforms[@]}" \
+        "${history_platforms[@]}" | awk 'NF && !seen[$0]++'); do
     locks=(build)
     [[ " ${station_platforms[*]} " == *" $platform "* ]] && locks+=(station)
     [[ " ${display_platforms[*]} " == *" $platform "* ]] && locks+=(display)
+    [[ " ${history_platforms[*]} " == *" $platform "* ]] && locks+=(history)
     fetch "$platform" "${locks[@]}"
 done
 

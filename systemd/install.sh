@@ -1,38 +1,43 @@
 #!/usr/bin/env bash
 # Install the gym tremor monitor on Raspberry Pi OS (bookworm): a station, the wall
-# display, the gym's broker, or several of them on one machine.
+# display, the history service, the gym's broker, or several of them on one machine.
 #
 #   sudo bash systemd/install.sh                     # a station
 #   sudo bash systemd/install.sh --display           # the wall display service
+#   sudo bash systemd/install.sh --history           # the history service (the coach's pages)
 #   sudo bash systemd/install.sh --broker --add-user bench-1 --add-user bench-2
 #   sudo bash systemd/install.sh --ca gym-ca.crt --mqtt-password bench-1.password
 #   sudo bash systemd/install.sh --wheelhouse DIR    # no internet (requirements/wheelhouse.sh)
 #   bash systemd/install.sh --dry-run ...            # print every step, change nothing
 #
-#   --station --display --broker  what to install (default: --station)
+#   --station --display --history --broker  what to install (default: --station)
 #   --wheelhouse DIR     Python packages from DIR only, never the internet
 #   --ca FILE            the gym's CA certificate (gym-ca.crt from the broker) -> /etc/gym-monitor
 #   --mqtt-password FILE this station's broker password -> /etc/gym-monitor/mqtt-password
 #   --broker-name NAME   a name or address clients use for the broker (repeatable; default:
 #                        this machine's names); the broker's certificate covers each
-#   --add-user NAME      a broker user for a station (repeatable); a password is made for it
+#   --add-user NAME      a broker user for a station (repeatable); a password is made for it;
+#                        the ACL's own users and levels (display, history, _athletes...) are refused
 #   --root DIR           stage under DIR instead of / (tests): files and the venv only; no
 #                        Debian packages, users, file owners, or services started
 #
 # Python packages are pinned with hashes (requirements/*.txt); numpy, lgpio and i2c-tools
 # come from Debian. Each install is a release of its own in /opt/gym-monitor/releases,
 # made live by one symlink swap once complete, so a failed upgrade leaves the running
-# one alone; the previous release is kept. /etc/gym-monitor (config) and
-# /var/lib/gym-monitor (outbox, calibration) are never overwritten. The station is
-# enabled only once its config passes `gym-monitor check-config` and has its own station
-# id; an upgrade restarts what runs. Undo with systemd/uninstall.sh.
+# one alone; the previous release is kept. /etc/gym-monitor (config),
+# /var/lib/gym-monitor (outbox, calibration) and the history database (/var/lib/gym-history)
+# are never overwritten. The station is enabled only once its config passes
+# `gym-monitor check-config` and has its own station id (not the example's, not one of the
+# broker's service users); the display and the history service once their config loads and
+# every file their unit hands them exists; an upgrade restarts what runs. Undo with
+# systemd/uninstall.sh.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SRC="$(pwd)"
 DRY_RUN="${DRY_RUN:-}"
 PYTHON="${PYTHON:-/usr/bin/python3}"
 ROOT=""
-station=""; display=""; broker=""
+station=""; display=""; history=""; broker=""
 wheelhouse=""; ca=""; mqtt_password=""
 broker_names=(); add_users=()
 need_value() { [ $# -ge 2 ] && [ -n "$2" ] || { echo "install.sh: $1 needs a value (see --help)" >&2; exit 2; }; }
@@ -40,6 +45,7 @@ while [ $# -gt 0 ]; do
     case "$1" in
         --station) station=1 ;;
         --display) display=1 ;;
+        --history) history=1 ;;
         --broker) broker=1 ;;
         --dry-run) DRY_RUN=1 ;;
         --wheelhouse) need_value "$@"; wheelhouse="$(realpath -m "$2")"; shift ;;
@@ -48,12 +54,12 @@ while [ $# -gt 0 ]; do
         --broker-name) need_value "$@"; broker_names+=("$2"); shift ;;
         --add-user) need_value "$@"; add_users+=("$2"); shift ;;
         --root) need_value "$@"; ROOT="$(realpath -m "$2")"; shift ;;
-        -h|--help) sed -n '2,30p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,35p' "$0"; exit 0 ;;
         *) echo "install.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
     esac
     shift
 done
-[ -n "$station$display$broker" ] || station=1
+[ -n "$station$display$history$broker" ] || station=1
 
 PREFIX="$ROOT/opt/gym-monitor"
 ETC="$ROOT/etc/gym-monitor"
@@ -74,11 +80,35 @@ fi
 for f in "$wheelhouse" "$ca" "$mqtt_password"; do
     [ -z "$f" ] || [ -e "$f" ] || die "no such file or folder: $f"
 done
+# Names a station must not take, read from the broker's ACL: its own users (display,
+# operator, integrator, homeassistant, history) and the levels under gym/ it grants rights on
+# (the athletes' _athletes): as a station's user name, "pattern write gym/%u/#" would hand
+# that level over.
+mapfile -t acl_users < <(sed -n 's/^user[[:space:]]\{1,\}\([^[:space:]]*\).*/\1/p' \
+    config/mosquitto/acl)
+mapfile -t acl_levels < <(grep -v '^[[:space:]]*#' config/mosquitto/acl |
+    grep -oE 'gym/[A-Za-z0-9_][A-Za-z0-9_-]*/' | sed 's|^gym/||; s|/$||' | sort -u |
+    grep -vxF -f <(printf '%s\n' "${acl_users[@]}"))
+# Why NAME cannot be a station's id (one line), or nothing.
+reserved() {
+    local name="$1" u
+    for u in "${acl_users[@]}"; do
+        if [ "$name" = "$u" ]; then echo "the broker's $u user"; return; fi
+    done
+    for u in "${acl_levels[@]}"; do
+        if [ "$name" = "$u" ]; then
+            echo "a topic level with rights of its own in the broker's ACL (gym/$u/)"
+            return
+        fi
+    done
+}
 for user in "${add_users[@]}"; do
-    [[ "$user" =~ ^[A-Za-z0-9_-]+$ ]] || die "--add-user $user: a station id is letters, digits, '-' and '_'"
-    case "$user" in display|operator|integrator|homeassistant)
-        die "--add-user $user: that name is the broker's $user user, not a station" ;;
-    esac
+    # The rule of [station] id (monitor/config.py): a station's user name is its id.
+    [[ "$user" =~ ^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$ ]] ||
+        die "--add-user $user: a station id is letters, digits, '-' and '_'" \
+            "(1-64, a letter or digit first)"
+    why="$(reserved "$user")"
+    [ -z "$why" ] || die "--add-user $user: that name is $why, not a station"
 done
 
 # pip sees only what this script gives it: the locks, and PyPI or the wheelhouse.
@@ -88,7 +118,7 @@ unset PIP_FIND_LINKS PIP_INDEX_URL PIP_EXTRA_INDEX_URL PIP_CONSTRAINT PIP_NO_IND
 # ------------------------------------------------------------------ Debian packages
 packages=()
 [ -n "$station" ] && packages+=(python3-venv python3-numpy python3-lgpio i2c-tools)
-[ -n "$display" ] && packages+=(python3-venv python3-numpy)
+[ -n "$display$history" ] && packages+=(python3-venv python3-numpy)
 [ -n "$broker" ] && packages+=(mosquitto mosquitto-clients openssl)
 read -r -a packages <<<"$(printf '%s\n' "${packages[@]}" | awk '!seen[$0]++' | tr '\n' ' ')"
 echo "Debian packages: ${packages[*]}"
@@ -120,7 +150,7 @@ if [ -n "$station" ]; then
 fi
 
 # ------------------------------------------------------------------ code and venv: a new release
-if [ -n "$station$display" ]; then
+if [ -n "$station$display$history" ]; then
     version="$(sed -n 's/^version = "\(.*\)"$/\1/p' pyproject.toml | head -n1)"
     release="releases/${version:-unknown}-$(date -u +%Y%m%dT%H%M%SZ)"
     n=1; base="$release"
@@ -142,8 +172,16 @@ if [ -n "$station$display" ]; then
     else
         from=(--index-url https://pypi.org/simple)
     fi
+    # One venv serves every service here, so its lock covers what is asked and what is
+    # installed already (upgrading one never takes another's packages away). Each lock holds
+    # the one before: station < display < history.
     lock="$rel/requirements/station.txt"
-    [ -n "$display" ] && lock="$rel/requirements/display.txt"   # the station's and more
+    if [ -n "$display" ] || [ -e "$UNITS/gym-display.service" ]; then
+        lock="$rel/requirements/display.txt"
+    fi
+    if [ -n "$history" ] || [ -e "$UNITS/gym-history.service" ]; then
+        lock="$rel/requirements/history.txt"
+    fi
     pip=("$venv/bin/python" -m pip install --quiet --require-hashes "${from[@]}")
     run "${pip[@]}" -r "$rel/requirements/build.txt"
     run "${pip[@]}" -r "$lock"
@@ -152,6 +190,7 @@ if [ -n "$station$display" ]; then
     smoke="import numpy, paho.mqtt.client, monitor.cli"
     [ -n "$station" ] && smoke+=", gpiozero, smbus2"
     [ -n "$display" ] && smoke+=", monitor.display"
+    [ -n "$history" ] && smoke+=", monitor.history.service, sqlalchemy, alembic, psycopg"
     run "$venv/bin/python" -c "$smoke"
 
     # Live: one atomic rename of the "current" symlink; the fixed paths the units use
@@ -173,7 +212,7 @@ if [ -n "$station$display" ]; then
 fi
 
 # ------------------------------------------------------------------ config
-if [ -n "$station$display" ]; then
+if [ -n "$station$display$history" ]; then
     mapfile -t etc_owner < <(owner root "$([ -n "$station" ] && echo gym-monitor || echo root)")
     run install -d -m 0750 "${etc_owner[@]}" "$ETC"
 fi
@@ -196,7 +235,22 @@ if [ -n "$display" ]; then
         run install -m 0640 config/display.toml "$ETC/display.toml"
     fi
 fi
-if [ -n "$ca" ] && [ -n "$station$display" ]; then
+# The history service runs as a user of its own (DynamicUser=) that cannot read
+# /etc/gym-monitor: systemd hands it its config, broker password and the staff file as
+# credentials, and a new history.toml names them there.
+CREDENTIALS=/run/credentials/gym-history.service
+if [ -n "$history" ]; then
+    if [ -e "$ETC/history.toml" ]; then
+        echo "keeping the existing $ETC/history.toml"
+    else
+        run install -m 0640 config/history.toml "$ETC/history.toml"
+        run sed -i -e 's|^username = ""$|username = "history"|' \
+            -e "s|^password_file = \"\"\$|password_file = \"$CREDENTIALS/mqtt-password\"|" \
+            -e "s|^staff_file = \".*\"\$|staff_file = \"$CREDENTIALS/staff.json\"|" \
+            "$ETC/history.toml"
+    fi
+fi
+if [ -n "$ca" ] && [ -n "$station$display$history" ]; then
     run install -m 0644 "$ca" "$ETC/gym-ca.crt"
 fi
 
@@ -226,7 +280,9 @@ if [ -n "$broker" ]; then
     run bash config/mosquitto/make-certs.sh --cert-dir "$MOSQ/certs" --ca-dir "$MOSQ/ca" \
         --group "$cert_group" "${broker_names[@]}"
     run install -d -m 0700 "$MOSQ/gym-users"
-    for user in display operator integrator homeassistant "${add_users[@]}"; do
+    service_users=(display operator integrator homeassistant)
+    [ -n "$history" ] && service_users+=(history)   # the history service on this machine
+    for user in "${service_users[@]}" "${add_users[@]}"; do
         add_broker_user "$user"
     done
     if [ -z "$ROOT" ]; then
@@ -240,7 +296,14 @@ if [ -n "$broker" ]; then
             run install -m 0600 "$MOSQ/gym-users/display.password" "$ETC/display-mqtt.password"
         fi
     fi
-    if [ -n "$station$display" ] && [ -z "$ca" ]; then
+    if [ -n "$history" ]; then   # the history service on the broker's own machine
+        if [ -e "$ETC/history-mqtt.password" ]; then
+            echo "keeping the existing $ETC/history-mqtt.password"
+        else
+            run install -m 0600 "$MOSQ/gym-users/history.password" "$ETC/history-mqtt.password"
+        fi
+    fi
+    if [ -n "$station$display$history" ] && [ -z "$ca" ]; then
         run install -m 0644 "$MOSQ/certs/gym-ca.crt" "$ETC/gym-ca.crt"
     fi
     system systemctl enable mosquitto.service
@@ -248,12 +311,13 @@ if [ -n "$broker" ]; then
 fi
 
 # ------------------------------------------------------------------ units and services
-if [ -n "$station$display" ]; then
+if [ -n "$station$display$history" ]; then
     run install -d -m 0755 "$UNITS"
 fi
 [ -n "$station" ] && run install -m 0644 systemd/gym-monitor.service "$UNITS/gym-monitor.service"
 [ -n "$display" ] && run install -m 0644 systemd/gym-display.service "$UNITS/gym-display.service"
-[ -n "$station$display" ] && system systemctl daemon-reload
+[ -n "$history" ] && run install -m 0644 systemd/gym-history.service "$UNITS/gym-history.service"
+[ -n "$station$display$history" ] && system systemctl daemon-reload
 
 enable() {  # enable at boot, and (re)start now so that an upgrade runs the new release
     if [ -n "$ROOT" ]; then
@@ -284,7 +348,8 @@ if [ -n "$station" ]; then
     [ -n "$ROOT" ] && as_service=()
     if [ -n "$DRY_RUN" ]; then
         echo "+ ${as_service[*]} $venv/bin/gym-monitor check-config $config"
-        echo "  (then, if it passes and [station] id is not the example's:)"
+        echo "  (then, if it passes and [station] id is not the example's, nor reserved:" \
+             "${acl_users[*]} ${acl_levels[*]})"
         enable_steps="systemctl enable gym-monitor.service; systemctl restart gym-monitor.service"
         [ -n "$ROOT" ] && enable_steps="systemctl --root=$ROOT enable gym-monitor.service"
         echo "+ $enable_steps"
@@ -297,6 +362,11 @@ if [ -n "$station" ]; then
         example_id="$(station_id "$EXAMPLE_CONFIG")"
         if [ -z "$problems" ] && [ "$id" = "$example_id" ]; then
             problems="[station] id is still the example's \"$example_id\": give this station its own"
+        fi
+        why="$(reserved "$id")"
+        if [ -n "$why" ]; then   # whatever else is wrong: one line of its own
+            problems+="${problems:+$'\n'}[station] id \"$id\" is $why, not a station:"
+            problems+=" give this station an id of its own"
         fi
         if [ -z "$problems" ]; then
             echo "$config: checked, station \"$id\""
@@ -354,6 +424,58 @@ except MonitorError as err:
         echo "  - staff who may acknowledge: sudo $PREFIX/venv/bin/gym-monitor staff add NAME"
         echo "  - $ETC/display.toml: the address, host names and stations (config/display.toml explains)"
         echo "  then: sudo systemctl enable --now gym-display   (or run this installer again)"
+    fi
+fi
+if [ -n "$history" ]; then
+    # As for the display: every file the unit hands the service must exist, and history.toml
+    # must load and name no file the service's own user could not read.
+    problems=()
+    while IFS= read -r path; do
+        [ -e "$ROOT$path" ] || problems+=("missing $path")
+    done < <(sed -n 's/^LoadCredential=[^:]*:\(.*\)$/\1/p' systemd/gym-history.service)
+    if [ -n "$DRY_RUN" ]; then
+        echo "+ $venv/bin/python -c 'load($ETC/history.toml)'   (monitor.history.config)"
+        echo "  (then, if it loads and every LoadCredential= file of the unit exists:)"
+        problems=()
+    elif [ -e "$ETC/history.toml" ] && ! out="$("$venv/bin/python" -c '
+import sys
+from monitor.errors import MonitorError
+from monitor.history.config import load
+try:
+    config = load(sys.argv[1])
+except MonitorError as err:
+    sys.exit(str(err))
+files = {
+    "mqtt.password_file": config.mqtt.password_file,
+    "mqtt.tls_ca": config.mqtt.tls_ca,
+    "web.staff_file": config.web.staff_file if config.web.enabled else "",
+    "history.database_password_file": config.database_password_file,
+}
+problems = [
+    f"{sys.argv[1]}: {key}: {path} is not readable by the service (DynamicUser): use "
+    f"a credential ({sys.argv[2]}/...) or a world-readable path"
+    for key, path in files.items()
+    if path.startswith("/etc/gym-monitor/")
+]
+if config.mqtt.password_file and not config.mqtt.username:
+    problems.append(f"{sys.argv[1]}: mqtt.username: empty, with a password file")
+sys.exit("\n".join(problems) or None)' "$ETC/history.toml" "$CREDENTIALS" 2>&1)"; then
+        mapfile -t -O "${#problems[@]}" problems <<<"$out"
+    fi
+    if [ "${#problems[@]}" -eq 0 ]; then
+        enable gym-history.service
+    else
+        echo
+        echo "The history service is installed but NOT started:"
+        printf '  %s\n' "${problems[@]}"
+        echo "Next:"
+        echo "  - its broker password: $ETC/history-mqtt.password (mode 0600), from the broker's"
+        echo "    /etc/mosquitto/gym-users/history.password (install.sh --broker --history does it)"
+        echo "  - staff who may read the coach's pages:"
+        echo "    sudo $PREFIX/venv/bin/gym-monitor staff add NAME"
+        echo "  - $ETC/history.toml: [mqtt] host, and [history] database for PostgreSQL"
+        echo "    (config/history.toml explains every key)"
+        echo "  then: sudo systemctl enable --now gym-history   (or run this installer again)"
     fi
 fi
 if [ -n "$broker" ]; then

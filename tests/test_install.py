@@ -166,6 +166,124 @@ def test_a_station_gets_the_ca_and_its_password(tmp_path):
     assert f"install -m 0640 -o root -g gym-monitor {pw} /etc/gym-monitor/mqtt-password" in s
 
 
+HISTORY_UNIT = ROOT / "systemd" / "gym-history.service"
+ACL = ROOT / "config" / "mosquitto" / "acl"
+
+
+def credentials(unit: Path) -> dict[str, str]:
+    """A unit's LoadCredential= lines: credential name -> the file systemd hands over."""
+    lines = re.findall(r"(?m)^LoadCredential=([^:\n]+):(.+)$", unit.read_text())
+    return dict(lines)
+
+
+def test_history_install_steps_in_order():
+    out = subprocess.run(
+        ["bash", str(INSTALL), "--dry-run", "--history"], capture_output=True, text=True, check=True
+    ).stdout
+    assert "Debian packages: python3-venv python3-numpy" in out and "lgpio" not in out
+    s = steps("install.sh", "--history")
+    lock = index_of(s, r"pip install --quiet --require-hashes .* -r .*/requirements/history\.txt$")
+    smoke = index_of(s, r"-c import .*monitor\.history\.service, sqlalchemy, alembic, psycopg$")
+    live = index_of(s, r"^mv -T /opt/gym-monitor/current\.new /opt/gym-monitor/current$")
+    config = s.index("install -m 0640 config/history.toml /etc/gym-monitor/history.toml")
+    # The new config names what the unit hands the service, where systemd puts it.
+    edit = index_of(s, r"^sed -i .* /etc/gym-monitor/history\.toml$")
+    run_dir = "/run/credentials/gym-history.service"
+    handed = credentials(HISTORY_UNIT)
+    assert handed["mqtt-password"] == "/etc/gym-monitor/history-mqtt.password"
+    assert handed["staff.json"] == "/etc/gym-monitor/staff.json"
+    assert 'username = "history"' in s[edit]
+    assert f'password_file = "{run_dir}/mqtt-password"' in s[edit]
+    assert f'staff_file = "{run_dir}/staff.json"' in s[edit]
+    unit = s.index(
+        "install -m 0644 systemd/gym-history.service /etc/systemd/system/gym-history.service"
+    )
+    reload = s.index("systemctl daemon-reload")
+    check = index_of(s, r"venv/bin/python -c 'load\(/etc/gym-monitor/history\.toml\)'")
+    start = s.index("systemctl enable gym-history.service")
+    restart = s.index("systemctl restart gym-history.service")  # an upgrade runs the new release
+    assert lock < smoke < live < config < edit < unit < reload < check < start < restart
+    assert "(then, if it loads and every LoadCredential= file of the unit exists:)" in out
+    assert not any(
+        "gym-monitor.service" in x or "gym-display.service" in x or "useradd" in x for x in s
+    )
+    offline = [
+        x
+        for x in steps("install.sh", "--history", "--wheelhouse", "/tmp")
+        if " -m pip install" in x
+    ]
+    assert len(offline) == 3 and all("--no-index" in x for x in offline)
+    assert offline[1].endswith("/requirements/history.txt")
+
+
+def test_history_with_the_broker_gets_its_own_user_and_password():
+    s = steps("install.sh", "--broker", "--history", "--add-user", "bench-1")
+    users = [
+        re.search(r"/etc/mosquitto/gym\.passwd (\S+) ", x).group(1)
+        for x in s
+        if x.startswith("mosquitto_passwd")
+    ]
+    assert users == ["display", "operator", "integrator", "homeassistant", "history", "bench-1"]
+    # The user is the ACL's: it reads every station and alone writes the athletes' profiles.
+    acl = ACL.read_text()
+    block = acl.split("\nuser history\n")[1].split("\n\n")[0].splitlines()
+    assert "topic read gym/#" in block and "topic write gym/_athletes/#" in block
+    copy = s.index(
+        "install -m 0600 /etc/mosquitto/gym-users/history.password "
+        "/etc/gym-monitor/history-mqtt.password"
+    )
+    assert users and copy < s.index("systemctl enable gym-history.service")
+    assert not any("display-mqtt.password" in x for x in s)  # no display asked for
+
+
+def test_an_upgrade_of_one_service_keeps_the_packages_of_another(tmp_path):
+    """One venv serves all: with the history unit installed, --station still takes its lock."""
+    units = tmp_path / "etc" / "systemd" / "system"
+    units.mkdir(parents=True)
+    index_of(steps("install.sh", "--root", str(tmp_path), "--station"), r"/station\.txt$")
+    (units / "gym-history.service").write_text("")
+    s = steps("install.sh", "--root", str(tmp_path), "--station")
+    index_of(s, r"--require-hashes .* -r .*/requirements/history\.txt$")
+    assert not any(x.endswith("/requirements/station.txt") for x in s)
+
+
+def acl_names() -> set[str]:
+    """The ACL's own users, and the levels under gym/ it grants rights on."""
+    text = "\n".join(x for x in ACL.read_text().splitlines() if not x.lstrip().startswith("#"))
+    users = set(re.findall(r"(?m)^user\s+(\S+)", text))
+    levels = {m for m in re.findall(r"gym/([A-Za-z0-9_][A-Za-z0-9_-]*)/", text)}
+    return users | levels
+
+
+RESERVED = sorted(
+    {"display", "operator", "integrator", "homeassistant", "history", "_athletes"} | acl_names()
+)
+
+
+@pytest.mark.parametrize("name", RESERVED)
+def test_a_reserved_broker_user_is_refused_with_one_line(name):
+    out = subprocess.run(
+        [
+            "bash",
+            str(INSTALL),
+            "--dry-run",
+            "--broker",
+            "--add-user",
+            "bench-1",
+            "--add-user",
+            name,
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert out.returncode == 1
+    assert out.stderr.splitlines() == [out.stderr.strip()], out.stderr  # one line
+    assert out.stderr.startswith(f"install.sh: --add-user {name}: "), out.stderr
+    assert "not a station" in out.stderr or "a station id is" in out.stderr
+    assert "mosquitto_passwd" not in out.stdout and "Debian packages" not in out.stdout
+
+
 @pytest.mark.parametrize(
     "args, message",
     [
@@ -191,6 +309,13 @@ def test_uninstall_keeps_config_and_state_unless_purged():
     assert (
         "rm -rf /etc/gym-monitor /var/lib/gym-monitor" in purged and "userdel gym-monitor" in purged
     )
+    assert "systemctl disable --now gym-history.service" in kept
+    assert "gym-history" not in "\n".join(x for x in steps("uninstall.sh") if "rm -rf" in x)
+    assert "rm -rf /var/lib/gym-history /var/lib/private/gym-history" in purged
+    history = subprocess.run(
+        ["bash", str(UNINSTALL), "--dry-run"], capture_output=True, text=True, check=True
+    ).stdout
+    assert "kept the history database (/var/lib/gym-history); --purge removes it" in history
     broker = "\n".join(steps("uninstall.sh", "--broker"))
     assert "rm -f /etc/mosquitto/conf.d/gym.conf /etc/mosquitto/gym.acl" in broker
     assert "gym-users" not in broker and "gym-users" in "\n".join(
@@ -498,3 +623,174 @@ def test_the_broker_it_sets_up_takes_tls_with_its_own_ca(broker_root, tmp_path):
         assert connect("localhost", port, "display", tls=False) == ["Success"]  # this machine only
         assert connect("127.0.0.1", tls_port, "bench-1", tls=False) == []  # TLS port, no TLS
         assert connect("localhost", tls_port, "bench-1", tls=True) == ["Success"]
+
+
+@needs_pi_like_python
+def test_history_install_under_root_then_started_once_staff_exist(broker_root, tmp_path):
+    """--station --history --broker for real: the history service's release, config, broker
+    user and unit; a station named after a service user is refused; the service starts once
+    every file its unit hands it exists, and its database is never touched."""
+    import paho.mqtt.client as mqtt
+    from paho.mqtt.enums import CallbackAPIVersion
+
+    root = broker_root
+    etc, mosq = root / "etc" / "gym-monitor", root / "etc" / "mosquitto"
+    wants = root / "etc" / "systemd" / "system" / "multi-user.target.wants"
+    etc.mkdir(parents=True)
+    # A station config that passes every other rule but takes the history service's name.
+    (etc / "monitor.toml").write_text(
+        '[station]\nid = "history"\nsimulate = true\n\n'
+        '[[imu]]\nname = "wrist"\nchip = "mpu6050"\naddress = 0x68\nrate_hz = 250\n\n'
+        "[mqtt]\nenabled = false\n"
+    )
+    database = root / "var" / "lib" / "gym-history" / "history.sqlite3"
+    database.parent.mkdir(parents=True)
+    database.write_bytes(b"a year of sessions")
+    first = install(
+        root,
+        "--station",
+        "--history",
+        "--broker",
+        "--broker-name",
+        "localhost",
+        "--wheelhouse",
+        str(WHEELHOUSE),
+    )
+    refused = (
+        '[station] id "history" is the broker\'s history user, not a station: '
+        "give this station an id of its own"
+    )
+    assert refused in first.stdout, first.stdout
+    assert not (wants / "gym-monitor.service").exists()
+
+    # The release has the history extra, at the versions its lock pins.
+    venv = root / "opt" / "gym-monitor" / "venv"
+    versions = json.loads(
+        in_venv(
+            venv,
+            "import json, importlib.metadata as m; print(json.dumps({n: m.version(n) for n in "
+            "('sqlalchemy', 'alembic', 'psycopg', 'psycopg-binary', 'aiohttp')}))",
+        )
+    )
+    history_pins = pins("history")
+    assert versions == {n: history_pins[n][0] for n in versions}
+    in_venv(venv, "import monitor.history.service, monitor.display, gpiozero")
+
+    # Its config: the example's, naming the credentials its unit hands over.
+    config = etc / "history.toml"
+    assert mode(config) == 0o640
+    installed = tomllib.loads(config.read_text())
+    example = tomllib.loads((ROOT / "config" / "history.toml").read_text())
+    run_dir = "/run/credentials/gym-history.service"
+    assert installed["mqtt"].pop("username") == "history"
+    assert installed["mqtt"].pop("password_file") == f"{run_dir}/mqtt-password"
+    assert installed["web"].pop("staff_file") == f"{run_dir}/staff.json"
+    for key, table in (("username", "mqtt"), ("password_file", "mqtt"), ("staff_file", "web")):
+        example[table].pop(key)
+    assert installed == example
+    handed = credentials(root / "etc" / "systemd" / "system" / "gym-history.service")
+    assert {"history.toml", "mqtt-password", "staff.json"} == set(handed)
+    assert (root / "etc/systemd/system/gym-history.service").read_bytes() == (
+        HISTORY_UNIT.read_bytes()
+    )
+
+    # The broker's user "history", its password handed to the service on this machine.
+    password = etc / "history-mqtt.password"
+    assert mode(password) == 0o600
+    assert password.read_text() == (mosq / "gym-users" / "history.password").read_text()
+    assert "history" in [x.split(":")[0] for x in (mosq / "gym.passwd").read_text().splitlines()]
+
+    # Not started: the staff file (the display's accounts) is missing.
+    assert "The history service is installed but NOT started" in first.stdout
+    assert "missing /etc/gym-monitor/staff.json" in first.stdout
+    assert "missing /etc/gym-monitor/history-mqtt.password" not in first.stdout
+    assert not (wants / "gym-history.service").exists()
+
+    # The installed release migrates a database of its own (SQLite, Alembic).
+    state = tmp_path / "state"
+    state.mkdir()
+    local = config.read_text().replace(
+        'state_dir = "/var/lib/gym-history"', f'state_dir = "{state}"'
+    )
+    (tmp_path / "history.toml").write_text(local)
+    migrate = subprocess.run(
+        [
+            str(venv / "bin" / "gym-monitor"),
+            "history",
+            "--config",
+            str(tmp_path / "history.toml"),
+            "migrate",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert migrate.returncode == 0, migrate.stderr
+    assert "up to date" in migrate.stdout and (state / "history.sqlite3").stat().st_size > 0
+
+    # The password it was given opens the broker as the ACL's history user: it may write an
+    # athlete's card and read it back (a denied publish is never delivered).
+    if broker_helpers.find_mosquitto() is not None:
+        port, tls_port = broker_helpers.free_port(), broker_helpers.free_port()
+        text = broker_helpers.localize(
+            (mosq / "conf.d" / "gym.conf").read_text(), root=root, port=port, tls_port=tls_port
+        )
+        got: list[bytes] = []
+        subscribed: list[object] = []
+        with broker_helpers.MosquittoBroker(tmp_path / "run", config=text, port=port):
+            c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="x", protocol=mqtt.MQTTv5)
+            c.username_pw_set("history", password.read_text().strip())
+            c.on_subscribe = lambda cl, u, mid, codes, props: subscribed.extend(codes)
+            c.on_message = lambda cl, u, msg: got.append(msg.payload)
+
+            def pump(done) -> None:
+                deadline = time.monotonic() + 3
+                while not done() and time.monotonic() < deadline:
+                    c.loop(0.1)
+
+            c.connect("127.0.0.1", port, keepalive=10)
+            c.subscribe("gym/_athletes/+/card", qos=1)
+            pump(lambda: subscribed)
+            c.publish("gym/_athletes/a1/card", b"Sam", qos=1)
+            pump(lambda: got)
+            c.disconnect()
+        assert got == [b"Sam"]
+
+    # With the staff file, the same installer starts it; config and database stay.
+    staff = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "monitor.cli",
+            "staff",
+            "--file",
+            str(etc / "staff.json"),
+            "add",
+            "Coach Bo",
+            "--stdin",
+        ],
+        input="correct horse\n",
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert staff.returncode == 0, staff.stderr
+    # A file the service's own user could not read (/etc/gym-monitor is not its) holds it back.
+    config_before = config.read_bytes()
+    config.write_text(
+        config_before.decode().replace('tls_ca = ""', 'tls_ca = "/etc/gym-monitor/gym-ca.crt"')
+    )
+    held = install(root, "--history", "--wheelhouse", str(WHEELHOUSE))
+    assert "The history service is installed but NOT started" in held.stdout
+    assert "mqtt.tls_ca: /etc/gym-monitor/gym-ca.crt is not readable by the service" in held.stdout
+    assert not (wants / "gym-history.service").exists()
+    config.write_bytes(config_before)
+    second = install(root, "--history", "--wheelhouse", str(WHEELHOUSE))
+    assert f"keeping the existing {etc}/history.toml" in second.stdout
+    assert "The history service is installed but NOT started" not in second.stdout, second.stdout
+    assert config.read_bytes() == config_before
+    assert database.read_bytes() == b"a year of sessions"
+    if shutil.which("systemctl"):
+        assert (wants / "gym-history.service").is_symlink()
