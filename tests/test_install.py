@@ -371,6 +371,43 @@ def test_the_locks_pin_every_dependency_with_hashes():
     assert station["setuptools"][0] == BOOKWORM["setuptools"]  # one setuptools in the venv
 
 
+def wanted(extra: str | None) -> list[Requirement]:
+    """What pyproject.toml asks for with ``extra``, the project's own extras it names expanded."""
+    out = list(map(Requirement, PYPROJECT["project"]["dependencies"]))
+    todo, seen = [extra] if extra else [], set()
+    while todo:
+        name = todo.pop()
+        if name in seen:
+            continue
+        seen.add(name)
+        for spec in map(Requirement, PYPROJECT["project"]["optional-dependencies"][name]):
+            if canonicalize_name(spec.name) == canonicalize_name(PYPROJECT["project"]["name"]):
+                todo.extend(spec.extras)
+            else:
+                out.append(spec)
+    return out
+
+
+def test_the_history_lock_pins_its_extra_and_the_display_s():
+    """requirements/history.txt: the history extra (and the display's it names), with hashes."""
+    history, display = pins("history"), pins("display")
+    assert history and all(hashes >= 1 for _, hashes in history.values()), history
+    for spec in wanted("history"):
+        name = canonicalize_name(spec.name)
+        if name == "numpy":  # Debian's python3-numpy (requirements/README.md)
+            assert name not in history
+            continue
+        assert name in history, f"{name} is not in the lock: bash requirements/lock.sh"
+        assert spec.specifier.contains(history[name][0], prereleases=True), (spec, history[name])
+    # A superset of the display's lock, at the same versions: one venv serves both.
+    assert {n: v for n, (v, _) in display.items()} == {n: history[n][0] for n in display}
+    assert {"sqlalchemy", "alembic", "psycopg", "psycopg-binary"} <= set(history)
+    # The project itself is installed from the release, never from the lock (no hash there).
+    text = (ROOT / "requirements" / "history.txt").read_text()
+    assert " @ " not in text and "file://" not in text
+    assert history["setuptools"][0] == BOOKWORM["setuptools"]
+
+
 # --------------------------------------------------------------------------- for real
 
 
