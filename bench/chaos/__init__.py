@@ -78,13 +78,45 @@ in-process stations), :mod:`.killed` (the SIGKILLed one), :mod:`.chips`, :mod:`.
 :mod:`.collect` and :mod:`.report` (what happened), :mod:`.cli`.
 """
 
-from .chips import CHIP_FAULTS
-from .cli import main
-from .ledger import Ledger, Raised
-from .options import KILLED_ID, RECOVERY_TARGET_S, Options
-from .power_cuts import CUT_POINTS, CutResult, calibration_power_cuts
-from .report import Report, format_report
-from .run import run_chaos
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .chips import CHIP_FAULTS
+    from .cli import main
+    from .ledger import Ledger, Raised
+    from .options import KILLED_ID, RECOVERY_TARGET_S, Options
+    from .power_cuts import CUT_POINTS, CutResult, calibration_power_cuts
+    from .report import Report, format_report
+    from .run import run_chaos
+
+#: where each public name lives. Imported when first asked for, so that the subprocesses a run
+#: starts (``python -m bench.chaos --child``) load only what they use, and start as quickly as a
+#: station does.
+_HOME = {
+    "CHIP_FAULTS": "chips",
+    "main": "cli",
+    "Ledger": "ledger",
+    "Raised": "ledger",
+    "KILLED_ID": "options",
+    "RECOVERY_TARGET_S": "options",
+    "Options": "options",
+    "CUT_POINTS": "power_cuts",
+    "CutResult": "power_cuts",
+    "calibration_power_cuts": "power_cuts",
+    "Report": "report",
+    "format_report": "report",
+    "run_chaos": "run",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _HOME:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f".{_HOME[name]}", __name__), name)
+
 
 __all__ = [
     "CHIP_FAULTS",

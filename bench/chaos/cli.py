@@ -10,11 +10,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from .killed import child_main
 from .options import Options
-from .power_cuts import calibration_power_cuts, calibration_writer_main
-from .report import format_report
-from .run import run_chaos
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -69,7 +65,10 @@ def options_from(args: argparse.Namespace) -> Options:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    # Each entry point imports what it needs: a subprocess station should start as fast as one.
     if args.child:
+        from .killed import child_main
+
         return child_main(
             args.child,
             args.journal,
@@ -80,7 +79,13 @@ def main(argv: list[str] | None = None) -> int:
             args.full_flag,
         )
     if args.calibration_writer:
+        from .power_cuts import calibration_writer_main
+
         return calibration_writer_main(args.calibration_writer, args.cut, args.naive)
+    from .power_cuts import calibration_power_cuts
+    from .report import format_report
+    from .run import run_chaos
+
     # The stations log every fault they survive as a warning; here that is the point, not news.
     console = logging.StreamHandler()
     console.setLevel(logging.WARNING if args.verbose else logging.CRITICAL)
