@@ -25,14 +25,12 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, ClassVar
 
+from ...units import G
 from .base import Entry
 from .codec import _Invalid
 from .fields import spec
-from .telemetry import FromStation
+from .telemetry import AlertEvent, FromStation
 from .values import ActivityState, AlertLevel, HydrationMode, Placement, TremorLevel
-
-#: Standard gravity: 1 mg (milli-g) is this many mm/s^2.
-G = 9.80665
 
 
 class WorstLevel(StrEnum):
@@ -139,8 +137,17 @@ class StationSummary(FromStation):
             raise _Invalid("alert_count must be the number of alerts")
 
     @staticmethod
-    def brief(alert: Mapping[str, Any]) -> AlertBrief:
-        """An :class:`AlertBrief` from an alert payload (dict)."""
+    def brief(alert: AlertEvent | Mapping[str, Any]) -> AlertBrief:
+        """An :class:`AlertBrief` from an alert event (or its payload, as a dict)."""
+        if isinstance(alert, AlertEvent):
+            return AlertBrief(
+                id=alert.id,
+                code=alert.code,
+                level=alert.level,
+                sensor=alert.sensor,
+                message=alert.message,
+                red_flag=alert.red_flag,
+            )
         return AlertBrief(
             id=alert["id"],
             code=alert["code"],

@@ -186,6 +186,11 @@ class AlertEvent(FromStation):
         doc="the id of the acknowledged alert this one raises again",
     )
 
+    def payload(self) -> dict[str, Any]:
+        """The event as the JSON object published on ``alert`` (:meth:`to_dict`): what the
+        station's journal and its saved alert state keep."""
+        return self.to_dict()
+
 
 @dataclass(frozen=True, kw_only=True)
 class ActiveAlerts(FromStation):

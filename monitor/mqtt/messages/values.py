@@ -4,12 +4,11 @@ Every choice a payload offers is a :class:`~enum.StrEnum` here, so a level or
 a state is spelt once; members compare equal to their strings
 (``TremorLevel.HIGH == "high"``) and encode as them.
 
-The tremor grade is a ratio to the athlete's own rested level, in log steps
-(Elble & McNames 2016): below ``elevated_ratio`` it is normal, from there to
-``high_ratio`` elevated, above that high. :data:`DEFAULT_GRADES` (2x, 4x) is
-the only place those numbers are written; :class:`Grades` is a value that can
-travel in payloads, so a coach's per-athlete thresholds reach the station (in
-the profile) and the wall display (in the session)::
+The tremor grade is a ratio to the athlete's own rested level, decided by
+:mod:`monitor.grades` (the rule, and the defaults 2x and 4x, written there
+once; :class:`TremorLevel` is its enum). :class:`Grades` is the value that
+carries a set of thresholds in payloads, so a coach's per-athlete thresholds
+reach the station (in the profile) and the wall display (in the session)::
 
     >>> DEFAULT_GRADES.level(2.5)
     <TremorLevel.ELEVATED: 'elevated'>
@@ -21,29 +20,15 @@ the profile) and the wall display (in the session)::
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import ClassVar
 
+from ...grades import ELEVATED_RATIO, HIGH_RATIO, TremorLevel, grade
 from ..topics import STATION_ID
 from .base import Entry
 from .codec import _Invalid
 from .fields import spec
-
-
-class TremorLevel(StrEnum):
-    """The grade of one tremor reading; ``none`` when there is no measurable tremor."""
-
-    NONE = "none"
-    NORMAL = "normal"
-    ELEVATED = "elevated"
-    HIGH = "high"
-
-    @property
-    def rank(self) -> int:
-        """0 for none .. 3 for high: the worse the higher."""
-        return _ORDER[self]
 
 
 class Placement(StrEnum):
@@ -82,7 +67,7 @@ class AlertLevel(StrEnum):
     @property
     def rank(self) -> int:
         """0 for info .. 3 for urgent."""
-        return _ORDER[self]
+        return _ALERT_RANK[self]
 
 
 class AlertState(StrEnum):
@@ -143,7 +128,7 @@ class ProfileState(StrEnum):
     PENDING = "pending"
 
 
-_ORDER = {m: i for e in (TremorLevel, AlertLevel) for i, m in enumerate(e)}
+_ALERT_RANK = {m: i for i, m in enumerate(AlertLevel)}
 
 # --------------------------------------------------------------------------- patterns
 
@@ -169,7 +154,7 @@ class Grades(Entry):
     """Tremor grade thresholds, as ratios to the rested baseline (``elevated < high``).
 
     Travels as ``{"elevated_ratio": 2.0, "high_ratio": 4.0}`` in the session
-    and the profile; the defaults are the project's one statement of 2x / 4x.
+    and the profile; the defaults are :mod:`monitor.grades`'s, and so is the rule.
     """
 
     schema_name: ClassVar[str] = "thresholds"
@@ -178,9 +163,11 @@ class Grades(Entry):
     )
 
     elevated_ratio: float = spec(
-        2.0, exclusive_minimum=1, doc="from this ratio up, tremor is elevated"
+        ELEVATED_RATIO, exclusive_minimum=1, doc="from this ratio up, tremor is elevated"
     )
-    high_ratio: float = spec(4.0, exclusive_minimum=1, doc="from this ratio up, tremor is high")
+    high_ratio: float = spec(
+        HIGH_RATIO, exclusive_minimum=1, doc="from this ratio up, tremor is high"
+    )
 
     def _check(self) -> None:
         if not self.elevated_ratio < self.high_ratio:
@@ -191,11 +178,7 @@ class Grades(Entry):
 
     def level(self, ratio: float | None, measurable: bool = True) -> TremorLevel:
         """The grade of ``ratio``: ``normal`` when not known, ``none`` when not ``measurable``."""
-        if not measurable:
-            return TremorLevel.NONE
-        if ratio is None or not math.isfinite(ratio) or ratio < self.elevated_ratio:
-            return TremorLevel.NORMAL
-        return TremorLevel.ELEVATED if ratio < self.high_ratio else TremorLevel.HIGH
+        return grade(ratio, measurable, self)
 
 
 #: The grades everyone uses until a coach sets others: elevated from 2x, high from 4x.
