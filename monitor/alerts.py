@@ -19,29 +19,45 @@ and their advice always lists what only the athlete can report.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
 from collections import deque
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .analysis.activity import HOLD, IDLE, RECOVERY, REPS, SensorStatus
 from .analysis.fall import FallEvent
+from .analysis.hydration import HydrationConfig, HydrationStatus
 from .analysis.session import SessionStatus
+from .grades import ELEVATED_RATIO, HIGH_RATIO
+from .mqtt.messages import ActiveAlerts, AlertEvent, AlertLevel, AlertState, Grades
 
-LEVELS = ("info", "caution", "warning", "urgent")
+if TYPE_CHECKING:
+    from .sensors import SensorFault
 
 ATHLETE_REPORTS = (
     "Also ask the athlete about chest pain, confusion, severe light-headedness, "
     "fainting or dark urine: with any of these, stop and seek medical advice promptly."
 )
 
+#: An alert event is the message itself: what the manager makes is what goes on the wire.
+Alert = AlertEvent
+
 
 @dataclass(frozen=True)
 class AlertConfig:
-    elevated_ratio: float = 2.0  # tremor over the rested baseline, log steps
-    high_ratio: float = 4.0
+    """The alert rules' thresholds (``[alerts]``). The fluid rules judge with the thresholds
+    of ``[hydration]`` (:class:`~monitor.analysis.hydration.HydrationConfig`), the trackers'.
+
+    ``elevated_ratio`` and ``high_ratio`` are the station's tremor grades (the defaults are
+    :mod:`monitor.grades`'s); :attr:`grades` is the same pair as the message value that
+    grades windows and travels in the session payload.
+    """
+
+    elevated_ratio: float = ELEVATED_RATIO  # tremor over the rested baseline, log steps ...
+    high_ratio: float = HIGH_RATIO  # ... 2x and 4x unless a coach says otherwise
     clear_factor: float = 1.25  # hysteresis: clear below threshold / clear_factor
     min_s: float = 3.0  # a condition holds this long before it raises
     tremor_min_s: float = 0.0  # tremor during a set: the running median below is the filter
@@ -61,11 +77,16 @@ class AlertConfig:
     visible_mg: float = 7.0
     fall_keep_s: float = 600.0
     overrun_lost_per_min: int = 100
-    loss_caution_pct: float = 1.0
-    loss_warning_pct: float = 2.0
-    low_intake_ml_per_h: float = 250.0
-    low_intake_after_s: float = 1800.0
     ack_silence_s: float = 300.0  # an acknowledged urgent alert sounds again after this long
+
+    @functools.cached_property
+    def grades(self) -> Grades:
+        """The tremor grades these thresholds make (checked: elevated below high)."""
+        return Grades(elevated_ratio=self.elevated_ratio, high_ratio=self.high_ratio)
+
+    def with_grades(self, grades: Grades) -> AlertConfig:
+        """The same rules, grading tremor by ``grades`` (a coach's, from a profile)."""
+        return replace(self, elevated_ratio=grades.elevated_ratio, high_ratio=grades.high_ratio)
 
 
 @dataclass(frozen=True)
@@ -74,7 +95,7 @@ class Condition:
 
     key: str
     code: str
-    level: str
+    level: AlertLevel
     message: str
     advice: str
     evidence: Mapping[str, Any] = field(default_factory=dict)
@@ -83,112 +104,23 @@ class Condition:
     min_s: float | None = None
     latched: bool = False  # stays raised until acknowledged (a fall)
 
-
-@dataclass(frozen=True)
-class Alert:
-    id: str
-    station: str
-    code: str
-    level: str
-    state: str  # "raised", "cleared", "acknowledged"
-    message: str
-    advice: str
-    evidence: Mapping[str, Any]
-    sensor: str | None
-    red_flag: bool
-    raised_ts: float
-    ts: float
-    by: str | None = None
-    acked_ts: float | None = None  # when it was acknowledged (acknowledged events)
-    silenced_until_ts: float | None = None  # an acknowledged urgent alert sounds again then
-    follows: str | None = None  # the acknowledged alert this one raises again
-
-    def payload(self) -> dict[str, Any]:
-        out = {
-            "v": 1,
-            "ts": self.ts,
-            "station": self.station,
-            "id": self.id,
-            "code": self.code,
-            "level": self.level,
-            "state": self.state,
-            "red_flag": self.red_flag,
-            "sensor": self.sensor,
-            "message": self.message,
-            "advice": self.advice,
-            "evidence": dict(self.evidence),
-            "raised_ts": self.raised_ts,
-        }
-        if self.by:
-            out["by"] = self.by
-        for key in ("acked_ts", "silenced_until_ts", "follows"):
-            if getattr(self, key) is not None:
-                out[key] = getattr(self, key)
-        return out
-
-    @classmethod
-    def from_payload(cls, data: Mapping[str, Any]) -> Alert:
-        """The alert a :meth:`payload` describes (a saved state file, read back after a restart)."""
-
-        def number(key: str, default: Any = None) -> float | None:
-            value = data.get(key, default)
-            if value is None:
-                return None
-            if (
-                isinstance(value, bool)
-                or not isinstance(value, (int, float))
-                or not math.isfinite(value)
-            ):
-                raise ValueError(f"{key} must be a number, not {value!r}")
-            return float(value)
-
-        def text(key: str, optional: bool = False) -> str | None:
-            value = data.get(key)
-            if value is None and optional:
-                return None
-            if not isinstance(value, str):
-                raise ValueError(f"{key} must be a string, not {value!r}")
-            return value
-
-        level, state = text("level"), text("state")
-        if level not in LEVELS or state not in ("raised", "cleared", "acknowledged"):
-            raise ValueError(f"unknown level or state: {level!r}, {state!r}")
-        evidence = data.get("evidence", {})
-        if not isinstance(evidence, dict):
-            raise ValueError("evidence must be an object")
-        return cls(
-            text("id"),
-            text("station"),
-            text("code"),
-            level,
-            state,
-            text("message"),
-            text("advice"),
-            evidence,
-            text("sensor", True),
-            bool(data.get("red_flag", False)),
-            number("raised_ts"),
-            number("ts"),
-            text("by", True),
-            number("acked_ts"),
-            number("silenced_until_ts"),
-            text("follows", True),
-        )
+    def __post_init__(self) -> None:
+        # A level may be given by name ("caution"): the manager ranks it, so make it the enum.
+        object.__setattr__(self, "level", AlertLevel(self.level))
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Inputs:
     """What the rules look at, gathered by the station each step."""
 
     t: float
     sensors: Mapping[str, SensorStatus]
-    placements: Mapping[str, str]
-    exercised: Mapping[str, bool]
+    exercised: Mapping[str, bool] = field(default_factory=dict)  # sensor -> worked (default yes)
     session: SessionStatus | None = None
-    faults: Mapping[str, Any] = field(default_factory=dict)  # sensor -> SensorFault
+    faults: Mapping[str, SensorFault | None] = field(default_factory=dict)
     lost_per_min: Mapping[str, int] = field(default_factory=dict)
     falls: tuple[tuple[str, FallEvent], ...] = ()
-    hydration: Any = None  # HydrationStatus or None
+    hydration: HydrationStatus | None = None
 
 
 def _r(x: float | None, nd: int = 2) -> float | None:
@@ -198,8 +130,9 @@ def _r(x: float | None, nd: int = 2) -> float | None:
 class AlertRules:
     """Every rule; keeps the little history some rules need (hysteresis, smoothing)."""
 
-    def __init__(self, config: AlertConfig | None = None):
+    def __init__(self, config: AlertConfig | None = None, fluid: HydrationConfig | None = None):
         self.cfg = config or AlertConfig()
+        self.fluid = fluid or HydrationConfig()  # the fluid thresholds, and their judge
         self._ratios: dict[str, deque[float]] = {}
         self._basis: dict[str, str | None] = {}  # what the smoothed ratios were graded against
         self._tremor_level: dict[str, str | None] = {}
@@ -209,7 +142,8 @@ class AlertRules:
 
     def forget_athlete(self) -> None:
         """Someone else is on the sensors now: the smoothed ratios, hysteresis and rest history
-        of the last person go. Falls stay (each is a condition for ``fall_keep_s``, whoever is in)."""
+        of the last person go. Falls stay (each is a condition for ``fall_keep_s``, whoever is
+        in)."""
         self._ratios.clear()
         self._basis.clear()
         self._tremor_level.clear()
@@ -234,7 +168,7 @@ class AlertRules:
             # never held against the rested baseline (the analysis grades it against its
             # set's first reps, or not at all), and a window a dropped weight rang through
             # says nothing of the athlete's tremor.
-            basis = getattr(st, "graded", "rested")
+            basis = st.graded
             graded = st.ratio if basis is not None and not st.window.disturbed else None
             ratio = self._smooth(name, graded, basis)
             if x.exercised.get(name, True):
@@ -251,9 +185,9 @@ class AlertRules:
 
     # -- tremor during a set ------------------------------------------------------
     def _tremor(self, name: str, st: SensorStatus, ratio: float | None) -> list[Condition]:
-        c = self.cfg
+        c, g = self.cfg, self.cfg.grades
         level = self._tremor_level.get(name)
-        basis = getattr(st, "graded", "rested")
+        basis = st.graded
         # During reps, tremor is graded against the set's own first reps (a still pause in
         # a set is like the rest after it: raised tremor there is expected, not an alert);
         # in a static hold, against the rested baseline.
@@ -263,14 +197,14 @@ class AlertRules:
         elif level == "high":
             level = (
                 "high"
-                if ratio >= c.high_ratio / c.clear_factor
-                else ("elevated" if ratio >= c.elevated_ratio else None)
+                if ratio >= g.high_ratio / c.clear_factor
+                else ("elevated" if ratio >= g.elevated_ratio else None)
             )
-        elif ratio >= c.high_ratio:
+        elif ratio >= g.high_ratio:
             level = "high"
         elif level == "elevated":
-            level = "elevated" if ratio >= c.elevated_ratio / c.clear_factor else None
-        elif ratio >= c.elevated_ratio:
+            level = "elevated" if ratio >= g.elevated_ratio / c.clear_factor else None
+        elif ratio >= g.elevated_ratio:
             level = "elevated"
         else:
             level = None
@@ -288,14 +222,14 @@ class AlertRules:
         }
         against = "the rested level"
         if basis == "set":
-            ev["reference_mg"] = _r(getattr(st, "reference_mg", None), 1)
+            ev["reference_mg"] = _r(st.reference_mg, 1)
             against = "this set's first reps"
         if level == "high":
             return [
                 Condition(
                     f"tremor.high:{name}",
                     "tremor.high",
-                    "warning",
+                    AlertLevel.WARNING,
                     f"Tremor is high on {name}: {ratio:.1f}x {against}",
                     "Stop the set. Muscles this fatigued lose control: rest at least 3 minutes "
                     "and lower the load for the next set.",
@@ -308,9 +242,10 @@ class AlertRules:
             Condition(
                 f"tremor.elevated:{name}",
                 "tremor.elevated",
-                "caution",
+                AlertLevel.CAUTION,
                 f"Tremor is elevated on {name}: {ratio:.1f}x {against}",
-                "Fatigue is building. Finish the set with good form, then rest fully before the next.",
+                "Fatigue is building. Finish the set with good form, then rest fully before the "
+                "next.",
                 ev,
                 name,
                 min_s=c.tremor_min_s,
@@ -334,7 +269,7 @@ class AlertRules:
             Condition(
                 f"hold.fatigue:{name}",
                 "hold.fatigue",
-                "caution",
+                AlertLevel.CAUTION,
                 f"Static hold is shaking hard on {name} ({t - since:.0f} s in)",
                 "The same motor units have been working without relief: end the hold now and "
                 "rest; next time hold for less or split it in two.",
@@ -361,7 +296,7 @@ class AlertRules:
             Condition(
                 f"fatigue.trend:{name}",
                 "fatigue.trend",
-                "caution",
+                AlertLevel.CAUTION,
                 f"Tremor has grown set after set on {name} ({st.set_count} sets)",
                 "Rest longer between sets (3 to 5 minutes) or lower the load.",
                 {
@@ -381,14 +316,14 @@ class AlertRules:
             return []
         worked = [st for n, st in x.sensors.items() if x.exercised.get(n, True)]
         resting = [
-            st
+            st.ratio
             for st in worked
             if st.state in (IDLE, RECOVERY)
             and st.ratio is not None
             and (st.last_set is None or x.t - st.last_set.end >= c.fuel_rest_s)
         ]
         if resting:
-            self._rest_ratios.append((x.t, max(st.ratio for st in resting)))
+            self._rest_ratios.append((x.t, max(resting)))
         if s.duration_s < c.fuel_session_s or not resting:
             return []
         recent = [r for t, r in self._rest_ratios if x.t - t <= 300]
@@ -401,7 +336,7 @@ class AlertRules:
             Condition(
                 "fuel.low",
                 "fuel.low",
-                "warning",
+                AlertLevel.WARNING,
                 f"Shaking at rest after {s.duration_s / 60:.0f} min of training",
                 "Rest does not explain this tremor: it may be low blood sugar. Have 30 to 60 g of "
                 "carbohydrate (a sports drink, a banana) and sit down if dizzy or weak.",
@@ -422,7 +357,7 @@ class AlertRules:
             Condition(
                 "redflag.persistent",
                 "redflag.persistent",
-                "urgent",
+                AlertLevel.URGENT,
                 f"Still shaking {s.since_end_s / 60:.0f} min after the session ended",
                 "Tremor should settle within minutes of training. Check on the athlete now. "
                 + ATHLETE_REPORTS,
@@ -444,7 +379,7 @@ class AlertRules:
             x.exercised.get(name, True)
             or ratio is None
             or st.rms_mg is None
-            or getattr(st, "graded", "rested") != "rested"
+            or st.graded != "rested"
         ):
             return []
         working = [
@@ -456,9 +391,10 @@ class AlertRules:
             Condition(
                 f"redflag.unexercised:{name}",
                 "redflag.unexercised",
-                "urgent",
+                AlertLevel.URGENT,
                 f"Tremor on {name}, which is not being exercised, while {working[0]} works",
-                "Shaking in a body part that is not working is not ordinary fatigue. Stop and check "
+                "Shaking in a body part that is not working is not ordinary fatigue. Stop and "
+                "check "
                 "on the athlete. " + ATHLETE_REPORTS,
                 {"ratio": _r(ratio), "rms_mg": _r(st.rms_mg, 1), "working": working},
                 name,
@@ -478,9 +414,11 @@ class AlertRules:
                 Condition(
                     f"redflag.fall:{sensor}:{ev.t:.1f}",
                     "redflag.fall",
-                    "urgent",
-                    f"Possible fall or faint ({sensor}): an impact of {ev.impact_g:.1f} g, then stillness",
-                    "Go to the athlete now. Do not move them if they are hurt; call for help if they do "
+                    AlertLevel.URGENT,
+                    f"Possible fall or faint ({sensor}): an impact of {ev.impact_g:.1f} g, then "
+                    "stillness",
+                    "Go to the athlete now. Do not move them if they are hurt; call for help if "
+                    "they do "
                     "not respond. " + ATHLETE_REPORTS,
                     {
                         "impact_g": _r(ev.impact_g, 1),
@@ -506,9 +444,10 @@ class AlertRules:
                 Condition(
                     f"sensor.fault:{sensor}",
                     "sensor.fault",
-                    "warning",
+                    AlertLevel.WARNING,
                     f"Sensor {sensor} is not working ({fault.kind.replace('_', ' ')})",
-                    f"{fault.message}. Readings from it are missing until it is back; it is retried "
+                    f"{fault.message}. Readings from it are missing until it is back; it is "
+                    "retried "
                     "every second.",
                     {"kind": fault.kind},
                     sensor,
@@ -521,7 +460,7 @@ class AlertRules:
                     Condition(
                         f"sensor.overrun:{sensor}",
                         "sensor.overrun",
-                        "caution",
+                        AlertLevel.CAUTION,
                         f"Sensor {sensor} is losing samples ({lost} in the last minute)",
                         "The station cannot keep up with the sensor: check the Pi's load and "
                         "the I2C wiring.",
@@ -534,45 +473,47 @@ class AlertRules:
 
     # -- fluid ----------------------------------------------------------------------------
     def _hydration(self, x: Inputs) -> list[Condition]:
+        # The scale's figures, judged by the trackers' own thresholds ([hydration]): one judge.
         h = x.hydration
         if h is None:
             return []
-        c = self.cfg
+        judge = self.fluid
         out = []
-        loss = getattr(h, "body_mass_loss_pct", None)
-        if loss is not None and loss >= c.loss_warning_pct:
+        loss = h.body_mass_loss_pct
+        level = judge.loss_level(loss)
+        if loss is not None and level == "warning":
             out.append(
                 Condition(
                     "fluid.loss",
                     "fluid.loss",
-                    "warning",
+                    AlertLevel.WARNING,
                     f"Body mass down {loss:.1f} % since the pre-session weigh-in",
-                    "Above 2 % performance and concentration suffer. Drink now, about 1.25 to 1.5 L "
+                    "Above 2 % performance and concentration suffer. Drink now, about 1.25 to 1.5 "
+                    "L "
                     "for each kg lost, with some salt (a sports drink or a salty snack).",
                     {"body_mass_loss_pct": _r(loss)},
                     min_s=0.0,
                 )
             )
-        elif loss is not None and loss >= c.loss_caution_pct:
+        elif loss is not None and level == "caution":
             out.append(
                 Condition(
                     "fluid.loss",
                     "fluid.loss",
-                    "caution",
+                    AlertLevel.CAUTION,
                     f"Body mass down {loss:.1f} % since the pre-session weigh-in",
-                    "Drink to replace what you sweat; aim to stay within 2 % of your starting weight.",
+                    "Drink to replace what you sweat; aim to stay within 2 % of your starting "
+                    "weight.",
                     {"body_mass_loss_pct": _r(loss)},
                     min_s=0.0,
                 )
             )
-        pre, post = getattr(h, "pre_mass_g", None), getattr(h, "post_mass_g", None)
-        # A body scale repeats to about 0.1 kg: a smaller gain is noise (HydrationConfig.mass_gain_g).
-        if loss is not None and pre is not None and post is not None and post - pre >= 100.0:
+        if loss is not None and judge.gained(h.pre_mass_g, h.post_mass_g):
             out.append(
                 Condition(
                     "fluid.gain",
                     "fluid.gain",
-                    "caution",
+                    AlertLevel.CAUTION,
                     f"Body mass up {-loss:.1f} % during the session",
                     "Drinking more than you sweat can dilute blood sodium: drink to thirst, and "
                     "prefer a drink with electrolytes.",
@@ -580,23 +521,23 @@ class AlertRules:
                     min_s=0.0,
                 )
             )
-        rate = getattr(h, "intake_ml_per_h", None)
+        rate = h.intake_ml_per_h
         s = x.session
         if (
             rate is not None
             and s is not None
             and s.active
             and s.duration_s is not None
-            and s.duration_s >= c.low_intake_after_s
-            and rate < c.low_intake_ml_per_h
+            and judge.low_intake(rate, s.duration_s)
         ):
             out.append(
                 Condition(
                     "fluid.low_intake",
                     "fluid.low_intake",
-                    "caution",
+                    AlertLevel.CAUTION,
                     f"Little drunk so far: {rate:.0f} mL per hour",
-                    "Most athletes need 400 to 800 mL per hour of training: take a drink between sets.",
+                    "Most athletes need 400 to 800 mL per hour of training: take a drink between "
+                    "sets.",
                     {"intake_ml_per_h": _r(rate, 0), "session_min": _r(s.duration_s / 60, 0)},
                     min_s=0.0,
                 )
@@ -652,25 +593,25 @@ class AlertManager:
 
     def _raise(self, cond: Condition, wall: float, follows: str | None = None) -> Alert:
         self.raised_total += 1
-        return Alert(
-            self._new_id(wall),
-            self.station,
-            cond.code,
-            cond.level,
-            "raised",
-            cond.message,
-            cond.advice,
-            dict(cond.evidence),
-            cond.sensor,
-            cond.red_flag,
-            wall,
-            wall,
+        return AlertEvent(
+            id=self._new_id(wall),
+            station=self.station,
+            code=cond.code,
+            level=cond.level,
+            state=AlertState.RAISED,
+            message=cond.message,
+            advice=cond.advice,
+            evidence=dict(cond.evidence),
+            sensor=cond.sensor,
+            red_flag=cond.red_flag,
+            raised_ts=wall,
+            ts=wall,
             follows=follows,
         )
 
     def _sounds_again(self, track: _Track, cond: Condition, t: float) -> bool:
         """An acknowledged alert whose condition still holds: is it time to raise it again?"""
-        if LEVELS.index(cond.level) > LEVELS.index(track.acked.level):
+        if track.acked is not None and cond.level.rank > track.acked.level.rank:
             return True  # worse than what staff acknowledged
         return track.silenced_until is not None and t >= track.silenced_until
 
@@ -697,10 +638,10 @@ class AlertManager:
                 track.alert = self._raise(cond, wall, follows)
                 track.acked = track.silenced_until = None
                 events.append(track.alert)
-            elif LEVELS.index(cond.level) > LEVELS.index(track.alert.level):
+            elif cond.level.rank > track.alert.level.rank:
                 # Worse than when raised: the old alert clears and a new one, with its own id,
                 # is raised at the new level (subscribers drop repeats by id and state).
-                events.append(replace(track.alert, state="cleared", ts=wall))
+                events.append(replace(track.alert, state=AlertState.CLEARED, ts=wall))
                 track.alert = self._raise(cond, wall)
                 events.append(track.alert)
         for key in list(self._tracks):
@@ -715,7 +656,7 @@ class AlertManager:
             del self._tracks[key]
             if track.alert is not None:
                 self._cooldown[key] = t + self.cfg.cooldown_s
-                events.append(replace(track.alert, state="cleared", ts=wall))
+                events.append(replace(track.alert, state=AlertState.CLEARED, ts=wall))
             elif track.acked is not None:
                 self._cooldown[key] = max(
                     self._cooldown.get(key, -math.inf), t + self.cfg.cooldown_s
@@ -730,11 +671,11 @@ class AlertManager:
         for key, track in list(self._tracks.items()):
             if track.alert is None or track.alert.id != alert_id:
                 continue
-            urgent = track.alert.level == "urgent"
+            urgent = track.alert.level is AlertLevel.URGENT
             silence = self.cfg.ack_silence_s
             event = replace(
                 track.alert,
-                state="acknowledged",
+                state=AlertState.ACKNOWLEDGED,
                 ts=wall,
                 by=by,
                 acked_ts=wall,
@@ -752,7 +693,8 @@ class AlertManager:
         return None
 
     def acknowledged_event(self, alert_id: str) -> Alert | None:
-        """The acknowledgement of ``alert_id`` if it is acknowledged and its condition still holds."""
+        """The acknowledgement of ``alert_id`` if it is acknowledged and its condition still
+        holds."""
         return next(
             (
                 t.acked
@@ -763,22 +705,21 @@ class AlertManager:
         )
 
     def active(self) -> list[Alert]:
-        alerts = [t.alert for t in self._tracks.values() if t.alert is not None]
-        return sorted(alerts, key=lambda a: (-LEVELS.index(a.level), a.raised_ts))
+        """Alerts raised and neither cleared nor acknowledged, the most urgent first."""
+        return _by_level(t.alert for t in self._tracks.values() if t.alert is not None)
 
     def silenced(self) -> list[Alert]:
         """Acknowledged alerts whose condition still holds (the acknowledged events)."""
-        acked = [t.acked for t in self._tracks.values() if t.acked is not None]
-        return sorted(acked, key=lambda a: (-LEVELS.index(a.level), a.raised_ts))
+        return _by_level(t.acked for t in self._tracks.values() if t.acked is not None)
 
-    def active_payload(self, wall: float) -> dict[str, Any]:
-        return {
-            "v": 1,
-            "ts": wall,
-            "station": self.station,
-            "alerts": [a.payload() for a in self.active()],
-            "acknowledged": [a.payload() for a in self.silenced()],
-        }
+    def active_alerts(self, wall: float) -> ActiveAlerts:
+        """The retained ``alerts/active`` message: the active alerts, the silenced ones apart."""
+        return ActiveAlerts(
+            ts=wall,
+            station=self.station,
+            alerts=tuple(self.active()),
+            acknowledged=tuple(self.silenced()),
+        )
 
     # -- across a restart ---------------------------------------------------------
     def snapshot(self, t: float, wall: float) -> dict[str, Any]:
@@ -792,8 +733,8 @@ class AlertManager:
                 {
                     "key": key,
                     "latched": track.condition.latched,
-                    "alert": None if track.alert is None else track.alert.payload(),
-                    "acked": None if track.acked is None else track.acked.payload(),
+                    "alert": None if track.alert is None else track.alert.to_dict(),
+                    "acked": None if track.acked is None else track.acked.to_dict(),
                     "silenced_until_ts": until,
                 }
             )
@@ -812,8 +753,8 @@ class AlertManager:
         for entry in snapshot["tracks"]:
             if not isinstance(entry, dict) or not isinstance(entry.get("key"), str):
                 raise ValueError("each track needs a key")
-            alert = None if entry.get("alert") is None else Alert.from_payload(entry["alert"])
-            acked = None if entry.get("acked") is None else Alert.from_payload(entry["acked"])
+            alert = None if entry.get("alert") is None else AlertEvent.from_dict(entry["alert"])
+            acked = None if entry.get("acked") is None else AlertEvent.from_dict(entry["acked"])
             shown = alert or acked
             if shown is None:
                 continue
@@ -843,3 +784,7 @@ class AlertManager:
             restored[entry["key"]] = track
         self._tracks.update(restored)
         return len(restored)
+
+
+def _by_level(alerts: Iterable[Alert]) -> list[Alert]:
+    return sorted(alerts, key=lambda a: (-a.level.rank, a.raised_ts or 0.0))

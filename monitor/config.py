@@ -93,11 +93,11 @@ class Table:
             if default is _REQUIRED:
                 self.problem(name, "is required")
             return fallback
-        value = self.data[name]
+        value: Any = self.data[name]
         kinds = kind if isinstance(kind, tuple) else (kind,)
         if float in kinds and isinstance(value, int) and not isinstance(value, bool):
             value = float(value) if abs(value) < 2**63 else math.inf
-        if not isinstance(value, kinds) or (isinstance(value, bool) and bool not in kinds):
+        if not _of_kind(value, kinds):
             names = " or ".join(_type_name(k) for k in kinds if not (k is int and float in kinds))
             self.problem(name, f"must be {names}, not {_shown(value)}")
             return fallback
@@ -132,7 +132,8 @@ class Table:
         return Table(value, self.key(name), self.problems)
 
     def tables(self, name: str) -> list[Table]:
-        """An array of tables, ``[[name]]`` in TOML; an item that is not a table is noted and skipped."""
+        """An array of tables, ``[[name]]`` in TOML; an item that is not a table is noted and
+        skipped."""
         value = self.get(name, list, [])
         out = []
         for i, item in enumerate(value):
@@ -273,35 +274,6 @@ class GpioConfig:
     long_press_s: float = 2.0
     buzzer_active_high: bool = True
 
-    # StatusPanel.from_config reads these names
-    @property
-    def green(self) -> int:
-        return self.green_pin
-
-    @property
-    def amber(self) -> int:
-        return self.amber_pin
-
-    @property
-    def red(self) -> int:
-        return self.red_pin
-
-    @property
-    def buzzer(self) -> int:
-        return self.buzzer_pin
-
-    @property
-    def button(self) -> int:
-        return self.button_pin
-
-    @property
-    def imu_int(self) -> int | None:
-        return self.imu_int_pin or None
-
-    @property
-    def hold_time(self) -> float:
-        return self.long_press_s
-
 
 @dataclass(frozen=True)
 class Config:
@@ -403,6 +375,70 @@ def _tuning(t: Table, cls: type, skip: Iterable[str] = ()) -> Any:
     ) as err:  # the dataclass's own checks (e.g. hydration) name what is wrong
         t.problems.append(ConfigError(t.path, str(err)))
         return cls()
+
+
+#: ``[alerts]`` keys that name fluid thresholds, and the ``[hydration]`` field each one is: the
+#: hydration thresholds judge the scale's events and the fluid alerts alike (one judge), and
+#: these older names still read.
+FLUID_ALERT_KEYS = {
+    "loss_caution_pct": "caution_loss_pct",
+    "loss_warning_pct": "warning_loss_pct",
+    "low_intake_ml_per_h": "min_intake_ml_per_h",
+    "low_intake_after_s": "low_intake_after_s",
+}
+
+
+def _fluid_names(t: Table) -> dict[str, tuple[str, float]]:
+    """The fluid thresholds ``[alerts]`` gives: hydration field -> (the key given, its value)."""
+    out = {}
+    for key, field_name in FLUID_ALERT_KEYS.items():
+        high = MAX_SECONDS if key.endswith("_s") else None
+        value = t.get(key, (int, float), None, max=high)
+        if value is None:
+            continue
+        if value <= 0:
+            t.problem(key, f"must be positive, not {value!r}")
+            continue
+        out[field_name] = (t.key(key), float(value))
+    return out
+
+
+def _of_kind(value: Any, kinds: tuple[type, ...]) -> bool:
+    """``value`` is one of ``kinds`` (a TOML boolean is no number)."""
+    return isinstance(value, kinds) and (bool in kinds or not isinstance(value, bool))
+
+
+def _read_hydration(t: Table, fluid: dict[str, tuple[str, float]]) -> HydrationConfig:
+    """``[hydration]``, with the fluid thresholds ``[alerts]`` names (see FLUID_ALERT_KEYS)."""
+    data = dict(t.data)
+    named: dict[str, str] = {}  # field -> the key the file set it with
+    for field_name, (key, value) in fluid.items():
+        if field_name in data and data[field_name] != value:
+            t.problems.append(
+                ConfigError(key, f"names {t.key(field_name)}, which the file sets apart: keep one")
+            )
+            continue
+        data[field_name] = value
+        named[field_name] = key
+    limits = ("caution_loss_pct", "warning_loss_pct")
+    caution, warning = (data.get(n, getattr(HydrationConfig, n)) for n in limits)
+    numbers = all(
+        isinstance(v, (int, float)) and not isinstance(v, bool) for v in (caution, warning)
+    )
+    if numbers and caution >= warning:
+        given = [n for n in limits if n in data]
+        t.problems.append(
+            ConfigError(
+                named.get(given[0], t.key(given[0])) if given else t.key(limits[0]),
+                f"the caution loss ({caution:g} %) must be below the warning loss ({warning:g} %)",
+            )
+        )
+        for n in limits:
+            data.pop(n, None)
+    table = Table(data, t.path, t.problems)
+    config = _tuning(table, HydrationConfig)
+    t._seen |= table._seen
+    return config
 
 
 def _read_analysis(t: Table) -> AnalysisConfig:
@@ -563,15 +599,16 @@ def parse(data: dict[str, Any], source: Path | None = None, *, environment: bool
     analysis_table = top.table("analysis")
     analysis = _read_analysis(analysis_table)
     analysis_table.done()
-    sections = {}
-    for name, cls in (
-        ("session", SessionConfig),
-        ("alerts", AlertConfig),
-        ("hydration", HydrationConfig),
-    ):
-        table = top.table(name)
-        sections[name] = _tuning(table, cls)
-        table.done()
+    table = top.table("session")
+    session = _tuning(table, SessionConfig)
+    table.done()
+    table = top.table("alerts")
+    alerts = _tuning(table, AlertConfig)
+    fluid = _fluid_names(table)
+    table.done()
+    table = top.table("hydration")
+    hydration = _read_hydration(table, fluid)
+    table.done()
     mqtt = _read_mqtt(top.table("mqtt"))
     gpio = _read_gpio(top.table("gpio"))
     homeassistant = _read_homeassistant(top.table("homeassistant"))
@@ -588,7 +625,9 @@ def parse(data: dict[str, Any], source: Path | None = None, *, environment: bool
         athletes=athletes,
         source=source,
         homeassistant=homeassistant,
-        **sections,
+        session=session,
+        alerts=alerts,
+        hydration=hydration,
     )
     _relations(config, data, problems)
     if environment:
@@ -631,7 +670,8 @@ def _relations(c: Config, data: dict[str, Any], problems: list[ConfigError]) -> 
     need(
         a.hop_s <= a.window_s,
         ("analysis.hop_s", "analysis.window_s"),
-        f"hop_s ({a.hop_s:g} s) must be at most window_s ({a.window_s:g} s): windows may overlap, not leave gaps",
+        f"hop_s ({a.hop_s:g} s) must be at most window_s ({a.window_s:g} s): windows may "
+        "overlap, not leave gaps",
     )
     need(
         al.elevated_ratio < al.high_ratio,
@@ -641,12 +681,8 @@ def _relations(c: Config, data: dict[str, Any], problems: list[ConfigError]) -> 
     need(
         al.clear_factor >= 1.0,
         ("alerts.clear_factor",),
-        f"must be at least 1 (an alert clears below its threshold divided by it), not {al.clear_factor:g}",
-    )
-    need(
-        al.loss_caution_pct < al.loss_warning_pct,
-        ("alerts.loss_caution_pct", "alerts.loss_warning_pct"),
-        f"loss_caution_pct ({al.loss_caution_pct:g}) must be below loss_warning_pct ({al.loss_warning_pct:g})",
+        "must be at least 1 (an alert clears below its threshold divided by it), not "
+        f"{al.clear_factor:g}",
     )
     for key in ("elevated_ratio", "unexercised_ratio", "fuel_rest_ratio", "hold_ratio"):
         need(
@@ -679,7 +715,8 @@ def _relations(c: Config, data: dict[str, Any], problems: list[ConfigError]) -> 
         need(
             bench <= move,
             ("analysis.activity.bench_move_mg", "analysis.activity.move_mg"),
-            f"bench_move_mg ({bench:g}) must be at most move_mg ({move:g}): a bench clip feels less than a limb",
+            f"bench_move_mg ({bench:g}) must be at most move_mg ({move:g}): a bench clip feels "
+            "less than a limb",
         )
 
 
@@ -697,7 +734,8 @@ def _environment(c: Config, data: dict[str, Any], problems: list[ConfigError]) -
             load_secret(c, simulate=c.station.simulate, create=False)
         except ConfigError as err:
             problems.append(err)
-    imu_tables = data.get("imu") if isinstance(data.get("imu"), list) else []
+    imus = data.get("imu")
+    imu_tables: list[Any] = imus if isinstance(imus, list) else []
     if (
         c.station.simulate
         or _given(data, "scale.scenario")
@@ -708,7 +746,7 @@ def _environment(c: Config, data: dict[str, Any], problems: list[ConfigError]) -
 
         for i, imu in enumerate(c.imus):
             if imu.scenario not in SCENARIOS and imu.scenario != COMPANION:
-                names = ", ".join(sorted(SCENARIOS) + [COMPANION])
+                names = ", ".join([*sorted(SCENARIOS), COMPANION])
                 problems.append(
                     ConfigError(
                         f"imu[{i}].scenario", f"must be one of {names}, not {_shown(imu.scenario)}"
@@ -737,7 +775,10 @@ def _state_dir_problem(path: Path) -> str | None:
             if not path.is_dir():
                 return f"{path} is not a directory"
             if not os.access(path, os.W_OK | os.X_OK):
-                return f"{path} cannot be written by this user (the station keeps its outbox and alerts there)"
+                return (
+                    f"{path} cannot be written by this user (the station keeps its outbox and "
+                    "alerts there)"
+                )
             return None
         if path == DEFAULT_STATE_DIR:
             return None
@@ -747,7 +788,10 @@ def _state_dir_problem(path: Path) -> str | None:
         if not parent.is_dir():
             return f"{path} cannot be created: {parent} is not a directory"
         if not os.access(parent, os.W_OK | os.X_OK):
-            return f"{path} does not exist and cannot be created by this user ({parent} is not writable)"
+            return (
+                f"{path} does not exist and cannot be created by this user ({parent} is not "
+                "writable)"
+            )
     except (OSError, ValueError) as err:
         return f"{path} cannot be examined: {err}"
     return None
@@ -877,15 +921,18 @@ def _read_homeassistant(t: Table) -> HomeAssistantConfig:
 
 def _read_gpio(t: Table) -> GpioConfig:
     d = GpioConfig()
-    pin = {"min": 0, "max": 27}
+
+    def pin(name: str, default: int) -> int:
+        return t.get(name, int, default, min=0, max=27)  # the header's BCM numbers
+
     cfg = GpioConfig(
         enabled=t.get("enabled", bool, d.enabled),
-        green_pin=t.get("green_pin", int, d.green_pin, **pin),
-        amber_pin=t.get("amber_pin", int, d.amber_pin, **pin),
-        red_pin=t.get("red_pin", int, d.red_pin, **pin),
-        buzzer_pin=t.get("buzzer_pin", int, d.buzzer_pin, **pin),
-        button_pin=t.get("button_pin", int, d.button_pin, **pin),
-        imu_int_pin=t.get("imu_int_pin", int, d.imu_int_pin, **pin),
+        green_pin=pin("green_pin", d.green_pin),
+        amber_pin=pin("amber_pin", d.amber_pin),
+        red_pin=pin("red_pin", d.red_pin),
+        buzzer_pin=pin("buzzer_pin", d.buzzer_pin),
+        button_pin=pin("button_pin", d.button_pin),
+        imu_int_pin=pin("imu_int_pin", d.imu_int_pin),
         long_press_s=t.get("long_press_s", float, d.long_press_s, min=0.5, max=10.0),
         buzzer_active_high=t.get("buzzer_active_high", bool, d.buzzer_active_high),
     )

@@ -1,4 +1,5 @@
-"""``gym-monitor record`` and ``gym-monitor replay``: raw samples to a file, and back through the station.
+"""``gym-monitor record`` and ``gym-monitor replay``: raw samples to a file, and back through the
+station.
 
 ``replay`` runs the whole station over a recording: the recording drives a
 register-level simulated MPU-6050 (no noise of its own, range 16 g), which the
@@ -42,6 +43,7 @@ from .analysis.activity import SensorStatus, SetRecord
 from .analysis.fall import FallEvent
 from .analysis.pipeline import AnalysisConfig, SensorAnalysis
 from .analysis.recordings import Recording, load_recording
+from .mqtt.messages import AlertEvent
 from .recorder import RecordingWriter, SensorInfo, read_recording, sensor_rates
 
 #: placements a replay understands: where the station's config puts a sensor, and for a
@@ -80,7 +82,7 @@ class ReplayResult:
     recording: Recording
     statuses: tuple[SensorStatus, ...]
     sets: tuple[SetRecord, ...] = ()
-    alerts: tuple[Any, ...] = ()
+    alerts: tuple[tuple[float, AlertEvent], ...] = ()  # (station time, event)
     falls: tuple[FallEvent, ...] = ()
     t0: float = 0.0
     placement: str = "limb"
@@ -203,12 +205,12 @@ def replay(
     clock = SimClock(epoch=0.0)
     bus = SimBus(log_size=0)
     motions = []
-    for (name, rate, rec, _), imu in zip(found, imus):
+    for (_, _, rec, _), imu in zip(found, imus, strict=True):
         motion = RecordingMotion(rec)
         motions.append(motion)
         bus.attach(imu.address, Mpu6050Sim(motion, clock=clock, noise=False))
     station = Station(cfg, bus=bus, clock=clock)
-    for (name, rate, _, _), imu in zip(found, imus):
+    for (name, rate, _, _), imu in zip(found, imus, strict=True):
         # The recorded sensor's own noise sets what is measurable, not the chip that plays it.
         station.analyses[name] = SensorAnalysis(
             name,
@@ -224,7 +226,8 @@ def replay(
         motion.t0 = t0
     end = t0 + max(rec.duration_s for _, _, rec, _ in found)
     statuses: dict[str, list[SensorStatus]] = {name: [] for name, *_ in found}
-    alerts, falls = [], {name: [] for name, *_ in found}
+    alerts: list[tuple[float, AlertEvent]] = []
+    falls: dict[str, list[FallEvent]] = {name: [] for name, *_ in found}
     step = min(chunk_s, station.poll_interval)
     while clock.now() < end:
         clock.sleep(min(step, max(end - clock.now(), 1e-6)))
@@ -235,7 +238,7 @@ def replay(
         for name, event in result.falls:
             falls[name].append(event)
     out = []
-    for (name, rate, rec, _), imu in zip(found, imus):
+    for (name, rate, rec, _), imu in zip(found, imus, strict=True):
         analysis = station.analyses[name]
         analysis.activity.finish()
         site = getattr(imu, "site", None)
@@ -296,22 +299,22 @@ def json_lines(results: list[ReplayResult]) -> list[dict[str, Any]]:
                 }
             )
     for r in results:
-        for s in r.sets:
+        for sr in r.sets:
             lines.append(
                 {
                     "type": "set",
                     "sensor": r.sensor,
-                    "index": s.index,
-                    "kind": s.kind,
-                    "start": _num(s.start - r.t0),
-                    "end": _num(s.end - r.t0),
-                    "reps": s.reps,
-                    "ratio_median": _num(s.ratio_median),
-                    "ratio_peak": _num(s.ratio_peak),
-                    "growth_per_min": _num(s.growth_per_min),
-                    "recovery_s": _num(s.recovery_s),
-                    "reference_mg": _num(s.reference_mg),
-                    "period_s": _num(s.period_s),
+                    "index": sr.index,
+                    "kind": sr.kind,
+                    "start": _num(sr.start - r.t0),
+                    "end": _num(sr.end - r.t0),
+                    "reps": sr.reps,
+                    "ratio_median": _num(sr.ratio_median),
+                    "ratio_peak": _num(sr.ratio_peak),
+                    "growth_per_min": _num(sr.growth_per_min),
+                    "recovery_s": _num(sr.recovery_s),
+                    "reference_mg": _num(sr.reference_mg),
+                    "period_s": _num(sr.period_s),
                 }
             )
     seen = set()
@@ -371,19 +374,22 @@ def _fmt(v: float | None, spec: str) -> str:
 def print_table(results: list[ReplayResult], out: TextIO = sys.stdout) -> None:
     for r in results:
         print(
-            f"# {r.sensor} ({r.placement}): {len(r.recording.t)} samples, {r.recording.duration_s:.1f} s, "
+            f"# {r.sensor} ({r.placement}): {len(r.recording.t)} samples, "
+            f"{r.recording.duration_s:.1f} s, "
             f"played at {r.fs:g} Hz",
             file=out,
         )
         print(
-            f"{'t_s':>8} {'state':<9} {'rms_mg':>8} {'peak_hz':>7} {'ratio':>6} {'level':<9} {'fatigue':>7} "
+            f"{'t_s':>8} {'state':<9} {'rms_mg':>8} {'peak_hz':>7} {'ratio':>6} {'level':<9} "
+            f"{'fatigue':>7} "
             f"{'regular':>7} {'moving':<6} {'activity':<8} {'graded':<6} {'reps':>4}",
             file=out,
         )
         for s in r.statuses:
             m = s.window.metrics
             print(
-                f"{s.t - r.t0:8.2f} {s.state:<9} {_fmt(s.rms_mg, '8.2f')} {_fmt(s.peak_hz, '7.2f')} "
+                f"{s.t - r.t0:8.2f} {s.state:<9} {_fmt(s.rms_mg, '8.2f')} "
+                f"{_fmt(s.peak_hz, '7.2f')} "
                 f"{_fmt(s.ratio, '6.2f')} {s.level:<9} {_fmt(m.fatigue_ratio, '7.2f')} "
                 f"{_fmt(m.regularity, '7.2f')} {'yes' if s.moving else 'no':<6} {s.activity:<8} "
                 f"{s.graded or '-':<6} {s.reps:>4}",
@@ -392,12 +398,14 @@ def print_table(results: list[ReplayResult], out: TextIO = sys.stdout) -> None:
         measured = [s.rms_mg for s in r.statuses if s.rms_mg is not None]
         if measured:
             print(
-                f"# median rms {np.median(measured):.2f} mg over {len(measured)} of {len(r.statuses)} windows",
+                f"# median rms {np.median(measured):.2f} mg over {len(measured)} of "
+                f"{len(r.statuses)} windows",
                 file=out,
             )
-        for s in r.sets:
+        for sr in r.sets:
             print(
-                f"# set {s.index}: {s.kind} {s.start - r.t0:.1f}-{s.end - r.t0:.1f} s, {s.reps} reps",
+                f"# set {sr.index}: {sr.kind} {sr.start - r.t0:.1f}-{sr.end - r.t0:.1f} s, "
+                f"{sr.reps} reps",
                 file=out,
             )
         for t, a in r.alerts:

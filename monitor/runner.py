@@ -29,12 +29,14 @@ reports the sensors as faults and opens the bus when it appears.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import signal
 import threading
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .alert_state import AlertStateFile
 from .athletes.identity import load_secret
@@ -42,12 +44,19 @@ from .bus import open_bus, simulated
 from .clock import Clock, RealClock
 from .config import Config
 from .errors import ConfigError, ErrorLog
-from .gpio import NullPanel, StatusPanel
+from .gpio import open_panel
+from .mqtt.messages import AlertEvent
 from .notify import SystemdNotifier
-from .station import Station
+from .station import Station, StepResult
+
+if TYPE_CHECKING:
+    from .mqtt.outbox import Outbox
+    from .mqtt.publisher import MqttPublisher
+    from .uplink import Uplink
 
 log = logging.getLogger(__name__)
-#: every alert event, one line each, written before it is stored: a kill leaves a trace in the journal
+#: every alert event, one line each, written before it is stored: a kill leaves a trace in the
+#: journal
 journal = logging.getLogger("monitor.alert")
 
 #: how long to wait for missing sensors before telling systemd we are up anyway
@@ -59,13 +68,13 @@ RESTORED_GRACE_S = 20.0
 ALERT_STATE_FILE = "alerts.json"
 
 
-def panel_level(station: Station) -> str:
-    """What the LEDs should show for the station's active alerts and faults."""
-    active = station.alerts.active()
+def panel_level(active: Sequence[AlertEvent], silenced: Sequence[AlertEvent]) -> str:
+    """What the LEDs should show for the active alerts (faults among them) and the silenced
+    ones (acknowledged while their condition holds)."""
     levels = {a.level for a in active}
     if "urgent" in levels:
         return "urgent"
-    if any(a.level == "urgent" for a in station.alerts.silenced()):
+    if any(a.level == "urgent" for a in silenced):
         return "silenced"  # acknowledged, still holding: red without the buzzer
     if any(a.code == "sensor.fault" for a in active):
         return "fault"
@@ -105,14 +114,15 @@ class StationRunner:
         if calibration is None and self.simulate and config.scale is not None:
             self.calibration = self._simulated_calibration()
         self.panel = self._open_panel(pin_factory)
-        self.publisher = None
-        self.uplink = None
-        self.outbox = None
+        self.publisher: MqttPublisher | None = None
+        self.uplink: Uplink | None = None
+        self.outbox: Outbox | None = None
         self.cycles = 0
-        self.last_step = None
+        self.last_step: StepResult | None = None
         self.alert_state = AlertStateFile(Path(config.station.state_dir) / ALERT_STATE_FILE)
         self.errors = ErrorLog(log)
         self._pending: list[dict] = []  # events a previous process saved but may not have stored
+        self._pending_truncated = False  # ... and more than it could keep
 
     # -- parts ---------------------------------------------------------------
     def _open_bus(self):
@@ -134,25 +144,7 @@ class StationRunner:
         return calibrate_scale(self.bus, self.config, self.clock)
 
     def _open_panel(self, pin_factory):
-        g = self.config.gpio
-        if not g.enabled:
-            return NullPanel()
-        if pin_factory is None and self.simulate:
-            from gpiozero.pins.mock import MockFactory
-
-            pin_factory = MockFactory()  # a simulated station has no header either
-        from gpiozero.exc import BadPinFactory, GPIOPinInUse
-
-        try:
-            panel = StatusPanel.from_config(g, pin_factory=pin_factory)
-        except BadPinFactory:
-            raise ConfigError(
-                "gpio.enabled",
-                "no GPIO library found: install python3-lgpio, or set enabled = false "
-                "on a machine without GPIO",
-            ) from None
-        except GPIOPinInUse as err:
-            raise ConfigError("gpio", str(err)) from None
+        panel = open_panel(self.config.gpio, simulate=self.simulate, pin_factory=pin_factory)
         # The button acts through the station's command queue, like MQTT commands: a guest
         # checks in (or whoever is in checks out).
         panel.on_short_press = lambda: self.station.submit(self.station.press_button)
@@ -177,19 +169,19 @@ class StationRunner:
             raise ConfigError(
                 "station.state_dir", f"cannot create {state}: {err.strerror}"
             ) from None
-        self.outbox = Outbox(
+        self.outbox = outbox = Outbox(
             state / "outbox.sqlite3",
             max_rows=m.outbox_max_rows,
             max_bytes=int(m.outbox_max_mb * 1024 * 1024),
         )
-        self._reconcile_alert_rows(f"{m.prefix}/{self.config.station.id}/alert")
+        self._reconcile_alert_rows(outbox, f"{m.prefix}/{self.config.station.id}/alert")
         info = StationInfo(
             self.config.station.id,
             name=self.config.station.display_name,
             sensors=tuple(i.name for i in self.config.imus),
             hydration=self.config.scale is not None,
         )
-        self.publisher = MqttPublisher(
+        self.publisher = publisher = MqttPublisher(
             self.config.station.id,
             host=m.host,
             port=m.port,
@@ -201,13 +193,13 @@ class StationRunner:
             tls_key=m.tls_key or None,
             protocol=m.protocol,
             keepalive=m.keepalive,
-            outbox=self.outbox,
+            outbox=outbox,
             discovery=info,
             ha_discovery=m.ha_discovery,
         )
-        self.uplink = Uplink(self.station, self.publisher)
-        self.publisher.on_command = self.uplink.handle
-        self.publisher.start()
+        self.uplink = uplink = Uplink(self.station, publisher)
+        publisher.on_command = uplink.handle
+        publisher.start()
 
     # -- alerts across restarts ------------------------------------------------
     def _restore_alerts(self) -> None:
@@ -231,7 +223,7 @@ class StationRunner:
                 len(self._pending),
             )
 
-    def _reconcile_alert_rows(self, topic: str) -> None:
+    def _reconcile_alert_rows(self, outbox: Outbox, topic: str) -> None:
         """Put the saved unacknowledged alert events and the outbox's own back in one ordered queue.
 
         Every alert event is in the state file's ``pending`` before it reaches the
@@ -246,20 +238,18 @@ class StationRunner:
         key = lambda e: (e.get("id"), e.get("state"))  # noqa: E731
         saved = {key(e) for e in pending}
         extra = []
-        for m in self.outbox.messages(kind="alert"):
+        for m in outbox.messages(kind="alert"):
             try:
                 event = json.loads(m.payload)
             except ValueError:
                 continue
             if key(event) not in saved:
                 extra.append(event)
-        ordered = (
-            [*extra, *pending] if getattr(self, "_pending_truncated", False) else [*pending, *extra]
-        )
+        ordered = [*extra, *pending] if self._pending_truncated else [*pending, *extra]
         from .mqtt.payloads import encode
 
         try:
-            self.outbox.replace_kind("alert", [(topic, encode(e)) for e in ordered])
+            outbox.replace_kind("alert", [(topic, encode(e)) for e in ordered])
         except Exception as err:  # a full disk: send what the file lacks, in memory if need be
             log.error(
                 "cannot rewrite the outbox's alert queue (%s); adding the %d saved event(s) it "
@@ -267,10 +257,10 @@ class StationRunner:
                 err,
                 len(pending),
             )
-            have = {key(json.loads(m.payload)) for m in self.outbox.messages(kind="alert")}
+            have = {key(json.loads(m.payload)) for m in outbox.messages(kind="alert")}
             for e in pending:
                 if key(e) not in have:
-                    self.outbox.add(topic, encode(e), kind="alert")
+                    outbox.add(topic, encode(e), kind="alert")
 
     #: the newest this many unacknowledged alert events go into the state file
     MAX_PENDING = 2000
@@ -281,14 +271,13 @@ class StationRunner:
             return []
         out = []
         for m in self.outbox.messages(kind="alert"):
-            try:
+            with contextlib.suppress(ValueError):  # a row that is not JSON is no alert to resend
                 out.append(json.loads(m.payload))
-            except ValueError:
-                pass
         return out
 
     def _save_alerts(self, new: list[dict]) -> bool:
-        """Save the alert state: the snapshot, and every alert event not yet acknowledged by the broker."""
+        """Save the alert state: the snapshot, and every alert event not yet acknowledged by the
+        broker."""
         snapshot = self.station.alerts.snapshot(self.clock.now(), self.clock.wall())
         pending = [*self._unacked_alerts(), *new]
         truncated = len(pending) > self.MAX_PENDING
@@ -314,10 +303,12 @@ class StationRunner:
     def start(self) -> None:
         self._restore_alerts()
         self._open_mqtt()
-        if self.uplink is not None:
-            self.uplink.start()
+        if self.uplink is not None and self.publisher is not None:
+            self.uplink.start(self.station.alerts.active_alerts(self.clock.wall()))
+            # From now on a check-in asks the broker for the athlete's retained profile.
+            self.station.athletes.fetch_profile = self.publisher.request_profile
         self.station.open(self.calibration)
-        self.panel.show(panel_level(self.station))
+        self.panel.show(panel_level(self.station.alerts.active(), self.station.alerts.silenced()))
         self._ready_sent = False
         self._started_at = self.clock.now()
 
@@ -346,7 +337,7 @@ class StationRunner:
             except Exception:
                 self.errors("publishing a step")
         try:
-            self.panel.show(panel_level(self.station))
+            self.panel.show(panel_level(step.active, step.silenced))
             if step.tapped:
                 self.panel.beep()  # the reader saw the tag
         except Exception:
@@ -371,9 +362,9 @@ class StationRunner:
         try:
             # Its record ("shutdown") goes into the outbox, stored before this returns.
             self.station.athletes.shutdown()
-            checkin, records, _ = self.station.athletes.take()
+            taken = self.station.athletes.take()
             if self.uplink is not None:
-                self.uplink.publish_athletes(checkin, records)
+                self.uplink.publish_athletes(taken.checkin, taken.records)
         except Exception:
             self.errors("ending the session at shutdown")
         try:

@@ -1,9 +1,11 @@
-"""One station, wired together: sensors -> analysis -> session -> outputs.
+"""One station, wired together: sensors -> analysis -> session -> alerts -> outputs.
 
 This is the only module that knows every part. A :class:`Station` owns the
 sensor slots (drivers that survive faults), one analysis per IMU, the
-session, and the scale; :meth:`Station.step` is one acquisition cycle and
-returns a :class:`StepResult` that outputs (the console, MQTT, LEDs) consume::
+session, the scale and the check-in desk; :meth:`Station.step` is one
+acquisition cycle (acquire, analyse, judge) and returns a :class:`StepResult`,
+the cycle's whole record, which the outputs (the console, MQTT, Home
+Assistant, the LEDs) read without reaching back into the station::
 
     station = Station(config, bus=bus, clock=clock)
     station.open()
@@ -11,36 +13,41 @@ returns a :class:`StepResult` that outputs (the console, MQTT, LEDs) consume::
         result = station.step()
         clock.sleep(station.poll_interval)
 
+Commands go the other way, through :meth:`Station.submit`, and run inside the
+next step on the station's own thread.
+
 The same code runs on a Pi (smbus2, the real clock) and on the simulator
 (SimBus, SimClock), which is how the tests and the demo run it.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 import queue
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import Future
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
 
-from .alerts import Alert, AlertConfig, AlertManager, AlertRules, Inputs
+from .alerts import AlertConfig, AlertManager, AlertRules, Inputs
 from .analysis.activity import SensorStatus
 from .analysis.fall import FallDetector, FallEvent
 from .analysis.hydration import HydrationStatus, make_tracker
 from .analysis.pipeline import AnalysisConfig, SensorAnalysis
-from .analysis.session import SessionConfig, SessionStatus, SessionTracker
+from .analysis.session import STARTED, SessionConfig, SessionEvent, SessionStatus, SessionTracker
 from .athletes.desk import CheckInDesk
 from .athletes.identity import GymSecret
 from .clock import Clock, RealClock
 from .config import Config
 from .errors import ErrorLog
+from .i2c import SampleBlock
 from .i2c.calibration import CalibrationError, CalibrationStore, ScaleCalibration
 from .i2c.nau7802 import ScaleReading
-from .mqtt.messages import CheckIn, SessionRecord
+from .mqtt.messages import DEFAULT_GRADES, AlertEvent, CheckIn, Grades, SessionRecord
 from .sensors import ImuSlot, NfcSlot, ScaleSlot, SensorFault, open_nfc, open_slots
 
 log = logging.getLogger(__name__)
@@ -51,7 +58,12 @@ NOISE_FLOOR_MG = {"mpu6050": 1.7, "mpu6500": 1.3, "lsm6ds": 0.4}
 
 @dataclass(frozen=True)
 class SensorReport:
-    """What one IMU did in one step, and how it is doing."""
+    """What one IMU did in one step, and how it is doing.
+
+    ``statuses`` are the analysis windows this step finished; ``status`` is the
+    newest there is (of this step or an earlier one); ``rate`` the samples per
+    second over the last few seconds.
+    """
 
     name: str
     samples: int
@@ -59,22 +71,59 @@ class SensorReport:
     latest: tuple[float, float, float] | None
     fault: SensorFault | None
     statuses: tuple[SensorStatus, ...] = ()
+    status: SensorStatus | None = None
+    rate: float = 0.0
 
 
 @dataclass(frozen=True)
 class StepResult:
+    """One cycle, whole: everything the outputs need, so that none reaches back into the station.
+
+    ``t`` is the station's clock and ``wall`` the Unix time of the same moment
+    (:meth:`to_wall` turns any station time into Unix time). ``scale`` is the
+    reading this step made, ``last_scale`` the newest there is. ``alerts`` are
+    the alert events of this step; ``active`` and ``silenced`` the alerts
+    active after it and the acknowledged ones whose condition still holds,
+    each the most urgent first. ``grades`` are the tremor grades in force (a
+    coach's for the athlete checked in, else the station's). ``athlete`` is
+    who is checked in now, ``checkin`` the same when it changed in this step
+    (to publish); ``records`` the records of sessions that ended;
+    ``session_events`` the starts and ends of sessions in this step.
+    """
+
     t: float
     sensors: tuple[SensorReport, ...]
     scale: ScaleReading | None
     scale_fault: SensorFault | None
     session: SessionStatus | None
-    events: tuple[tuple[str, object], ...] = field(default=())
-    alerts: tuple[Alert, ...] = ()
+    events: tuple[tuple[str, object], ...] = ()
+    alerts: tuple[AlertEvent, ...] = ()
     falls: tuple[tuple[str, FallEvent], ...] = ()
-    #: who is checked in, when that changed (retained ``athlete``); records of sessions that ended
+    wall: float = 0.0
+    session_events: tuple[SessionEvent, ...] = ()
+    hydration: HydrationStatus | None = None
+    last_scale: ScaleReading | None = None
+    active: tuple[AlertEvent, ...] = ()
+    silenced: tuple[AlertEvent, ...] = ()
+    grades: Grades = DEFAULT_GRADES
+    athlete: CheckIn | None = None
     checkin: CheckIn | None = None
     records: tuple[SessionRecord, ...] = ()
     tapped: bool = False  # a tag was read: the panel beeps
+
+    def to_wall(self, t: float | None) -> float | None:
+        """A time on the station's clock (``t``, ``started`` ...) as Unix time."""
+        return None if t is None else self.wall - (self.t - t)
+
+
+@dataclass
+class _Analysed:
+    """What a step's analysis found, on its way into the step's record."""
+
+    reports: list[SensorReport] = field(default_factory=list)
+    falls: list[tuple[str, FallEvent]] = field(default_factory=list)
+    events: list[tuple[str, object]] = field(default_factory=list)
+    session: SessionStatus | None = None
 
 
 class CommandFailed(Exception):
@@ -141,9 +190,8 @@ class Station:
         self.bus = bus
         self.clock = clock or RealClock()
         self.analysis_config = analysis or config.analysis
-        self.session = SessionTracker(
-            session or config.session, exercised={i.name: i.exercised for i in config.imus}
-        )
+        self._exercised = {i.name: i.exercised for i in config.imus}
+        self.session = SessionTracker(session or config.session, exercised=self._exercised)
         self.imus: list[ImuSlot] = []
         self.scale: ScaleSlot | None = None
         self.nfc: NfcSlot | None = None
@@ -152,8 +200,9 @@ class Station:
         self.latest: dict[str, SensorStatus] = {}
         self.last_scale: ScaleReading | None = None
         self.last_session: SessionStatus | None = None
-        self.rules = AlertRules(alerts or config.alerts)
-        self.alerts = AlertManager(config.station.id, alerts or config.alerts)
+        self._alert_config = alerts or config.alerts
+        self.rules = AlertRules(self._alert_config, config.hydration)
+        self.alerts = AlertManager(config.station.id, self._alert_config)
         # Falls are looked for on body-worn sensors only: a bench or limb sees other jolts.
         self.falls = {
             i.name: FallDetector(site=i.site) for i in config.imus if i.placement == "body"
@@ -163,10 +212,10 @@ class Station:
             make_tracker(config.scale.mode, config.hydration) if config.scale else None
         )
         self.hydration: HydrationStatus | None = None
-        self._session_seen: tuple[float | None, float | None] = (None, None)
+        self._session_events: list[SessionEvent] = []  # this step's starts and ends
         self._commands: queue.Queue[tuple[Callable[[], Any], Future]] = queue.Queue(maxsize=64)
         self._scale_op: _ScaleAverage | None = None
-        self.extra_events: list[Alert] = []  # alert events made by commands (acknowledgements)
+        self.extra_events: list[AlertEvent] = []  # alert events made by commands (acknowledgements)
         self.store = CalibrationStore(config.station.state_dir) if config.scale else None
         # Who is training: check-in and out, their profile, a record of each session.
         self.athletes = CheckInDesk(self, config.athletes, secret)
@@ -243,9 +292,21 @@ class Station:
             if slot.driver is not None:
                 self._analysis(slot)
 
+    @property
+    def grades(self) -> Grades:
+        """The tremor grades in force: the analyses grade each window by them, the rules judge."""
+        return self.rules.cfg.grades
+
+    def use_grades(self, grades: Grades | None) -> None:
+        """Grade by ``grades`` from now on (a coach's, from the athlete's profile); None: the
+        station's own (``[alerts]``). The wall's level and the alerts change together."""
+        base = self._alert_config
+        self.rules.cfg = base if grades is None else base.with_grades(grades)
+
     # -- one cycle -----------------------------------------------------------
     def submit(self, action: Callable[[], Any]) -> Future:
-        """Run ``action`` inside the next step, on the station's own thread; the Future has its result.
+        """Run ``action`` inside the next step, on the station's own thread; the Future has its
+        result.
 
         Commands arrive on the MQTT client's thread, but the station's state is
         the loop's alone: this is the one door between them.
@@ -259,16 +320,19 @@ class Station:
 
     def tare(self) -> Future:
         """Zero the scale from its next readings (nothing on it). Done without pausing the IMUs."""
-        return self._scale_average(
-            lambda mean: self._set_calibration(
+
+        def done(mean: float) -> ScaleCalibration:
+            cal, scale = self._cal(), self.config.scale
+            return self._set_calibration(
                 ScaleCalibration(
                     mean,
-                    None if self._cal() is None else self._cal().counts_per_gram,
-                    gain=self.config.scale.gain,
+                    None if cal is None else cal.counts_per_gram,
+                    gain=scale.gain if scale is not None else ScaleCalibration.gain,
                     created=self.clock.wall(),
                 )
             )
-        )
+
+        return self._scale_average(done)
 
     def calibrate(self, mass_g: float) -> Future:
         """Counts per gram from ``mass_g`` now on the (tared) scale."""
@@ -294,17 +358,21 @@ class Station:
 
     def _scale_average(self, done: Callable[[float], Any], samples: int = 10) -> Future:
         future: Future = Future()
-        if self.scale is None or self.scale.driver is None:
+        scale = self.config.scale
+        if self.scale is None or self.scale.driver is None or scale is None:
             future.set_exception(CommandFailed("this station has no working scale"))
         elif self._scale_op is not None:
             future.set_exception(CommandFailed("the scale is already being tared or calibrated"))
         else:
-            timeout = samples / self.config.scale.rate_sps * 3 + 2
+            timeout = samples / scale.rate_sps * 3 + 2
             self._scale_op = _ScaleAverage(samples, done, future, self.clock.now() + timeout)
         return future
 
     def _set_calibration(self, cal: ScaleCalibration) -> ScaleCalibration:
-        self.scale.driver.calibration = cal
+        driver = self.scale.driver if self.scale is not None else None
+        if driver is None:
+            raise CommandFailed("the scale stopped answering")
+        driver.calibration = cal
         if self.hydration_tracker is not None:
             self.hydration_tracker.calibration_changed()
         if self.store is not None:
@@ -328,50 +396,34 @@ class Station:
                 future.set_exception(err)
                 continue
             if isinstance(result, Future):  # a scale operation: finished by later steps
-                result.add_done_callback(lambda f, future=future: _chain(f, future))
+                result.add_done_callback(functools.partial(_chain, target=future))
             else:
                 future.set_result(result)
 
     def step(self) -> StepResult:
+        """One cycle: the commands and the tag that came in, then acquire, analyse, judge."""
         self._run_commands()
-        if self.nfc is not None:
-            try:
-                tap = self.nfc.read()  # a few milliseconds at most
-                if tap is not None:
-                    self.athletes.tap(tap)
-            except Exception:
-                self._athlete_errors("reading a tag")
-        now = self.clock.now()
-        reports = []
-        events: list[tuple[str, object]] = []
-        falls: list[tuple[str, FallEvent]] = []
-        for slot in self.imus:
-            block = slot.read()
-            statuses: tuple[SensorStatus, ...] = ()
-            latest = None
-            n = lost = 0
-            if block is not None:
-                lost = block.lost  # a block may be all loss: a FIFO reset after a stall
-            if block is not None and len(block):
-                n = len(block)
-                latest = tuple(float(v) for v in block.accel[-1])
-                if slot.name in self.falls:
-                    falls += [
-                        (slot.name, e) for e in self.falls[slot.name].feed(block.t, block.accel)
-                    ]
-                analysis = self._analysis(slot)
-                statuses = tuple(analysis.feed(block.t, block.accel, block.lost))
-                if statuses:
-                    self.latest[slot.name] = statuses[-1]
-                    for s in statuses:
-                        events.extend(s.events)
-            self.rates[slot.name].add(now, n)
-            lost_hist = self._lost[slot.name]
-            if lost:
-                lost_hist.append((now, lost))
-            while lost_hist and now - lost_hist[0][0] > 60:
-                lost_hist.popleft()
-            reports.append(SensorReport(slot.name, n, lost, latest, slot.fault, statuses))
+        self._read_tag()
+        now, wall = self.clock.now(), self.clock.wall()
+        blocks, reading = self._acquire(now)
+        analysed = self._analyse(now, blocks, reading)
+        alerts = self._judge(now, wall, analysed.falls)
+        return self._result(now, wall, analysed, reading, alerts)
+
+    def _read_tag(self) -> None:
+        if self.nfc is None:
+            return
+        try:
+            tap = self.nfc.read()  # a few milliseconds at most
+            if tap is not None:
+                self.athletes.tap(tap)
+        except Exception:
+            self._athlete_errors("reading a tag")
+
+    # -- acquire -------------------------------------------------------------
+    def _acquire(self, now: float) -> tuple[dict[str, SampleBlock | None], ScaleReading | None]:
+        """Every IMU's new samples, then the scale's reading (which a tare may be waiting for)."""
+        blocks = {slot.name: slot.read() for slot in self.imus}
         reading = self.scale.read() if self.scale is not None else None
         if self._scale_op is not None:
             if reading is not None and self._scale_op.add(reading.raw):
@@ -381,82 +433,156 @@ class Station:
                     CommandFailed("the scale gave no readings in time")
                 )
                 self._scale_op = None
+        return blocks, reading
+
+    # -- analyse -------------------------------------------------------------
+    def _analyse(
+        self, now: float, blocks: Mapping[str, SampleBlock | None], reading: ScaleReading | None
+    ) -> _Analysed:
+        """Each IMU's windows and falls, the scale's figures, then the session over them all."""
+        out = _Analysed()
+        for slot in self.imus:
+            report, found = self._analyse_imu(slot, blocks[slot.name], now)
+            out.reports.append(report)
+            out.falls += found
+            for status in report.statuses:
+                out.events.extend(status.events)
         if reading is not None:
             self.last_scale = reading
             if self.hydration_tracker is not None:
                 self.hydration_tracker.feed(reading.t, reading.mass_g)
-        session = None
-        if self.latest:
-            if self.session.new_session:
+        self._follow(self.session.take_events())  # asked for: a check-in, the button, a command
+        out.session = self.session.update(now, self.latest) if self.latest else None
+        self._follow(self.session.take_events())  # made by the session: its first set, its end
+        self.last_session = out.session or self.last_session
+        if self.hydration_tracker is not None:
+            self.hydration = self.hydration_tracker.status(now)
+        return out
+
+    def _analyse_imu(
+        self, slot: ImuSlot, block: SampleBlock | None, now: float
+    ) -> tuple[SensorReport, list[tuple[str, FallEvent]]]:
+        statuses: tuple[SensorStatus, ...] = ()
+        falls: list[tuple[str, FallEvent]] = []
+        latest = None
+        n = lost = 0
+        if block is not None:
+            lost = block.lost  # a block may be all loss: a FIFO reset after a stall
+        if block is not None and len(block):
+            n = len(block)
+            latest = (
+                float(block.accel[-1][0]),
+                float(block.accel[-1][1]),
+                float(block.accel[-1][2]),
+            )
+            if slot.name in self.falls:
+                falls = [(slot.name, e) for e in self.falls[slot.name].feed(block.t, block.accel)]
+            analysis = self._analysis(slot)
+            statuses = tuple(analysis.feed(block.t, block.accel, block.lost, self.grades))
+            if statuses:
+                self.latest[slot.name] = statuses[-1]
+        rate = self.rates[slot.name]
+        rate.add(now, n)
+        lost_hist = self._lost[slot.name]
+        if lost:
+            lost_hist.append((now, lost))
+        while lost_hist and now - lost_hist[0][0] > 60:
+            lost_hist.popleft()
+        report = SensorReport(
+            slot.name,
+            n,
+            lost,
+            latest,
+            slot.fault,
+            statuses,
+            status=self.latest.get(slot.name),
+            rate=rate.per_second,
+        )
+        return report, falls
+
+    def _follow(self, events: list[SessionEvent]) -> None:
+        """A session started or ended: everything here that follows sessions hears it at once."""
+        for event in events:
+            if event.kind == STARTED and not event.auto:
+                # A session someone started counts sets afresh: the sets in hand, and the
+                # statuses made before it, are the last session's. (A session its first set
+                # started keeps that set; the session counts from it.)
                 for a in self.analyses.values():
                     a.activity.forget_sets()
-                # The statuses in hand were made before the reset: as far as the new
-                # session is concerned, no set has been done yet.
                 self.latest = {
                     name: replace(st, set_count=0, last_set=None)
                     for name, st in self.latest.items()
                 }
-            session = self.session.update(now, self.latest)
-        self.last_session = session or self.last_session
-        if self.hydration_tracker is not None:
-            self._follow_session()
-            self.hydration = self.hydration_tracker.status(now)
-        faults = {s.name: s.fault for s in self.imus}
+            tracker = self.hydration_tracker
+            if tracker is not None:  # intake is counted per session
+                if event.kind == STARTED:
+                    tracker.start_session(event.t)
+                else:
+                    tracker.end_session(event.t)
+            self._session_events.append(event)
+
+    # -- judge ---------------------------------------------------------------
+    def _judge(
+        self, now: float, wall: float, falls: list[tuple[str, FallEvent]]
+    ) -> list[AlertEvent]:
+        """The alert rules over this step's figures; the events they and the commands made."""
+        faults: dict[str, SensorFault | None] = {s.name: s.fault for s in self.imus}
         if self.scale is not None:
             faults["scale"] = self.scale.fault
         if self.nfc is not None:
             faults["nfc"] = self.nfc.fault
         inputs = Inputs(
-            now,
-            self.latest,
-            {i.name: i.placement for i in self.config.imus},
-            {i.name: i.exercised for i in self.config.imus},
-            self.last_session,
-            faults,
-            {name: sum(n for _, n in h) for name, h in self._lost.items()},
-            tuple(falls),
-            self.hydration,
+            t=now,
+            sensors=self.latest,
+            exercised=self._exercised,
+            session=self.last_session,
+            faults=faults,
+            lost_per_min={name: sum(n for _, n in h) for name, h in self._lost.items()},
+            falls=tuple(falls),
+            hydration=self.hydration,
         )
-        alerts = self.extra_events + self.alerts.update(
-            self.rules.evaluate(inputs), now, self.clock.wall()
-        )
+        alerts = self.extra_events + self.alerts.update(self.rules.evaluate(inputs), now, wall)
         self.extra_events = []
+        return alerts
+
+    # -- the record ----------------------------------------------------------
+    def _result(
+        self,
+        now: float,
+        wall: float,
+        analysed: _Analysed,
+        reading: ScaleReading | None,
+        alerts: list[AlertEvent],
+    ) -> StepResult:
+        session_events, self._session_events = self._session_events, []
         try:
-            self.athletes.after_step(now, reports, alerts)
+            self.athletes.after_step(now, analysed.reports, alerts, session_events)
         except Exception:
             self._athlete_errors("following who is checked in")
-        checkin, records, tapped = self.athletes.take()
+        taken = self.athletes.take()
         return StepResult(
             now,
-            tuple(reports),
+            tuple(analysed.reports),
             reading,
             self.scale.fault if self.scale else None,
-            session,
-            tuple(events),
+            analysed.session,
+            tuple(analysed.events),
             tuple(alerts),
-            tuple(falls),
-            checkin,
-            records,
-            tapped,
+            tuple(analysed.falls),
+            wall=wall,
+            session_events=tuple(session_events),
+            hydration=self.hydration,
+            last_scale=self.last_scale,
+            active=tuple(self.alerts.active()),
+            silenced=tuple(self.alerts.silenced()),
+            grades=self.grades,
+            athlete=self.athletes.state,
+            checkin=taken.checkin,
+            records=taken.records,
+            tapped=taken.tapped,
         )
 
-    def _follow_session(self) -> None:
-        # The hydration tracker counts intake per session: tell it when one starts and ends.
-        s = self.session
-        seen = (s.started, s.ended)
-        if seen == self._session_seen:
-            return
-        if s.started is not None and s.started != self._session_seen[0]:
-            before_start, before_end = self._session_seen
-            if before_start is not None and before_end is None:
-                # stopped and started again between two steps: the tracker saw no end
-                self.hydration_tracker.end_session(s.started)
-            self.hydration_tracker.start_session(s.started)
-        if s.ended is not None and s.ended != self._session_seen[1]:
-            self.hydration_tracker.end_session(s.ended)
-        self._session_seen = seen
-
-    def acknowledge(self, alert_id: str, by: str = "staff") -> Alert | None:
+    def acknowledge(self, alert_id: str, by: str = "staff") -> AlertEvent | None:
         """Acknowledge an active alert; the event goes out with the next step's alerts.
 
         Acknowledging an alert that is already acknowledged (a second press, a
@@ -472,9 +598,6 @@ class Station:
     def restore_alerts(self, snapshot: dict, grace_s: float) -> int:
         """Take back the alerts an earlier process saved (see AlertManager.restore)."""
         return self.alerts.restore(snapshot, self.clock.now(), self.clock.wall(), grace_s)
-
-    def rate(self, sensor: str) -> float:
-        return self.rates[sensor].per_second
 
     def _analysis(self, slot: ImuSlot) -> SensorAnalysis:
         analysis = self.analyses.get(slot.name)
@@ -500,6 +623,7 @@ def _chain(source: Future, target: Future) -> None:
 
 
 def latest_accel_text(values: tuple[float, float, float] | None) -> str:
+    """An accelerometer reading for a console line, or dashes."""
     if values is None:
         return "(  --    --    --  )"
     return "(" + " ".join(f"{v:+6.2f}" for v in np.asarray(values)) + ")"

@@ -114,7 +114,7 @@ def test_the_active_payload_lists_acknowledged_alerts_apart():
     (a,) = m.update([cond()], 0.0, 1000.0)
     (b,) = m.update([cond(), cond("sensor.fault:wrist", "warning")], 1.0, 1001.0)
     m.acknowledge(a.id, 2.0, 1002.0, by="Anna")
-    payload = m.active_payload(1003.0)
+    payload = m.active_alerts(1003.0).to_dict()
     assert [x["id"] for x in payload["alerts"]] == [b.id]
     assert [(x["id"], x["by"], x["state"]) for x in payload["acknowledged"]] == [
         (a.id, "Anna", "acknowledged")
@@ -180,18 +180,18 @@ def test_a_silence_carries_across_a_restart():
                     "key": "k",
                     "alert": {
                         **Alert(
-                            "a",
-                            "other",
-                            "c",
-                            "urgent",
-                            "raised",
-                            "m",
-                            "a",
-                            {},
-                            None,
-                            True,
-                            1.0,
-                            1.0,
+                            id="a",
+                            station="other",
+                            code="c",
+                            level="urgent",
+                            state="raised",
+                            message="m",
+                            advice="a",
+                            evidence={},
+                            sensor=None,
+                            red_flag=True,
+                            raised_ts=1.0,
+                            ts=1.0,
                         ).payload()
                     },
                 }

@@ -51,7 +51,7 @@ def session(duration_s=4000.0, active=True):
 
 
 def codes(h, s=None):
-    inputs = Inputs(4000.0, {}, {}, {}, session=s, hydration=h)
+    inputs = Inputs(t=4000.0, sensors={}, exercised={}, session=s, hydration=h)
     return {(c.code, c.level) for c in AlertRules(AlertConfig()).evaluate(inputs)}
 
 
@@ -172,7 +172,8 @@ def _status(state, ratio, graded, moving=False, t=10.0):
 
     from monitor.analysis.activity import SensorStatus
     from monitor.analysis.stream import WindowResult
-    from monitor.analysis.tremor import G, analyze
+    from monitor.analysis.tremor import analyze
+    from monitor.units import G
 
     window = np.zeros((500, 3))
     window[:, 2] = G
@@ -205,7 +206,10 @@ def _tremor_codes(statuses):
     out = []
     for st in statuses:
         out.append(
-            {c.code for c in rules.evaluate(Inputs(st.t, {"w": st}, {"w": "limb"}, {"w": True}))}
+            {
+                c.code
+                for c in rules.evaluate(Inputs(t=st.t, sensors={"w": st}, exercised={"w": True}))
+            }
         )
     return out
 
@@ -222,7 +226,11 @@ def test_reps_are_graded_against_their_set_and_say_so():
     [c] = [
         c
         for c in rules.evaluate(
-            Inputs(1.0, {"w": _status("reps", 2.5, "set", moving=True)}, {"w": "limb"}, {"w": True})
+            Inputs(
+                t=1.0,
+                sensors={"w": _status("reps", 2.5, "set", moving=True)},
+                exercised={"w": True},
+            )
         )
         if c.code.startswith("tremor.")
     ]

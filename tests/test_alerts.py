@@ -224,6 +224,6 @@ def test_latched_alerts_outlive_their_condition():
 def test_active_payload_orders_by_level():
     m = AlertManager("s", AlertConfig(min_s=0.0))
     m.update([cond("a", "caution"), cond("b", "urgent")], 0.0, 1000.0)
-    payload = m.active_payload(1000.0)
+    payload = m.active_alerts(1000.0).to_dict()
     assert [a["level"] for a in payload["alerts"]] == ["urgent", "caution"]
     assert payload["v"] == 1 and payload["station"] == "s"

@@ -76,7 +76,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .baseline import Baseline, level_for
+from ..grades import Thresholds, TremorLevel, grade
+from .baseline import Baseline
 from .motion import LOCOMOTION, MOVING, STILL, MotionConfig, classify
 from .motion import REPS as REPS_KIND
 from .stream import WindowResult
@@ -187,7 +188,7 @@ class SensorStatus:
     rms_mg: float | None
     peak_hz: float | None
     ratio: float | None
-    level: str
+    level: TremorLevel
     baseline_mg: float | None
     moving: bool
     set_count: int
@@ -287,8 +288,11 @@ class ActivityTracker:
         self._after: tuple[SetRecord, list[float]] | None = None
 
     # -- the state machine -------------------------------------------------
-    def update(self, w: WindowResult, reps: RepCounter | None = None) -> SensorStatus:
-        """One window; ``reps`` is the rep counter fed with the same stream."""
+    def update(
+        self, w: WindowResult, reps: RepCounter | None = None, grades: Thresholds | None = None
+    ) -> SensorStatus:
+        """One window; ``reps`` is the rep counter fed with the same stream, ``grades`` the
+        thresholds its ratio is graded by (:mod:`monitor.grades`' defaults if None)."""
         self._reps = reps
         m = w.metrics
         t = w.t
@@ -311,7 +315,7 @@ class ActivityTracker:
         self._recent.append(win)
         events: list[tuple[str, object]] = []
 
-        self._run = self._run + [win] if moving else []
+        self._run = [*self._run, win] if moving else []
         if moving:
             self._ratios.clear()
             self._still_history.clear()
@@ -366,7 +370,7 @@ class ActivityTracker:
         if learning and still and usable:
             self._learn(m.rms_mg if m.measurable else None, rested, t)
 
-        return self._status(w, ratio, graded, rested, reference, moving, kind, events)
+        return self._status(w, ratio, graded, rested, reference, moving, kind, events, grades)
 
     def _classify(self, w: WindowResult) -> str:
         m = w.metrics
@@ -401,10 +405,10 @@ class ActivityTracker:
         if trace.count < self.cfg.set_min_reps or trace.first_t is None or trace.swing_mg < swing:
             return False
         self._period = trace.period_s
-        self._begin(REPS, max(trace.first_t, since), events)
+        start = self._begin(REPS, max(trace.first_t, since), events)
         # the windows of the set so far, remembered from before it was recognised
         for x in self._recent:
-            if x.t - self.window_s >= self._set_start - self.hop_s and x.kind != STILL:
+            if x.t - self.window_s >= start - self.hop_s and x.kind != STILL:
                 self._set_moving.append(x.tremor_mg)
                 self._set_steps += x.kind in self.not_sets
         self._last_move_t = self._last_rep_t = t
@@ -433,7 +437,8 @@ class ActivityTracker:
             self._finish(self._set_end(self._last_move_t), events)
 
     def _set_end(self, last: float) -> float:
-        """When a set of reps whose last moving window ended at ``last`` ended: its last rep's end."""
+        """When a set of reps whose last moving window ended at ``last`` ended: its last rep's
+        end."""
         end = last - self.window_s + self.hop_s
         if self._reps is not None and self._set_start is not None:
             trace = self._reps.trace(self._set_start, last)
@@ -525,14 +530,16 @@ class ActivityTracker:
         self._fall_since = (
             (self._fall_since if self._fall_since is not None else t) if falling else None
         )
+        peak = self._peak  # there is one whenever tremor is falling from it
         if moving:
             self._finish(t - self.window_s, events)
-        elif (self._fall_since is not None and t - self._fall_since >= self.cfg.set_end_s) or (
-            self._peak is not None and t - self._peak[1] >= self.cfg.hold_plateau_s
+        elif peak is not None and (
+            (self._fall_since is not None and t - self._fall_since >= self.cfg.set_end_s)
+            or t - peak[1] >= self.cfg.hold_plateau_s
         ):
             # Tremor peaks as the hold is released (or stops climbing: a hold that
             # goes on fatigues on); the window ending there is centred half a window earlier.
-            self._finish(self._peak[1] - self.window_s / 2, events)
+            self._finish(peak[1] - self.window_s / 2, events)
 
     def _hold_onset(self, confirmed_from: float) -> float:
         """When the climb into a hold began: the lowest point of the recent tremor before it."""
@@ -545,7 +552,8 @@ class ActivityTracker:
         return max(floor_t, onset - self.window_s / 2)
 
     # -- set bookkeeping -----------------------------------------------------
-    def _begin(self, kind: str, start: float, events) -> None:
+    def _begin(self, kind: str, start: float, events) -> float:
+        """A set or hold begins (never before the last one ended); returns its start."""
         self._close_after()
         if self._recovering is not None:
             events.append(
@@ -565,6 +573,7 @@ class ActivityTracker:
             self._period = None
         self._set_state(kind, start)
         events.append(("set_started", (kind, start)))
+        return start
 
     def _finish(self, end: float, events) -> None:
         assert self._set_start is not None and self._set_kind is not None
@@ -679,22 +688,23 @@ class ActivityTracker:
     # -- figures -----------------------------------------------------------
     def fatigue_trend(self) -> float | None:
         """log2(ratio) gained per set over this session's sets (positive: tiring)."""
-        sets = [s for s in self.sets if s.ratio_median]
-        key = tuple((s.index, s.ratio_median) for s in sets)
+        sets = [(s.index, r) for s in self.sets if (r := s.ratio_median)]
+        key = tuple(sets)
         if key != self._trend[0]:
             trend = None
             if len(sets) >= 2:
-                x = [float(s.index) for s in sets]
-                y = [math.log2(s.ratio_median) for s in sets]
+                x = [float(index) for index, _ in sets]
+                y = [math.log2(r) for _, r in sets]
                 trend = float(np.polyfit(x, y, 1)[0])
             self._trend = (key, trend)
         return self._trend[1]
 
     def _status(
-        self, w: WindowResult, ratio, graded, rested, reference, moving, kind, events
+        self, w: WindowResult, ratio, graded, rested, reference, moving, kind, events, grades
     ) -> SensorStatus:
         m = w.metrics
         last = self.sets[-1] if self.sets else None
+        recovery_s: float | None
         if self._recovering is not None:
             recovery_s = w.t - self._recovering.end
         else:
@@ -712,7 +722,7 @@ class ActivityTracker:
             rms_mg=m.rms_mg,
             peak_hz=m.peak_hz,
             ratio=ratio,
-            level=level_for(ratio) if measurable and ratio is not None else "none",
+            level=grade(ratio, measurable and ratio is not None, grades),
             baseline_mg=self.baseline.value_mg,
             moving=moving,
             set_count=self.set_count,

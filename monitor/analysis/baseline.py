@@ -2,15 +2,19 @@
 
 Tremor amplitude varies a lot between people and days, and how severe it
 looks grows with its logarithm (Elble & McNames 2016), so alerts use the ratio
-to the athlete's own rested level, in log steps: about 2x elevated, 4x high.
+to the athlete's own rested level, in log steps (the grades themselves are
+:mod:`monitor.grades`'s).
 
 The baseline is the median of the first rested windows (robust to a knock or a
 cough), never below the sensor's measurable floor (a ratio to noise means
 nothing). It is kept through the session -- fatigue tremor can stay raised for
-hours, and re-learning it mid-session would hide that -- and learnt again when
-the athlete is rested: at the start of a session, or after a long rest outside
-one. A baseline can also be given (an athlete's profile, a replay told it): it
-is then fixed and never learnt or pulled along::
+hours, and re-learning it mid-session would hide that -- and only followed,
+slowly, by windows that are rested (the activity tracker's
+``baseline_follow_s``). Someone else on the sensors gets a new one: a check-in
+starts new analyses, which learn afresh, and an athlete's profile replaces
+what was learnt with the profile's value (:meth:`Baseline.relearn`, then
+:meth:`Baseline.fix`, through ``SensorAnalysis.use_baseline``). A value given
+for good (a replay told it) is fixed: never learnt or pulled along::
 
     base = Baseline(floor_mg=3.4)
     base.offer(8.1)            # rested windows, one per hop
@@ -24,18 +28,6 @@ import math
 from collections import deque
 
 import numpy as np
-
-LEVELS = ((4.0, "high"), (2.0, "elevated"), (0.0, "normal"))
-
-
-def level_for(ratio: float | None) -> str:
-    """The log-step grade of a ratio: normal < 2x <= elevated < 4x <= high; "none" without one."""
-    if ratio is None:
-        return "none"
-    for bound, name in LEVELS:
-        if ratio >= bound:
-            return name
-    return "normal"
 
 
 class Baseline:
@@ -64,7 +56,8 @@ class Baseline:
             self.learned_at = t
 
     def relearn(self) -> None:
-        """Start over from the next rested windows (the athlete is rested again)."""
+        """Forget the baseline: the next rested windows make a new one (see the module
+        docstring)."""
         self.fixed = False
         self.value_mg = None
         self._recent.clear()

@@ -66,10 +66,11 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, replace
+from typing import Any
 
 import numpy as np
 
-G = 9.80665
+from ..units import G
 
 SITES = ("chest", "waist", "thigh")
 """Where on the body a ``placement = "body"`` sensor sits."""
@@ -113,7 +114,7 @@ class FallConfig:
         return replace(cls(site=site, **SITE_PRESETS[site]), **overrides)
 
 
-SITE_PRESETS: dict[str, dict[str, float]] = {
+SITE_PRESETS: dict[str, dict[str, Any]] = {
     # The trunk: a fall leaves it lying (60 degrees from where it stood), which sitting
     # down hard, jumps and squats never do, so the impact can be moderate: trunk-worn
     # sensors see 2-6 g in falls. Chest and waist share these values.

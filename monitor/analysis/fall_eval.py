@@ -117,8 +117,12 @@ class Report:
 
     def near_peak(self, within_s: float = 1.5) -> tuple[int, int]:
         """(caught falls whose impact is within ``within_s`` of the trial's largest |a|, caught)."""
-        caught = [o for o in self.outcomes if o.fall and o.caught and o.peak_t is not None]
-        return sum(abs(o.events[0].t - o.peak_t) <= within_s for o in caught), len(caught)
+        gaps = [
+            abs(o.events[0].t - peak)
+            for o in self.outcomes
+            if o.fall and o.caught and (peak := o.peak_t) is not None
+        ]
+        return sum(gap <= within_s for gap in gaps), len(gaps)
 
     def table(self) -> str:
         lines = [f"{'falls':8s} {'trials':>6s} {'caught':>6s} {'sensitivity':>11s}"]

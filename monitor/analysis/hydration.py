@@ -69,7 +69,7 @@ MASS_GAIN = "mass_gain"  # value: g gained; drank more than sweated (low sodium 
 
 @dataclass(frozen=True)
 class HydrationConfig:
-    """Thresholds for both trackers and for the alert rules that read their figures.
+    """Thresholds for both trackers, and the judge of the figures they report.
 
     Stability: ``stable_s`` of readings within ``bottle_tolerance_g`` (or
     ``body_tolerance_g``) of their median; readings more than ``max_gap_s``
@@ -89,9 +89,12 @@ class HydrationConfig:
     above pre by ``mass_gain_g`` or more is a mass gain; 100 g is the
     repeatability a body scale needs (PHYSIOLOGY.md).
 
-    Alert thresholds: loss of ``caution_loss_pct`` (1 %) and ``warning_loss_pct``
+    Judging: a loss of ``caution_loss_pct`` (1 %) and ``warning_loss_pct``
     (2 %, where performance and cognition suffer, ACSM); intake below
     ``min_intake_ml_per_h`` once the session has run ``low_intake_after_s``.
+    :meth:`loss_level`, :meth:`gained` and :meth:`low_intake` are the only judges
+    of these thresholds: the trackers' events and the station's fluid alerts
+    (:mod:`monitor.alerts`) both ask them.
     ``expected_intake_ml_per_h`` is the 400-800 mL/h range ACSM guidance gives,
     for displays. The intake rate is reported once ``rate_after_s`` of the
     session have passed: one early sip would otherwise read as litres an hour.
@@ -99,6 +102,7 @@ class HydrationConfig:
         cfg = HydrationConfig(min_sip_ml=8.0)
         cfg.tolerance_g("body")        # 100.0
         cfg.loss_level(1.4)            # 'caution'
+        cfg.gained(70000.0, 70050.0)   # False: within what a body scale repeats to
     """
 
     stable_s: float = 1.5
@@ -173,6 +177,20 @@ class HydrationConfig:
         if loss_pct is None or not loss_pct >= self.caution_loss_pct:
             return "none"
         return "warning" if loss_pct >= self.warning_loss_pct else "caution"
+
+    def gained(self, pre_g: float | None, post_g: float | None) -> bool:
+        """Post heavier than pre by ``mass_gain_g`` or more: drank more than was sweated."""
+        return pre_g is not None and post_g is not None and post_g - pre_g >= self.mass_gain_g
+
+    def low_intake(self, rate_ml_per_h: float | None, session_s: float | None) -> bool:
+        """Drinking less than ``min_intake_ml_per_h`` once the session has run
+        ``low_intake_after_s``."""
+        return (
+            rate_ml_per_h is not None
+            and session_s is not None
+            and session_s >= self.low_intake_after_s
+            and rate_ml_per_h < self.min_intake_ml_per_h
+        )
 
 
 @dataclass(frozen=True)
@@ -413,7 +431,7 @@ class BottleTracker(_Tracker):
     # -- feeding --------------------------------------------------------------
     def feed(self, t: float, mass_g: float | None) -> list[HydrationEvent]:
         """Add one reading (``mass_g`` None, NaN or absurd is skipped); returns new events."""
-        if not _usable(t, mass_g):
+        if mass_g is None or not _usable(t, mass_g):
             return []
         t, g = float(t), float(mass_g)
         before = len(self._events)
@@ -443,6 +461,8 @@ class BottleTracker(_Tracker):
             self._end_below(t)
 
     def _end_below(self, t: float) -> None:
+        if self._below_since is None:
+            return
         away = t - self._below_since
         if away >= self.cfg.lift_min_s:  # shorter dips are a knock's swing
             self._lifted = True
@@ -494,7 +514,7 @@ class BottleTracker(_Tracker):
         if self._session.end is not None or elapsed is None or elapsed < cfg.low_intake_after_s:
             return
         rate = self._intake / (elapsed / 3600.0) if elapsed > 0 else 0.0
-        low = rate < cfg.min_intake_ml_per_h
+        low = cfg.low_intake(rate, elapsed)
         if low != self._low:
             self._low = low
             self._add(HydrationEvent(t, LOW_INTAKE if low else INTAKE_OK, round(rate, 1)))
@@ -528,7 +548,7 @@ class BottleTracker(_Tracker):
         """A bottle sits on the dock (a dip shorter than ``lift_min_s`` is a wobble)."""
         if self._last_g is None:
             return False
-        if self._below_since is None:
+        if self._below_since is None or self._t is None:
             return True
         return self._t - self._below_since < self.cfg.lift_min_s
 
@@ -645,7 +665,7 @@ class BodyScaleTracker(_Tracker):
     # -- feeding --------------------------------------------------------------
     def feed(self, t: float, mass_g: float | None) -> list[HydrationEvent]:
         """Add one reading (``mass_g`` None, NaN or absurd is skipped); returns new events."""
-        if not _usable(t, mass_g):
+        if mass_g is None or not _usable(t, mass_g):
             return []
         t, g = float(t), float(mass_g)
         before = len(self._events)
@@ -700,13 +720,14 @@ class BodyScaleTracker(_Tracker):
 
     def _complete(self, t: float) -> None:
         self._done = True
+        on = self._on_since
+        if on is None:  # nobody stood on the scale: nothing to complete
+            return
         seconds, mass = self._best_so_far(t)
         if seconds < self.cfg.stable_s:
-            self._add(
-                HydrationEvent(self._on_since, WEIGH_IN_FAILED, 0.0, round(t - self._on_since, 2))
-            )
+            self._add(HydrationEvent(on, WEIGH_IN_FAILED, 0.0, round(t - on, 2)))
             return
-        self._record(self._on_since, mass, seconds)
+        self._record(on, mass, seconds)
 
     def _record(self, t_on: float, mass: float, seconds: float) -> WeighIn:
         cfg = self.cfg
@@ -732,20 +753,20 @@ class BodyScaleTracker(_Tracker):
             record.post = w
         self._add(HydrationEvent(t_on, WEIGH_IN, round(mass, 1), round(seconds, 2), phase, athlete))
         if phase == "post" and record.pre is not None:
-            self._judge(record, t_on)
+            self._judge(record.pre, w, t_on)
         return w
 
-    def _judge(self, record: _Record, t: float) -> None:
+    def _judge(self, before: WeighIn, after: WeighIn, t: float) -> None:
         """Flags that a completed pre/post pair raises."""
         cfg = self.cfg
-        pre, post = record.pre.mass_g, record.post.mass_g
+        pre, post = before.mass_g, after.mass_g
         loss = _loss_pct(pre, post)
         level = cfg.loss_level(loss)
-        athlete = record.post.athlete
+        athlete = after.athlete
         if level != "none":
             kind = LOSS_WARNING if level == "warning" else LOSS_CAUTION
             self._add(HydrationEvent(t, kind, round(loss, 2), athlete=athlete))
-        if post - pre >= cfg.mass_gain_g:
+        if cfg.gained(pre, post):
             self._add(HydrationEvent(t, MASS_GAIN, round(post - pre, 1), athlete=athlete))
 
     def _add(self, event: HydrationEvent) -> None:
@@ -858,7 +879,7 @@ class BodyScaleTracker(_Tracker):
         """
         new = self._unreported()
         pre, post = self.pre, self.post
-        if not _amount(hours) or not hours > 0:
+        if hours is None or not _amount(hours) or not hours > 0:
             hours = self.hours(t)
         loss = sweat = rate = None
         intake_ml = intake_ml if _amount(intake_ml) else None

@@ -44,7 +44,8 @@ from functools import lru_cache
 
 import numpy as np
 
-from .tremor import G, TremorMetrics
+from ..units import G
+from .tremor import TremorMetrics
 
 __all__ = [
     "JUMPING",
@@ -167,12 +168,12 @@ def motion_features(windows: np.ndarray, fs: float) -> list[MotionFeatures]:
         power = power[:, lo : lo + band_freqs.size]
         peak = power.argmax(axis=1)
         flat = power.max(axis=1) <= 1e-18
-        cadence = [None if f else float(band_freqs[k]) for k, f in zip(peak, flat)]
+        cadence = [None if f else float(band_freqs[k]) for k, f in zip(peak, flat, strict=True)]
     else:
         cadence = [None] * w
     return [
         MotionFeatures((float(g[0]), float(g[1]), float(g[2])), float(t), float(hi), float(lo), c)
-        for g, t, hi, lo, c in zip(mean, tilt, mag_max, mag_min, cadence)
+        for g, t, hi, lo, c in zip(mean, tilt, mag_max, mag_min, cadence, strict=True)
     ]
 
 

@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from ..grades import Thresholds
 from .activity import ActivityConfig, ActivityTracker, SensorStatus
 from .reps import RepCounter
 from .stream import TremorAnalyzer
@@ -33,7 +34,8 @@ class AnalysisConfig:
 
 
 class SensorAnalysis:
-    """See the module docstring. ``noise_floor_mg`` is the datasheet noise: per-axis RMS over 2 to 20 Hz."""
+    """See the module docstring. ``noise_floor_mg`` is the datasheet noise: per-axis RMS over
+    2 to 20 Hz."""
 
     def __init__(
         self,
@@ -86,9 +88,13 @@ class SensorAnalysis:
             base.fix(mg)
             base.fixed = False
 
-    def feed(self, t: np.ndarray, accel: np.ndarray, lost: int = 0) -> list[SensorStatus]:
+    def feed(
+        self, t: np.ndarray, accel: np.ndarray, lost: int = 0, grades: Thresholds | None = None
+    ) -> list[SensorStatus]:
+        """A block of samples; each finished window's status, graded by ``grades`` (the tremor
+        thresholds in force, :mod:`monitor.grades`' defaults if None)."""
         self.reps.feed(t, accel)
-        out = [self.activity.update(w, self.reps) for w in self.stream.feed(t, accel, lost)]
+        out = [self.activity.update(w, self.reps, grades) for w in self.stream.feed(t, accel, lost)]
         if out:
             self.last = out[-1]
         return out

@@ -29,7 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
-from monitor.analysis.tremor import G
+from monitor.units import G
 
 __all__ = [
     "Recording",

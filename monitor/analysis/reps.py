@@ -43,11 +43,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-G = 9.80665
+from ..units import G
 
 __all__ = ["RepCounter", "RepTrace", "count_reps"]
 
@@ -150,7 +151,8 @@ def count_reps(
     min_periodicity: float = 0.25,
     rep_hz: tuple[float, float] = (0.15, 1.6),
 ) -> RepTrace:
-    """Reps in ``x`` (``(N, 3)`` m/s^2 on a uniform grid ``t`` at ``fs``); see the module docstring."""
+    """Reps in ``x`` (``(N, 3)`` m/s^2 on a uniform grid ``t`` at ``fs``); see the module
+    docstring."""
     n = x.shape[0]
     if n < max(8, int(2 * fs / rep_hz[1])):
         return NO_REPS
@@ -228,7 +230,7 @@ class RepCounter:
             raise ValueError("rate_hz must be well above the fastest rep's band")
         self.threshold_mg = threshold_mg
         self.rate_hz = float(rate_hz)
-        self.options = {
+        self.options: dict[str, Any] = {
             "threshold_mg": threshold_mg,
             "fraction": fraction,
             "min_periodicity": min_periodicity,
@@ -240,7 +242,7 @@ class RepCounter:
         self._n = 0  # samples held
         self._bin: int | None = None  # the bin being filled
         self._sum = np.zeros(3)
-        self._count = 0
+        self._count = 0.0
         self._since: float = -math.inf
         self._cache: tuple[tuple, RepTrace] | None = None
         self._pending: list[tuple[np.ndarray, np.ndarray]] = []

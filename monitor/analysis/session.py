@@ -10,6 +10,14 @@ flag of shaking that persists long after the workout::
     session.start(t)                   # a button or MQTT command; or the first set
     status = session.update(t, sensor_statuses)
     status.since_end_s, status.elevated_s
+    for event in session.take_events():  # SessionEvent("started" | "ended", t, auto)
+        ...                              # everything that follows sessions hears it here
+
+A session starts and ends in one way only, as a :class:`SessionEvent`: a
+start or stop asked for (a check-in, the button, a command) and one the
+session makes itself (its first set; ``auto_end_s`` without one) alike.
+Whatever follows sessions (the analyses, the hydration tracker, the session
+record) takes the events rather than watching the figures change.
 """
 
 from __future__ import annotations
@@ -29,6 +37,19 @@ class SessionConfig:
     persist_ratio: float = 2.0  # "still shaking": at least this ratio to baseline ...
     visible_mg: float = 7.0  # ... and at least visible amplitude (Wade et al. 1982)
     dip_grace_s: float = 30.0  # a brief dip does not end "still shaking"
+
+
+STARTED, ENDED = "started", "ended"
+
+
+@dataclass(frozen=True)
+class SessionEvent:
+    """A session started or ended at ``t``; ``auto``: the session did it itself (its first set
+    started it, ``auto_end_s`` without a set ended it), else it was asked to."""
+
+    kind: str  # STARTED or ENDED
+    t: float
+    auto: bool = False
 
 
 @dataclass(frozen=True)
@@ -65,27 +86,37 @@ class SessionTracker:
         self._last_set_end: float | None = None
         self._elevated_since: float | None = None
         self._last_elevated: float | None = None
-        self.new_session = False  # set for one update after a start, so trackers reset
+        self._rebase = False  # the next update takes the sensors' set counts as its base
         self._auto: tuple[str, object] | None = None  # the set that started the session, if one did
+        self._events: list[SessionEvent] = []
 
     @property
     def active(self) -> bool:
         return self.started is not None and self.ended is None
 
-    def start(self, t: float) -> bool:
+    def start(self, t: float, *, auto: bool = False) -> bool:
+        """Start a session at ``t`` (``auto``: its first set did); False if one is running."""
         if self.active:
             return False
         self.started, self.ended = t, None
         self._last_set_end = None
         self._auto = None
-        self.new_session = True
+        self._rebase = True
+        self._events.append(SessionEvent(STARTED, t, auto))
         return True
 
-    def stop(self, t: float) -> bool:
+    def stop(self, t: float, *, auto: bool = False) -> bool:
+        """End the session at ``t`` (``auto``: it ended by itself); False if none is running."""
         if not self.active:
             return False
         self.ended = t
+        self._events.append(SessionEvent(ENDED, t, auto))
         return True
+
+    def take_events(self) -> list[SessionEvent]:
+        """The starts and ends since the last call, oldest first (each handed out once)."""
+        events, self._events = self._events, []
+        return events
 
     def update(self, t: float, sensors: Mapping[str, SensorStatus]) -> SessionStatus:
         worked = [s for name, s in sensors.items() if self.exercised.get(name, True)] or list(
@@ -94,7 +125,7 @@ class SessionTracker:
         for s in worked:
             for kind, what in s.events:
                 if kind == "set_started" and not self.active and self.cfg.auto_start:
-                    self.start(s.set_start if s.set_start is not None else t)
+                    self.start(s.set_start if s.set_start is not None else t, auto=True)
                     self._auto = (s.sensor, what)
                 elif (
                     kind == "set_cancelled"
@@ -109,11 +140,11 @@ class SessionTracker:
         if self.active and self.cfg.auto_end_s > 0:
             busy = any(s.state in (REPS, HOLD) for s in worked)
             last = self._last_set_end if self._last_set_end is not None else self.started
-            if not busy and t - last >= self.cfg.auto_end_s:
-                self.ended = last  # the session ended when its last set did
-        if self.new_session:
+            if not busy and last is not None and t - last >= self.cfg.auto_end_s:
+                self.stop(last, auto=True)  # the session ended when its last set did
+        if self._rebase:
             self._set_base = {s.sensor: s.set_count for s in worked}
-            self.new_session = False
+            self._rebase = False
         state = max((s.state for s in worked), key=lambda st: _PRIORITY.get(st, 0), default=IDLE)
         counts = [s.set_count - self._set_base.get(s.sensor, 0) for s in worked]
         # Only a still window's ratio to the rested baseline says "still shaking"; a moving

@@ -44,7 +44,8 @@ class WindowResult:
     @property
     def disturbed(self) -> bool:
         """A knock or a dropped weight rang through the window: more power above 25 Hz than in
-        the tremor band, where a body has none. Its tremor figure is the impact's, not the athlete's."""
+        the tremor band, where a body has none. Its tremor figure is the impact's, not the
+        athlete's."""
         bands = self.metrics.band_rms_mg
         return bands.get("impact", 0.0) > max(bands.get("tremor", 0.0), 2 * self.metrics.floor_mg)
 
@@ -87,8 +88,8 @@ class TremorAnalyzer:
         self.q = int(decimate)
         self.fs = self.fs_in / self.q  # the analysis rate
         self.dt = 1.0 / self.fs
-        self.window = int(round(window_s * self.fs))
-        self.hop = max(1, int(round(hop_s * self.fs)))
+        self.window = round(window_s * self.fs)
+        self.hop = max(1, round(hop_s * self.fs))
         self.sensor = sensor
         self.max_gap_s = max_gap_s
         self.options = dict(analysis_options or {})
@@ -139,12 +140,14 @@ class TremorAnalyzer:
             self._add(accel, np.zeros(len(t), dtype=bool))
             return self._emit()
         # Grid points after the last one, up to the newest sample.
-        n = int(np.floor((t[-1] - self._grid_t) * self.fs_in + 1e-6))
+        last_t, last = self._grid_t, self._last
+        assert last is not None  # set with the grid's first sample, above
+        n = int(np.floor((t[-1] - last_t) * self.fs_in + 1e-6))
         if n <= 0:
             return []
-        grid = self._grid_t + self.dt_in * np.arange(1, n + 1)
-        src_t = np.concatenate(([self._grid_t], t))
-        src = np.vstack((self._last, accel))
+        grid = last_t + self.dt_in * np.arange(1, n + 1)
+        src_t = np.concatenate(([last_t], t))
+        src = np.vstack((last, accel))
         values = np.column_stack([np.interp(grid, src_t, src[:, k]) for k in range(3)])
         # A grid point is "bridged" when the real samples either side are a missing
         # sample apart or more (2 periods); drivers nudge their grid by less than that.
@@ -174,9 +177,11 @@ class TremorAnalyzer:
             whole = len(values) // self.q * self.q
             self._pend, self._pend_bridged = values[whole:], bridged[whole:]
             values = values[:whole].reshape(-1, self.q, 3).mean(axis=1)
-            bridged = bridged[:whole].reshape(-1, self.q).any(axis=1)
+            bridged = np.any(bridged[:whole].reshape(-1, self.q), axis=1)
         # Time of the newest analysis sample: the last input sample of its group.
-        self._append(values, bridged, self._grid_t - len(self._pend) * self.dt_in)
+        newest = self._grid_t
+        assert newest is not None  # _add follows the grid's first sample
+        self._append(values, bridged, newest - len(self._pend) * self.dt_in)
 
     def _append(self, values: np.ndarray, bridged: np.ndarray, last_t: float) -> None:
         i = 0
@@ -215,12 +220,14 @@ class TremorAnalyzer:
         stack = np.stack(self._windows)
         try:
             metrics = analyze_many(stack, self.fs, **self.options)
-            triples = list(zip(self._window_meta, metrics, motion_features(stack, self.fs)))
+            triples = list(
+                zip(self._window_meta, metrics, motion_features(stack, self.fs), strict=True)
+            )
         except ValueError:
             # A window no sensor could produce (values beyond any range) must not stop
             # the stream: analyse one by one and leave out those that cannot be.
             triples = []
-            for meta, window in zip(self._window_meta, self._windows):
+            for meta, window in zip(self._window_meta, self._windows, strict=True):
                 try:
                     one = analyze_many(window[None], self.fs, **self.options)[0]
                     triples.append((meta, one, motion_features(window[None], self.fs)[0]))

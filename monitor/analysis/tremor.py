@@ -58,6 +58,8 @@ from typing import Any
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
+from ..units import G
+
 __all__ = [
     "DEFAULT_BANDS",
     "DEFAULT_NOISE_FLOOR_MG",
@@ -71,9 +73,6 @@ __all__ = [
     "sliding_windows",
     "welch",
 ]
-
-G = 9.80665
-"""Standard gravity, m/s^2 per g; 1 mg = G / 1000 m/s^2."""
 
 DEFAULT_SEGMENT_S = 4.0
 """Longest Welch segment. 2.5-4 s is the literature's range; 4 s gives 0.25 Hz
@@ -527,7 +526,7 @@ def _metrics(psd: np.ndarray, plan: _Plan, n: int, fs: float, options: dict) -> 
     rows = zip(
         band_power.tolist(), band_rms_mg.tolist(), measurable.tolist(), moving.tolist(),
         rms.tolist(), peak_hz.tolist(), width.tolist(), regular.tolist(),
-        fatigue.tolist(), has_physio.tolist(),
+        fatigue.tolist(), has_physio.tolist(), strict=True,
     )  # fmt: skip
     return [
         TremorMetrics(
@@ -536,8 +535,8 @@ def _metrics(psd: np.ndarray, plan: _Plan, n: int, fs: float, options: dict) -> 
             bandwidth_hz=bw if meas else None,
             regularity=rg if meas else None,
             fatigue_ratio=fr if meas and physio else None,
-            band_power=dict(zip(_BAND_NAMES, bp)),
-            band_rms_mg=dict(zip(_BAND_NAMES, br)),
+            band_power=dict(zip(_BAND_NAMES, bp, strict=True)),
+            band_rms_mg=dict(zip(_BAND_NAMES, br, strict=True)),
             moving=mov,
             measurable=meas,
             floor_mg=plan.floor_tremor_mg,

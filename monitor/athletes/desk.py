@@ -8,8 +8,8 @@ athlete id (:meth:`command`, from the wall display or Home Assistant)::
     desk.tap(tap)                     # in: a new athlete; the same tag again: out
     desk.button()                     # a guest in, or whoever is in out
     desk.command("start", "a3k7...")  # that athlete in (whoever was in goes out first)
-    desk.after_step(now, reports, alerts)
-    checkin, records, tapped = desk.take()   # what the uplink publishes
+    desk.after_step(now, reports, alerts, session_events)
+    taken = desk.take()               # the check-in if it changed, records of ended sessions
 
 **Whose baseline.** A check-in starts its own session on new analyses, so
 nothing of the previous person (baseline, sets, a hold in progress, smoothed
@@ -52,10 +52,11 @@ from __future__ import annotations
 import logging
 import statistics
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from ..analysis.activity import HOLD, REPS
+from ..analysis.session import ENDED, STARTED, SessionEvent
 from ..mqtt import messages as m
 from .identity import GymSecret
 from .record import SessionRecorder
@@ -63,7 +64,7 @@ from .record import SessionRecorder
 if TYPE_CHECKING:
     from ..config import AthletesConfig
     from ..i2c.pn532 import Tap
-    from ..station import Station
+    from ..station import SensorReport, Station
 
 log = logging.getLogger(__name__)
 
@@ -75,6 +76,16 @@ ProfileFetch = Callable[[str, Callable[[bytes], None]], Callable[[], None]]
 
 class CheckInRefused(ValueError):
     """A check-in or check-out command that cannot be carried out; the text says why."""
+
+
+@dataclass(frozen=True)
+class Taken:
+    """What the desk hands the step: the check-in state if it changed (to publish), the records
+    of sessions that ended, and whether a tag was tapped (the panel beeps)."""
+
+    checkin: m.CheckIn | None
+    records: tuple[m.SessionRecord, ...]
+    tapped: bool
 
 
 @dataclass
@@ -109,9 +120,10 @@ class CheckInDesk:
         #: set by whoever talks to the broker (the uplink); None: profiles are never asked for
         self.fetch_profile: ProfileFetch | None = None
         self._records: list[m.SessionRecord] = []
-        self._announce: m.CheckIn | None = self._checkin_message()  # "nobody", at start
+        #: who is checked in now, as the retained ``athlete`` message says it
+        self.state: m.CheckIn = self._checkin_message()
+        self._announce: m.CheckIn | None = self.state  # "nobody", at start
         self._tapped = False
-        self._rules_config = station.rules.cfg
         self._warned_secret = False
 
     # -- ways in and out ------------------------------------------------------------------
@@ -179,7 +191,7 @@ class CheckInDesk:
             self.check_out("superseded")
         now = st.clock.now()
         st.reset_analyses()
-        self._rules(None)
+        st.use_grades(None)
         c = CheckedIn(
             athlete,
             source,
@@ -192,14 +204,17 @@ class CheckInDesk:
         self.current = c
         if athlete is not None and self.fetch_profile is not None:
             c.profile = "pending"
-            deliver = lambda payload, c=c: st.submit(lambda: self.profile_arrived(c, payload))
+
+            def deliver(payload: bytes, c: CheckedIn = c) -> None:
+                st.submit(lambda: self.profile_arrived(c, payload))
+
             try:
                 c.cancel = self.fetch_profile(athlete, deliver)
             except Exception:  # the athlete trains with a fresh baseline rather than not at all
                 log.exception("could not ask for the profile of %s", athlete)
                 c.profile = "fresh"
         self._start(now, athlete=athlete, guest=athlete is None)
-        self._announce = self._checkin_message()
+        self._announce_state()
         log.info(
             "%s checked in by %s at %s (profile %s)",
             athlete or "a guest",
@@ -225,8 +240,8 @@ class CheckInDesk:
                 c.cancel()
             self.current = None
             st.reset_analyses()  # whoever comes next learns afresh
-            self._rules(None)
-            self._announce = self._checkin_message()
+            st.use_grades(None)
+            self._announce_state()
             log.info(
                 "%s checked out at %s (%s)", c.athlete or "a guest", st.config.station.id, reason
             )
@@ -257,11 +272,11 @@ class CheckInDesk:
             return
         placements = {i.name: i.placement for i in self.station.config.imus}
         checkin.seeds = {
-            sensor: float(profile.baselines_mg[placement])
+            sensor: float(profile.baselines_mg[m.Placement(placement)])
             for sensor, placement in placements.items()
             if placement in profile.baselines_mg
         }
-        self._rules(profile.thresholds)
+        self.station.use_grades(profile.thresholds)
         checkin.applied_at = self.station.clock.now()
         self._apply_seeds()
         self._profile_state("applied")
@@ -275,10 +290,10 @@ class CheckInDesk:
         checkin.athlete = None
         checkin.seeds = {}
         checkin.profile = "fresh"
-        self._rules(None)
+        self.station.use_grades(None)
         if self.recorder is not None:
             self.recorder.athlete, self.recorder.guest = None, True
-        self._announce = self._checkin_message()
+        self._announce_state()
 
     def _apply_seeds(self) -> None:
         c = self.current
@@ -298,49 +313,49 @@ class CheckInDesk:
         c = self.current
         if c is not None and c.profile != state:
             c.profile = state
-            self._announce = self._checkin_message()
+            self._announce_state()
             log.info("profile of %s: %s", c.athlete, state)
 
-    def _rules(self, thresholds: m.Grades | None) -> None:
-        cfg = self._rules_config
-        if thresholds is not None:
-            cfg = replace(
-                cfg, elevated_ratio=thresholds.elevated_ratio, high_ratio=thresholds.high_ratio
-            )
-        self.station.rules.cfg = cfg
-
     # -- every step ----------------------------------------------------------------------
-    def after_step(self, now: float, reports: Iterable[Any], alerts: Iterable[Any]) -> None:
-        """Follow the step just made: statuses and alerts into the record, seeds into
-        new analyses, the profile's wait, the timeout, and sessions that began or ended
-        by themselves."""
+    def after_step(
+        self,
+        now: float,
+        reports: Iterable[SensorReport],
+        alerts: Iterable[m.AlertEvent],
+        session_events: Iterable[SessionEvent] = (),
+    ) -> None:
+        """Follow the step just made: statuses and alerts into the record, seeds into new
+        analyses, the profile's wait, the timeout, and the sessions that began or ended by
+        themselves (``session_events``: the step's starts and ends)."""
         st = self.station
         self._apply_seeds()
         c = self.current
         if c is not None and c.profile == "pending" and now >= c.wait_until:
             self._profile_state("fresh")
+        made = [e for e in session_events if e.auto]
         if self.recorder is not None:
             for report in reports:
                 for status in report.statuses:
                     self.recorder.observe(status, self._wall(status.t))
             self.recorder.alerts(alerts)
-            s = st.session
-            if s.ended is not None and not s.active:
+            ended = next((e for e in made if e.kind == ENDED), None)
+            if ended is not None:
                 # The session ended by itself, auto_end_s after its last set.
                 self._finish(
-                    "auto" if self._any_sets() else "timeout", s.ended, checked_in=c is not None
+                    "auto" if self._any_sets() else "timeout", ended.t, checked_in=c is not None
                 )
                 if c is not None:
                     self.current = None
                     st.reset_analyses()
-                    self._rules(None)
-                    self._announce = self._checkin_message()
+                    st.use_grades(None)
+                    self._announce_state()
                     log.info(
                         "%s checked out at %s (the session ended)",
                         c.athlete or "a guest",
                         st.config.station.id,
                     )
                 return
+        started = next((e for e in made if e.kind == STARTED), None)
         if c is not None and now - c.since >= self.cfg.timeout_s and not self._any_sets():
             log.info(
                 "%s checked in %.0f s ago and has not started a set",
@@ -348,20 +363,24 @@ class CheckInDesk:
                 now - c.since,
             )
             self.check_out("timeout")
-        elif self.recorder is None and st.session.active and st.session.started is not None:
+        elif self.recorder is None and started is not None and st.session.active:
             # The first set started a session by itself: nobody checked in.
-            self._start(st.session.started, athlete=None, guest=True, already=True)
+            self._start(started.t, athlete=None, guest=True, already=True)
 
-    def take(self) -> tuple[m.CheckIn | None, tuple[m.SessionRecord, ...], bool]:
+    def take(self) -> Taken:
         """What changed since the last call: the check-in state to publish (if it changed),
         the records of sessions that ended, whether a tag was tapped."""
-        out = (self._announce, tuple(self._records), self._tapped)
+        out = Taken(self._announce, tuple(self._records), self._tapped)
         self._announce, self._records, self._tapped = None, [], False
         return out
 
     def announce_again(self) -> None:
         """Publish the check-in state again with the next step (a restarted uplink)."""
-        self._announce = self._checkin_message()
+        self._announce_state()
+
+    def _announce_state(self) -> None:
+        """Who is checked in changed: the new state, to publish with the next step."""
+        self.state = self._announce = self._checkin_message()
 
     # -- sessions ---------------------------------------------------------------------------
     def _start(self, t: float, *, athlete: str | None, guest: bool, already: bool = False) -> None:
@@ -423,14 +442,14 @@ class CheckInDesk:
         tracker = st.hydration_tracker
         weigh_ins = []
         if cfg.mode == "body" and tracker is not None:
-            for phase in ("pre", "post"):
-                w = getattr(tracker, phase, None)
+            for phase in m.WeighInPhase:
+                w = getattr(tracker, phase.value, None)
                 if w is not None:
                     weigh_ins.append(
                         m.WeighInEntry(phase=phase, mass_g=w.mass_g, ts=self._wall(w.t))
                     )
         return m.RecordHydration(
-            mode=cfg.mode,
+            mode=m.HydrationMode(cfg.mode),
             intake_ml=h.intake_ml if h is not None else None,
             weigh_ins=tuple(weigh_ins),
             sweat_rate_l_per_h=h.sweat_rate_l_per_h if h is not None else None,
@@ -460,7 +479,9 @@ class CheckInDesk:
             mass = last.mass_g if last is not None else None
         if not baselines and mass is None:
             return None
-        return m.ProfileUpdate(baselines_mg=baselines, body_mass_g=mass)
+        return m.ProfileUpdate(
+            baselines_mg={m.Placement(p): mg for p, mg in baselines.items()}, body_mass_g=mass
+        )
 
     # -- helpers --------------------------------------------------------------------------
     def _wall(self, t: float) -> float:
@@ -478,6 +499,6 @@ class CheckInDesk:
             athlete=c.athlete,
             guest=c.guest,
             since_ts=c.since_wall,
-            source=c.source,
-            profile=c.profile,
+            source=m.CheckinSource(c.source),
+            profile=m.ProfileState(c.profile),
         )

@@ -41,7 +41,6 @@ MAX_RECORD_BYTES = 192 * 1024
 MAX_TRACE_MINUTES = 24 * 60
 #: Statuses kept per sensor to find a hold's fatigue band peak (20 min at 2 Hz).
 FATIGUE_HISTORY = 2400
-STATES = {s.value for s in m.ActivityState}
 
 
 @dataclass
@@ -56,18 +55,25 @@ class _Minute:
         return m.TraceEntry(
             ts=self.ts,
             sensor=sensor,
-            state=state if state in STATES else "idle",
+            state=_state(state),
             ratio_p50=statistics.median(self.ratios) if self.ratios else None,
             ratio_max=max(self.ratios) if self.ratios else None,
             rms_mg_p50=statistics.median(self.rms) if self.rms else None,
         )
 
 
+def _state(name: str) -> m.ActivityState:
+    try:
+        return m.ActivityState(name)
+    except ValueError:  # a state the format does not know (yet) reads as idle
+        return m.ActivityState.IDLE
+
+
 @dataclass
 class _AlertSeen:
     id: str
     code: str
-    level: str
+    level: m.AlertLevel
     raised_ts: float
     cleared_ts: float | None = None
     acknowledged_ts: float | None = None
@@ -124,12 +130,12 @@ class SessionRecorder:
                 (status.t, float(fatigue))
             )
 
-    def alerts(self, events: Iterable) -> None:
-        """Alert events (:class:`~monitor.alerts.Alert`) of a step: those raised in this session,
-        and what became of them while it lasted."""
+    def alerts(self, events: Iterable[m.AlertEvent]) -> None:
+        """Alert events of a step: those raised in this session, and what became of them while
+        it lasted."""
         for a in events:
             if a.state == "raised":
-                if a.id not in self._alerts:
+                if a.id not in self._alerts and a.raised_ts is not None:
                     self._alerts[a.id] = _AlertSeen(a.id, a.code, a.level, a.raised_ts)
                 continue
             seen = self._alerts.get(a.id)
@@ -161,7 +167,7 @@ class SessionRecorder:
         )
         entries, holds = [], []
         for index, (sensor, s) in enumerate(found, start=1):
-            placement = self.placements.get(sensor, "limb")
+            placement = m.Placement(self.placements.get(sensor, "limb"))
             start, end = to_wall(s.start), to_wall(max(s.end, s.start))
             entries.append(
                 m.SetEntry(
@@ -212,7 +218,7 @@ class SessionRecorder:
             guest=self.guest,
             started_ts=self.started_wall,
             ended_ts=ended_wall,
-            end_reason=reason,
+            end_reason=m.EndReason(reason),
             sets=tuple(entries),
             holds=tuple(holds),
             alerts=alerts,

@@ -12,10 +12,10 @@ automation system records every state it is given, so it gets its own feed
   at once when the activity, the session, a set, an alert or a hydration
   figure changes.
 
-One :class:`HomeAssistantFeed` per station; the uplink calls
-:meth:`HomeAssistantFeed.update` once per station step::
+One :class:`HomeAssistantFeed` per station; the uplink hands it each
+station step (:class:`~monitor.station.StepResult`, the cycle's whole record)::
 
-    feed = HomeAssistantFeed.attach(station, publisher)   # None when discovery is off
+    feed = HomeAssistantFeed.attach(config, publisher)    # None when discovery is off
     feed.update(step)
 
 It also hands the publisher the discovery configs for the station's
@@ -31,12 +31,17 @@ import statistics
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .discovery import HaTopics, StationInfo, discovery_plan, sensor_levels
-from .messages import ActivityState, Placement, TremorLevel
+from .messages import ActivityState, AlertEvent, HydrationMode, Placement, TremorLevel
 from .messages.homeassistant import SensorSummary, StationSummary, WorstLevel
-from .topics import HA_PREFIX, Topics
+from .topics import Topics
+
+if TYPE_CHECKING:
+    from ..config import Config
+    from ..station import StepResult
+    from .publisher import MqttPublisher
 
 #: Hydration keys whose change is news (the mass on the scale rides with the next summary).
 HYDRATION_NEWS = (
@@ -149,12 +154,13 @@ class HomeAssistantFeed:
         active: bool,
         set_count: int,
         rep_count: int,
-        alerts: Sequence[Mapping[str, Any]] = (),
+        alerts: Sequence[AlertEvent | Mapping[str, Any]] = (),
         hydration: Mapping[str, Any] | None = None,
         ts: float | None = None,
         session: object = None,
     ) -> None:
-        """The station now: its session, its active alerts (payload dicts), its scale's figures.
+        """The station now: its session, its active alerts (events, or their payload dicts), its
+        scale's figures.
 
         ``session`` identifies the session (its start time): within one session the
         totals Home Assistant sums (sets, intake) never go down, so a figure the station
@@ -178,7 +184,7 @@ class HomeAssistantFeed:
             alert_count=len(briefs),
             ack_id=briefs[0].id if briefs else None,
             alerts=briefs,
-            scale=self.info.scale_mode,
+            scale=HydrationMode(self.info.scale_mode) if self.info.scale_mode else None,
             **{k: h.get(k) for k in HYDRATION_KEYS},
         )
         news = (
@@ -252,73 +258,58 @@ class HomeAssistantFeed:
 
     # -- wiring to a station -------------------------------------------------------
     @classmethod
-    def attach(cls, station: Any, publisher: Any) -> _StationFeed | None:
-        """The feed for a :class:`monitor.station.Station` and its started-to-be publisher.
+    def attach(cls, config: Config, publisher: MqttPublisher) -> _StationFeed | None:
+        """The feed for a station's ``config`` and its started-to-be publisher.
 
         Hands the publisher the discovery plan (configs for this configuration,
         removals of what an earlier one announced). None when Home Assistant
-        discovery is off (after sending the removals) or the publisher cannot
-        carry the feed.
+        discovery is off (after sending the removals).
         """
-        config = station.config
-        if not hasattr(publisher, "publish_live_state") or not hasattr(publisher, "topics"):
-            return None
-        ha = getattr(config, "homeassistant", None)
+        ha = config.homeassistant
         enabled = config.mqtt.ha_discovery
         info = StationInfo.from_config(config)
         plan = discovery_plan(
             publisher.topics,
             info,
-            prefix=getattr(ha, "discovery_prefix", HA_PREFIX),
-            form=getattr(ha, "discovery", "entity"),
+            prefix=ha.discovery_prefix,
+            form=ha.discovery,
             state_dir=config.station.state_dir,
             enabled=enabled,
         )
         publisher.set_discovery(plan.messages)
         if not enabled:
             return None
-        feed = cls(
-            publisher.topics,
-            info,
-            publisher.publish_live_state,
-            interval_s=getattr(ha, "interval_s", 5.0),
-        )
-        return _StationFeed(feed, station)
+        feed = cls(publisher.topics, info, publisher.publish_live_state, interval_s=ha.interval_s)
+        return _StationFeed(feed)
 
 
 class _StationFeed:
-    """Reads a station's step into a :class:`HomeAssistantFeed`."""
+    """Reads each station step into a :class:`HomeAssistantFeed`."""
 
-    def __init__(self, feed: HomeAssistantFeed, station: Any):
+    def __init__(self, feed: HomeAssistantFeed):
         self.feed = feed
-        self.st = station
 
-    def update(self, step: Any) -> int:
-        st = self.st
+    def update(self, step: StepResult) -> int:
         for report in step.sensors:
             for status in report.statuses:
-                metrics = getattr(getattr(status, "window", None), "metrics", None)
                 self.feed.window(
                     status.sensor,
                     rms_mg=status.rms_mg,
                     ratio=status.ratio,
                     peak_hz=status.peak_hz,
                     level=status.level,
-                    measurable=getattr(metrics, "measurable", True),
+                    measurable=status.window.metrics.measurable,
                 )
         s = step.session
-        hydration = None
-        if st.config.scale is not None and getattr(st, "hydration", None) is not None:
-            hydration = st.hydration.figures()
         if s is not None:
             self.feed.station(
                 state=s.state,
                 active=s.active,
                 set_count=s.set_count,
                 rep_count=s.reps,
-                hydration=hydration,
-                ts=st.clock.wall(),
+                hydration=step.hydration.figures() if step.hydration is not None else None,
+                ts=step.wall,
                 session=s.started,
-                alerts=[a.payload() for a in st.alerts.active()],
+                alerts=step.active,
             )
-        return self.feed.flush(st.clock.now(), st.clock.wall())
+        return self.feed.flush(step.t, step.wall)

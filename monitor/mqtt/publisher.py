@@ -8,10 +8,14 @@ command callback so a slow command never stalls the network loop::
     outbox = Outbox("/var/lib/gym-monitor/outbox.sqlite3")
     pub = MqttPublisher("bench-1", host="broker.local", username="bench-1",
                         password_file="/etc/gym-monitor/mqtt-password",
-                        outbox=outbox, on_command=station.handle_command).start()
-    pub.publish_tremor(tremor_payload("bench-1", sensor="wrist", rms_mg=12.3, window_s=2.5))
-    pub.publish_alert(alert_payload("bench-1", id="bench-1:1732435200:0007", ...))
+                        outbox=outbox, on_command=uplink.handle).start()
+    pub.publish_tremor(Tremor(station="bench-1", sensor="wrist", rms_mg=12.3, ...))
+    pub.publish_alert(AlertEvent(station="bench-1", id="bench-1:1732435200:0007", ...))
     ...
+
+Everything published is a message of :mod:`monitor.mqtt.messages` (built, and
+so checked, by its producer); the publisher checks that it is this station's
+and sends its ``to_json()``.
     pub.close()          # flush what it can, retained "offline", clean disconnect
     outbox.close()
 
@@ -54,7 +58,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Self
+from typing import Any, Self, TypeVar
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
@@ -63,13 +67,27 @@ from paho.mqtt.properties import Properties
 
 from ..errors import ConfigError, MonitorError
 from ..files import read_small_file, regular_file_problem
-from .commands import Command, CommandError, parse_command
 from .discovery import StationInfo, discovery_messages
+from .messages import (
+    ActiveAlerts,
+    AlertEvent,
+    AnyCommand,
+    CheckIn,
+    CommandError,
+    CommandResult,
+    Hydration,
+    SessionRecord,
+    SessionReport,
+    Tremor,
+    parse_command,
+)
+from .messages.telemetry import FromStation
 from .outbox import ALERT, SESSION_RECORD, Outbox
-from .payloads import command_result_payload, encode
 from .topics import HA_PREFIX, Topics, validate_station_id
 
 log = logging.getLogger(__name__)
+
+M = TypeVar("M", bound=FromStation)
 
 PROTOCOLS = {"v5": mqtt.MQTTv5, "v311": mqtt.MQTTv311}
 STATE_KINDS = ("session", "hydration")
@@ -80,7 +98,7 @@ COMMAND_QUEUE = 32
 MAX_ERROR_TEXT = 200
 
 #: ``on_command(command)`` returns None (or True) for success, or an error string.
-CommandHandler = Callable[[Command], "str | bool | None"]
+CommandHandler = Callable[[AnyCommand], "str | bool | None"]
 
 
 class MqttError(MonitorError, RuntimeError):
@@ -229,7 +247,11 @@ class MqttPublisher:
                 ) from None
         # The broker says "offline" for us if we vanish without a DISCONNECT.
         self._client.will_set(self.topics.status, "offline", qos=1, retain=True)
-        self._client.reconnect_delay_set(min_delay=reconnect_min_s, max_delay=reconnect_max_s)
+        # paho's hints say int; it waits fractions of a second as well (the tests reconnect fast).
+        self._client.reconnect_delay_set(
+            min_delay=reconnect_min_s,  # type: ignore[arg-type]
+            max_delay=reconnect_max_s,  # type: ignore[arg-type]
+        )
         # Our window, plus room for what on_connect publishes directly (status,
         # retained state, discovery) and command replies.
         self._client.max_inflight_messages_set(outbox.max_inflight + len(self._discovery) + 16)
@@ -250,7 +272,7 @@ class MqttPublisher:
         self._closing = False
         self._closed = False
         self._refusal_logged: str | None = None
-        self._commands: queue.Queue[tuple[str, bytes] | None] = queue.Queue(COMMAND_QUEUE)
+        self._commands: queue.Queue[tuple[str, bytes, Response] | None] = queue.Queue(COMMAND_QUEUE)
         self._connects = self._tremor_sent = self._tremor_dropped = 0
         self._commands_ok = self._commands_failed = self._commands_rejected = 0
         self._sender = threading.Thread(
@@ -264,13 +286,17 @@ class MqttPublisher:
 
     # ------------------------------------------------------------ lifecycle
 
-    def start(self) -> MqttPublisher:
+    def start(self) -> Self:
         """Connect in the background and return at once (the broker may be down)."""
         if self._started:
             return self
         self._started = True
-        extra = {"clean_start": True} if self.protocol == "v5" else {}
-        self._client.connect_async(self.host, self.port, keepalive=self.keepalive, **extra)
+        if self.protocol == "v5":
+            self._client.connect_async(
+                self.host, self.port, keepalive=self.keepalive, clean_start=True
+            )
+        else:
+            self._client.connect_async(self.host, self.port, keepalive=self.keepalive)
         self._client.loop_start()
         self._sender.start()
         self._command_thread.start()
@@ -351,21 +377,24 @@ class MqttPublisher:
 
     # ------------------------------------------------------------ publishing
 
-    def _data(self, payload: Mapping[str, Any] | bytes | str) -> bytes:
+    def _data(self, message: M | Mapping[str, Any], kind: type[M]) -> bytes:
+        """The bytes of this station's ``message``.
+
+        A message was checked when it was built and goes out as it is. A payload given as a
+        dict (the builders of :mod:`monitor.mqtt.payloads`) is read as its message first, so
+        that nothing leaves that a reader would refuse; without a station it is this one's.
+        """
         if self._closed:
             raise MqttError("publisher is closed")
-        if isinstance(payload, (bytes, bytearray)):
-            return bytes(payload)
-        if isinstance(payload, str):
-            return payload.encode("utf-8")
-        station = payload.get("station", self.station)
-        if station != self.station:
-            raise MqttError(f"payload is for station {station!r}, this is {self.station!r}")
-        return encode(payload)
+        if isinstance(message, Mapping):
+            message = kind.from_dict({"station": self.station, **message})
+        if message.station != self.station:
+            raise MqttError(f"payload is for station {message.station!r}, this is {self.station!r}")
+        return message.to_json()
 
-    def publish_tremor(self, payload: Mapping[str, Any] | bytes) -> bool:
+    def publish_tremor(self, message: Tremor | Mapping[str, Any]) -> bool:
         """QoS 0, not stored. Returns False (and counts it) when offline: the value is dropped."""
-        data = self._data(payload)
+        data = self._data(message, Tremor)
         if not self._connected:
             self._tremor_dropped += 1
             return False
@@ -376,15 +405,21 @@ class MqttPublisher:
         self._tremor_sent += 1
         return True
 
-    def publish_state(self, kind: str, payload: Mapping[str, Any] | bytes) -> int | None:
-        """``session`` or ``hydration``: retained QoS 1 via the outbox, older unsent ones coalesced."""
+    def publish_state(
+        self, kind: str, message: SessionReport | Hydration | Mapping[str, Any]
+    ) -> int | None:
+        """``session`` or ``hydration``: retained QoS 1 via the outbox, older unsent ones
+        coalesced."""
         if kind not in STATE_KINDS:
             raise ValueError(f"kind must be one of {', '.join(STATE_KINDS)}, not {kind!r}")
-        return self._retained(kind, getattr(self.topics, kind), self._data(payload))
+        cls: type[SessionReport | Hydration] = SessionReport if kind == "session" else Hydration
+        return self._retained(kind, getattr(self.topics, kind), self._data(message, cls))
 
-    def publish_active_alerts(self, payload: Mapping[str, Any] | bytes) -> int | None:
+    def publish_active_alerts(self, message: ActiveAlerts | Mapping[str, Any]) -> int | None:
         """``alerts/active``: retained QoS 1 via the outbox, coalesced like state."""
-        return self._retained("alerts_active", self.topics.alerts_active, self._data(payload))
+        return self._retained(
+            "alerts_active", self.topics.alerts_active, self._data(message, ActiveAlerts)
+        )
 
     def _retained(self, kind: str, topic: str, data: bytes) -> int | None:
         with self._lock:
@@ -393,26 +428,27 @@ class MqttPublisher:
         self._wake.set()
         return row
 
-    def publish_alert(self, payload: Mapping[str, Any] | bytes) -> int:
+    def publish_alert(self, message: AlertEvent | Mapping[str, Any]) -> int:
         """One alert event, QoS 1, durable. Returns the outbox row id.
 
         A negative id means the disk refused it: the outbox holds it in memory
         and it is published directly while the broker is up (see the outbox).
         """
-        row = self.outbox.add(self.topics.alert, self._data(payload), kind=ALERT)
+        row = self.outbox.add(self.topics.alert, self._data(message, AlertEvent), kind=ALERT)
         self._wake.set()
         if row is None:  # the outbox never drops an alert; this would be a bug worth a loud line
             log.critical("the outbox dropped an alert on %s", self.topics.alert)
             return 0
         return row
 
-    def publish_checkin(self, payload: Mapping[str, Any] | bytes) -> int | None:
+    def publish_checkin(self, message: CheckIn | Mapping[str, Any]) -> int | None:
         """``athlete``: who is checked in, retained QoS 1 via the outbox, coalesced like state."""
-        return self._retained("athlete", self.topics.athlete, self._data(payload))
+        return self._retained("athlete", self.topics.athlete, self._data(message, CheckIn))
 
-    def publish_session_record(self, payload: Mapping[str, Any] | bytes) -> int:
+    def publish_session_record(self, message: SessionRecord | Mapping[str, Any]) -> int:
         """One session record, QoS 1, durable and never dropped (like an alert). The row id."""
-        row = self.outbox.add(self.topics.session_record, self._data(payload), kind=SESSION_RECORD)
+        data = self._data(message, SessionRecord)
+        row = self.outbox.add(self.topics.session_record, data, kind=SESSION_RECORD)
         self._wake.set()
         return row or 0
 
@@ -441,7 +477,8 @@ class MqttPublisher:
             self._client.publish(topic, data, qos=1, retain=True)
 
     def set_discovery(self, messages: list[tuple[str, bytes]]) -> None:
-        """Replace the discovery messages (an empty payload removes a config); sent at once if up."""
+        """Replace the discovery messages (an empty payload removes a config); sent at once if
+        up."""
         self._discovery = list(messages)
         self._client.max_inflight_messages_set(self.outbox.max_inflight + len(self._discovery) + 16)
         if self._connected:
@@ -662,8 +699,13 @@ class MqttPublisher:
     ) -> None:
         if error is not None and len(error) > MAX_ERROR_TEXT:
             error = error[: MAX_ERROR_TEXT - 1] + "…"
-        payload = command_result_payload(self.station, ok=ok, error=error, request_id=request_id)
-        self._client.publish(self.topics.cmd_result(name), encode(payload), qos=1)
+        data = CommandResult(
+            station=self.station,
+            ok=bool(ok),
+            error=None if ok else (error or "failed"),
+            request_id=request_id,
+        ).to_json()
+        self._client.publish(self.topics.cmd_result(name), data, qos=1)
         if response is not None:
             # MQTT v5 request/response: the reply also goes to the requester's response topic,
             # with its correlation data, if that topic is under cmd/<name>/result (the only
@@ -678,7 +720,7 @@ class MqttPublisher:
             props = Properties(PacketTypes.PUBLISH)
             if correlation is not None:
                 props.CorrelationData = correlation
-            self._client.publish(topic, encode(payload), qos=1, properties=props)
+            self._client.publish(topic, data, qos=1, properties=props)
 
 
 #: An MQTT v5 command's response topic and correlation data, or None.
