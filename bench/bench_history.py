@@ -53,6 +53,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
@@ -328,6 +329,7 @@ def publisher(
         # Every station also raises, acknowledges and clears one alert of its own.
         t_alert = rng.uniform(0.1, 0.6) * seconds
         for dt, state in ((0, "raised"), (8, "acknowledged"), (20, "cleared")):
+            ack: dict[str, Any] = {"by": "Ana"} if state == "acknowledged" else {}
             events.append(
                 (
                     t_alert + dt,
@@ -342,7 +344,7 @@ def publisher(
                         message="Tremor is high: 4.2x your rested level",
                         advice="Rest longer",
                         raised_ts=time.time(),
-                        **({"by": "Ana"} if state == "acknowledged" else {}),
+                        **ack,
                     ).to_json(),
                     0,
                 )
@@ -483,7 +485,7 @@ def paint_latencies(
 
 def start_service(
     state: Path, port: int, database: str, staff: Path, live_trace: str = "auto"
-) -> subprocess.Popen:
+) -> tuple[subprocess.Popen, str]:
     toml = state / "history.toml"
     toml.write_text(
         f'[history]\ngym = "bench"\nstate_dir = "{state}"\ndatabase = "{database}"\n'
@@ -498,11 +500,11 @@ def start_service(
         stderr=subprocess.DEVNULL,
         text=True,
     )
+    assert proc.stdout is not None
     url = proc.stdout.readline().strip()
     if not url.startswith("http"):
         raise RuntimeError(f"history service did not start: {url!r}")
-    proc.url = url  # type: ignore[attr-defined]
-    return proc
+    return proc, url
 
 
 class Http:
@@ -673,8 +675,8 @@ def main() -> int:
         StaffFile(staff).add(STAFF, PIN)
         state = work / "state"
         state.mkdir()
-        service = start_service(state, broker.port, database, staff, args.live_trace)
-        http = Http(service.url)
+        service, url = start_service(state, broker.port, database, staff, args.live_trace)
+        http = Http(url)
         deadline = time.monotonic() + 20
         while not http.health().get("connected") and time.monotonic() < deadline:
             time.sleep(0.2)
@@ -747,7 +749,7 @@ def main() -> int:
         busy_cold, busy_kept = page_times(20, True), page_times(20, False)
         # Each publisher's report is read as it comes: a child does not end before its
         # report (a large one with --wall) has gone through the queue's pipe.
-        reports = []
+        reports: list[tuple[dict[str, int], list[tuple[str, str, float]]]] = []
         give_up = time.monotonic() + args.seconds + 120
         while len(reports) < len(procs) and time.monotonic() < give_up:
             rss_peak = max(rss_peak, rss_mib(pid))
