@@ -263,6 +263,8 @@ def test_retained_profiles_come_back_after_a_broker_restart(mosquitto, tmp_path)
         reconnect_max_s=1,
     )
     service.start()
+    # Subscribed before the record goes out: a new client id has no session to keep it.
+    assert service.ingest.wait_connected(10)
     station = Station(mosquitto)
     station.record("a9", T0)
     wait_until(lambda: service.store.profile("leeds", "a9") is not None, what="the profile")
