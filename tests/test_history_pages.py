@@ -404,3 +404,45 @@ def test_pages_are_rendered_in_a_worker_process_that_is_replaced_if_killed(histo
     assert again and not again & first
     status, _, body = _raw(history.url, "GET", "/alerts?days=365", who)
     assert status == 200 and b"persists" in body
+
+
+RENDERER_CHILD = """
+import sys, time
+from monitor.history.render import Renderer
+from monitor.history.store import HistoryStore, sqlite_url
+store = HistoryStore(sqlite_url(sys.argv[1]), gym="leeds")
+renderer = Renderer(store, workers=1)
+print(" ".join(str(p) for p in renderer._pool._processes), flush=True)
+time.sleep(600)
+"""
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+def test_render_workers_end_when_the_service_is_killed(tmp_path):
+    """A SIGKILLed service (or a demo that exits without closing its pool) leaves no worker
+    behind holding the pipes its caller reads."""
+    child = subprocess.Popen(
+        [sys.executable, "-c", RENDERER_CHILD, str(tmp_path / "h.sqlite3")],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert child.stdout is not None
+        workers = [int(p) for p in child.stdout.readline().split()]
+        assert workers and all(_alive(p) for p in workers)
+    finally:
+        child.kill()
+        child.wait(10)
+    deadline = time.monotonic() + 10
+    while any(_alive(p) for p in workers) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not any(_alive(p) for p in workers)
+    # and the pipe the caller reads ends: nothing of the service still holds it
+    assert child.stdout.read() == ""

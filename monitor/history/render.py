@@ -24,6 +24,8 @@ import asyncio
 import json
 import logging
 import multiprocessing
+import os
+import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
@@ -142,7 +144,26 @@ VIEWS: dict[str, Callable[..., str | None]] = {
 
 def _open_store(url: str, gym: str) -> None:
     global _STORE
+    _follow_parent()
     _STORE = HistoryStore(url, gym=gym)
+
+
+def _follow_parent(poll_s: float = 1.0) -> None:
+    """End this worker soon after the service that started it ends, however it ended.
+
+    A service that is SIGKILLed, or a demo that exits without closing its pool, would
+    otherwise leave its workers running, holding the terminal or the pipes its caller
+    reads to the end. (``PR_SET_PDEATHSIG`` would follow the starting *thread*, and the
+    pool is started from an executor thread, so the parent is watched instead.)
+    """
+    parent = os.getppid()
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(poll_s)
+        os._exit(0)
+
+    threading.Thread(target=watch, name="follow-parent", daemon=True).start()
 
 
 def _run(name: str, args: tuple[Any, ...]) -> str | None:
