@@ -188,7 +188,7 @@ class SimulatedStation:
             return f"{head} stopped: {self.error}"
         runner = self.runner
         step = runner.last_step if runner is not None else None
-        if step is None:
+        if runner is None or step is None:
             return f"{head} starting (finding sensors, calibrating the scale)"
         station = runner.station
         parts = []
@@ -212,7 +212,7 @@ class SimulatedStation:
                 ratio = f" {status.ratio:.1f}x" if status.ratio is not None else ""
                 mg = f"{status.rms_mg:5.1f} mg" if status.rms_mg is not None else "   -- mg"
                 tremor = f" {status.state:<8} {mg}{ratio}"
-            rate = station.rate(rep.name)
+            rate = rep.rate
             parts.append(f"{rep.name} {rate:4.0f}/s a={latest_accel_text(rep.latest)}{tremor}")
         sess = station.last_session
         if sess is not None and sess.started is not None:

@@ -11,10 +11,11 @@ import numpy as np
 import pytest
 
 from monitor.analysis.activity import HOLD, IDLE, RECOVERY, REPS
-from monitor.analysis.baseline import Baseline, level_for
+from monitor.analysis.baseline import Baseline
 from monitor.analysis.pipeline import SensorAnalysis
 from monitor.analysis.session import SessionTracker
 from monitor.clock import SimClock
+from monitor.grades import grade
 from monitor.i2c import Mpu6050
 from monitor.sim import SCENARIOS, Mpu6050Sim, SimBus
 
@@ -71,7 +72,7 @@ def test_sets_of_reps_are_found_with_their_boundaries_and_reps(strength):
     found = list(analysis.activity.sets)
     truth = scenario.truth.sets
     assert [s.kind for s in found] == [REPS] * len(truth)
-    for f, t in zip(found, truth):
+    for f, t in zip(found, truth, strict=True):
         assert f.start == pytest.approx(t.start, abs=1.5)
         assert f.end == pytest.approx(t.end, abs=1.5)
         assert f.reps == t.rep_count
@@ -97,7 +98,7 @@ def test_static_holds_are_found_and_not_confused_with_rest(holds):
     found = list(analysis.activity.sets)
     truth = scenario.truth.sets
     assert [s.kind for s in found] == [HOLD] * len(truth)
-    for f, t in zip(found, truth):
+    for f, t in zip(found, truth, strict=True):
         assert f.start == pytest.approx(t.start, abs=7)
         assert f.end == pytest.approx(t.end, abs=7)
     # Nothing during the rests between holds is called a hold, once the hold's end
@@ -138,7 +139,7 @@ def test_tremor_that_persists_after_the_session_is_measured(persistent):
 
 
 def test_level_follows_log_steps():
-    assert [level_for(r) for r in (None, 1.0, 1.99, 2.0, 3.9, 4.0, 12)] == [
+    assert [grade(r, r is not None) for r in (None, 1.0, 1.99, 2.0, 3.9, 4.0, 12)] == [
         "none",
         "normal",
         "normal",

@@ -20,8 +20,8 @@ from monitor.errors import ConfigError
 from monitor.sim import SCENARIOS, Mpu6050Sim, SimBus
 from monitor.sim.scenarios.falls import FALL_KINDS, Movements
 from monitor.station import Station
+from monitor.units import G
 
-G = 9.80665
 MOBIFALL = Path(__file__).resolve().parents[2] / "shared" / "data" / "realdata" / "mobifall"
 needs_mobifall = pytest.mark.skipif(
     not MOBIFALL.is_dir(), reason="needs ../shared/data/realdata/mobifall"

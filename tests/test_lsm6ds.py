@@ -16,10 +16,10 @@ from hypothesis import strategies as st
 
 from monitor.clock import SimClock
 from monitor.errors import SensorError, SensorGone, SensorNotFound
-from monitor.i2c.imu import STANDARD_GRAVITY as G
 from monitor.i2c.lsm6ds import Lsm6ds, decode_tagged, decode_untagged
 from monitor.sim.bus import SimBus
 from monitor.sim.lsm6ds import Lsm6dsSim
+from monitor.units import G
 
 ADDR = 0x6A
 VARIANTS = ["LSM6DSO", "LSM6DS3"]
@@ -387,7 +387,7 @@ def test_8hz_50mg_tremor_is_recovered(variant):
     coef, *_ = np.linalg.lstsq(basis, x, rcond=None)
     amplitude_mg = np.hypot(*coef) / G * 1000
     assert amplitude_mg == pytest.approx(50.0, rel=0.03)
-    assert np.linalg.norm(a, axis=1).mean() == pytest.approx(9.80665, rel=0.01)
+    assert np.linalg.norm(a, axis=1).mean() == pytest.approx(G, rel=0.01)
 
 
 @pytest.mark.parametrize("variant, density_ug", [("LSM6DSO", 75.0), ("LSM6DS3", 90.0)])

@@ -15,8 +15,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from monitor.analysis.tremor import G, analyze
+from monitor.analysis.tremor import analyze
 from monitor.replay import replay
+from monitor.units import G
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = Path(__file__).resolve().parent / "data"

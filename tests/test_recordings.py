@@ -24,7 +24,8 @@ from monitor.analysis.recordings import (
     load_recording,
     resample_uniform,
 )
-from monitor.analysis.tremor import G, analyze
+from monitor.analysis.tremor import analyze
+from monitor.units import G
 
 # --------------------------------------------------------------------- fixtures
 

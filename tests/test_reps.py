@@ -4,8 +4,7 @@ import numpy as np
 import pytest
 
 from monitor.analysis.reps import RepCounter
-
-G = 9.80665
+from monitor.units import G
 
 
 def set_of_reps(hz, n, amp_g, *, axis=2, fs=1000, before=10.0, after=10.0, tremor_g=0.05, seed=1):

@@ -6,8 +6,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from monitor.analysis.stream import TremorAnalyzer
+from monitor.units import G
 
-G = 9.80665
 FS = 1000
 
 
