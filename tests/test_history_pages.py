@@ -446,3 +446,11 @@ def test_render_workers_end_when_the_service_is_killed(tmp_path):
     assert not any(_alive(p) for p in workers)
     # and the pipe the caller reads ends: nothing of the service still holds it
     assert child.stdout.read() == ""
+
+
+def test_the_coach_login_cookie_is_not_the_wall_displays():
+    """Both servers run on one host in the demo and often in a gym; cookies ignore ports."""
+    from monitor.display.config import DisplayConfig
+    from monitor.history.web import display_config
+
+    assert display_config(WebSettings()).session_cookie != DisplayConfig().session_cookie

@@ -108,6 +108,11 @@ class Actions(Protocol):
     def forget(self, gym: str, athlete: str) -> dict[str, int]: ...
 
 
+#: The coach pages' login cookie. Browsers send a host's cookies to every port on it, so
+#: with the display's name a login here would end the one on the wall display beside it.
+COACH_COOKIE = "gym_coach"
+
+
 def display_config(settings: WebSettings) -> DisplayConfig:
     """The display's config type, filled in for this server's login and Host checks."""
     return DisplayConfig(
@@ -115,6 +120,7 @@ def display_config(settings: WebSettings) -> DisplayConfig:
         http_port=settings.port,
         staff_file=settings.staff_file or None,
         allowed_hosts=settings.allowed_hosts,
+        session_cookie=COACH_COOKIE,
     )
 
 
