@@ -1,4 +1,5 @@
-"""A station that is killed, restarted, flooded with commands and fed failing parts keeps its alerts straight.
+"""A station that is killed, restarted, flooded with commands and fed failing parts keeps its
+alerts straight.
 
 Real Mosquitto with the repo's ACL, real paho clients, the runner `gym-monitor run` uses; the
 station is a subprocess on a simulated clock (only the I2C chips are simulated) so that it can
@@ -55,7 +56,8 @@ while not stop.is_set():
     if sys.argv[2] == "flap" and clock.now() > flap_at:
         runner.bus.vanish(0x6A, duration=1.5)     # gone and back: sensor.fault raised and cleared
         flap_at = clock.now() + 4.0
-        if os.path.exists(sys.argv[3]):           # the disk is full: the outbox cannot grow by a page
+        # the disk is full: the outbox cannot grow by a page
+        if os.path.exists(sys.argv[3]):
             with runner.outbox._lock:
                 pages = runner.outbox._db.execute("PRAGMA page_count").fetchone()[0]
                 runner.outbox._db.execute(f"PRAGMA max_page_count={{pages}}")
@@ -293,7 +295,7 @@ def test_a_damaged_alert_state_is_moved_aside_and_the_station_starts(tmp_path, c
     runner.stop()
 
 
-# ------------------------------------------------------------------ commands and a loop that never ends
+# ----------------------------------------------------------- commands and a loop that never ends
 
 
 def config(broker, secrets, tmp_path, scenario="rest") -> Config:
@@ -482,7 +484,9 @@ def test_a_full_disk_holds_alerts_in_memory_sends_them_directly_and_flushes_them
             clock.sleep(0.1)
             time.sleep(0.002)
 
-    delivered = lambda: {(e["id"], e["state"]) for e in events(listen)}  # noqa: E731
+    def delivered() -> set[tuple[str, str]]:
+        return {(e["id"], e["state"]) for e in events(listen)}
+
     try:
         assert listen.wait_for(
             lambda: any(t == "gym/bench-1/status" and p == b"online" for t, p, _ in listen.messages)
@@ -561,7 +565,8 @@ def test_sigkill_on_a_full_disk_loses_only_what_the_broker_never_acknowledged(
     journaled = {
         (m.group(2), m.group(1))
         for m in re.finditer(
-            r"^INFO monitor\.alert: alert (raised|cleared|acknowledged) \w+ \S+ (\S+?)(?: by [^:]*)?: ",
+            r"^INFO monitor\.alert: alert (raised|cleared|acknowledged) \w+ \S+ (\S+?)"
+            r"(?: by [^:]*)?: ",
             log_text,
             re.M,
         )
@@ -571,7 +576,8 @@ def test_sigkill_on_a_full_disk_loses_only_what_the_broker_never_acknowledged(
     # Only events raised in the last instant before the kill may be missing: those the broker
     # had not acknowledged. The journal (the log) names each of them.
     print(
-        f"full disk + SIGKILL: {len(journaled)} events journaled, {len(delivered)} delivered, {len(lost)} lost"
+        f"full disk + SIGKILL: {len(journaled)} events journaled, {len(delivered)} delivered, "
+        f"{len(lost)} lost"
     )
     assert len(journaled) >= 8 and len(lost) <= 2, (len(journaled), lost)
     # and it starts again on the disk that is still full: it runs, sends, and stops cleanly
@@ -622,7 +628,8 @@ def test_an_outbox_destroyed_after_a_sigkill_loses_no_alert(broker, secrets, tmp
     journaled = {
         (m.group(2), m.group(1))
         for m in re.finditer(
-            r"^INFO monitor\.alert: alert (raised|cleared|acknowledged) \w+ \S+ (\S+?)(?: by [^:]*)?: ",
+            r"^INFO monitor\.alert: alert (raised|cleared|acknowledged) \w+ \S+ (\S+?)"
+            r"(?: by [^:]*)?: ",
             text,
             re.M,
         )
@@ -640,7 +647,10 @@ def test_an_outbox_destroyed_after_a_sigkill_loses_no_alert(broker, secrets, tmp
     listen = Listener(broker, secrets)
     second = spawn(tmp_path, broker, secrets, "rest", "stay", "second")
     try:
-        delivered = lambda: {(e["id"], e["state"]) for e in events(listen)}  # noqa: E731
+
+        def delivered() -> set[tuple[str, str]]:
+            return {(e["id"], e["state"]) for e in events(listen)}
+
         assert listen.wait_for(lambda: journaled <= delivered(), timeout=30), (
             journaled - delivered()
         )
