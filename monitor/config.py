@@ -468,6 +468,13 @@ def _address(lo: int, hi: int = 0x77) -> Callable[[int], str | None]:
 
 
 def _station_id(value: str) -> str | None:
+    from .mqtt.topics import SERVICE_USERS
+
+    if value in SERVICE_USERS:
+        return (
+            f"{value!r} is the broker's {value} user (config/mosquitto/acl), not a station: "
+            "give this station an id of its own"
+        )
     if STATION_ID.match(value):
         return None
     return "must be 1 to 64 letters, digits, '-' or '_' (it becomes part of MQTT topics)"

@@ -576,3 +576,14 @@ def test_the_history_user_reads_what_stations_publish_and_writes_nothing_of_thei
     time.sleep(0.3)
     assert sorted(history.topics_seen()) == sorted(station_topics)
     assert all(history.pubacks[i.mid].getName() == "Not authorized" for i in infos.values())
+
+
+def test_the_ids_no_station_may_take_are_the_acls_service_users():
+    """config.py refuses these station ids; the ACL is where they are given their rights."""
+    from monitor.mqtt.topics import SERVICE_USERS
+    from tests.support.mosquitto import SHIPPED_ACL
+
+    users = {
+        line.split()[1] for line in SHIPPED_ACL.read_text().splitlines() if line.startswith("user ")
+    }
+    assert users == SERVICE_USERS

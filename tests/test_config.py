@@ -76,6 +76,8 @@ BAD = [
     ({"mqtt": {"port": 70000}}, "mqtt.port: must be at most 65535"),
     ({"gpio": {"red_pin": 2}}, "gpio.red_pin: BCM 2 is I2C (SDA)"),
     ({"gpio": {"red_pin": 17}}, "gpio.red_pin: BCM 17 is already green_pin"),
+    ({"station": {"id": "history"}}, "station.id: 'history' is the broker's history user"),
+    ({"station": {"id": "display"}}, "station.id: 'display' is the broker's display user"),
 ]
 
 

@@ -31,6 +31,10 @@ HA_PREFIX = "homeassistant"
 #: The level under the prefix where athletes' profiles and cards live
 #: (no station id starts with "_").
 ATHLETES = "_athletes"
+#: The broker users of the gym's services (config/mosquitto/acl's ``user`` blocks). A station's
+#: user name is its id, and the ACL denies these users their own subtree, so no station may
+#: take one of these ids (tests/test_broker_config.py keeps this equal to the ACL).
+SERVICE_USERS = frozenset({"display", "operator", "integrator", "homeassistant", "history"})
 
 
 class TopicError(MonitorError, ValueError):
