@@ -582,9 +582,9 @@ class Board:
     def view(self, station_id: str, *, full: bool = True) -> dict[str, Any]:
         """One station as plain JSON-ready data, with a summary a tile can paint.
 
-        ``full`` includes the whole sparkline history and the recent alert
-        events; otherwise only the history's last few points (``spark_tail``),
-        which a client merges by bucket time.
+        ``full`` includes each sensor's reading, the whole sparkline history
+        and the recent alert events; otherwise only the history's last few
+        points (``spark_tail``), which a client merges by bucket time.
         """
         st = self._stations[station_id]
         alerts = sorted(st.active.values(), key=lambda a: (-a.rank, -(a.raised_ts or 0.0)))
@@ -597,18 +597,18 @@ class Board:
             "listed": st.id in self.known,
             "last_seen": st.last_seen_wall,
             "tremor": self._tremor_summary(st),
-            "sensors": [r.view() for r in sorted(st.tremor.values(), key=lambda r: r.sensor)],
             "session": st.session.view() if st.session else None,
             "hydration": st.hydration.view() if st.hydration else None,
             "athlete": self._athlete_view(st),
             "alerts": [self._alert_view(st, a, confirmed) for a in alerts],
         }
         if full:
+            out["sensors"] = [r.view() for r in sorted(st.tremor.values(), key=lambda r: r.sensor)]
             out["spark"] = [list(p) for p in st.history]
             out["events"] = [a.view() for a in st.events]
         else:
-            # Updates go out ten times a second: only what a tile paints, and the
-            # sparkline's newest points for the page to merge.
+            # Updates go out ten times a second: only what a tile paints (the worst
+            # sensor, not each one), and the sparkline's newest points for the page to merge.
             out["spark_tail"] = [list(p) for p in list(st.history)[-3:]]
         return out
 

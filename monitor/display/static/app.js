@@ -136,8 +136,12 @@
     return Math.floor(m / 60) + " h " + (m % 60) + " min";
   }
 
+  // One formatter for the page: toLocaleTimeString builds a new one per call,
+  // which hundreds of tiles repainting several times a second notice.
+  const TIME_FORMAT = new Intl.DateTimeFormat([], { hour: "2-digit", minute: "2-digit" });
+
   function fmtTime(ts) {
-    return new Date(ts * 1000).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+    return TIME_FORMAT.format(new Date(ts * 1000));
   }
 
   function isEquipment(alert) { return alert.kind === "equipment"; }
@@ -212,8 +216,10 @@
     for (const [id, tile] of tiles) {
       if (!seen.has(id)) { tile.root.remove(); tiles.delete(id); }
     }
-    for (const st of data.stations) renderTile(st);
-    afterChange();
+    // A snapshot repaints everything now: it is rare (a (re)connection) and the
+    // page should not show the stations it had before for a frame longer.
+    for (const st of data.stations) dirty.add(st.id);
+    paintFrame();
   }
 
   function applyUpdate(data) {
@@ -231,8 +237,42 @@
       fresh.spark = mergeSpark(old ? old.spark : [], fresh.spark_tail || []);
       delete fresh.spark_tail;
       model.stations.set(fresh.id, fresh);
-      renderTile(fresh);
+      dirty.add(fresh.id);
     }
+    askFrame();
+  }
+
+  /*
+   * Painting follows the screen, not the stream: an update only changes the
+   * model and marks its stations; the next animation frame repaints those
+   * tiles once each (however many updates came since) and the board-wide
+   * parts (banners, summary) once. With hundreds of stations the page thus
+   * does one frame's work per frame instead of one per message, and never
+   * falls behind the stream. Alerts ride in the same frame as everything
+   * else: at most one frame after their update arrived. A page the browser
+   * does not animate (a hidden tab) still paints, on a timer, so its banners
+   * and beeps are not held back.
+   */
+  const dirty = new Set();  // stations whose tiles the next frame repaints
+  let frameAsked = false;
+  let frameTimer = 0;
+  const FRAME_FALLBACK_MS = 250;
+
+  function askFrame() {
+    if (frameAsked) return;
+    frameAsked = true;
+    requestAnimationFrame(paintFrame);
+    frameTimer = setTimeout(paintFrame, FRAME_FALLBACK_MS);
+  }
+
+  function paintFrame() {
+    frameAsked = false;
+    clearTimeout(frameTimer);
+    for (const id of dirty) {
+      const st = model.stations.get(id);
+      if (st) renderTile(st);
+    }
+    dirty.clear();
     afterChange();
   }
 
@@ -366,7 +406,10 @@
     setText(t.sensor, tr ? tr.sensor + (tr.moving ? " \u00b7 moving" : "") : "");
 
     renderHydration(t, st.hydration);
-    renderSpark(t, st);
+    // The trace is redrawn when its points or guides moved; its slide with the
+    // clock is the 2 s timer's job, not every reading's (a 2 Hz feed would
+    // otherwise redraw every sparkline on the wall at 2 Hz).
+    if (sparkKey(st) !== t.sparkKey) renderSpark(t, st);
     renderTileAlerts(t, st);
     renderAges(t, st);
   }
@@ -448,8 +491,21 @@
     setAttr(line, "y2", y);
   }
 
+  function sparkGrades(st) {
+    return (st.session && st.session.thresholds) || model.grades || {};
+  }
+
+  // What the trace is drawn from, but for the clock (the merge may rewrite the last buckets).
+  function sparkKey(st) {
+    const points = st.spark || [];
+    const grades = sparkGrades(st);
+    return [points.length, points.length ? points[0][0] : "", JSON.stringify(points.slice(-3)),
+      grades.elevated_ratio, grades.high_ratio].join("|");
+  }
+
   function renderSpark(t, st) {
-    const grades = (st.session && st.session.thresholds) || model.grades || {};
+    t.sparkKey = sparkKey(st);
+    const grades = sparkGrades(st);
     placeGuide(t.guideElevated, grades.elevated_ratio);
     placeGuide(t.guideHigh, grades.high_ratio);
     const points = st.spark || [];
@@ -957,7 +1013,7 @@
 
   function tickClock() {
     const now = new Date(serverNow() * 1000);
-    setText(dom.clock, now.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" }));
+    setText(dom.clock, TIME_FORMAT.format(now));
     for (const [id, t] of tiles) {
       const st = model.stations.get(id);
       if (st) renderAges(t, st);
@@ -999,9 +1055,15 @@
       rowHeight = Math.max(MIN_TILE_H * 1.1, w / TILE_ASPECT);
     }
     dom.board.classList.toggle("scroll", scroll);
-    dom.board.style.setProperty("--cols", String(best.cols));
-    dom.board.style.setProperty("--rows", String(best.rows));
-    dom.board.style.setProperty("--row-h", Math.floor(rowHeight) + "px");
+    // Written only when they change: once a frame, an unchanged grid must not
+    // send every tile through style and layout again.
+    setStyle(dom.board, "--cols", String(best.cols));
+    setStyle(dom.board, "--rows", String(best.rows));
+    setStyle(dom.board, "--row-h", Math.floor(rowHeight) + "px");
+  }
+
+  function setStyle(node, name, value) {
+    if (node.style.getPropertyValue(name) !== value) node.style.setProperty(name, value);
   }
 
   new ResizeObserver(() => fitGrid()).observe(dom.board);
