@@ -128,7 +128,8 @@ def test_a_stalled_loop_reports_overruns():
 
 
 def test_a_long_session_with_tremor_that_rest_does_not_explain_suggests_fuel():
-    """An hour of sets whose tremor stays raised through the rests: the fuel cue (Felig et al. 1982)."""
+    """An hour of sets whose tremor stays raised through the rests: the fuel cue (Felig et al.
+    1982)."""
     athlete = (
         Scenario(seed=4, placement="limb")
         .rest(120)

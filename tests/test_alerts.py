@@ -153,7 +153,7 @@ def test_a_sensor_that_vanishes_raises_a_fault_and_clears_when_back():
         if abs(t - 30.0) < 0.05:
             bus.vanish(0x68, duration=5.0)
 
-    events, station = run_station("rest", faults=vanish)
+    events, _station = run_station("rest", faults=vanish)
     faults = [(e.code, e.state) for e in events if e.code == "sensor.fault"]
     assert faults == [("sensor.fault", "raised"), ("sensor.fault", "cleared")]
     raised_at = next(e for e in events if e.code == "sensor.fault")

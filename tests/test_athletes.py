@@ -101,7 +101,7 @@ def test_a_missing_short_or_odd_secret_file_is_one_config_line_naming_the_key(tm
         assert done.returncode == 2, done.stderr
         lines = done.stderr.strip().splitlines()
         assert len(lines) == 1 and "athletes.secret_file: is required" in lines[0], lines
-    with pytest.raises(ConfigError, match="athletes.timeout_s: must be at least 30"):
+    with pytest.raises(ConfigError, match=r"athletes\.timeout_s: must be at least 30"):
         parse({"athletes": {"timeout_s": 5}}, environment=False)
 
 
@@ -262,7 +262,7 @@ def test_supersets_each_athlete_gets_their_own_session_and_record(tmp_path):
         [r.started_ts for r in log.records[1:]], abs=0.01
     )  # one ends as the next begins
     truth = [turns.baseline_mg(0), turns.baseline_mg(1)]
-    for record, who in zip(log.records, (0, 1, 0)):
+    for record, who in zip(log.records, (0, 1, 0), strict=True):
         handed_back = record.profile_update.baselines_mg["limb"]
         assert truth[who] * 0.8 < handed_back < truth[who] * 1.5, (who, handed_back)
         assert [s.reps for s in record.sets] == [10]

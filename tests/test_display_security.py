@@ -367,7 +367,7 @@ def test_login_then_ack_in_chromium_and_another_origin_cannot(display, fall, new
 
 def test_a_dns_rebinding_page_in_chromium_is_refused(display, fall, listener, browser):
     # Chromium resolves the attacker's name to this machine, as a rebinding DNS server would.
-    args = CHROMIUM_ARGS + ["--host-resolver-rules=MAP rebind.attacker.test 127.0.0.1"]
+    args = [*CHROMIUM_ARGS, "--host-resolver-rules=MAP rebind.attacker.test 127.0.0.1"]
     chromium = browser.browser_type.launch(executable_path=CHROMIUM, headless=True, args=args)
     try:
         page = chromium.new_page()

@@ -88,7 +88,7 @@ class Trace:
         return self.ring(after, 0.1 * after)
 
     def pairs(self) -> list[tuple[float, float]]:
-        return list(zip(self.t, self.g))
+        return list(zip(self.t, self.g, strict=True))
 
 
 def kinds(events) -> list[str]:
@@ -140,7 +140,7 @@ def test_slow_drift_is_absorbed_not_counted():
     t = np.arange(0, 3600, DT)
     g = 612.0 - 12.0 * t / 3600 + np.random.default_rng(2).normal(0, 0.5, t.size)
     bottle = BottleTracker(session_start=0.0)
-    bottle.feed_many(zip(t, g))
+    bottle.feed_many(zip(t, g, strict=True))
     trace = Trace(noise_g=0.5).lift(600.0, 600.0).hold(600.0, 5.0)
     bottle.feed_many((3600.0 + x, y) for x, y in trace.pairs())
     assert kinds(bottle.events) == [PLACED, LOW_INTAKE, LIFT]
@@ -352,7 +352,9 @@ def stand(trace: Trace, kg: float, seconds: float = 8.0, seed: int = 0) -> Trace
     age = np.arange(n) * DT
     sway = sum(
         a * np.sin(2 * np.pi * f * age + p)
-        for a, f, p in zip((25.0, 15.0, 10.0), rng.uniform(0.5, 2.0, 3), rng.uniform(0, 6.3, 3))
+        for a, f, p in zip(
+            (25.0, 15.0, 10.0), rng.uniform(0.5, 2.0, 3), rng.uniform(0, 6.3, 3), strict=True
+        )
     )
     trace._add(g + sway)
     return trace.ramp(0.0, 0.8)
@@ -558,7 +560,7 @@ def test_any_readings_never_raise_and_intake_is_never_negative(steps):
 def test_intake_is_the_sum_of_the_drops_between_lifts(levels, away):
     cfg = HydrationConfig()
     trace = Trace().hold(float(levels[0]), 3.0)
-    for prev, nxt, off in zip(levels, levels[1:], away):
+    for prev, nxt, off in zip(levels, levels[1:], away, strict=False):
         trace.lift(prev, nxt, seconds=off).hold(float(nxt), 2.0)
     bottle = BottleTracker(cfg)
     bottle.feed_many(trace.pairs())
@@ -618,7 +620,7 @@ def test_chain_bottle_sips_match_truth_one_by_one(bottle_hour):
     sips = dock.truth.events_of("sip")
     found = [e for e in tracker.events if e.kind == SIP]
     assert len(found) == len(sips)
-    for got, want in zip(found, sips):
+    for got, want in zip(found, sips, strict=True):
         lift = min(lifts.values(), key=lambda e: abs(e.t - got.t))
         assert got.t == pytest.approx(lift.t, abs=0.5)
         assert got.value == pytest.approx(want.value, abs=1.0)
@@ -630,7 +632,7 @@ def test_chain_bottle_refills_and_knocks_are_not_intake(bottle_hour):
     assert refills, "the scenario should hold a refill"
     got = [e for e in tracker.events if e.kind == REFILL]
     assert len(got) == len(refills)
-    for g, want in zip(got, refills):
+    for g, want in zip(got, refills, strict=True):
         assert g.value == pytest.approx(want.value, abs=1.0)
     assert kinds(tracker.events).count(KNOCK) <= len(dock.truth.events_of("knock"))
     # Intake never jumps at a refill or a knock.

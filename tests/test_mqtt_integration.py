@@ -578,7 +578,7 @@ def test_missing_password_file_names_it(tmp_path):
 
     with (
         Outbox(tmp_path / "o.sqlite3") as outbox,
-        pytest.raises(ConfigError, match="nope.pw: no such file"),
+        pytest.raises(ConfigError, match=r"nope\.pw: no such file"),
     ):
         MqttPublisher(
             "bench-1",

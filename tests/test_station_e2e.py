@@ -155,7 +155,8 @@ def test_a_fall_reaches_the_broker_and_the_leds_is_acknowledged_by_name_and_soun
         active = listen.payloads("gym/bench-1/alerts/active")[-1]
         assert [a["id"] for a in active["acknowledged"]] == [fall["id"]]
         assert active["acknowledged"][0]["by"] == "Anna"
-        # A second ack of the same alert (a double click, a re-sent command) is fine and changes nothing.
+        # A second ack of the same alert (a double click, a re-sent command) is fine and changes
+        # nothing.
         display.client.publish(
             "gym/bench-1/cmd/ack", json.dumps({"v": 1, "id": fall["id"], "by": "Anna"}), qos=1
         )
@@ -163,7 +164,8 @@ def test_a_fall_reaches_the_broker_and_the_leds_is_acknowledged_by_name_and_soun
             runner, clock, lambda: len(listen.payloads("gym/bench-1/cmd/ack/result")) >= 2
         )
         assert all(r["ok"] for r in listen.payloads("gym/bench-1/cmd/ack/result"))
-        # The fall still holds (fall_keep_s) when the silence ends: it is raised again, the buzzer sounds.
+        # The fall still holds (fall_keep_s) when the silence ends: it is raised again, the buzzer
+        # sounds.
         t_ack = clock.now()
         while clock.now() < t_ack + 61:
             runner.cycle()
