@@ -103,6 +103,7 @@ _FLOOR = (
 #: The athletes who take turns at the first station, and their rested tremor (mg at the wrist).
 ATHLETES = (("Sam", 6.0), ("Alex", 14.0), ("Jo", 28.0))
 TURN_S = 75.0
+TAP_HOLD_S = 1.5
 
 
 def demo_configs(count: int, state_dir: Path | None = None) -> list[Config]:
@@ -141,6 +142,10 @@ def demo_turns(config: Config, start_s: float = 0.0):
         len(ATHLETES),
         seed=config.station.seed,
         turn_s=TURN_S,
+        # A tag held to the reader for 1.5 s, as people do: the demo's speed shortens it in
+        # real time, and a busy machine's loop must still see each tap (a check-out it missed
+        # would make the next check-in end the session as "superseded").
+        hold_s=TAP_HOLD_S,
         tremor_mg=[mg for _, mg in ATHLETES],
         start_s=start_s,
     )
