@@ -138,13 +138,13 @@ class HistoryStore:
 
     def migrate(self) -> str:
         """Bring the schema to the newest revision; return it."""
+        # Alembic's own INFO lines (plugins as it is imported, context) are noise in a
+        # service's journal; the service logs the revision it reached.
+        logging.getLogger("alembic").setLevel(logging.WARNING)
         from alembic import command
         from alembic.config import Config
         from alembic.runtime.migration import MigrationContext
 
-        # Alembic's own INFO lines (plugins, context) are noise in a service's journal;
-        # the service logs the revision it reached.
-        logging.getLogger("alembic").setLevel(logging.WARNING)
         cfg = Config()
         cfg.set_main_option("script_location", str(MIGRATIONS))
         with self.engine.begin() as conn:
