@@ -280,15 +280,17 @@ def run_display(config: DisplayConfig) -> int:
             flush=True,
         )
         return 2
-    print(url, flush=True)
-    notifier = SystemdNotifier()  # Type=notify: systemd calls the display started now
-    notifier.ready()
     stop = threading.Event()
 
     def on_signal(signum: int, frame: object) -> None:
         stop.set()
 
+    # The handlers before READY and the URL: a SIGTERM sent as soon as the display says it is
+    # up must stop it cleanly, not kill it.
     previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
+    print(url, flush=True)
+    notifier = SystemdNotifier()  # Type=notify: systemd calls the display started now
+    notifier.ready()
     try:
         while not stop.wait(1.0):
             pass
