@@ -48,6 +48,12 @@ class TremorLevel(StrEnum):
 
 _RANK = {level: i for i, level in enumerate(TremorLevel)}
 
+#: Where each grade above normal starts, lowest first (the guides a chart draws).
+BOUNDS: tuple[tuple[float, TremorLevel], ...] = (
+    (ELEVATED_RATIO, TremorLevel.ELEVATED),
+    (HIGH_RATIO, TremorLevel.HIGH),
+)
+
 
 class Thresholds(Protocol):
     """What :func:`grade` reads of a set of grades (``monitor.mqtt.messages.Grades`` has it)."""

@@ -19,6 +19,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from html import escape
 
+from ..grades import BOUNDS
+
 W, H = 720, 220
 PAD_L, PAD_R, PAD_T, PAD_B = 48, 12, 14, 26
 
@@ -230,7 +232,7 @@ def timeline(tl: Timeline, *, title: str) -> str:
             f'width="{max(2.0, x1 - x0):.1f}" height="{lane - 4}">'
             f"<title>{escape(label)}</title></rect>"
         )
-    for v, label in ((2.0, "elevated"), (4.0, "high")):
+    for v, label in BOUNDS:
         y = ys(v)
         body.append(
             f'<line class="band" x1="{PAD_L}" x2="{W - PAD_R}" y1="{y:.1f}" '

@@ -17,6 +17,7 @@ from html import escape
 from typing import Any
 from urllib.parse import quote
 
+from ..grades import BOUNDS
 from .charts import Series, Timeline, time_chart, timeline
 
 WEEK = 7 * 86400.0
@@ -204,7 +205,7 @@ def athlete_page(
             title="Tremor ratio per set",
             y_label="x rested",
             x_range=rng,
-            bands=((2.0, "elevated"), (4.0, "high")),
+            bands=BOUNDS,
         ),
         time_chart(
             [
