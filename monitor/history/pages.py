@@ -170,6 +170,13 @@ def _weekly(history: dict[str, Any], since: float) -> list[dict[str, Any]]:
     return out
 
 
+def _points(
+    rows: Iterable[dict[str, Any]], x: str, y: str, scale: float = 1.0
+) -> list[tuple[float, float]]:
+    """The (x, y * scale) points of the rows that have a ``y``."""
+    return [(r[x], scale * r[y]) for r in rows if r[y] is not None]
+
+
 def athlete_page(
     gym: str,
     athlete: str,
@@ -189,16 +196,12 @@ def athlete_page(
             [
                 Series(
                     "median",
-                    [
-                        (x["start_ts"], x["ratio_median"])
-                        for x in sets
-                        if x["ratio_median"] is not None
-                    ],
+                    _points(sets, "start_ts", "ratio_median"),
                     css="s1",
                 ),
                 Series(
                     "peak",
-                    [(x["start_ts"], x["ratio_peak"]) for x in sets if x["ratio_peak"] is not None],
+                    _points(sets, "start_ts", "ratio_peak"),
                     css="s2",
                 ),
             ],
@@ -211,11 +214,7 @@ def athlete_page(
             [
                 Series(
                     "growth",
-                    [
-                        (x["start_ts"], x["growth_per_min"])
-                        for x in sets
-                        if x["growth_per_min"] is not None
-                    ],
+                    _points(sets, "start_ts", "growth_per_min"),
                     css="s3",
                 )
             ],
@@ -228,7 +227,7 @@ def athlete_page(
             [
                 Series(
                     "recovery",
-                    [(x["start_ts"], x["recovery_s"]) for x in sets if x["recovery_s"] is not None],
+                    _points(sets, "start_ts", "recovery_s"),
                     css="s4",
                 )
             ],
@@ -240,20 +239,12 @@ def athlete_page(
             [
                 Series(
                     "duration",
-                    [
-                        (h["start_ts"], h["duration_s"])
-                        for h in holds
-                        if h["duration_s"] is not None
-                    ],
+                    _points(holds, "start_ts", "duration_s"),
                     css="s5",
                 ),
                 Series(
                     "peak ratio x10",
-                    [
-                        (h["start_ts"], 10 * h["ratio_peak"])
-                        for h in holds
-                        if h["ratio_peak"] is not None
-                    ],
+                    _points(holds, "start_ts", "ratio_peak", scale=10),
                     css="s2",
                 ),
             ],
@@ -265,11 +256,7 @@ def athlete_page(
             [
                 Series(
                     "sweat rate",
-                    [
-                        (s["started_ts"], s["sweat_rate_l_per_h"])
-                        for s in history["sessions"]
-                        if s["sweat_rate_l_per_h"] is not None
-                    ],
+                    _points(history["sessions"], "started_ts", "sweat_rate_l_per_h"),
                     kind="line",
                     css="s6",
                 )
